@@ -1,0 +1,189 @@
+// The validated, completed configuration: what every other module reads.
+// Built only by config/parse.ts (parse → validate → complete); immutable afterwards.
+// Pure: never imports proxy-runtime.
+
+export const enum ProviderType {
+  AzureOpenAI = 0, // "azure-openai"
+  OpenAI = 1,      // "openai" (also any OpenAI-compatible endpoint)
+}
+
+/** Which Azure URL family a provider is reached through. */
+export const enum AzureApi {
+  Classic = 0, // /openai/deployments/{deployment}/{op}?api-version=…
+  V1 = 1,      // /openai/v1/{op}  (model in the body is the deployment name)
+}
+
+/**
+ * A secret. Its only printable form is masked; the raw value is read by the auth code that
+ * builds the outgoing header and by nothing else.
+ */
+export class Credential {
+  private readonly secret: string;
+  constructor(secret: string) {
+    this.secret = secret;
+  }
+  /** For building the credential header only. Never log or format this. */
+  reveal(): string {
+    return this.secret;
+  }
+  isEmpty(): bool {
+    return this.secret.length == 0;
+  }
+  /** All but the last 4 characters replaced ("****abcd"); short secrets are fully masked. */
+  masked(): string {
+    const n = this.secret.length;
+    if (n <= 8) return "****";
+    return "****" + this.secret.substring(n - 4);
+  }
+  equals(other: Credential): bool {
+    return this.secret == other.secret;
+  }
+}
+
+export class Limits {
+  /** 0 = not limited by the gateway. */
+  tokensPerMinute: i64 = 0;
+  requestsPerMinute: i64 = 0;
+  /** Spill to the next provider when the provider reports fewer remaining than this (0 = off). */
+  minRemainingTokens: i64 = 0;
+  minRemainingRequests: i64 = 0;
+}
+
+/** One provider: identity is `name`; host, path, cluster and credential form one record. */
+export class ProviderConfig {
+  name: string = "";
+  type: ProviderType = ProviderType.AzureOpenAI;
+  /** Envoy cluster reaching `host`. */
+  cluster: string = "";
+  /** :authority sent upstream (host[:port], no scheme, no path). */
+  host: string = "";
+  /** Path prefix before the API path (OpenAI: default "/v1"; Azure: default "" → /openai/…). */
+  basePath: string = "";
+  /** Azure only: api-version query parameter for classic paths. */
+  apiVersion: string = "";
+  /** Azure only: classic (deployment in path) or v1 (deployment as body model). */
+  azureApi: AzureApi = AzureApi.Classic;
+  /** model → deployment (Azure). Empty map: the model name is the deployment name. */
+  deploymentKeys: string[] = [];
+  deploymentValues: string[] = [];
+  /** OpenAI: models this provider serves (empty = any). Azure: derived from deployments. */
+  models: string[] = [];
+  credential: Credential = new Credential("");
+  /** Where the credential came from, for messages: "apiKey" or "apiKeyEnv:NAME". */
+  credentialSource: string = "";
+  priority: i32 = 0;
+  weight: i32 = 1;
+  limits: Limits = new Limits();
+  /** Health probe path override (default: the models endpoint for the type). */
+  healthPath: string = "";
+
+  /** Deployment for a model, or "" when this provider does not serve it. */
+  deploymentFor(model: string): string {
+    if (this.deploymentKeys.length == 0) return model;
+    for (let i = 0; i < this.deploymentKeys.length; i++) {
+      if (unchecked(this.deploymentKeys[i]) == model) return unchecked(this.deploymentValues[i]);
+    }
+    return "";
+  }
+
+  /** Does this provider serve `model` ("" = unknown model: any provider may serve). */
+  serves(model: string): bool {
+    if (model.length == 0) return true;
+    if (this.type == ProviderType.AzureOpenAI) return this.deploymentFor(model).length > 0;
+    if (this.models.length == 0) return true;
+    return this.models.includes(model);
+  }
+
+  /**
+   * A fingerprint of everything that makes the record (type, cluster, host, path, version,
+   * deployments, credential). Shared state survives reconfiguration only when it is unchanged.
+   * Contains no secret: the credential enters as a 32-bit FNV hash of its value.
+   */
+  fingerprint: string = "";
+}
+
+export class HealthCheckConfig {
+  enabled: bool = true;
+  intervalMs: i64 = 10000;
+  timeoutMs: i64 = 3000;
+  unhealthyThreshold: i32 = 2;
+  healthyThreshold: i32 = 1;
+}
+
+export class RetryConfig {
+  /** Total attempts per client request, the first included. */
+  maxAttempts: i32 = 3;
+  onStatus: i32[] = [429, 500, 502, 503, 504];
+  /** Also retry on connect failure, reset and timeout. */
+  onConnectFailure: bool = true;
+}
+
+export class CooldownConfig {
+  /** Cooldown after a 429 without retry-after(-ms). */
+  defaultRateLimitMs: i64 = 10000;
+  /** Ejection after 401/403 (credential bad) or insufficient_quota. */
+  authFailureMs: i64 = 300000;
+  /** Base ejection after `consecutiveFailures` 5xx/connect failures; doubles, capped at maxEjectionMs. */
+  consecutiveFailures: i32 = 3;
+  baseEjectionMs: i64 = 30000;
+  maxEjectionMs: i64 = 300000;
+}
+
+export class ConsumerConfig {
+  name: string = "";
+  credential: Credential = new Credential("");
+  credentialSource: string = "";
+  tokensPerMinute: i64 = 0;
+  requestsPerMinute: i64 = 0;
+  /** Allowed models (empty = all). */
+  models: string[] = [];
+}
+
+export class StreamingConfig {
+  allow: bool = true;
+  /** Inject stream_options.include_usage into streaming chat requests that lack it. */
+  includeUsage: bool = true;
+}
+
+/** A Higress `_rules_` entry: match + a complete config built from global ⊕ overrides. */
+export class RuleConfig {
+  matchRoutes: string[] = [];
+  matchDomains: string[] = [];
+  config: Config | null = null;
+}
+
+export class Config {
+  providers: ProviderConfig[] = [];
+  healthCheck: HealthCheckConfig = new HealthCheckConfig();
+  retry: RetryConfig = new RetryConfig();
+  cooldown: CooldownConfig = new CooldownConfig();
+  consumers: ConsumerConfig[] = [];
+  streaming: StreamingConfig = new StreamingConfig();
+  /** Output tokens reserved when the client sets no max_tokens/max_completion_tokens. */
+  defaultMaxTokens: i64 = 1024;
+  /** Largest request body the filter buffers (413 above). */
+  maxRequestBodyBytes: i64 = 1048576;
+  /** Upstream request timeout for in-request retries (http_call), ms. */
+  upstreamTimeoutMs: i64 = 60000;
+  /** Filter log threshold: 0 trace … 5 critical. */
+  logLevel: i32 = 2;
+  /** Seed for weighted choice (0 = random from WASI random_get); tests set it. */
+  seed: u64 = 0;
+  rules: RuleConfig[] = [];
+
+  providerIndex(name: string): i32 {
+    for (let i = 0; i < this.providers.length; i++) {
+      if (unchecked(this.providers[i]).name == name) return i;
+    }
+    return -1;
+  }
+}
+
+/** Outcome of parsing: a config, or every problem found, each "path: message". */
+export class ConfigResult {
+  config: Config | null = null;
+  errors: string[] = [];
+  ok(): bool {
+    return this.errors.length == 0 && this.config !== null;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The host's public surface: what the gateway (and tests) use to run a proxy-wasm filter
+ * the way Envoy runs it. `harness/host/` knows nothing of `gateway/`, `providers/` or
+ * `replay/`; those import from here only.
+ *
+ * Contract between layers (agreed before the layers were written; change both sides together).
+ */
+
+/** Header list: lower-case names, order preserved, duplicates allowed. Pseudo-headers first. */
+export type HeaderList = Array<[string, string]>;
+
+/** proxy-wasm log levels: 0 trace, 1 debug, 2 info, 3 warn, 4 error, 5 critical. */
+export type LogLevel = 0 | 1 | 2 | 3 | 4 | 5;
+
+export interface LogRecord {
+  level: LogLevel;
+  /** "base" | "canary" | "worker-0" … */
+  vm: string;
+  message: string;
+}
+
+/** Result of an upstream call made for proxy_http_call. The host maps it to Envoy's outcome table. */
+export type DispatchResult =
+  | { kind: "response"; headers: HeaderList; body: Uint8Array; trailers: HeaderList }
+  | { kind: "connect-failure" }
+  | { kind: "reset" };
+
+/** How http_call reaches clusters. Provided by the gateway (or a test). */
+export interface ClusterDispatcher {
+  /** Unknown cluster → http_call returns BadArgument, no callback. */
+  hasCluster(name: string): boolean;
+  /** No healthy host → http_call returns InternalFailure, no callback. */
+  hasHealthyHost(name: string): boolean;
+  /** Sends the request. The host enforces the timeout itself (aborting through `signal`). */
+  send(
+    cluster: string,
+    request: { headers: HeaderList; body: Uint8Array; trailers: HeaderList },
+    signal: AbortSignal,
+  ): Promise<DispatchResult>;
+}
+
+export type FailurePolicy = "FAIL_CLOSED" | "FAIL_OPEN" | "FAIL_RELOAD";
+
+export interface PluginOptions {
+  /** The compiled module (bytes or a compiled WebAssembly.Module). */
+  wasm: Uint8Array | WebAssembly.Module;
+  /** vm_config.vm_id: namespace of shared data and queues. Default "". */
+  vmId?: string;
+  /** Plugin root_id, readable as property `plugin_root_id`. */
+  rootId: string;
+  /** Plugin name (property `plugin_name`). Default = rootId. */
+  pluginName?: string;
+  /** Plugin configuration bytes (PluginConfiguration buffer), usually JSON text. */
+  configuration: string | Uint8Array;
+  /** vm_config.configuration (VmConfiguration buffer). Default empty. */
+  vmConfiguration?: string | Uint8Array;
+  /** vm_config.environment_variables (key_values): the only variables WASI environ_* serve. */
+  environment?: Record<string, string>;
+  /** Number of worker VMs (Envoy --concurrency). Default 2. */
+  workers?: number;
+  /** Plugin config allow_on_headers_stop_iteration (Envoy ≥ 1.35). Default false. */
+  allowOnHeadersStopIteration?: boolean;
+  /** failure_policy (fail_open: true ≡ FAIL_OPEN). Default FAIL_RELOAD (Envoy ≥ 1.33 default). */
+  failurePolicy?: FailurePolicy;
+  /** Buffer limit for StopIterationAndBuffer per direction (bytes). Default 1 MiB. Over → 413 request / 500 response. */
+  bufferLimitBytes?: number;
+  dispatcher?: ClusterDispatcher;
+  /** Receives every proxy_log / WASI fd_write line at or above `logLevel`. */
+  logger?: (record: LogRecord) => void;
+  /** Host log level; default 2 (info). */
+  logLevel?: LogLevel;
+  /** Record every host call (name, args, result). Default false. */
+  trace?: boolean;
+  /** Wall clock in ns (proxy_get_current_time_nanoseconds). Default real time. */
+  clockNs?: () => bigint;
+  /** WASI random_get source. Default crypto.getRandomValues. */
+  random?: (buf: Uint8Array) => void;
+  /** Extra properties readable by path ("a\0b" or ["a","b"] joined with NUL); values are raw bytes. */
+  properties?: Record<string, string | Uint8Array>;
+}
+
+/** Called by the host (never re-entrantly: after the VM call that caused them has returned). */
+export interface StreamCallbacks {
+  /** Request headers leave the filter (continue): route on these. */
+  onRequestHeaders(headers: HeaderList, endStream: boolean): void;
+  onRequestData(chunk: Uint8Array, endStream: boolean): void;
+  onRequestTrailers(trailers: HeaderList): void;
+  /**
+   * The filter answered with a local reply before the request went upstream, or during the
+   * response: the gateway must stop (or never start) the upstream request. The reply itself
+   * then arrives through onResponseHeaders/onResponseData like any response.
+   */
+  onLocalReply(status: number): void;
+  /** Response headers leave the filter towards the client (`:status` included). */
+  onResponseHeaders(headers: HeaderList, endStream: boolean): void;
+  onResponseData(chunk: Uint8Array, endStream: boolean): void;
+  onResponseTrailers(trailers: HeaderList): void;
+  /** The stream must be reset (close_stream, local reply after headers were sent, trap after headers). */
+  onReset(reason: string): void;
+}
+
+/** One HTTP stream through the filter on one worker VM: Envoy's filter manager for one filter. */
+export interface HttpStream {
+  readonly worker: number;
+  readonly contextId: number;
+  decodeHeaders(headers: HeaderList, endStream: boolean): void;
+  decodeData(chunk: Uint8Array, endStream: boolean): void;
+  decodeTrailers(trailers: HeaderList): void;
+  /** Upstream response (or a gateway-generated one such as 503 no healthy upstream). */
+  encodeHeaders(headers: HeaderList, endStream: boolean): void;
+  encodeData(chunk: Uint8Array, endStream: boolean): void;
+  encodeTrailers(trailers: HeaderList): void;
+  /** The stream is over (completed or aborted): on_log, on_done, on_delete, once. */
+  complete(): void;
+  /** Stream-info properties (e.g. ["response","code"], ["route_name"]). */
+  setProperty(path: string[], value: string | Uint8Array): void;
+}
+
+export interface MetricSnapshot {
+  name: string; // as defined by the filter, without the wasmcustom. prefix
+  type: "counter" | "gauge" | "histogram";
+  value: bigint;
+}
+
+export interface TraceRecord {
+  vm: string;
+  call: string;
+  args: Array<number | bigint | string>;
+  result?: number;
+}
