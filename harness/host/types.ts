@@ -128,3 +128,22 @@ export interface TraceRecord {
   args: Array<number | bigint | string>;
   result?: number;
 }
+
+/**
+ * What `harness/host/index.ts` exports (implemented there):
+ *
+ *   export class ProcessState          // process-wide: shared data (+ global CAS counter), queues, stats by name
+ *   export class PluginHost {
+ *     static create(opts: PluginOptions, process?: ProcessState): Promise<PluginHost>;
+ *       // loads + links (strict), base VM, canary (configure must succeed), N workers;
+ *       // rejects with PluginLoadError (message in Envoy's words, every configure log line attached)
+ *     readonly process: ProcessState;
+ *     readonly workerCount: number;
+ *     newStream(connectionId: number, callbacks: StreamCallbacks): HttpStream;
+ *       // one worker per downstream connection (first sight: round robin), like Envoy's threads
+ *     metrics(): MetricSnapshot[];
+ *     traceRecords(): TraceRecord[];
+ *     close(): Promise<void>;          // stops ticks, on_done/on_delete on root contexts
+ *   }
+ *   export class PluginLoadError extends Error { logs: LogRecord[] }
+ */
