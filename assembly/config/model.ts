@@ -165,6 +165,12 @@ export class Config {
   maxRequestBodyBytes: i64 = 1048576;
   /** Upstream request timeout for in-request retries (http_call), ms. */
   upstreamTimeoutMs: i64 = 60000;
+  /**
+   * `mode: "headers"`: route from the path and headers alone (x-ai-model, Azure deployment in
+   * the path; tokens estimated from content-length) — for Envoys without
+   * allow_on_headers_stop_iteration (< 1.35). Default `mode: "body"` reads the body first.
+   */
+  headerOnly: bool = false;
   /** Filter log threshold: 0 trace … 5 critical. */
   logLevel: i32 = 2;
   /** Seed for weighted choice (0 = random from WASI random_get); tests set it. */

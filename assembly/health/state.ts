@@ -1,0 +1,109 @@
+// Per-provider shared state: what every worker needs to agree on, in a fixed binary layout
+// stored in shared data under the provider's name. Pure: encode/decode and transitions.
+
+export const enum Reason {
+  None = 0,
+  RateLimited = 1,   // 429 with or without retry-after
+  CredentialBad = 2, // 401/403: never retried with that key
+  Failures = 3,      // consecutive 5xx / connect failures / resets / timeouts
+  Quota = 4,         // insufficient_quota: long ejection
+  ProbeFailed = 5,   // active health check marked it unhealthy
+}
+
+export function reasonName(r: Reason): string {
+  switch (r) {
+    case Reason.RateLimited: return "rate_limited";
+    case Reason.CredentialBad: return "credential_rejected";
+    case Reason.Failures: return "upstream_failures";
+    case Reason.Quota: return "quota_exhausted";
+    case Reason.ProbeFailed: return "health_check_failed";
+  }
+  return "none";
+}
+
+const LAYOUT_VERSION: u32 = 1;
+export const STATE_BYTES: i32 = 112;
+
+export class ProviderState {
+  /** Hash of the provider record's fingerprint; a mismatch means the record changed: state resets. */
+  fingerprint: u32 = 0;
+  /** Result of active health checks (starts healthy: no traffic is refused before the first probe). */
+  healthy: bool = true;
+  credentialBad: bool = false;
+  consecutiveFailures: i32 = 0;
+  consecutiveSuccesses: i32 = 0;
+  /** Consecutive probe failures / successes (active checks). */
+  probeFailures: i32 = 0;
+  probeSuccesses: i32 = 0;
+  ejections: i32 = 0;
+  cooldownUntilMs: i64 = 0;
+  reason: Reason = Reason.None;
+  /** Last x-ratelimit-remaining-* reported by the provider (-1 unknown) and when. */
+  remainingTokens: i64 = -1;
+  remainingRequests: i64 = -1;
+  remainingAtMs: i64 = 0;
+  lastProbeMs: i64 = 0;
+  lastProbeStatus: i32 = 0;
+  /** Admission window (per minute): start, tokens and requests reserved in it. */
+  windowStartMs: i64 = 0;
+  tokensReserved: i64 = 0;
+  requestsReserved: i64 = 0;
+
+  /** May this provider take traffic at `nowMs`? */
+  available(nowMs: i64): bool {
+    return this.healthy && !this.credentialBad && nowMs >= this.cooldownUntilMs;
+  }
+
+  encode(): ArrayBuffer {
+    const buf = new ArrayBuffer(STATE_BYTES);
+    const p = changetype<usize>(buf);
+    store<u32>(p, LAYOUT_VERSION);
+    store<u32>(p, this.fingerprint, 4);
+    store<u8>(p, this.healthy ? 1 : 0, 8);
+    store<u8>(p, this.credentialBad ? 1 : 0, 9);
+    store<u8>(p, <u8>this.reason, 10);
+    store<i32>(p, this.consecutiveFailures, 12);
+    store<i32>(p, this.consecutiveSuccesses, 16);
+    store<i32>(p, this.probeFailures, 20);
+    store<i32>(p, this.probeSuccesses, 24);
+    store<i32>(p, this.ejections, 28);
+    store<i64>(p, this.cooldownUntilMs, 32);
+    store<i64>(p, this.remainingTokens, 40);
+    store<i64>(p, this.remainingRequests, 48);
+    store<i64>(p, this.remainingAtMs, 56);
+    store<i64>(p, this.lastProbeMs, 64);
+    store<i32>(p, this.lastProbeStatus, 72);
+    store<i64>(p, this.windowStartMs, 80);
+    store<i64>(p, this.tokensReserved, 88);
+    store<i64>(p, this.requestsReserved, 96);
+    return buf;
+  }
+
+  /** Decodes; a value of the wrong size or version yields a fresh state (never a trap). */
+  static decode(buf: ArrayBuffer): ProviderState {
+    const s = new ProviderState();
+    if (buf.byteLength != STATE_BYTES) return s;
+    const p = changetype<usize>(buf);
+    if (load<u32>(p) != LAYOUT_VERSION) return s;
+    s.fingerprint = load<u32>(p, 4);
+    s.healthy = load<u8>(p, 8) != 0;
+    s.credentialBad = load<u8>(p, 9) != 0;
+    const r = load<u8>(p, 10);
+    s.reason = r <= 5 ? <Reason>r : Reason.None;
+    s.consecutiveFailures = load<i32>(p, 12);
+    s.consecutiveSuccesses = load<i32>(p, 16);
+    s.probeFailures = load<i32>(p, 20);
+    s.probeSuccesses = load<i32>(p, 24);
+    s.ejections = load<i32>(p, 28);
+    s.cooldownUntilMs = load<i64>(p, 32);
+    s.remainingTokens = load<i64>(p, 40);
+    s.remainingRequests = load<i64>(p, 48);
+    s.remainingAtMs = load<i64>(p, 56);
+    s.lastProbeMs = load<i64>(p, 64);
+    s.lastProbeStatus = load<i32>(p, 72);
+    s.windowStartMs = load<i64>(p, 80);
+    s.tokensReserved = load<i64>(p, 88);
+    s.requestsReserved = load<i64>(p, 96);
+    return s;
+  }
+}

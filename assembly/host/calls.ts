@@ -1,0 +1,244 @@
+// Thin, non-aborting adapters over the proxy-wasm imports. Every function returns the
+// host's result instead of trapping: a header read outside its window is a normal case.
+
+import * as imp from "@solo-io/proxy-runtime/assembly/imports";
+import { ByteBuilder } from "../lib/bytes";
+
+export const enum Result {
+  Ok = 0, NotFound = 1, BadArgument = 2, InvalidMemoryAccess = 6, Empty = 7, CasMismatch = 8, InternalFailure = 10,
+}
+export const enum MapType {
+  RequestHeaders = 0, RequestTrailers = 1, ResponseHeaders = 2, ResponseTrailers = 3,
+  HttpCallResponseHeaders = 6, HttpCallResponseTrailers = 7,
+}
+export const enum BufferType {
+  RequestBody = 0, ResponseBody = 1, HttpCallResponseBody = 4, VmConfiguration = 6, PluginConfiguration = 7,
+}
+
+// Return slots the host writes into: pointer, size, cas/u64.
+const RET = memory.data(24);
+const RET_PTR: usize = RET;
+const RET_SIZE: usize = RET + 4;
+const RET_AUX: usize = RET + 8;
+
+/** Takes ownership of the buffer the host allocated through malloc (pinned) and unpins it. */
+function takeReturned(): ArrayBuffer {
+  const ptr = load<u32>(RET_PTR);
+  const size = load<u32>(RET_SIZE);
+  if (ptr == 0 || size == 0) return new ArrayBuffer(0);
+  const buf = changetype<ArrayBuffer>(<usize>ptr);
+  __unpin(<usize>ptr);
+  return buf;
+}
+
+function clearRet(): void {
+  store<u64>(RET_PTR, 0);
+  store<u64>(RET_AUX, 0);
+}
+
+let lastResult: u32 = 0;
+/** The result code of the last adapter call that returned a value or null. */
+export function lastCallResult(): u32 {
+  return lastResult;
+}
+
+// ---- headers
+
+export function getHeader(map: MapType, name: string): string | null {
+  const k = String.UTF8.encode(name);
+  clearRet();
+  lastResult = imp.proxy_get_header_map_value(map, changetype<usize>(k), k.byteLength, RET_PTR, RET_SIZE);
+  if (lastResult != Result.Ok) return null;
+  return String.UTF8.decode(takeReturned());
+}
+
+export function replaceHeader(map: MapType, name: string, value: string): u32 {
+  const k = String.UTF8.encode(name);
+  const v = String.UTF8.encode(value);
+  return imp.proxy_replace_header_map_value(map, changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength);
+}
+
+export function addHeader(map: MapType, name: string, value: string): u32 {
+  const k = String.UTF8.encode(name);
+  const v = String.UTF8.encode(value);
+  return imp.proxy_add_header_map_value(map, changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength);
+}
+
+export function removeHeader(map: MapType, name: string): u32 {
+  const k = String.UTF8.encode(name);
+  return imp.proxy_remove_header_map_value(map, changetype<usize>(k), k.byteLength);
+}
+
+/** All pairs of a map as [name, value, name, value, …]; empty when unavailable. */
+export function getHeaderPairs(map: MapType): string[] {
+  clearRet();
+  lastResult = imp.proxy_get_header_map_pairs(map, RET_PTR, RET_SIZE);
+  const out = new Array<string>();
+  if (lastResult != Result.Ok) return out;
+  const buf = takeReturned();
+  const n = buf.byteLength;
+  if (n < 4) return out;
+  const p = changetype<usize>(buf);
+  const count = load<u32>(p);
+  if (<u64>4 + <u64>count * 8 > <u64>n) return out;
+  let data = p + 4 + <usize>count * 8;
+  const end = p + <usize>n;
+  for (let i: u32 = 0; i < count; i++) {
+    const ks = load<u32>(p + 4 + <usize>i * 8);
+    const vs = load<u32>(p + 8 + <usize>i * 8);
+    if (data + <usize>ks + <usize>vs + 2 > end) break;
+    out.push(String.UTF8.decodeUnsafe(data, ks));
+    data += <usize>ks + 1;
+    out.push(String.UTF8.decodeUnsafe(data, vs));
+    data += <usize>vs + 1;
+  }
+  return out;
+}
+
+/** Serializes [name, value, …] into the proxy-wasm pairs format. */
+export function serializePairs(kv: string[]): ArrayBuffer {
+  const count = kv.length / 2;
+  const b = new ByteBuilder(64 + kv.length * 16);
+  b.u32le(<u32>count);
+  for (let i = 0; i < count; i++) {
+    b.u32le(<u32>String.UTF8.byteLength(unchecked(kv[2 * i])));
+    b.u32le(<u32>String.UTF8.byteLength(unchecked(kv[2 * i + 1])));
+  }
+  for (let i = 0; i < count; i++) {
+    b.str(unchecked(kv[2 * i])).byte(0);
+    b.str(unchecked(kv[2 * i + 1])).byte(0);
+  }
+  return b.finish().buffer;
+}
+
+// ---- buffers
+
+export function getBuffer(type: BufferType, start: u32, length: u32): ArrayBuffer | null {
+  clearRet();
+  lastResult = imp.proxy_get_buffer_bytes(type, start, length, RET_PTR, RET_SIZE);
+  if (lastResult != Result.Ok) return null;
+  return takeReturned();
+}
+
+/** start 0: drain `length` then prepend (length ≥ size replaces the whole buffer). */
+export function setBuffer(type: BufferType, start: u32, length: u32, data: ArrayBuffer): u32 {
+  return imp.proxy_set_buffer_bytes(type, start, length, changetype<usize>(data), data.byteLength);
+}
+
+// ---- stream control
+
+export function continueRequest(): u32 { return imp.proxy_continue_stream(0); }
+export function continueResponse(): u32 { return imp.proxy_continue_stream(1); }
+
+export function sendLocalResponse(status: u32, details: string, body: ArrayBuffer, headerKv: string[]): u32 {
+  const d = String.UTF8.encode(details);
+  const h = serializePairs(headerKv);
+  return imp.proxy_send_local_response(status, changetype<usize>(d), d.byteLength, changetype<usize>(body), body.byteLength,
+    changetype<usize>(h), h.byteLength, -1 as u32);
+}
+
+export function setEffectiveContext(id: u32): u32 {
+  return imp.proxy_set_effective_context(id);
+}
+
+// ---- time, ticks
+
+export function nowMs(): i64 {
+  store<u64>(RET_AUX, 0);
+  imp.proxy_get_current_time_nanoseconds(RET_AUX);
+  return <i64>(load<u64>(RET_AUX) / 1_000_000);
+}
+
+export function setTickPeriod(ms: u32): u32 {
+  return imp.proxy_set_tick_period_milliseconds(ms);
+}
+
+// ---- shared data
+
+export class SharedValue {
+  result: u32 = 0;
+  value: ArrayBuffer = new ArrayBuffer(0);
+  cas: u32 = 0;
+}
+
+export function getShared(key: string): SharedValue {
+  const k = String.UTF8.encode(key);
+  clearRet();
+  const out = new SharedValue();
+  out.result = imp.proxy_get_shared_data(changetype<usize>(k), k.byteLength, RET_PTR, RET_SIZE, RET_AUX);
+  if (out.result == Result.Ok) {
+    out.cas = load<u32>(RET_AUX);
+    out.value = takeReturned();
+  }
+  return out;
+}
+
+export function setShared(key: string, value: ArrayBuffer, cas: u32): u32 {
+  const k = String.UTF8.encode(key);
+  return imp.proxy_set_shared_data(changetype<usize>(k), k.byteLength, changetype<usize>(value), value.byteLength, cas);
+}
+
+// ---- http_call
+
+export class CallResult {
+  result: u32 = 0;
+  token: u32 = 0;
+}
+
+export function httpCall(cluster: string, headerKv: string[], body: ArrayBuffer, timeoutMs: u32): CallResult {
+  const c = String.UTF8.encode(cluster);
+  const h = serializePairs(headerKv);
+  const t = serializePairs([]);
+  store<u32>(RET_AUX, 0);
+  const out = new CallResult();
+  out.result = imp.proxy_http_call(changetype<usize>(c), c.byteLength, changetype<usize>(h), h.byteLength,
+    changetype<usize>(body), body.byteLength, changetype<usize>(t), t.byteLength, timeoutMs, RET_AUX);
+  out.token = load<u32>(RET_AUX);
+  return out;
+}
+
+/** proxy_get_status after an http_call callback: 11 = reset (BrokenConnection). */
+export function getStatusCode(): u32 {
+  clearRet();
+  store<u32>(RET_AUX, 0);
+  const r = imp.proxy_get_status(RET_AUX, RET_PTR, RET_SIZE);
+  if (r != Result.Ok) return 0;
+  const code = load<u32>(RET_AUX);
+  takeReturned();
+  return code;
+}
+
+// ---- metrics
+
+export function defineMetric(type: i32, name: string): u32 {
+  const n = String.UTF8.encode(name);
+  store<u32>(RET_AUX, 0);
+  const r = imp.proxy_define_metric(type, changetype<usize>(n), n.byteLength, RET_AUX);
+  if (r != Result.Ok) return 0xffffffff;
+  return load<u32>(RET_AUX);
+}
+
+export function incrementMetric(id: u32, delta: i64): void {
+  if (id == 0xffffffff || delta == 0) return;
+  imp.proxy_increment_metric(id, delta);
+}
+
+export function recordMetric(id: u32, value: u64): void {
+  if (id == 0xffffffff) return;
+  imp.proxy_record_metric(id, value);
+}
+
+// ---- properties
+
+export function getProperty(path: string[]): ArrayBuffer | null {
+  const b = new ByteBuilder(64);
+  for (let i = 0; i < path.length; i++) {
+    if (i > 0) b.byte(0);
+    b.str(unchecked(path[i]));
+  }
+  const bytes = b.finish();
+  clearRet();
+  lastResult = imp.proxy_get_property(bytes.dataStart, bytes.length, RET_PTR, RET_SIZE);
+  if (lastResult != Result.Ok) return null;
+  return takeReturned();
+}

@@ -1,0 +1,25 @@
+// One worker runs the health checks: it holds a lease in shared data, renewed every tick.
+// If it stops renewing (VM failed or reloaded), another worker takes over after the TTL.
+
+import { getShared, Result, setShared } from "./calls";
+
+const LEASE_KEY = "ai-failover/health-lease";
+
+/** Tries to take or renew the lease for `owner`; true when this VM holds it until now+ttl. */
+export function acquireLease(owner: u64, nowMs: i64, ttlMs: i64): bool {
+  const v = getShared(LEASE_KEY);
+  let cas: u32 = 0;
+  if (v.result == Result.Ok) {
+    cas = v.cas;
+    if (v.value.byteLength == 16) {
+      const p = changetype<usize>(v.value);
+      const holder = load<u64>(p);
+      const expires = load<i64>(p, 8);
+      if (holder != owner && expires > nowMs) return false;
+    }
+  }
+  const buf = new ArrayBuffer(16);
+  store<u64>(changetype<usize>(buf), owner);
+  store<i64>(changetype<usize>(buf), nowMs + ttlMs, 8);
+  return setShared(LEASE_KEY, buf, cas) == Result.Ok;
+}

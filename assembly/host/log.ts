@@ -1,0 +1,23 @@
+// Logging with the level checked before any message is built or encoded.
+
+import * as imp from "@solo-io/proxy-runtime/assembly/imports";
+import { set_log_level, LogLevelValues } from "@solo-io/proxy-runtime/assembly/runtime";
+
+export const enum Level { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Critical = 5 }
+
+let threshold: i32 = Level.Info;
+
+export function setLevel(level: i32): void {
+  threshold = level;
+  set_log_level(<LogLevelValues>level);
+}
+
+@inline export function enabled(level: Level): bool {
+  return <i32>level >= threshold;
+}
+
+export function log(level: Level, msg: string): void {
+  if (<i32>level < threshold) return;
+  const b = String.UTF8.encode(msg);
+  imp.proxy_log(<usize>level, changetype<usize>(b), b.byteLength);
+}

@@ -1,0 +1,163 @@
+// Byte-level helpers for the hot path: no string decoding unless a value is needed.
+
+export const CH_QUOTE: u8 = 0x22;
+export const CH_BACKSLASH: u8 = 0x5c;
+export const CH_COLON: u8 = 0x3a;
+export const CH_COMMA: u8 = 0x2c;
+export const CH_LBRACE: u8 = 0x7b;
+export const CH_RBRACE: u8 = 0x7d;
+export const CH_LBRACKET: u8 = 0x5b;
+export const CH_RBRACKET: u8 = 0x5d;
+export const CH_SPACE: u8 = 0x20;
+export const CH_TAB: u8 = 0x09;
+export const CH_LF: u8 = 0x0a;
+export const CH_CR: u8 = 0x0d;
+export const CH_SLASH: u8 = 0x2f;
+export const CH_QMARK: u8 = 0x3f;
+export const CH_MINUS: u8 = 0x2d;
+export const CH_0: u8 = 0x30;
+export const CH_9: u8 = 0x39;
+
+@inline export function isWs(c: u8): bool {
+  return c == CH_SPACE || c == CH_LF || c == CH_CR || c == CH_TAB;
+}
+
+/** UTF-8 bytes of a string (allocates once; callers cache constants). */
+export function utf8(s: string): Uint8Array {
+  return Uint8Array.wrap(String.UTF8.encode(s));
+}
+
+export function decode(b: Uint8Array, start: i32 = 0, end: i32 = -1): string {
+  if (end < 0) end = b.length;
+  if (start >= end) return "";
+  return String.UTF8.decodeUnsafe(b.dataStart + <usize>start, <usize>(end - start));
+}
+
+/** Does `hay` contain `needle` at `at`? */
+export function matchAt(hay: Uint8Array, at: i32, needle: Uint8Array): bool {
+  const n = needle.length;
+  if (at < 0 || at + n > hay.length) return false;
+  return memory.compare(hay.dataStart + <usize>at, needle.dataStart, <usize>n) == 0;
+}
+
+/** First index of `needle` in `hay` at or after `from`, or -1. */
+export function indexOf(hay: Uint8Array, needle: Uint8Array, from: i32 = 0): i32 {
+  const n = needle.length;
+  const last = hay.length - n;
+  if (n == 0) return from <= hay.length ? from : -1;
+  const first = unchecked(needle[0]);
+  for (let i = from; i <= last; i++) {
+    if (unchecked(hay[i]) == first && memory.compare(hay.dataStart + <usize>i, needle.dataStart, <usize>n) == 0) return i;
+  }
+  return -1;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): bool {
+  if (a.length != b.length) return false;
+  return memory.compare(a.dataStart, b.dataStart, <usize>a.length) == 0;
+}
+
+/** Parses a non-negative decimal integer from bytes [start,end); -1 if not a plain integer. */
+export function parseUint(b: Uint8Array, start: i32, end: i32): i64 {
+  if (start >= end) return -1;
+  let v: i64 = 0;
+  for (let i = start; i < end; i++) {
+    const c = unchecked(b[i]);
+    if (c < CH_0 || c > CH_9) return -1;
+    v = v * 10 + <i64>(c - CH_0);
+    if (v > 1_000_000_000_000_000) return -1;
+  }
+  return v;
+}
+
+/** Parses a non-negative decimal from a string; -1 when it is not one. Accepts a fraction ("1.5"). */
+export function parseDecimalMs(s: string, unitMs: f64): i64 {
+  const n = s.length;
+  if (n == 0) return -1;
+  let whole: f64 = 0;
+  let frac: f64 = 0;
+  let scale: f64 = 1;
+  let seenDot = false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x2e && !seenDot) { seenDot = true; continue; }
+    if (c < 0x30 || c > 0x39) return -1;
+    if (seenDot) { scale /= 10; frac += <f64>(c - 0x30) * scale; }
+    else whole = whole * 10 + <f64>(c - 0x30);
+  }
+  return <i64>Math.ceil((whole + frac) * unitMs);
+}
+
+/** Concatenates two byte arrays. */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  memory.copy(out.dataStart, a.dataStart, <usize>a.length);
+  memory.copy(out.dataStart + <usize>a.length, b.dataStart, <usize>b.length);
+  return out;
+}
+
+/** 32-bit FNV-1a of a string's UTF-16 code units (fingerprints, never secrets in clear). */
+export function fnv1a(s: string): u32 {
+  let h: u32 = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= <u32>s.charCodeAt(i);
+    h *= 16777619;
+  }
+  return h;
+}
+
+/** Appends a string's UTF-8 to a growable byte builder. */
+export class ByteBuilder {
+  buf: Uint8Array;
+  len: i32 = 0;
+  constructor(cap: i32 = 256) {
+    this.buf = new Uint8Array(cap);
+  }
+  private ensure(extra: i32): void {
+    const need = this.len + extra;
+    if (need <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    if (cap < need) cap = need;
+    const nb = new Uint8Array(cap);
+    memory.copy(nb.dataStart, this.buf.dataStart, <usize>this.len);
+    this.buf = nb;
+  }
+  bytes(b: Uint8Array, start: i32 = 0, end: i32 = -1): ByteBuilder {
+    if (end < 0) end = b.length;
+    const n = end - start;
+    if (n <= 0) return this;
+    this.ensure(n);
+    memory.copy(this.buf.dataStart + <usize>this.len, b.dataStart + <usize>start, <usize>n);
+    this.len += n;
+    return this;
+  }
+  str(s: string): ByteBuilder {
+    const n = String.UTF8.byteLength(s);
+    this.ensure(n);
+    String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, this.buf.dataStart + <usize>this.len);
+    this.len += n;
+    return this;
+  }
+  byte(c: u8): ByteBuilder {
+    this.ensure(1);
+    unchecked((this.buf[this.len] = c));
+    this.len++;
+    return this;
+  }
+  u32le(v: u32): ByteBuilder {
+    this.ensure(4);
+    store<u32>(this.buf.dataStart + <usize>this.len, v);
+    this.len += 4;
+    return this;
+  }
+  int(v: i64): ByteBuilder {
+    return this.str(v.toString());
+  }
+  /** A copy of the built bytes, exactly `len` long. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+  reset(): void {
+    this.len = 0;
+  }
+}

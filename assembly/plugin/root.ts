@@ -1,0 +1,221 @@
+// Root context (one per worker VM): configuration, health checks, callout dispatch.
+// Orchestrates only; policy lives in config/, health/, select/, provider/.
+
+import { RootContext, Context } from "@solo-io/proxy-runtime/assembly";
+import { Config, ProviderConfig } from "../config/model";
+import { EnvLookup, parseConfig } from "../config/parse";
+import { fnv1a } from "../lib/bytes";
+import { BufferType, getBuffer, getHeader, getStatusCode, httpCall, MapType, nowMs, Result, setTickPeriod } from "../host/calls";
+import { log, Level, setLevel, enabled } from "../host/log";
+import { readEnvironment, randomU64 } from "../host/wasi";
+import { loadState, stateKey, StateOp, updateState } from "../host/store";
+import { acquireLease } from "../host/lease";
+import { ProviderState, Reason, reasonName } from "../health/state";
+import { applyProbe, classifyStatus, Outcome } from "../health/transitions";
+import { authHeaderName, authHeaderValue, probePath } from "../provider/route";
+import { Rng } from "../select/rng";
+import { retryAfterMs } from "./headers";
+import { FailoverStream } from "./stream";
+import { Metrics } from "./metrics";
+
+class MapEnv extends EnvLookup {
+  constructor(private vars: Map<string, string>) { super(); }
+  get(name: string): string | null {
+    return this.vars.has(name) ? this.vars.get(name) : null;
+  }
+}
+
+const enum CalloutKind { Probe = 0, Attempt = 1 }
+
+class Callout {
+  constructor(public kind: CalloutKind, public provider: i32, public contextId: u32, public startedMs: i64) {}
+}
+
+class ProbeOp extends StateOp {
+  flipped: bool = false;
+  constructor(public outcome: Outcome, public status: i32, public now: i64, public retryAfter: i64, public cfg: Config) { super(); }
+  apply(s: ProviderState): bool {
+    this.flipped = applyProbe(s, this.outcome, this.status, this.now, this.retryAfter, this.cfg.healthCheck, this.cfg.cooldown);
+    return true;
+  }
+}
+
+export class FailoverRoot extends RootContext {
+  config: Config | null = null;
+  /** Per provider: shared-data key and fingerprint hash, precomputed at configure. */
+  keys: string[] = [];
+  fingerprints: u32[] = [];
+  rng: Rng = new Rng(1);
+  metrics: Metrics = new Metrics();
+  private owner: u64 = 0;
+  private tickMs: i64 = 1000;
+  private probing: bool[] = [];
+  private callouts: Map<u32, Callout> = new Map();
+  /** Streams waiting for an in-request attempt made through http_call. */
+  streams: Map<u32, FailoverStream> = new Map();
+
+  createContext(contextId: u32): Context {
+    return new FailoverStream(contextId, this);
+  }
+
+  onConfigure(configurationSize: u32): bool {
+    const raw = getBuffer(BufferType.PluginConfiguration, 0, configurationSize);
+    if (raw === null || raw.byteLength == 0) {
+      log(Level.Error, "ai-failover: configuration rejected: the plugin configuration is empty (expected JSON with a providers list)");
+      return false;
+    }
+    const result = parseConfig(String.UTF8.decode(raw), new MapEnv(readEnvironment()));
+    if (!result.ok()) {
+      const errors = result.errors;
+      log(Level.Error, "ai-failover: configuration rejected: " + errors.length.toString() + " problem(s)");
+      for (let i = 0; i < errors.length; i++) log(Level.Error, "ai-failover: invalid configuration: " + unchecked(errors[i]));
+      return false;
+    }
+    const cfg = result.config!;
+    setLevel(cfg.logLevel);
+    this.config = cfg;
+    this.keys = [];
+    this.fingerprints = [];
+    this.probing = [];
+    for (let i = 0; i < cfg.providers.length; i++) {
+      const p = unchecked(cfg.providers[i]);
+      this.keys.push(stateKey(p.name));
+      this.fingerprints.push(fnv1a(p.fingerprint));
+      this.probing.push(false);
+    }
+    this.owner = randomU64();
+    this.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
+    this.metrics.configure(cfg);
+    this.tickMs = cfg.healthCheck.intervalMs < 1000 ? cfg.healthCheck.intervalMs : 1000;
+    if (this.tickMs < 50) this.tickMs = 50;
+    setTickPeriod(<u32>this.tickMs);
+    if (enabled(Level.Info)) {
+      for (let i = 0; i < cfg.providers.length; i++) {
+        const p = unchecked(cfg.providers[i]);
+        log(Level.Info, "ai-failover: provider " + p.name + " → cluster " + p.cluster + ", host " + p.host +
+          ", priority " + p.priority.toString() + ", weight " + p.weight.toString() + ", key " + p.credential.masked() +
+          " (" + p.credentialSource + ")");
+      }
+    }
+    return true;
+  }
+
+  /** Current state of every provider (one shared-data read each). */
+  loadStates(): ProviderState[] {
+    const out = new Array<ProviderState>(this.keys.length);
+    for (let i = 0; i < this.keys.length; i++) {
+      unchecked((out[i] = loadState(unchecked(this.keys[i]), unchecked(this.fingerprints[i]))));
+    }
+    return out;
+  }
+
+  update(i: i32, op: StateOp): ProviderState | null {
+    return updateState(unchecked(this.keys[i]), unchecked(this.fingerprints[i]), op);
+  }
+
+  onTick(): void {
+    const cfg = this.config;
+    if (cfg === null) return;
+    const now = nowMs();
+    this.metrics.publishStates(cfg, this.loadStates(), now);
+    if (!cfg.healthCheck.enabled) return;
+    if (!acquireLease(this.owner, now, this.tickMs * 3)) return;
+    const states = this.loadStates();
+    for (let i = 0; i < cfg.providers.length; i++) {
+      if (unchecked(this.probing[i])) continue;
+      const s = unchecked(states[i]);
+      if (s.lastProbeMs != 0 && now - s.lastProbeMs < cfg.healthCheck.intervalMs) continue;
+      this.probe(i, unchecked(cfg.providers[i]), now);
+    }
+  }
+
+  /** GET the provider's models endpoint with its own :authority and credential. */
+  private probe(i: i32, p: ProviderConfig, now: i64): void {
+    const cfg = this.config!;
+    const path = probePath(p);
+    const headers: string[] = [
+      ":method", "GET", ":path", path, ":authority", p.host, ":scheme", "https",
+      authHeaderName(p), authHeaderValue(p), "user-agent", "ai-failover-health-check",
+    ];
+    const r = httpCall(p.cluster, headers, new ArrayBuffer(0), <u32>cfg.healthCheck.timeoutMs);
+    if (enabled(Level.Debug)) {
+      log(Level.Debug, "ai-failover: health check " + p.name + ": GET " + p.host + path + " via cluster " + p.cluster +
+        " with key " + p.credential.masked() + " → call result " + r.result.toString());
+    }
+    if (r.result != Result.Ok) {
+      // BadArgument: unknown cluster; InternalFailure: no healthy upstream host. Both are probe failures.
+      const why = r.result == Result.BadArgument ? "cluster " + p.cluster + " is not defined in Envoy" : "cluster " + p.cluster + " has no healthy host";
+      log(Level.Warn, "ai-failover: health check " + p.name + " could not be sent: " + why);
+      this.recordProbe(i, 0, now, 0, false);
+      return;
+    }
+    unchecked((this.probing[i] = true));
+    this.callouts.set(r.token, new Callout(CalloutKind.Probe, i, 0, now));
+  }
+
+  private recordProbe(i: i32, status: i32, now: i64, retryAfter: i64, quota: bool): void {
+    const cfg = this.config!;
+    const p = unchecked(cfg.providers[i]);
+    const outcome = classifyStatus(status, quota);
+    const op = new ProbeOp(outcome, status, now, retryAfter, cfg);
+    const s = this.update(i, op);
+    this.metrics.probe(i, outcome == Outcome.Success);
+    if (outcome == Outcome.CredentialRejected) {
+      log(Level.Error, "ai-failover: health check " + p.name + " rejected with " + status.toString() +
+        ": the credential (key " + p.credential.masked() + ", from " + p.credentialSource + ") is not valid for endpoint " +
+        p.host + probePath(p) + "; the provider gets no traffic until a check succeeds");
+    }
+    if (s !== null && op.flipped) {
+      if (s.healthy) log(Level.Info, "ai-failover: provider " + p.name + " is healthy again (status " + status.toString() + ")");
+      else log(Level.Warn, "ai-failover: provider " + p.name + " marked unhealthy: " + reasonName(s.reason) +
+        " (last probe status " + status.toString() + ")");
+    }
+  }
+
+  onHttpCallResponse(token: u32, headers: u32, bodySize: u32, trailers: u32): void {
+    if (!this.callouts.has(token)) {
+      log(Level.Warn, "ai-failover: response for unknown callout " + token.toString());
+      return;
+    }
+    const c = this.callouts.get(token);
+    this.callouts.delete(token);
+    const now = nowMs();
+    let status: i32 = 0;
+    if (headers > 0) {
+      const st = getHeader(MapType.HttpCallResponseHeaders, ":status");
+      if (st !== null) status = I32.parseInt(st);
+    } else if (getStatusCode() != 11) {
+      status = 0;
+    }
+    if (c.kind == CalloutKind.Probe) {
+      unchecked((this.probing[c.provider] = false));
+      let quota = false;
+      if (status == 429 && bodySize > 0 && bodySize < 65536) {
+        const body = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
+        if (body !== null) quota = String.UTF8.decode(body).includes("insufficient_quota");
+      }
+      this.recordProbe(c.provider, status, now, status == 429 ? retryAfterMs(MapType.HttpCallResponseHeaders) : 0, quota);
+      return;
+    }
+    if (this.streams.has(c.contextId)) {
+      const stream = this.streams.get(c.contextId);
+      stream.onAttemptResponse(c.provider, status, headers, bodySize, now);
+    }
+  }
+
+  /** Sends an in-request attempt for a stream through http_call; returns false if it could not be sent. */
+  sendAttempt(stream: FailoverStream, provider: i32, headers: string[], body: ArrayBuffer, timeoutMs: u32): u32 {
+    const p = unchecked(this.config!.providers[provider]);
+    const r = httpCall(p.cluster, headers, body, timeoutMs);
+    if (r.result != Result.Ok) return r.result;
+    this.callouts.set(r.token, new Callout(CalloutKind.Attempt, provider, stream.context_id, nowMs()));
+    this.streams.set(stream.context_id, stream);
+    return Result.Ok;
+  }
+
+  reasonFor(s: ProviderState): string {
+    return reasonName(s.reason);
+  }
+}
+
+export { Reason };

@@ -1,0 +1,411 @@
+// One HTTP stream: classify, strip client credentials, read the body, choose a provider,
+// rewrite the request for it, fail over on retryable outcomes, decorate the response.
+
+import { Context, FilterDataStatusValues, FilterHeadersStatusValues } from "@solo-io/proxy-runtime/assembly";
+import { Config, ProviderConfig, ProviderType } from "../config/model";
+import {
+  BufferType, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, removeHeader, replaceHeader, Result,
+  sendLocalResponse, setBuffer, setEffectiveContext,
+} from "../host/calls";
+import { enabled, Level, log } from "../host/log";
+import { StateOp } from "../host/store";
+import { ProviderState } from "../health/state";
+import { applyResponse, classifyStatus, Outcome } from "../health/transitions";
+import { ByteBuilder, concat } from "../lib/bytes";
+import { RequestScan, scanRequest } from "../lib/json_scan";
+import { ApiKind, ApiRequest, apiName, classifyPath } from "../provider/api";
+import { authHeaderName, authHeaderValue, bodyNeedsModel, CLIENT_CREDENTIAL_HEADERS, upstreamPath } from "../provider/route";
+import { choose, NoChoice } from "../select/selector";
+import { intHeader, retryAfterMs } from "./headers";
+import { quote, sendError } from "./replies";
+import { FailoverRoot } from "./root";
+
+export const CLUSTER_HEADER = "x-ai-failover-cluster";
+const PROVIDER_HEADER = "x-ai-failover-provider";
+const ATTEMPTS_HEADER = "x-ai-failover-attempts";
+
+/** Response headers of an http_call attempt that are passed on to the client. */
+const FORWARDED_RESPONSE_HEADERS: string[] = [
+  "content-type", "retry-after", "retry-after-ms", "x-request-id", "apim-request-id", "x-ms-region",
+  "openai-processing-ms", "openai-model", "openai-version", "x-ratelimit-remaining-tokens", "x-ratelimit-remaining-requests",
+  "x-ratelimit-limit-tokens", "x-ratelimit-limit-requests", "x-ratelimit-reset-tokens", "x-ratelimit-reset-requests",
+];
+
+class ResponseOp extends StateOp {
+  becameUnavailable: bool = false;
+  constructor(public outcome: Outcome, public now: i64, public retryAfter: i64, public remainingTokens: i64,
+    public remainingRequests: i64, public cfg: Config) { super(); }
+  apply(s: ProviderState): bool {
+    this.becameUnavailable = applyResponse(s, this.outcome, this.now, this.retryAfter, this.cfg.cooldown);
+    if (this.remainingTokens >= 0 || this.remainingRequests >= 0) {
+      if (this.remainingTokens >= 0) s.remainingTokens = this.remainingTokens;
+      if (this.remainingRequests >= 0) s.remainingRequests = this.remainingRequests;
+      s.remainingAtMs = this.now;
+    }
+    return true;
+  }
+}
+
+export class FailoverStream extends Context {
+  private rootCtx: FailoverRoot;
+  private api: ApiRequest = new ApiRequest();
+  private method: string = "";
+  private model: string = "";
+  private scan: RequestScan | null = null;
+  /** The client's body as received (kept while a retry is possible). */
+  private body: Uint8Array = new Uint8Array(0);
+  private headerOnly: bool = false;
+  private routed: bool = false;
+  private replied: bool = false;
+  private provider: i32 = -1;
+  private attempts: i32 = 0;
+  private tried: bool[] = [];
+  private startedMs: i64 = 0;
+  private status: i32 = 0;
+
+  constructor(contextId: u32, root: FailoverRoot) {
+    super(contextId, root);
+    this.rootCtx = root;
+  }
+
+  private cfg(): Config {
+    return this.rootCtx.config!;
+  }
+
+  onRequestHeaders(_headers: u32, endOfStream: bool): FilterHeadersStatusValues {
+    const cfg = this.rootCtx.config;
+    if (cfg === null) return FilterHeadersStatusValues.Continue;
+    this.startedMs = nowMs();
+    const path = getHeader(MapType.RequestHeaders, ":path");
+    const method = getHeader(MapType.RequestHeaders, ":method");
+    this.method = method !== null ? method : "";
+    this.api = classifyPath(path !== null ? path : "/");
+    // Never let a client credential or a client-chosen cluster through.
+    for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) removeHeader(MapType.RequestHeaders, unchecked(CLIENT_CREDENTIAL_HEADERS[i]));
+    removeHeader(MapType.RequestHeaders, CLUSTER_HEADER);
+    this.tried = new Array<bool>(cfg.providers.length);
+
+    if (this.api.kind == ApiKind.Unknown) {
+      const p = path !== null ? path : "";
+      const q = p.indexOf("?");
+      this.reply(404, "ai_failover_unknown_api", "ai-failover serves the OpenAI and Azure OpenAI inference APIs; " +
+        this.method + " " + (q >= 0 ? p.substring(0, q) : p) + " is not one of them", "invalid_request_error", "unknown_api", []);
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    if (this.api.kind == ApiKind.Models) {
+      this.replyModels(cfg);
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    this.headerOnly = cfg.headerOnly;
+    if (this.headerOnly || endOfStream) {
+      const hm = getHeader(MapType.RequestHeaders, "x-ai-model");
+      this.model = hm !== null ? hm : this.api.pathModel;
+      const cl = intHeader(MapType.RequestHeaders, "content-length");
+      const promptEstimate: i64 = cl > 0 ? cl / 4 : 0;
+      if (!this.route(promptEstimate, cfg.defaultMaxTokens, false)) return FilterHeadersStatusValues.StopIteration;
+      return FilterHeadersStatusValues.Continue;
+    }
+    // Routing needs the body: hold the headers (allow_on_headers_stop_iteration keeps them mutable).
+    return FilterHeadersStatusValues.StopIteration;
+  }
+
+  onRequestBody(bodySize: usize, endOfStream: bool): FilterDataStatusValues {
+    const cfg = this.rootCtx.config;
+    if (cfg === null || this.replied) return FilterDataStatusValues.Continue;
+    if (<i64>bodySize > cfg.maxRequestBodyBytes || (this.headerOnly && <i64>(this.body.length + <i32>bodySize) > cfg.maxRequestBodyBytes)) {
+      if (this.routed) {
+        // Too large to keep for a retry: the attempt in flight proceeds, retries are off.
+        this.body = new Uint8Array(0);
+        this.tried = new Array<bool>(0);
+        return FilterDataStatusValues.Continue;
+      }
+      this.reply(413, "ai_failover_body_too_large", "request body exceeds " + cfg.maxRequestBodyBytes.toString() +
+        " bytes (maxRequestBodyBytes)", "invalid_request_error", "request_too_large", []);
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    if (this.routed) {
+      // Header-only mode: the body streams through; keep a copy for in-request retry.
+      if (bodySize > 0 && this.cfg().retry.maxAttempts > 1) {
+        const chunk = getBuffer(BufferType.RequestBody, 0, <u32>bodySize);
+        if (chunk !== null) this.body = concat(this.body, Uint8Array.wrap(chunk));
+      }
+      return FilterDataStatusValues.Continue;
+    }
+    if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
+    const raw = getBuffer(BufferType.RequestBody, 0, <u32>bodySize);
+    this.body = raw !== null ? Uint8Array.wrap(raw) : new Uint8Array(0);
+    const scan = scanRequest(this.body);
+    if (!scan.ok) {
+      this.reply(400, "ai_failover_invalid_body", scan.error, "invalid_request_error", "invalid_json", []);
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    this.scan = scan;
+    this.model = scan.model.length > 0 ? scan.model : this.api.pathModel;
+    if (scan.stream && !cfg.streaming.allow) {
+      this.reply(400, "ai_failover_streaming_disabled", "streaming is disabled by this gateway's policy (streaming.allow: false); send the request without \"stream\": true",
+        "invalid_request_error", "streaming_not_allowed", []);
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    const maxTokens = scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens;
+    if (!this.route(scan.promptTokens(), maxTokens, true)) return FilterDataStatusValues.StopIterationNoBuffer;
+    return FilterDataStatusValues.Continue;
+  }
+
+  /** Chooses a provider and rewrites the held request for it. False when a reply was sent instead. */
+  private route(promptTokens: i64, maxTokens: i64, haveBody: bool): bool {
+    const cfg = this.cfg();
+    const now = nowMs();
+    const states = this.rootCtx.loadStates();
+    const choice = choose(cfg.providers, states, this.model, now, this.tried, [], this.rootCtx.rng);
+    if (choice.index < 0) {
+      this.replyNoProvider(choice.why, states, now);
+      return false;
+    }
+    const i = choice.index;
+    const p = unchecked(cfg.providers[i]);
+    this.provider = i;
+    this.attempts = 1;
+    unchecked((this.tried[i] = true));
+    this.routed = true;
+    replaceHeader(MapType.RequestHeaders, ":authority", p.host);
+    replaceHeader(MapType.RequestHeaders, ":path", upstreamPath(p, this.api.kind, p.deploymentFor(this.model)));
+    replaceHeader(MapType.RequestHeaders, authHeaderName(p), authHeaderValue(p));
+    replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, p.cluster);
+    if (haveBody) {
+      const shaped = this.shapeBody(p);
+      if (shaped !== this.body) {
+        setBuffer(BufferType.RequestBody, 0, <u32>this.body.length, shaped.buffer);
+        // Envoy never recomputes content-length: a stale one would truncate or hang the upstream.
+        removeHeader(MapType.RequestHeaders, "content-length");
+      }
+    }
+    this.rootCtx.metrics.request(i);
+    if (enabled(Level.Debug)) {
+      log(Level.Debug, "ai-failover: " + apiName(this.api.kind) + " model=" + this.model + " → " + p.name +
+        " (cluster " + p.cluster + ", key " + p.credential.masked() + ")");
+    }
+    return true;
+  }
+
+  /** The body as provider `p` expects it (same object when no change is needed). */
+  private shapeBody(p: ProviderConfig): Uint8Array {
+    const scan = this.scan;
+    if (scan === null || !bodyNeedsModel(p, this.api.kind)) return this.body;
+    const want = p.type == ProviderType.AzureOpenAI ? p.deploymentFor(this.model) : this.model;
+    if (want.length == 0 || want == scan.model) return this.body;
+    const b = new ByteBuilder(this.body.length + want.length + 16);
+    if (scan.modelStart >= 0) {
+      b.bytes(this.body, 0, scan.modelStart - 1).str(quote(want)).bytes(this.body, scan.modelEnd + 1);
+    } else {
+      let brace = 0;
+      while (brace < this.body.length && unchecked(this.body[brace]) != 0x7b) brace++;
+      b.bytes(this.body, 0, brace + 1).str("\"model\":").str(quote(want));
+      // A comma only when the object has members.
+      let k = brace + 1;
+      while (k < this.body.length && (unchecked(this.body[k]) == 0x20 || unchecked(this.body[k]) == 0x0a || unchecked(this.body[k]) == 0x0d || unchecked(this.body[k]) == 0x09)) k++;
+      if (k < this.body.length && unchecked(this.body[k]) != 0x7d) b.byte(0x2c);
+      b.bytes(this.body, brace + 1);
+    }
+    return b.finish();
+  }
+
+  onResponseHeaders(_headers: u32, _endOfStream: bool): FilterHeadersStatusValues {
+    const cfg = this.rootCtx.config;
+    if (cfg === null || this.provider < 0) return FilterHeadersStatusValues.Continue;
+    const st = getHeader(MapType.ResponseHeaders, ":status");
+    const status = st !== null ? I32.parseInt(st) : 0;
+    this.status = status;
+    const now = nowMs();
+    const retryAfter = status == 429 ? retryAfterMs(MapType.ResponseHeaders) : 0;
+    this.record(this.provider, status, now, retryAfter,
+      intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-tokens"), intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-requests"));
+    if (this.shouldRetry(status) && this.retry(now)) {
+      // The failed response is replaced by the next attempt's (sent as a local reply).
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    this.decorateResponse();
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  private decorateResponse(): void {
+    // A provider's credential or our routing header never reaches the client.
+    removeHeader(MapType.ResponseHeaders, "api-key");
+    removeHeader(MapType.ResponseHeaders, "authorization");
+    removeHeader(MapType.ResponseHeaders, CLUSTER_HEADER);
+    replaceHeader(MapType.ResponseHeaders, PROVIDER_HEADER, unchecked(this.cfg().providers[this.provider]).name);
+    replaceHeader(MapType.ResponseHeaders, ATTEMPTS_HEADER, this.attempts.toString());
+  }
+
+  private shouldRetry(status: i32): bool {
+    const cfg = this.cfg();
+    if (this.attempts >= cfg.retry.maxAttempts) return false;
+    if (this.tried.length == 0) return false;
+    if (status == 0) return cfg.retry.onConnectFailure;
+    if (status == 401 || status == 403) return true; // the next provider has its own key
+    return cfg.retry.onStatus.includes(status);
+  }
+
+  /** Passive health for provider i from one attempt's outcome. */
+  private record(i: i32, status: i32, now: i64, retryAfter: i64, remTokens: i64, remRequests: i64): void {
+    const cfg = this.cfg();
+    const outcome = classifyStatus(status, false);
+    if (outcome == Outcome.UpstreamFailure || outcome == Outcome.RateLimited || outcome == Outcome.CredentialRejected) {
+      this.rootCtx.metrics.upstreamError(i);
+    }
+    const op = new ResponseOp(outcome, now, retryAfter, remTokens, remRequests, cfg);
+    this.rootCtx.update(i, op);
+    const p = unchecked(cfg.providers[i]);
+    if (outcome == Outcome.CredentialRejected) {
+      log(Level.Error, "ai-failover: provider " + p.name + " rejected its credential (key " + p.credential.masked() +
+        ", endpoint " + p.host + ") with " + status.toString() + "; it gets no traffic until a health check succeeds");
+    } else if (op.becameUnavailable && enabled(Level.Warn)) {
+      log(Level.Warn, "ai-failover: provider " + p.name + " unavailable after status " + status.toString() +
+        (retryAfter > 0 ? " (retry after " + retryAfter.toString() + " ms)" : ""));
+    }
+  }
+
+  /** Sends the saved request to the next available provider. False when none is left. */
+  private retry(now: i64): bool {
+    const cfg = this.cfg();
+    // Without the request body there is nothing to resend (header-only mode with a body over the limit).
+    if (this.body.length == 0 && this.method != "GET") return false;
+    const states = this.rootCtx.loadStates();
+    const choice = choose(cfg.providers, states, this.model, now, this.tried, [], this.rootCtx.rng);
+    if (choice.index < 0) return false;
+    const i = choice.index;
+    const p = unchecked(cfg.providers[i]);
+    unchecked((this.tried[i] = true));
+    const body = this.shapeBody(p);
+    const headers: string[] = [
+      ":method", this.method.length > 0 ? this.method : "POST",
+      ":path", upstreamPath(p, this.api.kind, p.deploymentFor(this.model)),
+      ":authority", p.host, ":scheme", "https",
+      authHeaderName(p), authHeaderValue(p),
+      "content-type", "application/json",
+    ];
+    const r = this.rootCtx.sendAttempt(this, i, headers, body.buffer, <u32>cfg.upstreamTimeoutMs);
+    if (r != Result.Ok) {
+      this.record(i, 0, now, 0, -1, -1);
+      return this.retry(now);
+    }
+    this.rootCtx.metrics.failover(this.provider);
+    this.rootCtx.metrics.request(i);
+    if (enabled(Level.Info)) {
+      log(Level.Info, "ai-failover: failover " + unchecked(cfg.providers[this.provider]).name + " → " + p.name +
+        " (attempt " + (this.attempts + 1).toString() + ", previous status " + this.status.toString() + ")");
+    }
+    this.provider = i;
+    this.attempts++;
+    return true;
+  }
+
+  /** Called by the root context when an http_call attempt answers. */
+  onAttemptResponse(i: i32, status: i32, numHeaders: u32, bodySize: u32, now: i64): void {
+    setEffectiveContext(this.context_id);
+    this.status = status;
+    const retryAfter = status == 429 ? retryAfterMs(MapType.HttpCallResponseHeaders) : 0;
+    this.record(i, status, now, retryAfter,
+      intHeader(MapType.HttpCallResponseHeaders, "x-ratelimit-remaining-tokens"), intHeader(MapType.HttpCallResponseHeaders, "x-ratelimit-remaining-requests"));
+    if (this.shouldRetry(status)) {
+      const saved = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
+      const savedHeaders = getHeaderPairs(MapType.HttpCallResponseHeaders);
+      if (this.retry(now)) return;
+      this.replyWithAttempt(status, savedHeaders, saved);
+      return;
+    }
+    const body = bodySize > 0 ? getBuffer(BufferType.HttpCallResponseBody, 0, bodySize) : null;
+    this.replyWithAttempt(status, numHeaders > 0 ? getHeaderPairs(MapType.HttpCallResponseHeaders) : [], body);
+  }
+
+  private replyWithAttempt(status: i32, pairs: string[], body: ArrayBuffer | null): void {
+    this.rootCtx.streams.delete(this.context_id);
+    const cfg = this.cfg();
+    const headers: string[] = [];
+    for (let k = 0; k + 1 < pairs.length; k += 2) {
+      const name = unchecked(pairs[k]);
+      if (FORWARDED_RESPONSE_HEADERS.includes(name)) { headers.push(name); headers.push(unchecked(pairs[k + 1])); }
+    }
+    headers.push(PROVIDER_HEADER); headers.push(unchecked(cfg.providers[this.provider]).name);
+    headers.push(ATTEMPTS_HEADER); headers.push(this.attempts.toString());
+    if (status == 0) {
+      this.reply(503, "ai_failover_upstream_reset", "the upstream connection was reset and no other provider could take the request",
+        "server_error", "upstream_reset", [PROVIDER_HEADER, unchecked(cfg.providers[this.provider]).name, ATTEMPTS_HEADER, this.attempts.toString()]);
+      return;
+    }
+    this.replied = true;
+    sendLocalResponse(<u32>status, "ai_failover_attempt_" + this.attempts.toString(), body !== null ? body : new ArrayBuffer(0), headers);
+  }
+
+  private reply(status: u32, details: string, message: string, type: string, code: string, extra: string[]): void {
+    this.replied = true;
+    this.status = <i32>status;
+    sendError(status, details, message, type, code, extra);
+  }
+
+  private replyNoProvider(why: NoChoice, states: ProviderState[], now: i64): void {
+    const cfg = this.cfg();
+    this.rootCtx.metrics.noChoice();
+    if (why == NoChoice.UnknownModel) {
+      const m = this.model.length > 0 ? "model \"" + this.model + "\" is not served by any provider of this gateway"
+        : "the request names no model (set \"model\" in the body" + (this.headerOnly ? " or the x-ai-model header" : "") + ")";
+      this.reply(this.model.length > 0 ? 404 : 400, "ai_failover_unknown_model", m, "invalid_request_error", "model_not_found", []);
+      return;
+    }
+    // Earliest moment any provider serving the model frees up.
+    let earliest: i64 = i64.MAX_VALUE;
+    let cooling = 0;
+    let unhealthy = 0;
+    for (let i = 0; i < cfg.providers.length; i++) {
+      const p = unchecked(cfg.providers[i]);
+      if (!p.serves(this.model)) continue;
+      const s = unchecked(states[i]);
+      let at: i64;
+      if (!s.healthy || s.credentialBad) {
+        unhealthy++;
+        at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + cfg.healthCheck.intervalMs;
+      } else {
+        cooling++;
+        at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + 1000;
+      }
+      if (at < earliest) earliest = at;
+    }
+    let waitS: i64 = earliest == i64.MAX_VALUE ? 1 : (earliest - now + 999) / 1000;
+    if (waitS < 1) waitS = 1;
+    let msg: string;
+    if (why == NoChoice.NoCapacity) msg = "no provider has capacity for this request right now";
+    else if (unhealthy > 0 && cooling == 0) msg = "every provider serving this model is unhealthy";
+    else if (cooling > 0 && unhealthy == 0) msg = "every provider serving this model is cooling down after rate limiting";
+    else msg = "no provider serving this model is available (" + unhealthy.toString() + " unhealthy, " + cooling.toString() + " cooling down)";
+    this.reply(429, "ai_failover_no_provider", msg + "; retry after " + waitS.toString() + " s", "rate_limit_error", "no_provider_available",
+      ["retry-after", waitS.toString()]);
+  }
+
+  private replyModels(cfg: Config): void {
+    const seen = new Array<string>();
+    const b = new ByteBuilder(256);
+    b.str("{\"object\":\"list\",\"data\":[");
+    for (let i = 0; i < cfg.providers.length; i++) {
+      const p = unchecked(cfg.providers[i]);
+      const names = p.type == ProviderType.AzureOpenAI ? p.deploymentKeys : p.models;
+      for (let k = 0; k < names.length; k++) {
+        const m = unchecked(names[k]);
+        if (seen.includes(m)) continue;
+        if (seen.length > 0) b.byte(0x2c);
+        seen.push(m);
+        b.str("{\"id\":").str(quote(m)).str(",\"object\":\"model\",\"created\":0,\"owned_by\":\"ai-failover\"}");
+      }
+    }
+    b.str("]}");
+    this.replied = true;
+    this.status = 200;
+    sendLocalResponse(200, "ai_failover_models", b.finish().buffer, ["content-type", "application/json"]);
+  }
+
+  onLog(): void {
+    this.rootCtx.streams.delete(this.context_id);
+  }
+
+  onDelete(): void {
+    this.rootCtx.streams.delete(this.context_id);
+  }
+}

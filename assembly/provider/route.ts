@@ -1,0 +1,52 @@
+// Where a request goes on a given provider: path, authority, credential header.
+// Pure: built from the provider record only, never from the client's request headers.
+
+import { AzureApi, ProviderConfig, ProviderType } from "../config/model";
+import { ApiKind, apiOp } from "./api";
+
+/** Upstream :path for an API call on `p` with `deployment` (Azure) or model (OpenAI). */
+export function upstreamPath(p: ProviderConfig, kind: ApiKind, deployment: string): string {
+  const op = apiOp(kind);
+  if (p.type == ProviderType.AzureOpenAI) {
+    if (p.azureApi == AzureApi.V1 || kind == ApiKind.Responses) {
+      return p.basePath + "/openai/v1/" + op;
+    }
+    return p.basePath + "/openai/deployments/" + deployment + "/" + op + "?api-version=" + p.apiVersion;
+  }
+  const base = p.basePath.length > 0 ? p.basePath : "/v1";
+  return base + "/" + op;
+}
+
+/** Must the body's "model" carry the upstream model/deployment name? */
+export function bodyNeedsModel(p: ProviderConfig, kind: ApiKind): bool {
+  if (p.type == ProviderType.OpenAI) return true;
+  return p.azureApi == AzureApi.V1 || kind == ApiKind.Responses;
+}
+
+/** The health probe path: the models endpoint (authenticated, costs no tokens). */
+export function probePath(p: ProviderConfig): string {
+  if (p.healthPath.length > 0) return p.healthPath;
+  if (p.type == ProviderType.AzureOpenAI) {
+    if (p.azureApi == AzureApi.V1) return p.basePath + "/openai/v1/models";
+    return p.basePath + "/openai/models?api-version=" + p.apiVersion;
+  }
+  const base = p.basePath.length > 0 ? p.basePath : "/v1";
+  return base + "/models";
+}
+
+/** Credential header name for the provider's scheme. */
+export function authHeaderName(p: ProviderConfig): string {
+  return p.type == ProviderType.AzureOpenAI ? "api-key" : "authorization";
+}
+
+/** Credential header value. The only place a secret is turned into bytes on the wire. */
+export function authHeaderValue(p: ProviderConfig): string {
+  const key = p.credential.reveal();
+  return p.type == ProviderType.AzureOpenAI ? key : "Bearer " + key;
+}
+
+/** Every header a client may use to carry a credential: all stripped before routing. */
+export const CLIENT_CREDENTIAL_HEADERS: string[] = [
+  "authorization", "api-key", "x-api-key", "openai-api-key", "azure-api-key",
+  "proxy-authorization", "ocp-apim-subscription-key", "x-goog-api-key", "anthropic-api-key",
+];

@@ -1,0 +1,70 @@
+// Provider choice: lowest priority group with an available member that serves the model,
+// then weighted random inside the group. Pure: states and time come in as arguments.
+
+import { ProviderConfig } from "../config/model";
+import { ProviderState } from "../health/state";
+import { Rng } from "./rng";
+
+/** Why nothing could be chosen (for the client's error and the metrics). */
+export const enum NoChoice {
+  None = 0,
+  UnknownModel = 1,   // no provider serves the model
+  AllUnavailable = 2, // every provider serving it is unhealthy, ejected or cooling down
+  NoCapacity = 3,     // every available provider lacks capacity for this request
+}
+
+export class Choice {
+  index: i32 = -1;
+  why: NoChoice = NoChoice.None;
+}
+
+/**
+ * `excluded[i]` marks providers already tried for this request; `capacityOk[i]` (may be empty)
+ * says whether provider i can take this request's reservation.
+ */
+export function choose(providers: ProviderConfig[], states: ProviderState[], model: string, nowMs: i64,
+  excluded: bool[], capacityOk: bool[], rng: Rng): Choice {
+  const out = new Choice();
+  const n = providers.length;
+  let serving = 0;
+  let availableSeen = 0;
+  // Distinct priorities in ascending order, walked without sorting allocations.
+  let current: i32 = i32.MIN_VALUE;
+  while (true) {
+    let next: i32 = i32.MAX_VALUE;
+    let found = false;
+    for (let i = 0; i < n; i++) {
+      const pr = unchecked(providers[i]).priority;
+      if (pr > current && pr < next) { next = pr; found = true; }
+    }
+    if (!found) break;
+    current = next;
+    let total: u32 = 0;
+    for (let i = 0; i < n; i++) {
+      const p = unchecked(providers[i]);
+      if (p.priority != current || !p.serves(model)) continue;
+      serving++;
+      if (i < excluded.length && unchecked(excluded[i])) continue;
+      if (p.weight <= 0 || !unchecked(states[i]).available(nowMs)) continue;
+      availableSeen++;
+      if (i < capacityOk.length && !unchecked(capacityOk[i])) continue;
+      total += <u32>p.weight;
+    }
+    if (total == 0) continue;
+    let r = rng.below(total);
+    for (let i = 0; i < n; i++) {
+      const p = unchecked(providers[i]);
+      if (p.priority != current || !p.serves(model) || p.weight <= 0) continue;
+      if (i < excluded.length && unchecked(excluded[i])) continue;
+      if (!unchecked(states[i]).available(nowMs)) continue;
+      if (i < capacityOk.length && !unchecked(capacityOk[i])) continue;
+      const w = <u32>p.weight;
+      if (r < w) { out.index = i; return out; }
+      r -= w;
+    }
+  }
+  if (serving == 0) out.why = NoChoice.UnknownModel;
+  else if (availableSeen == 0) out.why = NoChoice.AllUnavailable;
+  else out.why = NoChoice.NoCapacity;
+  return out;
+}
