@@ -1,0 +1,7 @@
+/** Mock LLM providers (Azure OpenAI, OpenAI) for tests and scenarios. */
+export { startMockProvider, DEFAULT_LIMITS } from "./provider.ts";
+export { DEFAULT_MAX_TOKENS, estimatePromptTokens, requestedMaxTokens, textTokens, generatedText } from "./tokens.ts";
+export { goDuration } from "./ratelimit-headers.ts";
+export { maskKey } from "./error-bodies.ts";
+export * as wireBodies from "./error-bodies.ts";
+export type * from "./types.ts";

@@ -1,0 +1,469 @@
+/**
+ * startMockProvider: an Azure OpenAI or OpenAI look-alike on 127.0.0.1.
+ *
+ * Order of checks for every request (each step records its outcome):
+ *   1. record the request (headers, every credential, body)
+ *   2. authenticate (401 in the service's exact body)
+ *   3. route: unknown path → 404; Azure classic without api-version → 404 "Resource not found"
+ *   4. body: invalid JSON, missing model/messages, stream_options without stream → 400
+ *   5. deployment (Azure) / model (OpenAI): unknown → 404 DeploymentNotFound / model_not_found
+ *   6. scripted fault (x-mock-* headers first, then setFault list)
+ *   7. rate-limit admission: prompt estimate + max tokens against the window → 429 at once
+ *   8. latency, then the answer (JSON or SSE)
+ * Every response for a known deployment/model carries x-ratelimit-remaining-* (except a bare 429 fault).
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
+import { answerBody, answerFrames, buildAnswer } from "./answer.ts";
+import { authenticate, credentialsOf, primaryCredential } from "./credentials.ts";
+import { embeddingBody } from "./embeddings.ts";
+import * as E from "./error-bodies.ts";
+import { FaultBook, readHeaderScript, type HeaderScript } from "./faults.ts";
+import { Listener } from "./listener.ts";
+import { modelsListBody } from "./models-list.ts";
+import { windowHeaders } from "./ratelimit-headers.ts";
+import { RateWindow } from "./rate-window.ts";
+import { distinctCredentials, joinHeaders, rawHeaderPairs } from "./records.ts";
+import { faultReply, rateLimitReply, type Reply } from "./replies.ts";
+import { resolveRoute, type Route } from "./routes.ts";
+import { writeFrames } from "./stream-writer.ts";
+import { DEFAULT_MAX_TOKENS, estimatePromptTokens, requestedMaxTokens } from "./tokens.ts";
+import type {
+  ApiName,
+  Fault,
+  FaultAction,
+  LimitSpec,
+  MockProvider,
+  MockProviderOptions,
+  ModelSpec,
+  ProviderStats,
+  RequestRecord,
+  StreamTiming,
+  WindowState,
+} from "./types.ts";
+
+/** Limits when a deployment/model names none: high enough never to trip by accident. */
+export const DEFAULT_LIMITS: Required<LimitSpec> = { tokensPerMinute: 100_000_000, requestsPerMinute: 1_000_000 };
+
+type Json = Record<string, unknown>;
+
+interface Target {
+  key: string;
+  model: string;
+  limits: LimitSpec;
+}
+
+function normalizeModels(models: MockProviderOptions["models"]): Record<string, ModelSpec> | undefined {
+  if (!models) return undefined;
+  if (Array.isArray(models)) return Object.fromEntries(models.map((m) => [m, {}]));
+  return models;
+}
+
+class MockProviderServer implements MockProvider {
+  readonly name: string;
+  readonly kind: MockProviderOptions["kind"];
+  readonly records: RequestRecord[] = [];
+  private readonly listener: Listener;
+  private readonly clock: () => number;
+  private readonly windowMs: number;
+  private readonly faults = new FaultBook();
+  private windows = new Map<string, RateWindow>();
+  private keys: Set<string>;
+  private readonly entraTokens: Set<string>;
+  private readonly models: Record<string, ModelSpec> | undefined;
+  private latencyMs: number;
+  private timing: Required<StreamTiming>;
+  private admitted = 0;
+  private seq = 0;
+  private readonly closing = new AbortController();
+
+  constructor(private readonly opts: MockProviderOptions) {
+    this.name = opts.name;
+    this.kind = opts.kind;
+    this.clock = opts.clock ?? Date.now;
+    this.windowMs = opts.windowMs ?? 60_000;
+    this.keys = new Set(opts.keys);
+    this.entraTokens = new Set(opts.entraTokens ?? []);
+    this.models = normalizeModels(opts.models);
+    this.latencyMs = opts.latencyMs ?? 0;
+    this.timing = { firstChunkMs: opts.stream?.firstChunkMs ?? 0, chunkIntervalMs: opts.stream?.chunkIntervalMs ?? 0 };
+    this.listener = new Listener((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent && !res.destroyed) {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(E.defaultStatusBody(this.kind, 500));
+        }
+        console.error(`[mock ${this.name}] handler error`, err);
+      });
+    });
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(port: number): Promise<void> {
+    await this.listener.listen(port);
+  }
+
+  // ---- public controls -------------------------------------------------------------------
+
+  setFault(fault: Fault): void {
+    this.faults.add(fault, this.clock());
+  }
+
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  setKeys(keys: string[]): void {
+    this.keys = new Set(keys);
+  }
+
+  setLatency(ms: number): void {
+    this.latencyMs = ms;
+  }
+
+  setStreamTiming(timing: StreamTiming): void {
+    this.timing = { ...this.timing, ...timing };
+  }
+
+  startOutage(mode: "refused" | "reset", forMs?: number): Promise<void> {
+    return this.listener.startOutage(mode, forMs);
+  }
+
+  endOutage(): Promise<void> {
+    return this.listener.endOutage();
+  }
+
+  credentialsSeen() {
+    return distinctCredentials(this.records);
+  }
+
+  stats(): ProviderStats {
+    const now = this.clock();
+    const byStatus: Record<number, number> = {};
+    const byOutcome: Record<string, number> = {};
+    let promptTokens = 0;
+    let completionTokens = 0;
+    for (const r of this.records) {
+      byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+      byOutcome[r.outcome] = (byOutcome[r.outcome] ?? 0) + 1;
+      if (r.status === 200) {
+        promptTokens += r.promptTokens ?? 0;
+        completionTokens += r.completionTokens ?? 0;
+      }
+    }
+    const windows: Record<string, WindowState> = {};
+    for (const [k, w] of this.windows) windows[k] = w.state(now);
+    return {
+      requests: this.records.length,
+      byStatus,
+      byOutcome,
+      admitted: this.admitted,
+      promptTokens,
+      completionTokens,
+      connections: this.listener.connections,
+      outageResets: this.listener.outageResets,
+      windows,
+    };
+  }
+
+  reset(): void {
+    this.records.length = 0;
+    this.faults.clear();
+    this.windows = new Map();
+    this.admitted = 0;
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort();
+    await this.listener.close();
+  }
+
+  // ---- request pipeline ------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://mock");
+    const rawHeaders = rawHeaderPairs(req);
+    const headers = joinHeaders(rawHeaders);
+    const credentials = credentialsOf(rawHeaders);
+    const method = req.method ?? "GET";
+    const route = resolveRoute(this.kind, method, url.pathname);
+    // 1. record
+    const rec: RequestRecord = {
+      seq: ++this.seq,
+      time: this.clock(),
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers,
+      rawHeaders,
+      credential: primaryCredential(this.kind, credentials),
+      credentials,
+      surface: route?.surface ?? "unknown",
+      api: route?.api ?? "unknown",
+      apiVersion: url.searchParams.get("api-version") ?? undefined,
+      body: "",
+      stream: false,
+      includeUsage: false,
+      status: 0,
+      outcome: "pending",
+      completed: false,
+    };
+    this.records.push(rec);
+    rec.body = await readBody(req);
+    const body = parseObject(rec.body);
+    rec.stream = body?.stream === true;
+    rec.includeUsage = rec.stream && (body?.stream_options as Json | undefined)?.include_usage === true;
+    if (typeof body?.model === "string") rec.model = body.model;
+
+    const base = this.serviceHeaders();
+    const reply = (r: Reply) => this.sendJson(res, rec, r.status, r.outcome, r.body, { ...base, ...r.headers });
+    const send = (status: number, outcome: string, text: string) => reply({ status, outcome, body: text, headers: {} });
+
+    // 2. authenticate
+    const denied = authenticate(this.kind, rec.surface, rec.credential, { keys: this.keys, entraTokens: this.entraTokens });
+    if (denied) return send(401, "unauthorized", denied);
+
+    // 3. route
+    if (!route) {
+      return send(404, "not-found", this.kind === "azure" ? E.AZURE_404_RESOURCE : E.openaiInvalidUrl(method, url.pathname));
+    }
+    if (route.needsApiVersion && !rec.apiVersion) return send(404, "missing-api-version", E.AZURE_404_RESOURCE);
+
+    if (route.api === "models") {
+      const { fault } = this.pickFault(headers, route.api, undefined, false);
+      if (fault && this.replyToFault(fault, rec, res, base, {}, "")) return;
+      const ids =
+        this.kind === "azure" ? Object.values(this.opts.deployments ?? {}).map((d) => d.model) : Object.keys(this.models ?? {});
+      return send(200, "ok", modelsListBody(this.kind, ids));
+    }
+
+    // 4. body
+    if (!body) return send(400, "invalid-json", E.INVALID_JSON);
+    if (route.api === "chat" && !Array.isArray(body.messages)) return send(400, "bad-request", E.missingParameter("messages"));
+    if (body.stream_options != null && body.stream !== true) {
+      return send(400, "bad-request", E.STREAM_OPTIONS_WITHOUT_STREAM);
+    }
+
+    // 5. deployment / model
+    const target = this.resolveTarget(route, body);
+    if ("error" in target) return send(target.status, target.outcome, target.error);
+    if (this.kind === "azure") rec.deployment = target.key;
+    rec.model = target.model;
+    const stream = route.api !== "embeddings" && rec.stream;
+    const window = this.windowFor(target);
+
+    // 6. faults
+    const { fault, script } = this.pickFault(headers, route.api, target.key, stream);
+    const rl = windowHeaders(this.kind, window.state(this.clock()));
+    if (fault && this.replyToFault(fault, rec, res, base, rl, target.key)) return;
+
+    // 7. admission
+    const promptTokens = estimatePromptTokens(route.api, body);
+    const maxTokens = requestedMaxTokens(route.api, body, this.opts.defaultMaxTokens ?? DEFAULT_MAX_TOKENS);
+    const reserved = promptTokens + maxTokens;
+    rec.promptTokens = promptTokens;
+    const adm = window.admit(reserved, this.clock());
+    if (!adm.admitted) {
+      return reply(rateLimitReply(this.kind, adm, { api: route.api, apiVersion: rec.apiVersion, modelName: target.key, reserved }));
+    }
+    this.admitted += 1;
+    rec.reservedTokens = reserved;
+    const okHeaders = { ...base, ...windowHeaders(this.kind, adm.state) };
+
+    // 8. latency, then the answer
+    const latency = (script.latencyMs ?? this.latencyMs) + (fault?.type === "latency" ? fault.ms : 0);
+    if (latency > 0 && !(await this.wait(latency))) return;
+    if (res.destroyed) {
+      rec.outcome = "client-gone";
+      return;
+    }
+
+    if (route.api === "embeddings") {
+      rec.completionTokens = 0;
+      const text = embeddingBody(body, target.model, promptTokens, this.opts.embeddingDimensions ?? 8);
+      return this.sendJson(res, rec, 200, "ok", text, okHeaders);
+    }
+
+    const answer = buildAnswer({
+      kind: this.kind,
+      api: route.api,
+      providerName: this.name,
+      model: target.model,
+      promptTokens,
+      maxTokens,
+      completionTokens: script.completionTokens ?? this.opts.completionTokens ?? 8,
+      text: script.completionTokens === undefined ? this.opts.completionText : undefined,
+      outputFiltered: fault?.type === "contentFilterOutput",
+    });
+    rec.completionTokens = answer.pieces.length;
+    const maxOutputTokens = typeof body.max_output_tokens === "number" ? body.max_output_tokens : null;
+    if (!stream) return this.sendJson(res, rec, 200, "ok", answerBody(route.api, answer, maxOutputTokens), okHeaders);
+
+    const { frames, firstPieceFrame } = answerFrames(route.api, answer, {
+      includeUsage: rec.includeUsage,
+      promptFilterFrame: this.kind === "azure" && (this.opts.promptFilterFrame ?? true),
+      maxOutputTokens,
+    });
+    rec.status = 200;
+    rec.outcome = "ok";
+    res.writeHead(200, { ...okHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
+    res.flushHeaders();
+    const end = await writeFrames(res, frames, {
+      firstChunkMs: script.timing.firstChunkMs ?? this.timing.firstChunkMs,
+      chunkIntervalMs: script.timing.chunkIntervalMs ?? this.timing.chunkIntervalMs,
+      cutAfter: fault?.type === "cutStream" ? fault.afterChunks : undefined,
+      signal: this.closing.signal,
+    });
+    rec.completed = end.end === "completed";
+    if (!rec.completed) {
+      rec.outcome = end.end === "cut" ? "fault:cut-stream" : end.end;
+      rec.completionTokens = Math.min(answer.pieces.length, Math.max(0, end.written - firstPieceFrame));
+    }
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  private serviceHeaders(): Record<string, string> {
+    if (this.kind === "azure") {
+      const id = randomUUID();
+      return { "apim-request-id": id, "x-request-id": id, "x-ms-region": this.opts.region ?? "East US" };
+    }
+    return {
+      "x-request-id": `req_${randomBytes(16).toString("hex")}`,
+      "openai-organization": "org-mock",
+      "openai-processing-ms": "1",
+      "openai-version": "2020-10-01",
+    };
+  }
+
+  private resolveTarget(route: Route, body: Json): Target | { error: string; status: number; outcome: string } {
+    const name = route.pathDeployment ?? (typeof body.model === "string" ? body.model : undefined);
+    if (name === undefined || name === "") {
+      return {
+        status: 400,
+        outcome: "bad-request",
+        error: E.openaiError("you must provide a model parameter", "invalid_request_error", null, null),
+      };
+    }
+    if (this.kind === "azure") {
+      const dep = this.opts.deployments?.[name];
+      if (!dep) return { status: 404, outcome: "deployment-not-found", error: E.AZURE_404_DEPLOYMENT };
+      return { key: name, model: dep.model, limits: dep };
+    }
+    if (this.models && !this.models[name]) {
+      return { status: 404, outcome: "model-not-found", error: E.openaiModelNotFound(name) };
+    }
+    const spec = this.models?.[name] ?? {};
+    return { key: name, model: spec.model ?? name, limits: spec };
+  }
+
+  private windowFor(t: Target): RateWindow {
+    let w = this.windows.get(t.key);
+    if (!w) {
+      const d = { ...DEFAULT_LIMITS, ...this.opts.defaultLimits };
+      w = new RateWindow(t.limits.tokensPerMinute ?? d.tokensPerMinute, t.limits.requestsPerMinute ?? d.requestsPerMinute, this.windowMs);
+      this.windows.set(t.key, w);
+    }
+    return w;
+  }
+
+  /** x-mock-* headers first, then the setFault list. */
+  private pickFault(
+    headers: Record<string, string>,
+    api: ApiName,
+    deployment: string | undefined,
+    stream: boolean,
+  ): { fault?: FaultAction; script: HeaderScript } {
+    const script: HeaderScript = this.opts.scriptHeaders === false ? { timing: {} } : readHeaderScript(headers, this.name);
+    return { fault: script.fault ?? this.faults.take({ api, deployment, stream }, this.clock()), script };
+  }
+
+  /** true when the fault answered (or killed/held) the request. */
+  private replyToFault(
+    fault: FaultAction,
+    rec: RequestRecord,
+    res: ServerResponse,
+    base: Record<string, string>,
+    rl: Record<string, string>,
+    modelName: string,
+  ): boolean {
+    const r = faultReply(this.kind, fault, rl, modelName);
+    if (r === undefined) return false;
+    if (r === "reset") {
+      rec.outcome = "fault:reset";
+      res.socket?.resetAndDestroy();
+    } else if (r === "hang") {
+      rec.outcome = "fault:hang";
+    } else {
+      this.sendJson(res, rec, r.status, r.outcome, r.body, { ...base, ...r.headers });
+    }
+    return true;
+  }
+
+  /** Sleeps unless the mock closes first (then false). */
+  private async wait(ms: number): Promise<boolean> {
+    try {
+      await sleep(ms, undefined, { signal: this.closing.signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private sendJson(
+    res: ServerResponse,
+    rec: RequestRecord,
+    status: number,
+    outcome: string,
+    text: string,
+    headers: Record<string, string>,
+  ): void {
+    rec.status = status;
+    rec.outcome = outcome;
+    rec.completed = true;
+    if (res.destroyed) return;
+    res.writeHead(status, {
+      ...headers,
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(text)),
+    });
+    res.end(text);
+  }
+}
+
+/** The body as a JSON object; undefined when empty, not JSON, or not an object. */
+function parseObject(text: string): Json | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Json) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+  });
+}
+
+export async function startMockProvider(options: MockProviderOptions): Promise<MockProvider> {
+  if (options.kind === "azure" && !options.deployments) {
+    throw new Error(`mock provider ${options.name}: kind "azure" needs deployments`);
+  }
+  const p = new MockProviderServer(options);
+  await p.start(options.port ?? 0);
+  return p;
+}
