@@ -1,0 +1,83 @@
+/** proxy-wasm ABI constants (spec v0.2.x, as Envoy / proxy-wasm-cpp-host use them). */
+
+export type AbiVersion = "0_1_0" | "0_2_0" | "0_2_1";
+
+export const WasmResult = {
+  Ok: 0,
+  NotFound: 1,
+  BadArgument: 2,
+  SerializationFailure: 3,
+  ParseFailure: 4,
+  BadExpression: 5,
+  InvalidMemoryAccess: 6,
+  Empty: 7,
+  CasMismatch: 8,
+  ResultMismatch: 9,
+  InternalFailure: 10,
+  BrokenConnection: 11,
+  Unimplemented: 12,
+} as const;
+
+export const HeaderMapType = {
+  RequestHeaders: 0,
+  RequestTrailers: 1,
+  ResponseHeaders: 2,
+  ResponseTrailers: 3,
+  GrpcReceiveInitialMetadata: 4,
+  GrpcReceiveTrailingMetadata: 5,
+  HttpCallResponseHeaders: 6,
+  HttpCallResponseTrailers: 7,
+  MAX: 7,
+} as const;
+
+export const BufferType = {
+  HttpRequestBody: 0,
+  HttpResponseBody: 1,
+  NetworkDownstreamData: 2,
+  NetworkUpstreamData: 3,
+  HttpCallResponseBody: 4,
+  GrpcReceiveBuffer: 5,
+  VmConfiguration: 6,
+  PluginConfiguration: 7,
+  CallData: 8,
+  MAX: 8,
+} as const;
+
+export const StreamType = { Request: 0, Response: 1, Downstream: 2, Upstream: 3, MAX: 3 } as const;
+
+export const FilterHeadersStatus = {
+  Continue: 0,
+  StopIteration: 1,
+  ContinueAndEndStream: 2,
+  StopAllIterationAndBuffer: 3,
+  StopAllIterationAndWatermark: 4,
+} as const;
+
+export const FilterDataStatus = {
+  Continue: 0,
+  StopIterationAndBuffer: 1,
+  StopIterationAndWatermark: 2,
+  StopIterationNoBuffer: 3,
+} as const;
+
+export const FilterTrailersStatus = { Continue: 0, StopIteration: 1 } as const;
+
+export const MetricType = { Counter: 0, Gauge: 1, Histogram: 2, MAX: 2 } as const;
+
+export const LOG_LEVEL_MAX = 5;
+
+/** Limits from proxy-wasm-cpp-host include/proxy-wasm/limits.h. */
+export const PAIRS_MAX_BYTES = 1024 * 1024;
+export const PAIRS_MAX_COUNT = 1024;
+export const WASI_RANDOM_GET_MAX_BYTES = 64 * 1024;
+
+/** WASI errno values the host returns. */
+export const WasiErrno = {
+  SUCCESS: 0,
+  BADF: 8,
+  FAULT: 21,
+  INVAL: 28,
+  NOENT: 44,
+  NOSYS: 52,
+  NOTSUP: 58,
+} as const;

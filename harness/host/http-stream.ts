@@ -1,0 +1,652 @@
+/**
+ * One HTTP stream through the wasm filter on one worker VM: the parts of Envoy's filter manager
+ * (and of Envoy's wasm Context for HTTP) a filter can observe. Every effect the filter asks for
+ * (continue, close, local reply) is applied after the VM call returns; the gateway is only ever
+ * called from here, never from inside a VM call.
+ */
+import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, HeaderMapType, StreamType, WasmResult } from "./abi.ts";
+import { concatBytes, EMPTY, toBytes } from "./bytes.ts";
+import { BodyBuffer, ConstBuffer, HostContext, type HostBuffer, type LocalReplyRequest, type RootContext } from "./context.ts";
+import { Direction, REQUEST, RESPONSE } from "./direction.ts";
+import { HeaderMap } from "./header-map.ts";
+import type { ResolvedOptions } from "./options.ts";
+import type { HeaderList, HttpStream, StreamCallbacks } from "./types.ts";
+import type { WasmVm } from "./vm.ts";
+
+const FAIL_STREAM_DETAILS = "wasm_fail_stream";
+const CLOSE_STREAM_DETAILS = "wasm_close_stream";
+
+export class HttpStreamImpl extends HostContext implements HttpStream {
+  readonly contextId: number;
+  readonly id: number;
+  /** Envoy stream info response code details (local replies, close_stream, failures). */
+  responseCodeDetails?: string;
+
+  private readonly req = new Direction(REQUEST);
+  private readonly res = new Direction(RESPONSE);
+  private created = false;
+  private done = false;
+  private completed = false;
+  /** The response has started (upstream headers arrived or a local reply began). */
+  private responseStarted = false;
+  /** Upstream response input is ignored (a local reply replaced it). */
+  private upstreamIgnored = false;
+  /** failure_local_reply_sent_: the filter is skipped from now on. */
+  private streamFailed = false;
+  /** fail_open after a failure: the filter is bypassed. */
+  private bypass = false;
+  private inLog = false;
+  private finalRequestHeaders: HeaderMap | null = null;
+  private finalResponseHeaders: HeaderMap | null = null;
+  private finalResponseTrailers: HeaderMap | null = null;
+  private readonly properties = new Map<string, Uint8Array>();
+  private readonly filterState = new Map<string, Uint8Array>();
+  private readonly work: Array<() => void> = [];
+  private running = false;
+
+  constructor(
+    readonly worker: number,
+    private readonly vm: WasmVm,
+    private readonly cb: StreamCallbacks,
+    private readonly opts: ResolvedOptions,
+    /** Whether this stream may use the filter at all (false: FAIL_OPEN on a failed worker). */
+    usable = true,
+  ) {
+    super();
+    this.id = vm.allocContextId();
+    this.contextId = this.id;
+    vm.contexts.set(this.id, this);
+    if (!usable) this.bypass = true;
+  }
+
+  root(): RootContext {
+    return this.vm.root ?? this.vm.vmContext;
+  }
+
+  // ---- public surface (gateway) ----------------------------------------------------------------
+
+  decodeHeaders(headers: HeaderList, endStream: boolean): void {
+    this.run(() => this.onHeaders(this.req, headers, endStream));
+  }
+  decodeData(chunk: Uint8Array, endStream: boolean): void {
+    this.run(() => this.onData(this.req, chunk, endStream));
+  }
+  decodeTrailers(trailers: HeaderList): void {
+    this.run(() => this.onTrailers(this.req, trailers));
+  }
+  encodeHeaders(headers: HeaderList, endStream: boolean): void {
+    this.run(() => {
+      if (this.done || this.upstreamIgnored) return;
+      this.responseStarted = true;
+      this.onHeaders(this.res, headers, endStream);
+    });
+  }
+  encodeData(chunk: Uint8Array, endStream: boolean): void {
+    this.run(() => {
+      if (!this.upstreamIgnored) this.onData(this.res, chunk, endStream);
+    });
+  }
+  encodeTrailers(trailers: HeaderList): void {
+    this.run(() => {
+      if (!this.upstreamIgnored) this.onTrailers(this.res, trailers);
+    });
+  }
+  complete(): void {
+    if (this.completed) return;
+    this.completed = true;
+    this.run(() => this.finish());
+  }
+  setProperty(path: string[], value: string | Uint8Array): void {
+    this.properties.set(path.join("\u0000"), toBytes(value));
+  }
+
+  /** Called (asynchronously) when the VM failed while this stream may be waiting on it. */
+  onVmFailed(): void {
+    this.run(() => {
+      if (this.done || this.streamFailed || this.bypass) return;
+      for (const dir of [this.req, this.res]) {
+        if (dir.paused()) {
+          this.applyFailure(dir);
+          return;
+        }
+      }
+    });
+  }
+
+  /** Serialises all work on this stream (gateway calls made from our own callbacks are queued). */
+  private run(fn: () => void): void {
+    this.work.push(fn);
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.work.length > 0) this.work.shift()!();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  // ---- host-context answers ---------------------------------------------------------------------
+
+  private dir(type: number): Direction {
+    return type === HeaderMapType.RequestHeaders || type === HeaderMapType.RequestTrailers ? this.req : this.res;
+  }
+
+  override constMap(type: number): HeaderMap | null {
+    if (type >= HeaderMapType.GrpcReceiveInitialMetadata) return super.constMap(type);
+    if (this.inLog) {
+      if (type === HeaderMapType.RequestHeaders) return this.finalRequestHeaders;
+      if (type === HeaderMapType.ResponseHeaders) return this.finalResponseHeaders;
+      if (type === HeaderMapType.ResponseTrailers) return this.finalResponseTrailers;
+      return null;
+    }
+    return this.mutableMap(type);
+  }
+
+  override mutableMap(type: number): HeaderMap | null {
+    if (type > HeaderMapType.ResponseTrailers) return null;
+    const d = this.dir(type);
+    if (type === HeaderMapType.RequestHeaders || type === HeaderMapType.ResponseHeaders) {
+      return d.headersOpen ? d.headers : null;
+    }
+    if (d.trailersOpen) return d.trailers;
+    if (d.mayAddTrailers) {
+      d.trailers = new HeaderMap();
+      d.trailersOpen = true;
+      return d.trailers;
+    }
+    return null;
+  }
+
+  override inAccessLogPhase(): boolean {
+    return this.inLog;
+  }
+
+  override headersModified(_type: number): void {
+    // Envoy clears the route cache on every request-header mutation; the gateway routes on the
+    // headers it receives in onRequestHeaders, so nothing is cached here.
+  }
+
+  protected override bodyBuffer(type: number): HostBuffer {
+    const d = type === 0 ? this.req : this.res;
+    return d.body ?? new ConstBuffer();
+  }
+
+  override continueStream(type: number): number {
+    if (type === StreamType.Upstream) return WasmResult.Unimplemented;
+    if (type === StreamType.Downstream) return WasmResult.Ok;
+    const d = type === StreamType.Request ? this.req : this.res;
+    // Envoy clears the stream's pointers at once: edit headers before calling continue.
+    d.closeWindows();
+    this.vm.defer(() => this.run(() => this.resume(d)));
+    return WasmResult.Ok;
+  }
+
+  override closeStream(type: number): number {
+    if (type === StreamType.Request || type === StreamType.Response) {
+      this.responseCodeDetails ??= CLOSE_STREAM_DETAILS;
+      this.vm.defer(() => this.run(() => this.reset(CLOSE_STREAM_DETAILS)));
+    }
+    return WasmResult.Ok;
+  }
+
+  override sendLocalResponse(reply: LocalReplyRequest): void {
+    this.vm.defer(() => this.run(() => this.localReply(reply, false)));
+  }
+
+  override streamProperty(path: string): Uint8Array | undefined {
+    const v = this.properties.get(path) ?? this.filterState.get(path);
+    if (v) return v;
+    const reqHeaders = this.req.headers ?? this.finalRequestHeaders;
+    const seg = path.split("\u0000");
+    if (seg[0] === "request" && reqHeaders) {
+      const h = (n: string): Uint8Array | undefined => {
+        const x = reqHeaders.get(n);
+        return x === undefined ? undefined : new Uint8Array(Buffer.from(x, "latin1"));
+      };
+      if (seg.length === 2) {
+        switch (seg[1]) {
+          case "path":
+            return h(":path");
+          case "url_path": {
+            const p = reqHeaders.get(":path");
+            return p === undefined ? undefined : toBytes(p.split("?")[0]!);
+          }
+          case "method":
+            return h(":method");
+          case "host":
+            return h(":authority");
+          case "scheme":
+            return h(":scheme");
+          case "id":
+            return h("x-request-id");
+        }
+      }
+      if (seg.length === 3 && seg[1] === "headers") return h(seg[2]!);
+    }
+    if (path === "response\u0000code") {
+      const st = (this.res.headers ?? this.finalResponseHeaders)?.get(":status");
+      if (st !== undefined) {
+        const b = new Uint8Array(8);
+        new DataView(b.buffer).setBigInt64(0, BigInt(parseInt(st, 10) || 0), true);
+        return b;
+      }
+    }
+    if (path === "response\u0000code_details" && this.responseCodeDetails) return toBytes(this.responseCodeDetails);
+    return undefined;
+  }
+
+  override setFilterState(path: string, value: Uint8Array): number {
+    this.filterState.set(path, value.slice());
+    return WasmResult.Ok;
+  }
+
+  // ---- filter callbacks -----------------------------------------------------------------------------
+
+  private onCreate(): void {
+    if (this.created) return;
+    this.created = true;
+    if (!this.vm.failed && this.vm.has("proxy_on_context_create")) {
+      this.vm.call(this, "proxy_on_context_create", [this.id, this.root().id]);
+      this.vm.afterCall();
+    }
+  }
+
+  /** Envoy CHECK_FAIL_HTTP before/after a callback. Returns true when the filter must not run. */
+  private failed(dir: Direction): boolean {
+    if (this.bypass) return true;
+    if (!this.vm.failed) return false;
+    this.applyFailure(dir);
+    return true;
+  }
+
+  private applyFailure(dir: Direction): void {
+    if (this.opts.failurePolicy === "FAIL_OPEN") {
+      this.bypass = true;
+      this.bypassResume(this.req);
+      if (dir === this.res || this.responseStarted) this.bypassResume(this.res);
+      return;
+    }
+    if (this.streamFailed) return;
+    this.streamFailed = true;
+    this.localReply({ code: 503, body: EMPTY, headers: [], grpcStatus: 14, details: FAIL_STREAM_DETAILS }, true);
+  }
+
+  /** Fail-open: pass everything the filter was holding, unfiltered. */
+  private bypassResume(d: Direction): void {
+    if (d.aborted || d.ended) return;
+    d.closeWindows();
+    if (d.headers && !d.headersPassed) this.passHeaders(d, d.headersEos && d.held.length === 0 && !d.heldEos && d.fm.size() === 0);
+    d.headersStopped = d.stoppedAll = d.dataStopped = d.bufferingBody = false;
+    const data = concatBytes(d.fm.data, d.held);
+    d.fm.data = EMPTY;
+    d.held = EMPTY;
+    const trailers = d.heldTrailers ?? (d.trailersStopped ? d.trailers : null);
+    d.heldTrailers = null;
+    d.trailersStopped = false;
+    if (d.headersPassed && (data.length > 0 || (d.eosIn && !trailers && !d.ended))) this.passData(d, data, d.eosIn && !trailers);
+    if (trailers) this.passTrailers(d, trailers);
+  }
+
+  private callFilter(fn: string, args: number[]): { trapped: boolean; value: number; called: boolean } {
+    const out = this.vm.call(this, fn, args);
+    if (!out.called) return { trapped: this.vm.failed, value: 0, called: false };
+    if (out.trapped) return { trapped: true, value: 0, called: true };
+    return { trapped: false, value: out.value, called: true };
+  }
+
+  private onHeaders(d: Direction, headers: HeaderList, eos: boolean): void {
+    if (this.done || d.aborted || d.headers) return;
+    d.headers = new HeaderMap(headers);
+    d.headersEos = eos;
+    d.eosIn = eos;
+    if (d === this.req) this.onCreate();
+    if (!this.created || this.streamFailed || this.failed(d)) {
+      if (!this.streamFailed && !d.headersPassed && !d.aborted) this.passHeaders(d, eos);
+      return;
+    }
+    d.headersOpen = true;
+    const args = this.vm.linked.abi === "0_1_0" ? [this.id, d.headers.size] : [this.id, d.headers.size, eos ? 1 : 0];
+    const out = this.callFilter(d.spec.headersFn, args);
+    let status: number = FilterHeadersStatus.Continue;
+    if (out.called && !out.trapped) {
+      const r = out.value;
+      if (this.vm.stopNextIteration || r > FilterHeadersStatus.StopAllIterationAndWatermark) status = FilterHeadersStatus.StopAllIterationAndWatermark;
+      else if (r === FilterHeadersStatus.StopIteration && !this.opts.allowOnHeadersStopIteration) status = FilterHeadersStatus.StopAllIterationAndWatermark;
+      else if (r === FilterHeadersStatus.ContinueAndEndStream) status = FilterHeadersStatus.Continue;
+      else status = r;
+    }
+    if (status !== FilterHeadersStatus.Continue) {
+      d.headersStopped = true;
+      if (status !== FilterHeadersStatus.StopIteration) {
+        d.stoppedAll = true;
+        d.stopAllBuffer = status === FilterHeadersStatus.StopAllIterationAndBuffer;
+      }
+    }
+    this.vm.afterCall();
+    if (out.trapped) {
+      if (!this.failed(d) && !d.headersPassed) this.passHeaders(d, eos);
+      return;
+    }
+    if (d.aborted || this.done) return;
+    if (status === FilterHeadersStatus.Continue && !d.headersPassed) this.passHeaders(d, eos);
+  }
+
+  private onData(d: Direction, chunk: Uint8Array, eos: boolean): void {
+    if (this.done || d.aborted || d.ended) return;
+    if (eos) d.eosIn = true;
+    if (!d.headers || !this.created || this.bypass || this.streamFailed) {
+      if (!this.streamFailed && d.headersPassed) this.passData(d, chunk, eos);
+      return;
+    }
+    if (d.stoppedAll) {
+      d.held = concatBytes(d.held, chunk);
+      d.heldEos ||= eos;
+      if (d.stopAllBuffer && d.held.length > this.opts.bufferLimitBytes) this.overflow(d);
+      return;
+    }
+    this.processData(d, chunk, eos);
+  }
+
+  private processData(d: Direction, chunk: Uint8Array, eos: boolean): void {
+    if (this.failed(d)) {
+      if (this.bypass && d.headersPassed) this.passData(d, chunk, eos);
+      return;
+    }
+    let visible: BodyBuffer;
+    if (d.bufferingBody) {
+      if (d.fm.size() + chunk.length > this.opts.bufferLimitBytes) {
+        this.overflow(d);
+        return;
+      }
+      d.fm.data = concatBytes(d.fm.data, chunk);
+      visible = d.fm;
+    } else {
+      visible = new BodyBuffer(chunk);
+    }
+    d.body = visible;
+    d.mayAddTrailers = eos && !d.trailers;
+    const out = this.callFilter(d.spec.bodyFn, [this.id, visible.size(), eos ? 1 : 0]);
+    d.mayAddTrailers = false;
+    let status: number = FilterDataStatus.Continue;
+    if (out.called && !out.trapped) {
+      const r = out.value;
+      status = this.vm.stopNextIteration || r > FilterDataStatus.StopIterationNoBuffer ? FilterDataStatus.StopIterationNoBuffer : r;
+    }
+    d.bufferingBody = false;
+    let pass: Uint8Array | null = null;
+    if (status === FilterDataStatus.Continue) {
+      d.body = null;
+      pass = visible === d.fm ? d.fm.data : concatBytes(d.fm.data, visible.data);
+      d.fm.data = EMPTY;
+      d.dataStopped = false;
+    } else if (status === FilterDataStatus.StopIterationAndBuffer || status === FilterDataStatus.StopIterationAndWatermark) {
+      if (visible !== d.fm) d.fm.data = concatBytes(d.fm.data, visible.data);
+      d.body = d.fm;
+      d.bufferingBody = status === FilterDataStatus.StopIterationAndBuffer;
+      d.dataStopped = true;
+    } else {
+      d.dataStopped = true;
+    }
+    // Trailers the filter added in the last body callback.
+    const added = d.trailersOpen && d.trailers && !d.headersStopped ? d.trailers : null;
+    if (d.trailersOpen && d.trailers) d.trailersOpen = false;
+    this.vm.afterCall();
+    if (out.trapped) {
+      if (!this.failed(d) && d.headersPassed) this.passData(d, concatBytes(d.fm.data, visible.data), eos);
+      return;
+    }
+    if (d.aborted || this.done) return;
+    if (d.bufferingBody && d.fm.size() > this.opts.bufferLimitBytes) {
+      this.overflow(d);
+      return;
+    }
+    if (pass !== null) {
+      if (!d.headersPassed) {
+        d.headersStopped = false;
+        this.passHeaders(d, false);
+      }
+      const trailers = added ?? (eos ? d.trailers : null);
+      this.passData(d, pass, eos && !trailers);
+      if (eos && trailers) this.passTrailers(d, trailers);
+    } else if (added) {
+      d.trailers = added;
+      d.trailersStopped = true;
+    }
+  }
+
+  private onTrailers(d: Direction, trailers: HeaderList): void {
+    if (this.done || d.aborted || d.ended) return;
+    d.eosIn = true;
+    const map = new HeaderMap(trailers);
+    if (!d.headers || !this.created || this.bypass || this.streamFailed) {
+      if (!this.streamFailed && d.headersPassed) this.passTrailers(d, map);
+      return;
+    }
+    if (d.stoppedAll) {
+      d.heldTrailers = map;
+      return;
+    }
+    this.processTrailers(d, map);
+  }
+
+  private processTrailers(d: Direction, map: HeaderMap): void {
+    if (this.failed(d)) {
+      if (this.bypass && d.headersPassed) this.passTrailers(d, map);
+      return;
+    }
+    d.trailers = map;
+    d.trailersOpen = true;
+    const out = this.callFilter(d.spec.trailersFn, [this.id, map.size]);
+    let status: number = FilterTrailersStatus.Continue;
+    if (out.called && !out.trapped) {
+      const r = out.value;
+      status = this.vm.stopNextIteration || r > FilterTrailersStatus.StopIteration ? FilterTrailersStatus.StopIteration : r;
+    }
+    if (status === FilterTrailersStatus.Continue) d.trailersOpen = false;
+    else d.trailersStopped = true;
+    this.vm.afterCall();
+    if (out.trapped) {
+      if (!this.failed(d)) this.flushAll(d);
+      return;
+    }
+    if (d.aborted || this.done) return;
+    if (status === FilterTrailersStatus.Continue && !d.dataStopped && !d.headersStopped) this.flushAll(d);
+    else if (status === FilterTrailersStatus.Continue && (d.dataStopped || d.headersStopped)) {
+      // Continuing from trailers resumes the whole direction.
+      this.flushAll(d);
+    }
+  }
+
+  /** Pass everything pending in this direction downstream (headers, buffered data, trailers). */
+  private flushAll(d: Direction): void {
+    if (d.ended || d.aborted) return;
+    d.closeWindows();
+    d.headersStopped = d.stoppedAll = d.dataStopped = d.bufferingBody = false;
+    if (!d.headersPassed) this.passHeaders(d, false);
+    const data = d.fm.data;
+    d.fm.data = EMPTY;
+    const trailers = d.trailers;
+    d.trailersStopped = false;
+    if (data.length > 0) this.passData(d, data, false);
+    if (trailers) this.passTrailers(d, trailers);
+    else if (d.eosIn && !d.ended) this.passData(d, EMPTY, true);
+  }
+
+  /** continue_stream took effect (Envoy continueDecoding/continueEncoding). */
+  private resume(d: Direction): void {
+    if (this.done || d.aborted || d.ended || this.streamFailed) return;
+    if (this.bypass) {
+      this.bypassResume(d);
+      return;
+    }
+    if (d.headersStopped) {
+      d.headersStopped = false;
+      d.headersOpen = false;
+      if (!d.headersPassed) {
+        const nothingMore = d.headersEos;
+        this.passHeaders(d, nothingMore);
+      }
+      if (d.stoppedAll) {
+        d.stoppedAll = false;
+        const held = d.held;
+        const heldEos = d.heldEos;
+        const heldTrailers = d.heldTrailers;
+        d.held = EMPTY;
+        d.heldEos = false;
+        d.heldTrailers = null;
+        if (held.length > 0 || heldEos) this.processData(d, held, heldEos && !heldTrailers);
+        if (heldTrailers && !d.aborted && !this.done) this.processTrailers(d, heldTrailers);
+        return;
+      }
+    }
+    if (d.trailersStopped) {
+      this.flushAll(d);
+      return;
+    }
+    if (d.dataStopped) {
+      d.dataStopped = false;
+      d.bufferingBody = false;
+      d.body = null;
+      const data = d.fm.data;
+      d.fm.data = EMPTY;
+      if (data.length > 0 || (d.eosIn && !d.ended)) this.passData(d, data, d.eosIn);
+    }
+  }
+
+  // ---- emission to the gateway -------------------------------------------------------------------
+
+  private passHeaders(d: Direction, eos: boolean): void {
+    if (d.headersPassed || !d.headers) return;
+    d.headersPassed = true;
+    d.headersOpen = false;
+    d.headersStopped = false;
+    const list = d.headers.toList();
+    if (eos) d.ended = true;
+    if (d === this.req) {
+      this.finalRequestHeaders = new HeaderMap(list);
+      this.cb.onRequestHeaders(list, eos);
+    } else {
+      this.finalResponseHeaders = new HeaderMap(list);
+      this.cb.onResponseHeaders(list, eos);
+    }
+  }
+
+  private passData(d: Direction, data: Uint8Array, eos: boolean): void {
+    if (d.ended) return;
+    if (eos) d.ended = true;
+    if (d === this.req) this.cb.onRequestData(data, eos);
+    else this.cb.onResponseData(data, eos);
+  }
+
+  private passTrailers(d: Direction, trailers: HeaderMap): void {
+    if (d.ended) return;
+    d.ended = true;
+    d.trailersOpen = false;
+    const list = trailers.toList();
+    if (d === this.req) this.cb.onRequestTrailers(list);
+    else {
+      this.finalResponseTrailers = new HeaderMap(list);
+      this.cb.onResponseTrailers(list);
+    }
+  }
+
+  // ---- local replies, resets, overflow ------------------------------------------------------------
+
+  private overflow(d: Direction): void {
+    if (d === this.req) {
+      this.localReply({ code: 413, body: toBytes("Payload Too Large"), headers: [], grpcStatus: -1, details: "request_payload_too_large" }, false);
+    } else {
+      this.localReply({ code: 500, body: toBytes("Internal Server Error"), headers: [], grpcStatus: -1, details: "response_payload_too_large" }, false);
+    }
+  }
+
+  private reset(reason: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.req.aborted = this.res.aborted = true;
+    this.req.closeWindows();
+    this.res.closeWindows();
+    this.cb.onReset(reason);
+  }
+
+  /**
+   * Envoy sendLocalReply: before any response, through the encoder path (the filter's own
+   * response callbacks see it); once the response started but headers were not sent, a direct
+   * reply; after headers went downstream, a reset.
+   */
+  private localReply(reply: LocalReplyRequest, skipFilter: boolean): void {
+    if (this.done) return;
+    if (this.streamFailed && !skipFilter) return;
+    this.responseCodeDetails = reply.details;
+    const headers = new HeaderMap([[":status", String(reply.code)]]);
+    for (const [k, v] of reply.headers) headers.add(k, v);
+    if (reply.body.length > 0) {
+      headers.replace("content-length", String(reply.body.length));
+      if (headers.get("content-type") === undefined) headers.add("content-type", "text/plain");
+    } else {
+      headers.remove("content-length");
+      headers.remove("content-type");
+    }
+    // The request is over for the filter: nothing more goes upstream.
+    this.req.aborted = true;
+    this.req.closeWindows();
+    this.req.held = EMPTY;
+    if (!this.responseStarted) {
+      this.responseStarted = true;
+      this.upstreamIgnored = true;
+      this.cb.onLocalReply(reply.code);
+      if (skipFilter || this.streamFailed || this.bypass || !this.created) {
+        this.directReply(headers, reply.body);
+      } else {
+        this.onHeaders(this.res, headers.toList(), reply.body.length === 0);
+        if (reply.body.length > 0) this.onData(this.res, reply.body, true);
+      }
+    } else if (!this.res.headersPassed) {
+      this.upstreamIgnored = true;
+      this.cb.onLocalReply(reply.code);
+      this.directReply(headers, reply.body);
+    } else {
+      this.reset(`local reply ${reply.code} after response headers were sent (${reply.details})`);
+    }
+  }
+
+  private directReply(headers: HeaderMap, body: Uint8Array): void {
+    const d = this.res;
+    d.aborted = true;
+    d.closeWindows();
+    d.headersPassed = true;
+    d.ended = true;
+    const list = headers.toList();
+    this.finalResponseHeaders = new HeaderMap(list);
+    this.cb.onResponseHeaders(list, body.length === 0);
+    if (body.length > 0) this.cb.onResponseData(body, true);
+  }
+
+  // ---- end of stream ---------------------------------------------------------------------------------
+
+  private finish(): void {
+    this.done = true;
+    this.req.closeWindows();
+    this.res.closeWindows();
+    this.req.aborted = this.res.aborted = true;
+    const vm = this.vm;
+    if (!vm.failed && !this.bypass) {
+      if (!this.created) this.onCreate();
+      if (vm.has("proxy_on_log")) {
+        this.inLog = true;
+        vm.call(this, "proxy_on_log", [this.id]);
+        this.inLog = false;
+        vm.afterCall();
+      }
+      if (vm.has("proxy_on_done")) {
+        vm.call(this, "proxy_on_done", [this.id]);
+        vm.afterCall();
+      }
+      if (this.created && vm.has("proxy_on_delete")) {
+        vm.call(this, "proxy_on_delete", [this.id]);
+        vm.afterCall();
+      }
+    }
+    vm.contexts.delete(this.id);
+  }
+}
