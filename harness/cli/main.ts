@@ -1,0 +1,125 @@
+/**
+ * ai-failover command line.
+ *   serve <bootstrap.yaml> [--workers N] [--log-level L]   the gateway alone, on any bootstrap file
+ *   start [--workers N] [--log-level L]                    build if needed, mock providers + gateway on envoy/local.yaml
+ */
+import { fileURLToPath } from "node:url";
+import type { LogLevel, LogRecord } from "../host/types.ts";
+import { startGateway, type Gateway } from "../gateway/index.ts";
+import { startLocal } from "./start.ts";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+const USAGE = `usage:
+  ai-failover start [--workers N] [--log-level L]
+      build the filter if needed, start two mock Azure OpenAI providers and the gateway on
+      envoy/local.yaml, and print a curl line to try it
+  ai-failover serve <bootstrap.yaml> [--workers N] [--log-level L]
+      start the gateway alone on an Envoy bootstrap file (e.g. envoy/envoy.yaml for real endpoints)
+
+  --workers N      worker VMs, like Envoy's --concurrency (default 2)
+  --log-level L    trace | debug | info | warn | error | critical (default info)
+`;
+
+const LEVELS = ["trace", "debug", "info", "warn", "error", "critical"] as const;
+
+export interface CliOptions {
+  positional: string[];
+  workers?: number;
+  logLevel: LogLevel;
+}
+
+export function parseArgs(args: string[]): CliOptions {
+  const out: CliOptions = { positional: [], logLevel: 2 };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const [flag, inline] = a.startsWith("--") ? a.split("=", 2) : [a, undefined];
+    const value = () => {
+      const v = inline ?? args[++i];
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    if (flag === "--workers") {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) throw new UsageError("--workers must be a positive integer");
+      out.workers = n;
+    } else if (flag === "--log-level") {
+      const v = value();
+      const idx = LEVELS.indexOf(v as (typeof LEVELS)[number]);
+      if (idx < 0) throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}`);
+      out.logLevel = idx as LogLevel;
+    } else if (a.startsWith("-")) {
+      throw new UsageError(`unknown option ${a}`);
+    } else out.positional.push(a);
+  }
+  return out;
+}
+
+class UsageError extends Error {}
+
+export function consoleLogger(record: LogRecord): void {
+  process.stderr.write(`[${LEVELS[record.level]}][${record.vm}] ${record.message}\n`);
+}
+
+/** Resolves when a signal asks the process to stop. */
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve(sig);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}
+
+async function serve(opts: CliOptions): Promise<number> {
+  const [file] = opts.positional;
+  if (!file) throw new UsageError("serve needs a bootstrap file");
+  const gw: Gateway = await startGateway({
+    bootstrapPath: file,
+    workers: opts.workers,
+    logLevel: opts.logLevel,
+    logger: consoleLogger,
+  });
+  process.stdout.write(
+    `ai-failover gateway on ${gw.url}` + (gw.adminUrl ? ` (admin ${gw.adminUrl})` : "") + ` — ${gw.host.workerCount} workers, ${file}\n`,
+  );
+  await untilSignal();
+  await gw.close();
+  return 0;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case "serve":
+        return await serve(parseArgs(rest));
+      case "start": {
+        const opts = parseArgs(rest);
+        const stop = await startLocal({ root: ROOT, workers: opts.workers, logLevel: opts.logLevel, logger: consoleLogger, out: process.stdout });
+        await untilSignal();
+        await stop();
+        return 0;
+      }
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(USAGE);
+        return command === undefined ? 1 : 0;
+      default:
+        throw new UsageError(`unknown command ${command}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`ai-failover: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`ai-failover: ${(e as Error).message}\n`);
+    for (const l of (e as { logs?: LogRecord[] }).logs ?? []) consoleLogger(l);
+    return 1;
+  }
+}

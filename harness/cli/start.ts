@@ -1,0 +1,161 @@
+/**
+ * `npm start`: the whole thing on one machine. Builds the filter when its sources are newer than
+ * the module, starts one mock provider per provider of envoy/local.yaml's plugin configuration
+ * (on the port of that provider's cluster, accepting exactly that provider's key), starts the
+ * gateway on the same file, then sends the printed curl request once to show whether it works.
+ */
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { LogLevel, LogRecord } from "../host/types.ts";
+import { loadBootstrap, startGateway, type Gateway, type GatewayConfig } from "../gateway/index.ts";
+
+export interface StartOptions {
+  root: string;
+  /** Default: <root>/envoy/local.yaml. */
+  bootstrapText?: string;
+  workers?: number;
+  logLevel?: LogLevel;
+  logger?: (r: LogRecord) => void;
+  out: { write(s: string): unknown };
+  /** Default true. */
+  build?: boolean;
+}
+
+export interface LocalStack {
+  gateway: Gateway;
+  providers: Array<{ name: string; url: string; records: Array<{ path: string; headers: Record<string, string> }>; close(): Promise<void> }>;
+  curl: string;
+  /** Status of the self-check request. */
+  checkStatus: number;
+  stop(): Promise<void>;
+}
+
+function newestMtime(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const e of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, e)));
+  return newest;
+}
+
+/** True when build/ai-failover.wasm is missing or older than assembly/ or asconfig.json. */
+export function needsBuild(root: string, wasmFile: string): boolean {
+  let built: number;
+  try {
+    built = statSync(wasmFile).mtimeMs;
+  } catch {
+    return true;
+  }
+  return Math.max(newestMtime(join(root, "assembly")), newestMtime(join(root, "asconfig.json"))) > built;
+}
+
+interface PluginProvider {
+  name: string;
+  type: string;
+  cluster: string;
+  deployments?: Record<string, string>;
+  models?: string[];
+  auth?: { apiKey?: string; apiKeyEnv?: string };
+}
+
+/** One mock per provider of the plugin configuration, on its cluster's first endpoint. */
+function mockSpecs(config: GatewayConfig) {
+  const plugin = JSON.parse(config.wasm.configuration) as { providers: PluginProvider[] };
+  return plugin.providers.map((p) => {
+    const ep = config.clusters.get(p.cluster)?.endpoints[0];
+    if (!ep) throw new Error(`provider ${p.name}: cluster ${p.cluster} has no endpoint in the bootstrap`);
+    const key = p.auth?.apiKeyEnv ? config.wasm.keyValues[p.auth.apiKeyEnv] : p.auth?.apiKey;
+    if (!key) throw new Error(`provider ${p.name}: no key (vm_config.environment_variables.key_values.${p.auth?.apiKeyEnv})`);
+    const azure = p.type === "azure-openai";
+    const deployments = Object.fromEntries(Object.entries(p.deployments ?? {}).map(([model, d]) => [d, { model }]));
+    return {
+      spec: azure
+        ? { kind: "azure" as const, name: p.name, port: ep.port, keys: [key], deployments }
+        : { kind: "openai" as const, name: p.name, port: ep.port, keys: [key], models: p.models },
+      model: Object.keys(p.deployments ?? {})[0] ?? p.models?.[0],
+    };
+  });
+}
+
+export async function startLocal(opts: StartOptions): Promise<() => Promise<void>> {
+  const stack = await startLocalStack(opts);
+  return stack.stop;
+}
+
+export async function startLocalStack(opts: StartOptions): Promise<LocalStack> {
+  const { root, out } = opts;
+  const text = opts.bootstrapText ?? readFileSync(join(root, "envoy/local.yaml"), "utf8");
+  const config = loadBootstrap(text, { source: "envoy/local.yaml", baseDir: root });
+
+  if (opts.build !== false && needsBuild(root, config.wasm.codeFile)) {
+    out.write("building the filter (npm run build)…\n");
+    const r = spawnSync("npm", ["run", "build"], { cwd: root, stdio: "inherit" });
+    if (r.status !== 0) throw new Error("npm run build failed");
+  }
+
+  const { startMockProvider } = (await import(new URL("../providers/index.ts", import.meta.url).href)) as {
+    startMockProvider(o: object): Promise<{ url: string; port: number; records: LocalStack["providers"][number]["records"]; close(): Promise<void> }>;
+  };
+  const specs = mockSpecs(config);
+  const providers: LocalStack["providers"] = [];
+  const stopAll = async () => {
+    await Promise.all(providers.map((p) => p.close()));
+  };
+  let gateway: Gateway;
+  try {
+    for (const { spec } of specs) {
+      const m = await startMockProvider(spec);
+      providers.push({ name: spec.name, url: m.url, records: m.records, close: () => m.close() });
+    }
+    gateway = await startGateway({
+      bootstrapText: text,
+      baseDir: root,
+      workers: opts.workers,
+      logLevel: opts.logLevel,
+      logger: opts.logger,
+    });
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+
+  const model = specs.find((s) => s.model)?.model ?? "gpt-4o";
+  const body = JSON.stringify({ model, messages: [{ role: "user", content: "Say hello" }] });
+  const curl = `curl -sS ${gateway.url}/v1/chat/completions -H 'content-type: application/json' -d '${body}'`;
+  let checkStatus = 0;
+  let checkBody = "";
+  try {
+    const r = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    checkStatus = r.status;
+    checkBody = await r.text();
+  } catch (e) {
+    checkBody = (e as Error).message;
+  }
+
+  for (const p of providers) out.write(`mock provider ${p.name} on ${p.url}\n`);
+  out.write(`gateway on ${gateway.url}` + (gateway.adminUrl ? ` (admin ${gateway.adminUrl}/stats/prometheus)` : "") + "\n\n");
+  out.write(`try:\n  ${curl}\n\n`);
+  out.write(
+    checkStatus === 200
+      ? `(checked: that request just returned 200)\n`
+      : `WARNING: that request just returned ${checkStatus || "no response"}: ${checkBody.slice(0, 200)}\n`,
+  );
+  out.write("Ctrl-C stops everything.\n");
+
+  return {
+    gateway,
+    providers,
+    curl,
+    checkStatus,
+    async stop() {
+      await gateway.close();
+      await stopAll();
+    },
+  };
+}

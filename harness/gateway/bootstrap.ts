@@ -1,0 +1,521 @@
+/**
+ * Envoy static bootstrap → gateway configuration, in phases (parse → check → complete).
+ *
+ * Accepted subset (Envoy v3 proto field names; anything else is refused with its path):
+ *   admin.address.socket_address
+ *   static_resources.listeners[1]: name, address.socket_address, filter_chains[1].filters[1] =
+ *     envoy.filters.network.http_connection_manager (HttpConnectionManager: stat_prefix, codec_type
+ *     AUTO|HTTP1, stream_idle_timeout, generate_request_id, route_config, http_filters = [wasm, router])
+ *   static_resources.clusters[]: name, type STATIC|STRICT_DNS, connect_timeout, lb_policy
+ *     ROUND_ROBIN|RANDOM, dns_lookup_family, load_assignment, transport_socket (UpstreamTlsContext:
+ *     sni, common_tls_context.validation_context.{trusted_ca.filename, match_typed_subject_alt_names}).
+ * Refused on purpose: typed_extension_protocol_options (the gateway speaks HTTP/1.1 upstream, as
+ * Envoy does without that field), alpn_protocols, every other listener/filter/cluster feature.
+ *
+ * Paths in the file (vm_config.code.local.filename, trusted_ca.filename) resolve against the
+ * working directory, as Envoy resolves them against its own working directory.
+ */
+import { isIP } from "node:net";
+import { resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { check, parseDuration, Problems, type Spec } from "./schema.ts";
+
+export const TYPE = {
+  hcm: "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+  wasm: "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+  router: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+  string: "type.googleapis.com/google.protobuf.StringValue",
+  tls: "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+} as const;
+
+// ---- the accepted subset -------------------------------------------------------------------
+
+const str: Spec = { kind: "string" };
+const name: Spec = { kind: "string", nonEmpty: true };
+const bool: Spec = { kind: "bool" };
+const duration: Spec = { kind: "duration" };
+
+const socketAddress: Spec = {
+  kind: "message",
+  name: "SocketAddress",
+  fields: { address: name, port_value: { kind: "uint32", max: 65535 }, protocol: { kind: "string", oneOf: ["TCP"] } },
+  required: ["address", "port_value"],
+};
+const address: Spec = { kind: "message", name: "Address", fields: { socket_address: socketAddress }, required: ["socket_address"] };
+
+const stringValueAny: Spec = {
+  kind: "any",
+  types: { [TYPE.string]: { kind: "message", name: "google.protobuf.StringValue", fields: { value: str }, required: ["value"] } },
+};
+
+const vmConfig: Spec = {
+  kind: "message",
+  name: "VmConfig",
+  fields: {
+    vm_id: str,
+    runtime: { kind: "string", oneOf: ["envoy.wasm.runtime.v8"] },
+    code: {
+      kind: "message",
+      name: "AsyncDataSource",
+      fields: { local: { kind: "message", name: "DataSource", fields: { filename: name }, required: ["filename"] } },
+      required: ["local"],
+      why: { remote: "remote code is not supported: build the module and point local.filename at it" },
+    },
+    configuration: stringValueAny,
+    allow_precompiled: bool,
+    environment_variables: {
+      kind: "message",
+      name: "EnvironmentVariables",
+      fields: { host_env_keys: { kind: "list", of: name }, key_values: { kind: "map", of: str } },
+    },
+  },
+  required: ["runtime", "code"],
+};
+
+const pluginConfig: Spec = {
+  kind: "message",
+  name: "PluginConfig",
+  fields: {
+    name: str,
+    root_id: str,
+    vm_config: vmConfig,
+    configuration: stringValueAny,
+    fail_open: bool,
+    failure_policy: { kind: "string", oneOf: ["UNSPECIFIED", "FAIL_RELOAD", "FAIL_CLOSED", "FAIL_OPEN"] },
+    // Envoy >= 1.35 (PluginConfig field 9, google.protobuf.BoolValue).
+    allow_on_headers_stop_iteration: bool,
+  },
+  required: ["vm_config"],
+};
+
+const httpFilter: Spec = {
+  kind: "message",
+  name: "HttpFilter",
+  fields: {
+    name,
+    typed_config: {
+      kind: "any",
+      types: {
+        [TYPE.wasm]: { kind: "message", name: "Wasm", fields: { config: pluginConfig }, required: ["config"] },
+        [TYPE.router]: { kind: "message", name: "Router", fields: {} },
+      },
+    },
+  },
+  required: ["name", "typed_config"],
+};
+
+const route: Spec = {
+  kind: "message",
+  name: "Route",
+  fields: {
+    name: str,
+    match: {
+      kind: "message",
+      name: "RouteMatch",
+      fields: { prefix: str, path: str },
+    },
+    route: {
+      kind: "message",
+      name: "RouteAction",
+      fields: {
+        cluster: name,
+        cluster_header: name,
+        timeout: duration,
+        idle_timeout: duration,
+        cluster_not_found_response_code: { kind: "string", oneOf: ["SERVICE_UNAVAILABLE", "NOT_FOUND", "INTERNAL_SERVER_ERROR"] },
+      },
+    },
+  },
+  required: ["match", "route"],
+};
+
+const routeConfig: Spec = {
+  kind: "message",
+  name: "RouteConfiguration",
+  fields: {
+    name: str,
+    virtual_hosts: {
+      kind: "list",
+      min: 1,
+      of: {
+        kind: "message",
+        name: "VirtualHost",
+        fields: { name, domains: { kind: "list", of: name, min: 1 }, routes: { kind: "list", of: route } },
+        required: ["name", "domains"],
+      },
+    },
+  },
+  required: ["virtual_hosts"],
+};
+
+const hcm: Spec = {
+  kind: "message",
+  name: "HttpConnectionManager",
+  fields: {
+    stat_prefix: name,
+    codec_type: { kind: "string", oneOf: ["AUTO", "HTTP1"] },
+    stream_idle_timeout: duration,
+    generate_request_id: bool,
+    route_config: routeConfig,
+    http_filters: { kind: "list", of: httpFilter, min: 2, max: 2 },
+  },
+  required: ["stat_prefix", "route_config", "http_filters"],
+};
+
+const listener: Spec = {
+  kind: "message",
+  name: "Listener",
+  fields: {
+    name: str,
+    address,
+    filter_chains: {
+      kind: "list",
+      min: 1,
+      max: 1,
+      of: {
+        kind: "message",
+        name: "FilterChain",
+        fields: {
+          filters: {
+            kind: "list",
+            min: 1,
+            max: 1,
+            of: {
+              kind: "message",
+              name: "Filter",
+              fields: { name, typed_config: { kind: "any", types: { [TYPE.hcm]: hcm } } },
+              required: ["name", "typed_config"],
+            },
+          },
+        },
+        required: ["filters"],
+      },
+    },
+  },
+  required: ["address", "filter_chains"],
+};
+
+const tlsContext: Spec = {
+  kind: "message",
+  name: "UpstreamTlsContext",
+  fields: {
+    sni: str,
+    common_tls_context: {
+      kind: "message",
+      name: "CommonTlsContext",
+      fields: {
+        validation_context: {
+          kind: "message",
+          name: "CertificateValidationContext",
+          fields: {
+            trusted_ca: { kind: "message", name: "DataSource", fields: { filename: name }, required: ["filename"] },
+            match_typed_subject_alt_names: {
+              kind: "list",
+              of: {
+                kind: "message",
+                name: "SubjectAltNameMatcher",
+                fields: {
+                  san_type: { kind: "string", oneOf: ["DNS"] },
+                  matcher: { kind: "message", name: "StringMatcher", fields: { exact: name }, required: ["exact"] },
+                },
+                required: ["san_type", "matcher"],
+              },
+            },
+          },
+        },
+      },
+      why: { alpn_protocols: "the gateway speaks HTTP/1.1 to upstreams only" },
+    },
+  },
+};
+
+const cluster: Spec = {
+  kind: "message",
+  name: "Cluster",
+  fields: {
+    name,
+    type: { kind: "string", oneOf: ["STATIC", "STRICT_DNS"] },
+    connect_timeout: duration,
+    lb_policy: { kind: "string", oneOf: ["ROUND_ROBIN", "RANDOM"] },
+    dns_lookup_family: { kind: "string", oneOf: ["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"] },
+    load_assignment: {
+      kind: "message",
+      name: "ClusterLoadAssignment",
+      fields: {
+        cluster_name: name,
+        endpoints: {
+          kind: "list",
+          of: {
+            kind: "message",
+            name: "LocalityLbEndpoints",
+            fields: {
+              lb_endpoints: {
+                kind: "list",
+                of: {
+                  kind: "message",
+                  name: "LbEndpoint",
+                  fields: { endpoint: { kind: "message", name: "Endpoint", fields: { address }, required: ["address"] } },
+                  required: ["endpoint"],
+                },
+              },
+            },
+          },
+        },
+      },
+      required: ["cluster_name"],
+    },
+    transport_socket: {
+      kind: "message",
+      name: "TransportSocket",
+      fields: { name, typed_config: { kind: "any", types: { [TYPE.tls]: tlsContext } } },
+      required: ["name", "typed_config"],
+    },
+  },
+  required: ["name", "load_assignment"],
+  why: {
+    typed_extension_protocol_options:
+      "the gateway speaks HTTP/1.1 to upstreams; remove it (Envoy then uses HTTP/1.1 too)",
+    http2_protocol_options: "the gateway speaks HTTP/1.1 to upstreams",
+  },
+};
+
+const bootstrap: Spec = {
+  kind: "message",
+  name: "Bootstrap",
+  fields: {
+    admin: { kind: "message", name: "Admin", fields: { address }, required: ["address"] },
+    static_resources: {
+      kind: "message",
+      name: "StaticResources",
+      fields: { listeners: { kind: "list", of: listener, min: 1, max: 1 }, clusters: { kind: "list", of: cluster } },
+      required: ["listeners"],
+    },
+  },
+  required: ["static_resources"],
+};
+
+// ---- the completed configuration ---------------------------------------------------------------
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface ClusterConfig {
+  name: string;
+  type: "STATIC" | "STRICT_DNS";
+  connectTimeoutMs: number;
+  lbPolicy: "ROUND_ROBIN" | "RANDOM";
+  /** Node's dns family: 0 any, 4, 6. */
+  family: 0 | 4 | 6;
+  endpoints: Endpoint[];
+  tls?: {
+    sni?: string;
+    /** PEM file; without a validation context Envoy does not verify the peer, nor does the gateway. */
+    caFile?: string;
+    verify: boolean;
+    /** DNS subject alt names that must match (match_typed_subject_alt_names, exact). */
+    dnsSans: string[];
+  };
+}
+
+export interface RouteConfig {
+  name: string;
+  prefix?: string;
+  path?: string;
+  cluster?: string;
+  clusterHeader?: string;
+  /** 0 = disabled. Envoy's default is 15 s. */
+  timeoutMs: number;
+  /** Per-route idle timeout; undefined = the connection manager's stream_idle_timeout. */
+  idleTimeoutMs?: number;
+  clusterNotFoundStatus: number;
+}
+
+export interface VirtualHostConfig {
+  name: string;
+  domains: string[];
+  routes: RouteConfig[];
+}
+
+export interface WasmConfig {
+  name: string;
+  rootId: string;
+  vmId: string;
+  /** Absolute path of the module. */
+  codeFile: string;
+  configuration: string;
+  vmConfiguration: string;
+  keyValues: Record<string, string>;
+  hostEnvKeys: string[];
+  failurePolicy?: "FAIL_RELOAD" | "FAIL_CLOSED" | "FAIL_OPEN";
+  allowOnHeadersStopIteration: boolean;
+}
+
+export interface GatewayConfig {
+  listener: { name: string; address: string; port: number };
+  admin?: { address: string; port: number };
+  statPrefix: string;
+  generateRequestId: boolean;
+  /** connection manager stream_idle_timeout; Envoy's default is 5 min; 0 = disabled. */
+  streamIdleTimeoutMs: number;
+  virtualHosts: VirtualHostConfig[];
+  wasm: WasmConfig;
+  clusters: Map<string, ClusterConfig>;
+}
+
+export class BootstrapError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`${source}: invalid bootstrap (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  ${problems.join("\n  ")}`);
+    this.name = "BootstrapError";
+  }
+}
+
+export interface LoadOptions {
+  /** Shown in errors. */
+  source?: string;
+  /** Where relative file names resolve. Default: process.cwd() (as Envoy does). */
+  baseDir?: string;
+}
+
+/** Parses and validates bootstrap text (YAML or JSON); throws BootstrapError listing every problem. */
+export function loadBootstrap(text: string, opts: LoadOptions = {}): GatewayConfig {
+  const source = opts.source ?? "bootstrap";
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new BootstrapError(source, [`not valid YAML/JSON: ${(e as Error).message}`]);
+  }
+  const problems = new Problems();
+  check(doc, bootstrap, "", problems);
+  if (problems.list.length > 0) throw new BootstrapError(source, problems.list);
+  const config = complete(doc as any, opts.baseDir ?? process.cwd(), problems);
+  if (problems.list.length > 0) throw new BootstrapError(source, problems.list);
+  return config!;
+}
+
+// Checks that need more than the structure, then the runtime objects. `b` passed check().
+function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | undefined {
+  const lPath = "static_resources.listeners[0]";
+  const l = b.static_resources.listeners[0];
+  const hPath = `${lPath}.filter_chains[0].filters[0].typed_config`;
+  const h = l.filter_chains[0].filters[0].typed_config;
+
+  const [f0, f1] = h.http_filters;
+  if (f0.typed_config["@type"] !== TYPE.wasm)
+    problems.add(`${hPath}.http_filters[0].typed_config.@type`, `the first HTTP filter must be the wasm filter (${TYPE.wasm})`);
+  if (f1.typed_config["@type"] !== TYPE.router)
+    problems.add(`${hPath}.http_filters[1].typed_config.@type`, `the last HTTP filter must be the router (${TYPE.router})`);
+
+  const clusters = new Map<string, ClusterConfig>();
+  (b.static_resources.clusters ?? []).forEach((c: any, i: number) => {
+    const at = `static_resources.clusters[${i}]`;
+    if (clusters.has(c.name)) problems.add(`${at}.name`, `duplicate cluster name "${c.name}"`);
+    const type = c.type ?? "STATIC";
+    const endpoints: Endpoint[] = [];
+    (c.load_assignment.endpoints ?? []).forEach((le: any, j: number) =>
+      (le.lb_endpoints ?? []).forEach((e: any, k: number) => {
+        const sa = e.endpoint.address.socket_address;
+        if (type === "STATIC" && isIP(sa.address) === 0)
+          problems.add(
+            `${at}.load_assignment.endpoints[${j}].lb_endpoints[${k}].endpoint.address.socket_address.address`,
+            `"${sa.address}" is not an IP address (a STATIC cluster needs IPs; use type STRICT_DNS for host names)`,
+          );
+        endpoints.push({ address: sa.address, port: sa.port_value });
+      }),
+    );
+    let tls: ClusterConfig["tls"];
+    if (c.transport_socket) {
+      const t = c.transport_socket.typed_config;
+      const vc = t.common_tls_context?.validation_context;
+      tls = {
+        sni: t.sni || undefined,
+        caFile: vc?.trusted_ca ? resolve(baseDir, vc.trusted_ca.filename) : undefined,
+        verify: vc?.trusted_ca !== undefined,
+        dnsSans: (vc?.match_typed_subject_alt_names ?? []).map((m: any) => m.matcher.exact),
+      };
+    }
+    const family = { AUTO: 0, ALL: 0, V4_PREFERRED: 0, V4_ONLY: 4, V6_ONLY: 6 } as const;
+    clusters.set(c.name, {
+      name: c.name,
+      type,
+      connectTimeoutMs: c.connect_timeout !== undefined ? parseDuration(c.connect_timeout)! : 5000,
+      lbPolicy: c.lb_policy ?? "ROUND_ROBIN",
+      family: family[(c.dns_lookup_family ?? "AUTO") as keyof typeof family],
+      endpoints,
+      tls,
+    });
+  });
+
+  const virtualHosts: VirtualHostConfig[] = h.route_config.virtual_hosts.map((vh: any, i: number) => ({
+    name: vh.name,
+    domains: vh.domains,
+    routes: (vh.routes ?? []).map((r: any, j: number): RouteConfig => {
+      const at = `${hPath}.route_config.virtual_hosts[${i}].routes[${j}]`;
+      const m = r.match;
+      if ((m.prefix === undefined) === (m.path === undefined)) problems.add(`${at}.match`, "exactly one of prefix or path is required");
+      const a = r.route;
+      if ((a.cluster === undefined) === (a.cluster_header === undefined))
+        problems.add(`${at}.route`, "exactly one of cluster or cluster_header is required");
+      if (a.cluster !== undefined && !clusters.has(a.cluster))
+        problems.add(`${at}.route.cluster`, `unknown cluster "${a.cluster}"`);
+      const codes = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTERNAL_SERVER_ERROR: 500 } as const;
+      return {
+        name: r.name ?? "",
+        prefix: m.prefix,
+        path: m.path,
+        cluster: a.cluster,
+        clusterHeader: a.cluster_header?.toLowerCase(),
+        timeoutMs: a.timeout !== undefined ? parseDuration(a.timeout)! : 15000,
+        idleTimeoutMs: a.idle_timeout !== undefined ? parseDuration(a.idle_timeout) : undefined,
+        clusterNotFoundStatus: codes[(a.cluster_not_found_response_code ?? "SERVICE_UNAVAILABLE") as keyof typeof codes],
+      };
+    }),
+  }));
+
+  const wasmIndex = h.http_filters.findIndex((f: any) => f.typed_config["@type"] === TYPE.wasm);
+  const wasmAt = `${hPath}.http_filters[${wasmIndex}].typed_config.config`;
+  const p = wasmIndex >= 0 ? h.http_filters[wasmIndex].typed_config.config : {};
+  const vm = p.vm_config ?? { code: { local: {} }, environment_variables: {} };
+  const keyValues: Record<string, string> = { ...(vm.environment_variables?.key_values ?? {}) };
+  const hostEnvKeys: string[] = vm.environment_variables?.host_env_keys ?? [];
+  for (const k of hostEnvKeys) {
+    // Envoy's own wording for this mistake.
+    if (k in keyValues)
+      problems.add(
+        `${wasmAt}.vm_config.environment_variables`,
+        `Key ${k} is duplicated in envoy.extensions.wasm.v3.VmConfig.environment_variables for ${p.name ?? ""}. All the keys must be unique.`,
+      );
+  }
+  const policy = p.failure_policy && p.failure_policy !== "UNSPECIFIED" ? p.failure_policy : p.fail_open ? "FAIL_OPEN" : undefined;
+
+  if (problems.list.length > 0) return undefined;
+  const sa = l.address.socket_address;
+  return {
+    listener: { name: l.name ?? "", address: sa.address, port: sa.port_value },
+    admin: b.admin
+      ? { address: b.admin.address.socket_address.address, port: b.admin.address.socket_address.port_value }
+      : undefined,
+    statPrefix: h.stat_prefix,
+    generateRequestId: h.generate_request_id ?? true,
+    streamIdleTimeoutMs: h.stream_idle_timeout !== undefined ? parseDuration(h.stream_idle_timeout)! : 300_000,
+    virtualHosts,
+    wasm: {
+      name: p.name ?? "",
+      rootId: p.root_id ?? "",
+      vmId: vm.vm_id ?? "",
+      codeFile: resolve(baseDir, vm.code.local.filename),
+      configuration: p.configuration?.value ?? "",
+      vmConfiguration: vm.configuration?.value ?? "",
+      keyValues,
+      hostEnvKeys,
+      failurePolicy: policy,
+      allowOnHeadersStopIteration: p.allow_on_headers_stop_iteration ?? false,
+    },
+    clusters,
+  };
+}

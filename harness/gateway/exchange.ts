@@ -1,0 +1,373 @@
+/**
+ * One downstream request through the filter (held by the host) and the router: Envoy's HTTP
+ * connection manager + router for a single stream. Bodies stream in both directions; nothing is
+ * buffered here (the host buffers when the filter asks for it).
+ */
+import type http from "node:http";
+import type { GatewayConfig, RouteConfig } from "./bootstrap.ts";
+import type { HeaderList, HttpStream, LogRecord, StreamCallbacks } from "../host/types.ts";
+import type { PluginHostLike } from "./host-like.ts";
+import { ClusterManager, resetBody, type UpstreamFailure } from "./clusters.ts";
+import { clusterFor, selectRouteFor } from "./route.ts";
+import {
+  downstreamHead,
+  plainTextReply,
+  requestHasBody,
+  requestHeaders,
+  responseHasNoBody,
+  responseHeaders,
+} from "./headers.ts";
+
+export interface ExchangeContext {
+  config: GatewayConfig;
+  clusters: ClusterManager;
+  host: PluginHostLike;
+  log(level: LogRecord["level"], message: string): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function bytes(chunk: Buffer): Uint8Array {
+  return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/** Envoy serializes integer properties as 8-byte little-endian int64. */
+function int64(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigInt64(0, BigInt(n), true);
+  return b;
+}
+
+export class Exchange implements StreamCallbacks {
+  private stream!: HttpStream;
+  private readonly method: string;
+  private route?: RouteConfig;
+  private upstreamReq?: http.ClientRequest;
+  private upstreamRes?: http.IncomingMessage;
+  private upstreamStart = 0;
+  private upstreamDone = false;
+  private upstreamAborted = false;
+  /** Request headers were routed (onRequestHeaders handled once). */
+  private routed = false;
+  /** A local reply (filter's or router's) replaced the upstream: stop decoding, ignore the upstream. */
+  private replaced = false;
+  /** The router handed response headers (upstream or its own reply) to the filter chain. */
+  private responseStarted = false;
+  private completed = false;
+  private routeTimer?: NodeJS.Timeout;
+  private idleTimer?: NodeJS.Timeout;
+  private idleMs = 0;
+  private lastActivity = 0;
+
+  constructor(
+    private readonly ctx: ExchangeContext,
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+    private readonly connectionId: number,
+  ) {
+    this.method = req.method ?? "GET";
+  }
+
+  start(): void {
+    const { config, host } = this.ctx;
+    const headers = requestHeaders(this.req, config.generateRequestId);
+    this.route = selectRouteFor(config.virtualHosts, headers);
+    this.idleMs = this.route?.idleTimeoutMs ?? config.streamIdleTimeoutMs;
+    this.touch();
+
+    this.res.on("close", () => {
+      if (!this.res.writableFinished) this.abortDownstream();
+    });
+    this.res.on("finish", () => this.finish());
+
+    if (!this.guard(() => (this.stream = host.newStream(this.connectionId, this)))) return;
+    this.setProperties();
+    const endStream = !requestHasBody(this.req);
+    if (!this.guard(() => this.stream.decodeHeaders(headers, endStream))) return;
+    if (endStream) {
+      this.req.resume();
+      return;
+    }
+    const cl = this.req.headers["content-length"];
+    let remaining = this.req.headers["transfer-encoding"] === undefined && cl !== undefined ? Number(cl) : -1;
+    let ended = false;
+    this.req.on("data", (chunk: Buffer) => {
+      this.touch();
+      if (this.completed || this.replaced || ended) return;
+      if (remaining >= 0) remaining -= chunk.length;
+      ended = remaining === 0;
+      this.guard(() => this.stream.decodeData(bytes(chunk), ended));
+    });
+    this.req.on("end", () => {
+      if (this.completed || this.replaced || ended) return;
+      ended = true;
+      this.guard(() => this.stream.decodeData(EMPTY, true));
+    });
+  }
+
+  private setProperties(): void {
+    const s = this.req.socket;
+    const set = (path: string[], v: string | Uint8Array) => this.stream.setProperty(path, v);
+    set(["connection", "id"], int64(this.connectionId));
+    if (s.remoteAddress) {
+      set(["source", "address"], `${s.remoteAddress}:${s.remotePort}`);
+      set(["source", "port"], int64(s.remotePort ?? 0));
+    }
+    if (s.localAddress) {
+      set(["destination", "address"], `${s.localAddress}:${s.localPort}`);
+      set(["destination", "port"], int64(s.localPort ?? 0));
+    }
+    if (this.route) {
+      set(["route_name"], this.route.name);
+      set(["xds", "route_name"], this.route.name);
+    }
+  }
+
+  // ---- from the host: request side ---------------------------------------------------------
+
+  onRequestHeaders(headers: HeaderList, endStream: boolean): void {
+    if (this.completed || this.replaced || this.routed) return;
+    this.routed = true;
+    // The filter may have changed any header: re-resolve (Envoy clears the route cache on every mutation).
+    const route = selectRouteFor(this.ctx.config.virtualHosts, headers);
+    if (!route) return this.routerReply(404, "");
+    const cluster = clusterFor(route, headers);
+    if (!this.ctx.clusters.has(cluster)) {
+      this.ctx.log(1, `unknown cluster '${cluster}'`);
+      return this.routerReply(route.clusterNotFoundStatus, "");
+    }
+    this.route = route;
+    this.stream.setProperty(["xds", "cluster_name"], cluster);
+    const upstreamHeaders: HeaderList = [...headers];
+    if (route.timeoutMs > 0) upstreamHeaders.push(["x-envoy-expected-rq-timeout-ms", String(route.timeoutMs)]);
+    this.upstreamStart = performance.now();
+    const req = this.ctx.clusters.request(cluster, upstreamHeaders, {
+      onResponse: (res) => this.onUpstreamResponse(res),
+      onFailure: (f) => this.onUpstreamFailure(f),
+      onConnected: (ep) => this.stream.setProperty(["upstream", "address"], `${ep.address}:${ep.port}`),
+    });
+    if (!req) return;
+    this.upstreamReq = req;
+    if (endStream) this.endUpstreamRequest();
+    else req.flushHeaders();
+  }
+
+  onRequestData(chunk: Uint8Array, endStream: boolean): void {
+    const req = this.upstreamReq;
+    if (!req || this.completed || this.replaced || req.writableEnded) return;
+    if (chunk.length > 0) req.write(chunk);
+    if (endStream) this.endUpstreamRequest();
+  }
+
+  onRequestTrailers(_trailers: HeaderList): void {
+    // The HTTP/1.1 codec drops request trailers (Envoy's default without enable_trailers).
+    const req = this.upstreamReq;
+    if (req && !this.completed && !this.replaced && !req.writableEnded) this.endUpstreamRequest();
+  }
+
+  private endUpstreamRequest(): void {
+    this.upstreamReq!.end();
+    // Envoy's route timeout runs from the end of the request to the end of the response.
+    const ms = this.route?.timeoutMs ?? 0;
+    if (ms > 0) this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+  }
+
+  onLocalReply(_status: number): void {
+    this.replaced = true;
+    this.abortUpstream();
+  }
+
+  // ---- from the host: response side --------------------------------------------------------
+
+  onResponseHeaders(headers: HeaderList, endStream: boolean): void {
+    if (this.completed) return;
+    const { status, flat } = downstreamHead(headers);
+    // The HTTP/1 codec frames a header-only response with content-length: 0.
+    if (endStream && status >= 200 && status !== 204 && status !== 304 && !flat.includes("content-length"))
+      flat.push("content-length", "0");
+    try {
+      this.res.writeHead(status, flat);
+      if (endStream) this.res.end();
+      else this.res.flushHeaders();
+    } catch (e) {
+      this.ctx.log(4, `cannot send response headers downstream: ${(e as Error).message}`);
+      this.resetDownstream("invalid response headers");
+    }
+  }
+
+  onResponseData(chunk: Uint8Array, endStream: boolean): void {
+    if (this.completed || this.res.writableEnded) return;
+    if (chunk.length > 0) this.res.write(chunk);
+    if (endStream) this.res.end();
+  }
+
+  onResponseTrailers(_trailers: HeaderList): void {
+    // HTTP/1.1 downstream without enable_trailers: trailers are dropped, the body ends.
+    if (!this.completed && !this.res.writableEnded) this.res.end();
+  }
+
+  onReset(reason: string): void {
+    this.ctx.log(1, `stream reset by the filter host: ${reason}`);
+    this.resetDownstream(reason);
+  }
+
+  // ---- upstream events ---------------------------------------------------------------------
+
+  private onUpstreamResponse(res: http.IncomingMessage): void {
+    if (this.completed || this.replaced || this.upstreamAborted) {
+      res.destroy();
+      return;
+    }
+    this.upstreamRes = res;
+    this.responseStarted = true;
+    this.touch();
+    const headers = responseHeaders(res, Math.round(performance.now() - this.upstreamStart));
+    this.stream.setProperty(["response", "code"], int64(res.statusCode ?? 0));
+    if (responseHasNoBody(this.method, res)) {
+      res.on("end", () => this.onUpstreamComplete());
+      res.resume();
+      this.guard(() => this.stream.encodeHeaders(headers, true));
+      return;
+    }
+    if (!this.guard(() => this.stream.encodeHeaders(headers, false))) return;
+    const cl = res.headers["content-length"];
+    let remaining = res.headers["transfer-encoding"] === undefined && cl !== undefined ? Number(cl) : -1;
+    let ended = false;
+    res.on("data", (chunk: Buffer) => {
+      this.touch();
+      if (this.completed || this.replaced || ended) return;
+      if (remaining >= 0) remaining -= chunk.length;
+      ended = remaining === 0;
+      this.guard(() => this.stream.encodeData(bytes(chunk), ended));
+    });
+    res.on("end", () => {
+      this.onUpstreamComplete();
+      if (this.completed || this.replaced || ended) return;
+      ended = true;
+      this.guard(() => this.stream.encodeData(EMPTY, true));
+    });
+    res.on("close", () => {
+      if (res.complete || this.upstreamAborted || this.completed) return;
+      // Reset after the response started: Envoy can only reset the downstream stream.
+      this.ctx.log(1, "upstream reset after response headers");
+      this.resetDownstream("upstream reset after response started");
+    });
+  }
+
+  private onUpstreamComplete(): void {
+    this.upstreamDone = true;
+    clearTimeout(this.routeTimer);
+  }
+
+  private onUpstreamFailure(f: UpstreamFailure): void {
+    if (this.completed || this.replaced || this.upstreamAborted) return;
+    this.upstreamDone = true;
+    if (f.kind === "no-host") return this.routerReply(503, "no healthy upstream");
+    this.ctx.log(1, resetBody(f));
+    // Before response headers: 503 with Envoy's reset body; after them routerReply resets instead.
+    this.routerReply(503, resetBody(f));
+  }
+
+  private onRouteTimeout(): void {
+    if (this.completed || this.upstreamDone) return;
+    this.abortUpstream();
+    this.routerReply(504, "upstream request timeout");
+  }
+
+  /** Activity on the stream: push the idle deadline back (one timer, re-armed lazily). */
+  private touch(): void {
+    if (this.idleMs <= 0 || this.completed) return;
+    this.lastActivity = performance.now();
+    if (!this.idleTimer) this.armIdle(this.idleMs);
+  }
+
+  private armIdle(ms: number): void {
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.completed) return;
+      const idle = performance.now() - this.lastActivity;
+      if (idle < this.idleMs) return this.armIdle(this.idleMs - idle);
+      this.abortUpstream();
+      // Envoy: 408 while the request is still arriving, else 504 (Utility::maybeRequestTimeoutCode).
+      this.routerReply(this.req.complete ? 504 : 408, "stream timeout");
+    }, Math.max(1, Math.ceil(ms)));
+  }
+
+  // ---- replies, resets, completion -----------------------------------------------------------
+
+  /**
+   * A reply generated by the router (404 no route, 503 no cluster/host/connect failure, 504
+   * timeout). It runs through the filter chain, like Envoy's sendLocalReply from the router; if the
+   * response already started, Envoy resets the stream instead.
+   */
+  private routerReply(status: number, body: string): void {
+    if (this.completed) return;
+    if (this.responseStarted || this.res.headersSent) return this.resetDownstream(`router reply ${status} after response start`);
+    this.responseStarted = true;
+    this.replaced = true;
+    this.abortUpstream();
+    clearTimeout(this.routeTimer);
+    const reply = plainTextReply(status, body);
+    this.stream.setProperty(["response", "code"], int64(status));
+    // Deferred: this may be called from inside a host callback, and the host is not re-entrant.
+    setImmediate(() => {
+      if (this.completed) return;
+      const end = reply.body.length === 0;
+      if (!this.guard(() => this.stream.encodeHeaders(reply.headers, end))) return;
+      if (!end) this.guard(() => this.stream.encodeData(reply.body, true));
+    });
+  }
+
+  private abortUpstream(): void {
+    if (this.upstreamDone && !this.upstreamRes) return;
+    if (this.upstreamRes?.complete) return;
+    this.upstreamAborted = true;
+    clearTimeout(this.routeTimer);
+    this.upstreamRes?.destroy();
+    this.upstreamReq?.destroy();
+  }
+
+  private resetDownstream(reason: string): void {
+    if (this.completed) return;
+    this.ctx.log(1, `resetting downstream stream: ${reason}`);
+    this.abortUpstream();
+    this.res.destroy();
+    this.finish();
+  }
+
+  /** The client went away before the response was complete. */
+  private abortDownstream(): void {
+    if (this.completed) return;
+    this.abortUpstream();
+    this.finish();
+  }
+
+  /** The exchange is over (normally or not): on_log etc. run exactly once. */
+  private finish(): void {
+    if (this.completed) return;
+    this.completed = true;
+    clearTimeout(this.routeTimer);
+    clearTimeout(this.idleTimer);
+    if (!this.upstreamDone) this.abortUpstream();
+    if (!this.res.writableFinished && !this.res.destroyed) this.res.destroy();
+    if (this.stream) this.guard(() => this.stream.complete());
+  }
+
+  /** Runs a host call; a throw is a host bug: log it and reset the stream. */
+  private guard(fn: () => unknown): boolean {
+    try {
+      fn();
+      return true;
+    } catch (e) {
+      this.ctx.log(4, `filter host failed: ${(e as Error).stack ?? e}`);
+      if (!this.completed) {
+        this.completed = true; // do not call back into a failing stream
+        clearTimeout(this.routeTimer);
+        clearTimeout(this.idleTimer);
+        this.abortUpstream();
+        this.res.destroy();
+      }
+      return false;
+    }
+  }
+}

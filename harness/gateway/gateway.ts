@@ -1,0 +1,162 @@
+/** startGateway: an Envoy-like process built from a static bootstrap, running the filter in the host. */
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { readFile } from "node:fs/promises";
+import type { LogLevel, LogRecord, PluginOptions } from "../host/types.ts";
+import { BootstrapError, loadBootstrap, type GatewayConfig } from "./bootstrap.ts";
+import { ClusterManager } from "./clusters.ts";
+import { Exchange } from "./exchange.ts";
+import { clusterDispatcher } from "./http-call.ts";
+import { createAdminServer } from "./admin.ts";
+import { defaultHostFactory, type HostFactory, type PluginHostLike } from "./host-like.ts";
+
+export interface GatewayOptions {
+  /** Bootstrap text (YAML or JSON)… */
+  bootstrapText?: string;
+  /** …or a bootstrap file. */
+  bootstrapPath?: string;
+  /** Where relative paths in the bootstrap resolve. Default: the working directory (like Envoy). */
+  baseDir?: string;
+  /** Worker VMs (Envoy's --concurrency). Default 2. */
+  workers?: number;
+  /** Receives host log lines and the gateway's own (vm "gateway"). */
+  logger?: (record: LogRecord) => void;
+  logLevel?: LogLevel;
+  trace?: boolean;
+  /** Source of vm_config.environment_variables.host_env_keys. Default process.env. */
+  env?: Record<string, string | undefined>;
+  /** For tests: another PluginHost implementation. Default: harness/host. */
+  hostFactory?: HostFactory;
+  /** Extra host options (e.g. clockNs, bufferLimitBytes) merged last. */
+  hostOptions?: Partial<PluginOptions>;
+}
+
+export interface Gateway {
+  readonly config: GatewayConfig;
+  readonly listenerPort: number;
+  readonly adminPort?: number;
+  /** http://address:listenerPort */
+  readonly url: string;
+  readonly adminUrl?: string;
+  readonly host: PluginHostLike;
+  readonly clusters: ClusterManager;
+  close(): Promise<void>;
+}
+
+function listen(server: http.Server, address: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, address, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function close(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const source = opts.bootstrapPath ?? "bootstrap";
+  const text = opts.bootstrapText ?? (opts.bootstrapPath ? await readFile(opts.bootstrapPath, "utf8") : undefined);
+  if (text === undefined) throw new Error("startGateway: give bootstrapText or bootstrapPath");
+  const config = loadBootstrap(text, { source, baseDir: opts.baseDir });
+  const level = opts.logLevel ?? 2;
+  const log = (lvl: LogLevel, message: string) => {
+    if (lvl >= level) opts.logger?.({ level: lvl, vm: "gateway", message });
+  };
+
+  const w = config.wasm;
+  let wasm: Uint8Array;
+  try {
+    wasm = await readFile(w.codeFile);
+  } catch (e) {
+    throw new BootstrapError(source, [
+      `…vm_config.code.local.filename: cannot read ${w.codeFile} (${(e as NodeJS.ErrnoException).code ?? e}); build it with \`npm run build\``,
+    ]);
+  }
+  const environment: Record<string, string> = { ...w.keyValues };
+  const env = opts.env ?? process.env;
+  for (const k of w.hostEnvKeys) {
+    const v = env[k];
+    if (v === undefined) log(3, `host_env_keys: ${k} is not set in the environment; the filter will not see it`);
+    else environment[k] = v;
+  }
+
+  const clusters = new ClusterManager(config.clusters);
+  let host: PluginHostLike;
+  try {
+    host = await (opts.hostFactory ?? defaultHostFactory)({
+      wasm,
+      vmId: w.vmId,
+      rootId: w.rootId,
+      pluginName: w.name,
+      configuration: w.configuration,
+      vmConfiguration: w.vmConfiguration,
+      environment,
+      workers: opts.workers ?? 2,
+      allowOnHeadersStopIteration: w.allowOnHeadersStopIteration,
+      failurePolicy: w.failurePolicy,
+      dispatcher: clusterDispatcher(clusters),
+      logger: opts.logger,
+      logLevel: level,
+      trace: opts.trace,
+      ...opts.hostOptions,
+    });
+  } catch (e) {
+    clusters.close();
+    throw e;
+  }
+
+  let ready = false;
+  const admin = config.admin ? createAdminServer({ ready: () => ready, metrics: () => host.metrics(), clusters }) : undefined;
+
+  // One id per downstream connection; the host pins each connection to one worker VM.
+  const connectionIds = new WeakMap<Socket, number>();
+  let nextConnectionId = 0;
+  const server = http.createServer({ noDelay: true, requestTimeout: 0, keepAliveTimeout: 60_000 });
+  server.on("connection", (socket: Socket) => connectionIds.set(socket, ++nextConnectionId));
+  server.on("request", (req, res) => {
+    const ctx = { config, clusters, host, log };
+    new Exchange(ctx, req, res, connectionIds.get(req.socket) ?? ++nextConnectionId).start();
+  });
+
+  let adminPort: number | undefined;
+  let listenerPort: number;
+  try {
+    if (admin) adminPort = await listen(admin, config.admin!.address, config.admin!.port);
+    listenerPort = await listen(server, config.listener.address, config.listener.port);
+  } catch (e) {
+    if (admin?.listening) await close(admin);
+    clusters.close();
+    await host.close();
+    throw e;
+  }
+  ready = true;
+  const hostPart = (a: string) => (a.includes(":") ? `[${a}]` : a === "0.0.0.0" ? "127.0.0.1" : a);
+  log(2, `listening on ${config.listener.address}:${listenerPort}${admin ? `, admin on ${config.admin!.address}:${adminPort}` : ""}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    listenerPort,
+    adminPort,
+    url: `http://${hostPart(config.listener.address)}:${listenerPort}`,
+    adminUrl: admin ? `http://${hostPart(config.admin!.address)}:${adminPort}` : undefined,
+    host,
+    clusters,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        await Promise.all([close(server), admin ? close(admin) : undefined]);
+        clusters.close();
+        await host.close();
+      })();
+      return closing;
+    },
+  };
+}

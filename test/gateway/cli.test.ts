@@ -1,0 +1,65 @@
+/** `ai-failover serve <bootstrap>`: the CLI boots the gateway on any bootstrap file and stops on SIGTERM. */
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import { buildFixture } from "./fixture.ts";
+import { localBootstrap, request, ROOT, startUpstream } from "./helpers.ts";
+
+const closers: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  while (closers.length) await closers.pop()!();
+});
+
+function run(args: string[]) {
+  const child = spawn(process.execPath, [`${ROOT}bin/ai-failover.mjs`, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c) => (stdout += c));
+  child.stderr.on("data", (c) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  closers.push(async () => {
+    clearTimeout(timer);
+    if (child.exitCode === null) child.kill("SIGKILL");
+    await exited;
+  });
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+describe("ai-failover CLI", () => {
+  it("serve <bootstrap.yaml>: listens where the file says, serves, exits 0 on SIGTERM", async () => {
+    const wasmFile = await buildFixture();
+    const up = await startUpstream("east");
+    closers.push(() => up.close());
+    mkdirSync(`${ROOT}test/.build/gateway`, { recursive: true });
+    const file = `${ROOT}test/.build/gateway/cli-bootstrap.yaml`;
+    writeFileSync(file, localBootstrap({ east: up.port, west: 1, wasmFile }));
+
+    const p = run(["serve", file, "--workers", "1", "--log-level", "warn"]);
+    const deadline = Date.now() + 15_000;
+    while (!/admin http:\/\/127\.0\.0\.1:\d+\)/.test(p.out()) && Date.now() < deadline && p.child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 50));
+    const m = /gateway on (http:\/\/127\.0\.0\.1:\d+) \(admin (http:\/\/127\.0\.0\.1:\d+)\) — 1 workers/.exec(p.out());
+    expect(m, p.out() + p.err()).not.toBeNull();
+    const r = await request(m![1], { headers: { "x-route-to": "aoai-east" } });
+    expect([r.status, r.body]).toEqual([200, "hello from east"]);
+    expect((await request(m![2], { path: "/ready" })).body).toBe("LIVE\n");
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
+  it("refuses a bad bootstrap with every problem and exit code 1; usage errors exit 2", async () => {
+    mkdirSync(`${ROOT}test/.build/gateway`, { recursive: true });
+    const file = `${ROOT}test/.build/gateway/cli-bad.yaml`;
+    writeFileSync(file, localBootstrap({ east: 1, west: 2 }).replace("admin:", "node: { id: x }\nadmin:").replace("codec_type: AUTO", "codec_type: HTTP3"));
+    const bad = run(["serve", file]);
+    expect(await bad.exited).toBe(1);
+    expect(bad.err()).toContain("invalid bootstrap (2 problems)");
+    expect(bad.err()).toContain("node: field not supported");
+    expect(bad.err()).toContain('codec_type: unsupported value "HTTP3"');
+
+    const usage = run(["serve"]);
+    expect(await usage.exited).toBe(2);
+    expect(usage.err()).toContain("serve needs a bootstrap file");
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * A stand-in PluginHost for gateway tests: a JavaScript "filter" with the host's callback
+ * contract (synchronous callbacks after each call, one worker per connection, complete once).
+ * Test-only knobs, read from request headers:
+ *   x-test-cluster: <name>      → the filter sets x-ai-failover-cluster to <name> (and removes this header)
+ *   x-test-local-reply: <code>  → the filter answers itself with <code> and body "local reply"
+ */
+import type {
+  ClusterDispatcher,
+  HeaderList,
+  HttpStream,
+  MetricSnapshot,
+  PluginOptions,
+  StreamCallbacks,
+} from "../../harness/host/types.ts";
+import type { PluginHostLike } from "../../harness/gateway/index.ts";
+
+export interface StreamRecord {
+  connectionId: number;
+  worker: number;
+  requestHeaders?: HeaderList;
+  responseHeaders?: HeaderList;
+  properties: Map<string, string | Uint8Array>;
+  completions: number;
+}
+
+export class FakeHost implements PluginHostLike {
+  readonly workerCount: number;
+  readonly streams: StreamRecord[] = [];
+  readonly dispatcher?: ClusterDispatcher;
+  private readonly workerOf = new Map<number, number>();
+  private nextWorker = 0;
+  private nextContext = 2;
+  closed = false;
+
+  constructor(readonly options: PluginOptions) {
+    this.workerCount = options.workers ?? 2;
+    this.dispatcher = options.dispatcher;
+  }
+
+  static factory(sink: { host?: FakeHost }) {
+    return async (opts: PluginOptions) => (sink.host = new FakeHost(opts));
+  }
+
+  newStream(connectionId: number, cb: StreamCallbacks): HttpStream {
+    if (!this.workerOf.has(connectionId)) this.workerOf.set(connectionId, this.nextWorker++ % this.workerCount);
+    const rec: StreamRecord = { connectionId, worker: this.workerOf.get(connectionId)!, properties: new Map(), completions: 0 };
+    this.streams.push(rec);
+    let replied = false;
+    const enc = new TextEncoder();
+    return {
+      worker: rec.worker,
+      contextId: this.nextContext++,
+      decodeHeaders(headers, endStream) {
+        rec.requestHeaders = headers;
+        const local = headers.find(([k]) => k === "x-test-local-reply");
+        if (local) {
+          replied = true;
+          cb.onLocalReply(Number(local[1]));
+          cb.onResponseHeaders([[":status", local[1]], ["content-length", "11"], ["content-type", "text/plain"]], false);
+          cb.onResponseData(enc.encode("local reply"), true);
+          return;
+        }
+        const target = headers.find(([k]) => k === "x-test-cluster");
+        const out = headers.filter(([k]) => k !== "x-test-cluster");
+        if (target) out.push(["x-ai-failover-cluster", target[1]]);
+        cb.onRequestHeaders(out, endStream);
+      },
+      decodeData(chunk, endStream) {
+        if (!replied) cb.onRequestData(chunk, endStream);
+      },
+      decodeTrailers(trailers) {
+        if (!replied) cb.onRequestTrailers(trailers);
+      },
+      encodeHeaders(headers, endStream) {
+        rec.responseHeaders = headers;
+        cb.onResponseHeaders([...headers, ["x-fake-worker", String(rec.worker)]], endStream);
+      },
+      encodeData(chunk, endStream) {
+        cb.onResponseData(chunk, endStream);
+      },
+      encodeTrailers(trailers) {
+        cb.onResponseTrailers(trailers);
+      },
+      complete() {
+        rec.completions++;
+      },
+      setProperty(path, value) {
+        rec.properties.set(path.join("."), value);
+      },
+    };
+  }
+
+  metrics(): MetricSnapshot[] {
+    return [
+      { name: "ai_failover.requests", type: "counter", value: BigInt(this.streams.length) },
+      { name: "ai_failover.provider.aoai-east.inflight", type: "gauge", value: 0n },
+      { name: "9lives", type: "counter", value: 1n },
+    ];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
