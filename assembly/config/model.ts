@@ -47,6 +47,8 @@ export class Limits {
   /** Spill to the next provider when the provider reports fewer remaining than this (0 = off). */
   minRemainingTokens: i64 = 0;
   minRemainingRequests: i64 = 0;
+  /** The provider's rate-limit window (Azure and OpenAI: one minute). */
+  windowMs: i64 = 60000;
 }
 
 /** One provider: identity is `name`; host, path, cluster and credential form one record. */

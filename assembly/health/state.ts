@@ -48,6 +48,9 @@ export class ProviderState {
   windowStartMs: i64 = 0;
   tokensReserved: i64 = 0;
   requestsReserved: i64 = 0;
+  /** tokensReserved/requestsReserved when the provider last reported its remaining counts. */
+  tokensAtReport: i64 = 0;
+  requestsAtReport: i64 = 0;
 
   /** May this provider take traffic at `nowMs`? */
   available(nowMs: i64): bool {
@@ -76,6 +79,8 @@ export class ProviderState {
     store<i64>(p, this.windowStartMs, 80);
     store<i64>(p, this.tokensReserved, 88);
     store<i64>(p, this.requestsReserved, 96);
+    store<i32>(p, <i32>this.tokensAtReport, 104);
+    store<i32>(p, <i32>this.requestsAtReport, 108);
     return buf;
   }
 
@@ -104,6 +109,8 @@ export class ProviderState {
     s.windowStartMs = load<i64>(p, 80);
     s.tokensReserved = load<i64>(p, 88);
     s.requestsReserved = load<i64>(p, 96);
+    s.tokensAtReport = <i64>load<i32>(p, 104);
+    s.requestsAtReport = <i64>load<i32>(p, 108);
     return s;
   }
 }

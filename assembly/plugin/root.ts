@@ -50,6 +50,8 @@ export class FailoverRoot extends RootContext {
   private owner: u64 = 0;
   private tickMs: i64 = 1000;
   private probing: bool[] = [];
+  /** When each provider's next probe is due (this VM's view; reset when the lease moves here). */
+  private nextProbeAt: i64[] = [];
   private callouts: Map<u32, Callout> = new Map();
   /** Streams waiting for an in-request attempt made through http_call. */
   streams: Map<u32, FailoverStream> = new Map();
@@ -77,11 +79,13 @@ export class FailoverRoot extends RootContext {
     this.keys = [];
     this.fingerprints = [];
     this.probing = [];
+    this.nextProbeAt = [];
     for (let i = 0; i < cfg.providers.length; i++) {
       const p = unchecked(cfg.providers[i]);
       this.keys.push(stateKey(p.name));
       this.fingerprints.push(fnv1a(p.fingerprint));
       this.probing.push(false);
+      this.nextProbeAt.push(0);
     }
     this.owner = randomU64();
     this.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
@@ -120,11 +124,9 @@ export class FailoverRoot extends RootContext {
     this.metrics.publishStates(cfg, this.loadStates(), now);
     if (!cfg.healthCheck.enabled) return;
     if (!acquireLease(this.owner, now, this.tickMs * 3)) return;
-    const states = this.loadStates();
     for (let i = 0; i < cfg.providers.length; i++) {
-      if (unchecked(this.probing[i])) continue;
-      const s = unchecked(states[i]);
-      if (s.lastProbeMs != 0 && now - s.lastProbeMs < cfg.healthCheck.intervalMs) continue;
+      if (unchecked(this.probing[i]) || now < unchecked(this.nextProbeAt[i])) continue;
+      unchecked((this.nextProbeAt[i] = now + cfg.healthCheck.intervalMs));
       this.probe(i, unchecked(cfg.providers[i]), now);
     }
   }

@@ -62,6 +62,7 @@ export class FailoverStream extends Context {
   private tried: bool[] = [];
   private startedMs: i64 = 0;
   private status: i32 = 0;
+  private retrying: bool = false;
 
   constructor(contextId: u32, root: FailoverRoot) {
     super(contextId, root);
@@ -220,11 +221,19 @@ export class FailoverStream extends Context {
     this.record(this.provider, status, now, retryAfter,
       intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-tokens"), intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-requests"));
     if (this.shouldRetry(status) && this.retry(now)) {
+      this.retrying = true;
       // The failed response is replaced by the next attempt's (sent as a local reply).
       return FilterHeadersStatusValues.StopIteration;
     }
     this.decorateResponse();
     return FilterHeadersStatusValues.Continue;
+  }
+
+  onResponseBody(_bodySize: usize, _endOfStream: bool): FilterDataStatusValues {
+    // While a failover attempt is in flight the failed response's body is held back (it is
+    // replaced by the attempt's answer).
+    if (this.retrying) return FilterDataStatusValues.StopIterationNoBuffer;
+    return FilterDataStatusValues.Continue;
   }
 
   private decorateResponse(): void {

@@ -1,0 +1,85 @@
+// consumers[]: gateway-issued client keys. A consumer key must be unique and must never equal
+// a provider credential (a client presenting a provider's own key would be let in).
+
+import { ConsumerConfig, ProviderConfig } from "./model";
+import { EnvLookup } from "./env";
+import { Errors } from "./errors";
+import { ObjReader } from "./walk";
+import { MAX_SAFE_INT } from "./walk";
+import { NAME_RULE, isName } from "./patterns";
+import { readCredential } from "./credential";
+import { quote } from "./text";
+
+export const MAX_CONSUMERS: i32 = 10000;
+
+export class ConsumerList {
+  consumers: ConsumerConfig[] = [];
+  /** Path of each consumer's credential member ("" when it had none). */
+  keyPaths: string[] = [];
+}
+
+export function readConsumers(root: ObjReader, env: EnvLookup): ConsumerList {
+  const out = new ConsumerList();
+  const list = root.arr("consumers");
+  if (list === null) return out;
+  if (list.length > MAX_CONSUMERS) {
+    root.errs.add(list.path, "at most " + MAX_CONSUMERS.toString() + " consumers are supported, found " + list.length.toString());
+  }
+  for (let i = 0; i < list.length; i++) {
+    const o = list.objAt(i);
+    if (o === null) continue;
+    const c = new ConsumerConfig();
+    const name = o.str("name", true, "a unique name: letters, digits, '.', '_' or '-'");
+    if (name !== null) {
+      if (!isName(name)) {
+        o.errs.add(o.pathOf("name"), NAME_RULE + ", found " + quote(name));
+      } else {
+        for (let j = 0; j < out.consumers.length; j++) {
+          if (unchecked(out.consumers[j]).name == name) {
+            o.errs.add(o.pathOf("name"), "duplicate consumer name " + quote(name) + " (also consumers[" + j.toString() + "])");
+            break;
+          }
+        }
+        c.name = name;
+      }
+    }
+    const cred = readCredential(o, env, " for every consumer");
+    let keyPath = "";
+    if (cred !== null) {
+      c.credential = cred.credential;
+      c.credentialSource = cred.source;
+      keyPath = cred.path;
+      for (let j = 0; j < out.consumers.length; j++) {
+        const other = unchecked(out.consumers[j]);
+        if (!other.credential.isEmpty() && other.credential.equals(c.credential)) {
+          o.errs.add(keyPath, "same key as " + unchecked(out.keyPaths[j]) + "; consumer keys must be unique");
+          break;
+        }
+      }
+    }
+    c.tokensPerMinute = o.int("tokensPerMinute", 0, 0, MAX_SAFE_INT);
+    c.requestsPerMinute = o.int("requestsPerMinute", 0, 0, MAX_SAFE_INT);
+    const models = o.strings("models", true);
+    if (models !== null) c.models = models;
+    o.finish();
+    out.consumers.push(c);
+    out.keyPaths.push(keyPath);
+  }
+  return out;
+}
+
+/** A consumer key equal to any provider credential is an error at the consumer's key. */
+export function checkConsumerKeys(consumers: ConsumerList, providers: ProviderConfig[], errs: Errors): void {
+  for (let i = 0; i < consumers.consumers.length; i++) {
+    const c = unchecked(consumers.consumers[i]);
+    if (c.credential.isEmpty()) continue;
+    for (let j = 0; j < providers.length; j++) {
+      const p = unchecked(providers[j]);
+      if (!p.credential.isEmpty() && p.credential.equals(c.credential)) {
+        errs.add(unchecked(consumers.keyPaths[i]),
+          "equals the credential of provider " + quote(p.name) + ": a client could present a provider key; issue consumers their own keys");
+        break;
+      }
+    }
+  }
+}

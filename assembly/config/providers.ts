@@ -1,0 +1,187 @@
+// providers[]: each entry validated field by field into a ProviderConfig. A provider's
+// identity is its name; host, path, cluster and credential form one record.
+
+import { AzureApi, Limits, ProviderConfig, ProviderType } from "./model";
+import { EnvLookup } from "./env";
+import { Errors } from "./errors";
+import { ArrReader, MAX_SAFE_INT, ObjReader, readNonEmpty } from "./walk";
+import { checkHost } from "./host";
+import { NAME_RULE, checkPathPrefix, checkProbePath, isApiVersion, isHeaderToken, isName } from "./patterns";
+import { readCredential } from "./credential";
+import { fingerprintOf } from "./fingerprint";
+import { quote } from "./text";
+
+export const MAX_PROVIDERS: i32 = 64;
+
+/** The providers with the path of each entry (rules compare records by name). */
+export class ProviderList {
+  providers: ProviderConfig[] = [];
+  paths: string[] = [];
+}
+
+function readType(o: ObjReader, p: ProviderConfig): bool {
+  const t = o.str("type", true, "\"azure-openai\" or \"openai\"");
+  if (t === null) return false;
+  if (t == "azure-openai") p.type = ProviderType.AzureOpenAI;
+  else if (t == "openai") p.type = ProviderType.OpenAI;
+  else {
+    o.errs.add(o.pathOf("type"), "must be \"azure-openai\" or \"openai\", found " + quote(t));
+    return false;
+  }
+  return true;
+}
+
+function readAzure(o: ObjReader, p: ProviderConfig): void {
+  const api = o.str("api", false);
+  if (api !== null) {
+    if (api == "classic") p.azureApi = AzureApi.Classic;
+    else if (api == "v1") p.azureApi = AzureApi.V1;
+    else o.errs.add(o.pathOf("api"), "must be \"classic\" or \"v1\", found " + quote(api));
+  }
+  const classic = p.azureApi == AzureApi.Classic;
+  const version = o.str("apiVersion", classic, "the api-version for classic Azure paths, e.g. \"2024-10-21\"");
+  if (version !== null) {
+    const ok = isApiVersion(version) || (!classic && (version == "preview" || version == "latest"));
+    if (!ok) {
+      o.errs.add(o.pathOf("apiVersion"), "must look like \"2024-10-21\" or \"2024-10-21-preview\"" +
+        (classic ? "" : " (or \"preview\"/\"latest\" for api v1)") + ", found " + quote(version));
+    } else {
+      p.apiVersion = version;
+    }
+  }
+  const d = o.obj("deployments");
+  if (d !== null) {
+    for (let i = 0; i < d.keys.length; i++) {
+      const model = unchecked(d.keys[i]);
+      const path = unchecked(d.keyPaths[i]);
+      const v = d.field(model)!;
+      if (model.length == 0) {
+        d.errs.add(path, "model name (the key) must not be empty");
+        continue;
+      }
+      const dep = readNonEmpty(v, path, d.errs);
+      if (dep === null) continue;
+      if (!isName(dep)) {
+        d.errs.add(path, "deployment name " + NAME_RULE + ", found " + quote(dep));
+        continue;
+      }
+      p.deploymentKeys.push(model);
+      p.deploymentValues.push(dep);
+      p.models.push(model);
+    }
+  }
+  o.reject("models", "not allowed for type \"azure-openai\": list the models as keys of deployments");
+}
+
+function readOpenAI(o: ObjReader, p: ProviderConfig): void {
+  const models = o.strings("models", true);
+  if (models !== null) p.models = models;
+  o.reject("deployments", "not allowed for type \"openai\" (Azure only): list the models in models");
+  o.reject("api", "not allowed for type \"openai\" (Azure only)");
+  o.reject("apiVersion", "not allowed for type \"openai\" (Azure only)");
+}
+
+function readLimits(o: ObjReader): Limits {
+  const l = new Limits();
+  const r = o.obj("limits");
+  if (r === null) return l;
+  l.tokensPerMinute = r.int("tokensPerMinute", 0, 0, MAX_SAFE_INT);
+  l.requestsPerMinute = r.int("requestsPerMinute", 0, 0, MAX_SAFE_INT);
+  l.minRemainingTokens = r.int("minRemainingTokens", 0, 0, MAX_SAFE_INT);
+  l.minRemainingRequests = r.int("minRemainingRequests", 0, 0, MAX_SAFE_INT);
+  r.finish();
+  return l;
+}
+
+export function readProvider(o: ObjReader, env: EnvLookup): ProviderConfig {
+  const p = new ProviderConfig();
+  const name = o.str("name", true, "a unique name: letters, digits, '.', '_' or '-'");
+  if (name !== null) {
+    if (isName(name)) p.name = name;
+    else o.errs.add(o.pathOf("name"), NAME_RULE + " (it becomes part of shared-data keys, metric names and a response header), found " + quote(name));
+  }
+  const typed = readType(o, p);
+  const cluster = o.nonEmpty("cluster", true, "the Envoy cluster that reaches host");
+  if (cluster !== null) {
+    if (isHeaderToken(cluster) && cluster.length <= 255) p.cluster = cluster;
+    else o.errs.add(o.pathOf("cluster"), "must be at most 255 printable ASCII characters without spaces (it is sent in a header), found " + quote(cluster));
+  }
+  const host = o.str("host", true, "host name or IPv4 address with optional :port, no scheme");
+  if (host !== null) {
+    const why = checkHost(host);
+    if (why.length == 0) p.host = host;
+    else o.errs.add(o.pathOf("host"), why);
+  }
+  if (typed) {
+    if (p.type == ProviderType.AzureOpenAI) readAzure(o, p);
+    else readOpenAI(o, p);
+    p.basePath = p.type == ProviderType.OpenAI ? "/v1" : "";
+  } else {
+    // Unknown type: still mark the type-specific fields as known, so they are not also
+    // reported as unknown fields.
+    o.field("api");
+    o.field("apiVersion");
+    o.field("deployments");
+    o.field("models");
+  }
+  const base = o.str("basePath", false);
+  if (base !== null) {
+    const why = checkPathPrefix(base);
+    if (why.length == 0) p.basePath = base;
+    else o.errs.add(o.pathOf("basePath"), why + ", found " + quote(base));
+  }
+  const auth = o.obj("auth", true, "{ apiKey } or { apiKeyEnv }");
+  if (auth !== null) {
+    const c = readCredential(auth, env, " for every provider");
+    if (c !== null) {
+      p.credential = c.credential;
+      p.credentialSource = c.source;
+    }
+    auth.finish();
+  }
+  p.priority = <i32>o.int("priority", 0, 0, 2147483647);
+  p.weight = <i32>o.int("weight", 1, 0, 1000);
+  p.limits = readLimits(o);
+  const hc = o.obj("healthCheck");
+  if (hc !== null) {
+    const path = hc.str("path", false);
+    if (path !== null) {
+      const why = checkProbePath(path);
+      if (why.length == 0) p.healthPath = path;
+      else hc.errs.add(hc.pathOf("path"), why + ", found " + quote(path));
+    }
+    hc.finish();
+  }
+  o.finish();
+  p.fingerprint = fingerprintOf(p);
+  return p;
+}
+
+/** Reads `providers` (required, 1..64 entries, unique names). */
+export function readProviders(root: ObjReader, env: EnvLookup): ProviderList {
+  const out = new ProviderList();
+  const errs: Errors = root.errs;
+  const list: ArrReader | null = root.arr("providers", true, "at least one provider");
+  if (list === null) return out;
+  if (list.length == 0) errs.add(list.path, "must list at least one provider");
+  if (list.length > MAX_PROVIDERS) {
+    errs.add(list.path, "at most " + MAX_PROVIDERS.toString() + " providers are supported, found " + list.length.toString());
+  }
+  for (let i = 0; i < list.length; i++) {
+    const o = list.objAt(i);
+    if (o === null) continue;
+    const p = readProvider(o, env);
+    const path = list.pathAt(i);
+    if (p.name.length > 0) {
+      for (let j = 0; j < out.providers.length; j++) {
+        if (unchecked(out.providers[j]).name == p.name) {
+          errs.add(o.pathOf("name"), "duplicate provider name " + quote(p.name) + " (also " + unchecked(out.paths[j]) + "); names must be unique");
+          break;
+        }
+      }
+    }
+    out.providers.push(p);
+    out.paths.push(path);
+  }
+  return out;
+}

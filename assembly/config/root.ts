@@ -1,0 +1,31 @@
+// The whole of one configuration object (global, or a Higress rule's merged view) → Config.
+
+import { Config } from "./model";
+import { EnvLookup } from "./env";
+import { ObjReader } from "./walk";
+import { readProviders } from "./providers";
+import { readSections } from "./sections";
+import { checkConsumerKeys, readConsumers } from "./consumers";
+
+export class ReadConfig {
+  config: Config;
+  /** Path of each provider entry, parallel to config.providers. */
+  providerPaths: string[];
+  constructor(config: Config, providerPaths: string[]) {
+    this.config = config;
+    this.providerPaths = providerPaths;
+  }
+}
+
+/** Reads every section of `root` and reports its unknown members. */
+export function readConfig(root: ObjReader, env: EnvLookup): ReadConfig {
+  const cfg = new Config();
+  const providers = readProviders(root, env);
+  cfg.providers = providers.providers;
+  readSections(root, cfg);
+  const consumers = readConsumers(root, env);
+  cfg.consumers = consumers.consumers;
+  checkConsumerKeys(consumers, cfg.providers, root.errs);
+  root.finish();
+  return new ReadConfig(cfg, providers.paths);
+}

@@ -1,0 +1,133 @@
+// Higress `_rules_`: [{ _match_route_: [...] | _match_domain_: [...], ...overrides }].
+// Each rule's config is the global object with the rule's members replacing the top-level
+// ones, read as a full config. Errors in the rule's own members are reported under
+// `_rules_[i].…`; errors that only arise from the combination are prefixed with `_rules_[i]: `;
+// errors already reported for the global config are not repeated.
+// Provider identity is the name across the whole configuration: the same name with a
+// different record (fingerprint) in a rule is an error.
+
+import { JSON } from "json-as";
+import { Config, RuleConfig } from "./model";
+import { EnvLookup } from "./env";
+import { Errors } from "./errors";
+import { ArrReader, ObjReader } from "./walk";
+import { checkDomainPattern } from "./host";
+import { readConfig } from "./root";
+import { quote } from "./text";
+
+export const RULES_KEY = "_rules_";
+const MATCH_ROUTE = "_match_route_";
+const MATCH_DOMAIN = "_match_domain_";
+const MAX_RULES: i32 = 1024;
+
+/** name → fingerprint and where it was first defined. */
+class Identities {
+  names: string[] = [];
+  fingerprints: string[] = [];
+  paths: string[] = [];
+
+  /** Records the provider, or returns the path of a conflicting earlier record ("" = fine). */
+  check(name: string, fingerprint: string, path: string): string {
+    const i = this.names.indexOf(name);
+    if (i < 0) {
+      this.names.push(name);
+      this.fingerprints.push(fingerprint);
+      this.paths.push(path);
+      return "";
+    }
+    return unchecked(this.fingerprints[i]) == fingerprint ? "" : unchecked(this.paths[i]);
+  }
+}
+
+function readMatches(o: ObjReader, rule: RuleConfig): void {
+  const routes = o.arr(MATCH_ROUTE);
+  if (routes !== null) {
+    rule.matchRoutes = routes.strings(true);
+    if (routes.length == 0) o.errs.add(routes.path, "must list at least one route name");
+  }
+  const domains = o.arr(MATCH_DOMAIN);
+  if (domains !== null) {
+    const list = domains.strings(true);
+    for (let i = 0; i < list.length; i++) {
+      const why = checkDomainPattern(unchecked(list[i]));
+      if (why.length > 0) o.errs.add(domains.pathAt(i), why);
+    }
+    rule.matchDomains = list;
+    if (domains.length == 0) o.errs.add(domains.path, "must list at least one domain");
+  }
+  if (!o.has(MATCH_ROUTE) && !o.has(MATCH_DOMAIN)) {
+    o.errs.add(o.path, "needs " + MATCH_ROUTE + " or " + MATCH_DOMAIN + " (or both)");
+  }
+}
+
+/** The global members not overridden by `rule`, then the rule's own overrides. */
+function mergedView(global: ObjReader, rule: ObjReader, errs: Errors): ObjReader {
+  const keys = new Array<string>();
+  const values = new Array<JSON.Value>();
+  const paths = new Array<string>();
+  for (let i = 0; i < global.keys.length; i++) {
+    const k = unchecked(global.keys[i]);
+    if (k == RULES_KEY || rule.indexOf(k) >= 0) continue;
+    keys.push(k);
+    values.push(unchecked(global.values[i]));
+    paths.push(unchecked(global.keyPaths[i]));
+  }
+  for (let i = 0; i < rule.keys.length; i++) {
+    const k = unchecked(rule.keys[i]);
+    if (k == MATCH_ROUTE || k == MATCH_DOMAIN || k == RULES_KEY) continue;
+    keys.push(k);
+    values.push(unchecked(rule.values[i]));
+    paths.push(unchecked(rule.keyPaths[i]));
+  }
+  return new ObjReader("", keys, values, paths, errs);
+}
+
+export function readRules(
+  value: JSON.Value, global: ObjReader, globalConfig: Config, globalProviderPaths: string[],
+  env: EnvLookup, errs: Errors,
+): RuleConfig[] {
+  const out = new Array<RuleConfig>();
+  const list = ArrReader.of(value, global.pathOf(RULES_KEY), errs);
+  if (list === null) return out;
+  if (list.length > MAX_RULES) {
+    errs.add(list.path, "at most " + MAX_RULES.toString() + " rules are supported, found " + list.length.toString());
+    return out;
+  }
+  const ids = new Identities();
+  for (let i = 0; i < globalConfig.providers.length; i++) {
+    const p = unchecked(globalConfig.providers[i]);
+    const path = unchecked(globalProviderPaths[i]);
+    if (p.name.length > 0 && !errs.anyUnder(path)) ids.check(p.name, p.fingerprint, path);
+  }
+  for (let i = 0; i < list.length; i++) {
+    const o = list.objAt(i);
+    if (o === null) continue;
+    const rule = new RuleConfig();
+    readMatches(o, rule);
+    o.reject(RULES_KEY, "rules cannot be nested");
+    const ruleErrs = new Errors();
+    const read = readConfig(mergedView(global, o, ruleErrs), env);
+    const prefix = o.path;
+    for (let k = 0; k < ruleErrs.list.length; k++) {
+      const e = unchecked(ruleErrs.list[k]);
+      if (errs.has(e)) continue; // already reported for the global config
+      errs.push(e.startsWith(prefix + ".") ? e : prefix + ": " + e);
+    }
+    const cfg = read.config;
+    for (let k = 0; k < cfg.providers.length; k++) {
+      const p = unchecked(cfg.providers[k]);
+      const path = unchecked(read.providerPaths[k]);
+      if (p.name.length == 0 || ruleErrs.anyUnder(path)) continue;
+      const other = ids.check(p.name, p.fingerprint, path);
+      if (other.length > 0) {
+        errs.add(path.startsWith(prefix + ".") ? path : prefix + ": " + path,
+          "provider " + quote(p.name) + " is already defined at " + other +
+            " with a different record (type, cluster, host, basePath, api, apiVersion, deployments or credential);" +
+            " a provider's name is its identity: rename one or make them equal");
+      }
+    }
+    if (ruleErrs.count == 0) rule.config = cfg;
+    out.push(rule);
+  }
+  return out;
+}

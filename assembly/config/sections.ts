@@ -1,0 +1,104 @@
+// The global sections besides providers and consumers: healthCheck, retry, cooldown,
+// streaming, defaults and the top-level scalars. Defaults come from the model.
+
+import { Config, CooldownConfig, HealthCheckConfig, RetryConfig, StreamingConfig } from "./model";
+import { ObjReader, readInt } from "./walk";
+import { formatMs } from "./walk";
+import { quote } from "./text";
+
+const SECOND: i64 = 1000;
+const MINUTE: i64 = 60 * SECOND;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+function readHealthCheck(root: ObjReader): HealthCheckConfig {
+  const h = new HealthCheckConfig();
+  const o = root.obj("healthCheck");
+  if (o === null) return h;
+  h.enabled = o.boolean("enabled", h.enabled);
+  h.intervalMs = o.duration("interval", h.intervalMs, 100, HOUR);
+  h.timeoutMs = o.duration("timeout", h.timeoutMs, 1, HOUR);
+  h.unhealthyThreshold = <i32>o.int("unhealthyThreshold", h.unhealthyThreshold, 1, 1000);
+  h.healthyThreshold = <i32>o.int("healthyThreshold", h.healthyThreshold, 1, 1000);
+  if (h.timeoutMs >= h.intervalMs) {
+    o.errs.add(o.pathOf("timeout"), "must be shorter than interval (" + formatMs(h.timeoutMs) + " ≥ " + formatMs(h.intervalMs) + ")");
+  }
+  o.finish();
+  return h;
+}
+
+function readRetry(root: ObjReader): RetryConfig {
+  const r = new RetryConfig();
+  const o = root.obj("retry");
+  if (o === null) return r;
+  r.maxAttempts = <i32>o.int("maxAttempts", r.maxAttempts, 1, 10);
+  const list = o.arr("onStatus");
+  if (list !== null) {
+    const codes = new Array<i32>();
+    for (let i = 0; i < list.length; i++) {
+      const before = o.errs.count;
+      const c = <i32>readInt(list.at(i), list.pathAt(i), 400, 599, 0, o.errs);
+      if (o.errs.count != before) continue;
+      if (codes.includes(c)) {
+        o.errs.add(list.pathAt(i), "duplicate status " + c.toString());
+        continue;
+      }
+      codes.push(c);
+    }
+    r.onStatus = codes;
+  }
+  r.onConnectFailure = o.boolean("onConnectFailure", r.onConnectFailure);
+  o.finish();
+  return r;
+}
+
+function readCooldown(root: ObjReader): CooldownConfig {
+  const c = new CooldownConfig();
+  const o = root.obj("cooldown");
+  if (o === null) return c;
+  c.defaultRateLimitMs = o.duration("rateLimitDefault", c.defaultRateLimitMs, 1, DAY);
+  c.authFailureMs = o.duration("authFailure", c.authFailureMs, 1, DAY);
+  c.baseEjectionMs = o.duration("baseEjection", c.baseEjectionMs, 1, DAY);
+  c.maxEjectionMs = o.duration("maxEjection", c.maxEjectionMs, 1, DAY);
+  c.consecutiveFailures = <i32>o.int("consecutiveFailures", c.consecutiveFailures, 1, 1000);
+  if (c.baseEjectionMs > c.maxEjectionMs) {
+    o.errs.add(o.pathOf(o.has("maxEjection") ? "maxEjection" : "baseEjection"),
+      "maxEjection must be at least baseEjection (" + formatMs(c.maxEjectionMs) + " < " + formatMs(c.baseEjectionMs) + ")");
+  }
+  o.finish();
+  return c;
+}
+
+function readStreaming(root: ObjReader): StreamingConfig {
+  const s = new StreamingConfig();
+  const o = root.obj("streaming");
+  if (o === null) return s;
+  s.allow = o.boolean("allow", s.allow);
+  s.includeUsage = o.boolean("includeUsage", s.includeUsage);
+  o.finish();
+  return s;
+}
+
+const LOG_LEVELS: string[] = ["trace", "debug", "info", "warn", "error", "critical"];
+
+/** Fills every section of `cfg` except providers, consumers and rules. */
+export function readSections(root: ObjReader, cfg: Config): void {
+  cfg.healthCheck = readHealthCheck(root);
+  cfg.retry = readRetry(root);
+  cfg.cooldown = readCooldown(root);
+  cfg.streaming = readStreaming(root);
+  const d = root.obj("defaults");
+  if (d !== null) {
+    cfg.defaultMaxTokens = d.int("maxTokens", cfg.defaultMaxTokens, 1, 10000000);
+    d.finish();
+  }
+  cfg.maxRequestBodyBytes = root.int("maxRequestBodyBytes", cfg.maxRequestBodyBytes, 1024, 64 * 1024 * 1024);
+  cfg.upstreamTimeoutMs = root.duration("upstreamTimeout", cfg.upstreamTimeoutMs, 1, HOUR);
+  const level = root.str("logLevel", false);
+  if (level !== null) {
+    const i = LOG_LEVELS.indexOf(level);
+    if (i >= 0) cfg.logLevel = i;
+    else root.errs.add(root.pathOf("logLevel"), "must be one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", \"critical\", found " + quote(level));
+  }
+  cfg.seed = <u64>root.int("seed", 0, 0, 9007199254740991);
+}

@@ -1,0 +1,97 @@
+// Admission-time capacity: a request reserves its estimated tokens (prompt estimate + max
+// output tokens) and one request in the provider's window before it is sent, so parallel
+// requests cannot overshoot the provider's limit; the reservation is reconciled with the
+// actual usage when the response ends and released when the attempt fails. Pure.
+
+import { Limits } from "../config/model";
+import { ProviderState } from "./state";
+
+/** Starts a new window when the current one has elapsed. */
+export function rollWindow(s: ProviderState, lim: Limits, nowMs: i64): void {
+  if (s.windowStartMs == 0 || nowMs - s.windowStartMs >= lim.windowMs || nowMs < s.windowStartMs) {
+    s.windowStartMs = nowMs;
+    s.tokensReserved = 0;
+    s.requestsReserved = 0;
+    s.tokensAtReport = 0;
+    s.requestsAtReport = 0;
+    // What the provider reported belongs to the old window.
+    s.remainingTokens = -1;
+    s.remainingRequests = -1;
+  }
+}
+
+/** Tokens this provider can still admit in the window (i64.MAX_VALUE when unlimited and unknown). */
+export function tokensLeft(s: ProviderState, lim: Limits): i64 {
+  let left: i64 = i64.MAX_VALUE;
+  if (lim.tokensPerMinute > 0) left = lim.tokensPerMinute - s.tokensReserved;
+  if (s.remainingTokens >= 0) {
+    // The provider's own count, less what we sent since it reported.
+    const reported = s.remainingTokens - (s.tokensReserved - s.tokensAtReport);
+    if (reported < left) left = reported;
+  }
+  return left;
+}
+
+export function requestsLeft(s: ProviderState, lim: Limits): i64 {
+  let left: i64 = i64.MAX_VALUE;
+  if (lim.requestsPerMinute > 0) left = lim.requestsPerMinute - s.requestsReserved;
+  if (s.remainingRequests >= 0) {
+    const reported = s.remainingRequests - (s.requestsReserved - s.requestsAtReport);
+    if (reported < left) left = reported;
+  }
+  return left;
+}
+
+/** Would a request of `tokens` fit (honouring the spillover thresholds)? */
+export function fits(s: ProviderState, lim: Limits, tokens: i64, nowMs: i64): bool {
+  // Judge against the window the reservation would land in.
+  const elapsed = s.windowStartMs == 0 || nowMs - s.windowStartMs >= lim.windowMs || nowMs < s.windowStartMs;
+  if (elapsed) {
+    if (lim.tokensPerMinute > 0 && tokens > lim.tokensPerMinute) return false;
+    return true;
+  }
+  const t = tokensLeft(s, lim);
+  const r = requestsLeft(s, lim);
+  if (t != i64.MAX_VALUE && t - tokens < lim.minRemainingTokens) return false;
+  if (t != i64.MAX_VALUE && tokens > t) return false;
+  if (r != i64.MAX_VALUE && (r < 1 || r - 1 < lim.minRemainingRequests)) return false;
+  return true;
+}
+
+/** Reserves; false (state unchanged apart from the window roll) when it does not fit. */
+export function reserve(s: ProviderState, lim: Limits, tokens: i64, nowMs: i64): bool {
+  if (!fits(s, lim, tokens, nowMs)) return false;
+  rollWindow(s, lim, nowMs);
+  s.tokensReserved += tokens;
+  s.requestsReserved += 1;
+  return true;
+}
+
+/**
+ * Settles a reservation made at `reservedAtMs`: `actual` tokens used (-1 = the attempt failed
+ * and consumed nothing: release it all). Only applies inside the same window.
+ */
+export function settle(s: ProviderState, lim: Limits, reserved: i64, actual: i64, reservedAtMs: i64, nowMs: i64): void {
+  if (s.windowStartMs == 0 || reservedAtMs < s.windowStartMs || nowMs - s.windowStartMs >= lim.windowMs) return;
+  if (actual < 0) {
+    s.tokensReserved -= reserved;
+    s.requestsReserved -= 1;
+    if (s.requestsReserved < 0) s.requestsReserved = 0;
+  } else {
+    s.tokensReserved += actual - reserved;
+  }
+  if (s.tokensReserved < 0) s.tokensReserved = 0;
+}
+
+/** The provider reported its remaining counts: remember them and where our reservations stood. */
+export function learnRemaining(s: ProviderState, remainingTokens: i64, remainingRequests: i64, nowMs: i64): void {
+  if (remainingTokens < 0 && remainingRequests < 0) return;
+  if (remainingTokens >= 0) { s.remainingTokens = remainingTokens; s.tokensAtReport = s.tokensReserved; }
+  if (remainingRequests >= 0) { s.remainingRequests = remainingRequests; s.requestsAtReport = s.requestsReserved; }
+  s.remainingAtMs = nowMs;
+}
+
+/** When the window frees up (for Retry-After when nothing fits). */
+export function windowResetAt(s: ProviderState, lim: Limits): i64 {
+  return s.windowStartMs + lim.windowMs;
+}

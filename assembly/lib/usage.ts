@@ -1,0 +1,112 @@
+// Finds the token usage in a response body as it streams by, for JSON and SSE alike, one
+// byte-state-machine pass per chunk: `"usage"` → `:` → `{` … matching `}` is captured (at
+// most 2 KiB) and its counters read. Chunks may split anything anywhere; `null` usages (every
+// streaming chunk before the last) are skipped; the last usage object seen wins.
+
+import { ByteBuilder, CH_BACKSLASH, CH_COLON, CH_LBRACE, CH_QUOTE, CH_RBRACE, indexOf, isWs, utf8 } from "./bytes";
+
+const PATTERN = utf8("\"usage\"");
+const MAX_CAPTURE = 2048;
+const K_PROMPT = utf8("\"prompt_tokens\"");
+const K_INPUT = utf8("\"input_tokens\"");
+const K_COMPLETION = utf8("\"completion_tokens\"");
+const K_OUTPUT = utf8("\"output_tokens\"");
+const K_TOTAL = utf8("\"total_tokens\"");
+
+const S_MATCH = 0;
+const S_COLON = 1;
+const S_OPEN = 2;
+const S_CAPTURE = 3;
+
+function numberAfterKey(b: Uint8Array, len: i32, key: Uint8Array): i64 {
+  const at = indexOf(b, key, 0);
+  if (at < 0 || at >= len) return -1;
+  let i = at + key.length;
+  while (i < len && isWs(unchecked(b[i]))) i++;
+  if (i >= len || unchecked(b[i]) != CH_COLON) return -1;
+  i++;
+  while (i < len && isWs(unchecked(b[i]))) i++;
+  let v: i64 = 0;
+  let digits = 0;
+  while (i < len) {
+    const c = unchecked(b[i]);
+    if (c < 0x30 || c > 0x39) break;
+    v = v * 10 + <i64>(c - 0x30);
+    digits++;
+    if (digits > 15) return -1;
+    i++;
+  }
+  return digits > 0 ? v : -1;
+}
+
+export class UsageScanner {
+  promptTokens: i64 = -1;
+  completionTokens: i64 = -1;
+  totalTokens: i64 = -1;
+  found: bool = false;
+  private state: i32 = S_MATCH;
+  private k: i32 = 0;
+  private depth: i32 = 0;
+  private inString: bool = false;
+  private escaped: bool = false;
+  private cap: ByteBuilder = new ByteBuilder(256);
+
+  feed(b: Uint8Array, start: i32 = 0, end: i32 = -1): void {
+    if (end < 0) end = b.length;
+    for (let i = start; i < end; i++) {
+      const c = unchecked(b[i]);
+      const st = this.state;
+      if (st == S_MATCH) {
+        if (c == unchecked(PATTERN[this.k])) {
+          this.k++;
+          if (this.k == PATTERN.length) { this.state = S_COLON; this.k = 0; }
+        } else {
+          this.k = c == CH_QUOTE ? 1 : 0;
+        }
+      } else if (st == S_COLON) {
+        if (c == CH_COLON) this.state = S_OPEN;
+        else if (!isWs(c)) { this.state = S_MATCH; this.k = c == CH_QUOTE ? 1 : 0; }
+      } else if (st == S_OPEN) {
+        if (c == CH_LBRACE) {
+          this.state = S_CAPTURE;
+          this.depth = 1;
+          this.inString = false;
+          this.escaped = false;
+          this.cap.reset();
+          this.cap.byte(c);
+        } else if (!isWs(c)) { this.state = S_MATCH; this.k = c == CH_QUOTE ? 1 : 0; }
+      } else {
+        if (this.cap.len < MAX_CAPTURE) this.cap.byte(c);
+        if (this.inString) {
+          if (this.escaped) this.escaped = false;
+          else if (c == CH_BACKSLASH) this.escaped = true;
+          else if (c == CH_QUOTE) this.inString = false;
+        } else if (c == CH_QUOTE) this.inString = true;
+        else if (c == CH_LBRACE) this.depth++;
+        else if (c == CH_RBRACE) {
+          this.depth--;
+          if (this.depth == 0) {
+            this.read();
+            this.state = S_MATCH;
+            this.k = 0;
+          }
+        }
+      }
+    }
+  }
+
+  private read(): void {
+    const b = this.cap.buf;
+    const n = this.cap.len;
+    let p = numberAfterKey(b, n, K_PROMPT);
+    if (p < 0) p = numberAfterKey(b, n, K_INPUT);
+    let c = numberAfterKey(b, n, K_COMPLETION);
+    if (c < 0) c = numberAfterKey(b, n, K_OUTPUT);
+    const t = numberAfterKey(b, n, K_TOTAL);
+    if (p < 0 && c < 0 && t < 0) return;
+    this.promptTokens = p;
+    this.completionTokens = c;
+    this.totalTokens = t;
+    this.found = true;
+  }
+}
