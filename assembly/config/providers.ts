@@ -89,6 +89,8 @@ function readLimits(o: ObjReader): Limits {
   l.requestsPerMinute = r.int("requestsPerMinute", 0, 0, MAX_SAFE_INT);
   l.minRemainingTokens = r.int("minRemainingTokens", 0, 0, MAX_SAFE_INT);
   l.minRemainingRequests = r.int("minRemainingRequests", 0, 0, MAX_SAFE_INT);
+  // The provider's rate-limit window (one minute for Azure and OpenAI; shorter only to compress time in tests).
+  l.windowMs = r.duration("window", 60000, 1000, 3600000);
   r.finish();
   return l;
 }

@@ -101,4 +101,9 @@ export function readSections(root: ObjReader, cfg: Config): void {
     else root.errs.add(root.pathOf("logLevel"), "must be one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", \"critical\", found " + quote(level));
   }
   cfg.seed = <u64>root.int("seed", 0, 0, 9007199254740991);
+  const mode = root.str("mode", false);
+  if (mode !== null) {
+    if (mode == "headers") cfg.headerOnly = true;
+    else if (mode != "body") root.errs.add(root.pathOf("mode"), "must be \"body\" (read the body before routing; needs allow_on_headers_stop_iteration: true, Envoy >= 1.35) or \"headers\" (route from path and headers, for older Envoys), found " + quote(mode));
+  }
 }
