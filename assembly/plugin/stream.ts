@@ -8,11 +8,16 @@ import {
   sendLocalResponse, setBuffer, setEffectiveContext,
 } from "../host/calls";
 import { enabled, Level, log } from "../host/log";
-import { StateOp } from "../host/store";
 import { ProviderState } from "../health/state";
-import { applyResponse, classifyStatus, Outcome } from "../health/transitions";
-import { ByteBuilder, concat } from "../lib/bytes";
+import { classifyStatus, Outcome } from "../health/transitions";
+import { fits, windowResetAt } from "../health/capacity";
+import { ByteBuilder, concat, utf8 } from "../lib/bytes";
 import { RequestScan, scanRequest } from "../lib/json_scan";
+import { UsageScanner } from "../lib/usage";
+import { SseStripper } from "../lib/sse";
+import { Needle } from "../lib/needle";
+import { ReserveOp, ResponseOp, SettleOp } from "./admission";
+import { shapeBody } from "./body";
 import { ApiKind, ApiRequest, apiName, classifyPath } from "../provider/api";
 import { authHeaderName, authHeaderValue, bodyNeedsModel, CLIENT_CREDENTIAL_HEADERS, upstreamPath } from "../provider/route";
 import { choose, NoChoice } from "../select/selector";
@@ -31,20 +36,7 @@ const FORWARDED_RESPONSE_HEADERS: string[] = [
   "x-ratelimit-limit-tokens", "x-ratelimit-limit-requests", "x-ratelimit-reset-tokens", "x-ratelimit-reset-requests",
 ];
 
-class ResponseOp extends StateOp {
-  becameUnavailable: bool = false;
-  constructor(public outcome: Outcome, public now: i64, public retryAfter: i64, public remainingTokens: i64,
-    public remainingRequests: i64, public cfg: Config) { super(); }
-  apply(s: ProviderState): bool {
-    this.becameUnavailable = applyResponse(s, this.outcome, this.now, this.retryAfter, this.cfg.cooldown);
-    if (this.remainingTokens >= 0 || this.remainingRequests >= 0) {
-      if (this.remainingTokens >= 0) s.remainingTokens = this.remainingTokens;
-      if (this.remainingRequests >= 0) s.remainingRequests = this.remainingRequests;
-      s.remainingAtMs = this.now;
-    }
-    return true;
-  }
-}
+const STREAM_INCOMPLETE = utf8("event: error\ndata: {\"error\":{\"message\":\"the provider's stream ended before the response was complete\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_incomplete\"}}\n\n");
 
 export class FailoverStream extends Context {
   private rootCtx: FailoverRoot;
@@ -63,6 +55,17 @@ export class FailoverStream extends Context {
   private startedMs: i64 = 0;
   private status: i32 = 0;
   private retrying: bool = false;
+  /** Tokens this request reserves (prompt estimate + max output tokens). */
+  private need: i64 = 0;
+  private resProvider: i32 = -1;
+  private resTokens: i64 = 0;
+  private resAt: i64 = 0;
+  /** The gateway added include_usage: strip the usage chunk from what the client receives. */
+  private stripUsage: bool = false;
+  private isSse: bool = false;
+  private usage: UsageScanner = new UsageScanner();
+  private stripper: SseStripper | null = null;
+  private done: Needle | null = null;
 
   constructor(contextId: u32, root: FailoverRoot) {
     super(contextId, root);
@@ -152,17 +155,45 @@ export class FailoverStream extends Context {
     return FilterDataStatusValues.Continue;
   }
 
+  /**
+   * Picks a provider that is available and has capacity for `need` tokens, and reserves them
+   * in its window (CAS; a lost race re-picks). -1 with a reply sent when none can take it.
+   */
+  private pickAndReserve(now: i64): i32 {
+    const cfg = this.cfg();
+    const n = cfg.providers.length;
+    for (let round = 0; round < n + 2; round++) {
+      const states = this.rootCtx.loadStates();
+      const capacity = new Array<bool>(n);
+      for (let i = 0; i < n; i++) {
+        unchecked((capacity[i] = fits(unchecked(states[i]), unchecked(cfg.providers[i]).limits, this.need, now)));
+      }
+      const choice = choose(cfg.providers, states, this.model, now, this.tried, capacity, this.rootCtx.rng);
+      if (choice.index < 0) {
+        if (this.attempts == 0) this.replyNoProvider(choice.why, states, now);
+        return -1;
+      }
+      const i = choice.index;
+      const op = new ReserveOp(unchecked(cfg.providers[i]).limits, this.need, now);
+      if (this.rootCtx.update(i, op) !== null && op.ok) {
+        this.resProvider = i;
+        this.resTokens = this.need;
+        this.resAt = now;
+        return i;
+      }
+      // Another worker took the capacity between our read and our write: choose again.
+    }
+    if (this.attempts == 0) this.replyNoProvider(NoChoice.NoCapacity, this.rootCtx.loadStates(), now);
+    return -1;
+  }
+
   /** Chooses a provider and rewrites the held request for it. False when a reply was sent instead. */
   private route(promptTokens: i64, maxTokens: i64, haveBody: bool): bool {
     const cfg = this.cfg();
     const now = nowMs();
-    const states = this.rootCtx.loadStates();
-    const choice = choose(cfg.providers, states, this.model, now, this.tried, [], this.rootCtx.rng);
-    if (choice.index < 0) {
-      this.replyNoProvider(choice.why, states, now);
-      return false;
-    }
-    const i = choice.index;
+    this.need = promptTokens + maxTokens;
+    const i = this.pickAndReserve(now);
+    if (i < 0) return false;
     const p = unchecked(cfg.providers[i]);
     this.provider = i;
     this.attempts = 1;
@@ -173,7 +204,7 @@ export class FailoverStream extends Context {
     replaceHeader(MapType.RequestHeaders, authHeaderName(p), authHeaderValue(p));
     replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, p.cluster);
     if (haveBody) {
-      const shaped = this.shapeBody(p);
+      const shaped = this.bodyFor(p);
       if (shaped !== this.body) {
         setBuffer(BufferType.RequestBody, 0, <u32>this.body.length, shaped.buffer);
         // Envoy never recomputes content-length: a stale one would truncate or hang the upstream.
@@ -183,31 +214,21 @@ export class FailoverStream extends Context {
     this.rootCtx.metrics.request(i);
     if (enabled(Level.Debug)) {
       log(Level.Debug, "ai-failover: " + apiName(this.api.kind) + " model=" + this.model + " → " + p.name +
-        " (cluster " + p.cluster + ", key " + p.credential.masked() + ")");
+        " (cluster " + p.cluster + ", key " + p.credential.masked() + ", reserved " + this.need.toString() + " tokens)");
     }
     return true;
   }
 
   /** The body as provider `p` expects it (same object when no change is needed). */
-  private shapeBody(p: ProviderConfig): Uint8Array {
+  private bodyFor(p: ProviderConfig): Uint8Array {
     const scan = this.scan;
-    if (scan === null || !bodyNeedsModel(p, this.api.kind)) return this.body;
-    const want = p.type == ProviderType.AzureOpenAI ? p.deploymentFor(this.model) : this.model;
-    if (want.length == 0 || want == scan.model) return this.body;
-    const b = new ByteBuilder(this.body.length + want.length + 16);
-    if (scan.modelStart >= 0) {
-      b.bytes(this.body, 0, scan.modelStart - 1).str(quote(want)).bytes(this.body, scan.modelEnd + 1);
-    } else {
-      let brace = 0;
-      while (brace < this.body.length && unchecked(this.body[brace]) != 0x7b) brace++;
-      b.bytes(this.body, 0, brace + 1).str("\"model\":").str(quote(want));
-      // A comma only when the object has members.
-      let k = brace + 1;
-      while (k < this.body.length && (unchecked(this.body[k]) == 0x20 || unchecked(this.body[k]) == 0x0a || unchecked(this.body[k]) == 0x0d || unchecked(this.body[k]) == 0x09)) k++;
-      if (k < this.body.length && unchecked(this.body[k]) != 0x7d) b.byte(0x2c);
-      b.bytes(this.body, brace + 1);
-    }
-    return b.finish();
+    if (scan === null) return this.body;
+    let model = "";
+    if (bodyNeedsModel(p, this.api.kind)) model = p.type == ProviderType.AzureOpenAI ? p.deploymentFor(this.model) : this.model;
+    const cfg = this.cfg();
+    const inject = scan.stream && this.api.kind == ApiKind.ChatCompletions && cfg.streaming.includeUsage && scan.includeUsage < 0;
+    this.stripUsage = inject;
+    return shapeBody(this.body, scan, model, inject);
   }
 
   onResponseHeaders(_headers: u32, _endOfStream: bool): FilterHeadersStatusValues {
@@ -225,14 +246,41 @@ export class FailoverStream extends Context {
       // The failed response is replaced by the next attempt's (sent as a local reply).
       return FilterHeadersStatusValues.StopIteration;
     }
+    const ct = getHeader(MapType.ResponseHeaders, "content-type");
+    this.isSse = ct !== null && ct.startsWith("text/event-stream");
+    if (this.isSse && status == 200) {
+      this.done = new Needle(this.api.kind == ApiKind.Responses ? "response.completed" : "data: [DONE]");
+      if (this.stripUsage) {
+        this.stripper = new SseStripper();
+        removeHeader(MapType.ResponseHeaders, "content-length");
+      }
+    }
     this.decorateResponse();
     return FilterHeadersStatusValues.Continue;
   }
 
-  onResponseBody(_bodySize: usize, _endOfStream: bool): FilterDataStatusValues {
+  onResponseBody(bodySize: usize, endOfStream: bool): FilterDataStatusValues {
     // While a failover attempt is in flight the failed response's body is held back (it is
     // replaced by the attempt's answer).
     if (this.retrying) return FilterDataStatusValues.StopIterationNoBuffer;
+    if (this.provider < 0) return FilterDataStatusValues.Continue;
+    let chunk: Uint8Array;
+    if (bodySize > 0) {
+      const raw = getBuffer(BufferType.ResponseBody, 0, <u32>bodySize);
+      chunk = raw !== null ? Uint8Array.wrap(raw) : new Uint8Array(0);
+    } else chunk = new Uint8Array(0);
+    this.usage.feed(chunk);
+    const done = this.done;
+    if (done !== null) done.feed(chunk);
+    const stripper = this.stripper;
+    let out = chunk;
+    if (stripper !== null) out = stripper.feed(chunk, endOfStream);
+    if (endOfStream && done !== null && !done.found) {
+      // The provider ended the stream cleanly but unfinished: say so instead of a silent end.
+      out = concat(out, STREAM_INCOMPLETE);
+      log(Level.Warn, "ai-failover: stream from " + unchecked(this.cfg().providers[this.provider]).name + " ended before completion");
+    }
+    if (out !== chunk) setBuffer(BufferType.ResponseBody, 0, <u32>chunk.length, out.buffer);
     return FilterDataStatusValues.Continue;
   }
 
@@ -254,16 +302,18 @@ export class FailoverStream extends Context {
     return cfg.retry.onStatus.includes(status);
   }
 
-  /** Passive health for provider i from one attempt's outcome. */
+  /** Passive health for provider i from one attempt's outcome (releasing its reservation if it failed). */
   private record(i: i32, status: i32, now: i64, retryAfter: i64, remTokens: i64, remRequests: i64): void {
     const cfg = this.cfg();
     const outcome = classifyStatus(status, false);
     if (outcome == Outcome.UpstreamFailure || outcome == Outcome.RateLimited || outcome == Outcome.CredentialRejected) {
       this.rootCtx.metrics.upstreamError(i);
     }
-    const op = new ResponseOp(outcome, now, retryAfter, remTokens, remRequests, cfg);
-    this.rootCtx.update(i, op);
     const p = unchecked(cfg.providers[i]);
+    const release = i == this.resProvider && (status < 200 || status >= 300);
+    const op = new ResponseOp(outcome, now, retryAfter, remTokens, remRequests, cfg, p.limits, release, this.resTokens, this.resAt);
+    this.rootCtx.update(i, op);
+    if (release) this.resProvider = -1;
     if (outcome == Outcome.CredentialRejected) {
       log(Level.Error, "ai-failover: provider " + p.name + " rejected its credential (key " + p.credential.masked() +
         ", endpoint " + p.host + ") with " + status.toString() + "; it gets no traffic until a health check succeeds");
@@ -278,13 +328,11 @@ export class FailoverStream extends Context {
     const cfg = this.cfg();
     // Without the request body there is nothing to resend (header-only mode with a body over the limit).
     if (this.body.length == 0 && this.method != "GET") return false;
-    const states = this.rootCtx.loadStates();
-    const choice = choose(cfg.providers, states, this.model, now, this.tried, [], this.rootCtx.rng);
-    if (choice.index < 0) return false;
-    const i = choice.index;
+    const i = this.pickAndReserve(now);
+    if (i < 0) return false;
     const p = unchecked(cfg.providers[i]);
     unchecked((this.tried[i] = true));
-    const body = this.shapeBody(p);
+    const body = this.scan !== null ? this.bodyFor(p) : this.body;
     const headers: string[] = [
       ":method", this.method.length > 0 ? this.method : "POST",
       ":path", upstreamPath(p, this.api.kind, p.deploymentFor(this.model)),
@@ -322,7 +370,16 @@ export class FailoverStream extends Context {
       this.replyWithAttempt(status, savedHeaders, saved);
       return;
     }
-    const body = bodySize > 0 ? getBuffer(BufferType.HttpCallResponseBody, 0, bodySize) : null;
+    let body = bodySize > 0 ? getBuffer(BufferType.HttpCallResponseBody, 0, bodySize) : null;
+    if (body !== null && status >= 200 && status < 300) {
+      // The retried answer arrives whole: account it, and strip the injected usage chunk.
+      const bytes = Uint8Array.wrap(body);
+      this.usage.feed(bytes);
+      const ct = getHeader(MapType.HttpCallResponseHeaders, "content-type");
+      if (this.stripUsage && ct !== null && ct.startsWith("text/event-stream")) {
+        body = new SseStripper().feed(bytes, true).buffer;
+      }
+    }
     this.replyWithAttempt(status, numHeaders > 0 ? getHeaderPairs(MapType.HttpCallResponseHeaders) : [], body);
   }
 
@@ -412,6 +469,16 @@ export class FailoverStream extends Context {
 
   onLog(): void {
     this.rootCtx.streams.delete(this.context_id);
+    const cfg = this.rootCtx.config;
+    if (cfg === null) return;
+    if (this.resProvider >= 0 && this.usage.found) {
+      // Reconcile the reservation with what the provider says it used.
+      const u = this.usage;
+      let actual: i64 = u.totalTokens;
+      if (actual < 0) actual = (u.promptTokens > 0 ? u.promptTokens : 0) + (u.completionTokens > 0 ? u.completionTokens : 0);
+      const i = this.resProvider;
+      this.rootCtx.update(i, new SettleOp(unchecked(cfg.providers[i]).limits, this.resTokens, actual, this.resAt, nowMs()));
+    }
   }
 
   onDelete(): void {
