@@ -321,6 +321,7 @@ class MockProviderServer implements MockProvider {
       chunkIntervalMs: script.timing.chunkIntervalMs ?? this.timing.chunkIntervalMs,
       cutAfter: fault?.type === "cutStream" ? fault.afterChunks : undefined,
       signal: this.closing.signal,
+      sentAt: (rec.frameSentAt = []),
     });
     rec.completed = end.end === "completed";
     if (!rec.completed) {

@@ -22,7 +22,7 @@ function flushWrite(res: ServerResponse, frame: string): Promise<void> {
 export async function writeFrames(
   res: ServerResponse,
   frames: string[],
-  opts: { firstChunkMs: number; chunkIntervalMs: number; cutAfter?: number; signal: AbortSignal },
+  opts: { firstChunkMs: number; chunkIntervalMs: number; cutAfter?: number; signal: AbortSignal; sentAt?: number[] },
 ): Promise<StreamEnd> {
   const gone = () => res.destroyed || res.socket?.destroyed === true;
   let written = 0;
@@ -36,6 +36,7 @@ export async function writeFrames(
         return { end: "cut", written };
       }
       // Wait for the flush when timing or a cut matters; otherwise let writes coalesce.
+      opts.sentAt?.push(performance.now());
       if (opts.cutAfter !== undefined || delay > 0) await flushWrite(res, frames[written]!);
       else res.write(frames[written]!);
     }

@@ -168,6 +168,8 @@ export interface RequestRecord {
   completionTokens?: number;
   /** Stream fully written (false while streaming, or when cut/reset). */
   completed: boolean;
+  /** Streams: performance.now() when each SSE frame was written (for arrival-time tests). */
+  frameSentAt?: number[];
 }
 
 export interface WindowState {
