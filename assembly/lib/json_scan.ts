@@ -4,9 +4,10 @@
 // overflow the stack, and malformed input yields ok=false, never a trap.
 
 import {
-  CH_BACKSLASH, CH_COLON, CH_COMMA, CH_LBRACE, CH_LBRACKET, CH_QUOTE, CH_RBRACE, CH_RBRACKET,
+  CH_BACKSLASH, CH_COLON, CH_COMMA, CH_LBRACE, CH_LBRACKET, CH_MINUS, CH_QUOTE, CH_RBRACE, CH_RBRACKET, CH_SLASH,
   isWs, matchAt, utf8, decode,
 } from "./bytes";
+import { decodeJsonString } from "../config/json_string";
 
 const K_MODEL = utf8("\"model\"");
 const K_STREAM = utf8("\"stream\"");
@@ -20,6 +21,7 @@ const K_INPUT = utf8("\"input\"");
 const K_PROMPT = utf8("\"prompt\"");
 const L_TRUE = utf8("true");
 const L_FALSE = utf8("false");
+const L_NULL = utf8("null");
 
 export class RequestScan {
   ok: bool = false;
@@ -55,65 +57,160 @@ function skipWs(b: Uint8Array, i: i32): i32 {
   return i;
 }
 
-/** i at an opening quote → index after the closing quote, or -1. */
+/**
+ * i at an opening quote → index after the closing quote, or -1 when the string is not valid
+ * JSON (unterminated, a raw control character, an unknown escape or a \u without 4 hex digits).
+ */
 function skipString(b: Uint8Array, i: i32): i32 {
   const n = b.length;
   i++;
   while (i < n) {
     const c = unchecked(b[i]);
-    if (c == CH_BACKSLASH) { i += 2; continue; }
     if (c == CH_QUOTE) return i + 1;
+    if (c < 0x20) return -1;
+    if (c == CH_BACKSLASH) {
+      if (i + 1 >= n) return -1;
+      const e = unchecked(b[i + 1]);
+      if (e == 0x75 /* u */) {
+        if (i + 6 > n) return -1;
+        for (let k = i + 2; k < i + 6; k++) if (!isHex(unchecked(b[k]))) return -1;
+        i += 6;
+        continue;
+      }
+      if (!isSimpleEscape(e)) return -1;
+      i += 2;
+      continue;
+    }
     i++;
   }
   return -1;
 }
 
+function isHex(c: u8): bool {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
+}
+
+/** " \ / b f n r t */
+function isSimpleEscape(e: u8): bool {
+  return e == CH_QUOTE || e == CH_BACKSLASH || e == CH_SLASH || e == 0x62 || e == 0x66 || e == 0x6e || e == 0x72 || e == 0x74;
+}
+
+function isDigit(c: u8): bool {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** A number (-?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?) or true/false/null at i → index after it, or -1. */
+function skipScalar(b: Uint8Array, i: i32): i32 {
+  const n = b.length;
+  if (matchAt(b, i, L_TRUE)) return i + 4;
+  if (matchAt(b, i, L_FALSE)) return i + 5;
+  if (matchAt(b, i, L_NULL)) return i + 4;
+  if (i < n && unchecked(b[i]) == CH_MINUS) i++;
+  if (i >= n || !isDigit(unchecked(b[i]))) return -1;
+  if (unchecked(b[i]) == 0x30) i++;
+  else while (i < n && isDigit(unchecked(b[i]))) i++;
+  if (i < n && unchecked(b[i]) == 0x2e /* . */) {
+    i++;
+    if (i >= n || !isDigit(unchecked(b[i]))) return -1;
+    while (i < n && isDigit(unchecked(b[i]))) i++;
+  }
+  if (i < n && (unchecked(b[i]) == 0x65 || unchecked(b[i]) == 0x45) /* e E */) {
+    i++;
+    if (i < n && (unchecked(b[i]) == 0x2b || unchecked(b[i]) == CH_MINUS)) i++;
+    if (i >= n || !isDigit(unchecked(b[i]))) return -1;
+    while (i < n && isDigit(unchecked(b[i]))) i++;
+  }
+  return i;
+}
+
+/** At a key's opening quote (after whitespace): index after the ':' that follows it, or -1. */
+function skipKeyColon(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
+  if (i >= b.length || unchecked(b[i]) != CH_QUOTE) return -1;
+  const e = skipString(b, i);
+  if (e < 0) return -1;
+  if (count) out.promptBytes += <i64>(e - i - 2);
+  const j = skipWs(b, e);
+  if (j >= b.length || unchecked(b[j]) != CH_COLON) return -1;
+  return j + 1;
+}
+
+const K_OBJECT: u8 = 1;
+const K_ARRAY: u8 = 2;
+
 /**
- * Skips any JSON value starting at i; returns the index after it or -1.
- * For containers, counts string bytes (into acc.promptBytes when `count`) and objects at
- * depth 1 of an array (messages).
+ * Skips one JSON value starting at i, checking its grammar; returns the index after it or -1
+ * when it is not valid JSON. Iterative, with an explicit stack of open containers: a
+ * hostile nesting depth costs a byte per level, never the call stack.
+ * When `count`, adds the bytes of every string inside (keys included) to out.promptBytes and
+ * counts the objects directly inside a top-level array (messages) in out.messageCount.
  */
 function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
   const n = b.length;
   if (i >= n) return -1;
-  const c0 = unchecked(b[i]);
-  if (c0 == CH_QUOTE) {
-    const e = skipString(b, i);
-    if (count && e > 0) out.promptBytes += <i64>(e - i - 2);
-    return e;
-  }
-  if (c0 == CH_LBRACE || c0 == CH_LBRACKET) {
-    let depth = 0;
-    const arrayTop = c0 == CH_LBRACKET;
-    while (i < n) {
-      const c = unchecked(b[i]);
-      if (c == CH_QUOTE) {
-        const e = skipString(b, i);
-        if (e < 0) return -1;
-        if (count) out.promptBytes += <i64>(e - i - 2);
-        i = e;
+  const arrayTop = unchecked(b[i]) == CH_LBRACKET;
+  let stack = new Uint8Array(16);
+  let depth = 0;
+  while (true) {
+    // A value is expected at i.
+    i = skipWs(b, i);
+    if (i >= n) return -1;
+    const c = unchecked(b[i]);
+    let closed = false;
+    if (c == CH_QUOTE) {
+      const e = skipString(b, i);
+      if (e < 0) return -1;
+      if (count) out.promptBytes += <i64>(e - i - 2);
+      i = e;
+      closed = true;
+    } else if (c == CH_LBRACE || c == CH_LBRACKET) {
+      if (depth == stack.length) {
+        const grown = new Uint8Array(depth * 2);
+        grown.set(stack);
+        stack = grown;
+      }
+      unchecked((stack[depth] = c == CH_LBRACE ? K_OBJECT : K_ARRAY));
+      depth++;
+      if (count && arrayTop && depth == 2 && c == CH_LBRACE) out.messageCount++;
+      i = skipWs(b, i + 1);
+      if (i >= n) return -1;
+      const d = unchecked(b[i]);
+      if ((c == CH_LBRACE && d == CH_RBRACE) || (c == CH_LBRACKET && d == CH_RBRACKET)) {
+        depth--;
+        i++;
+        closed = true;
+      } else if (c == CH_LBRACE) {
+        i = skipKeyColon(b, i, out, count);
+        if (i < 0) return -1;
+      }
+    } else {
+      i = skipScalar(b, i);
+      if (i < 0) return -1;
+      closed = true;
+    }
+    if (!closed) continue;
+    // A value ended: close containers, or find the next element.
+    while (true) {
+      if (depth == 0) return i;
+      i = skipWs(b, i);
+      if (i >= n) return -1;
+      const d = unchecked(b[i]);
+      const top = unchecked(stack[depth - 1]);
+      if (d == CH_COMMA) {
+        i++;
+        if (top == K_OBJECT) {
+          i = skipKeyColon(b, skipWs(b, i), out, count);
+          if (i < 0) return -1;
+        }
+        break;
+      }
+      if ((d == CH_RBRACE && top == K_OBJECT) || (d == CH_RBRACKET && top == K_ARRAY)) {
+        depth--;
+        i++;
         continue;
       }
-      if (c == CH_LBRACE || c == CH_LBRACKET) {
-        depth++;
-        if (count && arrayTop && depth == 2 && c == CH_LBRACE) out.messageCount++;
-      } else if (c == CH_RBRACE || c == CH_RBRACKET) {
-        depth--;
-        if (depth == 0) return i + 1;
-        if (depth < 0) return -1;
-      }
-      i++;
+      return -1;
     }
-    return -1;
   }
-  // number / literal: up to a delimiter
-  let j = i;
-  while (j < n) {
-    const c = unchecked(b[j]);
-    if (c == CH_COMMA || c == CH_RBRACE || c == CH_RBRACKET || isWs(c)) break;
-    j++;
-  }
-  return j > i ? j : -1;
 }
 
 function parseIntAt(b: Uint8Array, i: i32, end: i32): i64 {
@@ -128,37 +225,58 @@ function parseIntAt(b: Uint8Array, i: i32, end: i32): i64 {
   return v;
 }
 
-/** include_usage inside a stream_options object value [s, e). */
+/**
+ * include_usage inside a stream_options object value [s, e) (already checked to be valid JSON):
+ * 1 true, 0 false, -1 absent or not a boolean. A repeated key counts as providers read it:
+ * the last one wins.
+ */
 function scanIncludeUsage(b: Uint8Array, s: i32, e: i32): i32 {
-  // A flat scan is enough: stream_options is a small object of scalars.
-  let i = s + 1;
-  while (i < e) {
-    i = skipWs(b, i);
-    if (i >= e) break;
-    const c = unchecked(b[i]);
-    if (c == CH_QUOTE) {
-      const isKey = matchAt(b, i, K_INCLUDE_USAGE);
-      const ke = skipString(b, i);
-      if (ke < 0) return -1;
-      let j = skipWs(b, ke);
-      if (j < e && unchecked(b[j]) == CH_COLON) {
-        j = skipWs(b, j + 1);
-        if (isKey) {
-          if (matchAt(b, j, L_TRUE)) return 1;
-          if (matchAt(b, j, L_FALSE)) return 0;
-          return -1;
-        }
-        const ve = skipValue(b, j, new RequestScan(), false);
-        if (ve < 0) return -1;
-        i = ve;
-        continue;
-      }
-      i = ke;
-      continue;
-    }
-    i++;
+  let found = -1;
+  let i = skipWs(b, s + 1);
+  while (i < e && unchecked(b[i]) == CH_QUOTE) {
+    const ke = skipString(b, i);
+    if (ke < 0) return -1;
+    const isUsageKey = isKey(keyBytes(b, i, ke), K_INCLUDE_USAGE);
+    let j = skipWs(b, ke);
+    if (j >= e || unchecked(b[j]) != CH_COLON) return -1;
+    j = skipWs(b, j + 1);
+    const ve = skipValue(b, j, new RequestScan(), false);
+    if (ve < 0) return -1;
+    if (isUsageKey) found = matchAt(b, j, L_TRUE) ? 1 : matchAt(b, j, L_FALSE) ? 0 : -1;
+    i = skipWs(b, ve);
+    if (i < e && unchecked(b[i]) == CH_COMMA) i = skipWs(b, i + 1);
   }
-  return -1;
+  return found;
+}
+
+/**
+ * The key at [ks, ke) (quotes included) as bytes to compare with the K_ constants. A key
+ * written with escapes ("mod\u0065l") is decoded first: the provider reads it as "model", so
+ * must we (else a second, escaped "model" or "stream" would slip past routing and policy).
+ */
+function keyBytes(b: Uint8Array, ks: i32, ke: i32): Uint8Array {
+  let escaped = false;
+  for (let k = ks + 1; k < ke - 1; k++) {
+    if (unchecked(b[k]) == CH_BACKSLASH) { escaped = true; break; }
+  }
+  if (!escaped) return b.subarray(ks, ke);
+  const raw = decode(b, ks + 1, ke - 1);
+  return utf8("\"" + decodeJsonString(raw, 0, raw.length) + "\"");
+}
+
+function isKey(key: Uint8Array, k: Uint8Array): bool {
+  return key.length == k.length && matchAt(key, 0, k);
+}
+
+/** The top-level object ended at i (its closing brace). */
+function finish(b: Uint8Array, i: i32, out: RequestScan): RequestScan {
+  out.objectEnd = i;
+  if (skipWs(b, i + 1) != b.length) {
+    out.error = "unexpected data after the JSON object";
+    return out;
+  }
+  out.ok = true;
+  return out;
 }
 
 export function scanRequest(b: Uint8Array): RequestScan {
@@ -169,20 +287,10 @@ export function scanRequest(b: Uint8Array): RequestScan {
     out.error = "request body is not a JSON object";
     return out;
   }
-  i++;
-  while (true) {
-    i = skipWs(b, i);
-    if (i >= n) break;
-    let c = unchecked(b[i]);
-    if (c == CH_RBRACE) {
-      out.objectEnd = i;
-      const rest = skipWs(b, i + 1);
-      if (rest != n) { out.error = "unexpected data after the JSON object"; return out; }
-      out.ok = true;
-      return out;
-    }
-    if (c == CH_COMMA) { i++; continue; }
-    if (c != CH_QUOTE) break;
+  i = skipWs(b, i + 1);
+  if (i < n && unchecked(b[i]) == CH_RBRACE) return finish(b, i, out);
+  // Members: "key": value, separated by single commas, closed by '}'.
+  while (i < n && unchecked(b[i]) == CH_QUOTE) {
     const ks = i;
     const ke = skipString(b, i);
     if (ke < 0) break;
@@ -191,26 +299,33 @@ export function scanRequest(b: Uint8Array): RequestScan {
     i = skipWs(b, i + 1);
     if (i >= n) break;
     const vs = i;
-    const keyLen = ke - ks;
-    const isPrompt = (keyLen == K_MESSAGES.length && matchAt(b, ks, K_MESSAGES))
-      || (keyLen == K_INPUT.length && matchAt(b, ks, K_INPUT))
-      || (keyLen == K_PROMPT.length && matchAt(b, ks, K_PROMPT));
+    const key = keyBytes(b, ks, ke);
+    const isPrompt = isKey(key, K_MESSAGES) || isKey(key, K_INPUT) || isKey(key, K_PROMPT);
     const ve = skipValue(b, vs, out, isPrompt);
     if (ve < 0) break;
-    if (keyLen == K_MODEL.length && matchAt(b, ks, K_MODEL)) {
+    // A repeated key is read as providers read it: the last one wins (a later non-string
+    // "model" or non-object "stream_options" clears what an earlier one set).
+    if (isKey(key, K_MODEL)) {
+      out.model = "";
+      out.modelStart = -1;
+      out.modelEnd = -1;
       if (unchecked(b[vs]) == CH_QUOTE) {
         out.modelStart = vs + 1;
         out.modelEnd = ve - 1;
-        out.model = decode(b, vs + 1, ve - 1);
+        // The model as the provider reads it (escapes decoded); the span stays the raw text.
+        const raw = decode(b, vs + 1, ve - 1);
+        out.model = decodeJsonString(raw, 0, raw.length);
       }
-    } else if (keyLen == K_STREAM.length && matchAt(b, ks, K_STREAM)) {
+    } else if (isKey(key, K_STREAM)) {
       out.stream = matchAt(b, vs, L_TRUE);
-    } else if ((keyLen == K_MAX_TOKENS.length && matchAt(b, ks, K_MAX_TOKENS))
-      || (keyLen == K_MAX_COMPLETION.length && matchAt(b, ks, K_MAX_COMPLETION))
-      || (keyLen == K_MAX_OUTPUT.length && matchAt(b, ks, K_MAX_OUTPUT))) {
+    } else if (isKey(key, K_MAX_TOKENS) || isKey(key, K_MAX_COMPLETION) || isKey(key, K_MAX_OUTPUT)) {
       const v = parseIntAt(b, vs, ve);
       if (v >= 0) out.maxTokens = v;
-    } else if (keyLen == K_STREAM_OPTIONS.length && matchAt(b, ks, K_STREAM_OPTIONS)) {
+    } else if (isKey(key, K_STREAM_OPTIONS)) {
+      out.hasStreamOptions = false;
+      out.streamOptionsStart = -1;
+      out.streamOptionsEnd = -1;
+      out.includeUsage = -1;
       if (unchecked(b[vs]) == CH_LBRACE) {
         out.hasStreamOptions = true;
         out.streamOptionsStart = vs;
@@ -218,7 +333,12 @@ export function scanRequest(b: Uint8Array): RequestScan {
         out.includeUsage = scanIncludeUsage(b, vs, ve);
       }
     }
-    i = ve;
+    i = skipWs(b, ve);
+    if (i >= n) break;
+    const c = unchecked(b[i]);
+    if (c == CH_RBRACE) return finish(b, i, out);
+    if (c != CH_COMMA) break;
+    i = skipWs(b, i + 1);
   }
   out.error = "request body is not valid JSON";
   return out;

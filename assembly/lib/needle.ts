@@ -8,6 +8,8 @@ export class Needle {
   private fail: Int32Array;
   private k: i32 = 0;
   found: bool = false;
+  /** Occurrences seen so far (non-overlapping). */
+  count: i32 = 0;
 
   constructor(pattern: string) {
     const pat = utf8(pattern);
@@ -24,7 +26,6 @@ export class Needle {
   }
 
   feed(b: Uint8Array): bool {
-    if (this.found) return true;
     const pat = this.pat;
     const n = pat.length;
     let k = this.k;
@@ -32,9 +33,9 @@ export class Needle {
       const c = unchecked(b[i]);
       while (k > 0 && c != unchecked(pat[k])) k = unchecked(this.fail[k - 1]);
       if (c == unchecked(pat[k])) k++;
-      if (k == n) { this.found = true; this.k = 0; return true; }
+      if (k == n) { this.found = true; this.count++; k = 0; }
     }
     this.k = k;
-    return false;
+    return this.found;
   }
 }

@@ -1,4 +1,9 @@
-// Metrics through proxy-wasm (Envoy: wasmcustom.<name>). Ids are defined once per VM.
+// Metrics through proxy-wasm (Envoy: `wasmcustom.<name>`). Labels are carried in the name
+// the way Envoy's tag extraction expects (Istio's convention): `<name>_<label>=.=<value>;.;`
+// for each label; `stats_config.stats_tags` in the bootstrap turns them into Prometheus
+// labels (envoy/*.yaml ship the regexes; the harness gateway applies the same ones).
+// Label values only come from the configuration (provider, consumer, model names) or from
+// small fixed sets, so cardinality stays bounded. Ids are defined once per VM and cached.
 
 import { Config } from "../config/model";
 import { ProviderState } from "../health/state";
@@ -6,52 +11,100 @@ import { defineMetric, incrementMetric, recordMetric } from "../host/calls";
 
 const COUNTER = 0;
 const GAUGE = 1;
+const HISTOGRAM = 2;
+const NONE: u32 = 0xffffffff;
+
+function label(name: string, value: string): string {
+  return "_" + name + "=.=" + value + ";.;";
+}
+
+export function statusClass(status: i32): string {
+  if (status >= 200 && status < 300) return "2xx";
+  if (status >= 300 && status < 400) return "3xx";
+  if (status >= 400 && status < 500) return "4xx";
+  if (status >= 500 && status < 600) return "5xx";
+  return "reset";
+}
 
 export class Metrics {
-  requests: u32[] = [];
-  failovers: u32[] = [];
-  upstreamErrors: u32[] = [];
-  probesOk: u32[] = [];
-  probesFailed: u32[] = [];
-  healthy: u32[] = [];
-  available: u32[] = [];
-  noProvider: u32 = 0xffffffff;
+  private ids: Map<string, u32> = new Map();
+  private providerNames: string[] = [];
 
   configure(cfg: Config): void {
-    this.requests = [];
-    this.failovers = [];
-    this.upstreamErrors = [];
-    this.probesOk = [];
-    this.probesFailed = [];
-    this.healthy = [];
-    this.available = [];
-    for (let i = 0; i < cfg.providers.length; i++) {
-      const n = unchecked(cfg.providers[i]).name;
-      const base = "ai_failover.provider." + n + ".";
-      this.requests.push(defineMetric(COUNTER, base + "requests_total"));
-      this.failovers.push(defineMetric(COUNTER, base + "failovers_total"));
-      this.upstreamErrors.push(defineMetric(COUNTER, base + "upstream_errors_total"));
-      this.probesOk.push(defineMetric(COUNTER, base + "health_checks_ok_total"));
-      this.probesFailed.push(defineMetric(COUNTER, base + "health_checks_failed_total"));
-      this.healthy.push(defineMetric(GAUGE, base + "healthy"));
-      this.available.push(defineMetric(GAUGE, base + "available"));
-    }
-    this.noProvider = defineMetric(COUNTER, "ai_failover.no_provider_total");
+    this.ids = new Map();
+    this.providerNames = [];
+    for (let i = 0; i < cfg.providers.length; i++) this.providerNames.push(unchecked(cfg.providers[i]).name);
   }
 
-  request(i: i32): void { if (i >= 0 && i < this.requests.length) incrementMetric(unchecked(this.requests[i]), 1); }
-  failover(i: i32): void { if (i >= 0 && i < this.failovers.length) incrementMetric(unchecked(this.failovers[i]), 1); }
-  upstreamError(i: i32): void { if (i >= 0 && i < this.upstreamErrors.length) incrementMetric(unchecked(this.upstreamErrors[i]), 1); }
-  noChoice(): void { incrementMetric(this.noProvider, 1); }
-  probe(i: i32, ok: bool): void {
-    if (i < 0 || i >= this.probesOk.length) return;
-    incrementMetric(ok ? unchecked(this.probesOk[i]) : unchecked(this.probesFailed[i]), 1);
+  private id(type: i32, name: string): u32 {
+    if (this.ids.has(name)) return this.ids.get(name);
+    const id = defineMetric(type, name);
+    this.ids.set(name, id);
+    return id;
   }
+
+  private counter(name: string, delta: i64): void {
+    if (delta <= 0) return;
+    const id = this.id(COUNTER, name);
+    if (id != NONE) incrementMetric(id, delta);
+  }
+
+  private gauge(name: string, value: i64): void {
+    const id = this.id(GAUGE, name);
+    if (id != NONE) recordMetric(id, <u64>(value < 0 ? 0 : value));
+  }
+
+  private histogram(name: string, value: i64): void {
+    const id = this.id(HISTOGRAM, name);
+    if (id != NONE) recordMetric(id, <u64>(value < 0 ? 0 : value));
+  }
+
+  private pname(i: i32): string {
+    return i >= 0 && i < this.providerNames.length ? unchecked(this.providerNames[i]) : "none";
+  }
+
+  /** One finished client request. */
+  request(provider: i32, consumer: string, model: string, status: i32): void {
+    this.counter("ai_failover_requests_total" + label("provider", this.pname(provider)) + label("consumer", consumer) +
+      label("model", model) + label("status_class", statusClass(status)), 1);
+  }
+
+  /** Token usage (OpenTelemetry GenAI: gen_ai.client.token.usage by gen_ai.token.type input/output). */
+  tokens(provider: i32, consumer: string, model: string, input: i64, output: i64, estimated: bool): void {
+    const base = label("provider", this.pname(provider)) + label("consumer", consumer) + label("model", model) +
+      label("estimated", estimated ? "true" : "false");
+    this.counter("ai_failover_tokens_total" + base + label("token_type", "input"), input);
+    this.counter("ai_failover_tokens_total" + base + label("token_type", "output"), output);
+  }
+
+  failover(from: i32, reason: string): void {
+    this.counter("ai_failover_failovers_total" + label("provider", this.pname(from)) + label("reason", reason), 1);
+  }
+
+  /** Time to first byte of the response, ms (OpenTelemetry: gen_ai.server.time_to_first_token). */
+  timeToFirstByte(provider: i32, ms: i64): void {
+    this.histogram("ai_failover_time_to_first_byte_ms" + label("provider", this.pname(provider)), ms);
+  }
+
+  probe(provider: i32, ok: bool): void {
+    this.counter("ai_failover_health_checks_total" + label("provider", this.pname(provider)) + label("result", ok ? "ok" : "failed"), 1);
+  }
+
+  rejected(reason: string): void {
+    this.counter("ai_failover_rejected_total" + label("reason", reason), 1);
+  }
+
+  /** Per-provider state gauges, published on every tick by every worker (same values). */
   publishStates(cfg: Config, states: ProviderState[], now: i64): void {
-    for (let i = 0; i < states.length && i < this.healthy.length; i++) {
+    for (let i = 0; i < states.length && i < cfg.providers.length; i++) {
       const s = unchecked(states[i]);
-      recordMetric(unchecked(this.healthy[i]), s.healthy && !s.credentialBad ? 1 : 0);
-      recordMetric(unchecked(this.available[i]), s.available(now) ? 1 : 0);
+      const p = label("provider", this.pname(i));
+      this.gauge("ai_failover_provider_healthy" + p, s.healthy && !s.credentialBad ? 1 : 0);
+      this.gauge("ai_failover_provider_available" + p, s.available(now) ? 1 : 0);
+      this.gauge("ai_failover_provider_cooldown_ms" + p, s.cooldownUntilMs > now ? s.cooldownUntilMs - now : 0);
+      this.gauge("ai_failover_provider_remaining_tokens" + p, s.remainingTokens);
+      this.gauge("ai_failover_provider_remaining_requests" + p, s.remainingRequests);
+      this.gauge("ai_failover_provider_reserved_tokens" + p, s.tokensReserved);
     }
   }
 }

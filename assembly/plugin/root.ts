@@ -161,7 +161,7 @@ export class FailoverRoot extends RootContext {
     const outcome = classifyStatus(status, quota);
     const op = new ProbeOp(outcome, status, now, retryAfter, cfg);
     const s = this.update(i, op);
-    this.metrics.probe(i, outcome == Outcome.Success);
+    this.metrics.probe(i, outcome == Outcome.Success || outcome == Outcome.RateLimited);
     if (outcome == Outcome.CredentialRejected) {
       log(Level.Error, "ai-failover: health check " + p.name + " rejected with " + status.toString() +
         ": the credential (key " + p.credential.masked() + ", from " + p.credentialSource + ") is not valid for endpoint " +

@@ -10,13 +10,15 @@ import {
 import { enabled, Level, log } from "../host/log";
 import { ProviderState } from "../health/state";
 import { classifyStatus, Outcome } from "../health/transitions";
-import { fits, windowResetAt } from "../health/capacity";
+import { fits, requestsLeft, tokensLeft, windowResetAt } from "../health/capacity";
 import { ByteBuilder, concat, utf8 } from "../lib/bytes";
 import { RequestScan, scanRequest } from "../lib/json_scan";
 import { UsageScanner } from "../lib/usage";
 import { SseStripper } from "../lib/sse";
 import { Needle } from "../lib/needle";
 import { ReserveOp, ResponseOp, SettleOp } from "./admission";
+import { allowsModel, consumerFingerprint, consumerKey, consumerLimits, findConsumer, presentedKey } from "./consumers";
+import { loadState, updateState } from "../host/store";
 import { shapeBody } from "./body";
 import { ApiKind, ApiRequest, apiName, classifyPath } from "../provider/api";
 import { authHeaderName, authHeaderValue, bodyNeedsModel, CLIENT_CREDENTIAL_HEADERS, upstreamPath } from "../provider/route";
@@ -37,6 +39,15 @@ const FORWARDED_RESPONSE_HEADERS: string[] = [
 ];
 
 const STREAM_INCOMPLETE = utf8("event: error\ndata: {\"error\":{\"message\":\"the provider's stream ended before the response was complete\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_incomplete\"}}\n\n");
+
+function failoverReason(status: i32): string {
+  if (status == 429) return "rate_limited";
+  if (status == 401 || status == 403) return "credential_rejected";
+  if (status == 0) return "reset";
+  if (status == 503) return "unavailable";
+  if (status >= 500) return "upstream_error";
+  return "status_" + status.toString();
+}
 
 export class FailoverStream extends Context {
   private rootCtx: FailoverRoot;
@@ -66,6 +77,18 @@ export class FailoverStream extends Context {
   private usage: UsageScanner = new UsageScanner();
   private stripper: SseStripper | null = null;
   private done: Needle | null = null;
+  /** SSE data events seen (for the completion estimate when no usage arrives). */
+  private events: Needle | null = null;
+  private responseBytes: i64 = 0;
+  private firstByteMs: i64 = -1;
+  private maxTokens: i64 = 0;
+  private promptEstimate: i64 = 0;
+  /** The authenticated consumer (-1 none) and its reservation. */
+  private consumer: i32 = -1;
+  private conReserved: bool = false;
+  private conAt: i64 = 0;
+  private conRemTokens: i64 = -1;
+  private conRemRequests: i64 = -1;
 
   constructor(contextId: u32, root: FailoverRoot) {
     super(contextId, root);
@@ -84,11 +107,21 @@ export class FailoverStream extends Context {
     const method = getHeader(MapType.RequestHeaders, ":method");
     this.method = method !== null ? method : "";
     this.api = classifyPath(path !== null ? path : "/");
+    if (cfg.consumers.length > 0) {
+      const key = presentedKey();
+      this.consumer = key !== null ? findConsumer(cfg, key) : -1;
+    }
     // Never let a client credential or a client-chosen cluster through.
     for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) removeHeader(MapType.RequestHeaders, unchecked(CLIENT_CREDENTIAL_HEADERS[i]));
     removeHeader(MapType.RequestHeaders, CLUSTER_HEADER);
     this.tried = new Array<bool>(cfg.providers.length);
 
+    if (cfg.consumers.length > 0 && this.consumer < 0) {
+      this.rootCtx.metrics.rejected("unauthenticated");
+      this.reply(401, "ai_failover_unauthenticated", "ai-failover gateway: missing or unknown API key; use a key issued by this gateway " +
+        "(send it as Authorization: Bearer or api-key)", "invalid_request_error", "invalid_api_key", []);
+      return FilterHeadersStatusValues.StopIteration;
+    }
     if (this.api.kind == ApiKind.Unknown) {
       const p = path !== null ? path : "";
       const q = p.indexOf("?");
@@ -155,6 +188,55 @@ export class FailoverStream extends Context {
     return FilterDataStatusValues.Continue;
   }
 
+  /** Reserves the request in the consumer's budget; replies 429 (and returns false) when over it. */
+  private reserveConsumer(now: i64): bool {
+    const c = unchecked(this.cfg().consumers[this.consumer]);
+    if (c.tokensPerMinute == 0 && c.requestsPerMinute == 0) return true;
+    const lim = consumerLimits(c);
+    const key = consumerKey(c);
+    const fp = consumerFingerprint(c);
+    const op = new ReserveOp(lim, this.need, now);
+    const s = updateState(key, fp, op);
+    if (s !== null && op.ok) {
+      this.conReserved = true;
+      this.conAt = now;
+      this.conRemTokens = c.tokensPerMinute > 0 ? tokensLeft(s, lim) : -1;
+      this.conRemRequests = c.requestsPerMinute > 0 ? requestsLeft(s, lim) : -1;
+      return true;
+    }
+    const cur = loadState(key, fp);
+    let remT = c.tokensPerMinute > 0 ? tokensLeft(cur, lim) : -1;
+    let remR = c.requestsPerMinute > 0 ? requestsLeft(cur, lim) : -1;
+    if (remT < 0 && c.tokensPerMinute > 0) remT = 0;
+    if (remR < 0 && c.requestsPerMinute > 0) remR = 0;
+    let waitMs = windowResetAt(cur, lim) - now;
+    if (waitMs < 0) waitMs = 0;
+    const waitS = (waitMs + 999) / 1000;
+    this.rootCtx.metrics.rejected("consumer_budget");
+    const tooBig = c.tokensPerMinute > 0 && this.need > c.tokensPerMinute;
+    const extra: string[] = ["retry-after", (waitS < 1 ? 1 : waitS).toString()];
+    if (remT >= 0) { extra.push("x-ratelimit-remaining-tokens"); extra.push(remT.toString()); }
+    if (remR >= 0) { extra.push("x-ratelimit-remaining-requests"); extra.push(remR.toString()); }
+    this.reply(429, "ai_failover_consumer_budget", tooBig
+      ? "this request (" + this.need.toString() + " tokens estimated) is larger than consumer " + c.name + "'s budget of " + c.tokensPerMinute.toString() + " tokens per minute"
+      : "consumer " + c.name + " is over its budget (" + c.tokensPerMinute.toString() + " tokens, " + c.requestsPerMinute.toString() +
+        " requests per minute); retry after " + (waitS < 1 ? 1 : waitS).toString() + " s",
+      "rate_limit_error", "consumer_rate_limit_exceeded", extra);
+    return false;
+  }
+
+  /** Gives back the consumer's reservation (nothing was consumed), or settles it with `actual` tokens. */
+  private settleConsumer(actual: i64, now: i64): void {
+    if (!this.conReserved || this.consumer < 0) return;
+    this.conReserved = false;
+    const c = unchecked(this.cfg().consumers[this.consumer]);
+    updateState(consumerKey(c), consumerFingerprint(c), new SettleOp(consumerLimits(c), this.need, actual, this.conAt, now));
+  }
+
+  private releaseConsumer(now: i64): void {
+    this.settleConsumer(-1, now);
+  }
+
   /**
    * Picks a provider that is available and has capacity for `need` tokens, and reserves them
    * in its window (CAS; a lost race re-picks). -1 with a reply sent when none can take it.
@@ -192,8 +274,23 @@ export class FailoverStream extends Context {
     const cfg = this.cfg();
     const now = nowMs();
     this.need = promptTokens + maxTokens;
+    this.maxTokens = maxTokens;
+    this.promptEstimate = promptTokens;
+    if (this.consumer >= 0) {
+      const c = unchecked(cfg.consumers[this.consumer]);
+      if (!allowsModel(c, this.model)) {
+        this.rootCtx.metrics.rejected("model_not_allowed");
+        this.reply(403, "ai_failover_model_not_allowed", "consumer " + c.name + " may not use model \"" + this.model + "\"",
+          "invalid_request_error", "model_not_allowed", []);
+        return false;
+      }
+      if (!this.reserveConsumer(now)) return false;
+    }
     const i = this.pickAndReserve(now);
-    if (i < 0) return false;
+    if (i < 0) {
+      this.releaseConsumer(now);
+      return false;
+    }
     const p = unchecked(cfg.providers[i]);
     this.provider = i;
     this.attempts = 1;
@@ -211,7 +308,6 @@ export class FailoverStream extends Context {
         removeHeader(MapType.RequestHeaders, "content-length");
       }
     }
-    this.rootCtx.metrics.request(i);
     if (enabled(Level.Debug)) {
       log(Level.Debug, "ai-failover: " + apiName(this.api.kind) + " model=" + this.model + " → " + p.name +
         " (cluster " + p.cluster + ", key " + p.credential.masked() + ", reserved " + this.need.toString() + " tokens)");
@@ -250,6 +346,7 @@ export class FailoverStream extends Context {
     this.isSse = ct !== null && ct.startsWith("text/event-stream");
     if (this.isSse && status == 200) {
       this.done = new Needle(this.api.kind == ApiKind.Responses ? "response.completed" : "data: [DONE]");
+      this.events = new Needle(this.api.kind == ApiKind.Responses ? "response.output_text.delta" : "\"delta\":{\"content\":\"");
       if (this.stripUsage) {
         this.stripper = new SseStripper();
         removeHeader(MapType.ResponseHeaders, "content-length");
@@ -269,7 +366,11 @@ export class FailoverStream extends Context {
       const raw = getBuffer(BufferType.ResponseBody, 0, <u32>bodySize);
       chunk = raw !== null ? Uint8Array.wrap(raw) : new Uint8Array(0);
     } else chunk = new Uint8Array(0);
+    if (chunk.length > 0 && this.firstByteMs < 0) this.firstByteMs = nowMs();
+    this.responseBytes += chunk.length;
     this.usage.feed(chunk);
+    const events = this.events;
+    if (events !== null) events.feed(chunk);
     const done = this.done;
     if (done !== null) done.feed(chunk);
     const stripper = this.stripper;
@@ -291,6 +392,25 @@ export class FailoverStream extends Context {
     removeHeader(MapType.ResponseHeaders, CLUSTER_HEADER);
     replaceHeader(MapType.ResponseHeaders, PROVIDER_HEADER, unchecked(this.cfg().providers[this.provider]).name);
     replaceHeader(MapType.ResponseHeaders, ATTEMPTS_HEADER, this.attempts.toString());
+    if (this.consumer >= 0) {
+      // The client sees its own budget, not the provider's.
+      removeHeader(MapType.ResponseHeaders, "x-ratelimit-limit-tokens");
+      removeHeader(MapType.ResponseHeaders, "x-ratelimit-limit-requests");
+      removeHeader(MapType.ResponseHeaders, "x-ratelimit-reset-tokens");
+      removeHeader(MapType.ResponseHeaders, "x-ratelimit-reset-requests");
+      removeHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-tokens");
+      removeHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-requests");
+      const kv = this.consumerHeaders();
+      for (let k = 0; k + 1 < kv.length; k += 2) replaceHeader(MapType.ResponseHeaders, unchecked(kv[k]), unchecked(kv[k + 1]));
+    }
+  }
+
+  /** x-ratelimit-remaining-* of the consumer's budget (as reserved for this request). */
+  private consumerHeaders(): string[] {
+    const out: string[] = [];
+    if (this.conRemTokens >= 0) { out.push("x-ratelimit-remaining-tokens"); out.push(this.conRemTokens.toString()); }
+    if (this.conRemRequests >= 0) { out.push("x-ratelimit-remaining-requests"); out.push(this.conRemRequests.toString()); }
+    return out;
   }
 
   private shouldRetry(status: i32): bool {
@@ -306,9 +426,6 @@ export class FailoverStream extends Context {
   private record(i: i32, status: i32, now: i64, retryAfter: i64, remTokens: i64, remRequests: i64): void {
     const cfg = this.cfg();
     const outcome = classifyStatus(status, false);
-    if (outcome == Outcome.UpstreamFailure || outcome == Outcome.RateLimited || outcome == Outcome.CredentialRejected) {
-      this.rootCtx.metrics.upstreamError(i);
-    }
     const p = unchecked(cfg.providers[i]);
     const release = i == this.resProvider && (status < 200 || status >= 300);
     const op = new ResponseOp(outcome, now, retryAfter, remTokens, remRequests, cfg, p.limits, release, this.resTokens, this.resAt);
@@ -345,8 +462,7 @@ export class FailoverStream extends Context {
       this.record(i, 0, now, 0, -1, -1);
       return this.retry(now);
     }
-    this.rootCtx.metrics.failover(this.provider);
-    this.rootCtx.metrics.request(i);
+    this.rootCtx.metrics.failover(this.provider, failoverReason(this.status));
     if (enabled(Level.Info)) {
       log(Level.Info, "ai-failover: failover " + unchecked(cfg.providers[this.provider]).name + " → " + p.name +
         " (attempt " + (this.attempts + 1).toString() + ", previous status " + this.status.toString() + ")");
@@ -389,8 +505,16 @@ export class FailoverStream extends Context {
     const headers: string[] = [];
     for (let k = 0; k + 1 < pairs.length; k += 2) {
       const name = unchecked(pairs[k]);
-      if (FORWARDED_RESPONSE_HEADERS.includes(name)) { headers.push(name); headers.push(unchecked(pairs[k + 1])); }
+      if (!FORWARDED_RESPONSE_HEADERS.includes(name)) continue;
+      if (this.consumer >= 0 && name.startsWith("x-ratelimit-")) continue;
+      headers.push(name);
+      headers.push(unchecked(pairs[k + 1]));
     }
+    if (this.consumer >= 0) {
+      const kv = this.consumerHeaders();
+      for (let k = 0; k < kv.length; k++) headers.push(unchecked(kv[k]));
+    }
+    if (this.firstByteMs < 0) this.firstByteMs = nowMs();
     headers.push(PROVIDER_HEADER); headers.push(unchecked(cfg.providers[this.provider]).name);
     headers.push(ATTEMPTS_HEADER); headers.push(this.attempts.toString());
     if (status == 0) {
@@ -410,7 +534,7 @@ export class FailoverStream extends Context {
 
   private replyNoProvider(why: NoChoice, states: ProviderState[], now: i64): void {
     const cfg = this.cfg();
-    this.rootCtx.metrics.noChoice();
+    this.rootCtx.metrics.rejected(why == NoChoice.UnknownModel ? "unknown_model" : why == NoChoice.NoCapacity ? "no_capacity" : "no_provider_available");
     if (why == NoChoice.UnknownModel) {
       const m = this.model.length > 0 ? "model \"" + this.model + "\" is not served by any provider of this gateway"
         : "the request names no model (set \"model\" in the body" + (this.headerOnly ? " or the x-ai-model header" : "") + ")";
@@ -429,9 +553,13 @@ export class FailoverStream extends Context {
       if (!s.healthy || s.credentialBad) {
         unhealthy++;
         at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + cfg.healthCheck.intervalMs;
-      } else {
+      } else if (s.cooldownUntilMs > now) {
         cooling++;
-        at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + 1000;
+        at = s.cooldownUntilMs;
+      } else {
+        // Available but without capacity: its window frees up.
+        at = windowResetAt(s, p.limits);
+        if (at <= now) at = now + 1000;
       }
       if (at < earliest) earliest = at;
     }
@@ -471,13 +599,49 @@ export class FailoverStream extends Context {
     this.rootCtx.streams.delete(this.context_id);
     const cfg = this.rootCtx.config;
     if (cfg === null) return;
-    if (this.resProvider >= 0 && this.usage.found) {
+    const now = nowMs();
+    const ok = this.status >= 200 && this.status < 300;
+    const u = this.usage;
+    let input: i64 = 0;
+    let output: i64 = 0;
+    let estimated = false;
+    if (u.found) {
+      input = u.promptTokens > 0 ? u.promptTokens : 0;
+      output = u.completionTokens > 0 ? u.completionTokens : 0;
+      if (u.promptTokens < 0 && u.completionTokens < 0 && u.totalTokens > 0) input = u.totalTokens;
+    } else if (ok && this.provider >= 0) {
+      // No usage from the provider (cut stream, API without usage): estimate, and say so.
+      estimated = true;
+      input = this.promptEstimate;
+      const ev = this.events;
+      output = ev !== null ? <i64>ev.count : this.responseBytes / 4;
+      if (this.maxTokens > 0 && output > this.maxTokens) output = this.maxTokens;
+    }
+    const actual = input + output;
+    if (this.resProvider >= 0 && u.found) {
       // Reconcile the reservation with what the provider says it used.
-      const u = this.usage;
-      let actual: i64 = u.totalTokens;
-      if (actual < 0) actual = (u.promptTokens > 0 ? u.promptTokens : 0) + (u.completionTokens > 0 ? u.completionTokens : 0);
       const i = this.resProvider;
-      this.rootCtx.update(i, new SettleOp(unchecked(cfg.providers[i]).limits, this.resTokens, actual, this.resAt, nowMs()));
+      this.rootCtx.update(i, new SettleOp(unchecked(cfg.providers[i]).limits, this.resTokens, actual, this.resAt, now));
+    }
+    if (this.conReserved) {
+      if (!ok) this.releaseConsumer(now);
+      else if (u.found || estimated) this.settleConsumer(actual, now);
+    }
+    const consumer = this.consumer >= 0 ? unchecked(cfg.consumers[this.consumer]).name : "none";
+    const model = this.provider >= 0 ? this.model : "none";
+    const m = this.rootCtx.metrics;
+    if (this.startedMs > 0) m.request(this.provider, consumer, model, this.status);
+    if (input > 0 || output > 0) m.tokens(this.provider, consumer, model, input, output, estimated);
+    const ttfb = this.firstByteMs >= 0 ? this.firstByteMs - this.startedMs : -1;
+    if (ttfb >= 0 && this.provider >= 0) m.timeToFirstByte(this.provider, ttfb);
+    if (this.startedMs > 0 && enabled(Level.Info)) {
+      // One line per request: no credentials, no content.
+      log(Level.Info, "ai-failover access: provider=" + (this.provider >= 0 ? unchecked(cfg.providers[this.provider]).name : "-") +
+        " consumer=" + consumer + " api=" + apiName(this.api.kind) + " model=" + (this.model.length > 0 ? this.model : "-") +
+        " status=" + this.status.toString() + " attempts=" + this.attempts.toString() +
+        " stream=" + (this.scan !== null && this.scan!.stream ? "true" : "false") +
+        " prompt_tokens=" + input.toString() + " completion_tokens=" + output.toString() +
+        " estimated=" + (estimated ? "true" : "false") + " ttfb_ms=" + ttfb.toString() + " total_ms=" + (now - this.startedMs).toString());
     }
   }
 

@@ -13,8 +13,9 @@ export function upstreamPath(p: ProviderConfig, kind: ApiKind, deployment: strin
     }
     return p.basePath + "/openai/deployments/" + deployment + "/" + op + "?api-version=" + p.apiVersion;
   }
-  const base = p.basePath.length > 0 ? p.basePath : "/v1";
-  return base + "/" + op;
+  // basePath is complete here: config fills the "/v1" default, and an explicit "" means the
+  // API sits at the root of the host (OpenAI-compatible servers); do not default it again.
+  return p.basePath + "/" + op;
 }
 
 /** Must the body's "model" carry the upstream model/deployment name? */
@@ -30,8 +31,7 @@ export function probePath(p: ProviderConfig): string {
     if (p.azureApi == AzureApi.V1) return p.basePath + "/openai/v1/models";
     return p.basePath + "/openai/models?api-version=" + p.apiVersion;
   }
-  const base = p.basePath.length > 0 ? p.basePath : "/v1";
-  return base + "/models";
+  return p.basePath + "/models";
 }
 
 /** Credential header name for the provider's scheme. */

@@ -10,6 +10,12 @@ import { JsonObject } from "./json_out";
 let limits = new Limits();
 let state = new ProviderState();
 
+/** Every operation starts from the shared-data layout, as in the plugin (load → apply → CAS). */
+function loaded(): ProviderState {
+  state = ProviderState.decode(state.encode());
+  return state;
+}
+
 /** A fresh provider state with these limits. */
 export function capReset(tokensPerMinute: i64, requestsPerMinute: i64, minRemainingTokens: i64, minRemainingRequests: i64,
   windowMs: i64): void {
@@ -23,24 +29,24 @@ export function capReset(tokensPerMinute: i64, requestsPerMinute: i64, minRemain
 }
 
 export function capFits(tokens: i64, nowMs: i64): bool {
-  return fits(state, limits, tokens, nowMs);
+  return fits(loaded(), limits, tokens, nowMs);
 }
 
 export function capReserve(tokens: i64, nowMs: i64): bool {
-  return reserve(state, limits, tokens, nowMs);
+  return reserve(loaded(), limits, tokens, nowMs);
 }
 
 export function capSettle(reserved: i64, actual: i64, reservedAtMs: i64, nowMs: i64): void {
-  settle(state, limits, reserved, actual, reservedAtMs, nowMs);
+  settle(loaded(), limits, reserved, actual, reservedAtMs, nowMs);
 }
 
 export function capLearn(remainingTokens: i64, remainingRequests: i64, nowMs: i64): void {
-  learnRemaining(state, remainingTokens, remainingRequests, nowMs);
+  learnRemaining(loaded(), remainingTokens, remainingRequests, nowMs);
 }
 
 /** The state after a round trip through the shared-data layout (what other workers read). */
 export function capState(): string {
-  const s = ProviderState.decode(state.encode());
+  const s = loaded();
   const t = tokensLeft(s, limits);
   const r = requestsLeft(s, limits);
   return new JsonObject()

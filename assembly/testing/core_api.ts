@@ -9,12 +9,13 @@ import { ProviderState } from "../health/state";
 import { applyProbe, applyResponse, classifyStatus } from "../health/transitions";
 import { choose } from "../select/selector";
 import { Rng } from "../select/rng";
+import { jsonString } from "./json_out";
 
 export function coreScanRequest(body: string): string {
   const s = scanRequest(Uint8Array.wrap(String.UTF8.encode(body)));
   return "{\"ok\":" + (s.ok ? "true" : "false") +
-    ",\"error\":\"" + s.error + "\"" +
-    ",\"model\":\"" + s.model + "\"" +
+    ",\"error\":" + jsonString(s.error) +
+    ",\"model\":" + jsonString(s.model) +
     ",\"modelStart\":" + s.modelStart.toString() +
     ",\"stream\":" + (s.stream ? "true" : "false") +
     ",\"maxTokens\":" + s.maxTokens.toString() +

@@ -2,3 +2,10 @@
 // Each layer re-exports its test-facing functions here; keep the functions in their own files.
 
 export { configSummary } from "./config_api";
+export {
+  coreScanRequest, coreClassifyPath, coreRoute, coreChoose, coreProbes, coreResponses, coreStateRoundTrip,
+} from "./core_api";
+export { usageScan, sseStrip, sseStripTrace } from "./stream_api";
+export { capReset, capFits, capReserve, capSettle, capLearn, capState } from "./capacity_api";
+export { healthReset, healthProbe, healthResponse, healthAvailable } from "./health_api";
+export { selectDraws } from "./select_api";
