@@ -149,7 +149,11 @@ describe("upstream failures", () => {
     });
     expect(outcome).not.toBe("end");
     expect(got.join("")).toBe("data: 1\n\n");
-    await until(() => host.streams[0].completions === 1);
+    // The host hears an upstream abort (reset), not a normal completion.
+    await until(() => host.streams[0].resets.length === 1);
+    await sleep(50);
+    expect(host.streams[0].resets).toEqual([{ reason: "upstream_reset_after_response_started{connection_termination}", origin: "upstream" }]);
+    expect(host.streams[0].completions).toBe(0);
   });
 
   it("route timeout → 504 upstream request timeout (and the upstream request is abandoned)", async () => {
@@ -280,9 +284,20 @@ describe("local replies and completion", () => {
       });
       req.on("error", () => {});
     });
-    await until(() => host.streams[0].completions === 1 && upstreamClosed);
+    await until(() => host.streams[0].resets.length === 1 && upstreamClosed);
+    await sleep(50);
+    // Reset once, as a downstream abort; never completed as well.
+    expect(host.streams[0].resets).toEqual([{ reason: "downstream_remote_disconnect", origin: "downstream" }]);
+    expect(host.streams[0].completions).toBe(0);
+  });
+
+  it("a response that finished normally completes the stream and never resets it", async () => {
+    const east = await upstream("east");
+    const { gw, host } = await gateway({ east: east.port, west: 2 });
+    await request(gw.url, { headers: { "x-test-cluster": "aoai-east" } });
     await sleep(50);
     expect(host.streams[0].completions).toBe(1);
+    expect(host.streams[0].resets).toEqual([]);
   });
 });
 
@@ -305,5 +320,19 @@ describe("workers", () => {
     const conns = new Set(host.streams.map((s) => s.connectionId));
     expect(conns.size).toBe(2);
     for (const s of host.streams) expect(s.properties.get("connection.id")).toBeInstanceOf(Uint8Array);
+    // Both connections are alive: the host was not told otherwise.
+    expect(host.closedConnections).toEqual([]);
+    a.destroy();
+    b.destroy();
+    await until(() => host.closedConnections.length === 2);
+    expect(new Set(host.closedConnections)).toEqual(conns);
+  });
+
+  it("tells the host when each downstream connection closes (with the id its streams used)", async () => {
+    const east = await upstream("east");
+    const { gw, host } = await gateway({ east: east.port, west: 2 });
+    for (let i = 0; i < 5; i++) await request(gw.url, { headers: { "x-test-cluster": "aoai-east" } });
+    await until(() => host.closedConnections.length === 5);
+    expect([...host.closedConnections].sort()).toEqual(host.streams.map((s) => s.connectionId).sort());
   });
 });

@@ -11,6 +11,7 @@ import type {
   HttpStream,
   MetricSnapshot,
   PluginOptions,
+  ResetOrigin,
   StreamCallbacks,
 } from "../../harness/host/types.ts";
 import type { PluginHostLike } from "../../harness/gateway/index.ts";
@@ -21,7 +22,10 @@ export interface StreamRecord {
   requestHeaders?: HeaderList;
   responseHeaders?: HeaderList;
   properties: Map<string, string | Uint8Array>;
+  /** complete() calls (normal end). */
   completions: number;
+  /** reset() calls (aborts), with what the gateway said. */
+  resets: Array<{ reason: string; origin?: ResetOrigin }>;
 }
 
 export class FakeHost implements PluginHostLike {
@@ -29,6 +33,8 @@ export class FakeHost implements PluginHostLike {
   readonly streams: StreamRecord[] = [];
   readonly dispatcher?: ClusterDispatcher;
   private readonly workerOf = new Map<number, number>();
+  /** connectionClosed() calls, in order. */
+  readonly closedConnections: number[] = [];
   private nextWorker = 0;
   private nextContext = 2;
   closed = false;
@@ -44,7 +50,7 @@ export class FakeHost implements PluginHostLike {
 
   newStream(connectionId: number, cb: StreamCallbacks): HttpStream {
     if (!this.workerOf.has(connectionId)) this.workerOf.set(connectionId, this.nextWorker++ % this.workerCount);
-    const rec: StreamRecord = { connectionId, worker: this.workerOf.get(connectionId)!, properties: new Map(), completions: 0 };
+    const rec: StreamRecord = { connectionId, worker: this.workerOf.get(connectionId)!, properties: new Map(), completions: 0, resets: [] };
     this.streams.push(rec);
     let replied = false;
     const enc = new TextEncoder();
@@ -85,14 +91,33 @@ export class FakeHost implements PluginHostLike {
       complete() {
         rec.completions++;
       },
+      reset(reason, origin) {
+        rec.resets.push({ reason, origin });
+      },
       setProperty(path, value) {
         rec.properties.set(path.join("."), value);
       },
     };
   }
 
+  connectionClosed(connectionId: number): void {
+    this.closedConnections.push(connectionId);
+    this.workerOf.delete(connectionId);
+  }
+
   metrics(): MetricSnapshot[] {
     return [
+      {
+        name: "ai_failover.upstream_ms",
+        type: "histogram",
+        value: 1030n,
+        sum: 1030n,
+        count: 3n,
+        // Two observations ≤ 5 (2 and 3), one of 1025: cumulative counts per default bucket.
+        buckets: [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000].map(
+          (le) => ({ le, count: le < 5 ? 0n : le < 2500 ? 2n : 3n }),
+        ),
+      },
       { name: "ai_failover.requests", type: "counter", value: BigInt(this.streams.length) },
       { name: "ai_failover.provider.aoai-east.inflight", type: "gauge", value: 0n },
       { name: "9lives", type: "counter", value: 1n },

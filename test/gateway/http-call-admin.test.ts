@@ -92,6 +92,16 @@ describe("admin", () => {
         "ai_failover_requests{} 0",
         "# TYPE ai_failover_provider_aoai_east_inflight gauge",
         "ai_failover_provider_aoai_east_inflight{} 0",
+        "# TYPE ai_failover_upstream_ms histogram",
+        'ai_failover_upstream_ms_bucket{le="0.5"} 0',
+        'ai_failover_upstream_ms_bucket{le="1"} 0',
+        ...["5", "10", "25", "50", "100", "250", "500", "1000"].map((le) => `ai_failover_upstream_ms_bucket{le="${le}"} 2`),
+        ...["2500", "5000", "10000", "30000", "60000", "300000", "600000", "1800000", "3600000"].map(
+          (le) => `ai_failover_upstream_ms_bucket{le="${le}"} 3`,
+        ),
+        'ai_failover_upstream_ms_bucket{le="+Inf"} 3',
+        "ai_failover_upstream_ms_sum{} 1030",
+        "ai_failover_upstream_ms_count{} 3",
         "",
       ].join("\n"),
     );
@@ -110,8 +120,31 @@ describe("admin", () => {
       { name: "b-counter", type: "counter", value: 2n },
       { name: "a.counter", type: "counter", value: 1n },
       { name: "7up", type: "counter", value: 1n },
-      { name: "hist", type: "histogram", value: 3n },
     ]);
     expect(text).toBe("# TYPE a_counter counter\na_counter{} 1\n# TYPE b_counter counter\nb_counter{} 2\n# TYPE z_gauge gauge\nz_gauge{} 5\n");
+  });
+
+  it("renders histograms like Envoy: cumulative _bucket{le} per default bound, +Inf, _sum{}, _count{}, after counters and gauges", () => {
+    const bounds = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+    // Observations 0, 7, 7, 4000000 (the last one above every bound: only in +Inf).
+    const buckets = bounds.map((le) => ({ le, count: le < 10 ? 1n : 3n }));
+    const text = renderPrometheus([
+      { name: "upstream.ms", type: "histogram", value: 4000014n, sum: 4000014n, count: 4n, buckets },
+      { name: "a.counter", type: "counter", value: 1n },
+      { name: "9hist", type: "histogram", value: 0n, sum: 0n, count: 0n, buckets },
+    ]);
+    const lines = text.trimEnd().split("\n");
+    expect(lines.slice(0, 3)).toEqual(["# TYPE a_counter counter", "a_counter{} 1", "# TYPE upstream_ms histogram"]);
+    expect(lines.slice(3)).toEqual([
+      'upstream_ms_bucket{le="0.5"} 1',
+      'upstream_ms_bucket{le="1"} 1',
+      'upstream_ms_bucket{le="5"} 1',
+      ...["10", "25", "50", "100", "250", "500", "1000", "2500", "5000", "10000", "30000", "60000", "300000", "600000", "1800000", "3600000"].map(
+        (le) => `upstream_ms_bucket{le="${le}"} 3`,
+      ),
+      'upstream_ms_bucket{le="+Inf"} 4',
+      "upstream_ms_sum{} 4000014",
+      "upstream_ms_count{} 4",
+    ]);
   });
 });

@@ -7,7 +7,8 @@ import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import { buildFixture } from "./fixture.ts";
-import { deadPort, localBootstrap, request, resettingUpstream, sleep, startUpstream, type Upstream } from "./helpers.ts";
+import type { PluginHost } from "../../harness/host/index.ts";
+import { deadPort, localBootstrap, request, resettingUpstream, sleep, startUpstream, until, type Upstream } from "./helpers.ts";
 
 let gw: Gateway;
 let east: Upstream;
@@ -101,6 +102,20 @@ describe("gateway + real host + wasm filter", () => {
       await g2.close();
       await bad.close();
     }
+  });
+
+  it("the host forgets each downstream connection once it closes (its connection map stays bounded)", async () => {
+    const host = gw.host as PluginHost;
+    for (let i = 0; i < 20; i++) {
+      const r = await request(gw.url, { path: "/x", headers: { "x-route-to": "aoai-west" } }); // a new connection each time
+      expect(r.status).toBe(200);
+    }
+    await until(() => host.connectionCount === 0);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    await request(gw.url, { path: "/x", headers: { "x-route-to": "aoai-west" }, agent });
+    expect(host.connectionCount).toBe(1);
+    agent.destroy();
+    await until(() => host.connectionCount === 0);
   });
 
   it("admin: /ready and the filter's custom stat in Prometheus form", async () => {

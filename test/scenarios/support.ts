@@ -37,11 +37,21 @@ export function bootstrapWith(ports: { east: number; west: number }, edit: (cfg:
     .replace("port_value: 18082", `port_value: ${ports.west}`);
 }
 
+/** Adds variables to vm_config.environment_variables.key_values. */
+export function withVmEnv(yaml: string, vars: Record<string, string>): string {
+  const anchor = "AOAI_WEST_KEY: mock-key-aoai-west-not-a-secret";
+  const indent = " ".repeat(30);
+  const extra = Object.entries(vars).map(([k, v]) => `\n${indent}${k}: ${v}`).join("");
+  return yaml.replace(anchor, anchor + extra);
+}
+
 export async function startStack(opts: {
   edit?: (cfg: any) => any;
   east?: Partial<MockProviderOptions>;
   west?: Partial<MockProviderOptions>;
   workers?: number;
+  /** Extra vm_config.environment_variables.key_values. */
+  vmEnv?: Record<string, string>;
 }): Promise<Stack> {
   const east = await startMockProvider({
     kind: "azure", name: "aoai-east", keys: [EAST_KEY], deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06" } }, ...opts.east,
@@ -51,7 +61,7 @@ export async function startStack(opts: {
   });
   const logs: LogRecord[] = [];
   const gateway = await startGateway({
-    bootstrapText: bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)),
+    bootstrapText: withVmEnv(bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)), opts.vmEnv ?? {}),
     baseDir: ROOT,
     workers: opts.workers ?? 2,
     logLevel: 0,
