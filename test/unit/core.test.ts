@@ -32,7 +32,7 @@ describe("request scanner", () => {
     ["stream false / absent", '{"model":"m","stream":false}', { stream: false, maxTokens: -1, includeUsage: -1 }],
     ["no model", '{"messages":[{"role":"user","content":"x"}]}', { model: "", modelStart: -1 }],
     ["model not a string", '{"model":42}', { model: "", modelStart: -1 }],
-    ["whitespace everywhere", ' \r\n\t{ "model" :\t"m" ,\n"max_tokens" : 9 } \n', { model: "m", maxTokens: 9, modelStart: 16 }],
+    ["whitespace everywhere", ' \r\n\t{ "model" :\t"m" ,\n"max_tokens" : 9 } \n', { model: "m", maxTokens: 9, modelStart: 17 }],
     ["max_tokens not a plain integer", '{"max_tokens":1e3}', { maxTokens: -1 }],
     ["max_tokens negative", '{"max_tokens":-5}', { maxTokens: -1 }],
     ["empty object", "{}", { model: "", objectEnd: 1 }],
@@ -70,9 +70,14 @@ describe("request scanner", () => {
   });
 
   it.each([
+    ["an array", "[1]"], ["a string", '"x"'], ["a number", "1"], ["null", "null"], ["whitespace then an array", " \n[{}]"],
+  ])("valid JSON that is not an object: %s → ok=false", (_n, body) => {
+    expect(scan(body)).toMatchObject({ ok: false, error: "request body is not a JSON object" });
+  });
+
+  it.each([
     ["empty", "", "request body is not a JSON object"],
-    ["array", "[1]", "request body is not a JSON object"],
-    ["string", '"x"', "request body is not a JSON object"],
+    ["only whitespace", " \r\n", "request body is not a JSON object"],
     ["unterminated object", '{"a":1', "request body is not valid JSON"],
     ["unterminated nested", '{"a":{"b":1}', "request body is not valid JSON"],
     ["unterminated string", '{"model":"gpt', "request body is not valid JSON"],
@@ -181,7 +186,7 @@ describe("provider choice", () => {
   const draws = (spec: string, n = 2000, seed = 42n) => coreChoose(spec, n, seed).split(",").map(Number);
 
   it.each([
-    ["the lower priority group takes everything while a member is available", "0:1:1;0:1:1;1:1:1", [0, 0, 1]],
+    ["the lower priority group takes everything while a member is available", "0:1:1;0:1:1;1:1:1", [1, 1, 0]],
     ["one member down: the group's other member takes it all, no spill", "0:1:0;0:1:1;1:1:1", [0, 1, 0]],
     ["whole group down: spill to the next group", "0:1:0;0:1:0;1:1:1", [0, 0, 1]],
     ["priority is by value, not by order", "5:1:1;2:1:1", [0, 1]],
@@ -194,8 +199,10 @@ describe("provider choice", () => {
     const counts = draws(spec, n);
     const perProvider = counts.slice(0, -1);
     expect(counts[counts.length - 1], "no-choice draws").toBe(0);
+    // share: 1 = takes part, 0 = never chosen.
     for (let i = 0; i < share.length; i++) {
       if (share[i] === 0) expect(perProvider[i], `provider ${i}`).toBe(0);
+      else expect(perProvider[i], `provider ${i}`).toBeGreaterThan(0);
     }
     expect(perProvider.reduce((a, b) => a + b, 0)).toBe(n);
     // Equal weights inside a group split roughly evenly.
