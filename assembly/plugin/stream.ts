@@ -273,6 +273,10 @@ export class FailoverStream extends Context {
   private route(promptTokens: i64, maxTokens: i64, haveBody: bool): bool {
     const cfg = this.cfg();
     const now = nowMs();
+    if (this.model.length == 0) {
+      this.replyNoProvider(NoChoice.UnknownModel, [], now);
+      return false;
+    }
     this.need = promptTokens + maxTokens;
     this.maxTokens = maxTokens;
     this.promptEstimate = promptTokens;

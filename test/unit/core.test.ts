@@ -516,7 +516,8 @@ describe("admission-time capacity", () => {
     expect(reserveAt(1, 20)).toBe(true);
     expect(reserveAt(1, 21)).toBe(false); // 10 - 8 = 2 left: one more would leave 1 < 2
     reset(0, 0, 100, 0);
-    capLearn(150n, -1n, 1n);
+    expect(reserveAt(10, 1)).toBe(true);
+    capLearn(150n, -1n, 1n); // the provider's own count (it already includes our 10)
     expect(fitsAt(50, 2)).toBe(true);
     expect(fitsAt(51, 2)).toBe(false);
   });
