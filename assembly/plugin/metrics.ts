@@ -5,7 +5,7 @@
 // Label values only come from the configuration (provider, consumer, model names) or from
 // small fixed sets, so cardinality stays bounded. Ids are defined once per VM and cached.
 
-import { Config } from "../config/model";
+import { Config, ProviderConfig } from "../config/model";
 import { ProviderState } from "../health/state";
 import { defineMetric, incrementMetric, recordMetric } from "../host/calls";
 
@@ -28,12 +28,9 @@ export function statusClass(status: i32): string {
 
 export class Metrics {
   private ids: Map<string, u32> = new Map();
-  private providerNames: string[] = [];
 
-  configure(cfg: Config): void {
+  configure(_cfg: Config): void {
     this.ids = new Map();
-    this.providerNames = [];
-    for (let i = 0; i < cfg.providers.length; i++) this.providerNames.push(unchecked(cfg.providers[i]).name);
   }
 
   private id(type: i32, name: string): u32 {
@@ -59,35 +56,31 @@ export class Metrics {
     if (id != NONE) recordMetric(id, <u64>(value < 0 ? 0 : value));
   }
 
-  private pname(i: i32): string {
-    return i >= 0 && i < this.providerNames.length ? unchecked(this.providerNames[i]) : "none";
-  }
-
   /** One finished client request. */
-  request(provider: i32, consumer: string, model: string, status: i32): void {
-    this.counter("ai_failover_requests_total" + label("provider", this.pname(provider)) + label("consumer", consumer) +
+  request(provider: string, consumer: string, model: string, status: i32): void {
+    this.counter("ai_failover_requests_total" + label("provider", provider) + label("consumer", consumer) +
       label("model", model) + label("status_class", statusClass(status)), 1);
   }
 
   /** Token usage (OpenTelemetry GenAI: gen_ai.client.token.usage by gen_ai.token.type input/output). */
-  tokens(provider: i32, consumer: string, model: string, input: i64, output: i64, estimated: bool): void {
-    const base = label("provider", this.pname(provider)) + label("consumer", consumer) + label("model", model) +
+  tokens(provider: string, consumer: string, model: string, input: i64, output: i64, estimated: bool): void {
+    const base = label("provider", provider) + label("consumer", consumer) + label("model", model) +
       label("estimated", estimated ? "true" : "false");
     this.counter("ai_failover_tokens_total" + base + label("token_type", "input"), input);
     this.counter("ai_failover_tokens_total" + base + label("token_type", "output"), output);
   }
 
-  failover(from: i32, reason: string): void {
-    this.counter("ai_failover_failovers_total" + label("provider", this.pname(from)) + label("reason", reason), 1);
+  failover(from: string, reason: string): void {
+    this.counter("ai_failover_failovers_total" + label("provider", from) + label("reason", reason), 1);
   }
 
   /** Time to first byte of the response, ms (OpenTelemetry: gen_ai.server.time_to_first_token). */
-  timeToFirstByte(provider: i32, ms: i64): void {
-    this.histogram("ai_failover_time_to_first_byte_ms" + label("provider", this.pname(provider)), ms);
+  timeToFirstByte(provider: string, ms: i64): void {
+    this.histogram("ai_failover_time_to_first_byte_ms" + label("provider", provider), ms);
   }
 
-  probe(provider: i32, ok: bool): void {
-    this.counter("ai_failover_health_checks_total" + label("provider", this.pname(provider)) + label("result", ok ? "ok" : "failed"), 1);
+  probe(provider: string, ok: bool): void {
+    this.counter("ai_failover_health_checks_total" + label("provider", provider) + label("result", ok ? "ok" : "failed"), 1);
   }
 
   rejected(reason: string): void {
@@ -95,10 +88,10 @@ export class Metrics {
   }
 
   /** Per-provider state gauges, published on every tick by every worker (same values). */
-  publishStates(cfg: Config, states: ProviderState[], now: i64): void {
-    for (let i = 0; i < states.length && i < cfg.providers.length; i++) {
+  publishStates(providers: ProviderConfig[], states: ProviderState[], now: i64): void {
+    for (let i = 0; i < states.length && i < providers.length; i++) {
       const s = unchecked(states[i]);
-      const p = label("provider", this.pname(i));
+      const p = label("provider", unchecked(providers[i]).name);
       this.gauge("ai_failover_provider_healthy" + p, s.healthy && !s.credentialBad ? 1 : 0);
       this.gauge("ai_failover_provider_available" + p, s.available(now) ? 1 : 0);
       this.gauge("ai_failover_provider_cooldown_ms" + p, s.cooldownUntilMs > now ? s.cooldownUntilMs - now : 0);

@@ -40,9 +40,46 @@ class ProbeOp extends StateOp {
   }
 }
 
+/**
+ * One configuration a request can run under: the global one, or a Higress `_rules_` entry
+ * (global ⊕ overrides). Providers are shared by name across views (same record enforced by
+ * validation), so their state in shared data is too.
+ */
+export class ConfigView {
+  config: Config;
+  keys: string[] = [];
+  fingerprints: u32[] = [];
+  matchRoutes: string[] = [];
+  matchDomains: string[] = [];
+  constructor(config: Config) {
+    this.config = config;
+    for (let i = 0; i < config.providers.length; i++) {
+      const p = unchecked(config.providers[i]);
+      this.keys.push(stateKey(p.name));
+      this.fingerprints.push(fnv1a(p.fingerprint));
+    }
+  }
+  /** Does this rule apply to a request on `route` for `authority`? */
+  matches(route: string, authority: string): bool {
+    for (let i = 0; i < this.matchRoutes.length; i++) if (unchecked(this.matchRoutes[i]) == route) return true;
+    let host = authority.toLowerCase();
+    const colon = host.lastIndexOf(":");
+    if (colon > 0 && !host.endsWith("]")) host = host.substring(0, colon);
+    for (let i = 0; i < this.matchDomains.length; i++) {
+      const d = unchecked(this.matchDomains[i]).toLowerCase();
+      if (d.startsWith("*.")) {
+        if (host.endsWith(d.substring(1)) && host.length > d.length - 1) return true;
+      } else if (d == host) return true;
+    }
+    return false;
+  }
+}
+
 export class FailoverRoot extends RootContext {
   config: Config | null = null;
-  /** Per provider: shared-data key and fingerprint hash, precomputed at configure. */
+  /** Global view first, then one per `_rules_` entry. */
+  views: ConfigView[] = [];
+  /** Per provider of the global view: shared-data key and fingerprint hash. */
   keys: string[] = [];
   fingerprints: u32[] = [];
   rng: Rng = new Rng(1);
@@ -50,6 +87,9 @@ export class FailoverRoot extends RootContext {
   private owner: u64 = 0;
   private tickMs: i64 = 1000;
   private probing: bool[] = [];
+  /** Every provider of every view, once per name (what the health checks cover). */
+  private probedProviders: ProviderConfig[] = [];
+  private probed: ConfigView = new ConfigView(new Config());
   /** When each provider's next probe is due (this VM's view; reset when the lease moves here). */
   private nextProbeAt: i64[] = [];
   private callouts: Map<u32, Callout> = new Map();
@@ -76,14 +116,37 @@ export class FailoverRoot extends RootContext {
     const cfg = result.config!;
     setLevel(cfg.logLevel);
     this.config = cfg;
-    this.keys = [];
-    this.fingerprints = [];
+    // Health checks cover every provider of every view, once per name.
+    this.probed = new ConfigView(cfg);
+    this.probedProviders = [];
+    for (let i = 0; i < cfg.providers.length; i++) this.probedProviders.push(unchecked(cfg.providers[i]));
+    const global = new ConfigView(cfg);
+    this.views = [global];
+    for (let r = 0; r < cfg.rules.length; r++) {
+      const rule = unchecked(cfg.rules[r]);
+      const rc = rule.config;
+      if (rc === null) continue;
+      const v = new ConfigView(rc);
+      v.matchRoutes = rule.matchRoutes;
+      v.matchDomains = rule.matchDomains;
+      this.views.push(v);
+      for (let i = 0; i < rc.providers.length; i++) {
+        const p = unchecked(rc.providers[i]);
+        if (cfg.providerIndex(p.name) >= 0) continue;
+        let seen = false;
+        for (let k = 0; k < this.probedProviders.length; k++) if (unchecked(this.probedProviders[k]).name == p.name) seen = true;
+        if (!seen) {
+          this.probedProviders.push(p);
+          this.probed.keys.push(stateKey(p.name));
+          this.probed.fingerprints.push(fnv1a(p.fingerprint));
+        }
+      }
+    }
+    this.keys = global.keys;
+    this.fingerprints = global.fingerprints;
     this.probing = [];
     this.nextProbeAt = [];
-    for (let i = 0; i < cfg.providers.length; i++) {
-      const p = unchecked(cfg.providers[i]);
-      this.keys.push(stateKey(p.name));
-      this.fingerprints.push(fnv1a(p.fingerprint));
+    for (let i = 0; i < this.probedProviders.length; i++) {
       this.probing.push(false);
       this.nextProbeAt.push(0);
     }
@@ -104,30 +167,40 @@ export class FailoverRoot extends RootContext {
     return true;
   }
 
-  /** Current state of every provider (one shared-data read each). */
-  loadStates(): ProviderState[] {
-    const out = new Array<ProviderState>(this.keys.length);
-    for (let i = 0; i < this.keys.length; i++) {
-      unchecked((out[i] = loadState(unchecked(this.keys[i]), unchecked(this.fingerprints[i]))));
+  /** Current state of every provider of a view (one shared-data read each). */
+  loadStates(view: ConfigView): ProviderState[] {
+    const n = view.keys.length;
+    const out = new Array<ProviderState>(n);
+    for (let i = 0; i < n; i++) {
+      unchecked((out[i] = loadState(unchecked(view.keys[i]), unchecked(view.fingerprints[i]))));
     }
     return out;
   }
 
-  update(i: i32, op: StateOp): ProviderState | null {
-    return updateState(unchecked(this.keys[i]), unchecked(this.fingerprints[i]), op);
+  update(view: ConfigView, i: i32, op: StateOp): ProviderState | null {
+    return updateState(unchecked(view.keys[i]), unchecked(view.fingerprints[i]), op);
+  }
+
+  /** The view a request runs under: the first matching rule, else the global configuration. */
+  viewFor(route: string, authority: string): ConfigView {
+    for (let i = 1; i < this.views.length; i++) {
+      const v = unchecked(this.views[i]);
+      if (v.matches(route, authority)) return v;
+    }
+    return unchecked(this.views[0]);
   }
 
   onTick(): void {
     const cfg = this.config;
     if (cfg === null) return;
     const now = nowMs();
-    this.metrics.publishStates(cfg, this.loadStates(), now);
+    this.metrics.publishStates(this.probedProviders, this.loadStates(this.probed), now);
     if (!cfg.healthCheck.enabled) return;
     if (!acquireLease(this.owner, now, this.tickMs * 3)) return;
-    for (let i = 0; i < cfg.providers.length; i++) {
+    for (let i = 0; i < this.probedProviders.length; i++) {
       if (unchecked(this.probing[i]) || now < unchecked(this.nextProbeAt[i])) continue;
       unchecked((this.nextProbeAt[i] = now + cfg.healthCheck.intervalMs));
-      this.probe(i, unchecked(cfg.providers[i]), now);
+      this.probe(i, unchecked(this.probedProviders[i]), now);
     }
   }
 
@@ -157,11 +230,11 @@ export class FailoverRoot extends RootContext {
 
   private recordProbe(i: i32, status: i32, now: i64, retryAfter: i64, quota: bool): void {
     const cfg = this.config!;
-    const p = unchecked(cfg.providers[i]);
+    const p = unchecked(this.probedProviders[i]);
     const outcome = classifyStatus(status, quota);
     const op = new ProbeOp(outcome, status, now, retryAfter, cfg);
-    const s = this.update(i, op);
-    this.metrics.probe(i, outcome == Outcome.Success || outcome == Outcome.RateLimited);
+    const s = this.update(this.probed, i, op);
+    this.metrics.probe(p.name, outcome == Outcome.Success || outcome == Outcome.RateLimited);
     if (outcome == Outcome.CredentialRejected) {
       log(Level.Error, "ai-failover: health check " + p.name + " rejected with " + status.toString() +
         ": the credential (key " + p.credential.masked() + ", from " + p.credentialSource + ") is not valid for endpoint " +
@@ -206,8 +279,7 @@ export class FailoverRoot extends RootContext {
   }
 
   /** Sends an in-request attempt for a stream through http_call; returns false if it could not be sent. */
-  sendAttempt(stream: FailoverStream, provider: i32, headers: string[], body: ArrayBuffer, timeoutMs: u32): u32 {
-    const p = unchecked(this.config!.providers[provider]);
+  sendAttempt(stream: FailoverStream, p: ProviderConfig, provider: i32, headers: string[], body: ArrayBuffer, timeoutMs: u32): u32 {
     const r = httpCall(p.cluster, headers, body, timeoutMs);
     if (r.result != Result.Ok) return r.result;
     this.callouts.set(r.token, new Callout(CalloutKind.Attempt, provider, stream.context_id, nowMs()));

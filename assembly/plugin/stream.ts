@@ -4,7 +4,7 @@
 import { Context, FilterDataStatusValues, FilterHeadersStatusValues } from "@solo-io/proxy-runtime/assembly";
 import { Config, ProviderConfig, ProviderType } from "../config/model";
 import {
-  BufferType, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, removeHeader, replaceHeader, Result,
+  BufferType, getBuffer, getHeader, getHeaderPairs, getProperty, MapType, nowMs, removeHeader, replaceHeader, Result,
   sendLocalResponse, setBuffer, setEffectiveContext,
 } from "../host/calls";
 import { enabled, Level, log } from "../host/log";
@@ -25,7 +25,7 @@ import { authHeaderName, authHeaderValue, bodyNeedsModel, CLIENT_CREDENTIAL_HEAD
 import { choose, NoChoice } from "../select/selector";
 import { intHeader, retryAfterMs } from "./headers";
 import { quote, sendError } from "./replies";
-import { FailoverRoot } from "./root";
+import { ConfigView, FailoverRoot } from "./root";
 
 export const CLUSTER_HEADER = "x-ai-failover-cluster";
 const PROVIDER_HEADER = "x-ai-failover-provider";
@@ -51,6 +51,8 @@ function failoverReason(status: i32): string {
 
 export class FailoverStream extends Context {
   private rootCtx: FailoverRoot;
+  /** The configuration this request runs under (global or a matching `_rules_` entry). */
+  private view: ConfigView | null = null;
   private api: ApiRequest = new ApiRequest();
   private method: string = "";
   private model: string = "";
@@ -96,12 +98,23 @@ export class FailoverStream extends Context {
   }
 
   private cfg(): Config {
-    return this.rootCtx.config!;
+    return this.view!.config;
+  }
+
+  private pname(i: i32): string {
+    return i >= 0 ? unchecked(this.cfg().providers[i]).name : "none";
   }
 
   onRequestHeaders(_headers: u32, endOfStream: bool): FilterHeadersStatusValues {
-    const cfg = this.rootCtx.config;
-    if (cfg === null) return FilterHeadersStatusValues.Continue;
+    if (this.rootCtx.config === null) return FilterHeadersStatusValues.Continue;
+    let view = unchecked(this.rootCtx.views[0]);
+    if (this.rootCtx.views.length > 1) {
+      const rn = getProperty(["route_name"]);
+      const auth = getHeader(MapType.RequestHeaders, ":authority");
+      view = this.rootCtx.viewFor(rn !== null ? String.UTF8.decode(rn) : "", auth !== null ? auth : "");
+    }
+    this.view = view;
+    const cfg = view.config;
     this.startedMs = nowMs();
     const path = getHeader(MapType.RequestHeaders, ":path");
     const method = getHeader(MapType.RequestHeaders, ":method");
@@ -147,8 +160,8 @@ export class FailoverStream extends Context {
   }
 
   onRequestBody(bodySize: usize, endOfStream: bool): FilterDataStatusValues {
-    const cfg = this.rootCtx.config;
-    if (cfg === null || this.replied) return FilterDataStatusValues.Continue;
+    if (this.view === null || this.replied) return FilterDataStatusValues.Continue;
+    const cfg = this.cfg();
     if (<i64>bodySize > cfg.maxRequestBodyBytes || (this.headerOnly && <i64>(this.body.length + <i32>bodySize) > cfg.maxRequestBodyBytes)) {
       if (this.routed) {
         // Too large to keep for a retry: the attempt in flight proceeds, retries are off.
@@ -245,7 +258,7 @@ export class FailoverStream extends Context {
     const cfg = this.cfg();
     const n = cfg.providers.length;
     for (let round = 0; round < n + 2; round++) {
-      const states = this.rootCtx.loadStates();
+      const states = this.rootCtx.loadStates(this.view!);
       const capacity = new Array<bool>(n);
       for (let i = 0; i < n; i++) {
         unchecked((capacity[i] = fits(unchecked(states[i]), unchecked(cfg.providers[i]).limits, this.need, now)));
@@ -257,7 +270,7 @@ export class FailoverStream extends Context {
       }
       const i = choice.index;
       const op = new ReserveOp(unchecked(cfg.providers[i]).limits, this.need, now);
-      if (this.rootCtx.update(i, op) !== null && op.ok) {
+      if (this.rootCtx.update(this.view!, i, op) !== null && op.ok) {
         this.resProvider = i;
         this.resTokens = this.need;
         this.resAt = now;
@@ -265,7 +278,7 @@ export class FailoverStream extends Context {
       }
       // Another worker took the capacity between our read and our write: choose again.
     }
-    if (this.attempts == 0) this.replyNoProvider(NoChoice.NoCapacity, this.rootCtx.loadStates(), now);
+    if (this.attempts == 0) this.replyNoProvider(NoChoice.NoCapacity, this.rootCtx.loadStates(this.view!), now);
     return -1;
   }
 
@@ -332,8 +345,7 @@ export class FailoverStream extends Context {
   }
 
   onResponseHeaders(_headers: u32, _endOfStream: bool): FilterHeadersStatusValues {
-    const cfg = this.rootCtx.config;
-    if (cfg === null || this.provider < 0) return FilterHeadersStatusValues.Continue;
+    if (this.view === null || this.provider < 0) return FilterHeadersStatusValues.Continue;
     const st = getHeader(MapType.ResponseHeaders, ":status");
     const status = st !== null ? I32.parseInt(st) : 0;
     this.status = status;
@@ -433,7 +445,7 @@ export class FailoverStream extends Context {
     const p = unchecked(cfg.providers[i]);
     const release = i == this.resProvider && (status < 200 || status >= 300);
     const op = new ResponseOp(outcome, now, retryAfter, remTokens, remRequests, cfg, p.limits, release, this.resTokens, this.resAt);
-    this.rootCtx.update(i, op);
+    this.rootCtx.update(this.view!, i, op);
     if (release) this.resProvider = -1;
     if (outcome == Outcome.CredentialRejected) {
       log(Level.Error, "ai-failover: provider " + p.name + " rejected its credential (key " + p.credential.masked() +
@@ -461,12 +473,12 @@ export class FailoverStream extends Context {
       authHeaderName(p), authHeaderValue(p),
       "content-type", "application/json",
     ];
-    const r = this.rootCtx.sendAttempt(this, i, headers, body.buffer, <u32>cfg.upstreamTimeoutMs);
+    const r = this.rootCtx.sendAttempt(this, p, i, headers, body.buffer, <u32>cfg.upstreamTimeoutMs);
     if (r != Result.Ok) {
       this.record(i, 0, now, 0, -1, -1);
       return this.retry(now);
     }
-    this.rootCtx.metrics.failover(this.provider, failoverReason(this.status));
+    this.rootCtx.metrics.failover(this.pname(this.provider), failoverReason(this.status));
     if (enabled(Level.Info)) {
       log(Level.Info, "ai-failover: failover " + unchecked(cfg.providers[this.provider]).name + " → " + p.name +
         " (attempt " + (this.attempts + 1).toString() + ", previous status " + this.status.toString() + ")");
@@ -601,8 +613,8 @@ export class FailoverStream extends Context {
 
   onLog(): void {
     this.rootCtx.streams.delete(this.context_id);
-    const cfg = this.rootCtx.config;
-    if (cfg === null) return;
+    if (this.view === null) return;
+    const cfg = this.cfg();
     const now = nowMs();
     const ok = this.status >= 200 && this.status < 300;
     const u = this.usage;
@@ -625,7 +637,7 @@ export class FailoverStream extends Context {
     if (this.resProvider >= 0 && u.found) {
       // Reconcile the reservation with what the provider says it used.
       const i = this.resProvider;
-      this.rootCtx.update(i, new SettleOp(unchecked(cfg.providers[i]).limits, this.resTokens, actual, this.resAt, now));
+      this.rootCtx.update(this.view!, i, new SettleOp(unchecked(cfg.providers[i]).limits, this.resTokens, actual, this.resAt, now));
     }
     if (this.conReserved) {
       if (!ok) this.releaseConsumer(now);
@@ -634,10 +646,10 @@ export class FailoverStream extends Context {
     const consumer = this.consumer >= 0 ? unchecked(cfg.consumers[this.consumer]).name : "none";
     const model = this.provider >= 0 ? this.model : "none";
     const m = this.rootCtx.metrics;
-    if (this.startedMs > 0) m.request(this.provider, consumer, model, this.status);
-    if (input > 0 || output > 0) m.tokens(this.provider, consumer, model, input, output, estimated);
+    if (this.startedMs > 0) m.request(this.pname(this.provider), consumer, model, this.status);
+    if (input > 0 || output > 0) m.tokens(this.pname(this.provider), consumer, model, input, output, estimated);
     const ttfb = this.firstByteMs >= 0 ? this.firstByteMs - this.startedMs : -1;
-    if (ttfb >= 0 && this.provider >= 0) m.timeToFirstByte(this.provider, ttfb);
+    if (ttfb >= 0 && this.provider >= 0) m.timeToFirstByte(this.pname(this.provider), ttfb);
     if (this.startedMs > 0 && enabled(Level.Info)) {
       // One line per request: no credentials, no content.
       log(Level.Info, "ai-failover access: provider=" + (this.provider >= 0 ? unchecked(cfg.providers[this.provider]).name : "-") +
