@@ -38,7 +38,7 @@ export function parseConfig(text: string, env: EnvLookup): ConfigResult {
     result.errors = errs.list;
     return result;
   }
-  const rules = root.field(RULES_KEY);
+  const rules = root.opt(RULES_KEY);
   const read = readConfig(root, env);
   if (rules !== null) {
     read.config.rules = readRules(rules, root, read.config, read.providerPaths, env, errs);

@@ -60,14 +60,23 @@ function readMatches(o: ObjReader, rule: RuleConfig): void {
   }
 }
 
-/** The global members not overridden by `rule`, then the rule's own overrides. */
+/** Is member i of `o` set to null (YAML `key:` with no value: "not set")? */
+function isNull(o: ObjReader, i: i32): bool {
+  return i >= 0 && unchecked(o.values[i]).type == JSON.Types.Null;
+}
+
+/**
+ * The global members not overridden by `rule`, then the rule's own overrides. A rule member
+ * set to null overrides nothing (null reads as "not set"): the global value stays.
+ */
 function mergedView(global: ObjReader, rule: ObjReader, errs: Errors): ObjReader {
   const keys = new Array<string>();
   const values = new Array<JSON.Value>();
   const paths = new Array<string>();
   for (let i = 0; i < global.keys.length; i++) {
     const k = unchecked(global.keys[i]);
-    if (k == RULES_KEY || rule.indexOf(k) >= 0) continue;
+    const r = rule.indexOf(k);
+    if (k == RULES_KEY || (r >= 0 && !isNull(rule, r))) continue;
     keys.push(k);
     values.push(unchecked(global.values[i]));
     paths.push(unchecked(global.keyPaths[i]));
@@ -75,6 +84,7 @@ function mergedView(global: ObjReader, rule: ObjReader, errs: Errors): ObjReader
   for (let i = 0; i < rule.keys.length; i++) {
     const k = unchecked(rule.keys[i]);
     if (k == MATCH_ROUTE || k == MATCH_DOMAIN || k == RULES_KEY) continue;
+    if (isNull(rule, i) && global.indexOf(k) >= 0) continue; // the global member stays
     keys.push(k);
     values.push(unchecked(rule.values[i]));
     paths.push(unchecked(rule.keyPaths[i]));

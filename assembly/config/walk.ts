@@ -174,19 +174,28 @@ export class ObjReader {
     if (!this.known.includes(key)) this.known.push(key);
   }
 
-  /** Is the member present (it counts as a known name either way)? */
+  /**
+   * Is the member present (it counts as a known name either way)? A member set to null is
+   * absent: Higress turns YAML `key:` with no value into null, and the user meant "not set".
+   */
   has(key: string): bool {
-    this.note(key);
-    return this.indexOf(key) >= 0;
+    return this.opt(key) !== null;
   }
 
-  /** The member's value (marking it used), or null when absent. */
+  /** The member's value as written (marking it used), null included; null when absent. */
   field(key: string): JSON.Value | null {
     this.note(key);
     const i = this.indexOf(key);
     if (i < 0) return null;
     unchecked((this.used[i] = true));
     return unchecked(this.values[i]);
+  }
+
+  /** The member's value (marking it used), or null when it is absent or set to null. */
+  opt(key: string): JSON.Value | null {
+    const v = this.field(key);
+    if (v === null || v.type == JSON.Types.Null) return null;
+    return v;
   }
 
   /** Path of a member, present or not. */
@@ -196,18 +205,21 @@ export class ObjReader {
     return childPath(this.path, key);
   }
 
+  /** A required member is absent, or null (which says so: null reads as "not set"). */
   missing(key: string, what: string): void {
-    this.errs.add(this.pathOf(key), "required" + (what.length > 0 ? " (" + what + ")" : ""));
+    const i = this.indexOf(key);
+    const isNull = i >= 0 && unchecked(this.values[i]).type == JSON.Types.Null;
+    this.errs.add(this.pathOf(key), "required" + (what.length > 0 ? " (" + what + ")" : "") + (isNull ? ", found null" : ""));
   }
 
   /** A present member is an error with `message` (fields not allowed in this context). */
   reject(key: string, message: string): void {
-    const v = this.field(key);
+    const v = this.opt(key);
     if (v !== null) this.errs.add(this.pathOf(key), message);
   }
 
   str(key: string, required: bool, what: string = ""): string | null {
-    const v = this.field(key);
+    const v = this.opt(key);
     if (v === null) {
       if (required) this.missing(key, what);
       return null;
@@ -216,7 +228,7 @@ export class ObjReader {
   }
 
   nonEmpty(key: string, required: bool, what: string = ""): string | null {
-    const v = this.field(key);
+    const v = this.opt(key);
     if (v === null) {
       if (required) this.missing(key, what);
       return null;
@@ -225,25 +237,25 @@ export class ObjReader {
   }
 
   int(key: string, def: i64, min: i64, max: i64): i64 {
-    const v = this.field(key);
+    const v = this.opt(key);
     if (v === null) return def;
     return readInt(v, this.pathOf(key), min, max, def, this.errs);
   }
 
   boolean(key: string, def: bool): bool {
-    const v = this.field(key);
+    const v = this.opt(key);
     if (v === null) return def;
     return readBool(v, this.pathOf(key), def, this.errs);
   }
 
   duration(key: string, def: i64, minMs: i64, maxMs: i64): i64 {
-    const v = this.field(key);
+    const v = this.opt(key);
     if (v === null) return def;
     return readDuration(v, this.pathOf(key), minMs, maxMs, def, this.errs);
   }
 
   obj(key: string, required: bool = false, what: string = ""): ObjReader | null {
-    const v = this.field(key);
+    const v = this.opt(key);
     if (v === null) {
       if (required) this.missing(key, what);
       return null;
@@ -252,7 +264,7 @@ export class ObjReader {
   }
 
   arr(key: string, required: bool = false, what: string = ""): ArrReader | null {
-    const v = this.field(key);
+    const v = this.opt(key);
     if (v === null) {
       if (required) this.missing(key, what);
       return null;

@@ -44,14 +44,20 @@ export function requestsLeft(s: ProviderState, lim: Limits): i64 {
 
 /** Would a request of `tokens` fit (honouring the spillover thresholds)? */
 export function fits(s: ProviderState, lim: Limits, tokens: i64, nowMs: i64): bool {
-  // Judge against the window the reservation would land in.
+  // Judge against the window the reservation would land in. When the current one has elapsed
+  // (or none began), that is a fresh window: the whole limit, nothing reported yet — with the
+  // same thresholds as any other moment (they used to be skipped here, so a request refused a
+  // millisecond into a window was admitted at its very start).
   const elapsed = s.windowStartMs == 0 || nowMs - s.windowStartMs >= lim.windowMs || nowMs < s.windowStartMs;
+  let t: i64 = i64.MAX_VALUE;
+  let r: i64 = i64.MAX_VALUE;
   if (elapsed) {
-    if (lim.tokensPerMinute > 0 && tokens > lim.tokensPerMinute) return false;
-    return true;
+    if (lim.tokensPerMinute > 0) t = lim.tokensPerMinute;
+    if (lim.requestsPerMinute > 0) r = lim.requestsPerMinute;
+  } else {
+    t = tokensLeft(s, lim);
+    r = requestsLeft(s, lim);
   }
-  const t = tokensLeft(s, lim);
-  const r = requestsLeft(s, lim);
   if (t != i64.MAX_VALUE && t - tokens < lim.minRemainingTokens) return false;
   if (t != i64.MAX_VALUE && tokens > t) return false;
   if (r != i64.MAX_VALUE && (r < 1 || r - 1 < lim.minRemainingRequests)) return false;

@@ -68,6 +68,11 @@ export class FailoverStream extends Context {
   private startedMs: i64 = 0;
   private status: i32 = 0;
   private retrying: bool = false;
+  /** A 429 whose body is being read to tell a quota error from a rate limit. */
+  private pending429: bool = false;
+  private pendingRetryAfter: i64 = 0;
+  private pendingRemT: i64 = -1;
+  private pendingRemR: i64 = -1;
   /** Tokens this request reserves (prompt estimate + max output tokens). */
   private need: i64 = 0;
   private resProvider: i32 = -1;
@@ -344,20 +349,37 @@ export class FailoverStream extends Context {
     return shapeBody(this.body, scan, model, inject);
   }
 
-  onResponseHeaders(_headers: u32, _endOfStream: bool): FilterHeadersStatusValues {
+  onResponseHeaders(_headers: u32, endOfStream: bool): FilterHeadersStatusValues {
     if (this.view === null || this.provider < 0) return FilterHeadersStatusValues.Continue;
     const st = getHeader(MapType.ResponseHeaders, ":status");
     const status = st !== null ? I32.parseInt(st) : 0;
     this.status = status;
     const now = nowMs();
     const retryAfter = status == 429 ? retryAfterMs(MapType.ResponseHeaders) : 0;
-    this.record(this.provider, status, now, retryAfter,
-      intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-tokens"), intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-requests"));
+    const remT = intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-tokens");
+    const remR = intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-requests");
+    if (status == 429 && !endOfStream && !this.headerOnly) {
+      // A 429 may be a quota error (insufficient_quota: a long ejection, not a short cooldown):
+      // read its (small) body before deciding. Headers stay mutable meanwhile
+      // (allow_on_headers_stop_iteration).
+      this.pending429 = true;
+      this.pendingRetryAfter = retryAfter;
+      this.pendingRemT = remT;
+      this.pendingRemR = remR;
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    this.record(this.provider, status, now, retryAfter, remT, remR);
     if (this.shouldRetry(status) && this.retry(now)) {
       this.retrying = true;
       // The failed response is replaced by the next attempt's (sent as a local reply).
       return FilterHeadersStatusValues.StopIteration;
     }
+    this.prepareResponse(status);
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  /** Streaming bookkeeping and client-facing headers for the response that goes on. */
+  private prepareResponse(status: i32): void {
     const ct = getHeader(MapType.ResponseHeaders, "content-type");
     this.isSse = ct !== null && ct.startsWith("text/event-stream");
     if (this.isSse && status == 200) {
@@ -369,13 +391,27 @@ export class FailoverStream extends Context {
       }
     }
     this.decorateResponse();
-    return FilterHeadersStatusValues.Continue;
   }
 
   onResponseBody(bodySize: usize, endOfStream: bool): FilterDataStatusValues {
     // While a failover attempt is in flight the failed response's body is held back (it is
     // replaced by the attempt's answer).
     if (this.retrying) return FilterDataStatusValues.StopIterationNoBuffer;
+    if (this.pending429) {
+      if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
+      this.pending429 = false;
+      const raw = bodySize > 0 && bodySize <= 65536 ? getBuffer(BufferType.ResponseBody, 0, <u32>bodySize) : null;
+      const quota = raw !== null && String.UTF8.decode(raw).includes("insufficient_quota");
+      const now = nowMs();
+      this.record(this.provider, 429, now, this.pendingRetryAfter, this.pendingRemT, this.pendingRemR, quota);
+      if (this.shouldRetry(429) && this.retry(now)) {
+        this.retrying = true;
+        return FilterDataStatusValues.StopIterationNoBuffer;
+      }
+      // Nothing else can take it: the client gets the provider's 429 as it was.
+      this.prepareResponse(429);
+      return FilterDataStatusValues.Continue;
+    }
     if (this.provider < 0) return FilterDataStatusValues.Continue;
     let chunk: Uint8Array;
     if (bodySize > 0) {
@@ -439,9 +475,9 @@ export class FailoverStream extends Context {
   }
 
   /** Passive health for provider i from one attempt's outcome (releasing its reservation if it failed). */
-  private record(i: i32, status: i32, now: i64, retryAfter: i64, remTokens: i64, remRequests: i64): void {
+  private record(i: i32, status: i32, now: i64, retryAfter: i64, remTokens: i64, remRequests: i64, quota: bool = false): void {
     const cfg = this.cfg();
-    const outcome = classifyStatus(status, false);
+    const outcome = classifyStatus(status, quota);
     const p = unchecked(cfg.providers[i]);
     const release = i == this.resProvider && (status < 200 || status >= 300);
     const op = new ResponseOp(outcome, now, retryAfter, remTokens, remRequests, cfg, p.limits, release, this.resTokens, this.resAt);
@@ -493,8 +529,13 @@ export class FailoverStream extends Context {
     setEffectiveContext(this.context_id);
     this.status = status;
     const retryAfter = status == 429 ? retryAfterMs(MapType.HttpCallResponseHeaders) : 0;
+    let quota = false;
+    if (status == 429 && bodySize > 0 && bodySize <= 65536) {
+      const b = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
+      quota = b !== null && String.UTF8.decode(b).includes("insufficient_quota");
+    }
     this.record(i, status, now, retryAfter,
-      intHeader(MapType.HttpCallResponseHeaders, "x-ratelimit-remaining-tokens"), intHeader(MapType.HttpCallResponseHeaders, "x-ratelimit-remaining-requests"));
+      intHeader(MapType.HttpCallResponseHeaders, "x-ratelimit-remaining-tokens"), intHeader(MapType.HttpCallResponseHeaders, "x-ratelimit-remaining-requests"), quota);
     if (this.shouldRetry(status)) {
       const saved = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
       const savedHeaders = getHeaderPairs(MapType.HttpCallResponseHeaders);

@@ -39,7 +39,8 @@ function providerJson(p: ProviderConfig): string {
     .int("tokensPerMinute", p.limits.tokensPerMinute)
     .int("requestsPerMinute", p.limits.requestsPerMinute)
     .int("minRemainingTokens", p.limits.minRemainingTokens)
-    .int("minRemainingRequests", p.limits.minRemainingRequests);
+    .int("minRemainingRequests", p.limits.minRemainingRequests)
+    .int("windowMs", p.limits.windowMs);
   return new JsonObject()
     .str("name", p.name)
     .str("type", p.type == ProviderType.AzureOpenAI ? "azure-openai" : "openai")
@@ -117,6 +118,7 @@ function configJson(c: Config): string {
     .int("defaultMaxTokens", c.defaultMaxTokens)
     .int("maxRequestBodyBytes", c.maxRequestBodyBytes)
     .int("upstreamTimeoutMs", c.upstreamTimeoutMs)
+    .str("mode", c.headerOnly ? "headers" : "body")
     .int("logLevel", c.logLevel)
     .int("seed", <i64>c.seed)
     .raw("rules", "[" + rules.join(",") + "]")

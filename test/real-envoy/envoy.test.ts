@@ -38,7 +38,7 @@ async function detectDocker(): Promise<Docker> {
       }),
     ]);
     const i = client.info;
-    return { ok: true, info: `${i.containerRuntime.host} (${i.engine.serverVersion ?? "unknown version"})` };
+    return { ok: true, info: `${i.containerRuntime.host} (server ${i.containerRuntime.serverVersion}, ${i.containerRuntime.operatingSystem})` };
   } catch (e) {
     return { ok: false, reason: (e as Error).message.split("\n")[0] || String(e) };
   } finally {

@@ -98,14 +98,14 @@ describe("valid configuration → completed model", () => {
           basePath: "", api: "classic", apiVersion: "2024-10-21",
           deployments: { "gpt-4o": "gpt4o-ptu", "gpt-4o-mini": "mini" }, models: ["gpt-4o", "gpt-4o-mini"],
           credential: "****cdef", credentialSource: "apiKey", priority: 0, weight: 3,
-          limits: { tokensPerMinute: 10000, requestsPerMinute: 60, minRemainingTokens: 500, minRemainingRequests: 2 },
+          limits: { tokensPerMinute: 10000, requestsPerMinute: 60, minRemainingTokens: 500, minRemainingRequests: 2, windowMs: 60000 },
           healthPath: "/openai/models?api-version=2024-10-21", fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
         },
         {
           name: "openai-payg", type: "openai", cluster: "openai", host: "api.openai.com:443",
           basePath: "/v1", api: "", apiVersion: "", deployments: {}, models: ["gpt-4o", "gpt-4o-mini"],
           credential: "****wxyz", credentialSource: "apiKeyEnv:OAI_KEY", priority: 1, weight: 1,
-          limits: { tokensPerMinute: 0, requestsPerMinute: 0, minRemainingTokens: 0, minRemainingRequests: 0 },
+          limits: { tokensPerMinute: 0, requestsPerMinute: 0, minRemainingTokens: 0, minRemainingRequests: 0, windowMs: 60000 },
           healthPath: "", fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
         },
       ],
@@ -117,6 +117,7 @@ describe("valid configuration → completed model", () => {
       defaultMaxTokens: 2048,
       maxRequestBodyBytes: 2097152,
       upstreamTimeoutMs: 120000,
+      mode: "body",
       logLevel: 1,
       seed: 42,
       rules: [],
@@ -172,6 +173,16 @@ describe("valid configuration → completed model", () => {
     check(configOf(cfg, { OAI_KEY: OPENAI_KEY, C1_KEY: "consumer-1-12345678" }));
   });
 
+  it("mode and limits.window", () => {
+    expect(configOf(minimal()).mode).toBe("body");
+    expect(configOf({ ...minimal(), mode: "body" }).mode).toBe("body");
+    expect(configOf({ ...minimal(), mode: "headers" }).mode).toBe("headers");
+    expect(configOf(withAt(minimal(), "providers.0.limits", { window: "10s" })).providers[0].limits.windowMs).toBe(10000);
+    expect(configOf(withAt(minimal(), "providers.0.limits", { window: "1h" })).providers[0].limits.windowMs).toBe(3600000);
+    expect(configOf(withAt(minimal(), "providers.0.limits", { window: "1s" })).providers[0].limits.windowMs).toBe(1000);
+    expect(configOf(withAt(minimal(), "providers.0.limits", { tokensPerMinute: 5 })).providers[0].limits.windowMs).toBe(60000);
+  });
+
   it("text details: byte order mark, escaped keys, pretty printing, CRLF", () => {
     const text = JSON.stringify(minimal(), null, 2).replace(/\n/g, "\r\n").replace('"providers"', '"provid\\u0065rs"');
     expect(configOf("\uFEFF" + text).providers[0].name).toBe("openai-payg");
@@ -225,7 +236,18 @@ describe("invalid configuration → every error, by path", () => {
     ["weight too big", withAt(minimal(), "providers.0.weight", 1001), ["providers[0].weight: must be an integer between 0 and 1000, found 1001"]],
     ["fractional weight", withAt(minimal(), "providers.0.weight", 1.5), ["providers[0].weight: expected an integer between 0 and 1000, found 1.5"]],
     ["huge limit", withAt(minimal(), "providers.0.limits", { tokensPerMinute: 1e300 }), ["providers[0].limits.tokensPerMinute: must be an integer ≥ 0, found a very large number"]],
-    ["null limit", withAt(minimal(), "providers.0.limits", { requestsPerMinute: null }), ["providers[0].limits.requestsPerMinute: expected an integer ≥ 0, found null"]],
+    ["required host null", withAt(minimal(), "providers.0.host", null),
+      ["providers[0].host: required (host name or IPv4 address with optional :port, no scheme), found null"]],
+    ["providers null", { providers: null }, ["providers: required (at least one provider), found null"]],
+    ["limits.window as a number", withAt(minimal(), "providers.0.limits", { window: 60 }),
+      ["providers[0].limits.window: expected a duration string such as \"500ms\", \"10s\", \"1.5s\" or \"2m\", found a number"]],
+    ["limits.window below 1s", withAt(minimal(), "providers.0.limits", { window: "500ms" }),
+      ["providers[0].limits.window: must be between 1s and 1h, found \"500ms\""]],
+    ["limits.window above 1h", withAt(minimal(), "providers.0.limits", { window: "2h" }),
+      ["providers[0].limits.window: must be between 1s and 1h, found \"2h\""]],
+    ["mode unknown", { ...minimal(), mode: "header" },
+      ["mode: must be \"body\" (read the body before routing; needs allow_on_headers_stop_iteration: true, Envoy >= 1.35) or \"headers\" (route from path and headers, for older Envoys), found \"header\""]],
+    ["mode not a string", { ...minimal(), mode: true }, ["mode: expected a string, found a boolean"]],
     ["unknown limit", withAt(minimal(), "providers.0.limits", { tokensPerMin: 1 }), ["providers[0].limits.tokensPerMin: unknown field (did you mean tokensPerMinute?)"]],
     ["Azure classic without apiVersion", { providers: [{ ...azure(), apiVersion: undefined }] },
       ["providers[0].apiVersion: required (the api-version for classic Azure paths, e.g. \"2024-10-21\")"]],
@@ -480,5 +502,111 @@ describe("provider fingerprint", () => {
     expect(fp(openai())).toBe(inline);
     expect(fp(openai(), { OAI_KEY: OPENAI_KEY + "x" })).not.toBe(inline);
     expect(inline).not.toContain(OPENAI_KEY.slice(-4));
+  });
+});
+
+describe("null counts as absent for optional fields (Higress YAML `key:` with no value)", () => {
+  const base = () => configOf(full());
+  /** A copy without the object members that are null (array elements are kept). */
+  const dropNulls = (v: any): any =>
+    Array.isArray(v) ? v.map(dropNulls)
+      : v !== null && typeof v === "object" ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]))
+        : v;
+
+  it("every optional member of the full config, set to null one at a time, reads as if absent", () => {
+    const paths: string[] = [];
+    const walk = (v: any, path: string) => {
+      if (v === null || typeof v !== "object") return;
+      for (const [k, x] of Object.entries(v)) {
+        const p = path ? `${path}.${k}` : k;
+        paths.push(p);
+        walk(x, p);
+      }
+    };
+    walk(full(), "");
+    let optional = 0;
+    for (const p of paths) {
+      // Entries of the deployments map are data, not optional fields: `gpt-4o:` with no
+      // deployment is a mistake and stays an error (see below).
+      if (/\.deployments\./.test(p)) continue;
+      const absent = run(withAt(full(), p, undefined));
+      const nulled = run(withAt(full(), p, null));
+      if (absent.config !== undefined) {
+        optional++;
+        expect(nulled, p).toEqual(absent);
+      } else {
+        // Required (or part of a list): null is an error too, never a config.
+        expect(nulled.config, p).toBeUndefined();
+      }
+    }
+    expect(optional).toBeGreaterThan(40);
+  });
+
+  it("every optional field set to null reads as its default", () => {
+    const nulls = {
+      providers: [
+        {
+          ...azure(), api: null, deployments: null, priority: null, weight: null, basePath: null, healthCheck: null,
+          limits: { tokensPerMinute: null, requestsPerMinute: null, minRemainingTokens: null, minRemainingRequests: null, window: null },
+        },
+        { ...openai(), priority: null, limits: null, basePath: null, apiVersion: null, deployments: null, api: null },
+      ],
+      healthCheck: { enabled: null, interval: null, timeout: null, unhealthyThreshold: null, healthyThreshold: null },
+      retry: { maxAttempts: null, onStatus: null, onConnectFailure: null },
+      cooldown: { rateLimitDefault: null, authFailure: null, baseEjection: null, maxEjection: null, consecutiveFailures: null },
+      consumers: [{ name: "team-a", apiKey: CONSUMER_KEY, apiKeyEnv: null, tokensPerMinute: null, requestsPerMinute: null, models: null }],
+      streaming: { allow: null, includeUsage: null },
+      defaults: { maxTokens: null },
+      maxRequestBodyBytes: null, upstreamTimeout: null, logLevel: null, seed: null, mode: null, _rules_: null,
+    };
+    const c = configOf(nulls);
+    expect(c).toEqual(configOf(dropNulls(nulls)));
+    expect(c.providers[0]).toMatchObject({ api: "classic", priority: 0, weight: 1, basePath: "", deployments: {}, healthPath: "" });
+    expect(c.providers[0].limits).toEqual({ tokensPerMinute: 0, requestsPerMinute: 0, minRemainingTokens: 0, minRemainingRequests: 0, windowMs: 60000 });
+    expect(c.providers[1].basePath).toBe("/v1");
+    expect(c.retry).toEqual(configOf(minimal()).retry);
+    expect(c.mode).toBe("body");
+    expect(c.rules).toEqual([]);
+  });
+
+  it("whole sections set to null read as absent", () => {
+    const c = configOf({ ...minimal(), healthCheck: null, retry: null, cooldown: null, consumers: null, streaming: null, defaults: null });
+    const d = configOf(minimal());
+    expect(c).toEqual(d);
+    expect(base().retry.maxAttempts).toBe(4); // (the full config is read, not defaulted)
+  });
+
+  it("a null credential member is absent: the other one is used", () => {
+    const c = configOf(withAt(minimal(), "providers.0.auth", { apiKey: null, apiKeyEnv: "OAI_KEY" }));
+    expect(c.providers[0].credentialSource).toBe("apiKeyEnv:OAI_KEY");
+    expect(configOf({ ...minimal(), consumers: [{ name: "c", apiKey: "consumer-key-1", apiKeyEnv: null }] }).consumers[0].credentialSource).toBe("apiKey");
+  });
+
+  it.each([
+    ["required provider fields", withAt(withAt(withAt(minimal(), "providers.0.name", null), "providers.0.type", null), "providers.0.cluster", null), [
+      "providers[0].name: required (a unique name: letters, digits, '.', '_' or '-'), found null",
+      "providers[0].type: required (\"azure-openai\" or \"openai\"), found null",
+      "providers[0].cluster: required (the Envoy cluster that reaches host), found null",
+    ]],
+    ["auth null", withAt(minimal(), "providers.0.auth", null), ["providers[0].auth: required ({ apiKey } or { apiKeyEnv }), found null"]],
+    ["both credential members null", withAt(minimal(), "providers.0.auth", { apiKey: null, apiKeyEnv: null }),
+      ["providers[0].auth: a credential is required for every provider: set apiKey, or apiKeyEnv naming an environment variable"]],
+    ["Azure classic apiVersion null", { providers: [{ ...azure(), apiVersion: null }] },
+      ["providers[0].apiVersion: required (the api-version for classic Azure paths, e.g. \"2024-10-21\"), found null"]],
+    ["consumer name null", { ...minimal(), consumers: [{ name: null, apiKey: "consumer-key-1" }] },
+      ["consumers[0].name: required (a unique name: letters, digits, '.', '_' or '-'), found null"]],
+    ["null inside a list is still an error", { ...minimal(), retry: { onStatus: [429, null] } }, ["retry.onStatus[1]: expected an integer between 400 and 599, found null"]],
+    ["a null deployment is still an error", { providers: [{ ...azure(), deployments: { "gpt-4o": null } }] }, ["providers[0].deployments.gpt-4o: expected a string, found null"]],
+    ["an unknown field set to null is still unknown", { ...minimal(), retyr: null }, ["retyr: unknown field (did you mean retry?)"]],
+  ] as [string, Json, string[]][])("errors stay errors: %s", (_n, cfg, expected) => {
+    expect(errorsOf(cfg)).toEqual(expected);
+  });
+
+  it("a rule member set to null overrides nothing: the global value stays", () => {
+    const c = configOf({ providers: [openai()], retry: { maxAttempts: 2 }, _rules_: [{ _match_route_: ["r"], retry: null, providers: null, _match_domain_: null }] });
+    expect(c.rules[0].config.retry.maxAttempts).toBe(2);
+    expect(c.rules[0].config.providers.map((p: any) => p.name)).toEqual(["openai-payg"]);
+    expect(c.rules[0].matchDomains).toEqual([]);
+    expect(errorsOf({ providers: [openai()], _rules_: [{ _match_route_: null }] })).toEqual(["_rules_[0]: needs _match_route_ or _match_domain_ (or both)"]);
   });
 });
