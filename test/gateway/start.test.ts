@@ -5,7 +5,7 @@
  * Needs the product build (build/ai-failover.wasm; `npm test` builds it first).
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { startLocalStack, type LocalStack } from "../../harness/cli/start.ts";
+import { startLocalStack, startMockProviders, type LocalStack } from "../../harness/cli/start.ts";
 import { deadPort, localBootstrap, request, ROOT } from "./helpers.ts";
 
 let stack: LocalStack | undefined;
@@ -52,5 +52,31 @@ describe("npm start", () => {
     const chat = ptu.records.find((r) => r.path.endsWith("/chat/completions") && r.headers["api-key"]);
     expect(chat?.path).toBe("/openai/deployments/gpt4o-ptu/chat/completions");
     expect(chat?.headers["api-key"]).toBe("mock-key-aoai-east-not-a-secret");
+  });
+
+  it("`ai-failover mocks`: only the mock providers, on the bootstrap's cluster ports, each accepting exactly its key", async () => {
+    const [east, west] = [await deadPort(), await deadPort()];
+    const { mocks, stop } = await startMockProviders({ root: ROOT, bootstrapText: localBootstrap({ east, west }) });
+    try {
+      expect(mocks.map((m) => [m.name, m.mock.port, m.key])).toEqual([
+        ["aoai-east-ptu", east, "mock-key-aoai-east-not-a-secret"],
+        ["aoai-west-payg", west, "mock-key-aoai-west-not-a-secret"],
+      ]);
+      const call = (port: number, key: string) =>
+        request(`http://127.0.0.1:${port}`, {
+          method: "POST",
+          path: "/openai/deployments/gpt4o-payg/chat/completions?api-version=2024-10-21",
+          headers: { "api-key": key, "content-type": "application/json" },
+          body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }),
+        });
+      expect((await call(west, "mock-key-aoai-west-not-a-secret")).status).toBe(200);
+      expect((await call(west, "mock-key-aoai-east-not-a-secret")).status).toBe(401);
+      expect(mocks[1]!.mock.credentialsSeen()).toEqual([
+        { scheme: "api-key", value: "mock-key-aoai-west-not-a-secret" },
+        { scheme: "api-key", value: "mock-key-aoai-east-not-a-secret" },
+      ]);
+    } finally {
+      await stop();
+    }
   });
 });

@@ -1,0 +1,147 @@
+/**
+ * envoy/docker-compose.yaml and envoy/higress-wasmplugin.yaml are runnable as they are:
+ *  - the compose file mounts files that exist, where the bootstrap and Envoy's command expect them,
+ *    and the bootstraps it mounts pass the gateway's Envoy-subset checker;
+ *  - the WasmPlugin's defaultConfig (+ matchRules, converted to `_rules_` the way Higress does)
+ *    is accepted by the real filter (build/ai-failover.wasm in the host), with the env vars its
+ *    vmConfig names — and rejected without them.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, posix, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse, parseAllDocuments } from "yaml";
+import { loadBootstrap } from "../../harness/gateway/index.ts";
+import { PluginHost, PluginLoadError, type LogRecord } from "../../harness/host/index.ts";
+import { ROOT } from "../gateway/helpers.ts";
+
+const COMPOSE = join(ROOT, "envoy/docker-compose.yaml");
+const HIGRESS = join(ROOT, "envoy/higress-wasmplugin.yaml");
+
+interface ComposeService {
+  image: string;
+  profiles?: string[];
+  network_mode?: string;
+  working_dir: string;
+  environment?: string[];
+  volumes: string[];
+  command: string[];
+}
+
+describe("envoy/docker-compose.yaml", () => {
+  const compose = parse(readFileSync(COMPOSE, "utf8")) as { services: Record<string, ComposeService> };
+  const services = Object.entries(compose.services);
+
+  it("defines the mock-backed service and the real-endpoint one (profile), both on Envoy 1.35", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(["envoy", "envoy-real"]);
+    for (const [, s] of services) expect(s.image).toMatch(/^envoyproxy\/envoy:v1\.35[.-]/);
+    expect(compose.services["envoy-real"]!.profiles).toEqual(["real"]);
+  });
+
+  for (const [name, s] of services) {
+    it(`${name}: every mounted file exists; Envoy's -c file is a mounted bootstrap the Envoy-subset checker accepts, whose wasm is mounted`, () => {
+      const mounts = new Map<string, string>(); // container path → host path
+      for (const v of s.volumes) {
+        const [src, target] = v.split(":");
+        const host = resolve(dirname(COMPOSE), src!);
+        expect(existsSync(host), `${name}: ${src} (→ ${host}) does not exist`).toBe(true);
+        mounts.set(target!, host);
+      }
+      const c = s.command.indexOf("-c");
+      expect(s.command[0]).toBe("envoy");
+      expect(c).toBeGreaterThan(0);
+      const bootstrapHost = mounts.get(s.command[c + 1]!);
+      expect(bootstrapHost, `${name}: -c ${s.command[c + 1]} is not mounted`).toBeDefined();
+      const cfg = loadBootstrap(readFileSync(bootstrapHost!, "utf8"), { source: bootstrapHost, baseDir: ROOT });
+      // Envoy resolves the module against its working directory: that path must be the mounted wasm.
+      const local = readFileSync(bootstrapHost!, "utf8").match(/filename:\s*(\S+)/)![1]!;
+      const inContainer = posix.isAbsolute(local) ? local : posix.join(s.working_dir, local);
+      expect(mounts.get(inContainer), `${name}: ${inContainer} is not mounted`).toBe(join(ROOT, "build/ai-failover.wasm"));
+      expect(cfg.wasm.allowOnHeadersStopIteration).toBe(true);
+      // Keys read from the host environment must be passed into the container.
+      for (const k of cfg.wasm.hostEnvKeys) expect(s.environment ?? [], `${name}: ${k} not passed through`).toContain(k);
+    });
+  }
+});
+
+/** Higress' WasmPlugin → plugin configuration: defaultConfig + `_rules_` from matchRules. */
+function higressPluginConfig(spec: {
+  defaultConfig: Record<string, unknown>;
+  matchRules?: Array<{ ingress?: string[]; domain?: string[]; config?: Record<string, unknown> }>;
+}): Record<string, unknown> {
+  const rules = (spec.matchRules ?? []).map((r) => ({
+    ...(r.ingress ? { _match_route_: r.ingress } : {}),
+    ...(r.domain ? { _match_domain_: r.domain } : {}),
+    ...(r.config ?? {}),
+  }));
+  return rules.length ? { ...spec.defaultConfig, _rules_: rules } : { ...spec.defaultConfig };
+}
+
+describe("envoy/higress-wasmplugin.yaml", () => {
+  const docs = parseAllDocuments(readFileSync(HIGRESS, "utf8")).map((d) => d.toJS());
+  const plugin = docs.find((d) => d.kind === "WasmPlugin");
+  const secret = docs.find((d) => d.kind === "Secret");
+
+  it("is a Higress WasmPlugin with defaultConfig, matchRules, keys from the host env (fed by the Secret)", () => {
+    expect(plugin.apiVersion).toBe("extensions.higress.io/v1alpha1");
+    expect(plugin.metadata).toMatchObject({ name: "ai-failover", namespace: "higress-system" });
+    const spec = plugin.spec;
+    // Only fields of Higress' WasmPlugin proto (api/extensions/v1alpha1/wasmplugin.proto).
+    const known = ["url", "sha256", "imagePullPolicy", "imagePullSecret", "verificationKey", "pluginConfig", "pluginName", "phase",
+      "priority", "failStrategy", "vmConfig", "defaultConfig", "matchRules", "defaultConfigDisable"];
+    expect(Object.keys(spec).filter((k) => !known.includes(k))).toEqual([]);
+    for (const r of spec.matchRules) {
+      expect(Object.keys(r).filter((k) => !["ingress", "domain", "service", "config", "configDisable"].includes(k))).toEqual([]);
+      expect(r.ingress ?? r.domain).toBeDefined();
+    }
+    expect(spec.matchRules.some((r: { domain?: unknown }) => r.domain)).toBe(true);
+    expect(spec.matchRules.some((r: { ingress?: unknown }) => r.ingress)).toBe(true);
+    // Every apiKeyEnv is a HOST env var of the VM and a key of the Secret; no key is inline.
+    const envNames = spec.vmConfig.env.map((e: { name: string; valueFrom: string }) => (expect(e.valueFrom).toBe("HOST"), e.name));
+    const keyEnvs = spec.defaultConfig.providers.map((p: { auth: { apiKeyEnv?: string; apiKey?: string } }) => {
+      expect(p.auth.apiKey).toBeUndefined();
+      return p.auth.apiKeyEnv;
+    });
+    expect(envNames.sort()).toEqual([...keyEnvs].sort());
+    expect(secret.metadata.namespace).toBe("higress-system");
+    expect(Object.keys(secret.stringData).sort()).toEqual([...keyEnvs].sort());
+  });
+
+  async function load(environment: Record<string, string>): Promise<{ host?: PluginHost; error?: PluginLoadError; logs: LogRecord[] }> {
+    const logs: LogRecord[] = [];
+    const configuration = JSON.stringify(higressPluginConfig(plugin.spec));
+    try {
+      const host = await PluginHost.create({
+        wasm: new Uint8Array(readFileSync(join(ROOT, "build/ai-failover.wasm"))),
+        rootId: "ai-failover",
+        vmId: "ai-failover",
+        configuration,
+        environment,
+        workers: 1,
+        allowOnHeadersStopIteration: true,
+        logger: (r) => logs.push(r),
+        logLevel: 2,
+      });
+      return { host, logs };
+    } catch (e) {
+      if (e instanceof PluginLoadError) return { error: e, logs };
+      throw e;
+    }
+  }
+
+  it("its defaultConfig + matchRules (as Higress delivers them) pass the filter's validation with the env vars set", async () => {
+    const env = Object.fromEntries(plugin.spec.vmConfig.env.map((e: { name: string }) => [e.name, `test-key-for-${e.name}`]));
+    const { host, error, logs } = await load(env);
+    expect(error?.logs.map((l) => l.message).join("\n") ?? "", "configure rejected").toBe("");
+    expect(host).toBeDefined();
+    expect(logs.filter((l) => l.level >= 4)).toEqual([]);
+    await host!.close();
+  });
+
+  it("the same config is rejected when the key variables are missing (the check above is not vacuous)", async () => {
+    const { host, error } = await load({});
+    await host?.close();
+    expect(error).toBeInstanceOf(PluginLoadError);
+    const text = error!.logs.map((l) => l.message).join("\n");
+    for (const e of plugin.spec.vmConfig.env) expect(text).toContain(e.name);
+  });
+});
