@@ -2,11 +2,13 @@
  * ai-failover command line.
  *   serve <bootstrap.yaml> [--workers N] [--log-level L]   the gateway alone, on any bootstrap file
  *   start [--workers N] [--log-level L]                    build if needed, mock providers + gateway on envoy/local.yaml
+ *   mocks [bootstrap.yaml]                                 only the mock providers of a bootstrap (for a real Envoy)
  */
 import { fileURLToPath } from "node:url";
 import type { LogLevel, LogRecord } from "../host/types.ts";
 import { startGateway, type Gateway } from "../gateway/index.ts";
-import { startLocal } from "./start.ts";
+import { startLocal, startMockProviders } from "./start.ts";
+import { readFileSync } from "node:fs";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -16,6 +18,10 @@ const USAGE = `usage:
       envoy/local.yaml, and print a curl line to try it
   ai-failover serve <bootstrap.yaml> [--workers N] [--log-level L]
       start the gateway alone on an Envoy bootstrap file (e.g. envoy/envoy.yaml for real endpoints)
+  ai-failover mocks [bootstrap.yaml]
+      start only the mock providers of a bootstrap (default envoy/local.yaml), each on its
+      cluster's port with the key the bootstrap gives the filter: put a real Envoy in front
+      (envoy/docker-compose.yaml)
 
   --workers N      worker VMs, like Envoy's --concurrency (default 2)
   --log-level L    trace | debug | info | warn | error | critical (default info)
@@ -100,6 +106,16 @@ export async function main(args: string[]): Promise<number> {
       case "start": {
         const opts = parseArgs(rest);
         const stop = await startLocal({ root: ROOT, workers: opts.workers, logLevel: opts.logLevel, logger: consoleLogger, out: process.stdout });
+        await untilSignal();
+        await stop();
+        return 0;
+      }
+      case "mocks": {
+        const opts = parseArgs(rest);
+        const [file] = opts.positional;
+        const { mocks, stop } = await startMockProviders({ root: ROOT, bootstrapText: file ? readFileSync(file, "utf8") : undefined });
+        for (const m of mocks) process.stdout.write(`mock provider ${m.name} on ${m.mock.url}\n`);
+        process.stdout.write("Ctrl-C stops them.\n");
         await untilSignal();
         await stop();
         return 0;

@@ -78,6 +78,44 @@ function mockSpecs(config: GatewayConfig) {
   });
 }
 
+/** A mock provider started for one provider of the plugin configuration (its full handle included). */
+export interface StartedMock {
+  name: string;
+  /** The provider's key as the bootstrap gives it to the filter (the only key the mock accepts). */
+  key: string;
+  mock: {
+    url: string;
+    port: number;
+    records: LocalStack["providers"][number]["records"];
+    credentialsSeen(): Array<{ scheme: string; value: string }>;
+    close(): Promise<void>;
+  };
+}
+
+/**
+ * Only the mock providers of a bootstrap (one per provider of its plugin configuration, on the
+ * port of that provider's cluster, accepting exactly the key the bootstrap gives the filter): for
+ * a real Envoy (envoy/docker-compose.yaml) or any other proxy in front of them.
+ */
+export async function startMockProviders(opts: { root: string; bootstrapText?: string }): Promise<{ mocks: StartedMock[]; stop(): Promise<void> }> {
+  const text = opts.bootstrapText ?? readFileSync(join(opts.root, "envoy/local.yaml"), "utf8");
+  const config = loadBootstrap(text, { source: "envoy/local.yaml", baseDir: opts.root });
+  const { startMockProvider } = (await import(new URL("../providers/index.ts", import.meta.url).href)) as {
+    startMockProvider(o: object): Promise<StartedMock["mock"]>;
+  };
+  const mocks: StartedMock[] = [];
+  const stop = async () => {
+    await Promise.all(mocks.map((m) => m.mock.close()));
+  };
+  try {
+    for (const { spec } of mockSpecs(config)) mocks.push({ name: spec.name, key: spec.keys[0]!, mock: await startMockProvider(spec) });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { mocks, stop };
+}
+
 export async function startLocal(opts: StartOptions): Promise<() => Promise<void>> {
   const stack = await startLocalStack(opts);
   return stack.stop;
@@ -94,20 +132,12 @@ export async function startLocalStack(opts: StartOptions): Promise<LocalStack> {
     if (r.status !== 0) throw new Error("npm run build failed");
   }
 
-  const { startMockProvider } = (await import(new URL("../providers/index.ts", import.meta.url).href)) as {
-    startMockProvider(o: object): Promise<{ url: string; port: number; records: LocalStack["providers"][number]["records"]; close(): Promise<void> }>;
-  };
   const specs = mockSpecs(config);
-  const providers: LocalStack["providers"] = [];
-  const stopAll = async () => {
-    await Promise.all(providers.map((p) => p.close()));
-  };
+  const started = await startMockProviders({ root, bootstrapText: text });
+  const providers: LocalStack["providers"] = started.mocks.map(({ name, mock: m }) => ({ name, url: m.url, records: m.records, close: () => m.close() }));
+  const stopAll = started.stop;
   let gateway: Gateway;
   try {
-    for (const { spec } of specs) {
-      const m = await startMockProvider(spec);
-      providers.push({ name: spec.name, url: m.url, records: m.records, close: () => m.close() });
-    }
     gateway = await startGateway({
       bootstrapText: text,
       baseDir: root,

@@ -5,7 +5,7 @@
  */
 import type http from "node:http";
 import type { GatewayConfig, RouteConfig } from "./bootstrap.ts";
-import type { HeaderList, HttpStream, LogRecord, StreamCallbacks } from "../host/types.ts";
+import type { HeaderList, HttpStream, LogRecord, ResetOrigin, StreamCallbacks } from "../host/types.ts";
 import type { PluginHostLike } from "./host-like.ts";
 import { ClusterManager, resetBody, type UpstreamFailure } from "./clusters.ts";
 import { clusterFor, selectRouteFor } from "./route.ts";
@@ -26,6 +26,12 @@ export interface ExchangeContext {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** How an aborted stream ended, for the host's reset(): Envoy's response code details + origin. */
+interface Abort {
+  details: string;
+  origin: ResetOrigin;
+}
 
 function bytes(chunk: Buffer): Uint8Array {
   return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -250,7 +256,10 @@ export class Exchange implements StreamCallbacks {
       if (res.complete || this.upstreamAborted || this.completed) return;
       // Reset after the response started: Envoy can only reset the downstream stream.
       this.ctx.log(1, "upstream reset after response headers");
-      this.resetDownstream("upstream reset after response started");
+      this.resetDownstream("upstream reset after response started", {
+        details: "upstream_reset_after_response_started{connection_termination}",
+        origin: "upstream",
+      });
     });
   }
 
@@ -302,7 +311,11 @@ export class Exchange implements StreamCallbacks {
    */
   private routerReply(status: number, body: string): void {
     if (this.completed) return;
-    if (this.responseStarted || this.res.headersSent) return this.resetDownstream(`router reply ${status} after response start`);
+    if (this.responseStarted || this.res.headersSent) {
+      // Only timeouts get here (failures before headers are replies): Envoy resets the stream.
+      const details = body === "upstream request timeout" ? "upstream_response_timeout" : body === "stream timeout" ? "stream_idle_timeout" : `router_reply_${status}`;
+      return this.resetDownstream(`router reply ${status} after response start`, { details, origin: "local" });
+    }
     this.responseStarted = true;
     this.replaced = true;
     this.abortUpstream();
@@ -327,30 +340,38 @@ export class Exchange implements StreamCallbacks {
     this.upstreamReq?.destroy();
   }
 
-  private resetDownstream(reason: string): void {
+  /**
+   * Resets the downstream stream. `abort` says the stream was aborted by a peer or a timeout (the
+   * host is told through reset()); without it the reset came from the host itself (close_stream,
+   * a reply after headers) or from bad response headers, and the stream simply completes.
+   */
+  private resetDownstream(reason: string, abort?: Abort): void {
     if (this.completed) return;
     this.ctx.log(1, `resetting downstream stream: ${reason}`);
     this.abortUpstream();
     this.res.destroy();
-    this.finish();
+    this.finish(abort);
   }
 
   /** The client went away before the response was complete. */
   private abortDownstream(): void {
     if (this.completed) return;
     this.abortUpstream();
-    this.finish();
+    this.finish({ details: "downstream_remote_disconnect", origin: "downstream" });
   }
 
-  /** The exchange is over (normally or not): on_log etc. run exactly once. */
-  private finish(): void {
+  /** The exchange is over (normally or aborted): on_log etc. run exactly once. */
+  private finish(abort?: Abort): void {
     if (this.completed) return;
     this.completed = true;
     clearTimeout(this.routeTimer);
     clearTimeout(this.idleTimer);
     if (!this.upstreamDone) this.abortUpstream();
     if (!this.res.writableFinished && !this.res.destroyed) this.res.destroy();
-    if (this.stream) this.guard(() => this.stream.complete());
+    const stream = this.stream;
+    if (!stream) return;
+    if (abort && stream.reset) this.guard(() => stream.reset!(abort.details, abort.origin));
+    else this.guard(() => stream.complete());
   }
 
   /** Runs a host call; a throw is a host bug: log it and reset the stream. */

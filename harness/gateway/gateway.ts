@@ -119,7 +119,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const connectionIds = new WeakMap<Socket, number>();
   let nextConnectionId = 0;
   const server = http.createServer({ noDelay: true, requestTimeout: 0, keepAliveTimeout: 60_000 });
-  server.on("connection", (socket: Socket) => connectionIds.set(socket, ++nextConnectionId));
+  server.on("connection", (socket: Socket) => {
+    const id = ++nextConnectionId;
+    connectionIds.set(socket, id);
+    // The host pins a connection to a worker; tell it when the connection is gone.
+    socket.once("close", () => host.connectionClosed?.(id));
+  });
   server.on("request", (req, res) => {
     const ctx = { config, clusters, host, log };
     new Exchange(ctx, req, res, connectionIds.get(req.socket) ?? ++nextConnectionId).start();

@@ -4,6 +4,8 @@ import type { HttpStream, MetricSnapshot, PluginOptions, StreamCallbacks } from 
 export interface PluginHostLike {
   readonly workerCount: number;
   newStream(connectionId: number, callbacks: StreamCallbacks): HttpStream;
+  /** A downstream connection closed (optional: hosts without it keep every mapping). */
+  connectionClosed?(connectionId: number): void;
   metrics(): MetricSnapshot[];
   close(): Promise<void>;
 }

@@ -10,17 +10,26 @@ import { BodyBuffer, ConstBuffer, HostContext, type HostBuffer, type LocalReplyR
 import { Direction, REQUEST, RESPONSE } from "./direction.ts";
 import { HeaderMap } from "./header-map.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { HeaderList, HttpStream, StreamCallbacks } from "./types.ts";
+import type { HeaderList, HttpStream, ResetOrigin, StreamCallbacks } from "./types.ts";
 import type { WasmVm } from "./vm.ts";
 
 const FAIL_STREAM_DETAILS = "wasm_fail_stream";
 const CLOSE_STREAM_DETAILS = "wasm_close_stream";
+/** Envoy's legacy response flags (StreamInfo::ResponseFlag bits, as `response.flags` returns them). */
+const RESPONSE_FLAG = { UpstreamConnectionTermination: 0x40, DownstreamConnectionTermination: 0x4000 } as const;
+const DEFAULT_RESET_DETAILS: Record<ResetOrigin, string> = {
+  downstream: "downstream_remote_disconnect",
+  upstream: "upstream_reset_after_response_started{connection_termination}",
+  local: "local_reset",
+};
 
 export class HttpStreamImpl extends HostContext implements HttpStream {
   readonly contextId: number;
   readonly id: number;
-  /** Envoy stream info response code details (local replies, close_stream, failures). */
+  /** Envoy stream info response code details (local replies, close_stream, failures, resets). */
   responseCodeDetails?: string;
+  /** Envoy stream info response flags (legacy bitmask). */
+  responseFlags = 0;
 
   private readonly req = new Direction(REQUEST);
   private readonly res = new Direction(RESPONSE);
@@ -95,6 +104,18 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     if (this.completed) return;
     this.completed = true;
     this.run(() => this.finish());
+  }
+  reset(reason: string, origin: ResetOrigin = "downstream"): void {
+    if (this.completed) return;
+    this.completed = true;
+    this.run(() => {
+      // Envoy's doConnectionClose / router reset: flag and details on the stream info, then the
+      // filter is destroyed after the access log; nothing else reaches it.
+      if (origin === "upstream") this.responseFlags |= RESPONSE_FLAG.UpstreamConnectionTermination;
+      else if (origin === "downstream") this.responseFlags |= RESPONSE_FLAG.DownstreamConnectionTermination;
+      this.responseCodeDetails = reason || DEFAULT_RESET_DETAILS[origin];
+      this.finish();
+    });
   }
   setProperty(path: string[], value: string | Uint8Array): void {
     this.properties.set(path.join("\u0000"), toBytes(value));
@@ -184,7 +205,7 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
   override closeStream(type: number): number {
     if (type === StreamType.Request || type === StreamType.Response) {
       this.responseCodeDetails ??= CLOSE_STREAM_DETAILS;
-      this.vm.defer(() => this.run(() => this.reset(CLOSE_STREAM_DETAILS)));
+      this.vm.defer(() => this.run(() => this.resetStream(CLOSE_STREAM_DETAILS)));
     }
     return WasmResult.Ok;
   }
@@ -232,6 +253,11 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
       }
     }
     if (path === "response\u0000code_details" && this.responseCodeDetails) return toBytes(this.responseCodeDetails);
+    if (path === "response\u0000flags") {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setBigUint64(0, BigInt(this.responseFlags), true);
+      return b;
+    }
     return undefined;
   }
 
@@ -560,7 +586,8 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     }
   }
 
-  private reset(reason: string): void {
+  /** A reset the host decided (close_stream, local reply after headers): the gateway is told. */
+  private resetStream(reason: string): void {
     if (this.done) return;
     this.done = true;
     this.req.aborted = this.res.aborted = true;
@@ -606,7 +633,7 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
       this.cb.onLocalReply(reply.code);
       this.directReply(headers, reply.body);
     } else {
-      this.reset(`local reply ${reply.code} after response headers were sent (${reply.details})`);
+      this.resetStream(`local reply ${reply.code} after response headers were sent (${reply.details})`);
     }
   }
 

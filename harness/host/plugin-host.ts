@@ -172,6 +172,20 @@ export class PluginHost {
     return new HttpStreamImpl(worker, slot.vm, callbacks, this.opts, usable);
   }
 
+  /**
+   * The downstream connection closed: forget which worker it was pinned to, so the map holds
+   * live connections only. Streams already created keep their worker; an id seen again later is
+   * a new connection (next worker in round robin), as a new socket would be in Envoy.
+   */
+  connectionClosed(connectionId: number): void {
+    this.connections.delete(connectionId);
+  }
+
+  /** Connections currently pinned to a worker (for tests: it must not grow with closed connections). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
   /** FAIL_RELOAD: a fresh VM for the worker (start section, root context, configure). */
   private reload(slot: WorkerSlot): void {
     const old = slot.vm;

@@ -99,6 +99,12 @@ export interface StreamCallbacks {
   onReset(reason: string): void;
 }
 
+/**
+ * Who aborted a stream: the client side (downstream), the provider side (upstream), or the proxy
+ * itself after the response had started (local: e.g. a route or idle timeout that can only reset).
+ */
+export type ResetOrigin = "downstream" | "upstream" | "local";
+
 /** One HTTP stream through the filter on one worker VM: Envoy's filter manager for one filter. */
 export interface HttpStream {
   readonly worker: number;
@@ -110,8 +116,24 @@ export interface HttpStream {
   encodeHeaders(headers: HeaderList, endStream: boolean): void;
   encodeData(chunk: Uint8Array, endStream: boolean): void;
   encodeTrailers(trailers: HeaderList): void;
-  /** The stream is over (completed or aborted): on_log, on_done, on_delete, once. */
+  /** The stream is over (completed normally): on_log, on_done, on_delete, once. */
   complete(): void;
+  /**
+   * The stream was aborted (Envoy: the downstream or the upstream reset it). Like complete(),
+   * on_log, on_done and on_delete run once (nothing runs if the stream was already completed or
+   * reset); none of the filter's other callbacks run afterwards, and later decode*, encode*,
+   * complete() and reset() calls are ignored. `reason` is Envoy's response code details
+   * (e.g. "downstream_remote_disconnect",
+   * "upstream_reset_after_response_started{connection_termination}", "upstream_response_timeout";
+   * empty → a default for the origin); `origin` defaults to "downstream". What the filter sees in on_log:
+   *   `response.code`          the status recorded so far (upstream's or a reply's); NotFound if none
+   *   `response.code_details`  `reason`
+   *   `response.flags`         Envoy's legacy bitmask: DC 0x4000 (downstream), UC 0x40 (upstream),
+   *                            none for "local" (the details say why)
+   * The host does not call onReset back for a reset the gateway reported. Optional: a gateway
+   * that only calls complete() stays correct but the filter cannot tell the stream was aborted.
+   */
+  reset?(reason: string, origin?: ResetOrigin): void;
   /** Stream-info properties (e.g. ["response","code"], ["route_name"]). */
   setProperty(path: string[], value: string | Uint8Array): void;
 }
@@ -119,7 +141,18 @@ export interface HttpStream {
 export interface MetricSnapshot {
   name: string; // as defined by the filter, without the wasmcustom. prefix
   type: "counter" | "gauge" | "histogram";
+  /** Counters and gauges: the value. Histograms: the sum of the observations (same as `sum`). */
   value: bigint;
+  /**
+   * Histograms only: cumulative counts (observations ≤ `le`) for Envoy's default bucket bounds
+   * 0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
+   * 1800000, 3600000 (the +Inf bucket is `count`).
+   */
+  buckets?: Array<{ le: number; count: bigint }>;
+  /** Histograms only: sum of the observations. */
+  sum?: bigint;
+  /** Histograms only: number of observations. */
+  count?: bigint;
 }
 
 export interface TraceRecord {
@@ -141,7 +174,12 @@ export interface TraceRecord {
  *     readonly workerCount: number;
  *     newStream(connectionId: number, callbacks: StreamCallbacks): HttpStream;
  *       // one worker per downstream connection (first sight: round robin), like Envoy's threads
- *     metrics(): MetricSnapshot[];
+ *     connectionClosed(connectionId: number): void;
+ *       // the downstream connection closed: forget its worker (streams already open keep theirs;
+ *       // an id seen again later is a new connection and gets the next worker)
+ *     readonly connectionCount: number;   // connections currently pinned (for tests)
+ *     metrics(): MetricSnapshot[];        // histograms carry buckets/sum/count
+ *     // proxy_record_metric: counters add, gauges set, histograms record one observation
  *     traceRecords(): TraceRecord[];
  *     close(): Promise<void>;          // stops ticks, on_done/on_delete on root contexts
  *   }

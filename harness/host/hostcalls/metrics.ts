@@ -2,9 +2,12 @@
  * Metrics (Envoy Context::defineMetric/incrementMetric/recordMetric/getMetric): ids per VM with
  * the type in the low two bits (counters 4, 8, …; gauges 5, 9, …; histograms 6, 10, …); values
  * process-wide by name. Counters only increase: increment with offset ≤ 0 is BadArgument.
+ * record: counters add, gauges set, histograms record one observation (value as u64).
+ * Histograms cannot be incremented or read back (BadArgument), as in Envoy.
  */
 import { MetricType, WasmResult } from "../abi.ts";
 import { utf8 } from "../bytes.ts";
+import { observe } from "../stats.ts";
 import type { WasmVm } from "../vm.ts";
 
 export function proxy_define_metric(vm: WasmVm, type: number, namePtr: number, nameSize: number, idPtr: number): number {
@@ -40,10 +43,7 @@ export function proxy_record_metric(vm: WasmVm, id: number, value: bigint): numb
   const v = BigInt.asUintN(64, value);
   if (stat.type === "counter") stat.value = BigInt.asUintN(64, stat.value + v);
   else if (stat.type === "gauge") stat.value = v;
-  else {
-    stat.value = BigInt.asUintN(64, stat.value + v);
-    stat.samples++;
-  }
+  else observe(stat, v);
   return WasmResult.Ok;
 }
 
