@@ -3,11 +3,14 @@ import http from "node:http";
 import type { MetricSnapshot } from "../host/types.ts";
 import type { ClusterManager } from "./clusters.ts";
 import { renderPrometheus, renderStatsText } from "./stats.ts";
+import type { StatsTag } from "./bootstrap.ts";
 
 export interface AdminState {
   ready(): boolean;
   metrics(): MetricSnapshot[];
   clusters: ClusterManager;
+  /** stats_config.stats_tags of the bootstrap. */
+  statsTags?: StatsTag[];
 }
 
 const HELP = `admin commands are:
@@ -29,7 +32,7 @@ export function createAdminServer(state: AdminState): http.Server {
         case "/ready":
           return state.ready() ? send(200, "LIVE\n") : send(503, "PRE_INITIALIZING\n");
         case "/stats/prometheus":
-          return send(200, renderPrometheus(state.metrics()));
+          return send(200, renderPrometheus(state.metrics(), state.statsTags ?? []));
         case "/stats":
           return send(200, renderStatsText(state.metrics()));
         case "/clusters": {

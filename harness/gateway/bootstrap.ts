@@ -279,11 +279,29 @@ const cluster: Spec = {
   },
 };
 
+const statsConfig: Spec = {
+  kind: "message",
+  name: "StatsConfig",
+  fields: {
+    stats_tags: {
+      kind: "list",
+      of: {
+        kind: "message",
+        name: "TagSpecifier",
+        fields: { tag_name: { kind: "string", nonEmpty: true }, regex: { kind: "string", nonEmpty: true } },
+        required: ["tag_name", "regex"],
+      },
+    },
+    use_all_default_tags: { kind: "bool" },
+  },
+};
+
 const bootstrap: Spec = {
   kind: "message",
   name: "Bootstrap",
   fields: {
     admin: { kind: "message", name: "Admin", fields: { address }, required: ["address"] },
+    stats_config: statsConfig,
     static_resources: {
       kind: "message",
       name: "StaticResources",
@@ -352,8 +370,15 @@ export interface WasmConfig {
   allowOnHeadersStopIteration: boolean;
 }
 
+/** stats_config.stats_tags: the first capture group is removed from the name, the second is the value. */
+export interface StatsTag {
+  name: string;
+  regex: RegExp;
+}
+
 export interface GatewayConfig {
   listener: { name: string; address: string; port: number };
+  statsTags: StatsTag[];
   admin?: { address: string; port: number };
   statPrefix: string;
   generateRequestId: boolean;
@@ -491,12 +516,28 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
         `Key ${k} is duplicated in envoy.extensions.wasm.v3.VmConfig.environment_variables for ${p.name ?? ""}. All the keys must be unique.`,
       );
   }
+  const statsTags: StatsTag[] = [];
+  ((b.stats_config?.stats_tags ?? []) as Array<{ tag_name: string; regex: string }>).forEach((t, i) => {
+    const at = `stats_config.stats_tags[${i}]`;
+    let re: RegExp | undefined;
+    try {
+      re = new RegExp(t.regex);
+    } catch (e) {
+      problems.add(`${at}.regex`, `invalid regex: ${(e as Error).message}`);
+      return;
+    }
+    // Envoy: the regex must have at least one capture group (the part removed from the name).
+    if (new RegExp(`${t.regex}|`).exec("")!.length < 2) problems.add(`${at}.regex`, "needs a capture group: the first one is removed from the stat name, the second (or the first) is the tag value");
+    else if (statsTags.some((x) => x.name === t.tag_name)) problems.add(`${at}.tag_name`, `duplicate tag name ${t.tag_name}`);
+    else statsTags.push({ name: t.tag_name, regex: re });
+  });
   const policy = p.failure_policy && p.failure_policy !== "UNSPECIFIED" ? p.failure_policy : p.fail_open ? "FAIL_OPEN" : undefined;
 
   if (problems.list.length > 0) return undefined;
   const sa = l.address.socket_address;
   return {
     listener: { name: l.name ?? "", address: sa.address, port: sa.port_value },
+    statsTags,
     admin: b.admin
       ? { address: b.admin.address.socket_address.address, port: b.admin.address.socket_address.port_value }
       : undefined,

@@ -113,7 +113,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   let ready = false;
-  const admin = config.admin ? createAdminServer({ ready: () => ready, metrics: () => host.metrics(), clusters }) : undefined;
+  const admin = config.admin ? createAdminServer({ ready: () => ready, metrics: () => host.metrics(), clusters, statsTags: config.statsTags }) : undefined;
 
   // One id per downstream connection; the host pins each connection to one worker VM.
   const connectionIds = new WeakMap<Socket, number>();
