@@ -5,7 +5,7 @@
 // ranges of durations) is listed below as known differences, and each is checked to really
 // differ, so the list stays honest.
 import { readFileSync } from "node:fs";
-import Ajv2020 from "ajv/dist/2020.js";
+import Ajv2020Module from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import { configSummary } from "../.build/unit/unit.js";
 import {
@@ -13,6 +13,8 @@ import {
 } from "./config-fixtures.js";
 
 const schema = JSON.parse(readFileSync(new URL("../../assembly/config/ai-failover.schema.json", import.meta.url), "utf8"));
+// ajv is CommonJS: under NodeNext its class is the module's default export.
+const Ajv2020 = ((Ajv2020Module as unknown as { default?: typeof Ajv2020Module }).default ?? Ajv2020Module) as unknown as new (opts: object) => import("ajv").default;
 const ajv = new Ajv2020({ allErrors: true, allowUnionTypes: true, strict: true });
 const validate = ajv.compile(schema);
 
@@ -25,7 +27,7 @@ function filterAccepts(cfg: unknown): { ok: boolean; errors: string[] } {
 }
 function schemaAccepts(cfg: unknown): { ok: boolean; errors: string[] } {
   const ok = validate(JSON.parse(JSON.stringify(cfg))) as boolean;
-  return { ok, errors: (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`) };
+  return { ok, errors: (validate.errors ?? []).map((e: { instancePath: string; message?: string }) => `${e.instancePath} ${e.message}`) };
 }
 
 /** Invalid for the filter, valid for the schema: rules across fields or outside the document. */
