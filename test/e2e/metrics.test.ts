@@ -13,7 +13,7 @@ describe("metrics", () => {
       east: { completionTokens: 7 },
     });
     for (let k = 0; k < 3; k++) expect((await post(s.gateway.url, "/v1/chat/completions", chat())).status).toBe(200);
-    s.east.setFault({ type: "status", status: 503, count: 1 });
+    s.east.setFault({ type: "status", status: 503, count: 1, api: "chat" }); // not a health probe
     expect((await post(s.gateway.url, "/v1/chat/completions", chat())).status).toBe(200);
     await post(s.gateway.url, "/v1/chat/completions", { ...chat(), model: "nope" });
     await sleep(500); // a few ticks: health checks and state gauges
