@@ -90,6 +90,9 @@ export function applyResponse(s: ProviderState, outcome: Outcome, nowMs: i64, re
     s.reason = Reason.CredentialBad;
     s.cooldownUntilMs = nowMs + cd.authFailureMs;
   } else if (outcome == Outcome.UpstreamFailure) {
+    // Failures of requests already in flight when the provider was ejected say nothing new:
+    // they must not extend or double the ejection.
+    if (s.reason == Reason.Failures && nowMs < s.cooldownUntilMs) return false;
     s.consecutiveSuccesses = 0;
     s.consecutiveFailures++;
     if (s.consecutiveFailures >= cd.consecutiveFailures) {

@@ -4,8 +4,36 @@
 
 import { ByteBuilder, CH_CR, CH_LF, indexOf, utf8 } from "./bytes";
 
-const EMPTY_CHOICES = utf8("\"choices\":[]");
-const USAGE_OPEN = utf8("\"usage\":{");
+const CHOICES_KEY = utf8("\"choices\"");
+const USAGE_KEY = utf8("\"usage\"");
+
+function skipSpace(b: Uint8Array, i: i32, e: i32): i32 {
+  while (i < e) {
+    const c = unchecked(b[i]);
+    if (c != 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) break;
+    i++;
+  }
+  return i;
+}
+
+/** Somewhere in [s,e): `key` : `open` (then `close` right after, when close != 0). */
+function keyThen(b: Uint8Array, s: i32, e: i32, key: Uint8Array, open: u8, close: u8): bool {
+  let from = s;
+  while (true) {
+    const at = indexOf(b, key, from);
+    if (at < 0 || at >= e) return false;
+    let i = skipSpace(b, at + key.length, e);
+    if (i < e && unchecked(b[i]) == 0x3a) {
+      i = skipSpace(b, i + 1, e);
+      if (i < e && unchecked(b[i]) == open) {
+        if (close == 0) return true;
+        i = skipSpace(b, i + 1, e);
+        if (i < e && unchecked(b[i]) == close) return true;
+      }
+    }
+    from = at + 1;
+  }
+}
 const MAX_CARRY = 1 << 20;
 
 export class SseStripper {
@@ -25,7 +53,7 @@ export class SseStripper {
     let evStart = 0;
     let i = 0;
     while (i < n) {
-      // An event ends at a blank line: \n\n, \r\n\r\n or \r\r.
+      // An event ends at a blank line: \n\n or \r\n\r\n (what providers send).
       const c = unchecked(buf[i]);
       let end = -1;
       if (c == CH_LF && i + 1 < n && unchecked(buf[i + 1]) == CH_LF) end = i + 2;
@@ -51,8 +79,8 @@ export class SseStripper {
     return out.finish();
   }
 
+  /** `"choices"` : [ ] and `"usage"` : { — whitespace allowed around the punctuation. */
   private isUsageOnly(b: Uint8Array, s: i32, e: i32): bool {
-    const ev = b.subarray(s, e);
-    return indexOf(ev, EMPTY_CHOICES, 0) >= 0 && indexOf(ev, USAGE_OPEN, 0) >= 0;
+    return keyThen(b, s, e, CHOICES_KEY, 0x5b, 0x5d) && keyThen(b, s, e, USAGE_KEY, 0x7b, 0);
   }
 }

@@ -284,6 +284,15 @@ describe("health transitions", () => {
     expect(coreResponses(statuses, consecutive, retryAfter)).toBe(expected);
   });
 
+  it("failures of requests already in flight at the ejection neither extend nor double it", () => {
+    health(2, 1, 2, 1000, 8000);
+    const t = 10_000;
+    live(503, t);
+    expect(live(503, t)).toMatchObject({ available: false, cooldownUntilMs: t + 1000, ejections: 1 });
+    expect(live(503, t + 10)).toMatchObject({ cooldownUntilMs: t + 1000, ejections: 1, consecutiveFailures: 0 });
+    expect(live(503, t + 20)).toMatchObject({ cooldownUntilMs: t + 1000, ejections: 1, consecutiveFailures: 0 });
+  });
+
   it("consecutive failures eject with doubling backoff up to maxEjection, reset by success after the cooldown", () => {
     health(2, 1, 2, 1000, 3500);
     let t = 10_000;
@@ -394,6 +403,12 @@ describe("SSE usage stripper", () => {
     expect(strip(r.body)).toBe(r.body.replace(r.usageEvent!, ""));
     const trace = JSON.parse(sseStripTrace(enc.encode(r.body), new Int32Array(0), false));
     expect(trace.stripped).toBe(1);
+  });
+
+  it("recognises a pretty-printed usage-only event (spaces around the punctuation)", () => {
+    const usageEvent = 'data: {"id":"c","choices" : [ ],\n "usage" : {"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n';
+    const body = 'data: {"choices":[{"delta":{"content":"hi"}}],"usage":null}\n\n' + usageEvent + "data: [DONE]\n\n";
+    expect(strip(body)).toBe(body.replace(usageEvent, ""));
   });
 
   it("keeps Azure's empty prompt_filter_results frame (choices [] without usage)", () => {
