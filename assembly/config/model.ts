@@ -51,6 +51,27 @@ export class Limits {
   windowMs: i64 = 60000;
 }
 
+/** Azure deployment names: letters, digits, '.', '_' and '-', at most 64. */
+export function isDeploymentName(s: string): bool {
+  const n = s.length;
+  if (n == 0 || n > 64) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2e || c == 0x5f || c == 0x2d;
+    if (!ok) return false;
+  }
+  return s != "." && s != "..";
+}
+
+/** Does any provider of `providers` name `model` explicitly (deployments key or models list)? */
+export function isConfiguredModel(providers: ProviderConfig[], model: string): bool {
+  for (let i = 0; i < providers.length; i++) {
+    const p = unchecked(providers[i]);
+    if (p.deploymentKeys.includes(model) || p.models.includes(model)) return true;
+  }
+  return false;
+}
+
 /** One provider: identity is `name`; host, path, cluster and credential form one record. */
 export class ProviderConfig {
   name: string = "";
@@ -91,7 +112,12 @@ export class ProviderConfig {
   /** Does this provider serve `model` ("" = unknown model: any provider may serve). */
   serves(model: string): bool {
     if (model.length == 0) return true;
-    if (this.type == ProviderType.AzureOpenAI) return this.deploymentFor(model).length > 0;
+    if (this.type == ProviderType.AzureOpenAI) {
+      const d = this.deploymentFor(model);
+      // Without a deployments map the client's model becomes the deployment in the URL path:
+      // only a plain deployment name may (never "../", "?", "#", CR/LF…).
+      return d.length > 0 && (this.deploymentKeys.length > 0 || isDeploymentName(d));
+    }
     if (this.models.length == 0) return true;
     return this.models.includes(model);
   }

@@ -21,8 +21,8 @@ export function reasonName(r: Reason): string {
   return "none";
 }
 
-const LAYOUT_VERSION: u32 = 1;
-export const STATE_BYTES: i32 = 112;
+const LAYOUT_VERSION: u32 = 2;
+export const STATE_BYTES: i32 = 128;
 
 export class ProviderState {
   /** Hash of the provider record's fingerprint; a mismatch means the record changed: state resets. */
@@ -79,8 +79,8 @@ export class ProviderState {
     store<i64>(p, this.windowStartMs, 80);
     store<i64>(p, this.tokensReserved, 88);
     store<i64>(p, this.requestsReserved, 96);
-    store<i32>(p, <i32>this.tokensAtReport, 104);
-    store<i32>(p, <i32>this.requestsAtReport, 108);
+    store<i64>(p, this.tokensAtReport, 104);
+    store<i64>(p, this.requestsAtReport, 112);
     return buf;
   }
 
@@ -109,8 +109,8 @@ export class ProviderState {
     s.windowStartMs = load<i64>(p, 80);
     s.tokensReserved = load<i64>(p, 88);
     s.requestsReserved = load<i64>(p, 96);
-    s.tokensAtReport = <i64>load<i32>(p, 104);
-    s.requestsAtReport = <i64>load<i32>(p, 108);
+    s.tokensAtReport = load<i64>(p, 104);
+    s.requestsAtReport = load<i64>(p, 112);
     return s;
   }
 }

@@ -25,8 +25,12 @@ export function classifyStatus(status: i32, quota: bool): Outcome {
  * Active health-check result. Returns true when the healthy flag flipped.
  * A 429 on the probe proves endpoint and key: healthy, but cooling down.
  */
+/** A provider's retry-after is honoured up to an hour (an absurd value must not overflow). */
+const MAX_RETRY_AFTER_MS: i64 = 3_600_000;
+
 export function applyProbe(s: ProviderState, outcome: Outcome, status: i32, nowMs: i64, retryAfterMs: i64,
   hc: HealthCheckConfig, cd: CooldownConfig): bool {
+  if (retryAfterMs > MAX_RETRY_AFTER_MS) retryAfterMs = MAX_RETRY_AFTER_MS;
   const was = s.healthy;
   s.lastProbeMs = nowMs;
   s.lastProbeStatus = status;
@@ -74,6 +78,7 @@ export function applyProbe(s: ProviderState, outcome: Outcome, status: i32, nowM
  * A live attempt's outcome (passive health). Returns true when the provider became unavailable.
  */
 export function applyResponse(s: ProviderState, outcome: Outcome, nowMs: i64, retryAfterMs: i64, cd: CooldownConfig): bool {
+  if (retryAfterMs > MAX_RETRY_AFTER_MS) retryAfterMs = MAX_RETRY_AFTER_MS;
   const was = s.available(nowMs);
   if (outcome == Outcome.Success) {
     s.consecutiveFailures = 0;

@@ -30,12 +30,18 @@ export class RequestScan {
   /** Byte span of the model string's content (inside the quotes), -1 when absent. */
   modelStart: i32 = -1;
   modelEnd: i32 = -1;
+  /** Span of the last "model" value whatever its type (a `null` must be replaced, not shadowed). */
+  modelValueStart: i32 = -1;
+  modelValueEnd: i32 = -1;
   stream: bool = false;
   /** max_tokens / max_completion_tokens / max_output_tokens, -1 when absent. */
   maxTokens: i64 = -1;
   hasStreamOptions: bool = false;
   /** -1 absent, 0 false, 1 true. */
   includeUsage: i32 = -1;
+  /** Span of a non-boolean include_usage value inside stream_options (e.g. null), -1 when none. */
+  includeUsageValueStart: i32 = -1;
+  includeUsageValueEnd: i32 = -1;
   /** Span of the stream_options value ({…}) when present. */
   streamOptionsStart: i32 = -1;
   streamOptionsEnd: i32 = -1;
@@ -230,7 +236,7 @@ function parseIntAt(b: Uint8Array, i: i32, end: i32): i64 {
  * 1 true, 0 false, -1 absent or not a boolean. A repeated key counts as providers read it:
  * the last one wins.
  */
-function scanIncludeUsage(b: Uint8Array, s: i32, e: i32): i32 {
+function scanIncludeUsage(b: Uint8Array, s: i32, e: i32, out: RequestScan): i32 {
   let found = -1;
   let i = skipWs(b, s + 1);
   while (i < e && unchecked(b[i]) == CH_QUOTE) {
@@ -242,7 +248,11 @@ function scanIncludeUsage(b: Uint8Array, s: i32, e: i32): i32 {
     j = skipWs(b, j + 1);
     const ve = skipValue(b, j, new RequestScan(), false);
     if (ve < 0) return -1;
-    if (isUsageKey) found = matchAt(b, j, L_TRUE) ? 1 : matchAt(b, j, L_FALSE) ? 0 : -1;
+    if (isUsageKey) {
+      found = matchAt(b, j, L_TRUE) ? 1 : matchAt(b, j, L_FALSE) ? 0 : -1;
+      out.includeUsageValueStart = found < 0 ? j : -1;
+      out.includeUsageValueEnd = found < 0 ? ve : -1;
+    }
     i = skipWs(b, ve);
     if (i < e && unchecked(b[i]) == CH_COMMA) i = skipWs(b, i + 1);
   }
@@ -309,6 +319,8 @@ export function scanRequest(b: Uint8Array): RequestScan {
       out.model = "";
       out.modelStart = -1;
       out.modelEnd = -1;
+      out.modelValueStart = vs;
+      out.modelValueEnd = ve;
       if (unchecked(b[vs]) == CH_QUOTE) {
         out.modelStart = vs + 1;
         out.modelEnd = ve - 1;
@@ -326,11 +338,13 @@ export function scanRequest(b: Uint8Array): RequestScan {
       out.streamOptionsStart = -1;
       out.streamOptionsEnd = -1;
       out.includeUsage = -1;
+      out.includeUsageValueStart = -1;
+      out.includeUsageValueEnd = -1;
       if (unchecked(b[vs]) == CH_LBRACE) {
         out.hasStreamOptions = true;
         out.streamOptionsStart = vs;
         out.streamOptionsEnd = ve;
-        out.includeUsage = scanIncludeUsage(b, vs, ve);
+        out.includeUsage = scanIncludeUsage(b, vs, ve, out);
       }
     }
     i = skipWs(b, ve);

@@ -29,6 +29,10 @@ export function shapeBody(body: Uint8Array, scan: RequestScan, model: string, in
   if (model.length > 0 && model != scan.model) {
     if (scan.modelStart >= 0) {
       edits.push(new Edit(scan.modelStart - 1, scan.modelEnd - scan.modelStart + 2, quote(model)));
+    } else if (scan.modelValueStart >= 0) {
+      // "model": null (or another non-string): replace the value; a key inserted earlier would
+      // lose to it (the last duplicate wins at the provider).
+      edits.push(new Edit(scan.modelValueStart, scan.modelValueEnd - scan.modelValueStart, quote(model)));
     } else {
       let brace = 0;
       while (brace < body.length && unchecked(body[brace]) != 0x7b) brace++;
@@ -37,7 +41,10 @@ export function shapeBody(body: Uint8Array, scan: RequestScan, model: string, in
     }
   }
   if (injectUsage && scan.includeUsage < 0) {
-    if (scan.hasStreamOptions) {
+    if (scan.includeUsageValueStart >= 0) {
+      // "include_usage": null: replace the value (an inserted key would be shadowed by it).
+      edits.push(new Edit(scan.includeUsageValueStart, scan.includeUsageValueEnd - scan.includeUsageValueStart, "true"));
+    } else if (scan.hasStreamOptions) {
       const empty = nextNonWs(body, scan.streamOptionsStart + 1) == scan.streamOptionsEnd - 1;
       edits.push(new Edit(scan.streamOptionsStart + 1, 0, "\"include_usage\":true" + (empty ? "" : ",")));
     } else {

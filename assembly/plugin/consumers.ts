@@ -29,8 +29,12 @@ export function findConsumer(cfg: Config, key: string): i32 {
   return -1;
 }
 
+/**
+ * Keyed by name and budget: a Higress rule that redefines a consumer's limits has a budget of
+ * its own (two views sharing one key would wipe each other's window on every request).
+ */
 export function consumerKey(c: ConsumerConfig): string {
-  return PREFIX + c.name;
+  return PREFIX + c.name + "/" + consumerFingerprint(c).toString(16);
 }
 
 /** Changes when the consumer's budget changes (its window state then starts afresh). */

@@ -11,17 +11,20 @@ function parseNumber(s: string): f64 {
   return F64.parseFloat(s);
 }
 
-/** retry-after-ms, else retry-after (seconds), else 0. */
+/** Longest cooldown a provider's retry-after can ask for (a hostile or absurd value is capped). */
+export const MAX_RETRY_AFTER_MS: i64 = 3_600_000;
+
+/** retry-after-ms, else retry-after (seconds), else 0; capped at MAX_RETRY_AFTER_MS. */
 export function retryAfterMs(map: MapType): i64 {
   const ms = getHeader(map, "retry-after-ms");
   if (ms !== null) {
     const v = parseNumber(ms.trim());
-    if (v >= 0) return <i64>Math.ceil(v);
+    if (v >= 0) return v >= <f64>MAX_RETRY_AFTER_MS ? MAX_RETRY_AFTER_MS : <i64>Math.ceil(v);
   }
   const s = getHeader(map, "retry-after");
   if (s !== null) {
     const v = parseNumber(s.trim());
-    if (v >= 0) return <i64>Math.ceil(v * 1000);
+    if (v >= 0) return v * 1000 >= <f64>MAX_RETRY_AFTER_MS ? MAX_RETRY_AFTER_MS : <i64>Math.ceil(v * 1000);
   }
   return 0;
 }
@@ -31,5 +34,6 @@ export function intHeader(map: MapType, name: string): i64 {
   const v = getHeader(map, name);
   if (v === null) return -1;
   const n = parseNumber(v.trim());
-  return n >= 0 ? <i64>n : -1;
+  if (n < 0) return -1;
+  return n >= 1e15 ? 1_000_000_000_000_000 : <i64>n;
 }

@@ -14,7 +14,9 @@ import { ProviderState, Reason, reasonName } from "../health/state";
 import { applyProbe, classifyStatus, Outcome } from "../health/transitions";
 import { authHeaderName, authHeaderValue, probePath } from "../provider/route";
 import { Rng } from "../select/rng";
-import { retryAfterMs } from "./headers";
+import { intHeader, retryAfterMs } from "./headers";
+import { ResponseOp, SettleOp } from "./admission";
+import { UsageScanner } from "../lib/usage";
 import { FailoverStream } from "./stream";
 import { Metrics } from "./metrics";
 
@@ -28,6 +30,10 @@ class MapEnv extends EnvLookup {
 const enum CalloutKind { Probe = 0, Attempt = 1 }
 
 class Callout {
+  /** Attempts: the view the provider index refers to, and the reservation made for it. */
+  view: ConfigView | null = null;
+  reserved: i64 = 0;
+  reservedAt: i64 = 0;
   constructor(public kind: CalloutKind, public provider: i32, public contextId: u32, public startedMs: i64) {}
 }
 
@@ -275,14 +281,45 @@ export class FailoverRoot extends RootContext {
     if (this.streams.has(c.contextId)) {
       const stream = this.streams.get(c.contextId);
       stream.onAttemptResponse(c.provider, status, headers, bodySize, now);
+      return;
     }
+    // The client left while the attempt was in flight: its answer still counts for the
+    // provider's health, and its reservation is settled or released.
+    const view = c.view;
+    if (view === null) return;
+    const p = unchecked(view.config.providers[c.provider]);
+    const ok = status >= 200 && status < 300;
+    let quota = false;
+    let actual: i64 = -1;
+    if (bodySize > 0 && bodySize <= 16777216) {
+      const body = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
+      if (body !== null) {
+        const bytes = Uint8Array.wrap(body);
+        if (status == 429) quota = String.UTF8.decode(body).includes("insufficient_quota");
+        if (ok) {
+          const u = new UsageScanner();
+          u.feed(bytes);
+          if (u.found) actual = (u.promptTokens > 0 ? u.promptTokens : 0) + (u.completionTokens > 0 ? u.completionTokens : 0);
+        }
+      }
+    }
+    const map = MapType.HttpCallResponseHeaders;
+    this.update(view, c.provider, new ResponseOp(classifyStatus(status, quota), now, status == 429 ? retryAfterMs(map) : 0,
+      intHeader(map, "x-ratelimit-remaining-tokens"), intHeader(map, "x-ratelimit-remaining-requests"),
+      view.config, p.limits, !ok, c.reserved, c.reservedAt));
+    if (ok && actual >= 0) this.update(view, c.provider, new SettleOp(p.limits, c.reserved, actual, c.reservedAt, now));
   }
 
   /** Sends an in-request attempt for a stream through http_call; returns false if it could not be sent. */
-  sendAttempt(stream: FailoverStream, p: ProviderConfig, provider: i32, headers: string[], body: ArrayBuffer, timeoutMs: u32): u32 {
+  sendAttempt(stream: FailoverStream, view: ConfigView, p: ProviderConfig, provider: i32, reserved: i64, reservedAt: i64,
+    headers: string[], body: ArrayBuffer, timeoutMs: u32): u32 {
     const r = httpCall(p.cluster, headers, body, timeoutMs);
     if (r.result != Result.Ok) return r.result;
-    this.callouts.set(r.token, new Callout(CalloutKind.Attempt, provider, stream.context_id, nowMs()));
+    const c = new Callout(CalloutKind.Attempt, provider, stream.context_id, nowMs());
+    c.view = view;
+    c.reserved = reserved;
+    c.reservedAt = reservedAt;
+    this.callouts.set(r.token, c);
     this.streams.set(stream.context_id, stream);
     return Result.Ok;
   }

@@ -1,8 +1,8 @@
 // One HTTP stream: classify, strip client credentials, read the body, choose a provider,
 // rewrite the request for it, fail over on retryable outcomes, decorate the response.
 
-import { Context, FilterDataStatusValues, FilterHeadersStatusValues } from "@solo-io/proxy-runtime/assembly";
-import { Config, ProviderConfig, ProviderType } from "../config/model";
+import { Context, FilterDataStatusValues, FilterHeadersStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime/assembly";
+import { Config, isConfiguredModel, ProviderConfig, ProviderType } from "../config/model";
 import {
   BufferType, getBuffer, getHeader, getHeaderPairs, getProperty, MapType, nowMs, removeHeader, replaceHeader, Result,
   sendLocalResponse, setBuffer, setEffectiveContext,
@@ -40,6 +40,18 @@ const FORWARDED_RESPONSE_HEADERS: string[] = [
 
 const STREAM_INCOMPLETE = utf8("event: error\ndata: {\"error\":{\"message\":\"the provider's stream ended before the response was complete\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_incomplete\"}}\n\n");
 
+/** A client-supplied value made safe for one log line: printable, no spaces, at most 64 chars. */
+function logSafe(v: string): string {
+  if (v.length == 0) return "-";
+  let out = "";
+  const n = v.length < 64 ? v.length : 64;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    out += c > 0x20 && c < 0x7f && c != 0x3d ? String.fromCharCode(c) : "_";
+  }
+  return v.length > 64 ? out + "…" : out;
+}
+
 function failoverReason(status: i32): string {
   if (status == 429) return "rate_limited";
   if (status == 401 || status == 403) return "credential_rejected";
@@ -68,6 +80,11 @@ export class FailoverStream extends Context {
   private startedMs: i64 = 0;
   private status: i32 = 0;
   private retrying: bool = false;
+  /** The client's request has fully arrived (a retry may only resend a whole body). */
+  private requestComplete: bool = false;
+  /** Responses API: the stream's terminal events other than response.completed. */
+  private doneIncomplete: Needle | null = null;
+  private doneFailed: Needle | null = null;
   /** A 429 whose body is being read to tell a quota error from a rate limit. */
   private pending429: bool = false;
   private pendingRetryAfter: i64 = 0;
@@ -152,6 +169,7 @@ export class FailoverStream extends Context {
       return FilterHeadersStatusValues.StopIteration;
     }
     this.headerOnly = cfg.headerOnly;
+    this.requestComplete = endOfStream;
     if (this.headerOnly || endOfStream) {
       const hm = getHeader(MapType.RequestHeaders, "x-ai-model");
       this.model = hm !== null ? hm : this.api.pathModel;
@@ -167,6 +185,7 @@ export class FailoverStream extends Context {
   onRequestBody(bodySize: usize, endOfStream: bool): FilterDataStatusValues {
     if (this.view === null || this.replied) return FilterDataStatusValues.Continue;
     const cfg = this.cfg();
+    if (endOfStream) this.requestComplete = true;
     if (<i64>bodySize > cfg.maxRequestBodyBytes || (this.headerOnly && <i64>(this.body.length + <i32>bodySize) > cfg.maxRequestBodyBytes)) {
       if (this.routed) {
         // Too large to keep for a retry: the attempt in flight proceeds, retries are off.
@@ -204,6 +223,22 @@ export class FailoverStream extends Context {
     const maxTokens = scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens;
     if (!this.route(scan.promptTokens(), maxTokens, true)) return FilterDataStatusValues.StopIterationNoBuffer;
     return FilterDataStatusValues.Continue;
+  }
+
+  onRequestTrailers(_trailers: u32): FilterTrailersStatusValues {
+    if (this.view === null) return FilterTrailersStatusValues.Continue;
+    // Trailers are headers too: a client credential in them never goes upstream.
+    for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) removeHeader(MapType.RequestTrailers, unchecked(CLIENT_CREDENTIAL_HEADERS[i]));
+    removeHeader(MapType.RequestTrailers, CLUSTER_HEADER);
+    this.requestComplete = true;
+    if (!this.routed && !this.replied) {
+      // The body ended with trailers instead of end_of_stream: it was never routed, and an
+      // unrouted request must not go on (it would carry no provider credential).
+      this.reply(400, "ai_failover_trailers", "request trailers are not supported by this gateway; send the body without trailers",
+        "invalid_request_error", "unsupported_trailers", []);
+      return FilterTrailersStatusValues.StopIteration;
+    }
+    return FilterTrailersStatusValues.Continue;
   }
 
   /** Reserves the request in the consumer's budget; replies 429 (and returns false) when over it. */
@@ -267,6 +302,16 @@ export class FailoverStream extends Context {
       const capacity = new Array<bool>(n);
       for (let i = 0; i < n; i++) {
         unchecked((capacity[i] = fits(unchecked(states[i]), unchecked(cfg.providers[i]).limits, this.need, now)));
+      }
+      if (this.headerOnly) {
+        // The body is not rewritten in this mode: skip providers that need another model
+        // name in it (an Azure v1 deployment named differently from the model).
+        for (let i = 0; i < n; i++) {
+          const p = unchecked(cfg.providers[i]);
+          if (p.type == ProviderType.AzureOpenAI && bodyNeedsModel(p, this.api.kind) && p.deploymentFor(this.model) != this.model) {
+            unchecked((capacity[i] = false));
+          }
+        }
       }
       const choice = choose(cfg.providers, states, this.model, now, this.tried, capacity, this.rootCtx.rng);
       if (choice.index < 0) {
@@ -384,6 +429,10 @@ export class FailoverStream extends Context {
     this.isSse = ct !== null && ct.startsWith("text/event-stream");
     if (this.isSse && status == 200) {
       this.done = new Needle(this.api.kind == ApiKind.Responses ? "response.completed" : "data: [DONE]");
+      if (this.api.kind == ApiKind.Responses) {
+        this.doneIncomplete = new Needle("response.incomplete");
+        this.doneFailed = new Needle("response.failed");
+      }
       this.events = new Needle(this.api.kind == ApiKind.Responses ? "response.output_text.delta" : "\"delta\":{\"content\":\"");
       if (this.stripUsage) {
         this.stripper = new SseStripper();
@@ -428,7 +477,12 @@ export class FailoverStream extends Context {
     const stripper = this.stripper;
     let out = chunk;
     if (stripper !== null) out = stripper.feed(chunk, endOfStream);
-    if (endOfStream && done !== null && !done.found) {
+    const di = this.doneIncomplete;
+    const df = this.doneFailed;
+    if (di !== null) di.feed(chunk);
+    if (df !== null) df.feed(chunk);
+    const ended = (done !== null && done.found) || (di !== null && di.found) || (df !== null && df.found);
+    if (endOfStream && done !== null && !ended) {
       // The provider ended the stream cleanly but unfinished: say so instead of a silent end.
       out = concat(out, STREAM_INCOMPLETE);
       log(Level.Warn, "ai-failover: stream from " + unchecked(this.cfg().providers[this.provider]).name + " ended before completion");
@@ -495,7 +549,9 @@ export class FailoverStream extends Context {
   /** Sends the saved request to the next available provider. False when none is left. */
   private retry(now: i64): bool {
     const cfg = this.cfg();
-    // Without the request body there is nothing to resend (header-only mode with a body over the limit).
+    // Without the whole request body there is nothing to resend (header-only mode: the body
+    // is still arriving, or was over the limit).
+    if (!this.requestComplete) return false;
     if (this.body.length == 0 && this.method != "GET") return false;
     const i = this.pickAndReserve(now);
     if (i < 0) return false;
@@ -509,7 +565,7 @@ export class FailoverStream extends Context {
       authHeaderName(p), authHeaderValue(p),
       "content-type", "application/json",
     ];
-    const r = this.rootCtx.sendAttempt(this, p, i, headers, body.buffer, <u32>cfg.upstreamTimeoutMs);
+    const r = this.rootCtx.sendAttempt(this, this.view!, p, i, this.resTokens, this.resAt, headers, body.buffer, <u32>cfg.upstreamTimeoutMs);
     if (r != Result.Ok) {
       this.record(i, 0, now, 0, -1, -1);
       return this.retry(now);
@@ -675,7 +731,7 @@ export class FailoverStream extends Context {
       if (this.maxTokens > 0 && output > this.maxTokens) output = this.maxTokens;
     }
     const actual = input + output;
-    if (this.resProvider >= 0 && u.found) {
+    if (this.resProvider >= 0 && (u.found || estimated)) {
       // Reconcile the reservation with what the provider says it used.
       const i = this.resProvider;
       this.rootCtx.update(this.view!, i, new SettleOp(unchecked(cfg.providers[i]).limits, this.resTokens, actual, this.resAt, now));
@@ -685,7 +741,9 @@ export class FailoverStream extends Context {
       else if (u.found || estimated) this.settleConsumer(actual, now);
     }
     const consumer = this.consumer >= 0 ? unchecked(cfg.consumers[this.consumer]).name : "none";
-    const model = this.provider >= 0 ? this.model : "none";
+    // Metric labels only carry model names the configuration knows (bounded cardinality, no
+    // client-controlled text in stat names).
+    const model = this.provider < 0 ? "none" : isConfiguredModel(cfg.providers, this.model) ? this.model : "other";
     const m = this.rootCtx.metrics;
     if (this.startedMs > 0) m.request(this.pname(this.provider), consumer, model, this.status);
     if (input > 0 || output > 0) m.tokens(this.pname(this.provider), consumer, model, input, output, estimated);
@@ -694,7 +752,7 @@ export class FailoverStream extends Context {
     if (this.startedMs > 0 && enabled(Level.Info)) {
       // One line per request: no credentials, no content.
       log(Level.Info, "ai-failover access: provider=" + (this.provider >= 0 ? unchecked(cfg.providers[this.provider]).name : "-") +
-        " consumer=" + consumer + " api=" + apiName(this.api.kind) + " model=" + (this.model.length > 0 ? this.model : "-") +
+        " consumer=" + consumer + " api=" + apiName(this.api.kind) + " model=" + logSafe(this.model) +
         " status=" + this.status.toString() + " attempts=" + this.attempts.toString() +
         " stream=" + (this.scan !== null && this.scan!.stream ? "true" : "false") +
         " prompt_tokens=" + input.toString() + " completion_tokens=" + output.toString() +

@@ -49,4 +49,6 @@ export function authHeaderValue(p: ProviderConfig): string {
 export const CLIENT_CREDENTIAL_HEADERS: string[] = [
   "authorization", "api-key", "x-api-key", "openai-api-key", "azure-api-key",
   "proxy-authorization", "ocp-apim-subscription-key", "x-goog-api-key", "anthropic-api-key",
+  // These pick the organization / project a provider key acts for: not the client's to choose.
+  "openai-organization", "openai-project",
 ];
