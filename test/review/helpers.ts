@@ -154,10 +154,8 @@ export interface PState {
   windowStartMs: bigint; tokensReserved: bigint; requestsReserved: bigint; remainingTokens: bigint;
 }
 
-export function providerState(p: ProcessState, name: string, vmId = ""): PState | undefined {
-  const e = p.sharedData.get(vmId, "ai-failover/provider/" + name);
-  if (!e) return undefined;
-  const v = new DataView(e.value.buffer, e.value.byteOffset, e.value.byteLength);
+function decodeState(value: Uint8Array): PState {
+  const v = new DataView(value.buffer, value.byteOffset, value.byteLength);
   return {
     healthy: v.getUint8(8) !== 0, credentialBad: v.getUint8(9) !== 0, reason: v.getUint8(10),
     consecutiveFailures: v.getInt32(12, true), cooldownUntilMs: v.getBigInt64(32, true),
@@ -166,19 +164,17 @@ export function providerState(p: ProcessState, name: string, vmId = ""): PState 
   };
 }
 
+export function providerState(p: ProcessState, name: string, vmId = ""): PState | undefined {
+  const e = p.sharedData.get(vmId, "ai-failover/provider/" + name);
+  return e ? decodeState(e.value) : undefined;
+}
+
 export function consumerState(p: ProcessState, name: string, vmId = ""): PState | undefined {
   // Keyed by name and budget fingerprint: "ai-failover/consumer/<name>/<fp>".
   const keys = p.sharedData.keys(vmId).filter((k) => k.startsWith("ai-failover/consumer/" + name + "/"));
   if (keys.length > 1) throw new Error(`several budgets for consumer ${name}: ${keys.join(", ")}`);
   const e = keys.length ? p.sharedData.get(vmId, keys[0]) : undefined;
-  if (!e) return undefined;
-  const v = new DataView(e.value.buffer, e.value.byteOffset, e.value.byteLength);
-  return {
-    healthy: v.getUint8(8) !== 0, credentialBad: v.getUint8(9) !== 0, reason: v.getUint8(10),
-    consecutiveFailures: v.getInt32(12, true), cooldownUntilMs: v.getBigInt64(32, true),
-    remainingTokens: v.getBigInt64(40, true),
-    windowStartMs: v.getBigInt64(80, true), tokensReserved: v.getBigInt64(88, true), requestsReserved: v.getBigInt64(96, true),
-  };
+  return e ? decodeState(e.value) : undefined;
 }
 
 /** A VM trap shows as a 503 local reply with details wasm_fail_stream and a critical log. */
