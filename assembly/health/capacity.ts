@@ -77,13 +77,17 @@ export function reserve(s: ProviderState, lim: Limits, tokens: i64, nowMs: i64):
  * Settles a reservation made at `reservedAtMs`: `actual` tokens used (-1 = the attempt failed
  * and consumed nothing: release it all). Only applies inside the same window.
  */
-export function settle(s: ProviderState, lim: Limits, reserved: i64, actual: i64, reservedAtMs: i64, nowMs: i64): void {
+export function settle(s: ProviderState, lim: Limits, reserved: i64, actual: i64, reservedAtMs: i64, nowMs: i64,
+  refund: bool = true): void {
   if (s.windowStartMs == 0 || reservedAtMs < s.windowStartMs || nowMs - s.windowStartMs >= lim.windowMs) return;
   if (actual < 0) {
     s.tokensReserved -= reserved;
     s.requestsReserved -= 1;
     if (s.requestsReserved < 0) s.requestsReserved = 0;
-  } else {
+  } else if (refund || actual > reserved) {
+    // Providers (Azure, OpenAI) count prompt estimate + max tokens at admission and refund
+    // nothing when the answer is shorter: for their windows only an overrun is added
+    // (refund=false). Gateway budgets (consumers) follow the actual usage both ways.
     s.tokensReserved += actual - reserved;
   }
   if (s.tokensReserved < 0) s.tokensReserved = 0;

@@ -17,9 +17,10 @@ export class ReserveOp extends StateOp {
 }
 
 export class SettleOp extends StateOp {
-  constructor(public limits: Limits, public reserved: i64, public actual: i64, public reservedAt: i64, public now: i64) { super(); }
+  constructor(public limits: Limits, public reserved: i64, public actual: i64, public reservedAt: i64, public now: i64,
+    public refund: bool) { super(); }
   apply(s: ProviderState): bool {
-    settle(s, this.limits, this.reserved, this.actual, this.reservedAt, this.now);
+    settle(s, this.limits, this.reserved, this.actual, this.reservedAt, this.now, this.refund);
     return true;
   }
 }

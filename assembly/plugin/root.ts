@@ -307,7 +307,7 @@ export class FailoverRoot extends RootContext {
     this.update(view, c.provider, new ResponseOp(classifyStatus(status, quota), now, status == 429 ? retryAfterMs(map) : 0,
       intHeader(map, "x-ratelimit-remaining-tokens"), intHeader(map, "x-ratelimit-remaining-requests"),
       view.config, p.limits, !ok, c.reserved, c.reservedAt));
-    if (ok && actual >= 0) this.update(view, c.provider, new SettleOp(p.limits, c.reserved, actual, c.reservedAt, now));
+    if (ok && actual >= 0) this.update(view, c.provider, new SettleOp(p.limits, c.reserved, actual, c.reservedAt, now, false));
   }
 
   /** Sends an in-request attempt for a stream through http_call; returns false if it could not be sent. */

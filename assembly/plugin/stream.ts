@@ -283,7 +283,7 @@ export class FailoverStream extends Context {
     if (!this.conReserved || this.consumer < 0) return;
     this.conReserved = false;
     const c = unchecked(this.cfg().consumers[this.consumer]);
-    updateState(consumerKey(c), consumerFingerprint(c), new SettleOp(consumerLimits(c), this.need, actual, this.conAt, now));
+    updateState(consumerKey(c), consumerFingerprint(c), new SettleOp(consumerLimits(c), this.need, actual, this.conAt, now, true));
   }
 
   private releaseConsumer(now: i64): void {
@@ -734,7 +734,7 @@ export class FailoverStream extends Context {
     if (this.resProvider >= 0 && (u.found || estimated)) {
       // Reconcile the reservation with what the provider says it used.
       const i = this.resProvider;
-      this.rootCtx.update(this.view!, i, new SettleOp(unchecked(cfg.providers[i]).limits, this.resTokens, actual, this.resAt, now));
+      this.rootCtx.update(this.view!, i, new SettleOp(unchecked(cfg.providers[i]).limits, this.resTokens, actual, this.resAt, now, false));
     }
     if (this.conReserved) {
       if (!ok) this.releaseConsumer(now);

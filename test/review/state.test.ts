@@ -16,10 +16,12 @@ describe("review: reservations and cooldowns", () => {
   afterEach(async () => { await r?.close(); });
 
   // A 200 without usage (client set include_usage:false, a cut stream, an API without usage)
-  // is accounted with an estimate for the consumer and the metrics, but the provider keeps the
-  // full admission reservation (prompt + max_tokens) for the rest of the window: a PTU with
-  // 10k TPM looks full after a handful of small requests and traffic spills for nothing.
-  it("a successful response without usage settles the provider reservation with the estimate", async () => {
+  // is accounted with an estimate for the consumer and the metrics. The provider's window,
+  // though, keeps what the provider itself counted at admission (prompt estimate + max_tokens:
+  // Azure and OpenAI refund nothing when the answer is shorter), so the gateway never admits
+  // more than the provider will (first review finding reversed after the PTU/PAYG scenario
+  // showed one provider 429 per window from refunding).
+  it("a successful response without usage keeps the provider's admission count: no over-admission", async () => {
     r = await rig(baseConfig({ providers: [
       { ...JSON.parse(JSON.stringify(baseConfig().providers))[0], limits: { tokensPerMinute: 10000 } },
       JSON.parse(JSON.stringify(baseConfig().providers))[1],
@@ -33,9 +35,27 @@ describe("review: reservations and cooldowns", () => {
       f.stream.complete();
     }
     const east = providerState(r.process, "east")!;
-    // Each request used a few tokens (estimate: ~9 prompt + 1 delta); nowhere near 2000 each.
-    expect(east.tokensReserved).toBeLessThan(1000n);
-    expect(sent.every((a) => a === "east.openai.azure.com"), sent.join(", ")).toBe(true);
+    const onEast = sent.filter((a) => a === "east.openai.azure.com").length;
+    // Each request reserved prompt estimate + 2000: four fit in 10,000, the rest spilled.
+    expect(onEast).toBe(4);
+    expect(sent.slice(4).every((a) => a === "west.openai.azure.com"), sent.join(", ")).toBe(true);
+    expect(east.tokensReserved).toBeGreaterThan(8000n);
+    expect(east.tokensReserved).toBeLessThanOrEqual(10000n);
+  });
+
+  // A response whose usage exceeds the reservation (the estimate was low) adds the overrun.
+  it("usage above the reservation is added to the provider's window", async () => {
+    r = await rig(baseConfig({ providers: [
+      { ...JSON.parse(JSON.stringify(baseConfig().providers))[0], limits: { tokensPerMinute: 10000 } },
+      JSON.parse(JSON.stringify(baseConfig().providers))[1],
+    ] }));
+    const f = request(r, "/v1/chat/completions", chatBody({ max_tokens: 10 }));
+    const before = providerState(r.process, "east")!.tokensReserved;
+    f.stream.encodeHeaders([[":status", "200"], ["content-type", "application/json"]], false);
+    f.stream.encodeData(Buffer.from('{"usage":{"prompt_tokens":500,"completion_tokens":10,"total_tokens":510}}'), true);
+    f.stream.complete();
+    expect(providerState(r.process, "east")!.tokensReserved).toBe(510n);
+    expect(before).toBeLessThan(510n);
   });
 
   // retry-after(-ms) is added to now() in i64 without a bound: a huge value saturates to

@@ -5,6 +5,9 @@ import { readFileSync } from "node:fs";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import { startMockProvider, type MockProvider, type MockProviderOptions } from "../../harness/providers/index.ts";
 import type { LogRecord } from "../../harness/host/types.ts";
+import { analyze, formatReport, formatSlices, type Report } from "../../harness/replay/report.ts";
+import { runScenario, type RunHooks, type RunResult, type TargetName } from "../../harness/replay/runner.ts";
+import { loadScenario, type Scenario } from "../../harness/replay/scenario.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 export const LOCAL_YAML = readFileSync(new URL("../../envoy/local.yaml", import.meta.url), "utf8");
@@ -119,4 +122,36 @@ export function credentialAudit(p: MockProvider, ownKey: string): string[] {
     }
   }
   return problems;
+}
+
+// ---- replayed scenarios (harness/replay) ------------------------------------------------------
+
+export interface Replayed {
+  sc: Scenario;
+  res: RunResult;
+  report: Report;
+}
+
+/** Runs harness/replay/scenarios/<name>.yaml against a target and prints its tables. */
+export async function replay(name: string, target: TargetName, hooks?: RunHooks): Promise<Replayed> {
+  const sc = loadScenario(new URL(`../../harness/replay/scenarios/${name}.yaml`, import.meta.url).pathname);
+  const res = await runScenario(sc, target, hooks);
+  const report = analyze(res);
+  console.log(`${formatReport(report)}\n${formatSlices(report, sc.sliceMs)}`);
+  return { sc, res, report };
+}
+
+/** When a timeline action ran (ms since t0). */
+export function actionAt(res: RunResult, action: string, provider?: string): number {
+  const a = res.actions.find((x) => x.action === action && (provider === undefined || x.provider === provider));
+  if (!a) throw new Error(`no ${action} in the timeline of ${res.scenario.name}`);
+  if (a.error) throw new Error(`${action} failed: ${a.error}`);
+  return a.ranAt;
+}
+
+/** Chat (non-probe) records of a provider, with times relative to t0. */
+export function chatRecords(res: RunResult, provider: string) {
+  const p = res.providers.find((x) => x.name === provider);
+  if (!p) throw new Error(`no provider ${provider}`);
+  return p.records.filter((r) => r.api !== "models").map((r) => ({ ...r, t: r.time - res.t0 }));
 }

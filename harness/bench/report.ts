@@ -1,0 +1,209 @@
+/** The bench report: results per workload and target, ratios against the same run's baselines, Markdown. */
+import type { HostBenchResult } from "./host-bench.ts";
+import type { SliceResult, TargetId, Workload } from "./load.ts";
+import type { ChildStats } from "./stack.ts";
+import { ratio, summarize } from "./stats.ts";
+
+export interface TargetResult {
+  target: TargetId;
+  requests: number;
+  errors: number;
+  failures: Record<string, number>;
+  /** Completed requests (streams) per second over all measured slices. */
+  reqPerS: number;
+  /** req/s of each round, to show the spread. */
+  reqPerSByRound: number[];
+  latencyMs: { p50: number; p99: number; mean: number };
+  ttfbMs?: { p50: number; p99: number };
+  chunkMs?: { p50: number; p99: number; n: number };
+  unmatchedStreams?: number;
+  vsDirect: Comparison;
+  vsPassthrough: Comparison;
+}
+
+export interface Comparison {
+  reqPerSRatio: number;
+  addedP50Ms: number;
+  addedP99Ms: number;
+  addedTtfbP50Ms?: number;
+  addedTtfbP99Ms?: number;
+  addedChunkP50Ms?: number;
+  addedChunkP99Ms?: number;
+}
+
+export interface WorkloadResult {
+  id: string;
+  title: string;
+  concurrency: number;
+  stream: boolean;
+  upstreamLatencyMs: number;
+  targets: TargetResult[];
+}
+
+export interface GatewayMemory {
+  target: TargetId;
+  start: ChildStats;
+  end: ChildStats;
+}
+
+export interface BenchReport {
+  mode: "full" | "quick";
+  startedAt: string;
+  durationS: number;
+  machine: { node: string; cpus: number; loadAvgStart: number[]; loadAvgEnd: number[] };
+  wasm: { path: string; bytes: number; builtAt: string };
+  settings: { sliceMs: number; rounds: number; warmupMs: number; hostRequests: number };
+  workloads: WorkloadResult[];
+  host: HostBenchResult;
+  gateways: GatewayMemory[];
+  warnings: string[];
+}
+
+export function aggregate(w: Workload, target: TargetId, slices: SliceResult[]): Omit<TargetResult, "vsDirect" | "vsPassthrough"> {
+  const all = (k: "latency" | "ttfb" | "chunk") => slices.flatMap((s) => s[k]);
+  const failures: Record<string, number> = {};
+  for (const s of slices) for (const [k, v] of Object.entries(s.failures)) failures[k] = (failures[k] ?? 0) + v;
+  const completed = slices.reduce((a, s) => a + s.completed, 0);
+  const elapsed = slices.reduce((a, s) => a + s.elapsedMs, 0);
+  const lat = summarize(all("latency"));
+  const out: Omit<TargetResult, "vsDirect" | "vsPassthrough"> = {
+    target,
+    requests: completed,
+    errors: slices.reduce((a, s) => a + s.errors, 0),
+    failures,
+    reqPerS: (completed / elapsed) * 1000,
+    reqPerSByRound: slices.map((s) => (s.completed / s.elapsedMs) * 1000),
+    latencyMs: { p50: lat.p50, p99: lat.p99, mean: lat.mean },
+  };
+  if (w.stream) {
+    const t = summarize(all("ttfb"));
+    const c = summarize(all("chunk"));
+    out.ttfbMs = { p50: t.p50, p99: t.p99 };
+    out.chunkMs = { p50: c.p50, p99: c.p99, n: c.n };
+    out.unmatchedStreams = slices.reduce((a, s) => a + s.unmatched, 0);
+  }
+  return out;
+}
+
+export function compare(t: Omit<TargetResult, "vsDirect" | "vsPassthrough">, base: Omit<TargetResult, "vsDirect" | "vsPassthrough">): Comparison {
+  const c: Comparison = {
+    reqPerSRatio: ratio(t.reqPerS, base.reqPerS),
+    addedP50Ms: t.latencyMs.p50 - base.latencyMs.p50,
+    addedP99Ms: t.latencyMs.p99 - base.latencyMs.p99,
+  };
+  if (t.ttfbMs && base.ttfbMs) {
+    c.addedTtfbP50Ms = t.ttfbMs.p50 - base.ttfbMs.p50;
+    c.addedTtfbP99Ms = t.ttfbMs.p99 - base.ttfbMs.p99;
+  }
+  if (t.chunkMs && base.chunkMs) {
+    c.addedChunkP50Ms = t.chunkMs.p50 - base.chunkMs.p50;
+    c.addedChunkP99Ms = t.chunkMs.p99 - base.chunkMs.p99;
+  }
+  return c;
+}
+
+// ---- Markdown ----------------------------------------------------------------------------------
+
+const LABEL: Record<TargetId, string> = { direct: "direct → mock", passthrough: "gateway + pass-through", "ai-failover": "gateway + ai-failover" };
+
+const f = (n: number | undefined, digits = 2) => (n === undefined || !Number.isFinite(n) ? "n/a" : n.toFixed(digits));
+const signed = (n: number | undefined, digits = 2) => (n === undefined || !Number.isFinite(n) ? "n/a" : (n >= 0 ? "+" : "") + n.toFixed(digits));
+const kib = (b: number) => (b / 1024).toFixed(0);
+const mb = (b: number) => (b / 1e6).toFixed(1);
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+function errorsCell(t: TargetResult): string {
+  if (t.errors === 0) return "0";
+  return `${t.errors} (${Object.entries(t.failures).map(([k, v]) => `${k === "0" ? "transport" : k}: ${v}`).join(", ")})`;
+}
+
+function workloadTable(w: WorkloadResult): string {
+  if (!w.stream) {
+    return table(
+      ["target", "req/s", "p50 ms", "p99 ms", "req/s ÷ direct", "req/s ÷ pass-through", "p50 vs direct", "p99 vs direct", "p50 vs pass-through", "p99 vs pass-through", "errors"],
+      w.targets.map((t) => [
+        LABEL[t.target], f(t.reqPerS, 0), f(t.latencyMs.p50), f(t.latencyMs.p99), f(t.vsDirect.reqPerSRatio), f(t.vsPassthrough.reqPerSRatio),
+        signed(t.vsDirect.addedP50Ms), signed(t.vsDirect.addedP99Ms), signed(t.vsPassthrough.addedP50Ms), signed(t.vsPassthrough.addedP99Ms), errorsCell(t),
+      ]),
+    );
+  }
+  return table(
+    ["target", "streams/s", "TTFB p50 ms", "TTFB p99 ms", "chunk p50 ms", "chunk p99 ms", "streams/s ÷ direct", "TTFB p50 vs direct", "chunk p50 vs direct", "chunk p99 vs direct", "TTFB p50 vs pass-through", "chunk p50 vs pass-through", "chunk p99 vs pass-through", "errors"],
+    w.targets.map((t) => [
+      LABEL[t.target], f(t.reqPerS, 1), f(t.ttfbMs?.p50), f(t.ttfbMs?.p99), f(t.chunkMs?.p50, 3), f(t.chunkMs?.p99, 3), f(t.vsDirect.reqPerSRatio),
+      signed(t.vsDirect.addedTtfbP50Ms), signed(t.vsDirect.addedChunkP50Ms, 3), signed(t.vsDirect.addedChunkP99Ms, 3),
+      signed(t.vsPassthrough.addedTtfbP50Ms), signed(t.vsPassthrough.addedChunkP50Ms, 3), signed(t.vsPassthrough.addedChunkP99Ms, 3),
+      errorsCell(t) + (t.unmatchedStreams ? `; ${t.unmatchedStreams} streams unmatched` : ""),
+    ]),
+  );
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  const out: string[] = [];
+  out.push(`# ai-failover bench (${r.mode}, ${r.startedAt})`, "");
+  out.push(
+    `Node ${r.machine.node}, ${r.machine.cpus} CPUs, load average ${r.machine.loadAvgStart.map((x) => x.toFixed(2)).join(" ")} at start, ` +
+      `${r.machine.loadAvgEnd.map((x) => x.toFixed(2)).join(" ")} at end; ${r.durationS.toFixed(0)} s. ` +
+      `Filter ${r.wasm.path} (${r.wasm.bytes} bytes, built ${r.wasm.builtAt}). ` +
+      `Each workload: ${r.settings.rounds} round(s) × ${r.settings.sliceMs} ms per target, targets interleaved in rotating order.`,
+    "",
+    "Baselines of this run: **direct** (client → mock provider) and **pass-through** (the same gateway, 2 worker VMs, with a filter " +
+      "that only continues). Latency columns \"vs X\" are milliseconds added over X; \"÷ X\" are throughput ratios. " +
+      "The mock providers and the load client share the bench process; each gateway runs in its own process.",
+    "",
+  );
+  if (r.warnings.length) out.push("**Warnings**", "", ...r.warnings.map((w) => `- ${w}`), "");
+  for (const w of r.workloads) {
+    out.push(`## ${w.id}: ${w.title}`, "", workloadTable(w), "");
+  }
+  const h = r.host;
+  const pt = h.filters.find((x) => x.filter === "pass-through");
+  out.push("## Filter cost inside the host (no sockets; wall time per callback)", "");
+  out.push(
+    `PluginHost.newStream driven directly, 2 worker VMs, ${h.filters[0]?.requests ?? 0} non-streaming exchanges and ${h.filters[0]?.chunks ?? 0} SSE chunks ` +
+      "per filter (request as the gateway presents it; response and SSE frames captured from the mock), filters interleaved in blocks.",
+    "",
+  );
+  out.push(table(
+    ["filter", "µs / request", "µs / SSE chunk", "request ÷ pass-through", "chunk ÷ pass-through", "host calls / request", "host calls / chunk", "log lines / request (info+)"],
+    h.filters.map((x) => [
+      x.filter, f(x.usPerRequest, 1), f(x.usPerChunk, 2), f(ratio(x.usPerRequest, pt?.usPerRequest ?? NaN)), f(ratio(x.usPerChunk, pt?.usPerChunk ?? NaN)),
+      f(x.hostCallsPerRequest, 1), f(x.hostCallsPerChunk, 2), f(x.logLinesPerRequest, 2),
+    ]),
+  ), "");
+  out.push(
+    "Host calls are the imported functions the filter called (env.*, WASI): a cost Envoy pays too, whatever its speed. " +
+      "Wall time includes this host's JavaScript side of those calls, which is slower than Envoy's C++.",
+    "",
+  );
+  const phases = Object.keys(h.filters[0]?.usPerPhase ?? {});
+  out.push("µs per request by callback phase:", "");
+  out.push(table(["filter", ...phases], h.filters.map((x) => [x.filter, ...phases.map((p) => f(x.usPerPhase[p], 1))])), "");
+  out.push("## Memory", "");
+  out.push(table(
+    ["filter", "worker VM memory after warm-up (KiB)", "after requests", "after SSE chunks", "growth / request (bytes)", "growth / chunk (bytes)"],
+    h.filters.map((x) => [
+      x.filter, x.memoryWarm.map(kib).join(" + "), x.memoryAfterRequests.map(kib).join(" + "), x.memoryAfterChunks.map(kib).join(" + "),
+      f(x.growthPerRequest) + (x.confirmGrowthPerRequest !== undefined ? ` (second window: ${f(x.confirmGrowthPerRequest)})` : ""),
+      f(x.growthPerChunk) + (x.confirmGrowthPerChunk !== undefined ? ` (second window: ${f(x.confirmGrowthPerChunk)})` : ""),
+    ]),
+  ), "");
+  out.push(
+    `Resolution: linear memory grows in 64 KiB pages, so ${f(65536 / Math.max(1, h.filters[0]?.requests ?? 1), 1)} bytes/request is the smallest growth visible. ` +
+      `Node heap (both filters, host bench process): ${mb(h.heapBefore)} MB → ${mb(h.heapAfterRequests)} MB after the requests → ${mb(h.heapAfterChunks)} MB after the chunks ` +
+      `(Δ ${signed((h.heapAfterChunks - h.heapBefore) / 1e6, 1)} MB).`,
+    "",
+  );
+  out.push("Gateway processes, before the first and after the last HTTP workload:", "");
+  out.push(table(
+    ["target", "worker VM memory start (KiB)", "end (KiB)", "Node heap start → end (MB)", "RSS end (MB)", "log lines info+ (total)"],
+    r.gateways.map((g) => [
+      LABEL[g.target], g.start.workerMemory.map(kib).join(" + "), g.end.workerMemory.map(kib).join(" + "),
+      `${mb(g.start.heapUsed)} → ${mb(g.end.heapUsed)}`, mb(g.end.rss), String(g.end.logLines.slice(2).reduce((a, b) => a + b, 0)),
+    ]),
+  ), "");
+  return out.join("\n");
+}

@@ -1,0 +1,92 @@
+// Smoke test of `npm run bench`: the --quick mode completes and reports every target and workload
+// with finite numbers. No timing thresholds: speed lives in the bench's ratios, not in tests.
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WORKLOADS } from "../../harness/bench/load.ts";
+import type { BenchReport } from "../../harness/bench/report.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const TARGETS = ["direct", "passthrough", "ai-failover"];
+
+describe("npm run bench -- --quick", () => {
+  const out = mkdtempSync(join(os.tmpdir(), "bench-test-"));
+  let run: { code: number | null; stdout: string; stderr: string };
+  let report: BenchReport;
+  let markdown: string;
+
+  beforeAll(async () => {
+    run = await new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        ["--expose-gc", "--import", "tsx", "harness/bench/main.ts", "--quick", "--out-dir", out],
+        { cwd: ROOT, timeout: 170_000, maxBuffer: 16 * 1024 * 1024, killSignal: "SIGKILL" },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    if (run.code === 0) {
+      report = JSON.parse(readFileSync(join(out, "bench-report.json"), "utf8"));
+      markdown = readFileSync(join(out, "bench-report.md"), "utf8");
+    }
+  }, 180_000);
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it("completes and prints the Markdown report it wrote", () => {
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe(markdown.trim());
+  });
+
+  it("has a table for every workload with a row for every target", () => {
+    expect(report.workloads.map((w) => w.id)).toEqual(WORKLOADS.map((w) => w.id));
+    for (const w of report.workloads) {
+      const section = markdown.split(`## ${w.id}:`)[1]!.split("\n## ")[0]!;
+      const rows = section.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| target"));
+      expect(rows, w.id).toHaveLength(3);
+      expect(rows.join("\n"), w.id).not.toContain("n/a");
+      expect(w.targets.map((t) => t.target)).toEqual(TARGETS);
+    }
+  });
+
+  it("reports finite numbers for every target, workload and baseline ratio", () => {
+    const finite = (label: string, n: number | undefined) => expect(Number.isFinite(n), `${label} = ${n}`).toBe(true);
+    for (const w of report.workloads) {
+      for (const t of w.targets) {
+        const at = `${w.id}/${t.target}`;
+        expect(t.requests, at).toBeGreaterThan(0);
+        finite(`${at} req/s`, t.reqPerS);
+        finite(`${at} p50`, t.latencyMs.p50);
+        finite(`${at} p99`, t.latencyMs.p99);
+        for (const [base, c] of [["direct", t.vsDirect], ["pass-through", t.vsPassthrough]] as const) {
+          finite(`${at} req/s ÷ ${base}`, c.reqPerSRatio);
+          finite(`${at} p50 vs ${base}`, c.addedP50Ms);
+          finite(`${at} p99 vs ${base}`, c.addedP99Ms);
+          if (w.stream) {
+            finite(`${at} TTFB p50 vs ${base}`, c.addedTtfbP50Ms);
+            finite(`${at} chunk p50 vs ${base}`, c.addedChunkP50Ms);
+            finite(`${at} chunk p99 vs ${base}`, c.addedChunkP99Ms);
+          }
+        }
+        if (w.stream) {
+          finite(`${at} TTFB p50`, t.ttfbMs?.p50);
+          finite(`${at} chunk p50`, t.chunkMs?.p50);
+        }
+      }
+    }
+  });
+
+  it("reports the filter cost and memory inside the host for both filters", () => {
+    expect(report.host.filters.map((f) => f.filter)).toEqual(["pass-through", "ai-failover"]);
+    for (const f of report.host.filters) {
+      for (const k of ["usPerRequest", "usPerChunk", "growthPerRequest", "growthPerChunk", "hostCallsPerRequest", "hostCallsPerChunk"] as const) {
+        expect(Number.isFinite(f[k]), `${f.filter} ${k} = ${f[k]}`).toBe(true);
+      }
+      expect(f.memoryAfterChunks.length).toBe(2);
+      expect(f.localReplies, f.filter).toBe(0);
+    }
+    expect(markdown).toContain("## Filter cost inside the host");
+    expect(markdown).toContain("## Memory");
+  });
+});
