@@ -26,13 +26,17 @@ export class Needle {
   }
 
   feed(b: Uint8Array): bool {
-    const pat = this.pat;
-    const n = pat.length;
+    // Hot path (every SSE chunk): raw loads, locals only.
+    const data = b.dataStart;
+    const len = <usize>b.length;
+    const pat = this.pat.dataStart;
+    const fail = this.fail.dataStart;
+    const n = this.pat.length;
     let k = this.k;
-    for (let i = 0; i < b.length; i++) {
-      const c = unchecked(b[i]);
-      while (k > 0 && c != unchecked(pat[k])) k = unchecked(this.fail[k - 1]);
-      if (c == unchecked(pat[k])) k++;
+    for (let i: usize = 0; i < len; i++) {
+      const c = load<u8>(data + i);
+      while (k > 0 && c != load<u8>(pat + <usize>k)) k = load<i32>(fail + (<usize>(k - 1) << 2));
+      if (c == load<u8>(pat + <usize>k)) k++;
       if (k == n) { this.found = true; this.count++; k = 0; }
     }
     this.k = k;

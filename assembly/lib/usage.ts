@@ -53,17 +53,32 @@ export class UsageScanner {
 
   feed(b: Uint8Array, start: i32 = 0, end: i32 = -1): void {
     if (end < 0) end = b.length;
-    for (let i = start; i < end; i++) {
-      const c = unchecked(b[i]);
-      const st = this.state;
-      if (st == S_MATCH) {
-        if (c == unchecked(PATTERN[this.k])) {
-          this.k++;
-          if (this.k == PATTERN.length) { this.state = S_COLON; this.k = 0; }
-        } else {
-          this.k = c == CH_QUOTE ? 1 : 0;
+    // Hot path (every response chunk): raw loads and locals; the common state (looking for
+    // `"usage"`) is a tight loop that only leaves on a byte of the pattern.
+    const data = b.dataStart;
+    const pat = PATTERN.dataStart;
+    const plen = PATTERN.length;
+    let i = start;
+    while (i < end) {
+      if (this.state == S_MATCH) {
+        let k = this.k;
+        while (i < end) {
+          const c = load<u8>(data + <usize>i);
+          i++;
+          if (c == load<u8>(pat + <usize>k)) {
+            k++;
+            if (k == plen) { this.state = S_COLON; k = 0; break; }
+          } else {
+            k = c == CH_QUOTE ? 1 : 0;
+          }
         }
-      } else if (st == S_COLON) {
+        this.k = k;
+        continue;
+      }
+      const c = load<u8>(data + <usize>i);
+      i++;
+      const st = this.state;
+      if (st == S_COLON) {
         if (c == CH_COLON) this.state = S_OPEN;
         else if (!isWs(c)) { this.state = S_MATCH; this.k = c == CH_QUOTE ? 1 : 0; }
       } else if (st == S_OPEN) {

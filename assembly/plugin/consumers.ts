@@ -3,23 +3,8 @@
 
 import { Config, ConsumerConfig, Limits } from "../config/model";
 import { fnv1a } from "../lib/bytes";
-import { getHeader, MapType } from "../host/calls";
 
 const PREFIX = "ai-failover/consumer/";
-
-/** The key a client presented: Bearer token, api-key or x-api-key. */
-export function presentedKey(): string | null {
-  const auth = getHeader(MapType.RequestHeaders, "authorization");
-  if (auth !== null) {
-    const a = auth.trim();
-    if (a.length > 7 && a.substring(0, 7).toLowerCase() == "bearer ") return a.substring(7).trim();
-  }
-  const k = getHeader(MapType.RequestHeaders, "api-key");
-  if (k !== null && k.length > 0) return k.trim();
-  const x = getHeader(MapType.RequestHeaders, "x-api-key");
-  if (x !== null && x.length > 0) return x.trim();
-  return null;
-}
 
 export function findConsumer(cfg: Config, key: string): i32 {
   for (let i = 0; i < cfg.consumers.length; i++) {

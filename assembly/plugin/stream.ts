@@ -17,7 +17,7 @@ import { UsageScanner } from "../lib/usage";
 import { SseStripper } from "../lib/sse";
 import { Needle } from "../lib/needle";
 import { ReserveOp, ResponseOp, SettleOp } from "./admission";
-import { allowsModel, consumerFingerprint, consumerKey, consumerLimits, findConsumer, presentedKey } from "./consumers";
+import { allowsModel, consumerFingerprint, consumerKey, consumerLimits, findConsumer } from "./consumers";
 import { loadState, updateState } from "../host/store";
 import { shapeBody } from "./body";
 import { ApiKind, ApiRequest, apiName, classifyPath } from "../provider/api";
@@ -39,6 +39,56 @@ const FORWARDED_RESPONSE_HEADERS: string[] = [
 ];
 
 const STREAM_INCOMPLETE = utf8("event: error\ndata: {\"error\":{\"message\":\"the provider's stream ended before the response was complete\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_incomplete\"}}\n\n");
+
+/** The request headers the filter needs, read from one get_header_map_pairs. */
+class RequestHeaders {
+  path: string = "";
+  method: string = "";
+  authority: string = "";
+  model: string = "";
+  hasModel: bool = false;
+  contentLength: i64 = -1;
+  bearer: string = "";
+  apiKey: string = "";
+  xApiKey: string = "";
+  /** Present headers that must not go upstream (client credentials, our routing header). */
+  strip: string[] = [];
+
+  constructor(kv: string[]) {
+    for (let i = 0; i + 1 < kv.length; i += 2) {
+      const name = unchecked(kv[i]);
+      const value = unchecked(kv[i + 1]);
+      if (name == ":path") this.path = value;
+      else if (name == ":method") this.method = value;
+      else if (name == ":authority") this.authority = value;
+      else if (name == "x-ai-model") { this.model = value; this.hasModel = true; }
+      else if (name == "content-length") {
+        const t = value.trim();
+        let v: i64 = t.length > 0 && t.length <= 15 ? 0 : -1;
+        for (let k = 0; v >= 0 && k < t.length; k++) {
+          const c = t.charCodeAt(k);
+          v = c >= 0x30 && c <= 0x39 ? v * 10 + <i64>(c - 0x30) : -1;
+        }
+        this.contentLength = v;
+      }
+      if (CLIENT_CREDENTIAL_HEADERS.includes(name) || name == CLUSTER_HEADER) {
+        if (name == "authorization" && this.bearer.length == 0) {
+          const a = value.trim();
+          if (a.length > 7 && a.substring(0, 7).toLowerCase() == "bearer ") this.bearer = a.substring(7).trim();
+        } else if (name == "api-key" && this.apiKey.length == 0) this.apiKey = value.trim();
+        else if (name == "x-api-key" && this.xApiKey.length == 0) this.xApiKey = value.trim();
+        if (!this.strip.includes(name)) this.strip.push(name);
+      }
+    }
+  }
+
+  /** The key a client presented: Bearer token, else api-key, else x-api-key ("" = none). */
+  presentedKey(): string {
+    if (this.bearer.length > 0) return this.bearer;
+    if (this.apiKey.length > 0) return this.apiKey;
+    return this.xApiKey;
+  }
+}
 
 /** A client-supplied value made safe for one log line: printable, no spaces, at most 64 chars. */
 function logSafe(v: string): string {
@@ -129,26 +179,25 @@ export class FailoverStream extends Context {
 
   onRequestHeaders(_headers: u32, endOfStream: bool): FilterHeadersStatusValues {
     if (this.rootCtx.config === null) return FilterHeadersStatusValues.Continue;
+    // One host call for every header; then only what is present is removed.
+    const h = new RequestHeaders(getHeaderPairs(MapType.RequestHeaders));
     let view = unchecked(this.rootCtx.views[0]);
     if (this.rootCtx.views.length > 1) {
       const rn = getProperty(["route_name"]);
-      const auth = getHeader(MapType.RequestHeaders, ":authority");
-      view = this.rootCtx.viewFor(rn !== null ? String.UTF8.decode(rn) : "", auth !== null ? auth : "");
+      view = this.rootCtx.viewFor(rn !== null ? String.UTF8.decode(rn) : "", h.authority);
     }
     this.view = view;
     const cfg = view.config;
     this.startedMs = nowMs();
-    const path = getHeader(MapType.RequestHeaders, ":path");
-    const method = getHeader(MapType.RequestHeaders, ":method");
-    this.method = method !== null ? method : "";
-    this.api = classifyPath(path !== null ? path : "/");
+    const path = h.path;
+    this.method = h.method;
+    this.api = classifyPath(h.path.length > 0 ? h.path : "/");
     if (cfg.consumers.length > 0) {
-      const key = presentedKey();
-      this.consumer = key !== null ? findConsumer(cfg, key) : -1;
+      const key = h.presentedKey();
+      this.consumer = key.length > 0 ? findConsumer(cfg, key) : -1;
     }
     // Never let a client credential or a client-chosen cluster through.
-    for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) removeHeader(MapType.RequestHeaders, unchecked(CLIENT_CREDENTIAL_HEADERS[i]));
-    removeHeader(MapType.RequestHeaders, CLUSTER_HEADER);
+    for (let i = 0; i < h.strip.length; i++) removeHeader(MapType.RequestHeaders, unchecked(h.strip[i]));
     this.tried = new Array<bool>(cfg.providers.length);
 
     if (cfg.consumers.length > 0 && this.consumer < 0) {
@@ -158,7 +207,7 @@ export class FailoverStream extends Context {
       return FilterHeadersStatusValues.StopIteration;
     }
     if (this.api.kind == ApiKind.Unknown) {
-      const p = path !== null ? path : "";
+      const p = path;
       const q = p.indexOf("?");
       this.reply(404, "ai_failover_unknown_api", "ai-failover serves the OpenAI and Azure OpenAI inference APIs; " +
         this.method + " " + (q >= 0 ? p.substring(0, q) : p) + " is not one of them", "invalid_request_error", "unknown_api", []);
@@ -171,9 +220,8 @@ export class FailoverStream extends Context {
     this.headerOnly = cfg.headerOnly;
     this.requestComplete = endOfStream;
     if (this.headerOnly || endOfStream) {
-      const hm = getHeader(MapType.RequestHeaders, "x-ai-model");
-      this.model = hm !== null ? hm : this.api.pathModel;
-      const cl = intHeader(MapType.RequestHeaders, "content-length");
+      this.model = h.hasModel ? h.model : this.api.pathModel;
+      const cl = h.contentLength;
       const promptEstimate: i64 = cl > 0 ? cl / 4 : 0;
       if (!this.route(promptEstimate, cfg.defaultMaxTokens, false)) return FilterHeadersStatusValues.StopIteration;
       return FilterHeadersStatusValues.Continue;
