@@ -727,6 +727,18 @@ export class FailoverStream extends Context {
     let waitS: i64 = earliest == i64.MAX_VALUE ? 1 : (earliest - now + 999) / 1000;
     if (waitS < 1) waitS = 1;
     let msg: string;
+    // Larger than every serving provider's whole window: waiting will not help.
+    let tooLarge = why == NoChoice.NoCapacity;
+    for (let i = 0; tooLarge && i < cfg.providers.length; i++) {
+      const p = unchecked(cfg.providers[i]);
+      if (p.serves(this.model) && (p.limits.tokensPerMinute == 0 || this.need <= p.limits.tokensPerMinute)) tooLarge = false;
+    }
+    if (tooLarge) {
+      this.reply(429, "ai_failover_request_too_large", "this request (" + this.need.toString() +
+        " tokens estimated: prompt + max output tokens) is larger than any provider's token window; lower max_tokens or the prompt",
+        "rate_limit_error", "request_exceeds_capacity", ["retry-after", waitS.toString()]);
+      return;
+    }
     if (why == NoChoice.NoCapacity) msg = "no provider has capacity for this request right now";
     else if (unhealthy > 0 && cooling == 0) msg = "every provider serving this model is unhealthy";
     else if (cooling > 0 && unhealthy == 0) msg = "every provider serving this model is cooling down after rate limiting";
