@@ -33,7 +33,8 @@ export function proxy_get_header_map_value(vm: WasmVm, type: number, keyPtr: num
   return vm.copyToPointerSize(new Uint8Array(Buffer.from(value, "latin1")), retPtr, retSize) ? WasmResult.Ok : WasmResult.InvalidMemoryAccess;
 }
 
-export function proxy_add_header_map_value(vm: WasmVm, type: number, keyPtr: number, keySize: number, valPtr: number, valSize: number): number {
+/** add and replace differ only in the map operation: same checks, same route-cache effect. */
+function writeHeader(vm: WasmVm, type: number, keyPtr: number, keySize: number, valPtr: number, valSize: number, op: "add" | "replace"): number {
   if (!validType(type)) return WasmResult.BadArgument;
   const ctx = vm.context();
   const key = vm.memory.read(keyPtr, keySize);
@@ -41,22 +42,17 @@ export function proxy_add_header_map_value(vm: WasmVm, type: number, keyPtr: num
   if (!key || !value) return WasmResult.InvalidMemoryAccess;
   const map = ctx.mutableMap(type);
   if (!map) return WasmResult.BadArgument;
-  map.add(latin1(key), latin1(value));
+  map[op](latin1(key), latin1(value));
   ctx.headersModified(type);
   return WasmResult.Ok;
 }
 
+export function proxy_add_header_map_value(vm: WasmVm, type: number, keyPtr: number, keySize: number, valPtr: number, valSize: number): number {
+  return writeHeader(vm, type, keyPtr, keySize, valPtr, valSize, "add");
+}
+
 export function proxy_replace_header_map_value(vm: WasmVm, type: number, keyPtr: number, keySize: number, valPtr: number, valSize: number): number {
-  if (!validType(type)) return WasmResult.BadArgument;
-  const ctx = vm.context();
-  const key = vm.memory.read(keyPtr, keySize);
-  const value = vm.memory.read(valPtr, valSize);
-  if (!key || !value) return WasmResult.InvalidMemoryAccess;
-  const map = ctx.mutableMap(type);
-  if (!map) return WasmResult.BadArgument;
-  map.replace(latin1(key), latin1(value));
-  ctx.headersModified(type);
-  return WasmResult.Ok;
+  return writeHeader(vm, type, keyPtr, keySize, valPtr, valSize, "replace");
 }
 
 export function proxy_remove_header_map_value(vm: WasmVm, type: number, keyPtr: number, keySize: number): number {
