@@ -93,6 +93,8 @@ export function checkHost(host: string): string {
 
 /** A Higress _match_domain_ entry: a host, optionally "*." + host. */
 export function checkDomainPattern(d: string): string {
+  // Rules match the host name of :authority, port ignored: a port here would never match.
+  if (d.includes(":") && !d.includes("://")) return "must be a host name without a port (rules match the host name of :authority, whatever its port)";
   if (d.startsWith("*.")) return checkHost(d.substring(2));
   if (d.includes("*")) return "only a leading \"*.\" wildcard is allowed";
   return checkHost(d);

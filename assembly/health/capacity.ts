@@ -101,6 +101,18 @@ export function learnRemaining(s: ProviderState, remainingTokens: i64, remaining
   s.remainingAtMs = nowMs;
 }
 
+/**
+ * The provider said (429 + retry-after) its window frees up in `retryAfterMs`: end our window no
+ * later than that, and drop its remaining counts. Without a retry-after nothing moves.
+ */
+export function alignWindowEnd(s: ProviderState, lim: Limits, nowMs: i64, retryAfterMs: i64): void {
+  s.remainingTokens = -1;
+  s.remainingRequests = -1;
+  if (retryAfterMs <= 0 || retryAfterMs >= lim.windowMs || s.windowStartMs == 0) return;
+  const start = nowMs + retryAfterMs - lim.windowMs;
+  if (start < s.windowStartMs) s.windowStartMs = start;
+}
+
 /** When the window frees up (for Retry-After when nothing fits). */
 export function windowResetAt(s: ProviderState, lim: Limits): i64 {
   return s.windowStartMs + lim.windowMs;

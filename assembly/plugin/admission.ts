@@ -5,7 +5,7 @@ import { Config, Limits } from "../config/model";
 import { StateOp } from "../host/store";
 import { ProviderState } from "../health/state";
 import { applyResponse, Outcome } from "../health/transitions";
-import { learnRemaining, reserve, settle } from "../health/capacity";
+import { alignWindowEnd, learnRemaining, reserve, settle } from "../health/capacity";
 
 export class ReserveOp extends StateOp {
   ok: bool = false;
@@ -34,7 +34,14 @@ export class ResponseOp extends StateOp {
   apply(s: ProviderState): bool {
     if (this.release) settle(s, this.limits, this.reserved, -1, this.reservedAt, this.now);
     this.becameUnavailable = applyResponse(s, this.outcome, this.now, this.retryAfter, this.cfg.cooldown);
-    learnRemaining(s, this.remainingTokens, this.remainingRequests, this.now);
+    if (this.outcome == Outcome.RateLimited) {
+      // A rate-limit 429's retry-after is when the provider's window frees up: end ours then
+      // too, and forget its remaining=0 report (the cooldown covers the wait; the report must
+      // not outlive it).
+      alignWindowEnd(s, this.limits, this.now, this.retryAfter);
+    } else {
+      learnRemaining(s, this.remainingTokens, this.remainingRequests, this.now);
+    }
     return true;
   }
 }

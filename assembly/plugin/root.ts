@@ -2,7 +2,7 @@
 // Orchestrates only; policy lives in config/, health/, select/, provider/.
 
 import { RootContext, Context } from "@solo-io/proxy-runtime/assembly";
-import { Config, ProviderConfig } from "../config/model";
+import { Config, Limits, ProviderConfig } from "../config/model";
 import { EnvLookup, parseConfig } from "../config/parse";
 import { fnv1a } from "../lib/bytes";
 import { BufferType, getBuffer, getHeader, getStatusCode, httpCall, MapType, nowMs, Result, setTickPeriod } from "../host/calls";
@@ -34,6 +34,12 @@ class Callout {
   view: ConfigView | null = null;
   reserved: i64 = 0;
   reservedAt: i64 = 0;
+  /** Set when the stream ended before the answer: the consumer budget the answer settles. */
+  consumerKey: string = "";
+  consumerFp: u32 = 0;
+  consumerLimits: Limits | null = null;
+  consumerNeed: i64 = 0;
+  consumerAt: i64 = 0;
   constructor(public kind: CalloutKind, public provider: i32, public contextId: u32, public startedMs: i64) {}
 }
 
@@ -308,6 +314,27 @@ export class FailoverRoot extends RootContext {
       intHeader(map, "x-ratelimit-remaining-tokens"), intHeader(map, "x-ratelimit-remaining-requests"),
       view.config, p.limits, !ok, c.reserved, c.reservedAt));
     if (ok && actual >= 0) this.update(view, c.provider, new SettleOp(p.limits, c.reserved, actual, c.reservedAt, now, false));
+    const cl = c.consumerLimits;
+    if (cl !== null) {
+      // Charged with the usage (or the reservation when none came) if it succeeded, else released.
+      const charge: i64 = !ok ? -1 : actual >= 0 ? actual : c.consumerNeed;
+      updateState(c.consumerKey, c.consumerFp, new SettleOp(cl, c.consumerNeed, charge, c.consumerAt, now, true));
+    }
+  }
+
+  /** A stream that ends with an attempt in flight hands its consumer reservation to that attempt. */
+  adoptConsumer(contextId: u32, key: string, fp: u32, limits: Limits, need: i64, at: i64): void {
+    const calls = this.callouts.values();
+    for (let i = 0; i < calls.length; i++) {
+      const c = unchecked(calls[i]);
+      if (c.kind != CalloutKind.Attempt || c.contextId != contextId) continue;
+      c.consumerKey = key;
+      c.consumerFp = fp;
+      c.consumerLimits = limits;
+      c.consumerNeed = need;
+      c.consumerAt = at;
+      return;
+    }
   }
 
   /** Sends an in-request attempt for a stream through http_call; returns false if it could not be sent. */

@@ -132,14 +132,14 @@ export class FailoverStream extends Context {
   private retrying: bool = false;
   /** The client's request has fully arrived (a retry may only resend a whole body). */
   private requestComplete: bool = false;
+  /** A failover attempt is in flight through http_call. */
+  private attemptPending: bool = false;
   /** Responses API: the stream's terminal events other than response.completed. */
   private doneIncomplete: Needle | null = null;
   private doneFailed: Needle | null = null;
   /** A 429 whose body is being read to tell a quota error from a rate limit. */
   private pending429: bool = false;
   private pendingRetryAfter: i64 = 0;
-  private pendingRemT: i64 = -1;
-  private pendingRemR: i64 = -1;
   /** Tokens this request reserves (prompt estimate + max output tokens). */
   private need: i64 = 0;
   private resProvider: i32 = -1;
@@ -245,6 +245,23 @@ export class FailoverStream extends Context {
         " bytes (maxRequestBodyBytes)", "invalid_request_error", "request_too_large", []);
       return FilterDataStatusValues.StopIterationNoBuffer;
     }
+    if (this.routed && this.consumer >= 0 && unchecked(cfg.consumers[this.consumer]).models.length > 0) {
+      // Header-only mode with a model allow-list: the provider reads the model from the body,
+      // so the body must say the model that was checked. Hold it until it is whole.
+      if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
+      const whole = getBuffer(BufferType.RequestBody, 0, <u32>bodySize);
+      const bytes = whole !== null ? Uint8Array.wrap(whole) : new Uint8Array(0);
+      const scan = scanRequest(bytes);
+      if (!scan.ok || (scan.modelValueStart >= 0 && scan.model != this.model)) {
+        this.releaseProvider(nowMs());
+        this.releaseConsumer(nowMs());
+        this.reply(400, "ai_failover_model_mismatch", "the body's \"model\" must be the model named in x-ai-model (or the path), which this consumer's allow-list was checked against",
+          "invalid_request_error", "model_mismatch", []);
+        return FilterDataStatusValues.StopIterationNoBuffer;
+      }
+      this.body = bytes;
+      return FilterDataStatusValues.Continue;
+    }
     if (this.routed) {
       // Header-only mode: the body streams through; keep a copy for in-request retry.
       if (bodySize > 0 && this.cfg().retry.maxAttempts > 1) {
@@ -316,8 +333,8 @@ export class FailoverStream extends Context {
     this.rootCtx.metrics.rejected("consumer_budget");
     const tooBig = c.tokensPerMinute > 0 && this.need > c.tokensPerMinute;
     const extra: string[] = ["retry-after", (waitS < 1 ? 1 : waitS).toString()];
-    if (remT >= 0) { extra.push("x-ratelimit-remaining-tokens"); extra.push(remT.toString()); }
-    if (remR >= 0) { extra.push("x-ratelimit-remaining-requests"); extra.push(remR.toString()); }
+    this.conRemTokens = remT;
+    this.conRemRequests = remR;
     this.reply(429, "ai_failover_consumer_budget", tooBig
       ? "this request (" + this.need.toString() + " tokens estimated) is larger than consumer " + c.name + "'s budget of " + c.tokensPerMinute.toString() + " tokens per minute"
       : "consumer " + c.name + " is over its budget (" + c.tokensPerMinute.toString() + " tokens, " + c.requestsPerMinute.toString() +
@@ -334,8 +351,20 @@ export class FailoverStream extends Context {
     updateState(consumerKey(c), consumerFingerprint(c), new SettleOp(consumerLimits(c), this.need, actual, this.conAt, now, true));
   }
 
+  /** Gives back the provider reservation of an attempt that will not be sent on. */
+  private releaseProvider(now: i64): void {
+    const i = this.resProvider;
+    if (i < 0) return;
+    this.resProvider = -1;
+    this.rootCtx.update(this.view!, i, new SettleOp(unchecked(this.cfg().providers[i]).limits, this.resTokens, -1, this.resAt, now, false));
+  }
+
   private releaseConsumer(now: i64): void {
+    if (!this.conReserved) return;
     this.settleConsumer(-1, now);
+    // What this request had reserved is free again.
+    if (this.conRemTokens >= 0) this.conRemTokens += this.need;
+    if (this.conRemRequests >= 0) this.conRemRequests += 1;
   }
 
   /**
@@ -424,7 +453,7 @@ export class FailoverStream extends Context {
       }
     }
     if (enabled(Level.Debug)) {
-      log(Level.Debug, "ai-failover: " + apiName(this.api.kind) + " model=" + this.model + " → " + p.name +
+      log(Level.Debug, "ai-failover: " + apiName(this.api.kind) + " model=" + logSafe(this.model) + " → " + p.name +
         " (cluster " + p.cluster + ", key " + p.credential.masked() + ", reserved " + this.need.toString() + " tokens)");
     }
     return true;
@@ -452,13 +481,13 @@ export class FailoverStream extends Context {
     const remT = intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-tokens");
     const remR = intHeader(MapType.ResponseHeaders, "x-ratelimit-remaining-requests");
     if (status == 429 && !endOfStream && !this.headerOnly) {
-      // A 429 may be a quota error (insufficient_quota: a long ejection, not a short cooldown):
-      // read its (small) body before deciding. Headers stay mutable meanwhile
+      // Cool the provider down at once (no other request may pick it meanwhile); a 429 may also
+      // be a quota error (insufficient_quota: a long ejection, not a short cooldown): read its
+      // (small) body before deciding the rest. Headers stay mutable meanwhile
       // (allow_on_headers_stop_iteration).
+      this.record(this.provider, status, now, retryAfter, remT, remR);
       this.pending429 = true;
       this.pendingRetryAfter = retryAfter;
-      this.pendingRemT = remT;
-      this.pendingRemR = remR;
       return FilterHeadersStatusValues.StopIteration;
     }
     this.record(this.provider, status, now, retryAfter, remT, remR);
@@ -476,10 +505,12 @@ export class FailoverStream extends Context {
     const ct = getHeader(MapType.ResponseHeaders, "content-type");
     this.isSse = ct !== null && ct.startsWith("text/event-stream");
     if (this.isSse && status == 200) {
-      this.done = new Needle(this.api.kind == ApiKind.Responses ? "response.completed" : "data: [DONE]");
+      // Anchored at a line start: a raw newline cannot occur inside the JSON of an event, so
+      // generated text that mentions these words never counts as the end.
+      this.done = new Needle(this.api.kind == ApiKind.Responses ? "\nevent: response.completed" : "\ndata: [DONE]");
       if (this.api.kind == ApiKind.Responses) {
-        this.doneIncomplete = new Needle("response.incomplete");
-        this.doneFailed = new Needle("response.failed");
+        this.doneIncomplete = new Needle("\nevent: response.incomplete");
+        this.doneFailed = new Needle("\nevent: response.failed");
       }
       this.events = new Needle(this.api.kind == ApiKind.Responses ? "response.output_text.delta" : "\"delta\":{\"content\":\"");
       if (this.stripUsage) {
@@ -500,7 +531,8 @@ export class FailoverStream extends Context {
       const raw = bodySize > 0 && bodySize <= 65536 ? getBuffer(BufferType.ResponseBody, 0, <u32>bodySize) : null;
       const quota = raw !== null && String.UTF8.decode(raw).includes("insufficient_quota");
       const now = nowMs();
-      this.record(this.provider, 429, now, this.pendingRetryAfter, this.pendingRemT, this.pendingRemR, quota);
+      // Already cooled down at the headers; a quota error turns that into a long ejection.
+      if (quota) this.record(this.provider, 429, now, this.pendingRetryAfter, -1, -1, true);
       if (this.shouldRetry(429) && this.retry(now)) {
         this.retrying = true;
         return FilterDataStatusValues.StopIterationNoBuffer;
@@ -537,6 +569,14 @@ export class FailoverStream extends Context {
     }
     if (out !== chunk) setBuffer(BufferType.ResponseBody, 0, <u32>chunk.length, out.buffer);
     return FilterDataStatusValues.Continue;
+  }
+
+  onResponseTrailers(_trailers: u32): FilterTrailersStatusValues {
+    // Trailers are headers too: a provider credential echoed there never reaches the client.
+    removeHeader(MapType.ResponseTrailers, "api-key");
+    removeHeader(MapType.ResponseTrailers, "authorization");
+    removeHeader(MapType.ResponseTrailers, CLUSTER_HEADER);
+    return FilterTrailersStatusValues.Continue;
   }
 
   private decorateResponse(): void {
@@ -618,6 +658,7 @@ export class FailoverStream extends Context {
       this.record(i, 0, now, 0, -1, -1);
       return this.retry(now);
     }
+    this.attemptPending = true;
     this.rootCtx.metrics.failover(this.pname(this.provider), failoverReason(this.status));
     if (enabled(Level.Info)) {
       log(Level.Info, "ai-failover: failover " + unchecked(cfg.providers[this.provider]).name + " → " + p.name +
@@ -631,6 +672,7 @@ export class FailoverStream extends Context {
   /** Called by the root context when an http_call attempt answers. */
   onAttemptResponse(i: i32, status: i32, numHeaders: u32, bodySize: u32, now: i64): void {
     setEffectiveContext(this.context_id);
+    this.attemptPending = false;
     this.status = status;
     const retryAfter = status == 429 ? retryAfterMs(MapType.HttpCallResponseHeaders) : 0;
     let quota = false;
@@ -652,7 +694,15 @@ export class FailoverStream extends Context {
       // The retried answer arrives whole: account it, and strip the injected usage chunk.
       const bytes = Uint8Array.wrap(body);
       this.usage.feed(bytes);
+      this.responseBytes += bytes.length;
+      if (this.firstByteMs < 0) this.firstByteMs = now;
       const ct = getHeader(MapType.HttpCallResponseHeaders, "content-type");
+      if (ct !== null && ct.startsWith("text/event-stream")) {
+        // Counted like a streamed answer, for the estimate when no usage arrives.
+        const ev = new Needle(this.api.kind == ApiKind.Responses ? "response.output_text.delta" : "\"delta\":{\"content\":\"");
+        ev.feed(bytes);
+        this.events = ev;
+      }
       if (this.stripUsage && ct !== null && ct.startsWith("text/event-stream")) {
         body = new SseStripper().feed(bytes, true).buffer;
       }
@@ -690,6 +740,11 @@ export class FailoverStream extends Context {
   private reply(status: u32, details: string, message: string, type: string, code: string, extra: string[]): void {
     this.replied = true;
     this.status = <i32>status;
+    // Every response a consumer gets carries its own budget.
+    if (this.consumer >= 0) {
+      const kv = this.consumerHeaders();
+      for (let k = 0; k < kv.length; k++) extra.push(unchecked(kv[k]));
+    }
     sendError(status, details, message, type, code, extra);
   }
 
@@ -773,6 +828,15 @@ export class FailoverStream extends Context {
     if (this.view === null) return;
     const cfg = this.cfg();
     const now = nowMs();
+    // A 429 whose body never completed was recorded at its headers already.
+    this.pending429 = false;
+    if (this.attemptPending && this.conReserved && this.consumer >= 0) {
+      // The client left while a failover attempt is in flight: the attempt's answer settles the
+      // consumer's budget (charged if it succeeds, released if not).
+      const c = unchecked(cfg.consumers[this.consumer]);
+      this.rootCtx.adoptConsumer(this.context_id, consumerKey(c), consumerFingerprint(c), consumerLimits(c), this.need, this.conAt);
+      this.conReserved = false;
+    }
     const ok = this.status >= 200 && this.status < 300;
     const u = this.usage;
     let input: i64 = 0;

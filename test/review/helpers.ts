@@ -86,6 +86,7 @@ export class Flow {
   responseHeaders: HeaderList | null = null;
   responseData: Buffer[] = [];
   responseEnded = false;
+  responseTrailers: HeaderList | null = null;
   resetReason: string | null = null;
   stream!: HttpStream;
   get status(): number { return Number(this.header(":status") ?? 0); }
@@ -107,7 +108,7 @@ export function open(r: Rig, conn = nextConn++): Flow {
     onLocalReply: (s) => { f.localReply = s; },
     onResponseHeaders: (h, eos) => { f.responseHeaders = h; if (eos) f.responseEnded = true; },
     onResponseData: (c, eos) => { f.responseData.push(Buffer.from(c)); if (eos) f.responseEnded = true; },
-    onResponseTrailers: () => { f.responseEnded = true; },
+    onResponseTrailers: (t) => { f.responseTrailers = t; f.responseEnded = true; },
     onReset: (reason) => { f.resetReason = reason; },
   };
   f.stream = r.host.newStream(conn, cb);

@@ -254,7 +254,7 @@ describe("_rules_ (Higress per-route / per-domain overrides)", () => {
       ...rulesBase(),
       _rules_: [
         { _match_route_: ["chat-route"], retry: { maxAttempts: 5 } },
-        { _match_domain_: ["*.example.com", "api.example.org:8443"], providers: [openai()], streaming: { allow: false } },
+        { _match_domain_: ["*.example.com", "api.example.org"], providers: [openai()], streaming: { allow: false } },
       ],
     });
     expect(c.retry.maxAttempts).toBe(2);
@@ -262,7 +262,7 @@ describe("_rules_ (Higress per-route / per-domain overrides)", () => {
     expect(c.rules[0]).toMatchObject({ matchRoutes: ["chat-route"], matchDomains: [] });
     expect(c.rules[0].config.retry.maxAttempts).toBe(5);
     expect(c.rules[0].config.providers.map((p: any) => p.name)).toEqual(["aoai-east-ptu", "openai-payg"]);
-    expect(c.rules[1]).toMatchObject({ matchRoutes: [], matchDomains: ["*.example.com", "api.example.org:8443"] });
+    expect(c.rules[1]).toMatchObject({ matchRoutes: [], matchDomains: ["*.example.com", "api.example.org"] });
     expect(c.rules[1].config.providers.map((p: any) => p.name)).toEqual(["openai-payg"]);
     expect(c.rules[1].config.providers[0].fingerprint).toBe(c.providers[1].fingerprint);
     expect(c.rules[1].config.retry.maxAttempts).toBe(2);
@@ -280,9 +280,10 @@ describe("_rules_ (Higress per-route / per-domain overrides)", () => {
     ["rule without a match", [{ retry: { maxAttempts: 5 } }], ["_rules_[0]: needs _match_route_ or _match_domain_ (or both)"]],
     ["empty _match_route_", [{ _match_route_: [] }], ["_rules_[0]._match_route_: must list at least one route name"]],
     ["empty route name", [{ _match_route_: [""] }], ["_rules_[0]._match_route_[0]: must not be empty"]],
-    ["bad domain", [{ _match_domain_: ["https://x.com", "a.*.com"] }], [
+    ["bad domain", [{ _match_domain_: ["https://x.com", "a.*.com", "a.example.com:8443"] }], [
       "_rules_[0]._match_domain_[0]: must not include a scheme: drop \"https://\" and write \"x.com\" (TLS is configured on the Envoy cluster)",
       "_rules_[0]._match_domain_[1]: only a leading \"*.\" wildcard is allowed",
+      "_rules_[0]._match_domain_[2]: must be a host name without a port (rules match the host name of :authority, whatever its port)",
     ]],
     ["rule not an object", ["x"], ["_rules_[0]: expected an object, found a string"]],
     ["_rules_ not an array", { a: 1 }, ["_rules_: expected an array, found an object"]],

@@ -72,7 +72,7 @@ const VALID_CASES: [string, unknown][] = [
     providers: [azure(), openai()], retry: { maxAttempts: 2 },
     _rules_: [
       { _match_route_: ["chat-route"], retry: { maxAttempts: 5 } },
-      { _match_domain_: ["*.example.com", "api.example.org:8443"], providers: [openai()], streaming: { allow: false } },
+      { _match_domain_: ["*.example.com", "api.example.org"], providers: [openai()], streaming: { allow: false } },
       { _match_route_: ["r"], _match_domain_: ["a.example.com"], providers: [openai(), { ...openai(), name: "openai-2", host: "eu.api.openai.com" }] },
     ],
   }],
