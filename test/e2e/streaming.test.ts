@@ -44,7 +44,8 @@ describe("streaming through the gateway", () => {
   afterAll(async () => { await s?.close(); });
 
   for (const asked of [true, false]) {
-    it(`delivers every chunk as the provider sends it (client ${asked ? "asked" : "did not ask"} for usage)`, async () => {
+    // Timing on a shared 2-core machine: a real buffering regression fails every try.
+    it(`delivers every chunk as the provider sends it (client ${asked ? "asked" : "did not ask"} for usage)`, { retry: 2 }, async () => {
       const before = s.east.records.length;
       const r = await streamRequest(`${s.gateway.url}/v1/chat/completions`, asked ? ask({ stream_options: { include_usage: true } }) : ask());
       expect(r.status).toBe(200);

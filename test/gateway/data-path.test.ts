@@ -189,7 +189,7 @@ describe("idle timeout", () => {
 });
 
 describe("streaming", () => {
-  it("passes each response chunk downstream as it arrives (no buffering)", async () => {
+  it("passes each response chunk downstream as it arrives (no buffering)", { retry: 2 }, async () => {
     const sent: number[] = [];
     const east = await upstream("east", (_req, res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });

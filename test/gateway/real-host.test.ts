@@ -63,7 +63,7 @@ describe("gateway + real host + wasm filter", () => {
     expect(east.requests.length + west.requests.length).toBe(before);
   });
 
-  it("streams response chunks through the filter as they arrive", async () => {
+  it("streams response chunks through the filter as they arrive", { retry: 2 }, async () => {
     const gaps: number[] = [];
     await new Promise<void>((resolve, reject) => {
       http
