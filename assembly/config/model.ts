@@ -142,7 +142,10 @@ export class RetryConfig {
   /** Total attempts per client request, the first included. */
   maxAttempts: i32 = 3;
   onStatus: i32[] = [429, 500, 502, 503, 504];
-  /** Also retry on connect failure, reset and timeout. */
+  /**
+   * Also retry when a failover attempt (http_call) fails to connect, is reset or times out. (On
+   * the first attempt Envoy's router turns those into 503/504, which onStatus covers.)
+   */
   onConnectFailure: bool = true;
 }
 

@@ -79,8 +79,9 @@ export class Metrics {
     this.histogram("ai_failover_time_to_first_byte_ms" + label("provider", provider), ms);
   }
 
-  probe(provider: string, ok: bool): void {
-    this.counter("ai_failover_health_checks_total" + label("provider", provider) + label("result", ok ? "ok" : "failed"), 1);
+  /** result: ok (2xx, or 429: endpoint and key work), client_error (other 4xx: e.g. a wrong healthCheck.path), failed. */
+  probe(provider: string, result: string): void {
+    this.counter("ai_failover_health_checks_total" + label("provider", provider) + label("result", result), 1);
   }
 
   rejected(reason: string): void {

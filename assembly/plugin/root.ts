@@ -87,6 +87,16 @@ export class ConfigView {
   }
 }
 
+class ClearCredentialOp extends StateOp {
+  constructor(public now: i64) { super(); }
+  apply(s: ProviderState): bool {
+    if (!s.credentialBad || this.now < s.cooldownUntilMs) return false;
+    s.credentialBad = false;
+    if (s.reason == Reason.CredentialBad) s.reason = Reason.None;
+    return true;
+  }
+}
+
 export class FailoverRoot extends RootContext {
   config: Config | null = null;
   /** Global view first, then one per `_rules_` entry. */
@@ -207,7 +217,16 @@ export class FailoverRoot extends RootContext {
     if (cfg === null) return;
     const now = nowMs();
     this.metrics.publishStates(this.probedProviders, this.loadStates(this.probed), now);
-    if (!cfg.healthCheck.enabled) return;
+    if (!cfg.healthCheck.enabled) {
+      // No probe will ever prove a rejected key good again: once its authFailure ejection has
+      // run out, let live traffic try it (a 401 ejects it again).
+      const states = this.loadStates(this.probed);
+      for (let i = 0; i < states.length; i++) {
+        const s = unchecked(states[i]);
+        if (s.credentialBad && now >= s.cooldownUntilMs) this.update(this.probed, i, new ClearCredentialOp(now));
+      }
+      return;
+    }
     if (!acquireLease(this.owner, now, this.tickMs * 3)) return;
     for (let i = 0; i < this.probedProviders.length; i++) {
       if (unchecked(this.probing[i]) || now < unchecked(this.nextProbeAt[i])) continue;
@@ -246,7 +265,8 @@ export class FailoverRoot extends RootContext {
     const outcome = classifyStatus(status, quota);
     const op = new ProbeOp(outcome, status, now, retryAfter, cfg);
     const s = this.update(this.probed, i, op);
-    this.metrics.probe(p.name, outcome == Outcome.Success || outcome == Outcome.RateLimited);
+    this.metrics.probe(p.name, outcome == Outcome.Success || outcome == Outcome.RateLimited ? "ok"
+      : outcome == Outcome.ClientError ? "client_error" : "failed");
     if (outcome == Outcome.CredentialRejected) {
       log(Level.Error, "ai-failover: health check " + p.name + " rejected with " + status.toString() +
         ": the credential (key " + p.credential.masked() + ", from " + p.credentialSource + ") is not valid for endpoint " +

@@ -95,3 +95,21 @@ describe("passive health", () => {
     expect(r.headers["retry-after"]).toBe("3");
   });
 });
+
+describe("a rejected key with health checks disabled", () => {
+  let s: Stack;
+  afterAll(async () => { await s?.close(); });
+
+  it("is retried by live traffic once its authFailure ejection has run out (no probe will ever clear it)", async () => {
+    s = await startStack({
+      edit: (cfg) => ({ ...cfg, healthCheck: { enabled: false }, cooldown: { authFailure: "400ms" } }),
+    });
+    s.east.setFault({ type: "status", status: 401, count: 1 });
+    const first = await post(s.gateway.url, "/v1/chat/completions", chat());
+    expect(first.headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
+    expect((await post(s.gateway.url, "/v1/chat/completions", chat())).headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
+    await sleep(1600); // the ejection ends; a tick lifts the credential mark
+    const later = await post(s.gateway.url, "/v1/chat/completions", chat());
+    expect(later.headers["x-ai-failover-provider"]).toBe("aoai-east-ptu");
+  });
+});
