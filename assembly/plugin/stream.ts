@@ -183,7 +183,7 @@ export class FailoverStream extends Context {
     const h = new RequestHeaders(getHeaderPairs(MapType.RequestHeaders));
     let view = unchecked(this.rootCtx.views[0]);
     if (this.rootCtx.views.length > 1) {
-      const rn = getProperty(["route_name"]);
+      const rn = getProperty(["xds", "route_name"]);
       view = this.rootCtx.viewFor(rn !== null ? String.UTF8.decode(rn) : "", h.authority);
     }
     this.view = view;

@@ -64,6 +64,19 @@ export const FilterTrailersStatus = { Continue: 0, StopIteration: 1 } as const;
 
 export const MetricType = { Counter: 0, Gauge: 1, Histogram: 2, MAX: 2 } as const;
 
+/**
+ * Top-level property names Envoy (≥ 1.33) resolves from stream info (StreamActivation::FindValue,
+ * source/extensions/filters/common/expr/evaluator.cc). Any other top-level name is only
+ * `plugin_name`/`plugin_root_id`/`plugin_vm_id`/`connection_id` or filter state the module set
+ * with proxy_set_property (Context::findValue, source/extensions/common/wasm/context.cc). The
+ * legacy top-level names (`route_name`, `cluster_name`, `node`, …) were removed in Envoy 1.33
+ * ("wasm: Remove previously deprecated xDS attributes from get_property"): use `xds.*`.
+ */
+export const ENVOY_ACTIVATION_TOKENS: ReadonlySet<string> = new Set([
+  "request", "response", "connection", "upstream", "source", "destination", "metadata", "filter_state", "xds",
+  "upstream_filter_state",
+]);
+
 export const LOG_LEVEL_MAX = 5;
 
 /** Limits from proxy-wasm-cpp-host include/proxy-wasm/limits.h. */

@@ -19,6 +19,15 @@ export class HeaderMap {
     const k = lowerAscii(key);
     return this.entries.find(([n]) => n === k)?.[1];
   }
+  /**
+   * Every value of `key` joined with "," (Envoy HeaderUtility::getAllOfHeaderAsString, what the
+   * `request.headers.<name>` / `response.headers.<name>` properties return); undefined if absent.
+   */
+  getAll(key: string): string | undefined {
+    const k = lowerAscii(key);
+    const values = this.entries.filter(([n]) => n === k).map(([, v]) => v);
+    return values.length === 0 ? undefined : values.join(",");
+  }
   add(key: string, value: string): void {
     const k = lowerAscii(key);
     if (k.startsWith(":")) {

@@ -4,7 +4,7 @@
  * (continue, close, local reply) is applied after the VM call returns; the gateway is only ever
  * called from here, never from inside a VM call.
  */
-import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, HeaderMapType, StreamType, WasmResult } from "./abi.ts";
+import { ENVOY_ACTIVATION_TOKENS, FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, HeaderMapType, StreamType, WasmResult } from "./abi.ts";
 import { concatBytes, EMPTY, toBytes } from "./bytes.ts";
 import { BodyBuffer, ConstBuffer, HostContext, type HostBuffer, type LocalReplyRequest, type RootContext } from "./context.ts";
 import { Direction, REQUEST, RESPONSE } from "./direction.ts";
@@ -45,8 +45,11 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
   /** fail_open after a failure: the filter is bypassed. */
   private bypass = false;
   private inLog = false;
-  private finalRequestHeaders: HeaderMap | null = null;
-  private finalResponseHeaders: HeaderMap | null = null;
+  /**
+   * The HCM's response headers (what Envoy's access log, hence on_log, sees): the upstream or
+   * local-reply headers that entered the encoder chain, or a direct reply's headers. Live map.
+   */
+  private hcmResponseHeaders: HeaderMap | null = null;
   private finalResponseTrailers: HeaderMap | null = null;
   private readonly properties = new Map<string, Uint8Array>();
   private readonly filterState = new Map<string, Uint8Array>();
@@ -155,22 +158,29 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
   override constMap(type: number): HeaderMap | null {
     if (type >= HeaderMapType.GrpcReceiveInitialMetadata) return super.constMap(type);
     if (this.inLog) {
-      if (type === HeaderMapType.RequestHeaders) return this.finalRequestHeaders;
-      if (type === HeaderMapType.ResponseHeaders) return this.finalResponseHeaders;
+      // Envoy Context::log: access_log_* maps are the HCM's (FilterManager::log), which exist even
+      // when the filter never let them through (e.g. a local reply sent from on_request_headers).
+      if (type === HeaderMapType.RequestHeaders) return this.req.headers;
+      if (type === HeaderMapType.ResponseHeaders) return this.hcmResponseHeaders;
       if (type === HeaderMapType.ResponseTrailers) return this.finalResponseTrailers;
       return null;
     }
-    return this.mutableMap(type);
+    // Envoy Context::getConstMap never creates trailers (only getMap does, addDecodedTrailers).
+    return this.windowMap(type, false);
   }
 
   override mutableMap(type: number): HeaderMap | null {
+    return this.windowMap(type, true);
+  }
+
+  private windowMap(type: number, mayCreate: boolean): HeaderMap | null {
     if (type > HeaderMapType.ResponseTrailers) return null;
     const d = this.dir(type);
     if (type === HeaderMapType.RequestHeaders || type === HeaderMapType.ResponseHeaders) {
       return d.headersOpen ? d.headers : null;
     }
     if (d.trailersOpen) return d.trailers;
-    if (d.mayAddTrailers) {
+    if (mayCreate && d.mayAddTrailers) {
       d.trailers = new HeaderMap();
       d.trailersOpen = true;
       return d.trailers;
@@ -196,8 +206,10 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     if (type === StreamType.Upstream) return WasmResult.Unimplemented;
     if (type === StreamType.Downstream) return WasmResult.Ok;
     const d = type === StreamType.Request ? this.req : this.res;
-    // Envoy clears the stream's pointers at once: edit headers before calling continue.
-    d.closeWindows();
+    // Envoy Context::continueStream (source/extensions/common/wasm/context.cc) clears the
+    // *request* pointers (request_headers_, request_body_buffer_, request_trailers_) at once for
+    // Request and for Response alike; the response pointers are left as they are.
+    this.req.closeWindows();
     this.vm.defer(() => this.run(() => this.resume(d)));
     return WasmResult.Ok;
   }
@@ -215,48 +227,68 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
   }
 
   override streamProperty(path: string): Uint8Array | undefined {
-    const v = this.properties.get(path) ?? this.filterState.get(path);
-    if (v) return v;
-    const reqHeaders = this.req.headers ?? this.finalRequestHeaders;
     const seg = path.split("\u0000");
-    if (seg[0] === "request" && reqHeaders) {
-      const h = (n: string): Uint8Array | undefined => {
-        const x = reqHeaders.get(n);
-        return x === undefined ? undefined : new Uint8Array(Buffer.from(x, "latin1"));
-      };
+    const top = seg[0]!;
+    if (!ENVOY_ACTIVATION_TOKENS.has(top)) {
+      // Context::findValue: connection_id (uint64), else filter state "wasm.<top-level name>"
+      // (a further segment into its bytes value is NotFound).
+      if (top === "connection_id") return seg.length === 1 ? this.properties.get("connection\u0000id") : undefined;
+      return seg.length === 1 ? this.filterState.get(top) : undefined;
+    }
+    const v = this.properties.get(path);
+    if (v) return v;
+    // StreamActivation: request.* / response.* header-derived values come from
+    // `request_headers_ ?: access_log_request_headers_` (likewise for responses): only while the
+    // filter holds that header map (its window) or in on_log. Anywhere else they are NotFound.
+    const reqHeaders = this.req.headersOpen || this.inLog ? this.req.headers : null;
+    const resHeaders = this.res.headersOpen ? this.res.headers : this.inLog ? this.hcmResponseHeaders : null;
+    const str = (x: string | undefined): Uint8Array | undefined => (x === undefined ? undefined : new Uint8Array(Buffer.from(x, "latin1")));
+    if (top === "request" && reqHeaders) {
       if (seg.length === 2) {
+        const p = reqHeaders.get(":path");
         switch (seg[1]) {
           case "path":
-            return h(":path");
-          case "url_path": {
-            const p = reqHeaders.get(":path");
-            return p === undefined ? undefined : toBytes(p.split("?")[0]!);
+            return str(p);
+          case "url_path":
+            return p === undefined ? undefined : str(p.split("?")[0]!);
+          case "query": {
+            if (p === undefined) return undefined;
+            const q = p.indexOf("?");
+            return q < 0 ? new Uint8Array(0) : str(p.slice(q + 1).split("#")[0]!);
           }
           case "method":
-            return h(":method");
+            return str(reqHeaders.get(":method"));
           case "host":
-            return h(":authority");
+            return str(reqHeaders.get(":authority"));
           case "scheme":
-            return h(":scheme");
+            return str(reqHeaders.get(":scheme"));
           case "id":
-            return h("x-request-id");
+            return str(reqHeaders.get("x-request-id"));
+          case "useragent":
+            return str(reqHeaders.get("user-agent"));
+          case "referer":
+            return str(reqHeaders.get("referer"));
         }
       }
-      if (seg.length === 3 && seg[1] === "headers") return h(seg[2]!);
+      if (seg.length === 3 && seg[1] === "headers") return str(reqHeaders.getAll(seg[2]!));
     }
-    if (path === "response\u0000code") {
-      const st = (this.res.headers ?? this.finalResponseHeaders)?.get(":status");
-      if (st !== undefined) {
+    if (top === "response") {
+      if (seg.length === 3 && seg[1] === "headers") return resHeaders ? str(resHeaders.getAll(seg[2]!)) : undefined;
+      if (path === "response\u0000code") {
+        // Stream info response code (the gateway normally sets it; else the HCM response :status).
+        const st = this.hcmResponseHeaders?.get(":status");
+        if (st !== undefined) {
+          const b = new Uint8Array(8);
+          new DataView(b.buffer).setBigInt64(0, BigInt(parseInt(st, 10) || 0), true);
+          return b;
+        }
+      }
+      if (path === "response\u0000code_details" && this.responseCodeDetails) return toBytes(this.responseCodeDetails);
+      if (path === "response\u0000flags") {
         const b = new Uint8Array(8);
-        new DataView(b.buffer).setBigInt64(0, BigInt(parseInt(st, 10) || 0), true);
+        new DataView(b.buffer).setBigUint64(0, BigInt(this.responseFlags), true);
         return b;
       }
-    }
-    if (path === "response\u0000code_details" && this.responseCodeDetails) return toBytes(this.responseCodeDetails);
-    if (path === "response\u0000flags") {
-      const b = new Uint8Array(8);
-      new DataView(b.buffer).setBigUint64(0, BigInt(this.responseFlags), true);
-      return b;
     }
     return undefined;
   }
@@ -323,6 +355,7 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
   private onHeaders(d: Direction, headers: HeaderList, eos: boolean): void {
     if (this.done || d.aborted || d.headers) return;
     d.headers = new HeaderMap(headers);
+    if (d === this.res) this.hcmResponseHeaders = d.headers;
     d.headersEos = eos;
     d.eosIn = eos;
     if (d === this.req) this.onCreate();
@@ -506,12 +539,16 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
       return;
     }
     if (d.headersStopped) {
+      // Envoy never clears response_headers_ on continue (see continueStream): the response
+      // header map stays readable/writable (edits after it went downstream have no effect).
+      const keepOpen = d === this.res && d.headersOpen;
       d.headersStopped = false;
       d.headersOpen = false;
       if (!d.headersPassed) {
         const nothingMore = d.headersEos;
         this.passHeaders(d, nothingMore);
       }
+      d.headersOpen = keepOpen;
       if (d.stoppedAll) {
         d.stoppedAll = false;
         const held = d.held;
@@ -548,13 +585,8 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     d.headersStopped = false;
     const list = d.headers.toList();
     if (eos) d.ended = true;
-    if (d === this.req) {
-      this.finalRequestHeaders = new HeaderMap(list);
-      this.cb.onRequestHeaders(list, eos);
-    } else {
-      this.finalResponseHeaders = new HeaderMap(list);
-      this.cb.onResponseHeaders(list, eos);
-    }
+    if (d === this.req) this.cb.onRequestHeaders(list, eos);
+    else this.cb.onResponseHeaders(list, eos);
   }
 
   private passData(d: Direction, data: Uint8Array, eos: boolean): void {
@@ -591,8 +623,8 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     if (this.done) return;
     this.done = true;
     this.req.aborted = this.res.aborted = true;
-    this.req.closeWindows();
-    this.res.closeWindows();
+    // Header/trailer pointers stay set in Envoy (writes in on_log still reach them); bodies go.
+    this.req.body = this.res.body = null;
     this.cb.onReset(reason);
   }
 
@@ -614,9 +646,11 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
       headers.remove("content-length");
       headers.remove("content-type");
     }
-    // The request is over for the filter: nothing more goes upstream.
+    // The request is over for the filter: nothing more goes upstream. Envoy keeps
+    // request_headers_ (the callback that asked for the reply returned a stop, so it was never
+    // cleared): the request headers stay readable/writable, e.g. in on_response_headers of the reply.
     this.req.aborted = true;
-    this.req.closeWindows();
+    this.req.body = null;
     this.req.held = EMPTY;
     if (!this.responseStarted) {
       this.responseStarted = true;
@@ -644,7 +678,7 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     d.headersPassed = true;
     d.ended = true;
     const list = headers.toList();
-    this.finalResponseHeaders = new HeaderMap(list);
+    this.hcmResponseHeaders = headers;
     this.cb.onResponseHeaders(list, body.length === 0);
     if (body.length > 0) this.cb.onResponseData(body, true);
   }
@@ -653,8 +687,9 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
 
   private finish(): void {
     this.done = true;
-    this.req.closeWindows();
-    this.res.closeWindows();
+    // Envoy's header pointers outlive the stream's processing (on_log writes reach a map the
+    // filter still held); the body buffers are gone.
+    this.req.body = this.res.body = null;
     this.req.aborted = this.res.aborted = true;
     const vm = this.vm;
     if (!vm.failed && !this.bypass) {

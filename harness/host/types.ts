@@ -75,7 +75,12 @@ export interface PluginOptions {
   clockNs?: () => bigint;
   /** WASI random_get source. Default crypto.getRandomValues. */
   random?: (buf: Uint8Array) => void;
-  /** Extra properties readable by path ("a\0b" or ["a","b"] joined with NUL); values are raw bytes. */
+  /**
+   * Extra properties readable by path ("a\0b" or ["a","b"] joined with NUL); values are raw bytes.
+   * Served only under Envoy's top-level names (request, response, connection, upstream, source,
+   * destination, metadata, filter_state, xds, upstream_filter_state; on root contexts only xds):
+   * anything else is NotFound in Envoy ≥ 1.33, so it is here too.
+   */
   properties?: Record<string, string | Uint8Array>;
 }
 
@@ -134,7 +139,10 @@ export interface HttpStream {
    * that only calls complete() stays correct but the filter cannot tell the stream was aborted.
    */
   reset?(reason: string, origin?: ResetOrigin): void;
-  /** Stream-info properties (e.g. ["response","code"], ["route_name"]). */
+  /**
+   * Stream-info properties (e.g. ["response","code"], ["xds","route_name"]). Only Envoy's
+   * top-level names are served (see PluginOptions.properties): a legacy ["route_name"] is ignored.
+   */
   setProperty(path: string[], value: string | Uint8Array): void;
 }
 

@@ -39,15 +39,17 @@ describe("VMs, configuration and process-wide state (checklist 9)", () => {
     expect(c.contextId).toBe(3);
   });
 
-  it("serves properties: plugin_root_id/vm_id/name, stream properties, plugin properties, filter state", async () => {
+  it("serves properties: plugin_root_id/vm_id/name, stream properties, filter state; not legacy top-level names", async () => {
     t = await startHost({ pluginName: "pname", properties: { "custom\u0000key": "cv" } });
     const s = t.host.newStream(1, recorder());
     s.setProperty(["route_name"], "r1");
     s.decodeHeaders(req("props"), true);
     const id = s.contextId;
-    expect(t.lines(`${id} root_id=`)).toEqual([`${id} root_id=test-root vm_id=vm-a name=pname path=/v1/chat custom=cv stream=r1 missing=<rc:1>`]);
+    // Only Envoy's top-level names are served: a custom top-level name and the legacy route_name
+    // (removed in Envoy 1.33; use xds.route_name) are NotFound.
+    expect(t.lines(`${id} root_id=`)).toEqual([`${id} root_id=test-root vm_id=vm-a name=pname path=/v1/chat custom=<rc:1> stream=<rc:1> missing=<rc:1>`]);
     // proxy_set_property stores filter state readable by the stream; plugin config is NotFound outside configure.
-    expect(t.lines(`${id} state=v1 config-in-stream=<rc:1>`)).toHaveLength(1);
+    expect(t.lines(`${id} state=v1 state-nested=<rc:1> config-in-stream=<rc:1>`)).toHaveLength(1);
   });
 
   it("shares data across workers by vm_id with one global CAS counter (CasMismatch rules)", async () => {

@@ -285,7 +285,7 @@ describe("review round 2: coverage", () => {
     ] }));
     const body = Buffer.from(JSON.stringify(chatBody()));
     const f = open(r);
-    if (route) f.stream.setProperty(["route_name"], route);
+    if (route) f.stream.setProperty(["xds", "route_name"], route); // Envoy ≥ 1.33: route_name lives under xds
     f.stream.decodeHeaders(reqHeaders("/v1/chat/completions", body).map(([k, v]) => [k, k === ":authority" ? authority : v] as [string, string]), false);
     f.stream.decodeData(body, true);
     expect(f.up("x-ai-failover-cluster")).toBe(expected);

@@ -1,9 +1,14 @@
 /**
- * proxy_get_property / proxy_set_property. Paths are segments joined by NUL. Lookup order:
- * plugin_* tokens, the stream's properties (stream info set by the gateway, filter state set by
- * the module), then plugin-level properties from PluginOptions. Anything else is NotFound.
+ * proxy_get_property / proxy_set_property. Paths are segments joined by NUL. Lookup (Envoy
+ * Context::findValue, source/extensions/common/wasm/context.cc): plugin_* tokens, then the
+ * stream's properties — stream info under Envoy's top-level names only (request, response,
+ * connection, upstream, source, destination, metadata, filter_state, xds, upstream_filter_state),
+ * `connection_id`, or filter state set by the module — then plugin-level properties from
+ * PluginOptions (same top-level names; on a root context, which has no stream info, only `xds`).
+ * Anything else is NotFound: Envoy 1.33 removed the legacy top-level `route_name`, `cluster_name`,
+ * `node`, … (use `xds.route_name`, …).
  */
-import { WasmResult } from "../abi.ts";
+import { ENVOY_ACTIVATION_TOKENS, WasmResult } from "../abi.ts";
 import { latin1, toBytes } from "../bytes.ts";
 import type { WasmVm } from "../vm.ts";
 
@@ -16,7 +21,12 @@ export function lookupProperty(vm: WasmVm, path: string): Uint8Array | undefined
     case "plugin_vm_id":
       return toBytes(vm.opts.vmId);
   }
-  return vm.context().streamProperty(path) ?? vm.opts.properties.get(path);
+  const ctx = vm.context();
+  const fromStream = ctx.streamProperty(path);
+  if (fromStream !== undefined) return fromStream;
+  const top = path.split("\u0000")[0]!;
+  if (!ENVOY_ACTIVATION_TOKENS.has(top) || (ctx.isRoot() && top !== "xds")) return undefined;
+  return vm.opts.properties.get(path);
 }
 
 export function proxy_get_property(vm: WasmVm, pathPtr: number, pathSize: number, retPtr: number, retSize: number): number {
