@@ -115,6 +115,9 @@ export class FailoverRoot extends RootContext {
   /** When each provider's next probe is due (this VM's view; reset when the lease moves here). */
   private nextProbeAt: i64[] = [];
   private callouts: Map<u32, Callout> = new Map();
+  /** Body-mode streams whose headers were held and that have not seen a body callback yet. */
+  private awaitingBody: Map<u32, i64> = new Map();
+  private warnedBodyWait: bool = false;
   /** Streams waiting for an in-request attempt made through http_call. */
   streams: Map<u32, FailoverStream> = new Map();
 
@@ -212,10 +215,39 @@ export class FailoverRoot extends RootContext {
     return unchecked(this.views[0]);
   }
 
+  awaitBody(contextId: u32, now: i64): void {
+    if (!this.warnedBodyWait) this.awaitingBody.set(contextId, now);
+  }
+
+  bodyArrived(contextId: u32): void {
+    if (this.awaitingBody.size > 0) this.awaitingBody.delete(contextId);
+  }
+
+  /**
+   * Without allow_on_headers_stop_iteration, Envoy turns the filter's StopIteration into
+   * StopAllIterationAndWatermark: the body is held until the filter continues, which in body
+   * mode it never does — the request hangs. Say so, loudly, once.
+   */
+  private checkBodyWait(now: i64): void {
+    if (this.warnedBodyWait || this.awaitingBody.size == 0) return;
+    const ids = this.awaitingBody.keys();
+    for (let i = 0; i < ids.length; i++) {
+      const since = this.awaitingBody.get(unchecked(ids[i]));
+      if (now - since < 3000) continue;
+      this.warnedBodyWait = true;
+      this.awaitingBody.clear();
+      log(Level.Error, "ai-failover: a request has waited " + (now - since).toString() + " ms for its body after its headers. " +
+        "If requests hang, the wasm filter's config lacks allow_on_headers_stop_iteration: true (Envoy >= 1.35; Higress): " +
+        "without it Envoy holds the body until the filter continues. Set it, or set \"mode\": \"headers\" in the plugin configuration.");
+      return;
+    }
+  }
+
   onTick(): void {
     const cfg = this.config;
     if (cfg === null) return;
     const now = nowMs();
+    this.checkBodyWait(now);
     this.metrics.publishStates(this.probedProviders, this.loadStates(this.probed), now);
     if (!cfg.healthCheck.enabled) {
       // No probe will ever prove a rejected key good again: once its authFailure ejection has

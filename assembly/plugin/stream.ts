@@ -227,10 +227,12 @@ export class FailoverStream extends Context {
       return FilterHeadersStatusValues.Continue;
     }
     // Routing needs the body: hold the headers (allow_on_headers_stop_iteration keeps them mutable).
+    this.rootCtx.awaitBody(this.context_id, this.startedMs);
     return FilterHeadersStatusValues.StopIteration;
   }
 
   onRequestBody(bodySize: usize, endOfStream: bool): FilterDataStatusValues {
+    this.rootCtx.bodyArrived(this.context_id);
     if (this.view === null || this.replied) return FilterDataStatusValues.Continue;
     const cfg = this.cfg();
     if (endOfStream) this.requestComplete = true;
@@ -825,6 +827,7 @@ export class FailoverStream extends Context {
 
   onLog(): void {
     this.rootCtx.streams.delete(this.context_id);
+    this.rootCtx.bodyArrived(this.context_id);
     if (this.view === null) return;
     const cfg = this.cfg();
     const now = nowMs();

@@ -54,3 +54,24 @@ describe("header-only mode (allow_on_headers_stop_iteration: false)", () => {
     expect(credentialAudit(west, WEST_KEY)).toEqual([]);
   });
 });
+
+describe("body mode without allow_on_headers_stop_iteration (a misconfiguration)", () => {
+  it("is reported loudly in the log instead of hanging silently", async () => {
+    const east = await startMockProvider({ kind: "azure", name: "aoai-east", keys: [EAST_KEY], deployments: { "gpt4o-ptu": { model: "gpt-4o" } } });
+    const west = await startMockProvider({ kind: "azure", name: "aoai-west", keys: [WEST_KEY], deployments: { "gpt4o-payg": { model: "gpt-4o" } } });
+    const logs: string[] = [];
+    const yaml = bootstrapWith({ east: east.port, west: west.port }, (cfg) => ({ ...cfg, healthCheck: { enabled: false } }))
+      .replace("allow_on_headers_stop_iteration: true", "allow_on_headers_stop_iteration: false");
+    const gw = await startGateway({ bootstrapText: yaml, baseDir: ROOT, workers: 1, logger: (r) => logs.push(r.message) });
+    try {
+      // Envoy holds the body until the filter continues, which body mode never does.
+      const r = await post(gw.url, "/v1/chat/completions", chat(), {}, 5000).catch((e: Error) => e);
+      expect(r).toBeInstanceOf(Error);
+      expect(east.records.length + west.records.length).toBe(0);
+      expect(logs.some((m) => m.includes("lacks allow_on_headers_stop_iteration: true") && m.includes("\"mode\": \"headers\""))).toBe(true);
+    } finally {
+      await gw.close();
+      await Promise.all([east.close(), west.close()]);
+    }
+  }, 20000);
+});

@@ -86,14 +86,14 @@ export interface ClientResult {
 }
 
 /** One request on a fresh connection (so connections spread over the worker VMs). */
-export function post(url: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<ClientResult> {
+export function post(url: string, path: string, body: unknown, headers: Record<string, string> = {}, timeoutMs = 10000): Promise<ClientResult> {
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = http.request(url + path, {
       method: "POST",
       agent: false,
       headers: { "content-type": "application/json", "content-length": String(payload.length), ...headers },
-      timeout: 10000,
+      timeout: timeoutMs,
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c) => chunks.push(c));
