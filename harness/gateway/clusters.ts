@@ -26,6 +26,9 @@ export interface UpstreamHandlers {
   onConnected?(endpoint: Endpoint): void;
 }
 
+/** Methods Envoy sends without content-length: 0 when the request has no body. */
+const BODILESS_METHODS = new Set(["GET", "HEAD", "DELETE", "TRACE", "CONNECT"]);
+
 interface ClusterRuntime {
   config: ClusterConfig;
   agent: http.Agent;
@@ -76,7 +79,7 @@ export class ClusterManager {
    * `:path`, `:authority`); `:authority` becomes `host`. Returns undefined (after calling
    * onFailure with no-host) when the cluster has no endpoint. The caller writes the body.
    */
-  request(cluster: string, headers: HeaderList, handlers: UpstreamHandlers): http.ClientRequest | undefined {
+  request(cluster: string, headers: HeaderList, endStream: boolean | undefined, handlers: UpstreamHandlers): http.ClientRequest | undefined {
     const c = this.clusters.get(cluster);
     const endpoint = c && this.pick(c);
     if (!c || !endpoint) {
@@ -95,6 +98,15 @@ export class ClusterManager {
       else flat.push(k, v);
     }
     if (authority !== undefined) flat.unshift("host", authority);
+    // Framing as Envoy's HTTP/1 codec does it (http1/codec_impl.cc encodeHeadersBase): without a
+    // content-length, a request with a body is chunked whatever its method (Node would send a GET,
+    // DELETE or OPTIONS body unframed), and a header-only request gets content-length: 0 unless its
+    // method has no body (HeaderUtility::requestShouldHaveNoBody). `endStream` undefined: the
+    // caller frames the request itself (http_call).
+    if (endStream !== undefined && !flat.some((k, i) => i % 2 === 0 && k === "content-length")) {
+      if (!endStream) flat.push("transfer-encoding", "chunked");
+      else if (!BODILESS_METHODS.has(method)) flat.push("content-length", "0");
+    }
 
     const tls = c.config.tls;
     const options: https.RequestOptions = {

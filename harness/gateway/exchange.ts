@@ -63,6 +63,8 @@ export class Exchange implements StreamCallbacks {
   private routeTimer?: NodeJS.Timeout;
   private idleTimer?: NodeJS.Timeout;
   private idleMs = 0;
+  /** The route timeout in force (the route's, or x-envoy-upstream-rq-timeout-ms from the filter). */
+  private timeoutMs = 0;
   private lastActivity = 0;
 
   constructor(
@@ -144,10 +146,22 @@ export class Exchange implements StreamCallbacks {
     }
     this.route = route;
     this.stream.setProperty(["xds", "cluster_name"], cluster);
-    const upstreamHeaders: HeaderList = [...headers];
-    if (route.timeoutMs > 0) upstreamHeaders.push(["x-envoy-expected-rq-timeout-ms", String(route.timeoutMs)]);
+    // Router (router.cc FilterUtility::finalTimeout): a filter (or an internal client) may set the
+    // route timeout with x-envoy-upstream-rq-timeout-ms; the router consumes it and the
+    // per-try one, then sets (replaces) x-envoy-expected-rq-timeout-ms when a timeout applies.
+    let timeoutMs = route.timeoutMs;
+    const upstreamHeaders: HeaderList = [];
+    for (const [k, v] of headers) {
+      if (k === "x-envoy-upstream-rq-timeout-ms") {
+        if (/^\d+$/.test(v)) timeoutMs = Number(v);
+      } else if (k !== "x-envoy-upstream-rq-per-try-timeout-ms" && k !== "x-envoy-expected-rq-timeout-ms") {
+        upstreamHeaders.push([k, v]);
+      }
+    }
+    this.timeoutMs = timeoutMs;
+    if (timeoutMs > 0) upstreamHeaders.push(["x-envoy-expected-rq-timeout-ms", String(timeoutMs)]);
     this.upstreamStart = performance.now();
-    const req = this.ctx.clusters.request(cluster, upstreamHeaders, {
+    const req = this.ctx.clusters.request(cluster, upstreamHeaders, endStream, {
       onResponse: (res) => this.onUpstreamResponse(res),
       onFailure: (f) => this.onUpstreamFailure(f),
       onConnected: (ep) => this.stream.setProperty(["upstream", "address"], `${ep.address}:${ep.port}`),
@@ -174,7 +188,7 @@ export class Exchange implements StreamCallbacks {
   private endUpstreamRequest(): void {
     this.upstreamReq!.end();
     // Envoy's route timeout runs from the end of the request to the end of the response.
-    const ms = this.route?.timeoutMs ?? 0;
+    const ms = this.timeoutMs;
     if (ms > 0) this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
   }
 
@@ -188,8 +202,9 @@ export class Exchange implements StreamCallbacks {
   onResponseHeaders(headers: HeaderList, endStream: boolean): void {
     if (this.completed) return;
     const { status, flat } = downstreamHead(headers);
-    // The HTTP/1 codec frames a header-only response with content-length: 0.
-    if (endStream && status >= 200 && status !== 204 && status !== 304 && !flat.includes("content-length"))
+    // The HTTP/1 codec frames a header-only response with content-length: 0, except a response to
+    // HEAD (http1/codec_impl.cc encodeHeadersBase).
+    if (endStream && this.method !== "HEAD" && status >= 200 && status !== 204 && status !== 304 && !flat.includes("content-length"))
       flat.push("content-length", "0");
     try {
       this.res.writeHead(status, flat);
@@ -325,7 +340,8 @@ export class Exchange implements StreamCallbacks {
     // Deferred: this may be called from inside a host callback, and the host is not re-entrant.
     setImmediate(() => {
       if (this.completed) return;
-      const end = reply.body.length === 0;
+      // A reply to HEAD keeps its content-length but ends at the headers (utility.cc sendLocalReply).
+      const end = reply.body.length === 0 || this.method === "HEAD";
       if (!this.guard(() => this.stream.encodeHeaders(reply.headers, end))) return;
       if (!end) this.guard(() => this.stream.encodeData(reply.body, true));
     });

@@ -125,10 +125,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     // The host pins a connection to a worker; tell it when the connection is gone.
     socket.once("close", () => host.connectionClosed?.(id));
   });
-  server.on("request", (req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const ctx = { config, clusters, host, log };
     new Exchange(ctx, req, res, connectionIds.get(req.socket) ?? ++nextConnectionId).start();
-  });
+  };
+  server.on("request", onRequest);
+  // Node answers an Expect other than 100-continue with 417 by itself; Envoy's connection manager
+  // only handles 100-continue and proxies any other expectation like a plain header.
+  server.on("checkExpectation", onRequest);
 
   let adminPort: number | undefined;
   let listenerPort: number;

@@ -15,24 +15,64 @@ function pairs(raw: string[], skip: Set<string>): HeaderList {
   return out;
 }
 
-// `host` becomes :authority; `expect: 100-continue` is answered here, as Envoy's connection manager
-// does (proxy_100_continue off), and not forwarded.
-const REQUEST_SKIP = new Set([...HOP_BY_HOP, "host", "expect"]);
+// `host` becomes :authority. `expect: 100-continue` is answered here and removed, as Envoy's
+// connection manager does with proxy_100_continue off (conn_manager_impl.cc decodeHeaders); any
+// other expectation is passed on.
+const REQUEST_SKIP = new Set([...HOP_BY_HOP, "host"]);
+
+/**
+ * Envoy-internal request headers the connection manager removes from a request it does not
+ * consider internal (conn_manager_utility.cc cleanInternalHeaders), plus x-envoy-internal, which
+ * it always removes before deciding (mutateRequestHeaders). With use_remote_address off (our
+ * bootstrap) a request is internal only when it carries an x-forwarded-for with exactly one
+ * internal address; the gateway treats every request as external (documented, not modelled).
+ */
+export const ENVOY_INTERNAL_REQUEST_HEADERS = new Set([
+  "x-envoy-internal",
+  "x-envoy-retriable-status-codes",
+  "x-envoy-retriable-header-names",
+  "x-envoy-retry-on",
+  "x-envoy-retry-grpc-on",
+  "x-envoy-max-retries",
+  "x-envoy-upstream-alt-stat-name",
+  "x-envoy-upstream-rq-timeout-ms",
+  "x-envoy-upstream-rq-per-try-timeout-ms",
+  "x-envoy-upstream-rq-timeout-alt-response",
+  "x-envoy-expected-rq-timeout-ms",
+  "x-envoy-force-trace",
+  "x-envoy-ip-tags",
+  "x-envoy-original-url",
+  "x-envoy-hedge-on-per-try-timeout",
+]);
 
 /**
  * Downstream request → the header list the filter chain sees: pseudo-headers first, then the
- * client's headers, then what Envoy's connection manager adds before the filters run
- * (x-forwarded-proto and x-request-id when absent).
+ * client's headers as Envoy's connection manager leaves them (conn_manager_utility.cc
+ * mutateRequestHeaders): hop-by-hop headers and Envoy-internal headers removed, `te` kept only as
+ * `trailers` (Envoy ≥ 1.29/#32255), x-forwarded-proto and x-request-id added when absent, and
+ * :scheme taken from a valid x-forwarded-proto (HTTP/1 has no :scheme of its own).
  */
 export function requestHeaders(req: IncomingMessage, generateRequestId: boolean): HeaderList {
+  const xfp = req.headers["x-forwarded-proto"];
+  const scheme = xfp === "http" || xfp === "https" ? xfp : "http";
   const out: HeaderList = [
     [":authority", req.headers.host ?? ""],
     [":path", req.url ?? "/"],
     [":method", req.method ?? "GET"],
-    [":scheme", "http"],
-    ...pairs(req.rawHeaders, REQUEST_SKIP),
+    [":scheme", scheme],
   ];
-  if (req.headers["x-forwarded-proto"] === undefined) out.push(["x-forwarded-proto", "http"]);
+  let te = false;
+  for (const [k, v] of pairs(req.rawHeaders, REQUEST_SKIP)) {
+    if (ENVOY_INTERNAL_REQUEST_HEADERS.has(k)) continue;
+    if (k === "expect" && v.trim().toLowerCase() === "100-continue") continue;
+    if (k === "te") {
+      if (!te && v.split(",").some((t) => t.split(";")[0].trim().toLowerCase() === "trailers")) out.push(["te", "trailers"]);
+      te = true;
+      continue;
+    }
+    out.push([k, v]);
+  }
+  if (xfp === undefined) out.push(["x-forwarded-proto", "http"]);
   if (generateRequestId && req.headers["x-request-id"] === undefined) out.push(["x-request-id", randomUUID()]);
   return out;
 }
@@ -44,11 +84,16 @@ export function requestHasBody(req: IncomingMessage): boolean {
   return cl !== undefined && Number(cl) > 0;
 }
 
-/** Upstream response → the header list the router hands to the filter chain. */
+/**
+ * Upstream response → the header list the router hands to the filter chain. Hop-by-hop headers
+ * (transfer-encoding, connection, keep-alive…) stay: Envoy's HTTP/1 codec keeps them and the
+ * connection manager strips them only after the filter chain (conn_manager_impl.cc encodeHeaders →
+ * conn_manager_utility.cc mutateResponseHeaders), so the filter sees them; downstreamHead drops them.
+ */
 export function responseHeaders(res: IncomingMessage, serviceTimeMs: number): HeaderList {
   return [
     [":status", String(res.statusCode ?? 502)],
-    ...pairs(res.rawHeaders, HOP_BY_HOP),
+    ...pairs(res.rawHeaders, new Set()),
     ["x-envoy-upstream-service-time", String(serviceTimeMs)],
   ];
 }

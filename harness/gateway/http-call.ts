@@ -20,7 +20,7 @@ export function clusterDispatcher(clusters: ClusterManager): ClusterDispatcher {
           signal.removeEventListener("abort", onAbort);
           resolve(r);
         };
-        const req = clusters.request(cluster, headers, {
+        const req = clusters.request(cluster, headers, undefined, {
           onFailure: (f) => settle(f.kind === "reset" ? { kind: "reset" } : { kind: "connect-failure" }),
           onResponse: (res) => {
             const chunks: Buffer[] = [];

@@ -4,6 +4,7 @@
  * Test-only knobs, read from request headers:
  *   x-test-cluster: <name>      → the filter sets x-ai-failover-cluster to <name> (and removes this header)
  *   x-test-local-reply: <code>  → the filter answers itself with <code> and body "local reply"
+ *   x-test-set: <name>=<value>  → the filter adds that request header (and removes this one)
  */
 import type {
   ClusterDispatcher,
@@ -21,6 +22,9 @@ export interface StreamRecord {
   worker: number;
   requestHeaders?: HeaderList;
   responseHeaders?: HeaderList;
+  /** end_stream of encodeHeaders, and the response body bytes the filter was given. */
+  responseHeadersEnd?: boolean;
+  responseBodyBytes: number;
   properties: Map<string, string | Uint8Array>;
   /** complete() calls (normal end). */
   completions: number;
@@ -50,7 +54,7 @@ export class FakeHost implements PluginHostLike {
 
   newStream(connectionId: number, cb: StreamCallbacks): HttpStream {
     if (!this.workerOf.has(connectionId)) this.workerOf.set(connectionId, this.nextWorker++ % this.workerCount);
-    const rec: StreamRecord = { connectionId, worker: this.workerOf.get(connectionId)!, properties: new Map(), completions: 0, resets: [] };
+    const rec: StreamRecord = { connectionId, worker: this.workerOf.get(connectionId)!, properties: new Map(), completions: 0, resets: [], responseBodyBytes: 0 };
     this.streams.push(rec);
     let replied = false;
     const enc = new TextEncoder();
@@ -68,8 +72,9 @@ export class FakeHost implements PluginHostLike {
           return;
         }
         const target = headers.find(([k]) => k === "x-test-cluster");
-        const out = headers.filter(([k]) => k !== "x-test-cluster");
+        const out = headers.filter(([k]) => k !== "x-test-cluster" && k !== "x-test-set");
         if (target) out.push(["x-ai-failover-cluster", target[1]]);
+        for (const [k, v] of headers) if (k === "x-test-set") out.push([v.split("=")[0], v.slice(v.indexOf("=") + 1)]);
         cb.onRequestHeaders(out, endStream);
       },
       decodeData(chunk, endStream) {
@@ -80,9 +85,11 @@ export class FakeHost implements PluginHostLike {
       },
       encodeHeaders(headers, endStream) {
         rec.responseHeaders = headers;
+        rec.responseHeadersEnd = endStream;
         cb.onResponseHeaders([...headers, ["x-fake-worker", String(rec.worker)]], endStream);
       },
       encodeData(chunk, endStream) {
+        rec.responseBodyBytes += chunk.length;
         cb.onResponseData(chunk, endStream);
       },
       encodeTrailers(trailers) {
