@@ -48,3 +48,24 @@ describe("Higress _rules_", () => {
     expect(s.logs.some((l) => l.message.includes("provider aoai-west-payg rejected its credential (key ****cret"))).toBe(true);
   });
 });
+
+describe("Higress _rules_ by route name", () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack({
+      edit: (cfg) => ({
+        ...cfg,
+        healthCheck: { enabled: false },
+        // local.yaml's only route is named "llm" (Envoy property xds.route_name).
+        _rules_: [{ _match_route_: ["llm"], providers: cfg.providers.map((p: any) => ({ ...p, priority: p.name === "aoai-west-payg" ? 0 : 1 })) }],
+      }),
+    });
+  });
+  afterAll(async () => { await s?.close(); });
+
+  it("applies the rule naming the request's route", async () => {
+    const r = await post(s.gateway.url, "/v1/chat/completions", chat());
+    expect(r.status).toBe(200);
+    expect(r.headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
+  });
+});
