@@ -14,6 +14,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { answerBody, answerFrames, buildAnswer } from "./answer.ts";
 import { authenticate, credentialsOf, primaryCredential } from "./credentials.ts";
@@ -42,6 +43,11 @@ import type {
   StreamTiming,
   WindowState,
 } from "./types.ts";
+
+function withUnlimitedListeners(c: AbortController): AbortController {
+  setMaxListeners(0, c.signal);
+  return c;
+}
 
 /** Limits when a deployment/model names none: high enough never to trip by accident. */
 export const DEFAULT_LIMITS: Required<LimitSpec> = { tokensPerMinute: 100_000_000, requestsPerMinute: 1_000_000 };
@@ -76,7 +82,11 @@ class MockProviderServer implements MockProvider {
   private timing: Required<StreamTiming>;
   private admitted = 0;
   private seq = 0;
-  private readonly closing = new AbortController();
+  /**
+   * Aborts every pending delay at close(). Each in-flight request's delay listens on it (and stops
+   * listening when it ends), so many concurrent requests are many listeners, not a leak.
+   */
+  private readonly closing = withUnlimitedListeners(new AbortController());
 
   constructor(private readonly opts: MockProviderOptions) {
     this.name = opts.name;
