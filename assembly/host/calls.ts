@@ -37,10 +37,6 @@ function clearRet(): void {
 }
 
 let lastResult: u32 = 0;
-/** The result code of the last adapter call that returned a value or null. */
-export function lastCallResult(): u32 {
-  return lastResult;
-}
 
 // ---- headers
 

@@ -52,42 +52,6 @@ export function indexOf(hay: Uint8Array, needle: Uint8Array, from: i32 = 0): i32
   return -1;
 }
 
-export function bytesEqual(a: Uint8Array, b: Uint8Array): bool {
-  if (a.length != b.length) return false;
-  return memory.compare(a.dataStart, b.dataStart, <usize>a.length) == 0;
-}
-
-/** Parses a non-negative decimal integer from bytes [start,end); -1 if not a plain integer. */
-export function parseUint(b: Uint8Array, start: i32, end: i32): i64 {
-  if (start >= end) return -1;
-  let v: i64 = 0;
-  for (let i = start; i < end; i++) {
-    const c = unchecked(b[i]);
-    if (c < CH_0 || c > CH_9) return -1;
-    v = v * 10 + <i64>(c - CH_0);
-    if (v > 1_000_000_000_000_000) return -1;
-  }
-  return v;
-}
-
-/** Parses a non-negative decimal from a string; -1 when it is not one. Accepts a fraction ("1.5"). */
-export function parseDecimalMs(s: string, unitMs: f64): i64 {
-  const n = s.length;
-  if (n == 0) return -1;
-  let whole: f64 = 0;
-  let frac: f64 = 0;
-  let scale: f64 = 1;
-  let seenDot = false;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c == 0x2e && !seenDot) { seenDot = true; continue; }
-    if (c < 0x30 || c > 0x39) return -1;
-    if (seenDot) { scale /= 10; frac += <f64>(c - 0x30) * scale; }
-    else whole = whole * 10 + <f64>(c - 0x30);
-  }
-  return <i64>Math.ceil((whole + frac) * unitMs);
-}
-
 /** Concatenates two byte arrays. */
 export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);

@@ -403,9 +403,5 @@ export class FailoverRoot extends RootContext {
     return Result.Ok;
   }
 
-  reasonFor(s: ProviderState): string {
-    return reasonName(s.reason);
-  }
 }
 
-export { Reason };
