@@ -3,6 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chat, credentialAudit, EAST_KEY, post, startStack, WEST_KEY, type Stack } from "../scenarios/support.ts";
 
+/** local.yaml's providers with the pay-as-you-go deployment preferred. */
+const westFirst = (cfg: any) => cfg.providers.map((p: any) => ({ ...p, priority: p.name === "aoai-west-payg" ? 0 : 1 }));
+
 describe("Higress _rules_", () => {
   let s: Stack;
   beforeAll(async () => {
@@ -12,7 +15,7 @@ describe("Higress _rules_", () => {
         healthCheck: { enabled: false },
         _rules_: [
           // Team domains prefer the pay-as-you-go deployment.
-          { _match_domain_: ["*.team.example"], providers: cfg.providers.map((p: any) => ({ ...p, priority: p.name === "aoai-west-payg" ? 0 : 1 })) },
+          { _match_domain_: ["*.team.example"], providers: westFirst(cfg) },
           // A route that does not exist in local.yaml never matches.
           { _match_route_: ["other-route"], retry: { maxAttempts: 1 } },
         ],
@@ -57,7 +60,7 @@ describe("Higress _rules_ by route name", () => {
         ...cfg,
         healthCheck: { enabled: false },
         // local.yaml's only route is named "llm" (Envoy property xds.route_name).
-        _rules_: [{ _match_route_: ["llm"], providers: cfg.providers.map((p: any) => ({ ...p, priority: p.name === "aoai-west-payg" ? 0 : 1 })) }],
+        _rules_: [{ _match_route_: ["llm"], providers: westFirst(cfg) }],
       }),
     });
   });
