@@ -4,7 +4,7 @@
 // log and to store in shared data.
 
 import { ProviderConfig } from "./model";
-import { fnv1a32, fnv1a64, hex } from "./fnv";
+import { fnv1a32, fnv1a64, hex } from "../lib/hash";
 
 export function fingerprintOf(p: ProviderConfig): string {
   // Deployments in key order: reordering the map does not change the record.

@@ -4,7 +4,7 @@
 // duplicate key (with its JSON path), and bounds nesting so later recursive phases stay
 // within the stack.
 
-import { decodeJsonString } from "./json_string";
+import { decodeJsonString } from "../lib/json_text";
 import { childPath, indexPath, isAsciiDigit } from "./text";
 
 export const MAX_DEPTH: i32 = 64;

@@ -1,6 +1,8 @@
 // Small text helpers shared by the config phases: JSON paths, quoting values for messages,
 // number formatting. Pure; never aborts.
 
+import { jsonString } from "../lib/json_text";
+
 /** Longest excerpt of a (non-secret) value echoed in a message. */
 const ECHO_MAX: i32 = 64;
 
@@ -35,29 +37,14 @@ export function indexPath(parent: string, i: i32): string {
   return parent + "[" + i.toString() + "]";
 }
 
-function hex4(c: i32): string {
-  const digits = "0123456789abcdef";
-  let s = "";
-  for (let shift = 12; shift >= 0; shift -= 4) s += digits.charAt((c >> shift) & 15);
-  return s;
-}
-
 /**
  * A value as a double-quoted, escaped, truncated literal for messages. Only for values that
  * are not secrets.
  */
 export function quote(value: string): string {
-  let s = "\"";
-  const n = value.length < ECHO_MAX ? value.length : ECHO_MAX;
-  for (let i = 0; i < n; i++) {
-    const c = value.charCodeAt(i);
-    if (c == 34) s += "\\\"";
-    else if (c == 92) s += "\\\\";
-    else if (c < 0x20 || c == 0x7f) s += "\\u" + hex4(c);
-    else s += String.fromCharCode(c);
-  }
-  if (value.length > ECHO_MAX) s += "…";
-  return s + "\"";
+  if (value.length <= ECHO_MAX) return jsonString(value);
+  const q = jsonString(value.substring(0, ECHO_MAX));
+  return q.substring(0, q.length - 1) + "…\"";
 }
 
 /** A number for messages; huge values are not echoed (json-as is inexact there). */

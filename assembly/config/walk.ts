@@ -4,7 +4,7 @@
 
 import { JSON } from "json-as";
 import { Errors } from "./errors";
-import { decodeJsonString } from "./json_string";
+import { decodeJsonString } from "../lib/json_text";
 import { nearest } from "./suggest";
 import { childPath, formatNumber, indexPath, quote } from "./text";
 import { parseDuration } from "./duration";

@@ -1,5 +1,8 @@
-// Per-provider shared state: what every worker needs to agree on, in a fixed binary layout
-// stored in shared data under the provider's name. Pure: encode/decode and transitions.
+// Per-provider shared state: what every worker needs to agree on (health, cooldown, and the
+// provider's admission window), in a fixed binary layout stored in shared data under the
+// provider's name. Pure: encode/decode.
+
+import { Window } from "../admission/window";
 
 export const enum Reason {
   None = 0,
@@ -24,9 +27,7 @@ export function reasonName(r: Reason): string {
 const LAYOUT_VERSION: u32 = 2;
 export const STATE_BYTES: i32 = 128;
 
-export class ProviderState {
-  /** Hash of the provider record's fingerprint; a mismatch means the record changed: state resets. */
-  fingerprint: u32 = 0;
+export class ProviderState extends Window {
   /** Result of active health checks (starts healthy: no traffic is refused before the first probe). */
   healthy: bool = true;
   credentialBad: bool = false;
@@ -38,19 +39,8 @@ export class ProviderState {
   ejections: i32 = 0;
   cooldownUntilMs: i64 = 0;
   reason: Reason = Reason.None;
-  /** Last x-ratelimit-remaining-* reported by the provider (-1 unknown) and when. */
-  remainingTokens: i64 = -1;
-  remainingRequests: i64 = -1;
-  remainingAtMs: i64 = 0;
   lastProbeMs: i64 = 0;
   lastProbeStatus: i32 = 0;
-  /** Admission window (per minute): start, tokens and requests reserved in it. */
-  windowStartMs: i64 = 0;
-  tokensReserved: i64 = 0;
-  requestsReserved: i64 = 0;
-  /** tokensReserved/requestsReserved when the provider last reported its remaining counts. */
-  tokensAtReport: i64 = 0;
-  requestsAtReport: i64 = 0;
 
   /** May this provider take traffic at `nowMs`? */
   available(nowMs: i64): bool {
@@ -87,9 +77,15 @@ export class ProviderState {
   /** Decodes; a value of the wrong size or version yields a fresh state (never a trap). */
   static decode(buf: ArrayBuffer): ProviderState {
     const s = new ProviderState();
-    if (buf.byteLength != STATE_BYTES) return s;
+    return s.decodeFrom(buf) ? s : new ProviderState();
+  }
+
+  /** Reads `buf` into this state; false (this state unusable) on a wrong size or version. */
+  decodeFrom(buf: ArrayBuffer): bool {
+    const s = this;
+    if (buf.byteLength != STATE_BYTES) return false;
     const p = changetype<usize>(buf);
-    if (load<u32>(p) != LAYOUT_VERSION) return s;
+    if (load<u32>(p) != LAYOUT_VERSION) return false;
     s.fingerprint = load<u32>(p, 4);
     s.healthy = load<u8>(p, 8) != 0;
     s.credentialBad = load<u8>(p, 9) != 0;
@@ -111,6 +107,6 @@ export class ProviderState {
     s.requestsReserved = load<i64>(p, 96);
     s.tokensAtReport = load<i64>(p, 104);
     s.requestsAtReport = load<i64>(p, 112);
-    return s;
+    return true;
   }
 }

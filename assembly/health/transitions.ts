@@ -21,13 +21,13 @@ export function classifyStatus(status: i32, quota: bool): Outcome {
   return Outcome.ClientError;
 }
 
+/** A provider's retry-after is honoured up to an hour (a hostile or absurd value is capped). */
+export const MAX_RETRY_AFTER_MS: i64 = 3_600_000;
+
 /**
  * Active health-check result. Returns true when the healthy flag flipped.
  * A 429 on the probe proves endpoint and key: healthy, but cooling down.
  */
-/** A provider's retry-after is honoured up to an hour (an absurd value must not overflow). */
-const MAX_RETRY_AFTER_MS: i64 = 3_600_000;
-
 export function applyProbe(s: ProviderState, outcome: Outcome, status: i32, nowMs: i64, retryAfterMs: i64,
   hc: HealthCheckConfig, cd: CooldownConfig): bool {
   if (retryAfterMs > MAX_RETRY_AFTER_MS) retryAfterMs = MAX_RETRY_AFTER_MS;

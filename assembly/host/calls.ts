@@ -36,15 +36,13 @@ function clearRet(): void {
   store<u64>(RET_AUX, 0);
 }
 
-let lastResult: u32 = 0;
-
 // ---- headers
 
 export function getHeader(map: MapType, name: string): string | null {
   const k = String.UTF8.encode(name);
   clearRet();
-  lastResult = imp.proxy_get_header_map_value(map, changetype<usize>(k), k.byteLength, RET_PTR, RET_SIZE);
-  if (lastResult != Result.Ok) return null;
+  const r = imp.proxy_get_header_map_value(map, changetype<usize>(k), k.byteLength, RET_PTR, RET_SIZE);
+  if (r != Result.Ok) return null;
   return String.UTF8.decode(takeReturned());
 }
 
@@ -52,12 +50,6 @@ export function replaceHeader(map: MapType, name: string, value: string): u32 {
   const k = String.UTF8.encode(name);
   const v = String.UTF8.encode(value);
   return imp.proxy_replace_header_map_value(map, changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength);
-}
-
-export function addHeader(map: MapType, name: string, value: string): u32 {
-  const k = String.UTF8.encode(name);
-  const v = String.UTF8.encode(value);
-  return imp.proxy_add_header_map_value(map, changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength);
 }
 
 export function removeHeader(map: MapType, name: string): u32 {
@@ -68,9 +60,9 @@ export function removeHeader(map: MapType, name: string): u32 {
 /** All pairs of a map as [name, value, name, value, …]; empty when unavailable. */
 export function getHeaderPairs(map: MapType): string[] {
   clearRet();
-  lastResult = imp.proxy_get_header_map_pairs(map, RET_PTR, RET_SIZE);
+  const r = imp.proxy_get_header_map_pairs(map, RET_PTR, RET_SIZE);
   const out = new Array<string>();
-  if (lastResult != Result.Ok) return out;
+  if (r != Result.Ok) return out;
   const buf = takeReturned();
   const n = buf.byteLength;
   if (n < 4) return out;
@@ -92,7 +84,7 @@ export function getHeaderPairs(map: MapType): string[] {
 }
 
 /** Serializes [name, value, …] into the proxy-wasm pairs format. */
-export function serializePairs(kv: string[]): ArrayBuffer {
+function serializePairs(kv: string[]): ArrayBuffer {
   const count = kv.length / 2;
   const b = new ByteBuilder(64 + kv.length * 16);
   b.u32le(<u32>count);
@@ -111,8 +103,8 @@ export function serializePairs(kv: string[]): ArrayBuffer {
 
 export function getBuffer(type: BufferType, start: u32, length: u32): ArrayBuffer | null {
   clearRet();
-  lastResult = imp.proxy_get_buffer_bytes(type, start, length, RET_PTR, RET_SIZE);
-  if (lastResult != Result.Ok) return null;
+  const r = imp.proxy_get_buffer_bytes(type, start, length, RET_PTR, RET_SIZE);
+  if (r != Result.Ok) return null;
   return takeReturned();
 }
 
@@ -122,9 +114,6 @@ export function setBuffer(type: BufferType, start: u32, length: u32, data: Array
 }
 
 // ---- stream control
-
-export function continueRequest(): u32 { return imp.proxy_continue_stream(0); }
-export function continueResponse(): u32 { return imp.proxy_continue_stream(1); }
 
 export function sendLocalResponse(status: u32, details: string, body: ArrayBuffer, headerKv: string[]): u32 {
   const d = String.UTF8.encode(details);
@@ -193,17 +182,6 @@ export function httpCall(cluster: string, headerKv: string[], body: ArrayBuffer,
   return out;
 }
 
-/** proxy_get_status after an http_call callback: 11 = reset (BrokenConnection). */
-export function getStatusCode(): u32 {
-  clearRet();
-  store<u32>(RET_AUX, 0);
-  const r = imp.proxy_get_status(RET_AUX, RET_PTR, RET_SIZE);
-  if (r != Result.Ok) return 0;
-  const code = load<u32>(RET_AUX);
-  takeReturned();
-  return code;
-}
-
 // ---- metrics
 
 export function defineMetric(type: i32, name: string): u32 {
@@ -234,7 +212,7 @@ export function getProperty(path: string[]): ArrayBuffer | null {
   }
   const bytes = b.finish();
   clearRet();
-  lastResult = imp.proxy_get_property(bytes.dataStart, bytes.length, RET_PTR, RET_SIZE);
-  if (lastResult != Result.Ok) return null;
+  const r = imp.proxy_get_property(bytes.dataStart, bytes.length, RET_PTR, RET_SIZE);
+  if (r != Result.Ok) return null;
   return takeReturned();
 }

@@ -60,16 +60,6 @@ export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** 32-bit FNV-1a of a string's UTF-16 code units (fingerprints, never secrets in clear). */
-export function fnv1a(s: string): u32 {
-  let h: u32 = 2166136261;
-  for (let i = 0; i < s.length; i++) {
-    h ^= <u32>s.charCodeAt(i);
-    h *= 16777619;
-  }
-  return h;
-}
-
 /** Appends a string's UTF-8 to a growable byte builder. */
 export class ByteBuilder {
   buf: Uint8Array;

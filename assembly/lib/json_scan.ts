@@ -7,7 +7,7 @@ import {
   CH_BACKSLASH, CH_COLON, CH_COMMA, CH_LBRACE, CH_LBRACKET, CH_MINUS, CH_QUOTE, CH_RBRACE, CH_RBRACKET, CH_SLASH,
   isWs, matchAt, utf8, decode,
 } from "./bytes";
-import { decodeJsonString } from "../config/json_string";
+import { decodeJsonString } from "./json_text";
 
 const K_MODEL = utf8("\"model\"");
 const K_STREAM = utf8("\"stream\"");

@@ -5,9 +5,9 @@
 // Label values only come from the configuration (provider, consumer, model names) or from
 // small fixed sets, so cardinality stays bounded. Ids are defined once per VM and cached.
 
-import { Config, ProviderConfig } from "../config/model";
 import { ProviderState } from "../health/state";
 import { defineMetric, incrementMetric, recordMetric } from "../host/calls";
+import { ProviderSlot } from "../provider/registry";
 
 const COUNTER = 0;
 const GAUGE = 1;
@@ -29,7 +29,8 @@ export function statusClass(status: i32): string {
 export class Metrics {
   private ids: Map<string, u32> = new Map();
 
-  configure(_cfg: Config): void {
+  /** A new configuration: metric ids are defined afresh. */
+  reset(): void {
     this.ids = new Map();
   }
 
@@ -89,10 +90,10 @@ export class Metrics {
   }
 
   /** Per-provider state gauges, published on every tick by every worker (same values). */
-  publishStates(providers: ProviderConfig[], states: ProviderState[], now: i64): void {
+  publishStates(providers: ProviderSlot[], states: ProviderState[], now: i64): void {
     for (let i = 0; i < states.length && i < providers.length; i++) {
       const s = unchecked(states[i]);
-      const p = label("provider", unchecked(providers[i]).name);
+      const p = label("provider", unchecked(providers[i]).config.name);
       this.gauge("ai_failover_provider_healthy" + p, s.healthy && !s.credentialBad ? 1 : 0);
       this.gauge("ai_failover_provider_available" + p, s.available(now) ? 1 : 0);
       this.gauge("ai_failover_provider_cooldown_ms" + p, s.cooldownUntilMs > now ? s.cooldownUntilMs - now : 0);

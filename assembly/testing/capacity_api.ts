@@ -4,7 +4,7 @@
 
 import { Limits } from "../config/model";
 import { ProviderState } from "../health/state";
-import { fits, learnRemaining, requestsLeft, reserve, settle, tokensLeft, windowResetAt } from "../health/capacity";
+import { fits, learnRemaining, requestsLeft, reserve, settle, tokensLeft, windowResetAt } from "../admission/window";
 import { JsonObject } from "./json_out";
 
 let limits = new Limits();

@@ -170,12 +170,23 @@ export function providerState(p: ProcessState, name: string, vmId = ""): PState 
   return e ? decodeState(e.value) : undefined;
 }
 
-export function consumerState(p: ProcessState, name: string, vmId = ""): PState | undefined {
+/** Decoded consumer budget (assembly/admission/budget.ts layout, 32 bytes). */
+export interface BState {
+  windowStartMs: bigint; tokensReserved: bigint; requestsReserved: bigint;
+}
+
+function decodeBudget(value: Uint8Array): BState {
+  const v = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  if (value.byteLength !== 32 || v.getUint32(0, true) !== 0x42554401) throw new Error(`not a consumer budget record (${value.byteLength} bytes)`);
+  return { windowStartMs: v.getBigInt64(8, true), tokensReserved: v.getBigInt64(16, true), requestsReserved: v.getBigInt64(24, true) };
+}
+
+export function consumerState(p: ProcessState, name: string, vmId = ""): BState | undefined {
   // Keyed by name and budget fingerprint: "ai-failover/consumer/<name>/<fp>".
   const keys = p.sharedData.keys(vmId).filter((k) => k.startsWith("ai-failover/consumer/" + name + "/"));
   if (keys.length > 1) throw new Error(`several budgets for consumer ${name}: ${keys.join(", ")}`);
   const e = keys.length ? p.sharedData.get(vmId, keys[0]) : undefined;
-  return e ? decodeState(e.value) : undefined;
+  return e ? decodeBudget(e.value) : undefined;
 }
 
 /** A VM trap shows as a 503 local reply with details wasm_fail_stream and a critical log. */

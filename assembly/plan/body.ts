@@ -2,21 +2,17 @@
 // the model/deployment name where the provider expects it in the body, and
 // stream_options.include_usage for streaming chat requests that lack it.
 
-import { ByteBuilder } from "../lib/bytes";
+import { ByteBuilder, isWs } from "../lib/bytes";
 import { RequestScan } from "../lib/json_scan";
-import { quote } from "./replies";
+import { jsonString } from "../lib/json_text";
 
 class Edit {
   constructor(public at: i32, public cut: i32, public text: string) {}
 }
 
-function isWsByte(c: u8): bool {
-  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
-}
-
 /** First non-space byte at or after i. */
 function nextNonWs(b: Uint8Array, i: i32): i32 {
-  while (i < b.length && isWsByte(unchecked(b[i]))) i++;
+  while (i < b.length && isWs(unchecked(b[i]))) i++;
   return i;
 }
 
@@ -28,16 +24,16 @@ export function shapeBody(body: Uint8Array, scan: RequestScan, model: string, in
   const edits = new Array<Edit>();
   if (model.length > 0 && model != scan.model) {
     if (scan.modelStart >= 0) {
-      edits.push(new Edit(scan.modelStart - 1, scan.modelEnd - scan.modelStart + 2, quote(model)));
+      edits.push(new Edit(scan.modelStart - 1, scan.modelEnd - scan.modelStart + 2, jsonString(model)));
     } else if (scan.modelValueStart >= 0) {
       // "model": null (or another non-string): replace the value; a key inserted earlier would
       // lose to it (the last duplicate wins at the provider).
-      edits.push(new Edit(scan.modelValueStart, scan.modelValueEnd - scan.modelValueStart, quote(model)));
+      edits.push(new Edit(scan.modelValueStart, scan.modelValueEnd - scan.modelValueStart, jsonString(model)));
     } else {
       let brace = 0;
       while (brace < body.length && unchecked(body[brace]) != 0x7b) brace++;
       const empty = nextNonWs(body, brace + 1) == scan.objectEnd;
-      edits.push(new Edit(brace + 1, 0, "\"model\":" + quote(model) + (empty ? "" : ",")));
+      edits.push(new Edit(brace + 1, 0, "\"model\":" + jsonString(model) + (empty ? "" : ",")));
     }
   }
   if (injectUsage && scan.includeUsage < 0) {

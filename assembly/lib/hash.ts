@@ -1,4 +1,5 @@
-// FNV-1a hashes over UTF-16 code units (both bytes), and hex formatting.
+// FNV-1a hashes over a string's UTF-16 code units (both bytes of each), and hex formatting.
+// The one hash of the filter: record fingerprints, shared-data fingerprints, budget keys.
 
 export function fnv1a32(s: string): u32 {
   let h: u32 = 0x811c9dc5;

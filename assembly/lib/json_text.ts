@@ -1,7 +1,36 @@
-// Decoding of JSON string bodies (the text between the quotes).
-// Used for object keys: json-as 1.6 returns keys as raw source text, escapes undecoded, so
-// `{"na\u006de": …}` would otherwise not be the key "name". Never aborts: a malformed escape
-// (which the syntax check rejects before we get here) is kept verbatim.
+// JSON string text: writing a string as a JSON literal (the one quoting helper), and decoding
+// the body of a JSON string. Decoding is used for object keys: json-as 1.6 returns keys as raw
+// source text, escapes undecoded, so `{"na\u006de": …}` would otherwise not be the key "name".
+// Never aborts: a malformed escape (which the syntax check rejects first) is kept verbatim.
+
+import { ByteBuilder } from "./bytes";
+
+const HEX = "0123456789abcdef";
+
+/** Appends `s` as a JSON string literal, quotes included (control characters and DEL as \u00XX). */
+export function writeJsonString(b: ByteBuilder, s: string): void {
+  b.byte(0x22);
+  // Runs of plain characters are copied whole, so surrogate pairs stay pairs.
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c != 0x22 && c != 0x5c && c >= 0x20 && c != 0x7f) continue;
+    if (i > from) b.str(s.substring(from, i));
+    from = i + 1;
+    if (c == 0x22) b.str("\\\"");
+    else if (c == 0x5c) b.str("\\\\");
+    else b.str("\\u00").str(HEX.charAt(c >> 4)).str(HEX.charAt(c & 15));
+  }
+  if (from < s.length) b.str(from == 0 ? s : s.substring(from));
+  b.byte(0x22);
+}
+
+/** `s` as a JSON string literal, quotes included. */
+export function jsonString(s: string): string {
+  const b = new ByteBuilder(s.length + 8);
+  writeJsonString(b, s);
+  return String.UTF8.decode(b.finish().buffer);
+}
 
 function hexValue(c: i32): i32 {
   if (c >= 48 && c <= 57) return c - 48;

@@ -1,13 +1,36 @@
-// Admission-time capacity: a request reserves its estimated tokens (prompt estimate + max
-// output tokens) and one request in the provider's window before it is sent, so parallel
-// requests cannot overshoot the provider's limit; the reservation is reconciled with the
-// actual usage when the response ends and released when the attempt fails. Pure.
+// Admission windows: a request reserves its estimated tokens (prompt estimate + max output
+// tokens) and one request in a per-minute window before it is sent, so parallel requests
+// cannot overshoot a limit; the reservation is reconciled with the actual usage when the
+// response ends and released when the attempt fails. Providers and consumer budgets both
+// keep one. Pure.
 
 import { Limits } from "../config/model";
-import { ProviderState } from "./state";
+
+/**
+ * A per-minute admission window, as kept in shared data. Subclasses (a provider's state, a
+ * consumer's budget) own the binary layout.
+ */
+export abstract class Window {
+  /** Hash of the owner's record; a mismatch means the record changed: the state resets. */
+  fingerprint: u32 = 0;
+  windowStartMs: i64 = 0;
+  tokensReserved: i64 = 0;
+  requestsReserved: i64 = 0;
+  /** Last x-ratelimit-remaining-* the owner's provider reported (-1 unknown) and when. */
+  remainingTokens: i64 = -1;
+  remainingRequests: i64 = -1;
+  remainingAtMs: i64 = 0;
+  /** tokensReserved/requestsReserved when the provider last reported its remaining counts. */
+  tokensAtReport: i64 = 0;
+  requestsAtReport: i64 = 0;
+
+  abstract encode(): ArrayBuffer;
+  /** Reads `buf` into this record; false when it is not a record of this kind and version. */
+  abstract decodeFrom(buf: ArrayBuffer): bool;
+}
 
 /** Starts a new window when the current one has elapsed. */
-export function rollWindow(s: ProviderState, lim: Limits, nowMs: i64): void {
+export function rollWindow(s: Window, lim: Limits, nowMs: i64): void {
   if (s.windowStartMs == 0 || nowMs - s.windowStartMs >= lim.windowMs || nowMs < s.windowStartMs) {
     s.windowStartMs = nowMs;
     s.tokensReserved = 0;
@@ -21,7 +44,7 @@ export function rollWindow(s: ProviderState, lim: Limits, nowMs: i64): void {
 }
 
 /** Tokens this provider can still admit in the window (i64.MAX_VALUE when unlimited and unknown). */
-export function tokensLeft(s: ProviderState, lim: Limits): i64 {
+export function tokensLeft(s: Window, lim: Limits): i64 {
   let left: i64 = i64.MAX_VALUE;
   if (lim.tokensPerMinute > 0) left = lim.tokensPerMinute - s.tokensReserved;
   if (s.remainingTokens >= 0) {
@@ -32,7 +55,7 @@ export function tokensLeft(s: ProviderState, lim: Limits): i64 {
   return left;
 }
 
-export function requestsLeft(s: ProviderState, lim: Limits): i64 {
+export function requestsLeft(s: Window, lim: Limits): i64 {
   let left: i64 = i64.MAX_VALUE;
   if (lim.requestsPerMinute > 0) left = lim.requestsPerMinute - s.requestsReserved;
   if (s.remainingRequests >= 0) {
@@ -43,7 +66,7 @@ export function requestsLeft(s: ProviderState, lim: Limits): i64 {
 }
 
 /** Would a request of `tokens` fit (honouring the spillover thresholds)? */
-export function fits(s: ProviderState, lim: Limits, tokens: i64, nowMs: i64): bool {
+export function fits(s: Window, lim: Limits, tokens: i64, nowMs: i64): bool {
   // Judge against the window the reservation would land in. When the current one has elapsed
   // (or none began), that is a fresh window: the whole limit, nothing reported yet — with the
   // same thresholds as any other moment (they used to be skipped here, so a request refused a
@@ -65,7 +88,7 @@ export function fits(s: ProviderState, lim: Limits, tokens: i64, nowMs: i64): bo
 }
 
 /** Reserves; false (state unchanged apart from the window roll) when it does not fit. */
-export function reserve(s: ProviderState, lim: Limits, tokens: i64, nowMs: i64): bool {
+export function reserve(s: Window, lim: Limits, tokens: i64, nowMs: i64): bool {
   if (!fits(s, lim, tokens, nowMs)) return false;
   rollWindow(s, lim, nowMs);
   s.tokensReserved += tokens;
@@ -77,7 +100,7 @@ export function reserve(s: ProviderState, lim: Limits, tokens: i64, nowMs: i64):
  * Settles a reservation made at `reservedAtMs`: `actual` tokens used (-1 = the attempt failed
  * and consumed nothing: release it all). Only applies inside the same window.
  */
-export function settle(s: ProviderState, lim: Limits, reserved: i64, actual: i64, reservedAtMs: i64, nowMs: i64,
+export function settle(s: Window, lim: Limits, reserved: i64, actual: i64, reservedAtMs: i64, nowMs: i64,
   refund: bool = true): void {
   if (s.windowStartMs == 0 || reservedAtMs < s.windowStartMs || nowMs - s.windowStartMs >= lim.windowMs) return;
   if (actual < 0) {
@@ -94,7 +117,7 @@ export function settle(s: ProviderState, lim: Limits, reserved: i64, actual: i64
 }
 
 /** The provider reported its remaining counts: remember them and where our reservations stood. */
-export function learnRemaining(s: ProviderState, remainingTokens: i64, remainingRequests: i64, nowMs: i64): void {
+export function learnRemaining(s: Window, remainingTokens: i64, remainingRequests: i64, nowMs: i64): void {
   if (remainingTokens < 0 && remainingRequests < 0) return;
   if (remainingTokens >= 0) { s.remainingTokens = remainingTokens; s.tokensAtReport = s.tokensReserved; }
   if (remainingRequests >= 0) { s.remainingRequests = remainingRequests; s.requestsAtReport = s.requestsReserved; }
@@ -105,7 +128,7 @@ export function learnRemaining(s: ProviderState, remainingTokens: i64, remaining
  * The provider said (429 + retry-after) its window frees up in `retryAfterMs`: end our window no
  * later than that, and drop its remaining counts. Without a retry-after nothing moves.
  */
-export function alignWindowEnd(s: ProviderState, lim: Limits, nowMs: i64, retryAfterMs: i64): void {
+export function alignWindowEnd(s: Window, lim: Limits, nowMs: i64, retryAfterMs: i64): void {
   s.remainingTokens = -1;
   s.remainingRequests = -1;
   if (retryAfterMs <= 0 || retryAfterMs >= lim.windowMs || s.windowStartMs == 0) return;
@@ -114,6 +137,6 @@ export function alignWindowEnd(s: ProviderState, lim: Limits, nowMs: i64, retryA
 }
 
 /** When the window frees up (for Retry-After when nothing fits). */
-export function windowResetAt(s: ProviderState, lim: Limits): i64 {
+export function windowResetAt(s: Window, lim: Limits): i64 {
   return s.windowStartMs + lim.windowMs;
 }

@@ -1,0 +1,91 @@
+// What an upstream answer means: the one place that reads a provider's status, rate-limit
+// headers and error body and decides what kind of answer it is. Pure: header values and a
+// body prefix come in, a Verdict goes out (the host adapters read them from whichever map the
+// answer arrived in: the in-band response or an http_call's).
+
+import { indexOf, utf8 } from "../lib/bytes";
+import { classifyStatus, MAX_RETRY_AFTER_MS, Outcome } from "../health/transitions";
+
+/** How much of an error body is read to classify it (error bodies are small JSON). */
+export const ERROR_BODY_PREFIX: u32 = 65536;
+
+const INSUFFICIENT_QUOTA = utf8("insufficient_quota");
+
+/** What the gateway reads of an answer's headers. */
+export class AnswerHeaders {
+  /** HTTP status; 0 = no answer (reset, connect failure). */
+  status: i32 = 0;
+  /** retry-after-ms / retry-after, ms (0 = none); only read on a 429. */
+  retryAfterMs: i64 = 0;
+  /** x-ratelimit-remaining-tokens / -requests (-1 = absent). */
+  remainingTokens: i64 = -1;
+  remainingRequests: i64 = -1;
+}
+
+export class Verdict {
+  constructor(public outcome: Outcome, public status: i32, public retryAfterMs: i64, public remainingTokens: i64,
+    public remainingRequests: i64) {}
+
+  get ok(): bool {
+    return this.status >= 200 && this.status < 300;
+  }
+}
+
+function parseNumber(s: string): f64 {
+  if (s.length == 0) return -1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || c == 0x2e)) return -1;
+  }
+  return F64.parseFloat(s);
+}
+
+/** retry-after-ms, else retry-after (seconds), else 0; capped at MAX_RETRY_AFTER_MS. */
+export function parseRetryAfterMs(msValue: string | null, secondsValue: string | null): i64 {
+  if (msValue !== null) {
+    const v = parseNumber(msValue.trim());
+    if (v >= 0) return v >= <f64>MAX_RETRY_AFTER_MS ? MAX_RETRY_AFTER_MS : <i64>Math.ceil(v);
+  }
+  if (secondsValue !== null) {
+    const v = parseNumber(secondsValue.trim());
+    if (v >= 0) return v * 1000 >= <f64>MAX_RETRY_AFTER_MS ? MAX_RETRY_AFTER_MS : <i64>Math.ceil(v * 1000);
+  }
+  return 0;
+}
+
+/** A non-negative count header (x-ratelimit-remaining-*), or -1. */
+export function parseCount(value: string | null): i64 {
+  if (value === null) return -1;
+  const n = parseNumber(value.trim());
+  if (n < 0) return -1;
+  return n >= 1e15 ? 1_000_000_000_000_000 : <i64>n;
+}
+
+/** A :status value; 0 when absent or not a status code. */
+export function parseStatus(value: string | null): i32 {
+  if (value === null) return 0;
+  const v = value.trim();
+  if (v.length != 3) return 0;
+  let n = 0;
+  for (let i = 0; i < 3; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return 0;
+    n = n * 10 + (c - 0x30);
+  }
+  return n;
+}
+
+/** Does this error body say the account's quota is used up (not a per-minute rate limit)? */
+function isQuotaError(bodyPrefix: Uint8Array | null): bool {
+  return bodyPrefix !== null && indexOf(bodyPrefix, INSUFFICIENT_QUOTA) >= 0;
+}
+
+/**
+ * Classifies an answer. `bodyPrefix` is the start of its body (null when not read): a 429 whose
+ * body says insufficient_quota is a quota ejection, not a short cooldown.
+ */
+export function classifyAnswer(h: AnswerHeaders, bodyPrefix: Uint8Array | null): Verdict {
+  const status = h.status;
+  const quota = status == 429 && isQuotaError(bodyPrefix);
+  return new Verdict(classifyStatus(status, quota), status, status == 429 ? h.retryAfterMs : 0, h.remainingTokens, h.remainingRequests);
+}

@@ -1,0 +1,142 @@
+// What the gateway answers itself when it cannot or will not send a request on: status, the
+// OpenAI-shaped error (type, code, message), Retry-After and the reason counted in metrics.
+// Pure: the plugin sends the reply.
+
+import { Config, ConsumerConfig } from "../config/model";
+import { ProviderState } from "../health/state";
+import { windowResetAt } from "../admission/window";
+import { NoChoice } from "../select/selector";
+
+export class Rejection {
+  /** Retry-After in seconds (-1: none). */
+  retryAfterS: i64 = -1;
+  /** Reason label of ai_failover_rejected_total ("" = not counted). */
+  metric: string = "";
+  /** Further [name, value, …] headers. */
+  extra: string[] = [];
+  constructor(public status: u32, public details: string, public message: string, public type: string, public code: string) {}
+
+  counted(metric: string): Rejection {
+    this.metric = metric;
+    return this;
+  }
+
+  retryAfter(seconds: i64): Rejection {
+    this.retryAfterS = seconds < 1 ? 1 : seconds;
+    return this;
+  }
+}
+
+const INVALID = "invalid_request_error";
+const RATE = "rate_limit_error";
+
+export function unauthenticated(): Rejection {
+  return new Rejection(401, "ai_failover_unauthenticated", "ai-failover gateway: missing or unknown API key; use a key issued by this gateway " +
+    "(send it as Authorization: Bearer or api-key)", INVALID, "invalid_api_key").counted("unauthenticated");
+}
+
+export function unknownApi(method: string, path: string): Rejection {
+  const q = path.indexOf("?");
+  return new Rejection(404, "ai_failover_unknown_api", "ai-failover serves the OpenAI and Azure OpenAI inference APIs; " +
+    method + " " + (q >= 0 ? path.substring(0, q) : path) + " is not one of them", INVALID, "unknown_api");
+}
+
+export function bodyTooLarge(maxBytes: i64): Rejection {
+  return new Rejection(413, "ai_failover_body_too_large", "request body exceeds " + maxBytes.toString() +
+    " bytes (maxRequestBodyBytes)", INVALID, "request_too_large");
+}
+
+export function invalidBody(why: string): Rejection {
+  return new Rejection(400, "ai_failover_invalid_body", why, INVALID, "invalid_json");
+}
+
+export function streamingDisabled(): Rejection {
+  return new Rejection(400, "ai_failover_streaming_disabled", "streaming is disabled by this gateway's policy (streaming.allow: false); " +
+    "send the request without \"stream\": true", INVALID, "streaming_not_allowed");
+}
+
+export function modelNotAllowed(c: ConsumerConfig, model: string): Rejection {
+  return new Rejection(403, "ai_failover_model_not_allowed", "consumer " + c.name + " may not use model \"" + model + "\"",
+    INVALID, "model_not_allowed").counted("model_not_allowed");
+}
+
+export function modelMismatch(): Rejection {
+  return new Rejection(400, "ai_failover_model_mismatch", "the body's \"model\" must be the model named in x-ai-model (or the path), " +
+    "which this consumer's allow-list was checked against", INVALID, "model_mismatch");
+}
+
+export function unsupportedTrailers(): Rejection {
+  return new Rejection(400, "ai_failover_trailers", "request trailers are not supported by this gateway; send the body without trailers",
+    INVALID, "unsupported_trailers");
+}
+
+export function upstreamReset(): Rejection {
+  return new Rejection(503, "ai_failover_upstream_reset", "the upstream connection was reset and no other provider could take the request",
+    "server_error", "upstream_reset");
+}
+
+/** A consumer over its budget; `waitMs` (≥ 0) until its window frees up. */
+export function overBudget(c: ConsumerConfig, need: i64, waitMs: i64): Rejection {
+  const waitS = (waitMs + 999) / 1000;
+  const shown = waitS < 1 ? 1 : waitS;
+  const tooBig = c.tokensPerMinute > 0 && need > c.tokensPerMinute;
+  return new Rejection(429, "ai_failover_consumer_budget", tooBig
+    ? "this request (" + need.toString() + " tokens estimated) is larger than consumer " + c.name + "'s budget of " + c.tokensPerMinute.toString() + " tokens per minute"
+    : "consumer " + c.name + " is over its budget (" + c.tokensPerMinute.toString() + " tokens, " + c.requestsPerMinute.toString() +
+      " requests per minute); retry after " + shown.toString() + " s",
+    RATE, "consumer_rate_limit_exceeded").counted("consumer_budget").retryAfter(shown);
+}
+
+/**
+ * No provider can take a request for `model` needing `need` tokens: why, and when to come back
+ * (the earliest moment any provider serving the model frees up).
+ */
+export function noProvider(cfg: Config, model: string, need: i64, headerOnly: bool, why: NoChoice, states: ProviderState[], now: i64): Rejection {
+  if (why == NoChoice.UnknownModel) {
+    const m = model.length > 0 ? "model \"" + model + "\" is not served by any provider of this gateway"
+      : "the request names no model (set \"model\" in the body" + (headerOnly ? " or the x-ai-model header" : "") + ")";
+    return new Rejection(model.length > 0 ? 404 : 400, "ai_failover_unknown_model", m, INVALID, "model_not_found").counted("unknown_model");
+  }
+  let earliest: i64 = i64.MAX_VALUE;
+  let cooling = 0;
+  let unhealthy = 0;
+  for (let i = 0; i < cfg.providers.length && i < states.length; i++) {
+    const p = unchecked(cfg.providers[i]);
+    if (!p.serves(model)) continue;
+    const s = unchecked(states[i]);
+    let at: i64;
+    if (!s.healthy || s.credentialBad) {
+      unhealthy++;
+      at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + cfg.healthCheck.intervalMs;
+    } else if (s.cooldownUntilMs > now) {
+      cooling++;
+      at = s.cooldownUntilMs;
+    } else {
+      // Available but without capacity: its window frees up.
+      at = windowResetAt(s, p.limits);
+      if (at <= now) at = now + 1000;
+    }
+    if (at < earliest) earliest = at;
+  }
+  let waitS: i64 = earliest == i64.MAX_VALUE ? 1 : (earliest - now + 999) / 1000;
+  if (waitS < 1) waitS = 1;
+  const metric = why == NoChoice.NoCapacity ? "no_capacity" : "no_provider_available";
+  // Larger than every serving provider's whole window: waiting will not help.
+  let tooLarge = why == NoChoice.NoCapacity;
+  for (let i = 0; tooLarge && i < cfg.providers.length; i++) {
+    const p = unchecked(cfg.providers[i]);
+    if (p.serves(model) && (p.limits.tokensPerMinute == 0 || need <= p.limits.tokensPerMinute)) tooLarge = false;
+  }
+  if (tooLarge) {
+    return new Rejection(429, "ai_failover_request_too_large", "this request (" + need.toString() +
+      " tokens estimated: prompt + max output tokens) is larger than any provider's token window; lower max_tokens or the prompt",
+      RATE, "request_exceeds_capacity").counted(metric).retryAfter(waitS);
+  }
+  let msg: string;
+  if (why == NoChoice.NoCapacity) msg = "no provider has capacity for this request right now";
+  else if (unhealthy > 0 && cooling == 0) msg = "every provider serving this model is unhealthy";
+  else if (cooling > 0 && unhealthy == 0) msg = "every provider serving this model is cooling down after rate limiting";
+  else msg = "no provider serving this model is available (" + unhealthy.toString() + " unhealthy, " + cooling.toString() + " cooling down)";
+  return new Rejection(429, "ai_failover_no_provider", msg + "; retry after " + waitS.toString() + " s", RATE, "no_provider_available")
+    .counted(metric).retryAfter(waitS);
+}

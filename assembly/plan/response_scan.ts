@@ -1,0 +1,95 @@
+// What an answer says as it passes: usage, streamed content events (for an estimate when no
+// usage comes), whether a stream completed, and the usage-only event the gateway asked for and
+// the client did not. Pure: bytes in, bytes out.
+
+import { concat, utf8 } from "../lib/bytes";
+import { Needle } from "../lib/needle";
+import { SseStripper } from "../lib/sse";
+import { UsageScanner } from "../lib/usage";
+import { ApiKind } from "../provider/api";
+
+const STREAM_INCOMPLETE = utf8("event: error\ndata: {\"error\":{\"message\":\"the provider's stream ended before the response was complete\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_incomplete\"}}\n\n");
+
+function contentEvents(api: ApiKind): Needle {
+  return new Needle(api == ApiKind.Responses ? "response.output_text.delta" : "\"delta\":{\"content\":\"");
+}
+
+function isEventStream(contentType: string | null): bool {
+  return contentType !== null && contentType.startsWith("text/event-stream");
+}
+
+export class ResponseScan {
+  readonly usage: UsageScanner = new UsageScanner();
+  /** Streamed content events (null: the answer is not a stream). */
+  events: Needle | null = null;
+  bytes: i64 = 0;
+  /** A stream's terminal events: completed, and (Responses API) incomplete / failed. */
+  private done: Needle | null = null;
+  private doneIncomplete: Needle | null = null;
+  private doneFailed: Needle | null = null;
+  private stripper: SseStripper | null = null;
+  /** Set when a stream ended cleanly but unfinished (the client got an error event instead). */
+  cutShort: bool = false;
+
+  /**
+   * An answer starts streaming to the client. Returns true when its bytes will be changed
+   * (the usage event is stripped), so its content-length must go.
+   */
+  start(api: ApiKind, status: i32, contentType: string | null, stripUsage: bool): bool {
+    if (!isEventStream(contentType) || status != 200) return false;
+    // Anchored at a line start: a raw newline cannot occur inside the JSON of an event, so
+    // generated text that mentions these words never counts as the end.
+    this.done = new Needle(api == ApiKind.Responses ? "\nevent: response.completed" : "\ndata: [DONE]");
+    if (api == ApiKind.Responses) {
+      this.doneIncomplete = new Needle("\nevent: response.incomplete");
+      this.doneFailed = new Needle("\nevent: response.failed");
+    }
+    this.events = contentEvents(api);
+    if (stripUsage) this.stripper = new SseStripper();
+    return stripUsage;
+  }
+
+  /** One chunk on its way to the client; returns what to send instead (the chunk itself when unchanged). */
+  chunk(chunk: Uint8Array, endOfStream: bool): Uint8Array {
+    this.bytes += chunk.length;
+    this.usage.feed(chunk);
+    const events = this.events;
+    if (events !== null) events.feed(chunk);
+    const done = this.done;
+    if (done !== null) done.feed(chunk);
+    const stripper = this.stripper;
+    let out = chunk;
+    if (stripper !== null) out = stripper.feed(chunk, endOfStream);
+    const di = this.doneIncomplete;
+    const df = this.doneFailed;
+    if (di !== null) di.feed(chunk);
+    if (df !== null) df.feed(chunk);
+    const ended = (done !== null && done.found) || (di !== null && di.found) || (df !== null && df.found);
+    if (endOfStream && done !== null && !ended) {
+      // The provider ended the stream cleanly but unfinished: say so instead of a silent end.
+      out = concat(out, STREAM_INCOMPLETE);
+      this.cutShort = true;
+    }
+    return out;
+  }
+
+  /**
+   * A whole answer at once (a failover attempt's, through http_call): accounted like a streamed
+   * one; returns the body for the client (the usage event stripped when `stripUsage`).
+   */
+  whole(api: ApiKind, body: Uint8Array, contentType: string | null, stripUsage: bool): Uint8Array {
+    this.usage.feed(body);
+    this.bytes += body.length;
+    if (!isEventStream(contentType)) return body;
+    const ev = contentEvents(api);
+    ev.feed(body);
+    this.events = ev;
+    return stripUsage ? new SseStripper().feed(body, true) : body;
+  }
+
+  /** Content events counted, or -1 when the answer was not a stream. */
+  get eventCount(): i64 {
+    const ev = this.events;
+    return ev !== null ? <i64>ev.count : -1;
+  }
+}

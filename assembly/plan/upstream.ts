@@ -1,0 +1,62 @@
+// The request a provider receives: the one place that decides :authority, :path, the
+// credential header, the cluster and the body for an attempt, whether it goes out in-band (the
+// client's held request, rewritten) or through http_call (a failover). Pure: the plugin applies
+// the result.
+
+import { ProviderConfig, ProviderType } from "../config/model";
+import { RequestScan } from "../lib/json_scan";
+import { ApiKind } from "../provider/api";
+import { authHeaderName, authHeaderValue, bodyNeedsModel, upstreamPath } from "../provider/route";
+import { shapeBody } from "./body";
+
+/** The header that names the chosen provider's Envoy cluster (the route uses cluster_header). */
+export const CLUSTER_HEADER = "x-ai-failover-cluster";
+
+export class UpstreamRequest {
+  api: ApiKind = ApiKind.Unknown;
+  method: string = "POST";
+  path: string = "";
+  authority: string = "";
+  authName: string = "";
+  authValue: string = "";
+  cluster: string = "";
+  body: Uint8Array = new Uint8Array(0);
+  /** The body differs from the client's (model name or include_usage written into it). */
+  bodyChanged: bool = false;
+  /** stream_options.include_usage was added: the usage chunk is the gateway's, not the client's. */
+  injectedUsage: bool = false;
+
+  /** Headers of the http_call that sends this request (the cluster is the call's target). */
+  calloutHeaders(): string[] {
+    return [
+      ":method", this.method, ":path", this.path, ":authority", this.authority, ":scheme", "https",
+      this.authName, this.authValue, "content-type", "application/json",
+    ];
+  }
+}
+
+/**
+ * The request for provider `p`. `scan` is null when the body was not read (header-only mode):
+ * the body then goes as the client sent it. `includeUsage` is the gateway's streaming policy.
+ */
+export function upstreamRequest(p: ProviderConfig, api: ApiKind, model: string, method: string, body: Uint8Array,
+  scan: RequestScan | null, includeUsage: bool): UpstreamRequest {
+  const r = new UpstreamRequest();
+  r.api = api;
+  if (method.length > 0) r.method = method;
+  r.path = upstreamPath(p, api, p.deploymentFor(model));
+  r.authority = p.host;
+  r.authName = authHeaderName(p);
+  r.authValue = authHeaderValue(p);
+  r.cluster = p.cluster;
+  r.body = body;
+  if (scan !== null) {
+    let bodyModel = "";
+    if (bodyNeedsModel(p, api)) bodyModel = p.type == ProviderType.AzureOpenAI ? p.deploymentFor(model) : model;
+    r.injectedUsage = scan.stream && api == ApiKind.ChatCompletions && includeUsage && scan.includeUsage < 0;
+    const shaped = shapeBody(body, scan, bodyModel, r.injectedUsage);
+    r.bodyChanged = shaped !== body;
+    r.body = shaped;
+  }
+  return r;
+}

@@ -1,0 +1,135 @@
+// One try of a client request at one provider: the provider's reservation, what the provider
+// answered, what the answer said as it passed, and the one way an attempt finishes —
+// whichever way it ended: an in-band answer, an http_call answer, or an http_call answer that
+// arrived after the client had gone.
+
+import { BudgetState } from "../admission/budget";
+import { ProviderConfig } from "../config/model";
+import { AnswerOp } from "../health/ops";
+import { ProviderState } from "../health/state";
+import { Outcome } from "../health/transitions";
+import { AnswerHeaders, classifyAnswer, Verdict } from "../plan/answer";
+import { Charge, charge } from "../plan/accounting";
+import { ResponseScan } from "../plan/response_scan";
+import { UpstreamRequest } from "../plan/upstream";
+import { BufferType, getBuffer, getHeader, MapType, nowMs } from "../host/calls";
+import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
+import { CalloutHandler } from "../host/callouts";
+import { enabled, Level, log } from "../host/log";
+import { ProviderSlot } from "../provider/registry";
+import { Reservation } from "./reservation";
+import { ConfigView, updateProvider } from "./views";
+
+/** Largest http_call answer body read for usage once the client has gone. */
+const MAX_ORPHAN_BODY: u32 = 16 << 20;
+
+/** What an attempt needs of its request (AssemblyScript has no closures: an interface by subclass). */
+export abstract class AttemptOwner {
+  abstract contextId(): u32;
+  /** An http_call attempt answered while the client is still there. */
+  abstract attemptAnswered(a: Attempt, headers: u32, bodySize: u32): void;
+}
+
+export class Attempt extends CalloutHandler {
+  /** The request this attempt serves; null once the client has gone. */
+  owner: AttemptOwner | null;
+  /** The answer's status (-1: none yet). */
+  status: i32 = -1;
+  readonly scan: ResponseScan = new ResponseScan();
+  /** A consumer budget this attempt settles: handed over when the client leaves mid-attempt. */
+  budget: Reservation<BudgetState> | null = null;
+  /** An in-band 429 whose body is being read (quota error or rate limit?). */
+  held429: AnswerHeaders | null = null;
+  private finished: bool = false;
+  private charged: Charge = new Charge();
+
+  constructor(owner: AttemptOwner, public readonly view: ConfigView, public readonly index: i32,
+    public readonly reservation: Reservation<ProviderState>, public readonly upstream: UpstreamRequest,
+    /** For the estimate when the provider reports no usage. */
+    public readonly promptEstimate: i64, public readonly maxTokens: i64) {
+    super();
+    this.owner = owner;
+  }
+
+  get slot(): ProviderSlot {
+    return unchecked(this.view.slots[this.index]);
+  }
+
+  /** The provider's record as this request's view has it. */
+  get provider(): ProviderConfig {
+    return unchecked(this.view.config.providers[this.index]);
+  }
+
+  get ok(): bool {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  /** Records what the provider answered (passive health); a failed answer releases the reservation. */
+  answered(v: Verdict, now: i64): void {
+    this.status = v.status;
+    if (!v.ok) this.reservation.settle(-1, now);
+    const p = this.provider;
+    const op = new AnswerOp(v.outcome, now, v.retryAfterMs, v.remainingTokens, v.remainingRequests, this.view.config.cooldown, p.limits);
+    updateProvider(this.slot, op);
+    if (v.outcome == Outcome.CredentialRejected) {
+      log(Level.Error, "ai-failover: provider " + p.name + " rejected its credential (key " + p.credential.masked() +
+        ", endpoint " + p.host + ") with " + v.status.toString() + "; it gets no traffic until a health check succeeds");
+    } else if (op.becameUnavailable && enabled(Level.Warn)) {
+      log(Level.Warn, "ai-failover: provider " + p.name + " unavailable after status " + v.status.toString() +
+        (v.retryAfterMs > 0 ? " (retry after " + v.retryAfterMs.toString() + " ms)" : ""));
+    }
+  }
+
+  /** One in-band response chunk on its way to the client; returns what to send instead. */
+  chunk(chunk: Uint8Array, endOfStream: bool): Uint8Array {
+    const out = this.scan.chunk(chunk, endOfStream);
+    if (this.scan.cutShort && endOfStream) log(Level.Warn, "ai-failover: stream from " + this.provider.name + " ended before completion");
+    return out;
+  }
+
+  /**
+   * Ends the attempt: charges it what it used (the provider's usage, else an estimate) and
+   * settles its reservations with that. Once; later calls return the same charge.
+   */
+  finish(now: i64): Charge {
+    if (this.finished) return this.charged;
+    this.finished = true;
+    const ok = this.ok;
+    const c = charge(this.scan.usage, ok, this.promptEstimate, this.maxTokens, this.scan.eventCount, this.scan.bytes);
+    this.charged = c;
+    // A failed answer released the provider's reservation already; one never answered stays
+    // reserved (the provider may have done the work).
+    if (ok && c.known) this.reservation.settle(c.total, now);
+    const b = this.budget;
+    if (b !== null) b.settle(ok && c.known ? c.total : -1, now);
+    return c;
+  }
+
+  // ---- http_call answers
+
+  contextId(): u32 {
+    const o = this.owner;
+    return o !== null ? o.contextId() : 0;
+  }
+
+  onAnswer(headers: u32, bodySize: u32, _trailers: u32): void {
+    const o = this.owner;
+    if (o !== null) {
+      o.attemptAnswered(this, headers, bodySize);
+      return;
+    }
+    // The client left while this attempt was in flight: its answer still counts for the
+    // provider's health, and it settles what it reserved.
+    const h = headers > 0 ? readAnswerHeaders(MapType.HttpCallResponseHeaders) : new AnswerHeaders();
+    const now = nowMs();
+    this.answered(classifyAnswer(h, h.status == 429 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null), now);
+    if (this.ok && bodySize > 0 && bodySize <= MAX_ORPHAN_BODY) {
+      const body = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
+      if (body !== null) {
+        this.scan.whole(this.upstream.api, Uint8Array.wrap(body),
+          getHeader(MapType.HttpCallResponseHeaders, "content-type"), false);
+      }
+    }
+    this.finish(now);
+  }
+}

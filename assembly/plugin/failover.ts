@@ -1,0 +1,124 @@
+// In-request failover: after a retryable answer, the saved request goes to the next provider
+// through http_call (with that provider's own credential), and its answer replaces the failed
+// one as a local reply.
+
+import { AnswerHeaders, classifyAnswer } from "../plan/answer";
+import { upstreamReset } from "../plan/rejection";
+import { BufferType, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponse } from "../host/calls";
+import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
+import { enabled, Level, log } from "../host/log";
+import { Attempt } from "./attempt";
+import { Phase } from "./phase";
+import { ATTEMPTS_HEADER, clientHeaders, PROVIDER_HEADER } from "./response";
+import { ClientRequest } from "./request";
+
+/** Response headers of an http_call attempt that are passed on to the client. */
+const FORWARDED_RESPONSE_HEADERS: string[] = [
+  "content-type", "retry-after", "retry-after-ms", "x-request-id", "apim-request-id", "x-ms-region",
+  "openai-processing-ms", "openai-model", "openai-version", "x-ratelimit-remaining-tokens", "x-ratelimit-remaining-requests",
+  "x-ratelimit-limit-tokens", "x-ratelimit-limit-requests", "x-ratelimit-reset-tokens", "x-ratelimit-reset-requests",
+];
+
+function failoverReason(status: i32): string {
+  if (status == 429) return "rate_limited";
+  if (status == 401 || status == 403) return "credential_rejected";
+  if (status == 0) return "reset";
+  if (status == 503) return "unavailable";
+  if (status >= 500) return "upstream_error";
+  return "status_" + status.toString();
+}
+
+function shouldRetry(r: ClientRequest, status: i32): bool {
+  const cfg = r.cfg();
+  if (r.attempts >= cfg.retry.maxAttempts) return false;
+  if (r.tried.length == 0) return false;
+  if (status == 0) return cfg.retry.onConnectFailure;
+  if (status == 401 || status == 403) return true; // the next provider has its own key
+  return cfg.retry.onStatus.includes(status);
+}
+
+/** Fails over after an answer of `status` when policy allows and a provider is left; false otherwise. */
+export function failover(r: ClientRequest, status: i32, now: i64): bool {
+  return shouldRetry(r, status) && sendNext(r, now);
+}
+
+/** Sends the saved request to the next available provider. False when none is left. */
+function sendNext(r: ClientRequest, now: i64): bool {
+  // Without the whole request body there is nothing to resend (header-only mode: the body
+  // is still arriving, or was over the limit).
+  if (!r.bodyComplete) return false;
+  if (r.body.length == 0 && r.method != "GET") return false;
+  const cfg = r.cfg();
+  while (true) {
+    const next = r.newAttempt(now);
+    if (next === null) return false;
+    const up = next.upstream;
+    const sent = r.root.callouts.send(up.cluster, up.calloutHeaders(), up.body.buffer, <u32>cfg.upstreamTimeoutMs, next);
+    if (sent != Result.Ok) {
+      // Not even sent (unknown cluster, no healthy host): a failure of that provider; try the next.
+      next.answered(classifyAnswer(new AnswerHeaders(), null), now);
+      continue;
+    }
+    const prev = r.attempt!.provider.name;
+    r.root.metrics.failover(prev, failoverReason(r.status));
+    if (enabled(Level.Info)) {
+      log(Level.Info, "ai-failover: failover " + prev + " → " + next.provider.name +
+        " (attempt " + (r.attempts + 1).toString() + ", previous status " + r.status.toString() + ")");
+    }
+    r.attempt = next;
+    r.attempts++;
+    r.enter(Phase.FailingOver);
+    return true;
+  }
+  return false;
+}
+
+/** An http_call attempt answered while the client is still there. */
+export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, bodySize: u32): void {
+  const h = headers > 0 ? readAnswerHeaders(MapType.HttpCallResponseHeaders) : new AnswerHeaders();
+  const status = h.status;
+  const now = nowMs();
+  r.status = status;
+  a.answered(classifyAnswer(h, status == 429 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null), now);
+  if (shouldRetry(r, status)) {
+    const saved = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
+    const savedHeaders = getHeaderPairs(MapType.HttpCallResponseHeaders);
+    if (sendNext(r, now)) return;
+    replyWithAttempt(r, a, status, savedHeaders, saved);
+    return;
+  }
+  let body = bodySize > 0 ? getBuffer(BufferType.HttpCallResponseBody, 0, bodySize) : null;
+  if (body !== null && status >= 200 && status < 300) {
+    // The answer arrives whole: account it, and strip the injected usage chunk.
+    if (r.firstByteMs < 0) r.firstByteMs = now;
+    const ct = getHeader(MapType.HttpCallResponseHeaders, "content-type");
+    const out = a.scan.whole(r.api.kind, Uint8Array.wrap(body), ct, a.upstream.injectedUsage);
+    body = out.buffer;
+  }
+  replyWithAttempt(r, a, status, headers > 0 ? getHeaderPairs(MapType.HttpCallResponseHeaders) : [], body);
+}
+
+function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: string[], body: ArrayBuffer | null): void {
+  const provider = a.provider.name;
+  if (r.firstByteMs < 0) r.firstByteMs = nowMs();
+  if (status == 0) {
+    const e = upstreamReset();
+    e.extra = [PROVIDER_HEADER, provider, ATTEMPTS_HEADER, r.attempts.toString()];
+    r.reject(e);
+    return;
+  }
+  const consumer = r.consumer >= 0;
+  const headers: string[] = [];
+  for (let k = 0; k + 1 < pairs.length; k += 2) {
+    const name = unchecked(pairs[k]);
+    if (!FORWARDED_RESPONSE_HEADERS.includes(name)) continue;
+    if (consumer && name.startsWith("x-ratelimit-")) continue;
+    headers.push(name);
+    headers.push(unchecked(pairs[k + 1]));
+  }
+  clientHeaders(r, headers);
+  headers.push(PROVIDER_HEADER); headers.push(provider);
+  headers.push(ATTEMPTS_HEADER); headers.push(r.attempts.toString());
+  r.enter(Phase.Replied);
+  sendLocalResponse(<u32>status, "ai_failover_attempt_" + r.attempts.toString(), body !== null ? body : new ArrayBuffer(0), headers);
+}

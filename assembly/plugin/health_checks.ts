@@ -1,0 +1,121 @@
+// Active health checks: one worker (the lease holder) probes every provider of every view on
+// its own interval, with that provider's own :authority, path and credential, built from the
+// provider record and never from a request. Results go to shared data for every worker.
+
+import { Config } from "../config/model";
+import { reasonName } from "../health/state";
+import { ClearCredentialOp, ProbeOp } from "../health/ops";
+import { Outcome } from "../health/transitions";
+import { classifyAnswer } from "../plan/answer";
+import { AnswerHeaders } from "../plan/answer";
+import { BufferType, MapType, nowMs, Result } from "../host/calls";
+import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
+import { CalloutHandler, Callouts } from "../host/callouts";
+import { acquireLease } from "../host/lease";
+import { enabled, Level, log } from "../host/log";
+import { randomU64 } from "../host/wasi";
+import { authHeaderName, authHeaderValue, probePath } from "../provider/route";
+import { ProviderSlot } from "../provider/registry";
+import { Metrics } from "./metrics";
+import { loadStates, updateProvider } from "./views";
+
+class Probe extends CalloutHandler {
+  constructor(public checks: HealthChecks, public index: i32) { super(); }
+  contextId(): u32 {
+    return 0;
+  }
+  onAnswer(headers: u32, bodySize: u32, _trailers: u32): void {
+    const h = headers > 0 ? readAnswerHeaders(MapType.HttpCallResponseHeaders) : new AnswerHeaders();
+    const body = h.status == 429 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
+    this.checks.answered(this.index, h, body);
+  }
+}
+
+export class HealthChecks {
+  private slots: ProviderSlot[] = [];
+  private cfg: Config = new Config();
+  private probing: bool[] = [];
+  /** When each provider's next probe is due (this VM's view; reset when the lease moves here). */
+  private nextProbeAt: i64[] = [];
+  private owner: u64 = 0;
+
+  constructor(private callouts: Callouts, private metrics: Metrics) {}
+
+  configure(cfg: Config, slots: ProviderSlot[]): void {
+    this.cfg = cfg;
+    this.slots = slots;
+    this.probing = new Array<bool>(slots.length);
+    this.nextProbeAt = new Array<i64>(slots.length);
+    this.owner = randomU64();
+  }
+
+  /** One tick of this worker: probe what is due if this worker holds the lease. */
+  tick(now: i64, tickMs: i64): void {
+    const cfg = this.cfg;
+    if (!cfg.healthCheck.enabled) {
+      // No probe will ever prove a rejected key good again: once its authFailure ejection has
+      // run out, let live traffic try it (a 401 ejects it again).
+      const states = loadStates(this.slots);
+      for (let i = 0; i < states.length; i++) {
+        const s = unchecked(states[i]);
+        if (s.credentialBad && now >= s.cooldownUntilMs) updateProvider(unchecked(this.slots[i]), new ClearCredentialOp(now));
+      }
+      return;
+    }
+    if (!acquireLease(this.owner, now, tickMs * 3)) return;
+    for (let i = 0; i < this.slots.length; i++) {
+      if (unchecked(this.probing[i]) || now < unchecked(this.nextProbeAt[i])) continue;
+      unchecked((this.nextProbeAt[i] = now + cfg.healthCheck.intervalMs));
+      this.probe(i, now);
+    }
+  }
+
+  /** GET the provider's models endpoint with its own :authority and credential. */
+  private probe(i: i32, now: i64): void {
+    const p = unchecked(this.slots[i]).config;
+    const path = probePath(p);
+    const headers: string[] = [
+      ":method", "GET", ":path", path, ":authority", p.host, ":scheme", "https",
+      authHeaderName(p), authHeaderValue(p), "user-agent", "ai-failover-health-check",
+    ];
+    const r = this.callouts.send(p.cluster, headers, new ArrayBuffer(0), <u32>this.cfg.healthCheck.timeoutMs, new Probe(this, i));
+    if (enabled(Level.Debug)) {
+      log(Level.Debug, "ai-failover: health check " + p.name + ": GET " + p.host + path + " via cluster " + p.cluster +
+        " with key " + p.credential.masked() + " → call result " + r.toString());
+    }
+    if (r != Result.Ok) {
+      // BadArgument: unknown cluster; InternalFailure: no healthy upstream host. Both are probe failures.
+      const why = r == Result.BadArgument ? "cluster " + p.cluster + " is not defined in Envoy" : "cluster " + p.cluster + " has no healthy host";
+      log(Level.Warn, "ai-failover: health check " + p.name + " could not be sent: " + why);
+      this.record(i, classifyAnswer(new AnswerHeaders(), null).outcome, 0, now, 0);
+      return;
+    }
+    unchecked((this.probing[i] = true));
+  }
+
+  answered(i: i32, h: AnswerHeaders, body: Uint8Array | null): void {
+    if (i >= this.probing.length) return;
+    unchecked((this.probing[i] = false));
+    const v = classifyAnswer(h, body);
+    this.record(i, v.outcome, v.status, nowMs(), v.retryAfterMs);
+  }
+
+  private record(i: i32, outcome: Outcome, status: i32, now: i64, retryAfter: i64): void {
+    const slot = unchecked(this.slots[i]);
+    const p = slot.config;
+    const op = new ProbeOp(outcome, status, now, retryAfter, this.cfg.healthCheck, this.cfg.cooldown);
+    const s = updateProvider(slot, op);
+    this.metrics.probe(p.name, outcome == Outcome.Success || outcome == Outcome.RateLimited ? "ok"
+      : outcome == Outcome.ClientError ? "client_error" : "failed");
+    if (outcome == Outcome.CredentialRejected) {
+      log(Level.Error, "ai-failover: health check " + p.name + " rejected with " + status.toString() +
+        ": the credential (key " + p.credential.masked() + ", from " + p.credentialSource + ") is not valid for endpoint " +
+        p.host + probePath(p) + "; the provider gets no traffic until a check succeeds");
+    }
+    if (s !== null && op.flipped) {
+      if (s.healthy) log(Level.Info, "ai-failover: provider " + p.name + " is healthy again (status " + status.toString() + ")");
+      else log(Level.Warn, "ai-failover: provider " + p.name + " marked unhealthy: " + reasonName(s.reason) +
+        " (last probe status " + status.toString() + ")");
+    }
+  }
+}

@@ -1,0 +1,66 @@
+// Choosing a provider for an attempt and reserving its capacity: the pure choice (select/)
+// over the providers' shared states, then a CAS reservation in the chosen one's window; a
+// lost race (another worker took the capacity between read and write) chooses again.
+
+import { fits } from "../admission/window";
+import { ProviderType } from "../config/model";
+import { ProviderState } from "../health/state";
+import { ApiKind } from "../provider/api";
+import { bodyNeedsModel } from "../provider/route";
+import { Rng } from "../select/rng";
+import { choose, NoChoice } from "../select/selector";
+import { Reservation, reserveIn } from "./reservation";
+import { ConfigView, loadStates } from "./views";
+
+export class Picked {
+  /** The provider's index in the view (-1: none could take the request). */
+  index: i32 = -1;
+  reservation: Reservation<ProviderState> | null = null;
+  /** When none: why, and the states it was judged on. */
+  why: NoChoice = NoChoice.None;
+  states: ProviderState[] = [];
+}
+
+/**
+ * An available provider serving `model` with capacity for `need` tokens, not in `tried`.
+ * `headerOnly`: the body will not be rewritten, so providers that need another model name in
+ * it are skipped.
+ */
+export function pickProvider(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool,
+  rng: Rng, now: i64): Picked {
+  const cfg = view.config;
+  const n = cfg.providers.length;
+  const out = new Picked();
+  for (let round = 0; round < n + 2; round++) {
+    const states = loadStates(view.slots);
+    const capacity = new Array<bool>(n);
+    for (let i = 0; i < n; i++) {
+      unchecked((capacity[i] = fits(unchecked(states[i]), unchecked(cfg.providers[i]).limits, need, now)));
+    }
+    if (headerOnly) {
+      for (let i = 0; i < n; i++) {
+        const p = unchecked(cfg.providers[i]);
+        if (p.type == ProviderType.AzureOpenAI && bodyNeedsModel(p, api) && p.deploymentFor(model) != model) {
+          unchecked((capacity[i] = false));
+        }
+      }
+    }
+    const choice = choose(cfg.providers, states, model, now, tried, capacity, rng);
+    if (choice.index < 0) {
+      out.why = choice.why;
+      out.states = states;
+      return out;
+    }
+    const i = choice.index;
+    const slot = unchecked(view.slots[i]);
+    const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(cfg.providers[i]).limits, need, now, false);
+    if (r.reservation !== null) {
+      out.index = i;
+      out.reservation = r.reservation;
+      return out;
+    }
+  }
+  out.why = NoChoice.NoCapacity;
+  out.states = loadStates(view.slots);
+  return out;
+}

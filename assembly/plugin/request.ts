@@ -1,0 +1,396 @@
+// One client request (the HTTP context): classify it, strip client credentials, read the body,
+// admit it (consumer budget, provider capacity), send it to a provider as an Attempt, fail over
+// on retryable answers, and account for it once it ends. Decisions come from plan/; this file
+// applies them.
+
+import { Context, FilterDataStatusValues, FilterHeadersStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime/assembly";
+import { BudgetState } from "../admission/budget";
+import { Config } from "../config/model";
+import { RequestScan, scanRequest } from "../lib/json_scan";
+import { Outcome } from "../health/transitions";
+import { Charge } from "../plan/accounting";
+import { AnswerHeaders, classifyAnswer } from "../plan/answer";
+import { modelList } from "../plan/models";
+import {
+  bodyTooLarge, invalidBody, modelNotAllowed, noProvider, overBudget, Rejection, streamingDisabled,
+  unauthenticated, unknownApi, unsupportedTrailers,
+} from "../plan/rejection";
+import { CLUSTER_HEADER, upstreamRequest } from "../plan/upstream";
+import {
+  BufferType, getBuffer, getHeader, getHeaderPairs, getProperty, MapType, nowMs, removeHeader, replaceHeader, sendLocalResponse, setBuffer,
+} from "../host/calls";
+import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
+import { enabled, Level, log } from "../host/log";
+import { sendError } from "../host/replies";
+import { ApiKind, ApiRequest, apiName, classifyPath } from "../provider/api";
+import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
+import { NoChoice } from "../select/selector";
+import { logSafe, recordRequest } from "./access_log";
+import { Attempt, AttemptOwner } from "./attempt";
+import { admitConsumer, allowsModel, findConsumer } from "./consumers";
+import { attemptAnswered, failover } from "./failover";
+import { headerModeBody } from "./header_mode";
+import { allowed, Phase, phaseName } from "./phase";
+import { pickProvider } from "./pick";
+import { Reservation } from "./reservation";
+import { clientHeaders, decorateResponse, stripResponseTrailers } from "./response";
+import { FailoverRoot } from "./root";
+import { RequestHeaders } from "./request_headers";
+import { ConfigView, viewFor } from "./views";
+
+export class ClientRequest extends Context {
+  readonly root: FailoverRoot;
+  /** The configuration this request runs under (global or a matching `_rules_` entry). */
+  view: ConfigView | null = null;
+  phase: Phase = Phase.Idle;
+  api: ApiRequest = new ApiRequest();
+  method: string = "";
+  model: string = "";
+  scan: RequestScan | null = null;
+  /** The client's body as received (kept while a retry is possible). */
+  body: Uint8Array = new Uint8Array(0);
+  headerOnly: bool = false;
+  /** The client's request has fully arrived (a retry may only resend a whole body). */
+  bodyComplete: bool = false;
+  /** Providers tried so far (empty: retries are off for this request). */
+  tried: bool[] = [];
+  attempts: i32 = 0;
+  /** The latest attempt (the one whose answer the client gets). */
+  attempt: Attempt | null = null;
+  /** The last status seen or sent. */
+  status: i32 = 0;
+  startedMs: i64 = 0;
+  firstByteMs: i64 = -1;
+  /** Tokens this request reserves (prompt estimate + max output tokens). */
+  need: i64 = 0;
+  promptEstimate: i64 = 0;
+  maxTokens: i64 = 0;
+  /** The authenticated consumer (-1 none), its reservation and what it has left. */
+  consumer: i32 = -1;
+  budget: Reservation<BudgetState> | null = null;
+  budgetLeftTokens: i64 = -1;
+  budgetLeftRequests: i64 = -1;
+  private owner: RequestOwner | null = null;
+
+  constructor(contextId: u32, root: FailoverRoot) {
+    super(contextId, root);
+    this.root = root;
+  }
+
+  cfg(): Config {
+    return this.view!.config;
+  }
+
+  enter(to: Phase): void {
+    if (!allowed(this.phase, to)) {
+      log(Level.Error, "ai-failover: internal: request phase " + phaseName(this.phase) + " → " + phaseName(to) + " is not a transition");
+    }
+    this.phase = to;
+  }
+
+  onRequestHeaders(_headers: u32, endOfStream: bool): FilterHeadersStatusValues {
+    if (this.root.config === null) return FilterHeadersStatusValues.Continue;
+    // One host call for every header; then only what is present is removed.
+    const h = new RequestHeaders(getHeaderPairs(MapType.RequestHeaders));
+    let view = unchecked(this.root.views[0]);
+    if (this.root.views.length > 1) {
+      const rn = getProperty(["xds", "route_name"]);
+      view = viewFor(this.root.views, rn !== null ? String.UTF8.decode(rn) : "", h.authority);
+    }
+    this.view = view;
+    const cfg = view.config;
+    this.startedMs = nowMs();
+    this.method = h.method;
+    this.api = classifyPath(h.path.length > 0 ? h.path : "/");
+    if (cfg.consumers.length > 0) {
+      const key = h.presentedKey();
+      this.consumer = key.length > 0 ? findConsumer(cfg, key) : -1;
+    }
+    // Never let a client credential or a client-chosen cluster through.
+    for (let i = 0; i < h.strip.length; i++) removeHeader(MapType.RequestHeaders, unchecked(h.strip[i]));
+    this.tried = new Array<bool>(cfg.providers.length);
+
+    if (cfg.consumers.length > 0 && this.consumer < 0) {
+      this.reject(unauthenticated());
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    if (this.api.kind == ApiKind.Unknown) {
+      this.reject(unknownApi(this.method, h.path));
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    if (this.api.kind == ApiKind.Models) {
+      this.enter(Phase.Replied);
+      this.status = 200;
+      sendLocalResponse(200, "ai_failover_models", modelList(cfg), ["content-type", "application/json"]);
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    this.headerOnly = cfg.headerOnly;
+    this.bodyComplete = endOfStream;
+    if (this.headerOnly || endOfStream) {
+      this.model = h.hasModel ? h.model : this.api.pathModel;
+      const cl = h.contentLength;
+      if (!this.route(cl > 0 ? cl / 4 : 0, cfg.defaultMaxTokens, false)) return FilterHeadersStatusValues.StopIteration;
+      return FilterHeadersStatusValues.Continue;
+    }
+    // Routing needs the body: hold the headers (allow_on_headers_stop_iteration keeps them mutable).
+    this.enter(Phase.ReadingBody);
+    this.root.bodyWait.held(this.context_id, this.startedMs);
+    return FilterHeadersStatusValues.StopIteration;
+  }
+
+  onRequestBody(bodySize: usize, endOfStream: bool): FilterDataStatusValues {
+    this.root.bodyWait.arrived(this.context_id);
+    if (this.view === null || this.phase == Phase.Replied) return FilterDataStatusValues.Continue;
+    const cfg = this.cfg();
+    if (endOfStream) this.bodyComplete = true;
+    const routed = this.attempt !== null;
+    if (<i64>bodySize > cfg.maxRequestBodyBytes || (this.headerOnly && <i64>(this.body.length + <i32>bodySize) > cfg.maxRequestBodyBytes)) {
+      if (routed) {
+        // Too large to keep for a retry: the attempt in flight proceeds, retries are off.
+        this.body = new Uint8Array(0);
+        this.tried = new Array<bool>(0);
+        return FilterDataStatusValues.Continue;
+      }
+      this.reject(bodyTooLarge(cfg.maxRequestBodyBytes));
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    // Header mode: the request went upstream at its headers; its body follows.
+    if (routed) return headerModeBody(this, bodySize, endOfStream);
+    if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
+    const raw = getBuffer(BufferType.RequestBody, 0, <u32>bodySize);
+    this.body = raw !== null ? Uint8Array.wrap(raw) : new Uint8Array(0);
+    const scan = scanRequest(this.body);
+    if (!scan.ok) {
+      this.reject(invalidBody(scan.error));
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    this.scan = scan;
+    this.model = scan.model.length > 0 ? scan.model : this.api.pathModel;
+    if (scan.stream && !cfg.streaming.allow) {
+      this.reject(streamingDisabled());
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    const maxTokens = scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens;
+    if (!this.route(scan.promptTokens(), maxTokens, true)) return FilterDataStatusValues.StopIterationNoBuffer;
+    return FilterDataStatusValues.Continue;
+  }
+
+  onRequestTrailers(_trailers: u32): FilterTrailersStatusValues {
+    if (this.view === null) return FilterTrailersStatusValues.Continue;
+    // Trailers are headers too: a client credential in them never goes upstream.
+    for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) removeHeader(MapType.RequestTrailers, unchecked(CLIENT_CREDENTIAL_HEADERS[i]));
+    removeHeader(MapType.RequestTrailers, CLUSTER_HEADER);
+    this.bodyComplete = true;
+    if (this.phase == Phase.Idle || this.phase == Phase.ReadingBody) {
+      // The body ended with trailers instead of end_of_stream: it was never routed, and an
+      // unrouted request must not go on (it would carry no provider credential).
+      this.reject(unsupportedTrailers());
+      return FilterTrailersStatusValues.StopIteration;
+    }
+    return FilterTrailersStatusValues.Continue;
+  }
+
+  /** Admits the request and sends it in-band to a provider. False when a reply was sent instead. */
+  private route(promptTokens: i64, maxTokens: i64, haveBody: bool): bool {
+    const cfg = this.cfg();
+    const now = nowMs();
+    this.need = promptTokens + maxTokens;
+    this.maxTokens = maxTokens;
+    this.promptEstimate = promptTokens;
+    if (this.model.length == 0) {
+      this.reject(noProvider(cfg, this.model, this.need, this.headerOnly, NoChoice.UnknownModel, [], now));
+      return false;
+    }
+    if (this.consumer >= 0) {
+      const c = unchecked(cfg.consumers[this.consumer]);
+      if (!allowsModel(c, this.model)) {
+        this.reject(modelNotAllowed(c, this.model));
+        return false;
+      }
+      const a = admitConsumer(c, this.need, now);
+      this.budgetLeftTokens = a.leftTokens;
+      this.budgetLeftRequests = a.leftRequests;
+      if (!a.admitted) {
+        this.reject(overBudget(c, this.need, a.waitMs));
+        return false;
+      }
+      this.budget = a.reservation;
+    }
+    const attempt = this.newAttempt(now);
+    if (attempt === null) {
+      this.releaseBudget(now);
+      return false;
+    }
+    this.attempt = attempt;
+    this.attempts = 1;
+    const up = attempt.upstream;
+    replaceHeader(MapType.RequestHeaders, ":authority", up.authority);
+    replaceHeader(MapType.RequestHeaders, ":path", up.path);
+    replaceHeader(MapType.RequestHeaders, up.authName, up.authValue);
+    replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, up.cluster);
+    if (haveBody && up.bodyChanged) {
+      setBuffer(BufferType.RequestBody, 0, <u32>this.body.length, up.body.buffer);
+      // Envoy never recomputes content-length: a stale one would truncate or hang the upstream.
+      removeHeader(MapType.RequestHeaders, "content-length");
+    }
+    this.enter(Phase.Forwarded);
+    if (enabled(Level.Debug)) {
+      const p = attempt.provider;
+      log(Level.Debug, "ai-failover: " + apiName(this.api.kind) + " model=" + logSafe(this.model) + " → " + p.name +
+        " (cluster " + p.cluster + ", key " + p.credential.masked() + ", reserved " + this.need.toString() + " tokens)");
+    }
+    return true;
+  }
+
+  /**
+   * Chooses the next provider, reserves its capacity and plans its request. Null when none can
+   * take it (the client is told why if this was to be the first attempt).
+   */
+  newAttempt(now: i64): Attempt | null {
+    const view = this.view!;
+    const picked = pickProvider(view, this.model, this.api.kind, this.need, this.tried, this.headerOnly, this.root.rng, now);
+    if (picked.index < 0) {
+      if (this.attempts == 0) this.reject(noProvider(view.config, this.model, this.need, this.headerOnly, picked.why, picked.states, now));
+      return null;
+    }
+    const i = picked.index;
+    unchecked((this.tried[i] = true));
+    const p = unchecked(view.config.providers[i]);
+    const up = upstreamRequest(p, this.api.kind, this.model, this.method, this.body, this.scan, view.config.streaming.includeUsage);
+    let owner = this.owner;
+    if (owner === null) this.owner = owner = new RequestOwner(this);
+    return new Attempt(owner, view, i, picked.reservation!, up, this.promptEstimate, this.maxTokens);
+  }
+
+  onResponseHeaders(_headers: u32, endOfStream: bool): FilterHeadersStatusValues {
+    const a = this.attempt;
+    if (this.view === null || a === null) return FilterHeadersStatusValues.Continue;
+    const h = readAnswerHeaders(MapType.ResponseHeaders);
+    this.status = h.status;
+    const now = nowMs();
+    // Cool the provider down at once (no other request may pick it meanwhile).
+    a.answered(classifyAnswer(h, null), now);
+    if (h.status == 429 && !endOfStream && !this.headerOnly) {
+      // A 429 may also be a quota error (insufficient_quota: a long ejection, not a short
+      // cooldown): read its (small) body before deciding the rest. Headers stay mutable meanwhile
+      // (allow_on_headers_stop_iteration).
+      a.held429 = h;
+      this.enter(Phase.ReadingError);
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    // The failed response is replaced by the next attempt's (sent as a local reply).
+    if (failover(this, h.status, now)) return FilterHeadersStatusValues.StopIteration;
+    this.respond(a, h.status);
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  /** An in-band answer goes on to the client. */
+  private respond(a: Attempt, status: i32): void {
+    if (a.scan.start(this.api.kind, status, getHeader(MapType.ResponseHeaders, "content-type"), a.upstream.injectedUsage)) {
+      removeHeader(MapType.ResponseHeaders, "content-length");
+    }
+    decorateResponse(this, a);
+    if (this.phase != Phase.Replied) this.enter(Phase.Responding);
+  }
+
+  onResponseBody(bodySize: usize, endOfStream: bool): FilterDataStatusValues {
+    // While a failover attempt is in flight the failed response's body is held back (it is
+    // replaced by the attempt's answer).
+    if (this.phase == Phase.FailingOver) return FilterDataStatusValues.StopIterationNoBuffer;
+    const a = this.attempt;
+    if (a === null) return FilterDataStatusValues.Continue;
+    if (this.phase == Phase.ReadingError) {
+      if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
+      const held = a.held429;
+      const h = held !== null ? held : new AnswerHeaders();
+      a.held429 = null;
+      const now = nowMs();
+      // Cooled down at the headers already; a quota error turns that into a long ejection.
+      h.remainingTokens = -1;
+      h.remainingRequests = -1;
+      const v = classifyAnswer(h, readBodyPrefix(BufferType.ResponseBody, <u32>bodySize));
+      if (v.outcome == Outcome.QuotaExhausted) a.answered(v, now);
+      if (failover(this, 429, now)) return FilterDataStatusValues.StopIterationNoBuffer;
+      // Nothing else can take it: the client gets the provider's 429 as it was.
+      this.respond(a, 429);
+      return FilterDataStatusValues.Continue;
+    }
+    let chunk: Uint8Array;
+    if (bodySize > 0) {
+      const raw = getBuffer(BufferType.ResponseBody, 0, <u32>bodySize);
+      chunk = raw !== null ? Uint8Array.wrap(raw) : new Uint8Array(0);
+    } else chunk = new Uint8Array(0);
+    if (chunk.length > 0 && this.firstByteMs < 0) this.firstByteMs = nowMs();
+    const out = a.chunk(chunk, endOfStream);
+    if (out !== chunk) setBuffer(BufferType.ResponseBody, 0, <u32>chunk.length, out.buffer);
+    return FilterDataStatusValues.Continue;
+  }
+
+  onResponseTrailers(_trailers: u32): FilterTrailersStatusValues {
+    stripResponseTrailers();
+    return FilterTrailersStatusValues.Continue;
+  }
+
+  /** The gateway answers itself (OpenAI error shape, the consumer's budget headers). */
+  reject(r: Rejection): void {
+    if (r.metric.length > 0) this.root.metrics.rejected(r.metric);
+    this.enter(Phase.Replied);
+    this.status = <i32>r.status;
+    const extra = r.extra;
+    if (r.retryAfterS >= 0) { extra.push("retry-after"); extra.push(r.retryAfterS.toString()); }
+    clientHeaders(this, extra);
+    sendError(r.status, r.details, r.message, r.type, r.code, extra);
+  }
+
+  /** Gives back the consumer's reservation (nothing was consumed). */
+  releaseBudget(now: i64): void {
+    const b = this.budget;
+    if (b === null || !b.active) return;
+    b.settle(-1, now);
+    // What this request had reserved is free again.
+    if (this.budgetLeftTokens >= 0) this.budgetLeftTokens += this.need;
+    if (this.budgetLeftRequests >= 0) this.budgetLeftRequests += 1;
+  }
+
+  onLog(): void {
+    this.root.bodyWait.arrived(this.context_id);
+    if (this.view === null) return;
+    const now = nowMs();
+    const a = this.attempt;
+    let c = new Charge();
+    if (a !== null && this.phase == Phase.FailingOver) {
+      // The client left while a failover attempt is in flight: the attempt's answer settles the
+      // consumer's budget (charged if it succeeds, released if not).
+      a.owner = null;
+      a.budget = this.budget;
+      this.budget = null;
+    } else if (a !== null) {
+      c = a.finish(now);
+    }
+    const b = this.budget;
+    const ok = this.status >= 200 && this.status < 300;
+    if (b !== null) {
+      if (!ok) this.releaseBudget(now);
+      else if (c.known) b.settle(c.total, now);
+    }
+    this.enter(Phase.Done);
+    recordRequest(this, a, c, now);
+  }
+
+  onDelete(): void {
+    // An answer that still arrives belongs to nobody here any more.
+    const a = this.attempt;
+    if (a !== null) a.owner = null;
+  }
+}
+
+/** The request as its attempts see it. */
+class RequestOwner extends AttemptOwner {
+  constructor(public request: ClientRequest) { super(); }
+  contextId(): u32 {
+    return this.request.context_id;
+  }
+  attemptAnswered(a: Attempt, headers: u32, bodySize: u32): void {
+    attemptAnswered(this.request, a, headers, bodySize);
+  }
+}

@@ -1,0 +1,41 @@
+// Reserving capacity in a shared window (a provider's or a consumer's) and the one place a
+// reservation is settled, whichever way the request or attempt that holds it ends.
+
+import { Limits } from "../config/model";
+import { ReserveOp, SettleOp } from "../admission/ops";
+import { Window } from "../admission/window";
+import { updateState } from "../host/store";
+
+/** Tokens and one request held in a window until the answer says what was used. */
+export class Reservation<T extends Window> {
+  private held: bool = true;
+
+  constructor(public readonly key: string, public readonly fingerprint: u32, public readonly limits: Limits,
+    public readonly tokens: i64, public readonly at: i64,
+    /** Settling below the reservation gives the difference back (consumer budgets, not providers). */
+    public readonly refunds: bool) {}
+
+  get active(): bool {
+    return this.held;
+  }
+
+  /** Ends the reservation: `actual` tokens were used, or -1 when nothing was (all of it is released). */
+  settle(actual: i64, now: i64): void {
+    if (!this.held) return;
+    this.held = false;
+    updateState<T>(this.key, this.fingerprint, new SettleOp<T>(this.limits, this.tokens, actual, this.at, now, this.refunds));
+  }
+}
+
+/** The result of a reservation attempt: the reservation (null when it did not fit) and the window as written or read. */
+export class Reserved<T extends Window> {
+  constructor(public reservation: Reservation<T> | null, public window: T | null) {}
+}
+
+/** Reserves `tokens` and one request in the window at `key`; CAS, so it holds across workers. */
+export function reserveIn<T extends Window>(key: string, fingerprint: u32, limits: Limits, tokens: i64, now: i64, refunds: bool): Reserved<T> {
+  const op = new ReserveOp<T>(limits, tokens, now);
+  const w = updateState<T>(key, fingerprint, op);
+  if (w !== null && op.ok) return new Reserved<T>(new Reservation<T>(key, fingerprint, limits, tokens, now, refunds), w);
+  return new Reserved<T>(null, null);
+}

@@ -1,0 +1,42 @@
+// Every provider the configuration names (the global list and every `_rules_` entry), once per
+// name, built at configure time: where its state lives in shared data and the fingerprint that
+// resets that state when the record changes. Views refer to these slots by index. Pure.
+
+import { Config, ProviderConfig } from "../config/model";
+import { fnv1a32 } from "../lib/hash";
+
+const STATE_PREFIX = "ai-failover/provider/";
+
+export class ProviderSlot {
+  /** Shared-data key of the provider's state. */
+  readonly stateKey: string;
+  /** Hash of the record's fingerprint (a changed record starts from a fresh state). */
+  readonly stateFingerprint: u32;
+
+  constructor(public readonly config: ProviderConfig) {
+    this.stateKey = STATE_PREFIX + config.name;
+    this.stateFingerprint = fnv1a32(config.fingerprint);
+  }
+}
+
+export class ProviderRegistry {
+  /** One slot per provider name, in first-seen order (global providers first). */
+  readonly all: ProviderSlot[] = [];
+
+  /** The slots of `cfg.providers`, in its order (registering names not seen before). */
+  slotsOf(cfg: Config): ProviderSlot[] {
+    const out = new Array<ProviderSlot>(cfg.providers.length);
+    for (let i = 0; i < cfg.providers.length; i++) unchecked((out[i] = this.slot(unchecked(cfg.providers[i]))));
+    return out;
+  }
+
+  private slot(p: ProviderConfig): ProviderSlot {
+    for (let i = 0; i < this.all.length; i++) {
+      const s = unchecked(this.all[i]);
+      if (s.config.name == p.name) return s;
+    }
+    const s = new ProviderSlot(p);
+    this.all.push(s);
+    return s;
+  }
+}
