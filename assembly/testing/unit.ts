@@ -9,3 +9,4 @@ export { usageScan, sseStrip, sseStripTrace } from "./stream_api";
 export { capReset, capFits, capReserve, capSettle, capLearn, capState } from "./capacity_api";
 export { healthReset, healthProbe, healthResponse, healthAvailable } from "./health_api";
 export { selectDraws } from "./select_api";
+export { planUpstream, planParse, planClassify, planCharge, planNoProvider, planOverBudget, phaseTransitions } from "./plan_api";
