@@ -69,8 +69,8 @@ export function requestsLeft(s: Window, lim: Limits): i64 {
 export function fits(s: Window, lim: Limits, tokens: i64, nowMs: i64): bool {
   // Judge against the window the reservation would land in. When the current one has elapsed
   // (or none began), that is a fresh window: the whole limit, nothing reported yet — with the
-  // same thresholds as any other moment (they used to be skipped here, so a request refused a
-  // millisecond into a window was admitted at its very start).
+  // same thresholds as any other moment (a request refused a millisecond into a window must not
+  // be admitted at its very start).
   const elapsed = s.windowStartMs == 0 || nowMs - s.windowStartMs >= lim.windowMs || nowMs < s.windowStartMs;
   let t: i64 = i64.MAX_VALUE;
   let r: i64 = i64.MAX_VALUE;

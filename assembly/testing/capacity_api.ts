@@ -1,4 +1,4 @@
-// Test-facing view of admission-time capacity (health/capacity.ts): one provider's state and
+// Test-facing view of admission-time capacity (admission/window.ts): one provider's state and
 // limits held in the test module between calls, so a test can interleave reserve, settle and
 // learnRemaining as workers would. Compiled only into the unit-test module.
 
