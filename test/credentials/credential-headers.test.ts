@@ -1,8 +1,6 @@
 // Review: credentials and where a client can steer them.
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  azure, baseConfig, chatBody, CHAT_OK, EAST_KEY, open, reqHeaders, request, respond, rig, WEST_KEY, type Rig,
-} from "./helpers.ts";
+import { azure, baseConfig, chatBody, CHAT_OK, EAST_KEY, reqHeaders, rig, WEST_KEY, type HostRig } from "../support/host-rig.ts";
 
 const SAFE_SEGMENT = /^[A-Za-z0-9._-]+$/;
 
@@ -13,7 +11,7 @@ function deploymentSegment(path: string | undefined): string | null {
 }
 
 describe("review: credentials", () => {
-  let r: Rig;
+  let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
   // An Azure provider without a deployments map (README: "empty means the model name is the
@@ -25,7 +23,7 @@ describe("review: credentials", () => {
     ["control characters", "gpt-4o\r\nx-injected: 1"],
   ])("a client-chosen model never becomes arbitrary upstream path text (%s)", async (_, model) => {
     r = await rig(baseConfig({ providers: [azure("east", EAST_KEY, 0, { deployments: undefined })] }));
-    const f = request(r, "/v1/chat/completions", chatBody({ model }));
+    const f = r.request("/v1/chat/completions", chatBody({ model }));
     if (f.localReply !== null) {
       expect(f.localReply).toBeGreaterThanOrEqual(400);
       expect(f.localReply).toBeLessThan(500);
@@ -40,9 +38,9 @@ describe("review: credentials", () => {
   it("the same through an Azure classic client path (deployment taken from the path)", async () => {
     r = await rig(baseConfig({ providers: [azure("east", EAST_KEY, 0, { deployments: undefined })] }));
     const body = Buffer.from(JSON.stringify({ messages: [{ role: "user", content: "hi" }] }));
-    const f = open(r);
-    f.stream.decodeHeaders(reqHeaders("/openai/deployments/..%2F..%2Fopenai%2Ffiles%3F/chat/completions?api-version=2024-10-21", body), false);
-    if (f.localReply === null) f.stream.decodeData(body, true);
+    const f = r.open();
+    f.callOnRequestHeaders(reqHeaders("/openai/deployments/..%2F..%2Fopenai%2Ffiles%3F/chat/completions?api-version=2024-10-21", body), false);
+    if (f.localReply === null) f.callOnRequestBody(body, true);
     if (f.localReply !== null) return;
     const seg = deploymentSegment(f.up(":path"));
     expect(seg, `upstream :path ${JSON.stringify(f.up(":path"))}`).not.toBeNull();
@@ -55,10 +53,10 @@ describe("review: credentials", () => {
   it("a request ending with trailers is routed (with the provider's key) or refused, never sent on unrouted", async () => {
     r = await rig(baseConfig());
     const body = Buffer.from(JSON.stringify(chatBody()));
-    const f = open(r);
-    f.stream.decodeHeaders(reqHeaders("/v1/chat/completions", body, [["authorization", "Bearer client-secret-key-0000"]]), false);
-    f.stream.decodeData(body, false);
-    f.stream.decodeTrailers([["x-client-trailer", "1"]]);
+    const f = r.open();
+    f.callOnRequestHeaders(reqHeaders("/v1/chat/completions", body, [["authorization", "Bearer client-secret-key-0000"]]), false);
+    f.callOnRequestBody(body, false);
+    f.callOnRequestTrailers([["x-client-trailer", "1"]]);
     if (f.localReply !== null) {
       expect(f.localReply).toBeGreaterThanOrEqual(400);
       return;
@@ -73,11 +71,11 @@ describe("review: credentials", () => {
   it("client credentials sent as request trailers never reach the provider", async () => {
     r = await rig(baseConfig({ mode: "headers" }), { allowOnHeadersStopIteration: false });
     const body = Buffer.from(JSON.stringify(chatBody()));
-    const f = open(r);
-    f.stream.decodeHeaders(reqHeaders("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", body), false);
+    const f = r.open();
+    f.callOnRequestHeaders(reqHeaders("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", body), false);
     expect(f.up("api-key")).toBe(EAST_KEY);
-    f.stream.decodeData(body, false);
-    f.stream.decodeTrailers([["api-key", "client-secret-key-0000"], ["authorization", "Bearer client-secret-key-0000"]]);
+    f.callOnRequestBody(body, false);
+    f.callOnRequestTrailers([["api-key", "client-secret-key-0000"], ["authorization", "Bearer client-secret-key-0000"]]);
     const leaked = (f.upstreamTrailers ?? []).filter(([k]) => k === "api-key" || k === "authorization");
     expect(leaked).toEqual([]);
   });
@@ -85,9 +83,9 @@ describe("review: credentials", () => {
   // Coverage: the response path strips credential headers a provider might echo.
   it("a provider echoing api-key/authorization in its response never shows them to the client", async () => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/chat/completions", chatBody());
-    respond(f, 200, CHAT_OK, [["api-key", EAST_KEY], ["authorization", "Bearer " + EAST_KEY], ["x-ai-failover-cluster", "east"]]);
-    f.stream.complete();
+    const f = r.request("/v1/chat/completions", chatBody());
+    f.respond(200, CHAT_OK, [["api-key", EAST_KEY], ["authorization", "Bearer " + EAST_KEY], ["x-ai-failover-cluster", "east"]]);
+    f.complete();
     const text = JSON.stringify(f.responseHeaders) + f.body;
     expect(text).not.toContain(EAST_KEY);
     expect(f.header("x-ai-failover-cluster")).toBeUndefined();
@@ -96,15 +94,15 @@ describe("review: credentials", () => {
   // Coverage: failover through http_call carries the next provider's key only, and nothing of the client's.
   it("an http_call failover attempt carries exactly the next provider's key", async () => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/chat/completions", chatBody(), [["api-key", "client-secret-key-0000"], ["x-api-key", "client-secret-key-0000"]]);
-    respond(f, 429, '{"error":{"code":"429","message":"Rate limit is exceeded."}}', [["retry-after", "1"]]);
+    const f = r.request("/v1/chat/completions", chatBody(), [["api-key", "client-secret-key-0000"], ["x-api-key", "client-secret-key-0000"]]);
+    f.respond(429, '{"error":{"code":"429","message":"Rate limit is exceeded."}}', [["retry-after", "1"]]);
     await new Promise((res) => setTimeout(res, 50));
-    expect(r.script.calls).toHaveLength(1);
-    const call = r.script.calls[0]!;
+    expect(r.callouts).toHaveLength(1);
+    const call = r.callouts[0]!;
     expect(call.cluster).toBe("west");
     const creds = call.headers.filter(([k]) => ["api-key", "authorization", "x-api-key"].includes(k));
     expect(creds).toEqual([["api-key", WEST_KEY]]);
     expect(JSON.stringify(call.headers) + call.body.toString()).not.toContain("client-secret");
-    f.stream.complete();
+    f.complete();
   });
 });

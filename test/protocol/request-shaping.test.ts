@@ -1,6 +1,6 @@
 // Review: what the provider receives for less common request shapes and modes.
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, EAST_KEY, OAI_KEY, open, openai, reqHeaders, request, rig, type Flow, type Rig } from "./helpers.ts";
+import { azure, baseConfig, EAST_KEY, OAI_KEY, openai, reqHeaders, rig, type Flow, type HostRig } from "../support/host-rig.ts";
 
 const MSGS = '[{"role":"user","content":"hello"}]';
 
@@ -12,7 +12,7 @@ function sentJson(f: Flow): any {
 }
 
 describe("review: request shaping", () => {
-  let r: Rig;
+  let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
   // Coverage: include_usage injection over shapes a client may send; the provider must get valid
@@ -28,22 +28,22 @@ describe("review: request shaping", () => {
     ["stream_options null", `{"model":"gpt-4o","messages":${MSGS},"stream":true,"stream_options":null}`],
   ])("include_usage injection keeps the body valid (%s)", async (_, body) => {
     r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)] }));
-    const f = request(r, "/v1/chat/completions", body);
+    const f = r.request("/v1/chat/completions", body);
     expect(f.up("authorization")).toBe("Bearer " + OAI_KEY);
     const j = sentJson(f);
     expect(j.stream).toBe(true);
     expect(j.model).toBe("gpt-4o");
     expect(j.stream_options.include_usage).toBe(true);
-    f.stream.complete();
+    f.complete();
   });
 
   it("Azure classic client path without a body model, to an OpenAI provider: model inserted, usage injected", async () => {
     r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)] }));
-    const f = request(r, "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", `{ "messages": ${MSGS}, "stream": true }`);
+    const f = r.request("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", `{ "messages": ${MSGS}, "stream": true }`);
     const j = sentJson(f);
     expect(j.model).toBe("gpt-4o");
     expect(j.stream_options.include_usage).toBe(true);
-    f.stream.complete();
+    f.complete();
   });
 
   // A non-string "model" (null) with the model named by an Azure classic path: the gateway inserts
@@ -51,40 +51,40 @@ describe("review: request shaping", () => {
   // as the scanner itself assumes) — the provider gets no model.
   it("a body with \"model\": null, routed by its Azure path, reaches an OpenAI provider with the model set", async () => {
     r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)] }));
-    const f = request(r, "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", `{"messages":${MSGS},"model":null}`);
+    const f = r.request("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", `{"messages":${MSGS},"model":null}`);
     expect(f.up("authorization")).toBe("Bearer " + OAI_KEY);
     expect(sentJson(f).model).toBe("gpt-4o");
-    f.stream.complete();
+    f.complete();
   });
 
   // Same mechanism for include_usage: null — the gateway inserts include_usage:true first and
   // plans to strip the usage chunk, but the client's later null wins at the provider.
   it("stream_options.include_usage: null still makes the provider send usage", async () => {
     r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)] }));
-    const f = request(r, "/v1/chat/completions", `{"model":"gpt-4o","messages":${MSGS},"stream":true,"stream_options":{"include_usage":null}}`);
+    const f = r.request("/v1/chat/completions", `{"model":"gpt-4o","messages":${MSGS},"stream":true,"stream_options":{"include_usage":null}}`);
     expect(sentJson(f).stream_options.include_usage).toBe(true);
-    f.stream.complete();
+    f.complete();
   });
 
   // Coverage: Azure v1 provider gets the deployment as the body model and the v1 path.
   it("an Azure v1 provider gets /openai/v1/... and the deployment name as model", async () => {
     r = await rig(baseConfig({ providers: [azure("east", EAST_KEY, 0, { api: "v1", apiVersion: undefined })] }));
-    const f = request(r, "/v1/chat/completions", `{"model":"gpt-4o","messages":${MSGS}}`);
+    const f = r.request("/v1/chat/completions", `{"model":"gpt-4o","messages":${MSGS}}`);
     expect(f.up(":path")).toBe("/openai/v1/chat/completions");
     expect(f.up("api-key")).toBe(EAST_KEY);
     expect(sentJson(f).model).toBe("east-gpt4o");
-    f.stream.complete();
+    f.complete();
   });
 
   // Coverage: Responses API on a classic Azure provider goes to /openai/v1/responses with the deployment.
   it("the Responses API on a classic Azure provider uses the v1 path and the deployment", async () => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/responses", `{"model":"gpt-4o","input":"hi","stream":true}`);
+    const f = r.request("/v1/responses", `{"model":"gpt-4o","input":"hi","stream":true}`);
     expect(f.up(":path")).toBe("/openai/v1/responses");
     const j = sentJson(f);
     expect(j.model).toBe("east-gpt4o");
     expect(j.stream_options).toBeUndefined();
-    f.stream.complete();
+    f.complete();
   });
 
   // Header-only mode cannot rewrite the body, yet it routes to providers that need the upstream
@@ -92,7 +92,7 @@ describe("review: request shaping", () => {
   // (a 404 DeploymentNotFound at Azure) — it should either not pick such a provider in this mode or
   // refuse the configuration/request clearly.
   it("header-only mode never sends an Azure v1 provider the client's model name instead of its deployment", async () => {
-    let r2: Rig | null = null;
+    let r2: HostRig | null = null;
     try {
       r2 = await rig(baseConfig({ mode: "headers", providers: [azure("east", EAST_KEY, 0, { api: "v1", apiVersion: undefined })] }),
         { allowOnHeadersStopIteration: false });
@@ -101,12 +101,12 @@ describe("review: request shaping", () => {
     }
     r = r2;
     const body = Buffer.from(`{"model":"gpt-4o","messages":${MSGS}}`);
-    const f = open(r);
-    f.stream.decodeHeaders(reqHeaders("/v1/chat/completions", body, [["x-ai-model", "gpt-4o"]]), false);
+    const f = r.open();
+    f.callOnRequestHeaders(reqHeaders("/v1/chat/completions", body, [["x-ai-model", "gpt-4o"]]), false);
     if (f.localReply !== null) { expect(f.localReply).toBeGreaterThanOrEqual(400); return; }
-    f.stream.decodeData(body, true);
+    f.callOnRequestBody(body, true);
     expect(f.up(":path")).toBe("/openai/v1/chat/completions");
     expect(JSON.parse(f.upstreamBody).model).toBe("east-gpt4o");
-    f.stream.complete();
+    f.complete();
   });
 });

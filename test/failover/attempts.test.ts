@@ -1,9 +1,9 @@
 // Review: response-path and mode-specific defects found by reading stream.ts.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, CHAT_OK, EAST_KEY, OAI_KEY, open, openai, reqHeaders, request, respond, rig, until, WEST_KEY, type Rig } from "./helpers.ts";
+import { baseConfig, chatBody, CHAT_OK, EAST_KEY, OAI_KEY, openai, reqHeaders, rig, until, WEST_KEY, type HostRig } from "../support/host-rig.ts";
 
 describe("review: response path and modes", () => {
-  let r: Rig;
+  let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
   // A Responses API stream ends with response.completed, response.incomplete (e.g.
@@ -11,13 +11,13 @@ describe("review: response path and modes", () => {
   // the end and appends an "upstream_stream_incomplete" error event to a stream that ended normally.
   it("a Responses stream that ends with response.incomplete gets no gateway error appended", async () => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/responses", { model: "gpt-4o", input: "hi", stream: true, max_output_tokens: 16 });
-    f.stream.encodeHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
-    f.stream.encodeData(Buffer.from(
+    const f = r.request("/v1/responses", { model: "gpt-4o", input: "hi", stream: true, max_output_tokens: 16 });
+    f.callOnResponseHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
+    f.callOnResponseBody(Buffer.from(
       'event: response.created\ndata: {"type":"response.created","response":{"id":"r1","status":"in_progress","usage":null}}\n\n' +
       'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hi"}\n\n' +
       'event: response.incomplete\ndata: {"type":"response.incomplete","response":{"id":"r1","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"usage":{"input_tokens":5,"output_tokens":16,"total_tokens":21}}}\n\n'), true);
-    f.stream.complete();
+    f.complete();
     expect(f.body).not.toContain("upstream_stream_incomplete");
   });
 
@@ -27,17 +27,17 @@ describe("review: response path and modes", () => {
   it("header-only mode never fails over with a partial request body", async () => {
     r = await rig(baseConfig({ mode: "headers" }), { allowOnHeadersStopIteration: false });
     const body = Buffer.from(JSON.stringify(chatBody({ messages: [{ role: "user", content: "x".repeat(4000) }] })));
-    const f = open(r);
-    f.stream.decodeHeaders(reqHeaders("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", body), false);
+    const f = r.open();
+    f.callOnRequestHeaders(reqHeaders("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", body), false);
     expect(f.up("api-key")).toBe(EAST_KEY);
-    f.stream.decodeData(body.subarray(0, 1000), false);
-    f.stream.encodeHeaders([[":status", "503"], ["content-type", "text/plain"]], false);
-    f.stream.encodeData(Buffer.from("upstream connect error"), true);
+    f.callOnRequestBody(body.subarray(0, 1000), false);
+    f.callOnResponseHeaders([[":status", "503"], ["content-type", "text/plain"]], false);
+    f.callOnResponseBody(Buffer.from("upstream connect error"), true);
     await new Promise((res) => setTimeout(res, 50));
-    for (const c of r.script.calls) {
+    for (const c of r.callouts) {
       expect(c.body.length, `attempt to ${c.cluster} carried ${c.body.length} of ${body.length} bytes`).toBe(body.length);
     }
-    f.stream.complete();
+    f.complete();
   });
 
   // OpenAI selects the organization/project a key acts for from OpenAI-Organization /
@@ -45,11 +45,11 @@ describe("review: response path and modes", () => {
   // to another org/project it belongs to (billing, data). Hardening: strip them like credentials.
   it("client openai-organization / openai-project headers do not reach the provider with its key", async () => {
     r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)] }));
-    const f = request(r, "/v1/chat/completions", chatBody(), [["openai-organization", "org-other"], ["openai-project", "proj-other"]]);
+    const f = r.request("/v1/chat/completions", chatBody(), [["openai-organization", "org-other"], ["openai-project", "proj-other"]]);
     expect(f.up("authorization")).toBe("Bearer " + OAI_KEY);
     expect(f.up("openai-organization")).toBeUndefined();
     expect(f.up("openai-project")).toBeUndefined();
-    f.stream.complete();
+    f.complete();
   });
 
   // A consumer redefined in a Higress rule (same name and key, other limits) shares the shared-data
@@ -63,12 +63,12 @@ describe("review: response path and modes", () => {
     }));
     let admitted = 0;
     for (let k = 0; k < 8; k++) {
-      const f = open(r);
+      const f = r.open();
       const b = Buffer.from(JSON.stringify(chatBody({ max_tokens: 400 })));
       const h = reqHeaders("/v1/chat/completions", b, [["authorization", "Bearer consumer-key-team-a-0001"]])
         .map(([n, v]) => [n, n === ":authority" ? (k % 2 ? "b.example.com" : "a.example.com") : v] as [string, string]);
-      f.stream.decodeHeaders(h, false);
-      if (f.localReply === null) f.stream.decodeData(b, true);
+      f.callOnRequestHeaders(h, false);
+      if (f.localReply === null) f.callOnRequestBody(b, true);
       if (f.localReply === null) {
         admitted++;
         // Keep the reservation (the response has not ended yet): settle happens at completion.
@@ -82,9 +82,9 @@ describe("review: response path and modes", () => {
   // accounting gets the provider's numbers, [DONE] passes, content-length is dropped.
   it("the injected usage chunk is stripped and accounted", async () => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/chat/completions", chatBody({ stream: true }));
+    const f = r.request("/v1/chat/completions", chatBody({ stream: true }));
     expect(JSON.parse(f.upstreamBody).stream_options).toEqual({ include_usage: true });
-    f.stream.encodeHeaders([[":status", "200"], ["content-type", "text/event-stream"], ["content-length", "999"]], false);
+    f.callOnResponseHeaders([[":status", "200"], ["content-type", "text/event-stream"], ["content-length", "999"]], false);
     const ev = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
     const chunks = [
       ev({ id: "c", choices: [{ index: 0, delta: { content: "Hi" } }], usage: null }),
@@ -92,9 +92,9 @@ describe("review: response path and modes", () => {
       "data: [DONE]\n\n",
     ].join("");
     // Split at awkward places.
-    for (let i = 0; i < chunks.length; i += 13) f.stream.encodeData(Buffer.from(chunks.slice(i, i + 13)), false);
-    f.stream.encodeData(Buffer.alloc(0), true);
-    f.stream.complete();
+    for (let i = 0; i < chunks.length; i += 13) f.callOnResponseBody(Buffer.from(chunks.slice(i, i + 13)), false);
+    f.callOnResponseBody(Buffer.alloc(0), true);
+    f.complete();
     expect(f.header("content-length")).toBeUndefined();
     expect(f.body).not.toContain("prompt_tokens");
     expect(f.body).toContain("data: [DONE]");
@@ -111,12 +111,12 @@ describe("review: response path and modes", () => {
       retry: { maxAttempts: 5 },
     }));
     r.script.answer = (c) => ({ kind: "response", headers: [[":status", "503"], ["content-type", "text/plain"]], body: Buffer.from("busy " + c.cluster), trailers: [] });
-    const f = request(r, "/v1/chat/completions", chatBody());
-    respond(f, 503, "busy east");
+    const f = r.request("/v1/chat/completions", chatBody());
+    f.respond(503, "busy east");
     await until(() => f.responseEnded);
-    f.stream.complete();
-    expect(r.script.calls.map((c) => c.cluster)).toEqual(["west", "oai"]);
-    const keys = r.script.calls.map((c) => c.headers.find(([k]) => k === "api-key" || k === "authorization")![1]);
+    f.complete();
+    expect(r.callouts.map((c) => c.cluster)).toEqual(["west", "oai"]);
+    const keys = r.callouts.map((c) => c.headers.find(([k]) => k === "api-key" || k === "authorization")![1]);
     expect(keys).toEqual([WEST_KEY, "Bearer " + OAI_KEY]);
     expect(f.status).toBe(503);
     expect(f.body).toBe("busy oai");

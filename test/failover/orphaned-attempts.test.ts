@@ -4,15 +4,14 @@
 // marked "Coverage" pass and pin a risky path.
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  azure, baseConfig, chatBody, consumerState, EAST_KEY, OAI_KEY, open, openai, providerState, reqHeaders, request, respond, rig,
-  sleep, until, WEST_KEY, type Rig,
-} from "./helpers.ts";
+  azure, baseConfig, chatBody, EAST_KEY, OAI_KEY, openai, reqHeaders, rig, sleep, until, WEST_KEY, type HostRig,
+} from "../support/host-rig.ts";
 import type { DispatchResult } from "../../harness/host/index.ts";
 
 const CONSUMER_KEY = "consumer-key-team-a-0001";
 const BEARER: [string, string] = ["authorization", "Bearer " + CONSUMER_KEY];
 const sse = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
-const accessLine = (r: Rig) => r.logs.filter((l) => l.message.startsWith("ai-failover access:")).map((l) => l.message);
+const accessLine = (r: HostRig) => r.logs.filter((l) => l.message.startsWith("ai-failover access:")).map((l) => l.message);
 
 function gated(answer: DispatchResult): { release: () => void; script: () => Promise<DispatchResult> } {
   let release!: () => void;
@@ -21,7 +20,7 @@ function gated(answer: DispatchResult): { release: () => void; script: () => Pro
 }
 
 describe("review round 2: defects", () => {
-  let r: Rig;
+  let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
   // stream.ts onRequestHeaders/onRequestBody (mode: headers): routing, the consumer's model
@@ -35,9 +34,9 @@ describe("review round 2: defects", () => {
       consumers: [{ name: "team-a", apiKey: CONSUMER_KEY, models: ["gpt-4o-mini"] }],
     }), { allowOnHeadersStopIteration: false });
     const body = Buffer.from(JSON.stringify(chatBody({ model: "gpt-4o" })));
-    const f = open(r);
-    f.stream.decodeHeaders(reqHeaders("/v1/chat/completions", body, [BEARER, ["x-ai-model", "gpt-4o-mini"]]), false);
-    if (f.localReply === null) f.stream.decodeData(body, true);
+    const f = r.open();
+    f.callOnRequestHeaders(reqHeaders("/v1/chat/completions", body, [BEARER, ["x-ai-model", "gpt-4o-mini"]]), false);
+    if (f.localReply === null) f.callOnRequestBody(body, true);
     if (f.localReply !== null || f.resetReason !== null) return; // refused: fine
     expect(JSON.parse(f.upstreamBody).model, "the provider was asked for a model the consumer may not use").not.toBe("gpt-4o");
   });
@@ -49,16 +48,16 @@ describe("review round 2: defects", () => {
   // with retry-after ~60 s while the provider has capacity again.
   it("a 429's remaining=0 report does not outlive the provider's retry-after", async () => {
     r = await rig(baseConfig({ providers: [azure("east", EAST_KEY, 0)], retry: { maxAttempts: 1 } }));
-    const f = request(r, "/v1/chat/completions", chatBody());
-    respond(f, 429, '{"error":{"code":"429","message":"Rate limit is exceeded."}}',
+    const f = r.request("/v1/chat/completions", chatBody());
+    f.respond(429, '{"error":{"code":"429","message":"Rate limit is exceeded."}}',
       [["retry-after-ms", "100"], ["x-ratelimit-remaining-tokens", "0"], ["x-ratelimit-remaining-requests", "0"]]);
-    f.stream.complete();
+    f.complete();
     expect(f.status).toBe(429);
     await sleep(250);
-    const g = request(r, "/v1/chat/completions", chatBody());
+    const g = r.request("/v1/chat/completions", chatBody());
     expect(g.localReply, `gateway answered ${g.localReply} ${g.header("retry-after") ?? ""}`).toBeNull();
     expect(g.up(":authority")).toBe("east.openai.azure.com");
-    g.stream.complete();
+    g.complete();
   });
 
   // stream.ts onLog + root.ts onHttpCallResponse (orphan): the client leaves while a failover
@@ -71,14 +70,14 @@ describe("review round 2: defects", () => {
     const g = gated({ kind: "response", headers: [[":status", "200"], ["content-type", "application/json"]],
       body: Buffer.from('{"choices":[],"usage":{"prompt_tokens":500,"completion_tokens":300,"total_tokens":800}}'), trailers: [] });
     r.script.answer = g.script;
-    const f = request(r, "/v1/chat/completions", chatBody(), [BEARER]);
-    respond(f, 503, "unavailable");
-    await until(() => r.script.calls.length === 1);
-    f.stream.reset!("downstream_remote_disconnect", "downstream");
+    const f = r.request("/v1/chat/completions", chatBody(), [BEARER]);
+    f.respond(503, "unavailable");
+    await until(() => r.callouts.length === 1);
+    f.reset("downstream_remote_disconnect", "downstream");
     g.release();
     await sleep(50);
-    expect(providerState(r.process, "west")!.tokensReserved).toBeGreaterThanOrEqual(800n); // provider side is settled
-    expect(consumerState(r.process, "team-a")!.tokensReserved, "consumer budget charged for the attempt's usage").toBeGreaterThanOrEqual(800n);
+    expect(r.providerState("west")!.tokensReserved).toBeGreaterThanOrEqual(800n); // provider side is settled
+    expect(r.consumerState("team-a")!.tokensReserved, "consumer budget charged for the attempt's usage").toBeGreaterThanOrEqual(800n);
   });
 
   // stream.ts onAttemptResponse/onLog: an answer delivered through http_call (a failover) never
@@ -97,10 +96,10 @@ describe("review round 2: defects", () => {
     ].join("");
     r.script.answer = () => ({ kind: "response", headers: [[":status", "200"], ["content-type", "text/event-stream"]], body: Buffer.from(stream), trailers: [] });
     const body = chatBody({ stream: true, stream_options: { include_usage: false } });
-    const f = request(r, "/v1/chat/completions", body, [BEARER]);
-    respond(f, 503, "unavailable");
+    const f = r.request("/v1/chat/completions", body, [BEARER]);
+    f.respond(503, "unavailable");
     await until(() => f.responseEnded);
-    f.stream.complete();
+    f.complete();
     expect(f.status).toBe(200);
     const line = accessLine(r).at(-1)!;
     expect(line).toContain("estimated=true");
@@ -115,15 +114,15 @@ describe("review round 2: defects", () => {
       providers: [azure("east", EAST_KEY, 0, { limits: { tokensPerMinute: 1000 } })],
       consumers: [{ name: "team-a", apiKey: CONSUMER_KEY, tokensPerMinute: 100000, requestsPerMinute: 100 }],
     }));
-    const first = request(r, "/v1/chat/completions", chatBody({ max_tokens: 900 }), [BEARER]);
+    const first = r.request("/v1/chat/completions", chatBody({ max_tokens: 900 }), [BEARER]);
     expect(first.up(":authority")).toBe("east.openai.azure.com");
-    const f = request(r, "/v1/chat/completions", chatBody({ max_tokens: 900 }), [BEARER]);
+    const f = r.request("/v1/chat/completions", chatBody({ max_tokens: 900 }), [BEARER]);
     expect(f.localReply).toBe(429);
     expect(f.header("x-ai-failover-error")).toBe("no_provider_available");
     expect(f.header("x-ratelimit-remaining-tokens")).toBeDefined();
     expect(f.header("x-ratelimit-remaining-requests")).toBeDefined();
-    f.stream.complete();
-    first.stream.complete();
+    f.complete();
+    first.complete();
   });
 
   // stream.ts onResponseHeaders (pending429): a 429 whose body has not ended defers record().
@@ -132,12 +131,12 @@ describe("review round 2: defects", () => {
   // provider refused stays in its window until the window ends.
   it("a 429 whose body never completes still cools the provider down and releases the reservation", async () => {
     r = await rig(baseConfig({ providers: [azure("east", EAST_KEY, 0, { limits: { tokensPerMinute: 100000 } })], retry: { maxAttempts: 1 } }));
-    const f = request(r, "/v1/chat/completions", chatBody());
+    const f = r.request("/v1/chat/completions", chatBody());
     expect(f.up(":authority")).toBe("east.openai.azure.com");
-    f.stream.encodeHeaders([[":status", "429"], ["content-type", "application/json"], ["retry-after", "30"]], false);
-    f.stream.encodeData(Buffer.from('{"error":{"code":"429",'), false);
-    f.stream.reset!("downstream_remote_disconnect", "downstream");
-    const s = providerState(r.process, "east")!;
+    f.callOnResponseHeaders([[":status", "429"], ["content-type", "application/json"], ["retry-after", "30"]], false);
+    f.callOnResponseBody(Buffer.from('{"error":{"code":"429",'), false);
+    f.reset("downstream_remote_disconnect", "downstream");
+    const s = r.providerState("east")!;
     expect(s.cooldownUntilMs, "no cooldown from the 429").toBeGreaterThan(BigInt(Date.now()));
     expect(s.requestsReserved, "the refused request is still reserved").toBe(0n);
   });
@@ -149,13 +148,13 @@ describe("review round 2: defects", () => {
   // content.) The needle must match only at an event's start (`event: ` / `data: ` line).
   it("a Responses stream cut short is flagged even if the text mentions response.completed", async () => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/responses", { model: "gpt-4o", input: "how does streaming end?", stream: true });
-    f.stream.encodeHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
-    f.stream.encodeData(Buffer.from(
+    const f = r.request("/v1/responses", { model: "gpt-4o", input: "how does streaming end?", stream: true });
+    f.callOnResponseHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
+    f.callOnResponseBody(Buffer.from(
       'event: response.created\ndata: {"type":"response.created","response":{"id":"r1","status":"in_progress","usage":null}}\n\n' +
       'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"It ends with response.completed or response.failed"}\n\n'), false);
-    f.stream.encodeData(Buffer.alloc(0), true); // provider ended the stream here, unfinished
-    f.stream.complete();
+    f.callOnResponseBody(Buffer.alloc(0), true); // provider ended the stream here, unfinished
+    f.complete();
     expect(f.body).toContain("upstream_stream_incomplete");
   });
 
@@ -164,10 +163,10 @@ describe("review round 2: defects", () => {
   // trailer hands it to the client.
   it("a provider's credential echoed in response trailers never reaches the client", async () => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/chat/completions", chatBody());
-    respond(f, 200, '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}', [], false);
-    f.stream.encodeTrailers([["api-key", EAST_KEY], ["authorization", "Bearer " + EAST_KEY]]);
-    f.stream.complete();
+    const f = r.request("/v1/chat/completions", chatBody());
+    f.respond(200, '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}', [], false);
+    f.callOnResponseTrailers([["api-key", EAST_KEY], ["authorization", "Bearer " + EAST_KEY]]);
+    f.complete();
     expect(JSON.stringify(f.responseTrailers ?? [])).not.toContain(EAST_KEY);
   });
 
@@ -181,11 +180,11 @@ describe("review round 2: defects", () => {
       return; // configuration rejected: fine
     }
     const body = Buffer.from(JSON.stringify(chatBody()));
-    const f = open(r);
-    f.stream.decodeHeaders(reqHeaders("/v1/chat/completions", body).map(([k, v]) => [k, k === ":authority" ? "api.example.com:8443" : v] as [string, string]), false);
-    f.stream.decodeData(body, true);
+    const f = r.open();
+    f.callOnRequestHeaders(reqHeaders("/v1/chat/completions", body).map(([k, v]) => [k, k === ":authority" ? "api.example.com:8443" : v] as [string, string]), false);
+    f.callOnRequestBody(body, true);
     expect(f.up(":authority"), "the rule (west only) did not apply").toBe("west.openai.azure.com");
-    f.stream.complete();
+    f.complete();
   });
 
   // stream.ts route(): the debug line logs the client's model raw ("model=" + this.model); a
@@ -193,15 +192,15 @@ describe("review round 2: defects", () => {
   // access line itself uses logSafe).
   it("no log line carries a client-chosen line break (debug level)", async () => {
     r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)], logLevel: "debug" }));
-    const f = request(r, "/v1/chat/completions", chatBody({ model: "gpt-4o\nai-failover access: provider=forged status=200" }));
-    f.stream.complete();
+    const f = r.request("/v1/chat/completions", chatBody({ model: "gpt-4o\nai-failover access: provider=forged status=200" }));
+    f.complete();
     const bad = r.logs.filter((l) => /[\r\n]/.test(l.message)).map((l) => l.message);
     expect(bad).toEqual([]);
   });
 });
 
 describe("review round 2: coverage", () => {
-  let r: Rig;
+  let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
   // Coverage (RequestHeaders refactor): duplicates, empty values, a non-Bearer authorization and
@@ -212,7 +211,7 @@ describe("review round 2: coverage", () => {
     ["with consumers", true],
   ])("duplicate/empty/odd credential headers never survive (%s)", async (_, consumers) => {
     r = await rig(baseConfig(consumers ? { consumers: [{ name: "team-a", apiKey: CONSUMER_KEY }] } : {}));
-    const f = request(r, "/v1/chat/completions", chatBody(), [
+    const f = r.request("/v1/chat/completions", chatBody(), [
       ["authorization", "Basic Y2xpZW50OnNlY3JldA=="], ["authorization", "Bearer " + CONSUMER_KEY], ["authorization", ""],
       ["api-key", ""], ["api-key", "client-secret-1"], ["x-api-key", "client-secret-2"], ["X-Api-Key", "client-secret-3"],
       ["ocp-apim-subscription-key", "client-secret-4"], ["proxy-authorization", "Basic eA=="], ["openai-api-key", ""],
@@ -225,7 +224,7 @@ describe("review round 2: coverage", () => {
     const creds = (f.upstreamHeaders ?? []).filter(([k]) => !k.startsWith(":") && /auth|key|x-ai-failover-cluster/.test(k));
     expect(creds).toEqual([["api-key", EAST_KEY], ["x-ai-failover-cluster", "east"]]);
     expect(JSON.stringify(f.upstreamHeaders)).not.toMatch(/client-secret|consumer-key/);
-    f.stream.complete();
+    f.complete();
   });
 
   // Coverage: reservations across a live failover: the failed provider's reservation released,
@@ -236,12 +235,12 @@ describe("review round 2: coverage", () => {
     ] }));
     r.script.answer = () => ({ kind: "response", headers: [[":status", "200"], ["content-type", "application/json"]],
       body: Buffer.from('{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}'), trailers: [] });
-    const f = request(r, "/v1/chat/completions", chatBody({ max_tokens: 100 }));
-    respond(f, 503, "unavailable");
+    const f = r.request("/v1/chat/completions", chatBody({ max_tokens: 100 }));
+    f.respond(503, "unavailable");
     await until(() => f.responseEnded);
-    f.stream.complete();
-    const east = providerState(r.process, "east")!;
-    const west = providerState(r.process, "west")!;
+    f.complete();
+    const east = r.providerState("east")!;
+    const west = r.providerState("west")!;
     expect(east.requestsReserved).toBe(0n);
     expect(east.tokensReserved).toBe(0n);
     expect(west.requestsReserved).toBe(1n);
@@ -255,16 +254,16 @@ describe("review round 2: coverage", () => {
     const g = gated({ kind: "response", headers: [[":status", "200"], ["content-type", "application/json"]],
       body: Buffer.from('{"choices":[],"usage":{"prompt_tokens":500,"completion_tokens":300,"total_tokens":800}}'), trailers: [] });
     r.script.answer = g.script;
-    const f = request(r, "/v1/chat/completions", chatBody({ max_tokens: 100 }));
-    respond(f, 503, "unavailable");
-    await until(() => r.script.calls.length === 1);
-    f.stream.reset!("downstream_remote_disconnect", "downstream");
+    const f = r.request("/v1/chat/completions", chatBody({ max_tokens: 100 }));
+    f.respond(503, "unavailable");
+    await until(() => r.callouts.length === 1);
+    f.reset("downstream_remote_disconnect", "downstream");
     g.release();
     await sleep(50);
-    const west = providerState(r.process, "west")!;
+    const west = r.providerState("west")!;
     expect(west.requestsReserved).toBe(1n);
     expect(west.tokensReserved).toBe(800n);
-    expect(providerState(r.process, "east")!.requestsReserved).toBe(0n);
+    expect(r.providerState("east")!.requestsReserved).toBe(0n);
   });
 
   // Coverage: _rules_ matching: wildcard with case and port, the bare parent and a look-alike
@@ -284,13 +283,13 @@ describe("review round 2: coverage", () => {
       { _match_route_: ["llm-batch"], providers: [azure("west", WEST_KEY, 1)] },
     ] }));
     const body = Buffer.from(JSON.stringify(chatBody()));
-    const f = open(r);
-    if (route) f.stream.setProperty(["xds", "route_name"], route); // Envoy ≥ 1.33: route_name lives under xds
-    f.stream.decodeHeaders(reqHeaders("/v1/chat/completions", body).map(([k, v]) => [k, k === ":authority" ? authority : v] as [string, string]), false);
-    f.stream.decodeData(body, true);
+    const f = r.open();
+    if (route) f.setProperty(["xds", "route_name"], route); // Envoy ≥ 1.33: route_name lives under xds
+    f.callOnRequestHeaders(reqHeaders("/v1/chat/completions", body).map(([k, v]) => [k, k === ":authority" ? authority : v] as [string, string]), false);
+    f.callOnRequestBody(body, true);
     expect(f.up("x-ai-failover-cluster")).toBe(expected);
     expect(r.logs.filter((l) => l.level === 5)).toEqual([]);
-    f.stream.complete();
+    f.complete();
   });
 
   // Coverage: include_usage edge cases reach the provider as valid JSON asking for usage, and
@@ -304,14 +303,14 @@ describe("review round 2: coverage", () => {
   ])("include_usage injection: %s", async (_, extra) => {
     r = await rig(baseConfig());
     const body = typeof extra === "string" ? extra : chatBody({ stream: true, ...extra });
-    const f = request(r, "/v1/chat/completions", body);
+    const f = r.request("/v1/chat/completions", body);
     const sent = f.upstreamBody;
     const parsed = JSON.parse(sent);
     expect(parsed.stream_options.include_usage, sent).toBe(true);
-    f.stream.encodeHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
-    f.stream.encodeData(Buffer.from(sse({ choices: [{ index: 0, delta: { content: "x" } }], usage: null }) +
+    f.callOnResponseHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
+    f.callOnResponseBody(Buffer.from(sse({ choices: [{ index: 0, delta: { content: "x" } }], usage: null }) +
       sse({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } }) + "data: [DONE]\n\n"), true);
-    f.stream.complete();
+    f.complete();
     expect(f.body).not.toContain("prompt_tokens");
   });
 });

@@ -1,8 +1,6 @@
 // Review: shared state (reservations, cooldowns) on less travelled paths.
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  baseConfig, chatBody, CHAT_OK, consumerState, EAST_KEY, open, providerState, reqHeaders, request, respond, rig, until, type Rig,
-} from "./helpers.ts";
+import { baseConfig, chatBody, CHAT_OK, EAST_KEY, reqHeaders, rig, until, type HostRig } from "../support/host-rig.ts";
 
 const SSE_NO_USAGE = [
   'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n',
@@ -12,7 +10,7 @@ const SSE_NO_USAGE = [
 ].join("");
 
 describe("review: reservations and cooldowns", () => {
-  let r: Rig;
+  let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
   // A 200 without usage (client set include_usage:false, a cut stream, an API without usage)
@@ -28,13 +26,13 @@ describe("review: reservations and cooldowns", () => {
     ] }));
     const sent: string[] = [];
     for (let k = 0; k < 6; k++) {
-      const f = request(r, "/v1/chat/completions", chatBody({ stream: true, stream_options: { include_usage: false }, max_tokens: 2000 }));
+      const f = r.request("/v1/chat/completions", chatBody({ stream: true, stream_options: { include_usage: false }, max_tokens: 2000 }));
       sent.push(f.up(":authority") ?? "local " + f.localReply);
-      f.stream.encodeHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
-      f.stream.encodeData(Buffer.from(SSE_NO_USAGE), true);
-      f.stream.complete();
+      f.callOnResponseHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
+      f.callOnResponseBody(Buffer.from(SSE_NO_USAGE), true);
+      f.complete();
     }
-    const east = providerState(r.process, "east")!;
+    const east = r.providerState("east")!;
     const onEast = sent.filter((a) => a === "east.openai.azure.com").length;
     // Each request reserved prompt estimate + 2000: four fit in 10,000, the rest spilled.
     expect(onEast).toBe(4);
@@ -49,12 +47,12 @@ describe("review: reservations and cooldowns", () => {
       { ...JSON.parse(JSON.stringify(baseConfig().providers))[0], limits: { tokensPerMinute: 10000 } },
       JSON.parse(JSON.stringify(baseConfig().providers))[1],
     ] }));
-    const f = request(r, "/v1/chat/completions", chatBody({ max_tokens: 10 }));
-    const before = providerState(r.process, "east")!.tokensReserved;
-    f.stream.encodeHeaders([[":status", "200"], ["content-type", "application/json"]], false);
-    f.stream.encodeData(Buffer.from('{"usage":{"prompt_tokens":500,"completion_tokens":10,"total_tokens":510}}'), true);
-    f.stream.complete();
-    expect(providerState(r.process, "east")!.tokensReserved).toBe(510n);
+    const f = r.request("/v1/chat/completions", chatBody({ max_tokens: 10 }));
+    const before = r.providerState("east")!.tokensReserved;
+    f.callOnResponseHeaders([[":status", "200"], ["content-type", "application/json"]], false);
+    f.callOnResponseBody(Buffer.from('{"usage":{"prompt_tokens":500,"completion_tokens":10,"total_tokens":510}}'), true);
+    f.complete();
+    expect(r.providerState("east")!.tokensReserved).toBe(510n);
     expect(before).toBeLessThan(510n);
   });
 
@@ -62,15 +60,15 @@ describe("review: reservations and cooldowns", () => {
   // i64.MAX and the sum wraps negative, so the provider gets no cooldown at all.
   it("a 429 with an absurd retry-after-ms still cools the provider down", async () => {
     r = await rig(baseConfig({ retry: { maxAttempts: 1 } }));
-    const f = request(r, "/v1/chat/completions", chatBody());
+    const f = r.request("/v1/chat/completions", chatBody());
     expect(f.up("api-key")).toBe(EAST_KEY);
-    respond(f, 429, '{"error":{"code":"429","message":"Rate limit is exceeded."}}', [["retry-after-ms", "99999999999999999999"]]);
-    f.stream.complete();
-    const s = providerState(r.process, "east")!;
+    f.respond(429, '{"error":{"code":"429","message":"Rate limit is exceeded."}}', [["retry-after-ms", "99999999999999999999"]]);
+    f.complete();
+    const s = r.providerState("east")!;
     expect(s.cooldownUntilMs).toBeGreaterThan(BigInt(Date.now()));
-    const next = request(r, "/v1/chat/completions", chatBody());
+    const next = r.request("/v1/chat/completions", chatBody());
     expect(next.up(":authority")).toBe("west.openai.azure.com");
-    next.stream.complete();
+    next.complete();
   });
 
   // tokensAtReport / requestsAtReport are stored as i32 in shared data while tokensReserved is
@@ -81,18 +79,18 @@ describe("review: reservations and cooldowns", () => {
     r = await rig(baseConfig({ retry: { maxAttempts: 1 } }));
     const held = [];
     for (let k = 0; k < 22; k++) {
-      const f = request(r, "/v1/chat/completions", chatBody({ max_tokens: 100000000 }));
+      const f = r.request("/v1/chat/completions", chatBody({ max_tokens: 100000000 }));
       expect(f.up(":authority")).toBe("east.openai.azure.com");
       held.push(f);
     }
     // The first one completes and east reports plenty left.
-    respond(held[0]!, 200, CHAT_OK, [["x-ratelimit-remaining-tokens", "5000000"], ["x-ratelimit-remaining-requests", "1000"]]);
-    held[0]!.stream.complete();
+    held[0]!.respond(200, CHAT_OK, [["x-ratelimit-remaining-tokens", "5000000"], ["x-ratelimit-remaining-requests", "1000"]]);
+    held[0]!.complete();
     // A small request: east has 5M tokens left by its own report (nothing sent since).
-    const small = request(r, "/v1/chat/completions", chatBody({ max_tokens: 10 }));
+    const small = r.request("/v1/chat/completions", chatBody({ max_tokens: 10 }));
     expect(small.up(":authority")).toBe("east.openai.azure.com");
-    small.stream.complete();
-    for (const f of held.slice(1)) f.stream.complete();
+    small.complete();
+    for (const f of held.slice(1)) f.complete();
   });
 
   // Client disconnect while an http_call failover attempt is in flight: the stream is gone when
@@ -106,13 +104,13 @@ describe("review: reservations and cooldowns", () => {
       await gate;
       return { kind: "response", headers: [[":status", "401"], ["content-type", "application/json"]], body: Buffer.from('{"error":{"code":"401","message":"Access denied"}}'), trailers: [] };
     };
-    const f = request(r, "/v1/chat/completions", chatBody());
-    respond(f, 503, "unavailable");
-    await until(() => r.script.calls.length === 1);
-    f.stream.reset!("downstream_remote_disconnect", "downstream");
+    const f = r.request("/v1/chat/completions", chatBody());
+    f.respond(503, "unavailable");
+    await until(() => r.callouts.length === 1);
+    f.reset("downstream_remote_disconnect", "downstream");
     release();
     await new Promise((res) => setTimeout(res, 50));
-    const west = providerState(r.process, "west")!;
+    const west = r.providerState("west")!;
     expect(west.credentialBad).toBe(true);
     expect(west.requestsReserved).toBe(0n);
   });
@@ -123,10 +121,10 @@ describe("review: reservations and cooldowns", () => {
       providers: [{ ...JSON.parse(JSON.stringify(baseConfig().providers))[0], limits: { tokensPerMinute: 100 } }],
       consumers: [{ name: "team-a", apiKey: "consumer-key-team-a-0001", tokensPerMinute: 100000 }],
     }));
-    const f = request(r, "/v1/chat/completions", chatBody({ max_tokens: 5000 }), [["authorization", "Bearer consumer-key-team-a-0001"]]);
+    const f = r.request("/v1/chat/completions", chatBody({ max_tokens: 5000 }), [["authorization", "Bearer consumer-key-team-a-0001"]]);
     expect(f.localReply).toBe(429);
-    f.stream.complete();
-    const c = consumerState(r.process, "team-a")!;
+    f.complete();
+    const c = r.consumerState("team-a")!;
     expect(c.tokensReserved).toBe(0n);
     expect(c.requestsReserved).toBe(0n);
   });
@@ -134,10 +132,10 @@ describe("review: reservations and cooldowns", () => {
   // Coverage: a client disconnect before any response releases the consumer's reservation.
   it("client disconnect before the response releases the consumer reservation", async () => {
     r = await rig(baseConfig({ consumers: [{ name: "team-a", apiKey: "consumer-key-team-a-0001", tokensPerMinute: 100000 }] }));
-    const f = request(r, "/v1/chat/completions", chatBody(), [["api-key", "consumer-key-team-a-0001"]]);
+    const f = r.request("/v1/chat/completions", chatBody(), [["api-key", "consumer-key-team-a-0001"]]);
     expect(f.up("api-key")).toBe(EAST_KEY);
-    f.stream.reset!("downstream_remote_disconnect", "downstream");
-    const c = consumerState(r.process, "team-a")!;
+    f.reset("downstream_remote_disconnect", "downstream");
+    const c = r.consumerState("team-a")!;
     expect(c.tokensReserved).toBe(0n);
   });
 
@@ -145,12 +143,12 @@ describe("review: reservations and cooldowns", () => {
   it("a client error releases the reservation and never counts against the provider", async () => {
     r = await rig(baseConfig());
     for (let k = 0; k < 5; k++) {
-      const f = request(r, "/v1/chat/completions", chatBody());
-      respond(f, 400, '{"error":{"code":"content_filter","message":"filtered"}}');
-      f.stream.complete();
+      const f = r.request("/v1/chat/completions", chatBody());
+      f.respond(400, '{"error":{"code":"content_filter","message":"filtered"}}');
+      f.complete();
       expect(f.status).toBe(400);
     }
-    const s = providerState(r.process, "east")!;
+    const s = r.providerState("east")!;
     expect(s.consecutiveFailures).toBe(0);
     expect(s.requestsReserved).toBe(0n);
     expect(s.cooldownUntilMs).toBe(0n);
