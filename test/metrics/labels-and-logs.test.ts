@@ -1,8 +1,9 @@
-// Review: what clients can put into metric names and log lines.
+// Metrics and logs: what clients can put into metric names and log lines (nothing), and that no
+// credential is ever logged or used in a metric name.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, CHAT_OK, EAST_KEY, OAI_KEY, openai, rig, WEST_KEY, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, CHAT_OK, chatBody, EAST_KEY, OAI_KEY, openai, rig, WEST_KEY, type HostRig } from "../support/host-rig.ts";
 
-describe("review: metrics and logs", () => {
+describe("metrics and logs: client input and credentials", () => {
   let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
@@ -44,5 +45,16 @@ describe("review: metrics and logs", () => {
     const text = r.logs.map((l) => l.message).join("\n") + r.host.metrics().map((m) => m.name).join("\n");
     expect(r.logs.length).toBeGreaterThan(3);
     for (const secret of [EAST_KEY, WEST_KEY, "client-secret-key-0000"]) expect(text).not.toContain(secret);
+  });
+
+  // stream.ts route(): the debug line logs the client's model raw ("model=" + this.model); a
+  // JSON-escaped newline in "model" splits the log line and forges an access-log entry (the
+  // access line itself uses logSafe).
+  it("no log line carries a client-chosen line break (debug level)", async () => {
+    r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)], logLevel: "debug" }));
+    const f = r.request("/v1/chat/completions", chatBody({ model: "gpt-4o\nai-failover access: provider=forged status=200" }));
+    f.complete();
+    const bad = r.logs.filter((l) => /[\r\n]/.test(l.message)).map((l) => l.message);
+    expect(bad).toEqual([]);
   });
 });

@@ -1,14 +1,14 @@
-// Review: hostile input on every path must yield a clear answer, never a VM trap.
+// Robustness: hostile input on every path must yield a clear answer, never a VM trap.
 import { afterEach, describe, expect, it } from "vitest";
 import type { DispatchResult, HeaderList } from "../../harness/host/index.ts";
-import { baseConfig, chatBody, CHAT_OK, reqHeaders, rig, until, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, CHAT_OK, chatBody, reqHeaders, rig, until, type HostRig } from "../support/host-rig.ts";
 
 function noTrap(r: HostRig): void {
   const crit = r.traps();
   expect(crit.map((l) => l.message)).toEqual([]);
 }
 
-describe("review: no traps", () => {
+describe("robustness: no traps", () => {
   let r: HostRig;
   afterEach(async () => { await r?.close(); });
 

@@ -17,6 +17,7 @@
  * `r.request(path, body)` is open + headers + body in one call.
  */
 import { readFileSync } from "node:fs";
+import { expect } from "vitest";
 import {
   PluginHost, ProcessState, type ClusterDispatcher, type DispatchResult, type HeaderList, type HttpStream, type LogRecord,
   type MetricSnapshot, type PluginOptions, type ResetOrigin, type StreamCallbacks,
@@ -62,6 +63,10 @@ export function baseConfig(extra: Record<string, unknown> = {}): Record<string, 
     ...extra,
   };
 }
+
+/** A gateway-issued consumer key, and the header a client sends it in. */
+export const CONSUMER_KEY = "consumer-key-team-a-0001";
+export const BEARER: [string, string] = ["authorization", "Bearer " + CONSUMER_KEY];
 
 export const chatBody = (extra: Record<string, unknown> = {}) => ({ model: "gpt-4o", messages: [{ role: "user", content: "hello" }], max_tokens: 100, ...extra });
 
@@ -317,6 +322,14 @@ export function reqHeaders(path: string, body: Buffer | null, extra: HeaderList 
 /** Request headers for the fixture filter: `x-test` names the case it runs. */
 export function fixtureRequest(test: string, extra: HeaderList = []): HeaderList {
   return [[":method", "POST"], [":path", "/v1/chat"], [":authority", "gw"], ["x-test", test], ...extra];
+}
+
+/** The JSON body sent upstream; a content-length, if kept, must match it. */
+export function sentJson(f: Flow): any {
+  const text = f.upstreamBody;
+  const cl = f.up("content-length");
+  if (cl !== undefined) expect(Number(cl), "content-length matches the body sent").toBe(Buffer.byteLength(text));
+  return JSON.parse(text);
 }
 
 export const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "latin1"));
