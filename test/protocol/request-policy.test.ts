@@ -1,6 +1,6 @@
 // Request policy answered by the gateway itself, before anything goes upstream.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chat, post, startStack, type Stack } from "../scenarios/support.ts";
+import { chat, post, startStack, type Stack } from "../support/stack.ts";
 
 describe("request policy", () => {
   let s: Stack;

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import { startMockProvider, type MockProvider } from "../../harness/providers/index.ts";
-import { bootstrapWith, chat, credentialAudit, EAST_KEY, post, ROOT, WEST_KEY } from "../scenarios/support.ts";
+import { bootstrapWith, chat, credentialAudit, EAST_KEY, post, ROOT, WEST_KEY } from "../support/stack.ts";
 
 describe("header-only mode (allow_on_headers_stop_iteration: false)", () => {
   let east: MockProvider;
