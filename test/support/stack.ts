@@ -100,6 +100,8 @@ export async function startStack(opts: {
   workers?: number;
   /** Extra vm_config.environment_variables.key_values. */
   vmEnv?: Record<string, string>;
+  /** A last edit of the bootstrap text (after the ports, the plugin configuration and the VM environment). */
+  bootstrap?: (yaml: string) => string;
 }): Promise<Stack> {
   const east = await startMockProvider({
     kind: "azure", name: "aoai-east", keys: [EAST_KEY], deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06" } }, ...opts.east,
@@ -109,7 +111,9 @@ export async function startStack(opts: {
   });
   const logs: LogRecord[] = [];
   const gateway = await startGateway({
-    bootstrapText: withVmEnv(bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)), opts.vmEnv ?? {}),
+    bootstrapText: (opts.bootstrap ?? ((y) => y))(
+      withVmEnv(bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)), opts.vmEnv ?? {}),
+    ),
     baseDir: ROOT,
     workers: opts.workers ?? 2,
     logLevel: 0,
