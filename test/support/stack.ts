@@ -225,17 +225,6 @@ export async function fetchGet(base: string, path: string, headers: Record<strin
   return { status: r.status, headers: r.headers, text: await r.text() };
 }
 
-/** Error code of a failed fetch (ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET …). */
-export async function fetchErrorCode(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause;
-    return cause?.code ?? (e as Error).name;
-  }
-  return "no-error";
-}
-
 /** A chat body for a mock called directly (no model: an Azure deployment path names it). */
 export const mockChat = (extra: Record<string, unknown> = {}) => ({
   messages: [{ role: "user", content: "Say hello" }],
