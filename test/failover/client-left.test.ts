@@ -4,11 +4,8 @@
 // client-left path summed prompt + completion tokens only, so an answer whose usage carries only
 // total_tokens (embeddings on some OpenAI-compatible servers) charged the consumer 0.
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, consumerState, EAST_KEY, ok200, request, respond, rig, sleep, until, WEST_KEY, type Rig } from "../review/helpers.ts";
 import type { DispatchResult } from "../../harness/host/index.ts";
-
-const CONSUMER_KEY = "consumer-key-team-a-0001";
-const BEARER: [string, string] = ["authorization", "Bearer " + CONSUMER_KEY];
+import { azure, baseConfig, BEARER, CONSUMER_KEY, EAST_KEY, ok200, rig, sleep, until, WEST_KEY, type HostRig } from "../support/host-rig.ts";
 const EMBEDDING = JSON.stringify({ object: "list", data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2] }], model: "text-embedding-3-small", usage: { total_tokens: 700 } });
 const body = { model: "text-embedding-3-small", input: "hello world" };
 const deployments = { deployments: { "text-embedding-3-small": "emb" } };
@@ -22,7 +19,7 @@ function gated(answer: DispatchResult): { release: () => void; script: () => Pro
 type Path = "in-band answer" | "failover answer, client waits" | "failover answer, client left";
 
 describe("an attempt is charged the same whichever way it ends", () => {
-  let r: Rig;
+  let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
   it.each<Path>(["in-band answer", "failover answer, client waits", "failover answer, client left"])(
@@ -34,31 +31,31 @@ describe("an attempt is charged the same whichever way it ends", () => {
       }));
       const g = gated(ok200(EMBEDDING));
       r.script.answer = g.script;
-      const f = request(r, "/v1/embeddings", body, [BEARER]);
+      const f = r.request("/v1/embeddings", body, [BEARER]);
       expect(f.up(":authority")).toBe("east.openai.azure.com");
       if (path === "in-band answer") {
-        respond(f, 200, EMBEDDING);
-        f.stream.complete();
+        f.respond(200, EMBEDDING);
+        f.complete();
         expect(f.status).toBe(200);
       } else {
-        respond(f, 503, "unavailable");
+        f.respond(503, "unavailable");
         await until(() => r.script.calls.length === 1);
         expect(r.script.calls[0]!.cluster).toBe("west");
         if (path === "failover answer, client left") {
-          f.stream.reset!("downstream_remote_disconnect", "downstream");
+          f.reset("downstream_remote_disconnect", "downstream");
           g.release();
           await sleep(50);
         } else {
           g.release();
           await until(() => f.responseEnded);
-          f.stream.complete();
+          f.complete();
           expect(f.status).toBe(200);
           expect(f.header("x-ai-failover-provider")).toBe("west");
         }
       }
       // The consumer's budget settles both ways: reserved at the estimate, charged what was used.
-      expect(consumerState(r.process, "team-a")!.tokensReserved).toBe(700n);
-      expect(consumerState(r.process, "team-a")!.requestsReserved).toBe(1n);
+      expect(r.consumerState("team-a")!.tokensReserved).toBe(700n);
+      expect(r.consumerState("team-a")!.requestsReserved).toBe(1n);
     },
   );
 });

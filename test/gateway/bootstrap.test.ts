@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { BootstrapError, loadBootstrap } from "../../harness/gateway/index.ts";
-import { LOCAL_YAML, ROOT } from "./helpers.ts";
+import { LOCAL_YAML, ROOT } from "../support/stack.ts";
 
 const ENVOY_YAML = readFileSync(new URL("../../envoy/envoy.yaml", import.meta.url), "utf8");
 

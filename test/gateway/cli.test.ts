@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildFixture } from "./fixture.ts";
-import { localBootstrap, request, ROOT, startUpstream } from "./helpers.ts";
+import { localBootstrap, request, ROOT, startUpstream } from "../support/stack.ts";
 
 const closers: Array<() => Promise<unknown>> = [];
 afterAll(async () => {

@@ -17,7 +17,7 @@ import {
   startUpstream,
   until,
   type LocalPorts,
-} from "./helpers.ts";
+} from "../support/stack.ts";
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -150,7 +150,7 @@ describe("upstream failures", () => {
     expect(outcome).not.toBe("end");
     expect(got.join("")).toBe("data: 1\n\n");
     // The host hears an upstream abort (reset), not a normal completion.
-    await until(() => host.streams[0].resets.length === 1);
+    await until(() => host.streams[0].resets.length === 1, 2000);
     await sleep(50);
     expect(host.streams[0].resets).toEqual([{ reason: "upstream_reset_after_response_started{connection_termination}", origin: "upstream" }]);
     expect(host.streams[0].completions).toBe(0);
@@ -284,7 +284,7 @@ describe("local replies and completion", () => {
       });
       req.on("error", () => {});
     });
-    await until(() => host.streams[0].resets.length === 1 && upstreamClosed);
+    await until(() => host.streams[0].resets.length === 1 && upstreamClosed, 2000);
     await sleep(50);
     // Reset once, as a downstream abort; never completed as well.
     expect(host.streams[0].resets).toEqual([{ reason: "downstream_remote_disconnect", origin: "downstream" }]);
@@ -324,7 +324,7 @@ describe("workers", () => {
     expect(host.closedConnections).toEqual([]);
     a.destroy();
     b.destroy();
-    await until(() => host.closedConnections.length === 2);
+    await until(() => host.closedConnections.length === 2, 2000);
     expect(new Set(host.closedConnections)).toEqual(conns);
   });
 
@@ -332,7 +332,7 @@ describe("workers", () => {
     const east = await upstream("east");
     const { gw, host } = await gateway({ east: east.port, west: 2 });
     for (let i = 0; i < 5; i++) await request(gw.url, { headers: { "x-test-cluster": "aoai-east" } });
-    await until(() => host.closedConnections.length === 5);
+    await until(() => host.closedConnections.length === 5, 2000);
     expect([...host.closedConnections].sort()).toEqual(host.streams.map((s) => s.connectionId).sort());
   });
 });

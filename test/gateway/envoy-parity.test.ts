@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import { FakeHost } from "./fake-host.ts";
-import { localBootstrap, request, startUpstream, type LocalPorts } from "./helpers.ts";
+import { localBootstrap, request, startUpstream, type LocalPorts } from "../support/stack.ts";
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {

@@ -4,7 +4,7 @@ import { parse, stringify } from "yaml";
 import { renderPrometheus, startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import type { ClusterDispatcher } from "../../harness/host/types.ts";
 import { FakeHost } from "./fake-host.ts";
-import { deadPort, localBootstrap, request, resettingUpstream, startUpstream } from "./helpers.ts";
+import { deadPort, localBootstrap, request, resettingUpstream, startUpstream } from "../support/stack.ts";
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {

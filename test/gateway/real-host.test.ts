@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import { buildFixture } from "./fixture.ts";
 import type { PluginHost } from "../../harness/host/index.ts";
-import { deadPort, localBootstrap, request, resettingUpstream, sleep, startUpstream, until, type Upstream } from "./helpers.ts";
+import { deadPort, localBootstrap, request, resettingUpstream, sleep, startUpstream, until, type Upstream } from "../support/stack.ts";
 
 let gw: Gateway;
 let east: Upstream;
@@ -110,12 +110,12 @@ describe("gateway + real host + wasm filter", () => {
       const r = await request(gw.url, { path: "/x", headers: { "x-route-to": "aoai-west" } }); // a new connection each time
       expect(r.status).toBe(200);
     }
-    await until(() => host.connectionCount === 0);
+    await until(() => host.connectionCount === 0, 2000);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     await request(gw.url, { path: "/x", headers: { "x-route-to": "aoai-west" }, agent });
     expect(host.connectionCount).toBe(1);
     agent.destroy();
-    await until(() => host.connectionCount === 0);
+    await until(() => host.connectionCount === 0, 2000);
   });
 
   it("admin: /ready and the filter's custom stat in Prometheus form", async () => {

@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { startLocalStack, startMockProviders, type LocalStack } from "../../harness/cli/start.ts";
-import { deadPort, localBootstrap, request, ROOT } from "./helpers.ts";
+import { deadPort, localBootstrap, request, ROOT } from "../support/stack.ts";
 
 let stack: LocalStack | undefined;
 afterAll(async () => {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import { FakeHost } from "./fake-host.ts";
-import { localBootstrap, request, ROOT } from "./helpers.ts";
+import { localBootstrap, request, ROOT } from "../support/stack.ts";
 
 const DIR = `${ROOT}test/.build/gateway/tls`;
 const HOST = "aoai-east.openai.azure.com";

@@ -2,19 +2,19 @@
 // and StreamActivation (source/extensions/filters/common/expr/evaluator.cc, context.cc): each test
 // failed on the host before the fix next to it.
 import { afterEach, describe, expect, it } from "vitest";
-import { bytes, header, recorder, req, startHost, type TestHost } from "./helpers.ts";
+import { bytes, header, recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
 
-let t: TestHost;
+let t: HostRig;
 afterEach(async () => {
   await t?.host.close();
 });
 
 describe("Envoy conformance: windows, continue_stream, properties", () => {
   it("continue_stream(Response) clears the request pointers, not the response ones (Context::continueStream)", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("continue-resp"), true);
+    s.decodeHeaders(fixtureRequest("continue-resp"), true);
     const id = s.contextId;
     // Called in on_request_headers: the request header map is gone at once.
     expect(t.lines(`${id} continue-resp rc=0 add-req-after rc=2`)).toHaveLength(1);
@@ -31,9 +31,9 @@ describe("Envoy conformance: windows, continue_stream, properties", () => {
   });
 
   it("after a local reply from on_request_headers the request headers stay readable/writable, also in on_log", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("local"), true);
+    s.decodeHeaders(fixtureRequest("local"), true);
     const id = s.contextId;
     // The callback that asked for the reply returned a stop: Envoy never cleared request_headers_.
     expect(t.lines(`${id} response_headers status=403 eos=0 req=/v1/chat`)).toHaveLength(1);
@@ -43,9 +43,9 @@ describe("Envoy conformance: windows, continue_stream, properties", () => {
   });
 
   it("on_log reads the upstream response headers even when the filter never let them through", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("stop-resp"), true);
+    s.decodeHeaders(fixtureRequest("stop-resp"), true);
     s.encodeHeaders([[":status", "429"]], false);
     s.encodeData(bytes("partial"), false);
     // Client goes away while the filter holds the response headers.
@@ -54,10 +54,10 @@ describe("Envoy conformance: windows, continue_stream, properties", () => {
   });
 
   it("a trailer read in the last body callback does not create trailers (getConstMap vs getMap)", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("trailer-read"), false);
+    s.decodeHeaders(fixtureRequest("trailer-read"), false);
     s.decodeData(bytes("x"), true);
     expect(t.lines(`${s.contextId} trailer-read rc=2`)).toHaveLength(1);
     expect(cb.kinds()).toEqual(["reqHeaders", "reqData"]);
@@ -66,12 +66,12 @@ describe("Envoy conformance: windows, continue_stream, properties", () => {
   });
 
   it("properties: only Envoy's top-level names; request.*/response.* headers only in their window or on_log", async () => {
-    t = await startHost({ properties: { "custom\u0000key": "cv", "xds\u0000node\u0000id": "node-1" } });
+    t = await fixtureRig({ properties: { "custom\u0000key": "cv", "xds\u0000node\u0000id": "node-1" } });
     const s = t.host.newStream(1, recorder());
     // A legacy top-level name set by a gateway is not served (Envoy 1.33 removed route_name & co.).
     s.setProperty(["route_name"], "r1");
     s.setProperty(["xds", "route_name"], "r1");
-    s.decodeHeaders(req("props", [["x-dup", "a"], ["x-dup", "b"], ["user-agent", "ua/1"]]), true);
+    s.decodeHeaders(fixtureRequest("props", [["x-dup", "a"], ["x-dup", "b"], ["user-agent", "ua/1"]]), true);
     const id = s.contextId;
     expect(t.lines(`${id} root_id=`)[0]).toContain(" custom=<rc:1> stream=<rc:1> missing=<rc:1>");
     // Duplicate headers are joined with "," (HeaderUtility::getAllOfHeaderAsString).

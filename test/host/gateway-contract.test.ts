@@ -2,9 +2,9 @@
 // (Envoy's default buckets, sum, count), and HttpStream.reset (aborted streams).
 import { afterEach, describe, expect, it } from "vitest";
 import { ENVOY_DEFAULT_HISTOGRAM_BUCKETS } from "../../harness/host/stats.ts";
-import { bytes, recorder, req, startHost, type TestHost } from "./helpers.ts";
+import { bytes, recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
 
-let t: TestHost;
+let t: HostRig;
 afterEach(async () => {
   await t?.host.close();
 });
@@ -16,14 +16,14 @@ function endLines(id: number): string[] {
 
 describe("connectionClosed", () => {
   it("forgets closed connections: the map stays bounded while a live connection keeps its worker", async () => {
-    t = await startHost({ workers: 3 });
+    t = await fixtureRig({ workers: 3 });
     const live = 1_000_000;
     const first = t.host.newStream(live, recorder());
-    first.decodeHeaders(req("plain"), true);
+    first.decodeHeaders(fixtureRequest("plain"), true);
     first.complete();
     for (let c = 1; c <= 2000; c++) {
       const s = t.host.newStream(c, recorder());
-      s.decodeHeaders(req("plain"), true);
+      s.decodeHeaders(fixtureRequest("plain"), true);
       s.complete();
       t.host.connectionClosed(c);
       // The live connection is still served by its worker, whatever the churn around it.
@@ -39,7 +39,7 @@ describe("connectionClosed", () => {
   });
 
   it("keeps one worker per open connection (round robin on first sight) and ignores unknown ids", async () => {
-    t = await startHost({ workers: 2 });
+    t = await fixtureRig({ workers: 2 });
     const workers = [1, 2, 3, 4].map((c) => t.host.newStream(c, recorder()).worker);
     expect(workers).toEqual([0, 1, 0, 1]);
     expect(t.host.newStream(3, recorder()).worker).toBe(0);
@@ -50,7 +50,7 @@ describe("connectionClosed", () => {
     // A stream opened before its connection closed keeps working on its worker.
     const s = t.host.newStream(1, recorder());
     t.host.connectionClosed(1);
-    s.decodeHeaders(req("plain"), true);
+    s.decodeHeaders(fixtureRequest("plain"), true);
     s.complete();
     expect(t.lines(`${s.contextId} on_delete`)).toHaveLength(1);
   });
@@ -58,14 +58,14 @@ describe("connectionClosed", () => {
 
 describe("histograms", () => {
   it("proxy_record_metric records observations; metrics() has Envoy's buckets (cumulative), sum and count", async () => {
-    t = await startHost({ workers: 2 });
+    t = await fixtureRig({ workers: 2 });
     // Two connections → two worker VMs, one process-wide histogram.
     const a = t.host.newStream(1, recorder());
-    a.decodeHeaders(req("histogram", [["x-values", "0,1,3,7,1000"]]), true);
+    a.decodeHeaders(fixtureRequest("histogram", [["x-values", "0,1,3,7,1000"]]), true);
     a.complete();
     const b = t.host.newStream(2, recorder());
     expect(b.worker).not.toBe(a.worker);
-    b.decodeHeaders(req("histogram", [["x-values", "4000000,250"]]), true);
+    b.decodeHeaders(fixtureRequest("histogram", [["x-values", "4000000,250"]]), true);
     b.complete();
     // Ids carry the histogram type (low bits 2); record Ok; increment and get are BadArgument.
     expect(t.lines(" histogram id=")).toEqual([
@@ -92,10 +92,10 @@ describe("histograms", () => {
 
 describe("HttpStream.reset", () => {
   it("downstream abort mid-response: on_log/on_done/on_delete once; later callbacks are not called; properties say so", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("reset-mid"), true);
+    s.decodeHeaders(fixtureRequest("reset-mid"), true);
     s.encodeHeaders([[":status", "200"]], false);
     s.encodeData(bytes("part"), false);
     const before = cb.events.length;
@@ -118,9 +118,9 @@ describe("HttpStream.reset", () => {
   });
 
   it("abort before any response: response.code is NotFound; the request body never reaches the filter", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("reset-early"), false);
+    s.decodeHeaders(fixtureRequest("reset-early"), false);
     s.reset!("");
     s.decodeData(bytes("late"), true);
     const id = s.contextId;
@@ -134,9 +134,9 @@ describe("HttpStream.reset", () => {
   });
 
   it("upstream abort after headers: UC flag and the upstream details; a stream completed first is not reset", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("reset-up"), true);
+    s.decodeHeaders(fixtureRequest("reset-up"), true);
     s.encodeHeaders([[":status", "200"]], false);
     s.reset!("upstream_reset_after_response_started{connection_termination}", "upstream");
     expect(t.lines(`${s.contextId} reset-props`)).toEqual([
@@ -144,7 +144,7 @@ describe("HttpStream.reset", () => {
     ]);
 
     const done = t.host.newStream(1, recorder()); // same worker: context ids are per VM
-    done.decodeHeaders(req("reset-not"), true);
+    done.decodeHeaders(fixtureRequest("reset-not"), true);
     done.encodeHeaders([[":status", "204"]], true);
     done.complete();
     done.reset!("downstream_remote_disconnect");
@@ -153,9 +153,9 @@ describe("HttpStream.reset", () => {
   });
 
   it("a local reset (timeout after the response started) sets the details and no peer flag", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("reset-local"), true);
+    s.decodeHeaders(fixtureRequest("reset-local"), true);
     s.encodeHeaders([[":status", "200"]], false);
     s.reset!("upstream_response_timeout", "local");
     expect(t.lines(`${s.contextId} reset-props`)).toEqual([`${s.contextId} reset-props code=200 details=upstream_response_timeout flags=0`]);

@@ -1,9 +1,9 @@
 // Checklist 8: http_call cluster lookup, pseudo-headers, outcome table, delivery to root.
 import { afterEach, describe, expect, it } from "vitest";
 import type { ClusterDispatcher, DispatchResult, HeaderList } from "../../harness/host/index.ts";
-import { header, recorder, req, startHost, tick, type TestHost } from "./helpers.ts";
+import { header, recorder, fixtureRequest, fixtureRig, sleep, type HostRig } from "../support/host-rig.ts";
 
-let t: TestHost;
+let t: HostRig;
 afterEach(async () => {
   await t?.host.close();
 });
@@ -23,10 +23,10 @@ const ok = (): Promise<DispatchResult> =>
   Promise.resolve({ kind: "response", headers: [[":status", "200"], ["x-a", "1"]], body: new Uint8Array(Buffer.from("pong")), trailers: [] });
 
 async function call(extra: HeaderList, d: ClusterDispatcher) {
-  t = await startHost({ dispatcher: d });
+  t = await fixtureRig({ dispatcher: d });
   const cb = recorder();
   const s = t.host.newStream(1, cb);
-  s.decodeHeaders(req("callout", extra), true);
+  s.decodeHeaders(fixtureRequest("callout", extra), true);
   return { s, cb };
 }
 
@@ -39,35 +39,35 @@ describe("http_call (checklist 8)", () => {
     expect(header(seen[0]!.headers, "content-length")).toBe("5");
     // The stream waits (StopIteration → StopAll) until the callback continues it.
     expect(cb.events).toEqual([]);
-    await tick(30);
+    await sleep(30);
     expect(t.lines("callout root=1 token=4 nh=2 bs=4 nt=0 status=200 body=pong get_status=0/")).toHaveLength(1);
     expect(cb.kinds()).toEqual(["reqHeaders"]);
     expect(header((cb.events[0] as { headers: HeaderList }).headers, "x-callout-status")).toBe("200");
     const s2 = t.host.newStream(1, recorder());
-    s2.decodeHeaders(req("callout", [["x-cluster", "up"], ["x-timeout", "1000"]]), true);
+    s2.decodeHeaders(fixtureRequest("callout", [["x-cluster", "up"], ["x-timeout", "1000"]]), true);
     expect(t.lines(`${s2.contextId} http_call rc=0 token=8`)).toHaveLength(1);
   });
 
   it("unknown cluster or a missing :authority → BadArgument; no healthy host → InternalFailure; no callback", async () => {
     const seen: Array<{ headers: HeaderList; body: string }> = [];
     const d = dispatcher(ok, seen);
-    t = await startHost({ dispatcher: d });
+    t = await fixtureRig({ dispatcher: d });
     const run = (extra: HeaderList): string => {
       const s = t.host.newStream(1, recorder());
-      s.decodeHeaders(req("callout", extra), true);
+      s.decodeHeaders(fixtureRequest("callout", extra), true);
       return t.lines(`${s.contextId} http_call`)[0]!;
     };
     expect(run([["x-cluster", "nope"]])).toMatch(/rc=2 token=0$/);
     expect(run([["x-cluster", "up"], ["x-mode", "no-authority"]])).toMatch(/rc=2 token=0$/);
     expect(run([["x-cluster", "down"]])).toMatch(/rc=10 token=0$/);
-    await tick(5);
+    await sleep(5);
     expect(seen).toEqual([]);
     expect(t.lines("callout root")).toEqual([]);
   });
 
   it("connect failure → callback with a 503 response", async () => {
     await call([["x-cluster", "up"]], dispatcher(() => Promise.resolve({ kind: "connect-failure" })));
-    await tick(5);
+    await sleep(5);
     expect(t.lines("callout root=1 token=4 nh=3")[0]).toContain("status=503 body=upstream connect error");
   });
 
@@ -76,14 +76,14 @@ describe("http_call (checklist 8)", () => {
     await call([["x-cluster", "up"], ["x-timeout", "10"]], dispatcher((signal) => new Promise((resolve) => {
       signal.addEventListener("abort", () => { aborted = true; resolve({ kind: "reset" }); });
     })));
-    await tick(40);
+    await sleep(40);
     expect(aborted).toBe(true);
     expect(t.lines("callout root=1 token=4")).toEqual(["callout root=1 token=4 nh=3 bs=24 nt=0 status=504 body=upstream request timeout get_status=0/"]);
   });
 
   it("reset → callback (0, 0, 0) with proxy_get_status 11", async () => {
     await call([["x-cluster", "up"]], dispatcher(() => Promise.resolve({ kind: "reset" })));
-    await tick(5);
+    await sleep(5);
     expect(t.lines("callout root=1 token=4")).toEqual(["callout root=1 token=4 nh=0 bs=0 nt=0 status=<rc:2> body=<rc:1> get_status=11/reset"]);
   });
 });

@@ -2,7 +2,7 @@
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
 import { PluginHost, PluginLoadError } from "../../harness/host/index.ts";
-import { fixture } from "./helpers.ts";
+import { fixtureWasm } from "../support/host-rig.ts";
 
 function wat(text: string): Uint8Array {
   const m = binaryen.parseText(text);
@@ -28,7 +28,7 @@ async function loadError(wasm: Uint8Array): Promise<PluginLoadError> {
 
 describe("loading and linking (checklist 1, 2, 3)", () => {
   it("rejects a module without an ABI marker", async () => {
-    expect((await loadError(fixture("no-abi"))).message).toBe("Missing or unknown Proxy-Wasm ABI version");
+    expect((await loadError(fixtureWasm("no-abi"))).message).toBe("Missing or unknown Proxy-Wasm ABI version");
   });
 
   it("rejects corrupted bytes", async () => {
@@ -41,7 +41,7 @@ describe("loading and linking (checklist 1, 2, 3)", () => {
   });
 
   it("rejects an import with the wrong signature (read from the binary, not by name)", async () => {
-    expect((await loadError(fixture("mistyped-import"))).message).toBe(
+    expect((await loadError(fixtureWasm("mistyped-import"))).message).toBe(
       "Failed to load Wasm module due to an import type mismatch: env.proxy_log, want: i32 i32 -> i32, but host exports: i32 i32 i32 -> i32",
     );
   });
@@ -57,13 +57,13 @@ describe("loading and linking (checklist 1, 2, 3)", () => {
   });
 
   it("rejects a mistyped proxy_on_* export", async () => {
-    expect((await loadError(fixture("mistyped-export"))).message).toBe(
+    expect((await loadError(fixtureWasm("mistyped-export"))).message).toBe(
       "Bad function signature for: proxy_on_tick, want: i32 -> void, but the module exports: i32 i32 -> void",
     );
   });
 
   it("rejects a module without an allocator, accepts proxy_on_memory_allocate instead of malloc", async () => {
-    expect((await loadError(fixture("no-malloc"))).message).toBe("Wasm module is missing malloc function.");
+    expect((await loadError(fixtureWasm("no-malloc"))).message).toBe("Wasm module is missing malloc function.");
     const alt = wat(`(module (memory (export "memory") 1) (func (export "proxy_abi_version_0_2_0"))
       (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024)))`);
     const host = await PluginHost.create({ wasm: alt, rootId: "r", configuration: "", workers: 1 });
@@ -72,10 +72,10 @@ describe("loading and linking (checklist 1, 2, 3)", () => {
   });
 
   it("applies ABI gating: clear_route_cache is 0.1.0-only, get_log_level 0.2.1-only", async () => {
-    expect((await loadError(fixture("gated-import"))).message).toBe("Failed to load Wasm module due to a missing import: env.proxy_clear_route_cache");
-    expect((await loadError(fixture("log-level-020"))).message).toBe("Failed to load Wasm module due to a missing import: env.proxy_get_log_level");
+    expect((await loadError(fixtureWasm("gated-import"))).message).toBe("Failed to load Wasm module due to a missing import: env.proxy_clear_route_cache");
+    expect((await loadError(fixtureWasm("log-level-020"))).message).toBe("Failed to load Wasm module due to a missing import: env.proxy_get_log_level");
     const lines: string[] = [];
-    const host = await PluginHost.create({ wasm: fixture("log-level-021"), rootId: "r", configuration: "", workers: 1, logLevel: 2, logger: (l) => lines.push(l.message) });
+    const host = await PluginHost.create({ wasm: fixtureWasm("log-level-021"), rootId: "r", configuration: "", workers: 1, logLevel: 2, logger: (l) => lines.push(l.message) });
     await host.close();
     // The 0.2.1 module loaded and proxy_get_log_level wrote the host level (canary + 1 worker).
     expect(lines.filter((l) => l === "log level rc=0 level=2")).toHaveLength(2);
@@ -94,7 +94,7 @@ describe("loading and linking (checklist 1, 2, 3)", () => {
   });
 
   it("treats any host call from the start section as fatal", async () => {
-    const err = await loadError(fixture("start-hostcall"));
+    const err = await loadError(fixtureWasm("start-hostcall"));
     expect(err.message).toContain("called env.proxy_log during instantiation (start section)");
   });
 

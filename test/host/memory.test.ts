@@ -1,17 +1,17 @@
 // Checklist 4 and 5: argument checks, memory bounds, exact result addresses, allocator use.
 import { afterEach, describe, expect, it } from "vitest";
-import { recorder, req, startHost, type TestHost } from "./helpers.ts";
+import { recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
 
-let t: TestHost;
+let t: HostRig;
 afterEach(async () => {
   await t?.host.close();
 });
 
 describe("memory rules (checklist 4, 5)", () => {
   it("checks enum ranges before memory, bounds-checks every pointer, writes exactly where asked, allocates exactly", async () => {
-    t = await startHost({ trace: true });
+    t = await fixtureRig({ trace: true });
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("mem"), true);
+    s.decodeHeaders(fixtureRequest("mem"), true);
     const id = s.contextId;
     // out-of-bounds key → InvalidMemoryAccess (6); bad map type with bad pointer → BadArgument (2) first;
     // bad result pointer → 6; bad buffer type → 2. Unaligned result slots written exactly, guards intact.

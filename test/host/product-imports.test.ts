@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { checkModule, envoyImportTable, parseWasm } from "../../harness/host/index.ts";
+import { productWasm } from "../support/host-rig.ts";
 
 describe("release product module against the host's Envoy import table", () => {
-  const bytes = new Uint8Array(readFileSync(new URL("../../build/ai-failover.wasm", import.meta.url)));
+  const bytes = new Uint8Array(productWasm());
   const info = parseWasm(bytes);
   const abiExport = info.exports.find((e) => e.name.startsWith("proxy_abi_version_"));
 

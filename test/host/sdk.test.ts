@@ -5,14 +5,14 @@ import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ClusterDispatcher, DispatchResult, HeaderList } from "../../harness/host/index.ts";
 import { checkModule } from "../../harness/host/index.ts";
-import { fixture, header, recorder, startHost, tick, type TestHost } from "./helpers.ts";
+import { fixtureWasm, header, recorder, fixtureRig, sleep, type HostRig } from "../support/host-rig.ts";
 
-let t: TestHost;
+let t: HostRig;
 afterEach(async () => {
   await t?.host.close();
 });
 
-const sdk = () => fixture("sdk/sdk-calls");
+const sdk = () => fixtureWasm("sdk/sdk-calls");
 const req = (what: string, extra: HeaderList = []): HeaderList => [
   [":method", "GET"], [":path", "/v1/x"], [":authority", "gw"], ["x-sdk", what], ...extra,
 ];
@@ -40,7 +40,7 @@ describe("patched proxy-runtime SDK", () => {
         );
       },
     };
-    t = await startHost({ wasm: sdk(), rootId: "sdk-root", configuration: "{}", dispatcher, logLevel: 2 });
+    t = await fixtureRig({ wasm: sdk(), rootId: "sdk-root", configuration: "{}", dispatcher, logLevel: 2 });
     expect(t.lines("sdk configure config={}").length).toBe(3); // canary + 2 workers
     const cb = recorder();
     const s = t.host.newStream(1, cb);
@@ -48,7 +48,7 @@ describe("patched proxy-runtime SDK", () => {
     expect(t.lines(`sdk callout ctx=${s.contextId} rc=0`)).toHaveLength(1);
     expect(cb.events).toEqual([]); // paused until the callback continues
     expect(seen).toEqual([{ cluster: "probe-cluster", headers: [[":method", "GET"], [":path", "/probe"], [":authority", "probe.local"]] }]);
-    await tick(30);
+    await sleep(30);
     expect(t.lines(`sdk callout-response ctx=${s.contextId} headers=1 status=200 body=pong trailers=0`)).toHaveLength(1);
     expect(cb.kinds()).toEqual(["reqHeaders"]);
     const out = (cb.events[0] as { headers: HeaderList }).headers;
@@ -67,11 +67,11 @@ describe("patched proxy-runtime SDK", () => {
       hasHealthyHost: () => true,
       send: () => new Promise<DispatchResult>((res) => setTimeout(() => res({ kind: "response", headers: [[":status", "204"]], body: new Uint8Array(), trailers: [] }), 5)),
     };
-    t = await startHost({ wasm: sdk(), rootId: "sdk-root", configuration: "{}", dispatcher, logLevel: 2 });
+    t = await fixtureRig({ wasm: sdk(), rootId: "sdk-root", configuration: "{}", dispatcher, logLevel: 2 });
     const s = t.host.newStream(1, recorder());
     s.decodeHeaders(req("callout", [["x-cluster", "c"]]), true);
     s.reset!("downstream_remote_disconnect");
-    await tick(30);
+    await sleep(30);
     expect(t.lines(`origin context ${s.contextId} is gone`)).toHaveLength(1);
     expect(t.lines("sdk callout-response")).toEqual([]);
     // Same worker still serves.
@@ -81,7 +81,7 @@ describe("patched proxy-runtime SDK", () => {
   });
 
   it("set_shared_data / get_shared_data: values and CAS shared by every worker; a stale CAS is CasMismatch", async () => {
-    t = await startHost({ wasm: sdk(), rootId: "sdk-root", configuration: "{}", logLevel: 2 });
+    t = await fixtureRig({ wasm: sdk(), rootId: "sdk-root", configuration: "{}", logLevel: 2 });
     const run = (conn: number, extra: HeaderList): string => {
       const s = t.host.newStream(conn, recorder());
       s.decodeHeaders(req("shared", extra), true);
@@ -102,7 +102,7 @@ describe("patched proxy-runtime SDK", () => {
   });
 
   it("get_metric reads counters and gauges (process-wide); histograms record but cannot be read", async () => {
-    t = await startHost({ wasm: sdk(), rootId: "sdk-root", configuration: "{}", logLevel: 2 });
+    t = await fixtureRig({ wasm: sdk(), rootId: "sdk-root", configuration: "{}", logLevel: 2 });
     for (const conn of [1, 2]) {
       const s = t.host.newStream(conn, recorder());
       s.decodeHeaders(req("metrics"), true);

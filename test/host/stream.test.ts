@@ -1,18 +1,18 @@
 // Checklist 6 and 7: header/body windows, status conversions, buffering, deferred effects.
 import { afterEach, describe, expect, it } from "vitest";
-import { bytes, header, recorder, req, startHost, type TestHost } from "./helpers.ts";
+import { bytes, header, recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
 
-let t: TestHost;
+let t: HostRig;
 afterEach(async () => {
   await t?.host.close();
 });
 
 describe("HTTP stream semantics (checklist 6, 7)", () => {
   it("creates the context lazily, lower-cases keys, get returns the first value, replace moves to the end", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("window", [["x-dup", "a"], ["x-dup", "b"], ["x-replace", "old"], ["x-keep", "k"]]), true);
+    s.decodeHeaders(fixtureRequest("window", [["x-dup", "a"], ["x-dup", "b"], ["x-replace", "old"], ["x-keep", "k"]]), true);
     const id = s.contextId;
     expect(t.lines(`${id} create root=1`)).toHaveLength(1);
     expect(t.lines(`${id} first-dup=a`)).toHaveLength(1);
@@ -28,19 +28,19 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("closes the request-header window after Continue: reads BadArgument, pairs empty", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("window"), false);
+    s.decodeHeaders(fixtureRequest("window"), false);
     s.decodeData(bytes("hello"), true);
     expect(t.lines(`${s.contextId} request_body size=5 eos=1 headers=<rc:2> body=hello`)).toHaveLength(1);
     s.complete();
   });
 
   it("StopIteration becomes StopAllIterationAndWatermark by default: the body is held back", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("stop"), false);
+    s.decodeHeaders(fixtureRequest("stop"), false);
     s.decodeData(bytes("abc"), true);
     expect(t.lines(`${s.contextId} request_body`)).toEqual([]);
     expect(cb.events).toEqual([]);
@@ -48,10 +48,10 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("with allow_on_headers_stop_iteration, body callbacks arrive and headers stay mutable until continue", async () => {
-    t = await startHost({ allowOnHeadersStopIteration: true });
+    t = await fixtureRig({ allowOnHeadersStopIteration: true });
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("stop"), false);
+    s.decodeHeaders(fixtureRequest("stop"), false);
     expect(cb.events).toEqual([]);
     s.decodeData(bytes("abc"), true);
     expect(t.lines(`${s.contextId} request_body size=3 eos=1 headers=/v1/chat body=abc`)).toHaveLength(1);
@@ -62,20 +62,20 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("ContinueAndEndStream acts as Continue", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("continue-and-end"), false);
+    s.decodeHeaders(fixtureRequest("continue-and-end"), false);
     s.decodeData(bytes("x"), true);
     expect(cb.kinds()).toEqual(["reqHeaders", "reqData"]);
     s.complete();
   });
 
   it("after StopIterationAndBuffer the next callback sees the total size and the whole buffer; set_buffer_bytes rewrites it", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("buffer", [["content-length", "10"]]), false);
+    s.decodeHeaders(fixtureRequest("buffer", [["content-length", "10"]]), false);
     s.decodeData(bytes("hello"), false);
     s.decodeData(bytes("world"), true);
     const id = s.contextId;
@@ -93,20 +93,20 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("set_buffer_bytes with start 0/length 0 prepends and start ≥ size appends", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("buffer-prepend"), false);
+    s.decodeHeaders(fixtureRequest("buffer-prepend"), false);
     s.decodeData(bytes("mid"), true);
     expect(cb.events[1]).toEqual({ ev: "reqData", data: "<<mid>>", end: true });
     s.complete();
   });
 
   it("a request buffer over the limit gets a 413 local reply through the encoder path", async () => {
-    t = await startHost({ bufferLimitBytes: 8 });
+    t = await fixtureRig({ bufferLimitBytes: 8 });
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("buffer"), false);
+    s.decodeHeaders(fixtureRequest("buffer"), false);
     s.decodeData(bytes("12345"), false);
     s.decodeData(bytes("67890"), true);
     expect(cb.kinds()).toEqual(["reqHeaders", "localReply", "respHeaders", "respData"]);
@@ -116,10 +116,10 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("a response buffer over the limit after the headers went downstream resets the stream", async () => {
-    t = await startHost({ bufferLimitBytes: 4 });
+    t = await fixtureRig({ bufferLimitBytes: 4 });
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("buffer-resp"), true);
+    s.decodeHeaders(fixtureRequest("buffer-resp"), true);
     s.encodeHeaders([[":status", "200"]], false);
     s.encodeData(bytes("abc"), false);
     s.encodeData(bytes("defgh"), true);
@@ -130,10 +130,10 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("send_local_response before any response runs through the filter's own response callbacks", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("local"), true);
+    s.decodeHeaders(fixtureRequest("local"), true);
     expect(cb.kinds()).toEqual(["localReply", "respHeaders", "respData"]);
     const h = (cb.events[1] as { headers: Array<[string, string]> }).headers;
     expect(header(h, ":status")).toBe("403");
@@ -151,10 +151,10 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("an empty local-reply body removes content-length and content-type", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("local-empty"), true);
+    s.decodeHeaders(fixtureRequest("local-empty"), true);
     const h = (cb.events[1] as { headers: Array<[string, string]>; end: boolean });
     expect(header(h.headers, "content-length")).toBeUndefined();
     expect(header(h.headers, "content-type")).toBeUndefined();
@@ -163,10 +163,10 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("a local reply during on_response_headers is a direct reply; after headers were sent it resets", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("local-in-resp"), true);
+    s.decodeHeaders(fixtureRequest("local-in-resp"), true);
     s.encodeHeaders([[":status", "200"]], false);
     s.encodeData(bytes("upstream"), true);
     expect(cb.kinds()).toEqual(["reqHeaders", "localReply", "respHeaders", "respData"]);
@@ -177,10 +177,10 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("continue_stream clears the header window immediately and resumes only after the callback returns", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("continue-window"), true);
+    s.decodeHeaders(fixtureRequest("continue-window"), true);
     expect(t.lines(`${s.contextId} continue rc=0`)).toHaveLength(1);
     expect(t.lines(`${s.contextId} add-after-continue rc=2`)).toHaveLength(1);
     expect(cb.kinds()).toEqual(["reqHeaders"]);
@@ -189,19 +189,19 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("close_stream resets the stream after the callback", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("close"), true);
+    s.decodeHeaders(fixtureRequest("close"), true);
     expect(cb.kinds()).toEqual(["reset"]);
     s.complete();
   });
 
   it("ends with on_log (headers readable, not writable) before on_done and on_delete, exactly once", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("plain"), true);
+    s.decodeHeaders(fixtureRequest("plain"), true);
     s.encodeHeaders([[":status", "201"]], true);
     s.complete();
     s.complete();
@@ -212,10 +212,10 @@ describe("HTTP stream semantics (checklist 6, 7)", () => {
   });
 
   it("request trailers are readable in on_request_trailers and passed on", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const cb = recorder();
     const s = t.host.newStream(1, cb);
-    s.decodeHeaders(req("plain"), false);
+    s.decodeHeaders(fixtureRequest("plain"), false);
     s.decodeData(bytes("b"), false);
     s.decodeTrailers([["x-t", "tv"]]);
     expect(t.lines(`${s.contextId} request_trailers n=1 t=tv`)).toHaveLength(1);

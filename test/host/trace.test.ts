@@ -1,17 +1,17 @@
 // Checklist 11: every host call and every call into the VM is recorded.
 import { afterEach, describe, expect, it } from "vitest";
-import { recorder, req, startHost, type TestHost } from "./helpers.ts";
+import { recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
 
-let t: TestHost;
+let t: HostRig;
 afterEach(async () => {
   await t?.host.close();
 });
 
 describe("trace (checklist 11)", () => {
   it("records host calls (module.name, args, result) and VM calls in order, per VM", async () => {
-    t = await startHost({ trace: true, workers: 1 });
+    t = await fixtureRig({ trace: true, workers: 1 });
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("window"), true);
+    s.decodeHeaders(fixtureRequest("window"), true);
     const recs = t.host.traceRecords().filter((r) => r.vm === "worker-0");
     const i = recs.findIndex((r) => r.call === "proxy_on_request_headers");
     expect(i).toBeGreaterThan(0);
@@ -24,8 +24,8 @@ describe("trace (checklist 11)", () => {
   });
 
   it("records nothing unless enabled", async () => {
-    t = await startHost({ workers: 1 });
-    t.host.newStream(1, recorder()).decodeHeaders(req("window"), true);
+    t = await fixtureRig({ workers: 1 });
+    t.host.newStream(1, recorder()).decodeHeaders(fixtureRequest("window"), true);
     expect(t.host.traceRecords()).toEqual([]);
   });
 });

@@ -1,16 +1,16 @@
 // Checklist 9 (+ logs, properties, WASI): several worker VMs plus a canary sharing process state.
 import { afterEach, describe, expect, it } from "vitest";
 import { PluginHost, PluginLoadError, ProcessState } from "../../harness/host/index.ts";
-import { fixture, recorder, req, startHost, tick, type TestHost } from "./helpers.ts";
+import { fixtureWasm, recorder, fixtureRequest, fixtureRig, sleep, type HostRig } from "../support/host-rig.ts";
 
-let t: TestHost;
+let t: HostRig;
 afterEach(async () => {
   await t?.host.close();
 });
 
 describe("VMs, configuration and process-wide state (checklist 9)", () => {
   it("starts a canary and N workers, each with root context 1; config readable only in root create/configure", async () => {
-    t = await startHost({ workers: 3, vmConfiguration: "vmcfg" });
+    t = await fixtureRig({ workers: 3, vmConfiguration: "vmcfg" });
     const vms = new Set(t.logs.filter((l) => l.message.startsWith("configure size=2 config=ok")).map((l) => l.vm));
     expect([...vms].sort()).toEqual(["canary", "worker-0", "worker-1", "worker-2"]);
     expect(t.lines("root create id=1 config=ok")).toHaveLength(4);
@@ -21,7 +21,7 @@ describe("VMs, configuration and process-wide state (checklist 9)", () => {
 
   it("rejects the plugin when on_configure returns false or traps, attaching the logs", async () => {
     for (const [config, msg] of [["reject", "Failed to configure base Wasm plugin"], ["trap", "Function: proxy_on_configure failed: Uncaught RuntimeError: unreachable"]]) {
-      const err = await PluginHost.create({ wasm: fixture("filter"), rootId: "r", configuration: config! }).catch((e) => e);
+      const err = await PluginHost.create({ wasm: fixtureWasm("filter"), rootId: "r", configuration: config! }).catch((e) => e);
       expect(err).toBeInstanceOf(PluginLoadError);
       expect(err.message).toBe(msg);
       expect((err as PluginLoadError).logs.some((l) => l.message === `configure size=${config!.length} config=${config}`)).toBe(true);
@@ -29,7 +29,7 @@ describe("VMs, configuration and process-wide state (checklist 9)", () => {
   });
 
   it("assigns a worker per connection on first sight, round robin; stream context ids are per VM", async () => {
-    t = await startHost({ workers: 2 });
+    t = await fixtureRig({ workers: 2 });
     const a = t.host.newStream(10, recorder());
     const b = t.host.newStream(20, recorder());
     const c = t.host.newStream(10, recorder());
@@ -40,10 +40,10 @@ describe("VMs, configuration and process-wide state (checklist 9)", () => {
   });
 
   it("serves properties: plugin_root_id/vm_id/name, stream properties, filter state; not legacy top-level names", async () => {
-    t = await startHost({ pluginName: "pname", properties: { "custom\u0000key": "cv" } });
+    t = await fixtureRig({ pluginName: "pname", properties: { "custom\u0000key": "cv" } });
     const s = t.host.newStream(1, recorder());
     s.setProperty(["route_name"], "r1");
-    s.decodeHeaders(req("props"), true);
+    s.decodeHeaders(fixtureRequest("props"), true);
     const id = s.contextId;
     // Only Envoy's top-level names are served: a custom top-level name and the legacy route_name
     // (removed in Envoy 1.33; use xds.route_name) are NotFound.
@@ -53,10 +53,10 @@ describe("VMs, configuration and process-wide state (checklist 9)", () => {
   });
 
   it("shares data across workers by vm_id with one global CAS counter (CasMismatch rules)", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const run = (conn: number, extra: Array<[string, string]>): string => {
       const s = t.host.newStream(conn, recorder());
-      s.decodeHeaders(req("shared", extra), true);
+      s.decodeHeaders(fixtureRequest("shared", extra), true);
       s.complete();
       return t.lines(`${s.contextId} shared`).at(-1)!.replace(/^\d+ /, "");
     };
@@ -73,21 +73,21 @@ describe("VMs, configuration and process-wide state (checklist 9)", () => {
 
   it("keeps shared data and stats when a new PluginHost shares the ProcessState (reconfiguration)", async () => {
     const process = new ProcessState();
-    const first = await startHost({}, process);
+    const first = await fixtureRig({}, process);
     const s = first.host.newStream(1, recorder());
-    s.decodeHeaders(req("shared", [["x-key", "keep"], ["x-value", "me"], ["x-cas", "0"]]), true);
+    s.decodeHeaders(fixtureRequest("shared", [["x-key", "keep"], ["x-value", "me"], ["x-cas", "0"]]), true);
     await first.host.close();
-    t = await startHost({ configuration: "ok2" }, process);
+    t = await fixtureRig({ configuration: "ok2" }, process);
     const s2 = t.host.newStream(1, recorder());
-    s2.decodeHeaders(req("shared", [["x-key", "keep"], ["x-value", "me2"], ["x-cas", "1"]]), true);
+    s2.decodeHeaders(fixtureRequest("shared", [["x-key", "keep"], ["x-value", "me2"], ["x-cas", "1"]]), true);
     expect(t.lines("shared set=0 get=0 value=me2")).toHaveLength(1);
   });
 
   it("metrics: per-VM ids, process-wide values by name, counters only increase", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     for (const conn of [1, 2]) {
       const s = t.host.newStream(conn, recorder());
-      s.decodeHeaders(req("metrics"), true);
+      s.decodeHeaders(fixtureRequest("metrics"), true);
     }
     // Same ids on each worker (4 = first counter, 5 = first gauge); values shared by name.
     const lines = t.lines(" metrics ids=");
@@ -100,33 +100,33 @@ describe("VMs, configuration and process-wide state (checklist 9)", () => {
   });
 
   it("queues: resolve/enqueue/dequeue, on_queue_ready delivered later to the registering VM's root", async () => {
-    t = await startHost({ workers: 1 });
+    t = await fixtureRig({ workers: 1 });
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("queue"), true);
+    s.decodeHeaders(fixtureRequest("queue"), true);
     expect(t.lines("queue resolve=0 same=yes enqueue=0 unknown=1 missing=1")).toHaveLength(1);
     expect(t.lines("queue_ready")).toEqual([]);
-    await tick(5);
+    await sleep(5);
     expect(t.lines("queue_ready id=1")).toHaveLength(1);
     expect(t.lines("queue_ready")[0]).toMatch(/rc=0 data=hello-2$/);
     expect(t.lines("queue_again rc=7")).toHaveLength(1);
   });
 
   it("ticks: per-VM timer, delivered to root context 1, never during start", async () => {
-    t = await startHost({ workers: 2, configuration: "tick:5" });
+    t = await fixtureRig({ workers: 2, configuration: "tick:5" });
     expect(t.lines("tick id=1")).toEqual([]);
-    await tick(40);
+    await sleep(40);
     const vms = new Set(t.logs.filter((l) => l.message === "tick id=1").map((l) => l.vm));
     expect([...vms].sort()).toEqual(["worker-0", "worker-1"]);
     await t.host.close();
     const n = t.lines("tick id=1").length;
-    await tick(20);
+    await sleep(20);
     expect(t.lines("tick id=1").length).toBe(n);
   });
 
   it("effective context: unknown id → BadArgument; root id valid; lasts until the callback returns", async () => {
-    t = await startHost();
+    t = await fixtureRig();
     const s = t.host.newStream(1, recorder());
-    s.decodeHeaders(req("effective"), true);
+    s.decodeHeaders(fixtureRequest("effective"), true);
     expect(t.lines(`${s.contextId} effective bad=2 self=0 root=0`)).toHaveLength(1);
     // Effective context = root: request headers are not the root's.
     expect(t.lines(`${s.contextId} via-root=<rc:2>`)).toHaveLength(1);
@@ -135,7 +135,7 @@ describe("VMs, configuration and process-wide state (checklist 9)", () => {
   it("WASI: fd_write to the log (fd1 info, fd2 error), environ from vm env only, random source, proc_exit returns", async () => {
     const logs: Array<{ level: number; message: string }> = [];
     const err = await PluginHost.create({
-      wasm: fixture("wasi"), rootId: "r", configuration: "", workers: 1, environment: { ONLY: "this" },
+      wasm: fixtureWasm("wasi"), rootId: "r", configuration: "", workers: 1, environment: { ONLY: "this" },
       random: (b) => b.fill(7), clockNs: () => 42n, logLevel: 0, logger: (l) => logs.push(l),
     }).catch((e) => e);
     // proc_exit logged and returned; the module's own unreachable then trapped on_configure.

@@ -1,7 +1,7 @@
 import OpenAI, { AzureOpenAI } from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider } from "../../harness/providers/index.ts";
-import { AZURE_401, AZURE_404_DEPLOYMENT, chatBody, get, post } from "./helpers.ts";
+import { AZURE_401, AZURE_404_DEPLOYMENT, fetchGet, fetchPost, mockChat } from "../support/stack.ts";
 
 const API_VERSION = "2024-10-21";
 const KEY = "azure-key-east-0001";
@@ -86,7 +86,7 @@ describe("Azure classic path through the AzureOpenAI SDK", () => {
     expect(chunks.at(-1)!.choices).toEqual([]);
     expect(p.records[0]).toMatchObject({ stream: true, includeUsage: true, completed: true, completionTokens: 8 });
 
-    const raw = await post(p.url, classic, chatBody({ stream: true }), { "api-key": KEY });
+    const raw = await fetchPost(p.url, classic, mockChat({ stream: true }), { "api-key": KEY });
     expect(raw.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
     expect(raw.text).not.toContain('"usage"');
     expect(raw.text.endsWith("data: [DONE]\n\n")).toBe(true);
@@ -95,7 +95,7 @@ describe("Azure classic path through the AzureOpenAI SDK", () => {
 
 describe("Azure authentication", () => {
   it("wrong key → 401 with Azure's exact body; the record keeps the wrong key", async () => {
-    const r = await post(p.url, classic, chatBody(), { "api-key": "someone-elses-key" });
+    const r = await fetchPost(p.url, classic, mockChat(), { "api-key": "someone-elses-key" });
     expect(r.status).toBe(401);
     expect(r.headers.get("content-type")).toBe("application/json");
     expect(r.text).toBe(AZURE_401);
@@ -109,14 +109,14 @@ describe("Azure authentication", () => {
   });
 
   it("an empty api-key is wrong (not missing) and is recorded as empty", async () => {
-    const r = await post(p.url, classic, chatBody(), { "api-key": "" });
+    const r = await fetchPost(p.url, classic, mockChat(), { "api-key": "" });
     expect(r.status).toBe(401);
     expect(r.text).toBe(AZURE_401);
     expect(p.records[0]!.credential).toEqual({ scheme: "api-key", value: "" });
   });
 
   it("no credential at all → 401 missing subscription key", async () => {
-    const r = await post(p.url, classic, chatBody());
+    const r = await fetchPost(p.url, classic, mockChat());
     expect(r.status).toBe(401);
     expect(JSON.parse(r.text).error.message).toMatch(/^Access denied due to missing subscription key/);
     expect(p.records[0]!.credential).toEqual({ scheme: "none", value: "" });
@@ -128,17 +128,17 @@ describe("Azure authentication", () => {
     expect(r.choices[0]!.finish_reason).toBe("stop");
     expect(p.records[0]!.credential).toEqual({ scheme: "bearer", value: ENTRA });
 
-    expect((await post(p.url, classic, chatBody(), { authorization: `Bearer ${KEY}` })).status).toBe(401);
-    expect((await post(p.url, "/openai/v1/chat/completions", chatBody({ model: "gpt4o" }), { authorization: `Bearer ${KEY}` })).status).toBe(200);
+    expect((await fetchPost(p.url, classic, mockChat(), { authorization: `Bearer ${KEY}` })).status).toBe(401);
+    expect((await fetchPost(p.url, "/openai/v1/chat/completions", mockChat({ model: "gpt4o" }), { authorization: `Bearer ${KEY}` })).status).toBe(200);
   });
 });
 
 describe("Azure routing", () => {
   it("unknown deployment → 404 DeploymentNotFound, exact body (classic and v1)", async () => {
-    const a = await post(p.url, `/openai/deployments/nope/chat/completions?api-version=${API_VERSION}`, chatBody(), { "api-key": KEY });
+    const a = await fetchPost(p.url, `/openai/deployments/nope/chat/completions?api-version=${API_VERSION}`, mockChat(), { "api-key": KEY });
     expect(a.status).toBe(404);
     expect(a.text).toBe(AZURE_404_DEPLOYMENT);
-    const b = await post(p.url, "/openai/v1/chat/completions", chatBody({ model: "nope" }), { "api-key": KEY });
+    const b = await fetchPost(p.url, "/openai/v1/chat/completions", mockChat({ model: "nope" }), { "api-key": KEY });
     expect(b.status).toBe(404);
     expect(b.text).toBe(AZURE_404_DEPLOYMENT);
     const err = await azure().chat.completions.create({ model: "nope", messages: [] }).catch((e: unknown) => e);
@@ -146,7 +146,7 @@ describe("Azure routing", () => {
   });
 
   it("classic path without api-version → 404 Resource not found; v1 needs none", async () => {
-    const r = await post(p.url, "/openai/deployments/gpt4o/chat/completions", chatBody(), { "api-key": KEY });
+    const r = await fetchPost(p.url, "/openai/deployments/gpt4o/chat/completions", mockChat(), { "api-key": KEY });
     expect(r.status).toBe(404);
     expect(r.text).toBe('{"error":{"code":"404","message":"Resource not found"}}');
     expect(p.records[0]).toMatchObject({ status: 404, outcome: "missing-api-version" });
@@ -174,8 +174,8 @@ describe("Azure routing", () => {
     const page = await azure().models.list();
     expect(page.data.map((m) => m.id).sort()).toEqual(["gpt-4o-2024-08-06", "text-embedding-3-small"]);
     expect(p.records[0]).toMatchObject({ method: "GET", path: "/openai/models", api: "models", apiVersion: API_VERSION, status: 200 });
-    expect((await get(p.url, "/openai/v1/models", { "api-key": KEY })).status).toBe(200);
-    const bad = await get(p.url, `/openai/models?api-version=${API_VERSION}`, { "api-key": "other" });
+    expect((await fetchGet(p.url, "/openai/v1/models", { "api-key": KEY })).status).toBe(200);
+    const bad = await fetchGet(p.url, `/openai/models?api-version=${API_VERSION}`, { "api-key": "other" });
     expect(bad.status).toBe(401);
     expect(bad.text).toBe(AZURE_401);
     expect(p.records.at(-1)!.credential.value).toBe("other");

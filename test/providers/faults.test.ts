@@ -1,7 +1,7 @@
 import OpenAI, { AzureOpenAI } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider, type MockProviderOptions } from "../../harness/providers/index.ts";
-import { AZURE_401, OPENAI_QUOTA, chatBody, get, post, rawPost } from "./helpers.ts";
+import { AZURE_401, fetchGet, fetchPost, mockChat, OPENAI_QUOTA, request } from "../support/stack.ts";
 
 const KEY = "k-east";
 const PATH = "/openai/deployments/d1/chat/completions?api-version=2024-10-21";
@@ -26,20 +26,20 @@ async function azure(extra: Partial<MockProviderOptions> = {}) {
 }
 
 const rawChat = (p: MockProvider, headers: Record<string, string> = H) =>
-  rawPost(p.port, PATH, { "content-type": "application/json", ...headers }, JSON.stringify(chatBody()));
+  request(p.url, { method: "POST", path: PATH, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(mockChat()) });
 const errCode = (e: unknown) => (e as { code?: string }).code;
 
 describe("scripted faults (setFault)", () => {
   it("status fault for `count` requests, after auth (a wrong key still gets 401), consuming no budget", async () => {
     const p = await azure();
     p.setFault({ type: "status", status: 503, count: 2 });
-    expect((await post(p.url, PATH, chatBody(), { "api-key": "wrong" })).text).toBe(AZURE_401);
-    const a = await post(p.url, PATH, chatBody(), H);
+    expect((await fetchPost(p.url, PATH, mockChat(), { "api-key": "wrong" })).text).toBe(AZURE_401);
+    const a = await fetchPost(p.url, PATH, mockChat(), H);
     expect(a.status).toBe(503);
     expect(JSON.parse(a.text).error.code).toBe("503");
     expect(a.headers.get("x-ratelimit-remaining-tokens")).toBe("10000"); // faulted requests reserve nothing
-    expect((await post(p.url, PATH, chatBody(), H)).status).toBe(503);
-    expect((await post(p.url, PATH, chatBody(), H)).status).toBe(200);
+    expect((await fetchPost(p.url, PATH, mockChat(), H)).status).toBe(503);
+    expect((await fetchPost(p.url, PATH, mockChat(), H)).status).toBe(200);
     expect(p.records.map((r) => r.outcome)).toEqual(["unauthorized", "fault:status", "fault:status", "ok"]);
   });
 
@@ -47,31 +47,31 @@ describe("scripted faults (setFault)", () => {
     const c = { now: 0 };
     const p = await azure({ clock: () => c.now });
     p.setFault({ type: "status", status: 500, body: { custom: true }, headers: { "x-extra": "1" }, deployment: "d2", forMs: 1000 });
-    expect((await post(p.url, PATH, chatBody(), H)).status).toBe(200);
+    expect((await fetchPost(p.url, PATH, mockChat(), H)).status).toBe(200);
     const d2 = `/openai/deployments/d2/chat/completions?api-version=2024-10-21`;
-    const r = await post(p.url, d2, chatBody(), H);
+    const r = await fetchPost(p.url, d2, mockChat(), H);
     expect([r.status, r.text, r.headers.get("x-extra")]).toEqual([500, '{"custom":true}', "1"]);
     c.now = 1000;
-    expect((await post(p.url, d2, chatBody(), H)).status).toBe(200);
+    expect((await fetchPost(p.url, d2, mockChat(), H)).status).toBe(200);
   });
 
   it("faults also hit the models endpoint (health probes see the outage); clearFaults ends them", async () => {
     const p = await azure();
     p.setFault({ type: "status", status: 502 });
-    expect((await get(p.url, "/openai/models?api-version=2024-10-21", H)).status).toBe(502);
+    expect((await fetchGet(p.url, "/openai/models?api-version=2024-10-21", H)).status).toBe(502);
     p.clearFaults();
-    expect((await get(p.url, "/openai/models?api-version=2024-10-21", H)).status).toBe(200);
+    expect((await fetchGet(p.url, "/openai/models?api-version=2024-10-21", H)).status).toBe(200);
   });
 
   it("429 with retry headers, and a bare 429 with none at all", async () => {
     const p = await azure();
     p.setFault({ type: "rateLimit", retryAfterMs: 2500, count: 1 });
-    const a = await post(p.url, PATH, chatBody(), H);
+    const a = await fetchPost(p.url, PATH, mockChat(), H);
     expect([a.status, a.headers.get("retry-after"), a.headers.get("retry-after-ms")]).toEqual([429, "3", "2500"]);
     expect(a.headers.get("x-ratelimit-remaining-tokens")).toBe("10000");
     expect(a.text).toBe('{"error":{"code":"429","message":"Rate limit is exceeded. Try again in 3 seconds."}}');
     p.setFault({ type: "rateLimit", noRetryHeaders: true, count: 1 });
-    const b = await post(p.url, PATH, chatBody(), H);
+    const b = await fetchPost(p.url, PATH, mockChat(), H);
     expect(b.status).toBe(429);
     const names = [...b.headers.keys()];
     expect(names.filter((n) => n.startsWith("retry-after") || n.startsWith("x-ratelimit"))).toEqual([]);
@@ -80,7 +80,7 @@ describe("scripted faults (setFault)", () => {
   it("insufficient_quota 429 and content-filter 400 in the exact shapes; the SDK classifies them", async () => {
     const p = await azure();
     p.setFault({ type: "insufficientQuota", count: 1 });
-    const q = await post(p.url, PATH, chatBody(), H);
+    const q = await fetchPost(p.url, PATH, mockChat(), H);
     expect([q.status, q.text]).toEqual([429, OPENAI_QUOTA]);
     expect(q.headers.get("retry-after")).toBeNull();
 
@@ -106,13 +106,13 @@ describe("scripted faults (setFault)", () => {
 
     p.setFault({ type: "hang", count: 1 });
     const t0 = Date.now();
-    const err = await fetch(p.url + PATH, { method: "POST", headers: H, body: JSON.stringify(chatBody()), signal: AbortSignal.timeout(150) }).catch(
+    const err = await fetch(p.url + PATH, { method: "POST", headers: H, body: JSON.stringify(mockChat()), signal: AbortSignal.timeout(150) }).catch(
       (e: unknown) => e,
     );
     expect((err as Error).name).toBe("TimeoutError");
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
     expect(p.records[1]).toMatchObject({ status: 0, outcome: "fault:hang" });
-    expect((await post(p.url, PATH, chatBody(), H)).status).toBe(200);
+    expect((await fetchPost(p.url, PATH, mockChat(), H)).status).toBe(200);
   });
 
   it("cutStream: the SDK sees the stream die mid-answer; the record counts what was sent", async () => {
@@ -135,26 +135,26 @@ describe("scripted faults (setFault)", () => {
 describe("per-request scripting through x-mock-* headers (test-only)", () => {
   it("x-mock-status applies only to the provider named by x-mock-target", async () => {
     const p = await azure();
-    expect((await post(p.url, PATH, chatBody(), { ...H, "x-mock-status": "500", "x-mock-target": "other" })).status).toBe(200);
-    expect((await post(p.url, PATH, chatBody(), { ...H, "x-mock-status": "500", "x-mock-target": "aoai-east" })).status).toBe(500);
-    expect((await post(p.url, PATH, chatBody(), { ...H, "x-mock-status": "504" })).status).toBe(504);
+    expect((await fetchPost(p.url, PATH, mockChat(), { ...H, "x-mock-status": "500", "x-mock-target": "other" })).status).toBe(200);
+    expect((await fetchPost(p.url, PATH, mockChat(), { ...H, "x-mock-status": "500", "x-mock-target": "aoai-east" })).status).toBe(500);
+    expect((await fetchPost(p.url, PATH, mockChat(), { ...H, "x-mock-status": "504" })).status).toBe(504);
   });
 
   it("x-mock-fault, x-mock-completion-tokens and x-mock-latency-ms", async () => {
     const p = await azure({ scriptHeaders: true });
-    const q = await post(p.url, PATH, chatBody(), { ...H, "x-mock-fault": "insufficient-quota" });
+    const q = await fetchPost(p.url, PATH, mockChat(), { ...H, "x-mock-fault": "insufficient-quota" });
     expect(q.text).toBe(OPENAI_QUOTA);
-    const bare = await post(p.url, PATH, chatBody(), { ...H, "x-mock-fault": "rate-limit-no-headers" });
+    const bare = await fetchPost(p.url, PATH, mockChat(), { ...H, "x-mock-fault": "rate-limit-no-headers" });
     expect([bare.status, bare.headers.get("retry-after")]).toEqual([429, null]);
     const t0 = Date.now();
-    const r = await post(p.url, PATH, chatBody(), { ...H, "x-mock-completion-tokens": "3", "x-mock-latency-ms": "120" });
+    const r = await fetchPost(p.url, PATH, mockChat(), { ...H, "x-mock-completion-tokens": "3", "x-mock-latency-ms": "120" });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(110);
     expect(JSON.parse(r.text).choices[0].message.content).toBe("aoai-east says hello");
   });
 
   it("scriptHeaders: false ignores them", async () => {
     const p = await azure({ scriptHeaders: false });
-    expect((await post(p.url, PATH, chatBody(), { ...H, "x-mock-status": "500" })).status).toBe(200);
+    expect((await fetchPost(p.url, PATH, mockChat(), { ...H, "x-mock-status": "500" })).status).toBe(200);
   });
 });
 
@@ -187,7 +187,7 @@ describe("outages and timing", () => {
   it("latencyMs delays the headers", async () => {
     const p = await azure({ latencyMs: 150 });
     const t0 = Date.now();
-    await post(p.url, PATH, chatBody(), H);
+    await fetchPost(p.url, PATH, mockChat(), H);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
   });
 
@@ -205,7 +205,7 @@ describe("outages and timing", () => {
     const res = await fetch(`${p.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${KEY}` },
-      body: JSON.stringify(chatBody({ model: "m", stream: true })),
+      body: JSON.stringify(mockChat({ model: "m", stream: true })),
     });
     const times: number[] = [];
     const decoder = new TextDecoder();

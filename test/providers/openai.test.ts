@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider } from "../../harness/providers/index.ts";
-import { chatBody, get, post } from "./helpers.ts";
+import { fetchGet, fetchPost, mockChat } from "../support/stack.ts";
 
 const KEY = "sk-test-0123456789";
 let p: MockProvider;
@@ -23,7 +23,7 @@ const auth = { authorization: `Bearer ${KEY}` };
 
 describe("OpenAI chat completions", () => {
   it("non-stream body is byte for byte the documented shape", async () => {
-    const r = await post(p.url, "/v1/chat/completions", chatBody({ model: "gpt-4o" }), auth);
+    const r = await fetchPost(p.url, "/v1/chat/completions", mockChat({ model: "gpt-4o" }), auth);
     expect(r.status).toBe(200);
     const { id, created } = JSON.parse(r.text) as { id: string; created: number };
     expect(id).toMatch(/^chatcmpl-[A-Za-z0-9]{29}$/);
@@ -33,10 +33,10 @@ describe("OpenAI chat completions", () => {
   });
 
   it("stream with include_usage is byte for byte the documented shape", async () => {
-    const r = await post(
+    const r = await fetchPost(
       p.url,
       "/v1/chat/completions",
-      chatBody({ model: "gpt-4o", stream: true, stream_options: { include_usage: true } }),
+      mockChat({ model: "gpt-4o", stream: true, stream_options: { include_usage: true } }),
       auth,
     );
     const m = /"id":"(chatcmpl-[^"]+)","object":"chat.completion.chunk","created":(\d+)/.exec(r.text)!;
@@ -70,7 +70,7 @@ describe("OpenAI chat completions", () => {
   });
 
   it("every response carries OpenAI's rate-limit headers (limit, remaining, Go-style reset)", async () => {
-    const r = await post(p.url, "/v1/chat/completions", chatBody({ model: "gpt-4o", max_completion_tokens: 90 }), auth);
+    const r = await fetchPost(p.url, "/v1/chat/completions", mockChat({ model: "gpt-4o", max_completion_tokens: 90 }), auth);
     expect(r.headers.get("x-ratelimit-limit-tokens")).toBe("30000");
     expect(r.headers.get("x-ratelimit-limit-requests")).toBe("500");
     expect(r.headers.get("x-ratelimit-remaining-tokens")).toBe(String(30_000 - 100));
@@ -80,7 +80,7 @@ describe("OpenAI chat completions", () => {
   });
 
   it("stream_options without stream → 400 (what an include_usage injection bug would hit)", async () => {
-    const r = await post(p.url, "/v1/chat/completions", chatBody({ model: "gpt-4o", stream_options: { include_usage: true } }), auth);
+    const r = await fetchPost(p.url, "/v1/chat/completions", mockChat({ model: "gpt-4o", stream_options: { include_usage: true } }), auth);
     expect(r.status).toBe(400);
     expect(JSON.parse(r.text).error.param).toBe("stream_options");
   });
@@ -88,14 +88,14 @@ describe("OpenAI chat completions", () => {
 
 describe("OpenAI errors", () => {
   it("wrong key → 401 invalid_api_key with the masked key; missing key → 401", async () => {
-    const r = await post(p.url, "/v1/chat/completions", chatBody({ model: "gpt-4o" }), { authorization: "Bearer sk-test-wrong-6789" });
+    const r = await fetchPost(p.url, "/v1/chat/completions", mockChat({ model: "gpt-4o" }), { authorization: "Bearer sk-test-wrong-6789" });
     expect(r.status).toBe(401);
     expect(r.text).toBe(
       '{"error":{"message":"Incorrect API key provided: sk-te****6789.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}',
     );
     expect(p.records[0]!.credential).toEqual({ scheme: "bearer", value: "sk-test-wrong-6789" });
     // OpenAI ignores Azure's api-key header: that is a missing key, but it is still recorded
-    const m = await post(p.url, "/v1/chat/completions", chatBody({ model: "gpt-4o" }), { "api-key": KEY });
+    const m = await fetchPost(p.url, "/v1/chat/completions", mockChat({ model: "gpt-4o" }), { "api-key": KEY });
     expect(m.status).toBe(401);
     expect(JSON.parse(m.text).error.message).toMatch(/^You didn't provide an API key/);
     expect(p.records[1]!.credentials).toEqual([{ scheme: "api-key", value: KEY }]);
@@ -104,10 +104,10 @@ describe("OpenAI errors", () => {
   });
 
   it("unknown model → 404 model_not_found; unknown path → 404 Invalid URL", async () => {
-    const r = await post(p.url, "/v1/chat/completions", chatBody({ model: "gpt-9" }), auth);
+    const r = await fetchPost(p.url, "/v1/chat/completions", mockChat({ model: "gpt-9" }), auth);
     expect(r.status).toBe(404);
     expect(JSON.parse(r.text).error.code).toBe("model_not_found");
-    const u = await post(p.url, "/v1/nothing", {}, auth);
+    const u = await fetchPost(p.url, "/v1/nothing", {}, auth);
     expect(u.status).toBe(404);
     expect(JSON.parse(u.text).error.message).toBe("Invalid URL (POST /v1/nothing)");
   });
@@ -118,7 +118,7 @@ describe("OpenAI other APIs", () => {
     const page = await client().models.list();
     expect(page.data.map((m) => m.id)).toEqual(["gpt-4o", "text-embedding-3-small"]);
     expect(p.records[0]).toMatchObject({ method: "GET", path: "/v1/models", status: 200, credential: { scheme: "bearer", value: KEY } });
-    expect((await get(p.url, "/v1/models")).status).toBe(401);
+    expect((await fetchGet(p.url, "/v1/models")).status).toBe(401);
   });
 
   it("embeddings: SDK default (base64) decodes to floats; float format too; usage = estimate", async () => {
@@ -142,7 +142,7 @@ describe("OpenAI other APIs", () => {
     expect(deltas.join("")).toBe("This is a test!");
     expect(final.usage).toMatchObject({ input_tokens: 10, output_tokens: 4, total_tokens: 14 });
 
-    const raw = await post(p.url, "/v1/responses", { model: "gpt-4o", input: "Say hello", stream: true }, auth);
+    const raw = await fetchPost(p.url, "/v1/responses", { model: "gpt-4o", input: "Say hello", stream: true }, auth);
     const events = [...raw.text.matchAll(/^event: (\S+)\ndata: /gm)].map((x) => x[1]);
     expect(events[0]).toBe("response.created");
     expect(events.filter((e) => e === "response.output_text.delta")).toHaveLength(4);

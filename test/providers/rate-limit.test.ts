@@ -1,7 +1,7 @@
 import OpenAI, { AzureOpenAI } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider, type MockProviderOptions } from "../../harness/providers/index.ts";
-import { chatBody, post } from "./helpers.ts";
+import { fetchPost, mockChat } from "../support/stack.ts";
 
 const KEY = "k-east";
 const PATH = "/openai/deployments/d1/chat/completions?api-version=2024-10-21";
@@ -26,7 +26,7 @@ function fakeClock(start = 1_000_000) {
 }
 
 const send = (p: MockProvider, extra: Record<string, unknown> = {}) =>
-  post(p.url, PATH, chatBody({ max_tokens: 100, ...extra }), { "api-key": KEY });
+  fetchPost(p.url, PATH, mockChat({ max_tokens: 100, ...extra }), { "api-key": KEY });
 
 describe("admission like Azure: prompt estimate + max_tokens against the window", () => {
   it("20 parallel requests: exactly the budget is admitted, the rest get 429 at once with retry headers", async () => {
@@ -84,7 +84,7 @@ describe("admission like Azure: prompt estimate + max_tokens against the window"
   it("no max_tokens → the default (1024) is counted; a request bigger than the whole budget is refused", async () => {
     const c = fakeClock();
     const p = await azure({ tokensPerMinute: 1500 }, { clock: c.clock });
-    const r = await post(p.url, PATH, chatBody(), { "api-key": KEY });
+    const r = await fetchPost(p.url, PATH, mockChat(), { "api-key": KEY });
     expect(r.headers.get("x-ratelimit-remaining-tokens")).toBe(String(1500 - 10 - 1024));
     const big = await send(p, { max_tokens: 5000 });
     expect(big.status).toBe(429);
@@ -125,7 +125,7 @@ describe("admission like Azure: prompt estimate + max_tokens against the window"
       clock: c.clock,
     });
     open.push(p);
-    const go = () => post(p.url, "/v1/chat/completions", chatBody({ model: "gpt-4o", max_tokens: 100 }), { authorization: `Bearer ${KEY}` });
+    const go = () => fetchPost(p.url, "/v1/chat/completions", mockChat({ model: "gpt-4o", max_tokens: 100 }), { authorization: `Bearer ${KEY}` });
     expect((await go()).status).toBe(200);
     const second = await go();
     expect(second.headers.get("x-ratelimit-reset-tokens")).toBe("1m0s");

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider } from "../../harness/providers/index.ts";
-import { chatBody, get, post, rawPost } from "./helpers.ts";
+import { fetchGet, fetchPost, mockChat, request } from "../support/stack.ts";
 
 const KEY = "key-a";
 const PATH = "/openai/deployments/d1/chat/completions?api-version=2024-10-21";
@@ -20,11 +20,11 @@ async function azure() {
 describe("records", () => {
   it("every request is recorded — rejected ones and probes included — with full lower-case headers, query and body", async () => {
     const p = await azure();
-    await post(p.url, PATH, chatBody(), { "api-key": KEY, "X-Custom": "Yes" });
-    await post(p.url, PATH, chatBody(), { "api-key": "nope" });
-    await post(p.url, "/openai/deployments/zz/chat/completions?api-version=2024-10-21", chatBody(), { "api-key": KEY });
-    await get(p.url, "/openai/models?api-version=2024-10-21", { "api-key": KEY });
-    await post(p.url, "/elsewhere", "not json", { "api-key": KEY });
+    await fetchPost(p.url, PATH, mockChat(), { "api-key": KEY, "X-Custom": "Yes" });
+    await fetchPost(p.url, PATH, mockChat(), { "api-key": "nope" });
+    await fetchPost(p.url, "/openai/deployments/zz/chat/completions?api-version=2024-10-21", mockChat(), { "api-key": KEY });
+    await fetchGet(p.url, "/openai/models?api-version=2024-10-21", { "api-key": KEY });
+    await fetchPost(p.url, "/elsewhere", "not json", { "api-key": KEY });
     expect(p.records.map((r) => [r.seq, r.method, r.path, r.status, r.outcome])).toEqual([
       [1, "POST", "/openai/deployments/d1/chat/completions", 200, "ok"],
       [2, "POST", "/openai/deployments/d1/chat/completions", 401, "unauthorized"],
@@ -36,24 +36,25 @@ describe("records", () => {
     expect(first.headers["x-custom"]).toBe("Yes");
     expect(first.headers["api-key"]).toBe(KEY);
     expect(first.query).toEqual({ "api-version": "2024-10-21" });
-    expect(JSON.parse(first.body)).toEqual(chatBody());
+    expect(JSON.parse(first.body)).toEqual(mockChat());
     expect(p.records[4]!.body).toBe("not json");
     expect(p.stats()).toMatchObject({ requests: 5, byStatus: { 200: 2, 401: 1, 404: 2 }, admitted: 1 });
   });
 
   it("every credential-bearing header is recorded, duplicates and empty values kept", async () => {
     const p = await azure();
-    await rawPost(
-      p.port,
-      PATH,
-      {
+    // node:http (fetch would join the duplicate authorization headers).
+    await request(p.url, {
+      method: "POST",
+      path: PATH,
+      headers: {
         "content-type": "application/json",
         "api-key": KEY,
         authorization: ["Bearer client-token", "Bearer "],
         "x-api-key": "anthropic-style",
       },
-      JSON.stringify(chatBody()),
-    );
+      body: JSON.stringify(mockChat()),
+    });
     const r = p.records[0]!;
     expect(r.credential).toEqual({ scheme: "api-key", value: KEY }); // what Azure authenticates with
     expect(r.credentials).toEqual([
@@ -68,10 +69,10 @@ describe("records", () => {
 
   it("setKeys revokes a key mid-run; credentialsSeen lists each credential once", async () => {
     const p = await azure();
-    expect((await post(p.url, PATH, chatBody(), { "api-key": KEY })).status).toBe(200);
+    expect((await fetchPost(p.url, PATH, mockChat(), { "api-key": KEY })).status).toBe(200);
     p.setKeys(["key-b"]);
-    expect((await post(p.url, PATH, chatBody(), { "api-key": KEY })).status).toBe(401);
-    expect((await post(p.url, PATH, chatBody(), { "api-key": "key-b" })).status).toBe(200);
+    expect((await fetchPost(p.url, PATH, mockChat(), { "api-key": KEY })).status).toBe(401);
+    expect((await fetchPost(p.url, PATH, mockChat(), { "api-key": "key-b" })).status).toBe(200);
     expect(p.credentialsSeen()).toEqual([
       { scheme: "api-key", value: KEY },
       { scheme: "api-key", value: "key-b" },
@@ -81,14 +82,14 @@ describe("records", () => {
   it("reset() clears records, windows and faults", async () => {
     const p = await azure();
     p.setFault({ type: "status", status: 500, count: 1 });
-    await post(p.url, PATH, chatBody(), { "api-key": KEY });
-    await post(p.url, PATH, chatBody(), { "api-key": KEY });
+    await fetchPost(p.url, PATH, mockChat(), { "api-key": KEY });
+    await fetchPost(p.url, PATH, mockChat(), { "api-key": KEY });
     expect(p.stats().windows.d1!.remainingTokens).toBeLessThan(5000);
     p.setFault({ type: "status", status: 500 });
     p.reset();
     expect(p.records).toHaveLength(0);
     expect(p.stats().windows).toEqual({});
-    expect((await post(p.url, PATH, chatBody(), { "api-key": KEY })).status).toBe(200);
+    expect((await fetchPost(p.url, PATH, mockChat(), { "api-key": KEY })).status).toBe(200);
     expect(p.records[0]!.seq).toBeGreaterThan(0);
   });
 });
@@ -108,12 +109,12 @@ describe("lifecycle", () => {
     const slow = fetch(`${p.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${KEY}` },
-      body: JSON.stringify(chatBody({ model: "m", stream: true })),
+      body: JSON.stringify(mockChat({ model: "m", stream: true })),
     })
       .then((r) => r.text())
       .then(() => "completed", () => "failed");
     p.setFault({ type: "hang", api: "chat", stream: false });
-    const hung = post(p.url, "/v1/chat/completions", chatBody({ model: "m" }), { authorization: `Bearer ${KEY}` }).then(
+    const hung = fetchPost(p.url, "/v1/chat/completions", mockChat({ model: "m" }), { authorization: `Bearer ${KEY}` }).then(
       () => "completed",
       () => "failed",
     );

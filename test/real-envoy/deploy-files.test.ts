@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { loadBootstrap } from "../../harness/gateway/index.ts";
 import { PluginHost, PluginLoadError, type LogRecord } from "../../harness/host/index.ts";
-import { ROOT } from "../gateway/helpers.ts";
+import { ROOT } from "../support/stack.ts";
 
 const COMPOSE = join(ROOT, "envoy/docker-compose.yaml");
 const HIGRESS = join(ROOT, "envoy/higress-wasmplugin.yaml");

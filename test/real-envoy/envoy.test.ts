@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { startMockProviders, type StartedMock } from "../../harness/cli/start.ts";
 import { loadBootstrap } from "../../harness/gateway/index.ts";
-import { deadPort, localBootstrap, ROOT } from "../gateway/helpers.ts";
+import { deadPort, localBootstrap, ROOT } from "../support/stack.ts";
 
 const ENVOY_IMAGE = process.env.AI_FAILOVER_ENVOY_IMAGE ?? "envoyproxy/envoy:v1.35-latest";
 const DETECT_TIMEOUT_MS = 15_000;

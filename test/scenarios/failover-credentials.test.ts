@@ -3,7 +3,7 @@
 // receives a credential other than its own, no request or probe carries an empty credential,
 // and client requests keep succeeding through the healthy provider.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chat, credentialAudit, EAST_KEY, post, sleep, startStack, WEST_KEY, type Stack } from "./support.ts";
+import { chat, credentialAudit, EAST_KEY, post, sleep, startStack, WEST_KEY, type Stack } from "../support/stack.ts";
 
 describe("scenario: provider failure and recovery with per-provider credentials", () => {
   let s: Stack;

@@ -3,7 +3,7 @@
 // the spillover, the primary receives only a handful of requests with the revoked key, keeps being
 // probed with its own key only, and no provider ever sees another provider's key or an empty one.
 import { beforeAll, describe, expect, it } from "vitest";
-import { actionAt, chatRecords, replay, type Replayed } from "./support.ts";
+import { actionAt, chatRecords, replay, type Replayed } from "../support/stack.ts";
 
 describe("scenario key-revoked: the primary starts answering 401 mid-run", () => {
   let run: Replayed;

@@ -2,7 +2,7 @@
 // refuses connections from 3 s, comes back at 6 s answering every chat request 503 (its models
 // endpoint, the health probe, still answers), recovers at 9 s. PAYG stays healthy throughout.
 import { beforeAll, describe, expect, it } from "vitest";
-import { actionAt, chatRecords, replay, type Replayed } from "./support.ts";
+import { actionAt, chatRecords, replay, type Replayed } from "../support/stack.ts";
 
 describe("scenario outage: primary refused, then 503s, then recovered", () => {
   let run: Replayed;

@@ -8,7 +8,7 @@ import OpenAI, { AzureOpenAI } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatComparison } from "../../harness/replay/report.ts";
 import type { PhaseSpan } from "../../harness/replay/runner.ts";
-import { replay, sleep, type Replayed } from "./support.ts";
+import { replay, sleep, type Replayed } from "../support/stack.ts";
 
 interface SdkCall {
   phase: string;

@@ -9,7 +9,7 @@ import { scenarioBootstrap } from "../../harness/replay/bootstrap.ts";
 import { loadScenario, parseScenario, ScenarioError } from "../../harness/replay/scenario.ts";
 import { buildRequest, rng } from "../../harness/replay/load.ts";
 import { estimatePromptTokens } from "../../harness/providers/index.ts";
-import { LOCAL_YAML, ROOT } from "./support.ts";
+import { LOCAL_YAML, ROOT } from "../support/stack.ts";
 
 const DIR = `${ROOT}harness/replay/scenarios/`;
 

@@ -2,7 +2,7 @@
 // chat request 429 with retry-after: 5 (retry-after-ms: 5000). It must receive no client traffic
 // for 5 s, then traffic again; the request that hit the 429 is answered by the spillover.
 import { beforeAll, describe, expect, it } from "vitest";
-import { chatRecords, replay, type Replayed } from "./support.ts";
+import { chatRecords, replay, type Replayed } from "../support/stack.ts";
 
 describe("scenario retry-after: a 429 with retry-after 5 s pauses the primary for 5 s", () => {
   let run: Replayed;

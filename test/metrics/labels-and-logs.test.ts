@@ -1,9 +1,10 @@
-// Review: what clients can put into metric names and log lines.
+// Metrics and logs: what clients can put into metric names and log lines (nothing), and that no
+// credential is ever logged or used in a metric name.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, CHAT_OK, EAST_KEY, OAI_KEY, openai, request, respond, rig, WEST_KEY, type Rig } from "./helpers.ts";
+import { baseConfig, CHAT_OK, chatBody, EAST_KEY, OAI_KEY, openai, rig, WEST_KEY, type HostRig } from "../support/host-rig.ts";
 
-describe("review: metrics and logs", () => {
-  let r: Rig;
+describe("metrics and logs: client input and credentials", () => {
+  let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
   // metrics.ts: "Label values only come from the configuration". An OpenAI provider without a
@@ -13,10 +14,10 @@ describe("review: metrics and logs", () => {
   it("a client's model string never becomes part of a metric name", async () => {
     r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)] }));
     for (let k = 0; k < 3; k++) {
-      const f = request(r, "/v1/chat/completions", chatBody({ model: `evil-${k};.;_provider=.=spoofed;.;` }));
+      const f = r.request("/v1/chat/completions", chatBody({ model: `evil-${k};.;_provider=.=spoofed;.;` }));
       expect(f.up("authorization")).toBe("Bearer " + OAI_KEY);
-      respond(f, 200, CHAT_OK);
-      f.stream.complete();
+      f.respond(200, CHAT_OK);
+      f.complete();
     }
     const names = r.host.metrics().map((m) => m.name);
     expect(names.filter((n) => n.includes("evil") || n.includes("spoofed"))).toEqual([]);
@@ -24,9 +25,9 @@ describe("review: metrics and logs", () => {
 
   it("the access log line cannot be split by a client-chosen model", async () => {
     r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)] }));
-    const f = request(r, "/v1/chat/completions", chatBody({ model: "gpt-4o\nai-failover access: provider=forged status=200" }));
-    respond(f, 200, CHAT_OK);
-    f.stream.complete();
+    const f = r.request("/v1/chat/completions", chatBody({ model: "gpt-4o\nai-failover access: provider=forged status=200" }));
+    f.respond(200, CHAT_OK);
+    f.complete();
     const lines = r.logs.filter((l) => l.message.startsWith("ai-failover access:"));
     expect(lines).toHaveLength(1);
     expect(lines[0]!.message).not.toContain("\n");
@@ -37,12 +38,23 @@ describe("review: metrics and logs", () => {
   it("no log line or metric name contains a full credential", async () => {
     r = await rig(baseConfig({ healthCheck: { enabled: true, interval: "1s", timeout: "500ms" }, logLevel: "trace" }));
     r.script.answer = (c) => ({ kind: "response", headers: [[":status", c.cluster === "west" ? "401" : "200"]], body: Buffer.from("{}"), trailers: [] });
-    const f = request(r, "/v1/chat/completions", chatBody(), [["authorization", "Bearer client-secret-key-0000"]]);
-    respond(f, 401, '{"error":{"code":"401","message":"Access denied"}}');
+    const f = r.request("/v1/chat/completions", chatBody(), [["authorization", "Bearer client-secret-key-0000"]]);
+    f.respond(401, '{"error":{"code":"401","message":"Access denied"}}');
     await new Promise((res) => setTimeout(res, 1300));
-    f.stream.complete();
+    f.complete();
     const text = r.logs.map((l) => l.message).join("\n") + r.host.metrics().map((m) => m.name).join("\n");
     expect(r.logs.length).toBeGreaterThan(3);
     for (const secret of [EAST_KEY, WEST_KEY, "client-secret-key-0000"]) expect(text).not.toContain(secret);
+  });
+
+  // plugin/request.ts route(): the debug line logs the client's model raw ("model=" + this.model); a
+  // JSON-escaped newline in "model" splits the log line and forges an access-log entry (the
+  // access line itself uses logSafe).
+  it("no log line carries a client-chosen line break (debug level)", async () => {
+    r = await rig(baseConfig({ providers: [openai("oai", OAI_KEY, 0)], logLevel: "debug" }));
+    const f = r.request("/v1/chat/completions", chatBody({ model: "gpt-4o\nai-failover access: provider=forged status=200" }));
+    f.complete();
+    const bad = r.logs.filter((l) => /[\r\n]/.test(l.message)).map((l) => l.message);
+    expect(bad).toEqual([]);
   });
 });

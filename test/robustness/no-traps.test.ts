@@ -1,15 +1,15 @@
-// Review: hostile input on every path must yield a clear answer, never a VM trap.
+// Robustness: hostile input on every path must yield a clear answer, never a VM trap.
 import { afterEach, describe, expect, it } from "vitest";
 import type { DispatchResult, HeaderList } from "../../harness/host/index.ts";
-import { baseConfig, chatBody, CHAT_OK, open, reqHeaders, request, respond, rig, trapped, until, type Rig } from "./helpers.ts";
+import { baseConfig, CHAT_OK, chatBody, reqHeaders, rig, until, type HostRig } from "../support/host-rig.ts";
 
-function noTrap(r: Rig): void {
-  const crit = trapped(r);
+function noTrap(r: HostRig): void {
+  const crit = r.traps();
   expect(crit.map((l) => l.message)).toEqual([]);
 }
 
-describe("review: no traps", () => {
-  let r: Rig;
+describe("robustness: no traps", () => {
+  let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
   it.each([
@@ -21,11 +21,11 @@ describe("review: no traps", () => {
     ["huge remaining tokens", [[":status", "200"], ["x-ratelimit-remaining-tokens", "9".repeat(400)], ["x-ratelimit-remaining-requests", "-5"]]],
   ] as Array<[string, HeaderList]>)("upstream response headers: %s", async (_, headers) => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/chat/completions", chatBody());
-    f.stream.encodeHeaders([...headers, ["content-type", "application/json"]], false);
-    f.stream.encodeData(Buffer.from(CHAT_OK), true);
+    const f = r.request("/v1/chat/completions", chatBody());
+    f.callOnResponseHeaders([...headers, ["content-type", "application/json"]], false);
+    f.callOnResponseBody(Buffer.from(CHAT_OK), true);
     await new Promise((res) => setTimeout(res, 30));
-    f.stream.complete();
+    f.complete();
     noTrap(r);
   });
 
@@ -42,8 +42,8 @@ describe("review: no traps", () => {
     ["negative max_tokens", `{"model":"gpt-4o","messages":[],"max_tokens":-1}`],
   ])("request body: %s", async (_, body) => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/chat/completions", body);
-    f.stream.complete();
+    const f = r.request("/v1/chat/completions", body);
+    f.complete();
     noTrap(r);
     expect(f.localReply === null || f.localReply < 500, `status ${f.localReply}`).toBe(true);
   });
@@ -51,11 +51,11 @@ describe("review: no traps", () => {
   it("a 2 MB request body gets a 413, not a trap", async () => {
     r = await rig(baseConfig());
     const big = JSON.stringify(chatBody({ messages: [{ role: "user", content: "x".repeat(2 * 1024 * 1024) }] }));
-    const f = open(r);
+    const f = r.open();
     const b = Buffer.from(big);
-    f.stream.decodeHeaders(reqHeaders("/v1/chat/completions", b), false);
-    for (let i = 0; i < b.length; i += 65536) f.stream.decodeData(b.subarray(i, i + 65536), i + 65536 >= b.length);
-    f.stream.complete();
+    f.callOnRequestHeaders(reqHeaders("/v1/chat/completions", b), false);
+    for (let i = 0; i < b.length; i += 65536) f.callOnRequestBody(b.subarray(i, i + 65536), i + 65536 >= b.length);
+    f.complete();
     noTrap(r);
     expect(f.localReply).toBe(413);
   });
@@ -63,23 +63,23 @@ describe("review: no traps", () => {
   it("header-only mode: hostile content-length and x-ai-model", async () => {
     r = await rig(baseConfig({ mode: "headers" }), { allowOnHeadersStopIteration: false });
     for (const cl of ["99999999999999999999999", "-5", "1e9", "abc", ""]) {
-      const f = open(r);
-      f.stream.decodeHeaders([[":method", "POST"], [":path", "/v1/chat/completions"], [":authority", "gw"], ["content-length", cl], ["x-ai-model", "gpt-4o"]], false);
-      f.stream.decodeData(Buffer.from("{}"), true);
-      f.stream.complete();
+      const f = r.open();
+      f.callOnRequestHeaders([[":method", "POST"], [":path", "/v1/chat/completions"], [":authority", "gw"], ["content-length", cl], ["x-ai-model", "gpt-4o"]], false);
+      f.callOnRequestBody(Buffer.from("{}"), true);
+      f.complete();
     }
     noTrap(r);
   });
 
   it("malformed and oversized SSE from the provider", async () => {
     r = await rig(baseConfig());
-    const f = request(r, "/v1/chat/completions", chatBody({ stream: true }));
-    f.stream.encodeHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
-    f.stream.encodeData(Buffer.from("data: {\"usage\":{\"prompt_tokens\":" + "9".repeat(5000) + "}}\r\r\r"), false);
-    f.stream.encodeData(Buffer.from("data: " + "x".repeat(1100 * 1024)), false); // > the 1 MiB carry, no event end
-    f.stream.encodeData(Buffer.from("\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2"), false);
-    f.stream.encodeData(Buffer.from(""), true);
-    f.stream.complete();
+    const f = r.request("/v1/chat/completions", chatBody({ stream: true }));
+    f.callOnResponseHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
+    f.callOnResponseBody(Buffer.from("data: {\"usage\":{\"prompt_tokens\":" + "9".repeat(5000) + "}}\r\r\r"), false);
+    f.callOnResponseBody(Buffer.from("data: " + "x".repeat(1100 * 1024)), false); // > the 1 MiB carry, no event end
+    f.callOnResponseBody(Buffer.from("\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2"), false);
+    f.callOnResponseBody(Buffer.from(""), true);
+    f.complete();
     noTrap(r);
     expect(f.status).toBe(200);
   });
@@ -94,10 +94,10 @@ describe("review: no traps", () => {
   ])("http_call attempt answers with %s", async (_, answer) => {
     r = await rig(baseConfig());
     r.script.answer = () => answer;
-    const f = request(r, "/v1/chat/completions", chatBody({ stream: true }));
-    respond(f, 503, "upstream unavailable");
+    const f = r.request("/v1/chat/completions", chatBody({ stream: true }));
+    f.respond(503, "upstream unavailable");
     await until(() => f.responseEnded || f.resetReason !== null);
-    f.stream.complete();
+    f.complete();
     noTrap(r);
     expect(f.status).toBeGreaterThan(0);
   });

@@ -1,7 +1,7 @@
 // Token accounting: what the filter records equals what the provider reported, for JSON and
 // streaming chat, embeddings and the Responses API; one access-log line per request.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EAST_KEY, post, startStack, WEST_KEY, type Stack } from "../scenarios/support.ts";
+import { EAST_KEY, post, startStack, WEST_KEY, type Stack } from "../support/stack.ts";
 
 /** Sum of a labelled counter for the given label values, from the host's metrics. */
 function tokens(s: Stack, type: "input" | "output", estimated = "false"): number {

@@ -1,6 +1,6 @@
 // Passive health from live traffic: what a provider's answer does to its availability.
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { chat, post, sleep, startStack, type Stack } from "../scenarios/support.ts";
+import { chat, post, sleep, startStack, type Stack } from "../support/stack.ts";
 
 describe("passive health", () => {
   let s: Stack;

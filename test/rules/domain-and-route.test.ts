@@ -1,7 +1,7 @@
 // Higress per-route / per-domain rules: the matching `_rules_` entry's configuration applies
 // to the request; providers keep one identity (and one shared state) by name.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chat, credentialAudit, EAST_KEY, post, startStack, WEST_KEY, type Stack } from "../scenarios/support.ts";
+import { chat, credentialAudit, EAST_KEY, post, startStack, WEST_KEY, type Stack } from "../support/stack.ts";
 
 /** local.yaml's providers with the pay-as-you-go deployment preferred. */
 const westFirst = (cfg: any) => cfg.providers.map((p: any) => ({ ...p, priority: p.name === "aoai-west-payg" ? 0 : 1 }));

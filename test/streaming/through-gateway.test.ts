@@ -3,7 +3,7 @@
 import http from "node:http";
 import OpenAI, { AzureOpenAI } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EAST_KEY, startStack, type Stack } from "../scenarios/support.ts";
+import { EAST_KEY, fetchPost, startStack, type Stack } from "../support/stack.ts";
 
 interface Arrival { at: number; bytes: string }
 
@@ -25,10 +25,7 @@ function streamRequest(url: string, body: unknown): Promise<{ status: number; he
 
 /** The same request straight to the mock (what the provider sends). */
 async function direct(s: Stack, body: unknown, deployment = "gpt4o-ptu"): Promise<string> {
-  const r = await fetch(`${s.east.url}/openai/deployments/${deployment}/chat/completions?api-version=2024-10-21`, {
-    method: "POST", headers: { "content-type": "application/json", "api-key": EAST_KEY }, body: JSON.stringify(body),
-  });
-  return await r.text();
+  return (await fetchPost(s.east.url, `/openai/deployments/${deployment}/chat/completions?api-version=2024-10-21`, body, { "api-key": EAST_KEY })).text;
 }
 
 const ask = (extra: Record<string, unknown> = {}) => ({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "Tell me a story" }], max_tokens: 64, ...extra });

@@ -1,7 +1,7 @@
 // Active health checks: one worker probes (lease), every provider with its own key on its
 // models endpoint, thresholds, a rejected key is logged masked with the endpoint.
 import { afterEach, describe, expect, it } from "vitest";
-import { chat, credentialAudit, EAST_KEY, post, sleep, startStack, WEST_KEY, type Stack } from "../scenarios/support.ts";
+import { chat, credentialAudit, EAST_KEY, post, sleep, startStack, WEST_KEY, type Stack } from "../support/stack.ts";
 
 describe("active health checks", () => {
   let s: Stack | undefined;

@@ -2,7 +2,7 @@
 // stats_tags turning the filter's encoded labels into Prometheus labels.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { extractTags } from "../../harness/gateway/stats.ts";
-import { chat, post, sleep, startStack, type Stack } from "../scenarios/support.ts";
+import { chat, post, sleep, startStack, type Stack } from "../support/stack.ts";
 
 describe("metrics", () => {
   let s: Stack;
@@ -17,7 +17,7 @@ describe("metrics", () => {
     expect((await post(s.gateway.url, "/v1/chat/completions", chat())).status).toBe(200);
     await post(s.gateway.url, "/v1/chat/completions", { ...chat(), model: "nope" });
     await sleep(500); // a few ticks: health checks and state gauges
-    text = await (await fetch(`${s.gateway.adminUrl}/stats/prometheus`)).text();
+    text = await s.prometheus();
   });
   afterAll(async () => { await s?.close(); });
 

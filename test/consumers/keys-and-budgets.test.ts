@@ -1,7 +1,7 @@
 // Gateway-issued keys: authentication by the gateway, budgets reserved at admission, the
 // consumer's key never forwarded, the consumer's own rate-limit headers.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chat, credentialAudit, EAST_KEY, post, startStack, WEST_KEY, type ClientResult, type Stack } from "../scenarios/support.ts";
+import { chat, credentialAudit, EAST_KEY, post, startStack, WEST_KEY, type ClientResponse, type Stack } from "../support/stack.ts";
 
 const TEAM_A = "team-a-key-0123456789";
 const TEAM_B = "team-b-key-9876543210";
@@ -62,7 +62,7 @@ describe("consumers", () => {
     const east0 = s.east.records.length;
     const west0 = s.west.records.length;
     const body = { model: "gpt-4o", messages: [{ role: "user", content: "x".repeat(400) }], max_tokens: 200 };
-    const results: ClientResult[] = [];
+    const results: ClientResponse[] = [];
     await Promise.all(Array.from({ length: 16 }, async () => {
       for (let k = 0; k < 4; k++) results.push(await post(s.gateway.url, "/v1/chat/completions", body, { authorization: `Bearer ${TEAM_A}` }));
     }));

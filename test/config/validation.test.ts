@@ -1,10 +1,10 @@
 // The product filter rejects bad configuration at configure time, with every problem named,
 // and never traps its VM doing so.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { PluginHost, PluginLoadError, type LogRecord } from "../../harness/host/index.ts";
+import { productWasm } from "../support/host-rig.ts";
 
-const wasm = readFileSync(new URL("../../build/ai-failover.wasm", import.meta.url));
+const wasm = productWasm();
 
 const provider = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
