@@ -3,7 +3,7 @@
  * run (direct to the mock provider; the same gateway with a pass-through filter). 127.0.0.1 only,
  * bounded in requests and time. See harness/bench/README.md.
  *
- *   node --expose-gc --import tsx harness/bench/main.ts [--quick] [--out-dir DIR]
+ *   node --expose-gc --import tsx harness/bench/main.ts [--quick] [--out-dir DIR] [--baseline-wasm FILE]
  *
  * Writes DIR/bench-report.md and DIR/bench-report.json (DIR default: build/) and prints the
  * Markdown to stdout; progress goes to stderr.
@@ -48,19 +48,24 @@ const progress = (msg: string) => process.stderr.write(`[bench ${((performance.n
 // The mock providers wait on one AbortSignal per provider: 32 concurrent waits are expected, not a leak.
 EventEmitter.defaultMaxListeners = 100;
 
-function parseArgs(argv: string[]): { settings: Settings; outDir: string } {
+function parseArgs(argv: string[]): { settings: Settings; outDir: string; baselineWasm: string | null } {
   let settings = FULL;
   let outDir = join(ROOT, "build");
+  let baselineWasm: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--quick") settings = QUICK;
     else if (a === "--out-dir") outDir = argv[++i] ?? outDir;
-    else if (a === "--help" || a === "-h") {
-      process.stdout.write("usage: npm run bench -- [--quick] [--out-dir DIR]\n");
+    else if (a === "--baseline-wasm") {
+      baselineWasm = argv[++i] ?? null;
+      if (baselineWasm === null) throw new Error("--baseline-wasm needs a file (e.g. a build of another commit)");
+    } else if (a === "--help" || a === "-h") {
+      process.stdout.write("usage: npm run bench -- [--quick] [--out-dir DIR] [--baseline-wasm FILE]\n" +
+        "  --baseline-wasm FILE  also measure FILE (e.g. the previous commit's build) in the host bench, interleaved with this build\n");
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
-  return { settings, outDir };
+  return { settings, outDir, baselineWasm };
 }
 
 /** Newest source under assembly/ newer than the module → the bench would measure stale code. */
@@ -82,7 +87,7 @@ function staleness(): string | null {
 }
 
 async function main(): Promise<number> {
-  const { settings: s, outDir } = parseArgs(process.argv.slice(2));
+  const { settings: s, outDir, baselineWasm } = parseArgs(process.argv.slice(2));
   const began = performance.now();
   const startedAt = new Date().toISOString();
   const loadAvgStart = os.loadavg();
@@ -131,7 +136,10 @@ async function main(): Promise<number> {
     const captured = await captureExchanges(mocks);
     const host = await runHostBench({
       bootstrap: benchBootstrap("ai-failover", productCopy, ports), baseDir: ROOT,
-      modules: [{ name: "pass-through", wasm: passthrough.bytes }, { name: "ai-failover", wasm: product }],
+      modules: [
+        { name: "pass-through", wasm: passthrough.bytes }, { name: "ai-failover", wasm: product },
+        ...(baselineWasm !== null ? [{ name: "baseline-wasm", wasm: readFileSync(baselineWasm) }] : []),
+      ],
       captured, n: s.hostRequests, block: s.hostBlock, confirmLeaks: s.confirmLeaks,
     });
     for (const f of host.filters) {
