@@ -1,11 +1,11 @@
 /**
  * ai-failover command line.
- *   serve <bootstrap.yaml> [--workers N] [--log-level L]   the gateway alone, on any bootstrap file
+ *   serve <bootstrap.yaml> [--workers N] [--log-level L] [--host envoy|higress]   the gateway alone, on any bootstrap file
  *   start [--workers N] [--log-level L]                    build if needed, mock providers + gateway on envoy/local.yaml
  *   mocks [bootstrap.yaml]                                 only the mock providers of a bootstrap (for a real Envoy)
  */
 import { fileURLToPath } from "node:url";
-import type { LogLevel, LogRecord } from "../host/types.ts";
+import type { HostFlavour, LogLevel, LogRecord } from "../host/types.ts";
 import { startGateway, type Gateway } from "../gateway/index.ts";
 import { startLocal, startMockProviders } from "./start.ts";
 import { readFileSync } from "node:fs";
@@ -16,7 +16,7 @@ const USAGE = `usage:
   ai-failover start [--workers N] [--log-level L]
       build the filter if needed, start two mock Azure OpenAI providers and the gateway on
       envoy/local.yaml, and print a curl line to try it
-  ai-failover serve <bootstrap.yaml> [--workers N] [--log-level L]
+  ai-failover serve <bootstrap.yaml> [--workers N] [--log-level L] [--host envoy|higress]
       start the gateway alone on an Envoy bootstrap file (e.g. envoy/envoy.yaml for real endpoints)
   ai-failover mocks [bootstrap.yaml]
       start only the mock providers of a bootstrap (default envoy/local.yaml), each on its
@@ -25,6 +25,8 @@ const USAGE = `usage:
 
   --workers N      worker VMs, like Envoy's --concurrency (default 2)
   --log-level L    trace | debug | info | warn | error | critical (default info)
+  --host H         envoy (default) | higress: which host's proxy-wasm rules the gateway plays
+                   (Higress: ABI 0_2_100 known, no allow_on_headers_stop_iteration in the bootstrap)
 `;
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "critical"] as const;
@@ -33,6 +35,7 @@ export interface CliOptions {
   positional: string[];
   workers?: number;
   logLevel: LogLevel;
+  flavour?: HostFlavour;
 }
 
 export function parseArgs(args: string[]): CliOptions {
@@ -54,6 +57,10 @@ export function parseArgs(args: string[]): CliOptions {
       const idx = LEVELS.indexOf(v as (typeof LEVELS)[number]);
       if (idx < 0) throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}`);
       out.logLevel = idx as LogLevel;
+    } else if (flag === "--host") {
+      const v = value();
+      if (v !== "envoy" && v !== "higress") throw new UsageError("--host must be envoy or higress");
+      out.flavour = v;
     } else if (a.startsWith("-")) {
       throw new UsageError(`unknown option ${a}`);
     } else out.positional.push(a);
@@ -88,6 +95,7 @@ async function serve(opts: CliOptions): Promise<number> {
     workers: opts.workers,
     logLevel: opts.logLevel,
     logger: consoleLogger,
+    hostOptions: opts.flavour ? { flavour: opts.flavour } : undefined,
   });
   process.stdout.write(
     `ai-failover gateway on ${gw.url}` + (gw.adminUrl ? ` (admin ${gw.adminUrl})` : "") + ` — ${gw.host.workerCount} workers, ${file}\n`,

@@ -1,6 +1,13 @@
 /** proxy-wasm ABI constants (spec v0.2.x, as Envoy / proxy-wasm-cpp-host use them). */
 
-export type AbiVersion = "0_1_0" | "0_2_0" | "0_2_1";
+export type AbiVersion = "0_1_0" | "0_2_0" | "0_2_1" | "0_2_100";
+
+/**
+ * Which host the harness plays. "envoy": upstream Envoy with proxy-wasm-cpp-host. "higress":
+ * Higress's Envoy with its fork of proxy-wasm-cpp-host (higress-group/proxy-wasm-cpp-host), which
+ * also knows ABI 0_2_100 and has no allow_on_headers_stop_iteration.
+ */
+export type HostFlavour = "envoy" | "higress";
 
 export const WasmResult = {
   Ok: 0,

@@ -345,6 +345,18 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     if (trailers) this.passTrailers(d, trailers);
   }
 
+  /**
+   * Is a StopIteration from on_request_headers / on_response_headers turned into
+   * StopAllIterationAndWatermark (the body is then held until the filter continues)?
+   * Upstream (ContextBase::convertVmCallResultToFilterHeadersStatus, src/context.cc): unless the
+   * plugin sets allow_on_headers_stop_iteration (Envoy ≥ 1.35). Higress's fork: unless the module
+   * is ABI 0_2_100 (it binds on_request_headers_abi_03_ for it and converts only for the 0_1/0_2 bindings).
+   */
+  private convertsStopIteration(): boolean {
+    if (this.opts.flavour === "higress") return this.vm.linked.abi !== "0_2_100";
+    return !this.opts.allowOnHeadersStopIteration;
+  }
+
   private callFilter(fn: string, args: number[]): { trapped: boolean; value: number; called: boolean } {
     const out = this.vm.call(this, fn, args);
     if (!out.called) return { trapped: this.vm.failed, value: 0, called: false };
@@ -370,7 +382,7 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     if (out.called && !out.trapped) {
       const r = out.value;
       if (this.vm.stopNextIteration || r > FilterHeadersStatus.StopAllIterationAndWatermark) status = FilterHeadersStatus.StopAllIterationAndWatermark;
-      else if (r === FilterHeadersStatus.StopIteration && !this.opts.allowOnHeadersStopIteration) status = FilterHeadersStatus.StopAllIterationAndWatermark;
+      else if (r === FilterHeadersStatus.StopIteration && this.convertsStopIteration()) status = FilterHeadersStatus.StopAllIterationAndWatermark;
       else if (r === FilterHeadersStatus.ContinueAndEndStream) status = FilterHeadersStatus.Continue;
       else status = r;
     }

@@ -75,6 +75,15 @@ const PROXY_ABI_SPECIFIC: Record<AbiVersion, Record<string, FuncType>> = {
     proxy_close_stream: sig(words(1)),
     proxy_get_log_level: sig(words(1)),
   },
+  // Higress's fork (WasmBase::registerCallbacks): as 0_2_1. It also registers its own calls
+  // (proxy_redis_init, proxy_redis_call, proxy_get_upstream_hosts, ...) that upstream Envoy does
+  // not have; the harness registers none of them, so a module importing them fails to link here
+  // as it would on upstream Envoy.
+  "0_2_100": {
+    proxy_continue_stream: sig(words(1)),
+    proxy_close_stream: sig(words(1)),
+    proxy_get_log_level: sig(words(1)),
+  },
 };
 
 const ENV_MISC: Record<string, FuncType> = {

@@ -7,5 +7,5 @@ export { envoyImportTable, expectedExports, WASI_MODULES } from "./import-table.
 export { checkModule } from "./link.ts";
 export { parseWasm } from "./wasm-binary.ts";
 export { encodePairs, decodePairs } from "./pairs.ts";
-export type { AbiVersion } from "./abi.ts";
+export type { AbiVersion, HostFlavour } from "./abi.ts";
 export { WasmResult } from "./abi.ts";

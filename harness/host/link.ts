@@ -2,7 +2,7 @@
  * Load-time checks, in the order Envoy applies them (WasmBase::load, V8::link,
  * WasmBase::getFunctions), with the same messages.
  */
-import type { AbiVersion } from "./abi.ts";
+import type { AbiVersion, HostFlavour } from "./abi.ts";
 import { envoyImportTable, expectedExports } from "./import-table.ts";
 import { parseWasm, printValTypes, sameTypes, WasmParseError, type WasmImport, type WasmModuleInfo } from "./wasm-binary.ts";
 
@@ -24,7 +24,10 @@ const ABI_MARKERS: Record<string, AbiVersion> = {
   proxy_abi_version_0_2_1: "0_2_1",
 };
 
-export function checkModule(bytes: Uint8Array): LinkResult {
+/** Higress's fork knows one more (src/bytecode_util.cc of higress-group/proxy-wasm-cpp-host). */
+const HIGRESS_ABI_MARKERS: Record<string, AbiVersion> = { ...ABI_MARKERS, proxy_abi_version_0_2_100: "0_2_100" };
+
+export function checkModule(bytes: Uint8Array, flavour: HostFlavour = "envoy"): LinkResult {
   let info: WasmModuleInfo;
   try {
     info = parseWasm(bytes);
@@ -32,11 +35,15 @@ export function checkModule(bytes: Uint8Array): LinkResult {
     if (e instanceof WasmParseError) return { ok: false, message: "Failed to parse corrupted Wasm module" };
     throw e;
   }
-  // ABI version: the first function export named like a known marker.
+  // ABI version: the first function export, in export-section order, named like a marker this
+  // host knows; unknown markers are skipped (BytecodeUtil::getAbiVersion, src/bytecode_util.cc,
+  // in both proxy-wasm-cpp-host and Higress's fork). So a module exporting 0_2_100 before 0_2_0
+  // is 0_2_100 on Higress and 0_2_0 on upstream Envoy.
+  const markers = flavour === "higress" ? HIGRESS_ABI_MARKERS : ABI_MARKERS;
   let abi: AbiVersion | undefined;
   for (const e of info.exports) {
-    if (e.kind === "function" && ABI_MARKERS[e.name]) {
-      abi = ABI_MARKERS[e.name];
+    if (e.kind === "function" && markers[e.name]) {
+      abi = markers[e.name];
       break;
     }
   }

@@ -1,5 +1,6 @@
 /** PluginOptions with defaults applied, as the VMs and streams read them. */
 import { toBytes } from "./bytes.ts";
+import type { HostFlavour } from "./abi.ts";
 import type { ClusterDispatcher, FailurePolicy, LogLevel, PluginOptions } from "./types.ts";
 
 export interface ResolvedOptions {
@@ -11,6 +12,7 @@ export interface ResolvedOptions {
   environment: Array<[string, string]>;
   workers: number;
   allowOnHeadersStopIteration: boolean;
+  flavour: HostFlavour;
   failurePolicy: FailurePolicy;
   bufferLimitBytes: number;
   dispatcher?: ClusterDispatcher;
@@ -36,6 +38,7 @@ export function resolveOptions(opts: PluginOptions): ResolvedOptions {
     environment: Object.entries(opts.environment ?? {}),
     workers: Math.max(1, opts.workers ?? 2),
     allowOnHeadersStopIteration: opts.allowOnHeadersStopIteration ?? false,
+    flavour: opts.flavour ?? "envoy",
     failurePolicy: opts.failurePolicy ?? "FAIL_RELOAD",
     bufferLimitBytes: opts.bufferLimitBytes ?? 1024 * 1024,
     dispatcher: opts.dispatcher,

@@ -64,7 +64,11 @@ export class PluginHost {
     } else {
       bytes = options.wasm;
     }
-    const linkResult = checkModule(bytes);
+    if (opts.flavour === "higress" && opts.allowOnHeadersStopIteration) {
+      // Higress's Envoy has no such field (its proxy-wasm fork decides by ABI version instead).
+      throw new PluginLoadError("allow_on_headers_stop_iteration is not a field of Higress's wasm plugin configuration", logs);
+    }
+    const linkResult = checkModule(bytes, opts.flavour);
     if (!linkResult.ok) {
       logs.push({ level: 5, vm: "base", message: `Wasm VM failed ${linkResult.message}` });
       throw new PluginLoadError(linkResult.message, logs);

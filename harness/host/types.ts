@@ -6,6 +6,9 @@
  * Contract between layers (agreed before the layers were written; change both sides together).
  */
 
+import type { HostFlavour } from "./abi.ts";
+export type { HostFlavour };
+
 /** Header list: lower-case names, order preserved, duplicates allowed. Pseudo-headers first. */
 export type HeaderList = Array<[string, string]>;
 
@@ -58,8 +61,10 @@ export interface PluginOptions {
   environment?: Record<string, string>;
   /** Number of worker VMs (Envoy --concurrency). Default 2. */
   workers?: number;
-  /** Plugin config allow_on_headers_stop_iteration (Envoy ≥ 1.35). Default false. */
+  /** Plugin config allow_on_headers_stop_iteration (Envoy ≥ 1.35; Higress has no such field). Default false. */
   allowOnHeadersStopIteration?: boolean;
+  /** The host played: upstream Envoy (default) or Higress (its ABI rules; see abi.ts HostFlavour). */
+  flavour?: HostFlavour;
   /** failure_policy (fail_open: true ≡ FAIL_OPEN). Default FAIL_RELOAD (Envoy ≥ 1.33 default). */
   failurePolicy?: FailurePolicy;
   /** Buffer limit for StopIterationAndBuffer per direction (bytes). Default 1 MiB. Over → 413 request / 500 response. */

@@ -7,10 +7,12 @@ const TEAM_A = "team-a-key-0123456789";
 const TEAM_B = "team-b-key-9876543210";
 const BUDGET = 3000;
 
-describe("consumers", () => {
+// On upstream Envoy and on Higress (the same module, read as ABI 0_2_0 and 0_2_100).
+describe.each(["envoy", "higress"] as const)("consumers (%s)", (flavour) => {
   let s: Stack;
   beforeAll(async () => {
     s = await startStack({
+      flavour,
       edit: (cfg) => ({
         ...cfg,
         healthCheck: { enabled: false },

@@ -63,3 +63,13 @@ describe("ai-failover CLI", () => {
     expect(usage.err()).toContain("serve needs a bootstrap file");
   });
 });
+
+describe("serve --host", () => {
+  it("parses envoy and higress, and names a bad value", async () => {
+    const { parseArgs } = await import("../../harness/cli/main.ts");
+    expect(parseArgs(["b.yaml", "--host", "higress"]).flavour).toBe("higress");
+    expect(parseArgs(["b.yaml", "--host=envoy"]).flavour).toBe("envoy");
+    expect(parseArgs(["b.yaml"]).flavour).toBeUndefined();
+    expect(() => parseArgs(["b.yaml", "--host", "nginx"])).toThrow("--host must be envoy or higress");
+  });
+});

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chat, credentialAudit, EAST_KEY, post, sleep, startStack, WEST_KEY, type Stack } from "../support/stack.ts";
 
-describe("scenario: provider failure and recovery with per-provider credentials", () => {
+// On upstream Envoy and on Higress (the same module, read as ABI 0_2_0 and 0_2_100).
+describe.each(["envoy", "higress"] as const)("scenario: provider failure and recovery with per-provider credentials (%s)", (flavour) => {
   let s: Stack;
   const served: Array<{ phase: string; status: number; provider: string | undefined; attempts: string | undefined }> = [];
 
@@ -24,6 +25,7 @@ describe("scenario: provider failure and recovery with per-provider credentials"
 
   beforeAll(async () => {
     s = await startStack({
+      flavour,
       edit: (cfg) => ({
         ...cfg,
         logLevel: "debug",

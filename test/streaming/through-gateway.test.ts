@@ -30,10 +30,12 @@ async function direct(s: Stack, body: unknown, deployment = "gpt4o-ptu"): Promis
 
 const ask = (extra: Record<string, unknown> = {}) => ({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "Tell me a story" }], max_tokens: 64, ...extra });
 
-describe("streaming through the gateway", () => {
+// On upstream Envoy and on Higress (the same module, read as ABI 0_2_0 and 0_2_100).
+describe.each(["envoy", "higress"] as const)("streaming through the gateway (%s)", (flavour) => {
   let s: Stack;
   beforeAll(async () => {
     s = await startStack({
+      flavour,
       edit: (cfg) => ({ ...cfg, healthCheck: { enabled: false } }),
       east: { stream: { firstChunkMs: 50, chunkIntervalMs: 20 }, completionTokens: 12, region: "East US" },
     });

@@ -19,7 +19,7 @@ import net, { type AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import { startMockProvider, type MockProvider, type MockProviderOptions } from "../../harness/providers/index.ts";
-import type { LogRecord } from "../../harness/host/types.ts";
+import type { HostFlavour, LogRecord } from "../../harness/host/types.ts";
 import { analyze, formatReport, formatSlices, type Report } from "../../harness/replay/report.ts";
 import { runScenario, type RunHooks, type RunResult, type TargetName } from "../../harness/replay/runner.ts";
 import { loadScenario, type Scenario } from "../../harness/replay/scenario.ts";
@@ -102,6 +102,11 @@ export async function startStack(opts: {
   vmEnv?: Record<string, string>;
   /** A last edit of the bootstrap text (after the ports, the plugin configuration and the VM environment). */
   bootstrap?: (yaml: string) => string;
+  /**
+   * The host the gateway plays (default upstream Envoy). "higress": Higress's proxy-wasm rules;
+   * its wasm plugin configuration has no allow_on_headers_stop_iteration, so the line goes.
+   */
+  flavour?: HostFlavour;
 }): Promise<Stack> {
   const east = await startMockProvider({
     kind: "azure", name: "aoai-east", keys: [EAST_KEY], deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06" } }, ...opts.east,
@@ -110,10 +115,13 @@ export async function startStack(opts: {
     kind: "azure", name: "aoai-west", keys: [WEST_KEY], deployments: { "gpt4o-payg": { model: "gpt-4o-2024-08-06" } }, ...opts.west,
   });
   const logs: LogRecord[] = [];
+  const flavour = opts.flavour ?? "envoy";
+  const forHost = (y: string) => (flavour === "higress" ? y.replace(/\n\s*allow_on_headers_stop_iteration: true/, "") : y);
   const gateway = await startGateway({
     bootstrapText: (opts.bootstrap ?? ((y) => y))(
-      withVmEnv(bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)), opts.vmEnv ?? {}),
+      forHost(withVmEnv(bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)), opts.vmEnv ?? {})),
     ),
+    hostOptions: { flavour },
     baseDir: ROOT,
     workers: opts.workers ?? 2,
     logLevel: 0,
