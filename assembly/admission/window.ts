@@ -29,9 +29,20 @@ export abstract class Window {
   abstract decodeFrom(buf: ArrayBuffer): bool;
 }
 
+/**
+ * Has the window elapsed at `nowMs` (or none begun)? A window that started a moment after our
+ * clock reading is the current one: another worker read the clock later and began it between
+ * our reading and our write. Only one that starts a whole window ahead means the clock jumped back.
+ */
+function elapsed(s: Window, lim: Limits, nowMs: i64): bool {
+  if (s.windowStartMs == 0) return true;
+  if (nowMs >= s.windowStartMs) return nowMs - s.windowStartMs >= lim.windowMs;
+  return s.windowStartMs - nowMs >= lim.windowMs;
+}
+
 /** Starts a new window when the current one has elapsed. */
 export function rollWindow(s: Window, lim: Limits, nowMs: i64): void {
-  if (s.windowStartMs == 0 || nowMs - s.windowStartMs >= lim.windowMs || nowMs < s.windowStartMs) {
+  if (elapsed(s, lim, nowMs)) {
     s.windowStartMs = nowMs;
     s.tokensReserved = 0;
     s.requestsReserved = 0;
@@ -71,10 +82,9 @@ export function fits(s: Window, lim: Limits, tokens: i64, nowMs: i64): bool {
   // (or none began), that is a fresh window: the whole limit, nothing reported yet — with the
   // same thresholds as any other moment (a request refused a millisecond into a window must not
   // be admitted at its very start).
-  const elapsed = s.windowStartMs == 0 || nowMs - s.windowStartMs >= lim.windowMs || nowMs < s.windowStartMs;
   let t: i64 = i64.MAX_VALUE;
   let r: i64 = i64.MAX_VALUE;
-  if (elapsed) {
+  if (elapsed(s, lim, nowMs)) {
     if (lim.tokensPerMinute > 0) t = lim.tokensPerMinute;
     if (lim.requestsPerMinute > 0) r = lim.requestsPerMinute;
   } else {
@@ -97,8 +107,9 @@ export function reserve(s: Window, lim: Limits, tokens: i64, nowMs: i64): bool {
 }
 
 /**
- * Settles a reservation made at `reservedAtMs`: `actual` tokens used (-1 = the attempt failed
- * and consumed nothing: release it all). Only applies inside the same window.
+ * Settles a reservation made in the window that began at `reservedAtMs` (or made at that
+ * moment): `actual` tokens used (-1 = the attempt failed and consumed nothing: release it all).
+ * Only applies inside the same window.
  */
 export function settle(s: Window, lim: Limits, reserved: i64, actual: i64, reservedAtMs: i64, nowMs: i64,
   refund: bool = true): void {

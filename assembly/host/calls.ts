@@ -158,6 +158,16 @@ export function getShared(key: string): SharedValue {
   return out;
 }
 
+/**
+ * The cas to create a key that was absent. The ABI has no create-if-absent: a set on an absent
+ * key succeeds whatever its cas, and a set with cas 0 overwrites unconditionally
+ * (SharedData::set, src/shared_data.cc of proxy-wasm-cpp-host and Higress's fork). With a
+ * nonzero cas, a key that another worker created since our read fails with CasMismatch — unless
+ * its cas is this value: CAS values are one process-wide counter from 1 that skips 0, so that
+ * takes the 2^32-1st write of the process to land exactly in that window.
+ */
+export const CREATE_CAS: u32 = 0xffffffff;
+
 export function setShared(key: string, value: ArrayBuffer, cas: u32): u32 {
   const k = String.UTF8.encode(key);
   return imp.proxy_set_shared_data(changetype<usize>(k), k.byteLength, changetype<usize>(value), value.byteLength, cas);

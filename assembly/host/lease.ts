@@ -1,14 +1,15 @@
 // One worker runs the health checks: it holds a lease in shared data, renewed every tick.
 // If it stops renewing (VM failed or reloaded), another worker takes over after the TTL.
 
-import { getShared, Result, setShared } from "./calls";
+import { CREATE_CAS, getShared, Result, setShared } from "./calls";
 
 const LEASE_KEY = "ai-failover/health-lease";
 
 /** Tries to take or renew the lease for `owner`; true when this VM holds it until now+ttl. */
 export function acquireLease(owner: u64, nowMs: i64, ttlMs: i64): bool {
   const v = getShared(LEASE_KEY);
-  let cas: u32 = 0;
+  // Absent: create it only if it still is (two workers starting together must not both hold it).
+  let cas: u32 = CREATE_CAS;
   if (v.result == Result.Ok) {
     cas = v.cas;
     if (v.value.byteLength == 16) {

@@ -3,9 +3,10 @@
 
 import { Window } from "../admission/window";
 import { StateOp } from "../lib/state_op";
-import { getShared, Result, setShared } from "./calls";
+import { CREATE_CAS, getShared, Result, setShared } from "./calls";
 
-const MAX_CAS_TRIES = 16;
+/** CAS rounds before giving up (each lost round means another worker wrote in between). */
+const MAX_CAS_TRIES = 64;
 
 function fresh<T extends Window>(fingerprint: u32): T {
   const s = instantiate<T>();
@@ -31,7 +32,8 @@ export function updateState<T extends Window>(key: string, fingerprint: u32, op:
   for (let attempt = 0; attempt < MAX_CAS_TRIES; attempt++) {
     const v = getShared(key);
     let s = fresh<T>(fingerprint);
-    let cas: u32 = 0;
+    // An absent key is created only if it is still absent (never over another worker's write).
+    let cas: u32 = CREATE_CAS;
     if (v.result == Result.Ok) {
       cas = v.cas;
       const cur = instantiate<T>();

@@ -61,7 +61,9 @@ export function admitConsumer(c: ConsumerConfig, need: i64, now: i64): BudgetAdm
   const lim = budgetLimits(c);
   const key = budgetKey(c);
   const fp = budgetFingerprint(c);
-  const r = reserveIn<BudgetState>(key, fp, lim, need, now, true);
+  let r = reserveIn<BudgetState>(key, fp, lim, need, now, true);
+  // Lost the CAS race every round (other workers writing): that is not "over budget".
+  for (let k = 0; r.reservation === null && r.contended && k < 8; k++) r = reserveIn<BudgetState>(key, fp, lim, need, now, true);
   if (r.reservation !== null) {
     const w = r.window!;
     out.reservation = r.reservation;

@@ -31,6 +31,7 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
   const cfg = view.config;
   const n = cfg.providers.length;
   const out = new Picked();
+  let contended = 0;
   for (let round = 0; round < n + 2; round++) {
     const states = loadStates(view.slots);
     const capacity = new Array<bool>(n);
@@ -59,6 +60,9 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
       out.reservation = r.reservation;
       return out;
     }
+    // It fitted but the CAS race was lost every time: choose again without calling it a round
+    // (a spurious "no capacity" otherwise), within a bound.
+    if (r.contended && contended++ < 8) round--;
   }
   out.why = NoChoice.NoCapacity;
   out.states = loadStates(view.slots);

@@ -11,7 +11,9 @@ export class Reservation<T extends Window> {
   private held: bool = true;
 
   constructor(public readonly key: string, public readonly fingerprint: u32, public readonly limits: Limits,
-    public readonly tokens: i64, public readonly at: i64,
+    public readonly tokens: i64,
+    /** When the window it landed in began: settling applies to that window only. */
+    public readonly at: i64,
     /** Settling below the reservation gives the difference back (consumer budgets, not providers). */
     public readonly refunds: bool) {}
 
@@ -27,15 +29,18 @@ export class Reservation<T extends Window> {
   }
 }
 
-/** The result of a reservation attempt: the reservation (null when it did not fit) and the window as written or read. */
+/**
+ * The result of a reservation attempt: the reservation (null when none was made) and the window
+ * as written. `contended`: it fitted, but other workers kept winning the CAS race — not a "no".
+ */
 export class Reserved<T extends Window> {
-  constructor(public reservation: Reservation<T> | null, public window: T | null) {}
+  constructor(public reservation: Reservation<T> | null, public window: T | null, public contended: bool = false) {}
 }
 
 /** Reserves `tokens` and one request in the window at `key`; CAS, so it holds across workers. */
 export function reserveIn<T extends Window>(key: string, fingerprint: u32, limits: Limits, tokens: i64, now: i64, refunds: bool): Reserved<T> {
   const op = new ReserveOp<T>(limits, tokens, now);
   const w = updateState<T>(key, fingerprint, op);
-  if (w !== null && op.ok) return new Reserved<T>(new Reservation<T>(key, fingerprint, limits, tokens, now, refunds), w);
-  return new Reserved<T>(null, null);
+  if (w !== null && op.ok) return new Reserved<T>(new Reservation<T>(key, fingerprint, limits, tokens, w.windowStartMs, refunds), w);
+  return new Reserved<T>(null, null, op.ok);
 }

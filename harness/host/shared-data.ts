@@ -8,6 +8,13 @@ import { WasmResult } from "./abi.ts";
 export class SharedData {
   private readonly data = new Map<string, Map<string, { value: Uint8Array; cas: number }>>();
   private cas = 1;
+  /**
+   * Called after a VM's proxy_get_shared_data read `key` and before the VM continues: what
+   * happens here happens between that VM's read and its next write. The harness runs every VM on
+   * one thread, so without this no two workers' read-modify-writes ever interleave; tests use it
+   * to make them (e.g. run another worker's request right there).
+   */
+  interleave?: (vmId: string, key: string, found: boolean) => void;
 
   private nextCas(): number {
     const result = this.cas;

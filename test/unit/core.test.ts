@@ -462,6 +462,27 @@ describe("admission-time capacity", () => {
     expect(cap()).toMatchObject({ windowStartMs: 61_000, tokensReserved: 10_000, requestsReserved: 1 });
   });
 
+  it("a window another worker began a moment after our clock reading is the current window, not a new one", () => {
+    reset(10_000, 0, 0, 0, 60_000);
+    expect(reserveAt(3000, 1005)).toBe(true); // another worker read its clock later and began the window
+    expect(reserveAt(2000, 1000)).toBe(true); // ours, read at 1000, lands in the same window
+    expect(cap()).toMatchObject({ windowStartMs: 1005, tokensReserved: 5000, requestsReserved: 2 });
+    expect(fitsAt(5001, 1000)).toBe(false);
+    // A window a whole window ahead of our clock means the clock jumped back: start afresh.
+    expect(reserveAt(1000, 1005 - 60_000)).toBe(true);
+    expect(cap()).toMatchObject({ windowStartMs: 1005 - 60_000, tokensReserved: 1000, requestsReserved: 1 });
+  });
+
+  it("a reservation settles only in the window it landed in (identified by that window's start)", () => {
+    reset(10_000, 0, 0, 0, 60_000);
+    expect(reserveAt(3000, 1005)).toBe(true);
+    expect(reserveAt(2000, 1000)).toBe(true);
+    capSettle(B(2000), B(-1), B(1005), B(1500)); // released: the window it landed in began at 1005
+    expect(cap()).toMatchObject({ tokensReserved: 3000, requestsReserved: 1 });
+    capSettle(B(3000), B(-1), B(900), B(1600)); // a window that began before this one: not this window's
+    expect(cap()).toMatchObject({ tokensReserved: 3000, requestsReserved: 1 });
+  });
+
   it("a request larger than the whole window never fits", () => {
     reset(1000);
     expect(fitsAt(1001, 5)).toBe(false);

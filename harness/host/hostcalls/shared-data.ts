@@ -6,7 +6,10 @@ import type { WasmVm } from "../vm.ts";
 export function proxy_get_shared_data(vm: WasmVm, keyPtr: number, keySize: number, retPtr: number, retSize: number, casPtr: number): number {
   const key = vm.memory.read(keyPtr, keySize);
   if (!key) return WasmResult.InvalidMemoryAccess;
-  const entry = vm.env.process.sharedData.get(vm.opts.vmId, latin1(key));
+  const shared = vm.env.process.sharedData;
+  const name = latin1(key);
+  const entry = shared.get(vm.opts.vmId, name);
+  shared.interleave?.(vm.opts.vmId, name, entry !== undefined);
   if (!entry) return WasmResult.NotFound;
   if (!vm.copyToPointerSize(entry.value, retPtr, retSize)) return WasmResult.InvalidMemoryAccess;
   return vm.memory.writeU32(casPtr, entry.cas) ? WasmResult.Ok : WasmResult.InvalidMemoryAccess;
