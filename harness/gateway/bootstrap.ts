@@ -114,6 +114,9 @@ const route: Spec = {
       name: "RouteMatch",
       fields: { prefix: str, path: str },
     },
+    // Route.request_headers_to_remove: applied by the router to the upstream request, after the
+    // route was chosen (so a cluster_header can be read and then kept from the upstream).
+    request_headers_to_remove: { kind: "list", of: name },
     route: {
       kind: "message",
       name: "RouteAction",
@@ -348,6 +351,8 @@ export interface RouteConfig {
   /** Per-route idle timeout; undefined = the connection manager's stream_idle_timeout. */
   idleTimeoutMs?: number;
   clusterNotFoundStatus: number;
+  /** Route.request_headers_to_remove (lower-case). */
+  requestHeadersToRemove: string[];
 }
 
 export interface VirtualHostConfig {
@@ -489,6 +494,11 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
       if (a.cluster !== undefined && !clusters.has(a.cluster))
         problems.add(`${at}.route.cluster`, `unknown cluster "${a.cluster}"`);
       const codes = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTERNAL_SERVER_ERROR: 500 } as const;
+      const remove: string[] = (r.request_headers_to_remove ?? []).map((h: string) => h.toLowerCase());
+      for (const h of remove) {
+        // Envoy's HeaderParser: "':-prefixed' or host headers may not be removed".
+        if (h.startsWith(":") || h === "host") problems.add(`${at}.request_headers_to_remove`, `':-prefixed' or host headers may not be removed (found "${h}")`);
+      }
       return {
         name: r.name ?? "",
         prefix: m.prefix,
@@ -498,6 +508,7 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
         timeoutMs: a.timeout !== undefined ? parseDuration(a.timeout)! : 15000,
         idleTimeoutMs: a.idle_timeout !== undefined ? parseDuration(a.idle_timeout) : undefined,
         clusterNotFoundStatus: codes[(a.cluster_not_found_response_code ?? "SERVICE_UNAVAILABLE") as keyof typeof codes],
+        requestHeadersToRemove: remove,
       };
     }),
   }));

@@ -154,7 +154,7 @@ export class Exchange implements StreamCallbacks {
     for (const [k, v] of headers) {
       if (k === "x-envoy-upstream-rq-timeout-ms") {
         if (/^\d+$/.test(v)) timeoutMs = Number(v);
-      } else if (k !== "x-envoy-upstream-rq-per-try-timeout-ms" && k !== "x-envoy-expected-rq-timeout-ms") {
+      } else if (k !== "x-envoy-upstream-rq-per-try-timeout-ms" && k !== "x-envoy-expected-rq-timeout-ms" && !route.requestHeadersToRemove.includes(k)) {
         upstreamHeaders.push([k, v]);
       }
     }

@@ -154,3 +154,17 @@ describe("bootstrap: refusals name every field", () => {
     expect(problemsOf("static_resources: [")[0]).toMatch(/^not valid YAML\/JSON: .*line 1/);
   });
 });
+
+describe("Route.request_headers_to_remove", () => {
+  it("is read from the route; pseudo-headers and host are refused as Envoy refuses them", () => {
+    expect(loadBootstrap(LOCAL_YAML, { baseDir: ROOT }).virtualHosts[0]!.routes[0]!.requestHeadersToRemove).toEqual(["x-ai-failover-cluster"]);
+    expect(loadBootstrap(ENVOY_YAML, { baseDir: ROOT }).virtualHosts[0]!.routes[0]!.requestHeadersToRemove).toEqual(["x-ai-failover-cluster"]);
+    const bad = LOCAL_YAML.replace("request_headers_to_remove: [x-ai-failover-cluster]", 'request_headers_to_remove: [":authority", host]');
+    expect(() => loadBootstrap(bad, { baseDir: ROOT })).toThrow(BootstrapError);
+    try { loadBootstrap(bad, { baseDir: ROOT }); } catch (e) {
+      const msg = (e as Error).message;
+      expect(msg).toContain(`':-prefixed' or host headers may not be removed (found ":authority")`);
+      expect(msg).toContain(`':-prefixed' or host headers may not be removed (found "host")`);
+    }
+  });
+});
