@@ -3,11 +3,9 @@
 
 import { CREATE_CAS, getShared, Result, setShared } from "./calls";
 
-const LEASE_KEY = "ai-failover/health-lease";
-
-/** Tries to take or renew the lease for `owner`; true when this VM holds it until now+ttl. */
-export function acquireLease(owner: u64, nowMs: i64, ttlMs: i64): bool {
-  const v = getShared(LEASE_KEY);
+/** Tries to take or renew the lease at `key` for `owner`; true when this VM holds it until now+ttl. */
+export function acquireLease(key: string, owner: u64, nowMs: i64, ttlMs: i64): bool {
+  const v = getShared(key);
   // Absent: create it only if it still is (two workers starting together must not both hold it).
   let cas: u32 = CREATE_CAS;
   if (v.result == Result.Ok) {
@@ -22,5 +20,5 @@ export function acquireLease(owner: u64, nowMs: i64, ttlMs: i64): bool {
   const buf = new ArrayBuffer(16);
   store<u64>(changetype<usize>(buf), owner);
   store<i64>(changetype<usize>(buf), nowMs + ttlMs, 8);
-  return setShared(LEASE_KEY, buf, cas) == Result.Ok;
+  return setShared(key, buf, cas) == Result.Ok;
 }

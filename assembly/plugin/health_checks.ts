@@ -49,8 +49,8 @@ export class HealthChecks {
     this.owner = randomU64();
   }
 
-  /** One tick of this worker: probe what is due if this worker holds the lease. */
-  tick(now: i64, tickMs: i64): void {
+  /** One tick of this worker: probe what is due if this worker holds `leaseKey`. */
+  tick(now: i64, tickMs: i64, leaseKey: string): void {
     const cfg = this.cfg;
     if (!cfg.healthCheck.enabled) {
       // No probe will ever prove a rejected key good again: once its authFailure ejection has
@@ -62,7 +62,7 @@ export class HealthChecks {
       }
       return;
     }
-    if (!acquireLease(this.owner, now, tickMs * 3)) return;
+    if (!acquireLease(leaseKey, this.owner, now, tickMs * 3)) return;
     for (let i = 0; i < this.slots.length; i++) {
       if (unchecked(this.probing[i]) || now < unchecked(this.nextProbeAt[i])) continue;
       unchecked((this.nextProbeAt[i] = now + cfg.healthCheck.intervalMs));

@@ -12,6 +12,7 @@ import { readEnvironment, randomU64 } from "../host/wasi";
 import { ProviderRegistry } from "../provider/registry";
 import { Rng } from "../select/rng";
 import { BodyWaitWatch } from "./body_wait";
+import { Generation } from "./generation";
 import { HealthChecks } from "./health_checks";
 import { Metrics } from "./metrics";
 import { ClientRequest } from "./request";
@@ -34,6 +35,7 @@ export class FailoverRoot extends RootContext {
   callouts: Callouts = new Callouts();
   bodyWait: BodyWaitWatch = new BodyWaitWatch();
   private health: HealthChecks = new HealthChecks(this.callouts, this.metrics);
+  private generation: Generation = new Generation();
   private tickMs: i64 = 1000;
 
   createContext(contextId: u32): Context {
@@ -46,7 +48,8 @@ export class FailoverRoot extends RootContext {
       log(Level.Error, "ai-failover: configuration rejected: the plugin configuration is empty (expected JSON with a providers list)");
       return false;
     }
-    const result = parseConfig(String.UTF8.decode(raw), new MapEnv(readEnvironment()));
+    const text = String.UTF8.decode(raw);
+    const result = parseConfig(text, new MapEnv(readEnvironment()));
     if (!result.ok()) {
       const errors = result.errors;
       log(Level.Error, "ai-failover: configuration rejected: " + errors.length.toString() + " problem(s)");
@@ -65,6 +68,7 @@ export class FailoverRoot extends RootContext {
     this.tickMs = cfg.healthCheck.intervalMs < 1000 ? cfg.healthCheck.intervalMs : 1000;
     if (this.tickMs < 50) this.tickMs = 50;
     setTickPeriod(<u32>this.tickMs);
+    this.generation.claim(text, nowMs());
     if (enabled(Level.Info)) {
       for (let i = 0; i < cfg.providers.length; i++) {
         const p = unchecked(cfg.providers[i]);
@@ -80,8 +84,11 @@ export class FailoverRoot extends RootContext {
     if (this.config === null) return;
     const now = nowMs();
     this.bodyWait.check(now);
+    // A replaced configuration still serves its draining streams, but no longer speaks for the
+    // providers: the current one probes them (with its keys) and publishes their state.
+    if (!this.generation.current()) return;
     this.metrics.publishStates(this.registry.all, loadStates(this.registry.all), now);
-    this.health.tick(now, this.tickMs);
+    this.health.tick(now, this.tickMs, this.generation.leaseKey);
   }
 
   onHttpCallResponse(token: u32, headers: u32, bodySize: u32, trailers: u32): void {

@@ -1,9 +1,14 @@
 // Every provider the configuration names (the global list and every `_rules_` entry), once per
-// name, built at configure time: where its state lives in shared data and the fingerprint that
-// resets that state when the record changes. Views refer to these slots by index. Pure.
+// name, built at configure time: where its state lives in shared data. Views refer to these slots
+// by index. Pure.
+//
+// The key holds the record's fingerprint: a changed record (new key, host, deployments…) has a
+// state of its own, so while an old configuration still runs next to the new one (a reload
+// drains the old plugin instance) neither resets the other's state; an unchanged record keeps
+// its state across reloads.
 
 import { Config, ProviderConfig } from "../config/model";
-import { fnv1a32 } from "../lib/hash";
+import { fnv1a32, hex } from "../lib/hash";
 
 const STATE_PREFIX = "ai-failover/provider/";
 
@@ -14,8 +19,9 @@ export class ProviderSlot {
   readonly stateFingerprint: u32;
 
   constructor(public readonly config: ProviderConfig) {
-    this.stateKey = STATE_PREFIX + config.name;
-    this.stateFingerprint = fnv1a32(config.fingerprint);
+    const fp = fnv1a32(config.fingerprint);
+    this.stateKey = STATE_PREFIX + config.name + "/" + hex(<u64>fp, 8);
+    this.stateFingerprint = fp;
   }
 }
 

@@ -277,8 +277,16 @@ export class HostRig {
 
   metrics(): MetricSnapshot[] { return this.host.metrics(); }
 
+  /** The shared-data key of a provider's state: "ai-failover/provider/<name>/<record fingerprint>" (undefined: none yet). */
+  providerKey(name: string, vmId = ""): string | undefined {
+    const keys = this.process.sharedData.keys(vmId).filter((k) => k.startsWith("ai-failover/provider/" + name + "/"));
+    if (keys.length > 1) throw new Error(`several states for provider ${name} (records changed?): ${keys.join(", ")}`);
+    return keys[0];
+  }
+
   providerState(name: string, vmId = ""): PState | undefined {
-    const e = this.process.sharedData.get(vmId, "ai-failover/provider/" + name);
+    const key = this.providerKey(name, vmId);
+    const e = key !== undefined ? this.process.sharedData.get(vmId, key) : undefined;
     return e ? decodeState(e.value) : undefined;
   }
 
