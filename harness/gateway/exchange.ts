@@ -269,12 +269,14 @@ export class Exchange implements StreamCallbacks {
     });
     res.on("close", () => {
       if (res.complete || this.upstreamAborted || this.completed) return;
-      // Reset after the response started: Envoy can only reset the downstream stream.
       this.ctx.log(1, "upstream reset after response headers");
-      this.resetDownstream("upstream reset after response started", {
-        details: "upstream_reset_after_response_started{connection_termination}",
-        origin: "upstream",
-      });
+      const details = "upstream_reset_after_response_started{connection_termination}";
+      // Router::onUpstreamReset → onUpstreamAbort(503): a direct reply while a filter still holds
+      // the response headers, a reset once they went downstream.
+      if (!this.res.headersSent && this.stream.routerReply) {
+        return this.routerReply(503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination", details);
+      }
+      this.resetDownstream("upstream reset after response started", { details, origin: "upstream" });
     });
   }
 
@@ -324,11 +326,21 @@ export class Exchange implements StreamCallbacks {
    * timeout). It runs through the filter chain, like Envoy's sendLocalReply from the router; if the
    * response already started, Envoy resets the stream instead.
    */
-  private routerReply(status: number, body: string): void {
+  private routerReply(status: number, body: string, resetDetails?: string): void {
     if (this.completed) return;
     if (this.responseStarted || this.res.headersSent) {
-      // Only timeouts get here (failures before headers are replies): Envoy resets the stream.
-      const details = body === "upstream request timeout" ? "upstream_response_timeout" : body === "stream timeout" ? "stream_idle_timeout" : `router_reply_${status}`;
+      const details = resetDetails ?? (body === "upstream request timeout" ? "upstream_response_timeout" : body === "stream timeout" ? "stream_idle_timeout"
+        : `router_reply_${status}`);
+      if (!this.res.headersSent && this.stream.routerReply) {
+        // A filter holds the response headers: Envoy replies directly, bypassing the filters
+        // (sendDirectLocalReply); the host decides, and resets if the headers did go downstream.
+        this.abortUpstream();
+        clearTimeout(this.routeTimer);
+        this.stream.setProperty(["response", "code"], int64(status));
+        const reply = plainTextReply(status, body);
+        return this.stream.routerReply(status, reply.body, details);
+      }
+      // The headers went downstream: Envoy resets the stream.
       return this.resetDownstream(`router reply ${status} after response start`, { details, origin: "local" });
     }
     this.responseStarted = true;

@@ -123,6 +123,9 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
   setProperty(path: string[], value: string | Uint8Array): void {
     this.properties.set(path.join("\u0000"), toBytes(value));
   }
+  routerReply(status: number, body: Uint8Array, details: string): void {
+    this.run(() => this.localReply({ code: status, body, headers: [], grpcStatus: -1, details }, false));
+  }
 
   /** Called (asynchronously) when the VM failed while this stream may be waiting on it. */
   onVmFailed(): void {

@@ -145,6 +145,16 @@ export interface HttpStream {
    */
   reset?(reason: string, origin?: ResetOrigin): void;
   /**
+   * The router's own reply after the response began (upstream reset mid-response, route or
+   * stream idle timeout), as Envoy's DownstreamFilterManager::sendLocalReply
+   * (source/common/http/filter_manager.cc) does it once response headers exist: while a filter
+   * still holds them (StopIteration in on_response_headers), a direct reply that bypasses the
+   * filters and replaces the held headers; after they went downstream, a reset. `details` is the
+   * response code details (e.g. "upstream_response_timeout"). Optional: without it a gateway
+   * resets the stream.
+   */
+  routerReply?(status: number, body: Uint8Array, details: string): void;
+  /**
    * Stream-info properties (e.g. ["response","code"], ["xds","route_name"]). Only Envoy's
    * top-level names are served (see PluginOptions.properties): a legacy ["route_name"] is ignored.
    */

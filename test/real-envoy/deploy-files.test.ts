@@ -145,3 +145,19 @@ describe("envoy/higress-wasmplugin.yaml", () => {
     for (const e of plugin.spec.vmConfig.env) expect(text).toContain(e.name);
   });
 });
+
+describe("Dockerfile (the Higress plugin image)", () => {
+  // Higress's Wasm plugin image spec (higress.cn, "Wasm Plugin Image Specification"): built FROM
+  // scratch, plugin.wasm at the image root in the last layer. No Docker engine here: the recipe
+  // is checked as text, and the file it copies must be the built module.
+  it("is FROM scratch and copies the built module to /plugin.wasm, and the build context holds only that file", () => {
+    const lines = readFileSync(join(ROOT, "Dockerfile"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    expect(lines).toEqual(["FROM scratch", "COPY build/ai-failover.wasm ./plugin.wasm"]);
+    const ignore = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    expect(ignore).toEqual(["*", "!build/ai-failover.wasm"]);
+    expect(existsSync(join(ROOT, "build/ai-failover.wasm")), "npm run build made the module the image copies").toBe(true);
+    // The WasmPlugin example points at such an image.
+    const plugin = parseAllDocuments(readFileSync(HIGRESS, "utf8")).map((d) => d.toJS()).find((d) => d.kind === "WasmPlugin");
+    expect(plugin.spec.url).toMatch(/^oci:\/\//);
+  });
+});
