@@ -1,7 +1,8 @@
 /** The host's public surface (see types.ts). */
 export * from "./types.ts";
 export { PluginHost, compilePluginModule } from "./plugin-host.ts";
-export { ProcessState } from "./process-state.ts";
+export { ProcessState, type SharedStore } from "./process-state.ts";
+export { SabSharedData } from "./shared-data-sab.ts";
 export { PluginLoadError } from "./errors.ts";
 export { envoyImportTable, expectedExports, WASI_MODULES } from "./import-table.ts";
 export { checkModule } from "./link.ts";

@@ -39,7 +39,19 @@ describe("reload: the old configuration alive next to the new one", () => {
     // Reload with east's key rotated; the old instance is not closed (streams draining).
     const reloadAt = script.calls.length;
     const fresh = await rig(config(NEW_EAST_KEY), { workers: 2, dispatcher: script }, process);
-    await sleep(700); // several probe intervals with both configurations alive and ticking
+    // Several probe intervals with both configurations alive and ticking, new streams on the new
+    // configuration meanwhile (west cools down: east serves them, with the rotated key).
+    const until700 = Date.now() + 700;
+    let served = 0;
+    while (Date.now() < until700) {
+      const h = fresh.request("/v1/chat/completions", chatBody());
+      expect(h.up("api-key")).toBe(NEW_EAST_KEY);
+      h.respond(200, "{}");
+      h.complete();
+      served++;
+      await sleep(20);
+    }
+    expect(served).toBeGreaterThan(10);
 
     const after = probes(script, reloadAt);
     const east = after.filter((c) => c.cluster === "east");
