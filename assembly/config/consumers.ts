@@ -25,6 +25,9 @@ export function readConsumers(root: ObjReader, env: EnvLookup): ConsumerList {
   if (list.length > MAX_CONSUMERS) {
     root.errs.add(list.path, "at most " + MAX_CONSUMERS.toString() + " consumers are supported, found " + list.length.toString());
   }
+  // Names and keys seen so far → their index (lookups, not a scan per consumer: 10,000 consumers).
+  const names = new Map<string, i32>();
+  const keys = new Map<string, i32>();
   for (let i = 0; i < list.length; i++) {
     const o = list.objAt(i);
     if (o === null) continue;
@@ -34,12 +37,9 @@ export function readConsumers(root: ObjReader, env: EnvLookup): ConsumerList {
       if (!isName(name)) {
         o.errs.add(o.pathOf("name"), NAME_RULE + ", found " + quote(name));
       } else {
-        for (let j = 0; j < out.consumers.length; j++) {
-          if (unchecked(out.consumers[j]).name == name) {
-            o.errs.add(o.pathOf("name"), "duplicate consumer name " + quote(name) + " (also consumers[" + j.toString() + "])");
-            break;
-          }
-        }
+        if (names.has(name)) {
+          o.errs.add(o.pathOf("name"), "duplicate consumer name " + quote(name) + " (also consumers[" + names.get(name).toString() + "])");
+        } else names.set(name, out.consumers.length);
         c.name = name;
       }
     }
@@ -49,12 +49,11 @@ export function readConsumers(root: ObjReader, env: EnvLookup): ConsumerList {
       c.credential = cred.credential;
       c.credentialSource = cred.source;
       keyPath = cred.path;
-      for (let j = 0; j < out.consumers.length; j++) {
-        const other = unchecked(out.consumers[j]);
-        if (!other.credential.isEmpty() && other.credential.equals(c.credential)) {
-          o.errs.add(keyPath, "same key as " + unchecked(out.keyPaths[j]) + "; consumer keys must be unique");
-          break;
-        }
+      if (!c.credential.isEmpty()) {
+        const secret = c.credential.reveal();
+        if (keys.has(secret)) {
+          o.errs.add(keyPath, "same key as " + unchecked(out.keyPaths[keys.get(secret)]) + "; consumer keys must be unique");
+        } else keys.set(secret, out.consumers.length);
       }
     }
     c.tokensPerMinute = o.int("tokensPerMinute", 0, 0, MAX_SAFE_INT);

@@ -55,7 +55,11 @@ export function hex4At(s: string, at: i32): i32 {
 export function decodeJsonString(raw: string, start: i32, end: i32): string {
   if (start < 0) start = 0;
   if (end > raw.length) end = raw.length;
-  if (raw.indexOf("\\", start) < 0 || raw.indexOf("\\", start) >= end) return raw.substring(start, end);
+  // Look for an escape inside [start, end) only: a search to the end of the text for every key
+  // made configuration time quadratic in its size.
+  let escaped = false;
+  for (let i = start; i < end && !escaped; i++) escaped = raw.charCodeAt(i) == 92;
+  if (!escaped) return raw.substring(start, end);
   const parts = new Array<string>();
   let i = start;
   let from = start;

@@ -36,9 +36,12 @@ export class ConfigView {
   /** Does this rule apply to a request on `route` for `authority`? */
   matches(route: string, authority: string): bool {
     for (let i = 0; i < this.matchRoutes.length; i++) if (unchecked(this.matchRoutes[i]) == route) return true;
+    // The host name as DNS means it: case-insensitive, without a port, and a fully qualified
+    // "name." is "name" (else "a.team.example." would skip the rule for "*.team.example").
     let host = authority.toLowerCase();
     const colon = host.lastIndexOf(":");
     if (colon > 0 && !host.endsWith("]")) host = host.substring(0, colon);
+    if (host.length > 1 && host.endsWith(".")) host = host.substring(0, host.length - 1);
     for (let i = 0; i < this.matchDomains.length; i++) {
       const d = unchecked(this.matchDomains[i]).toLowerCase();
       if (d.startsWith("*.")) {

@@ -29,6 +29,10 @@ describe("rules: matching", () => {
   it.each([
     ["API.Team.Example:443", "", "west"],
     ["a.b.team.example", "", "west"],
+    // A fully qualified name (trailing dot) is the same host: it used to get the global configuration.
+    ["a.b.team.example.", "", "west"],
+    ["A.Team.Example.:8443", "", "west"],
+    ["team.example.", "", "east"],
     ["team.example", "", "east"],
     ["evilteam.example", "", "east"],
     ["[::1]:8080", "", "east"],

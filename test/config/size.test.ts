@@ -1,0 +1,45 @@
+// Configuration at its documented maxima configures in time linear in its size. Before, every
+// object key's decoding searched the rest of the text for a backslash and each consumer's name and
+// key were compared with every earlier one: 10,000 consumers took ~100 s to configure the three VMs
+// of one worker, 128 `_rules_` × 64 providers ~260 s. A gross-regression guard (the figures
+// today are ~0.65 s and ~1 s), not a benchmark: it fails on quadratic time, not on a slow machine.
+import { describe, expect, it } from "vitest";
+import { azure, rig } from "../support/host-rig.ts";
+
+async function configureMs(config: unknown): Promise<number> {
+  const t = performance.now();
+  const r = await rig(config, { workers: 1 }); // base VM, canary and one worker: three configures
+  const ms = performance.now() - t;
+  expect(r.traps()).toEqual([]);
+  await r.close();
+  return ms;
+}
+
+describe("configuration size", () => {
+  it("10,000 consumers (the maximum) configure in seconds, not minutes", { timeout: 120_000 }, async () => {
+    const consumers = Array.from({ length: 10_000 }, (_, i) => ({ name: `c${i}`, apiKey: `consumer-key-${String(i).padStart(8, "0")}-abcdef`, tokensPerMinute: 1000 }));
+    const ms = await configureMs({ providers: [azure("east", "east-key-0123456789-abcdef", 0)], healthCheck: { enabled: false }, consumers });
+    expect(ms).toBeLessThan(10_000);
+  });
+
+  it("128 `_rules_` × 64 providers configure in seconds, not minutes", { timeout: 120_000 }, async () => {
+    const providers = Array.from({ length: 64 }, (_, i) => azure(`p${i}`, `key-${String(i).padStart(4, "0")}-abcdefghijkl`, i % 3));
+    const rules = Array.from({ length: 128 }, (_, i) => ({ _match_domain_: [`r${i}.example.com`], providers, retry: { maxAttempts: 2 } }));
+    const ms = await configureMs({ providers, healthCheck: { enabled: false }, _rules_: rules });
+    expect(ms).toBeLessThan(10_000);
+  });
+
+  it("duplicates are still found among 10,000 consumers, each named with the first one's index", async () => {
+    const consumers = Array.from({ length: 10_000 }, (_, i) => ({ name: `c${i}`, apiKey: `consumer-key-${String(i).padStart(8, "0")}-abcdef` }));
+    consumers[9_998] = { name: "c17", apiKey: consumers[4_000]!.apiKey };
+    await expect(rig({ providers: [azure("east", "east-key-0123456789-abcdef", 0)], healthCheck: { enabled: false }, consumers }, { workers: 1 }))
+      .rejects.toThrow();
+    try {
+      await rig({ providers: [azure("east", "east-key-0123456789-abcdef", 0)], healthCheck: { enabled: false }, consumers }, { workers: 1 });
+    } catch (e) {
+      const logs = ((e as { logs?: Array<{ message: string }> }).logs ?? []).map((l) => l.message).join("\n");
+      expect(logs).toContain('consumers[9998].name: duplicate consumer name "c17" (also consumers[17])');
+      expect(logs).toContain("consumers[9998].apiKey: same key as consumers[4000].apiKey; consumer keys must be unique");
+    }
+  });
+});
