@@ -49,6 +49,12 @@ export function authHeaderValue(p: ProviderConfig): string {
 export const CLIENT_CREDENTIAL_HEADERS: string[] = [
   "authorization", "api-key", "x-api-key", "openai-api-key", "azure-api-key",
   "proxy-authorization", "ocp-apim-subscription-key", "x-goog-api-key", "anthropic-api-key",
+  // Envoy accepts underscores in header names by default (headers_with_underscores_action:
+  // ALLOW), and CGI-style upstreams read `api_key` as `api-key`.
+  "api_key", "x_api_key", "openai_api_key", "azure_api_key", "ocp_apim_subscription_key",
+  // Other secret carriers of the Azure estate (API Management, Functions) and the browser's:
+  // a provider never needs the client's cookies or these keys.
+  "subscription-key", "x-functions-key", "cookie",
   // These pick the organization / project a provider key acts for: not the client's to choose.
   "openai-organization", "openai-project",
 ];

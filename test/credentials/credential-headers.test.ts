@@ -105,6 +105,9 @@ describe("credentials: headers and trailers", () => {
       ["api-key", ""], ["api-key", "client-secret-1"], ["x-api-key", "client-secret-2"], ["X-Api-Key", "client-secret-3"],
       ["ocp-apim-subscription-key", "client-secret-4"], ["proxy-authorization", "Basic eA=="], ["openai-api-key", ""],
       ["x-ai-failover-cluster", "west"], ["x-ai-failover-cluster", ""],
+      // Underscore spellings (Envoy allows them; CGI-style upstreams read them as api-key) and other carriers.
+      ["api_key", "client-secret-5"], ["x_api_key", "client-secret-6"], ["subscription-key", "client-secret-7"],
+      ["x-functions-key", "client-secret-8"], ["cookie", "session=client-secret-9"],
     ]);
     if (f.localReply !== null) {
       expect(f.localReply).toBe(401);
