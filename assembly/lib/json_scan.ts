@@ -19,6 +19,13 @@ const K_INCLUDE_USAGE = utf8("\"include_usage\"");
 const K_MESSAGES = utf8("\"messages\"");
 const K_INPUT = utf8("\"input\"");
 const K_PROMPT = utf8("\"prompt\"");
+// Other fields the providers bill as input tokens.
+const K_INSTRUCTIONS = utf8("\"instructions\"");
+const K_TOOLS = utf8("\"tools\"");
+const K_FUNCTIONS = utf8("\"functions\"");
+const K_RESPONSE_FORMAT = utf8("\"response_format\"");
+const K_SYSTEM = utf8("\"system\"");
+const K_TEXT = utf8("\"text\"");
 const L_TRUE = utf8("true");
 const L_FALSE = utf8("false");
 const L_NULL = utf8("null");
@@ -310,7 +317,11 @@ export function scanRequest(b: Uint8Array): RequestScan {
     if (i >= n) break;
     const vs = i;
     const key = keyBytes(b, ks, ke);
-    const isPrompt = isKey(key, K_MESSAGES) || isKey(key, K_INPUT) || isKey(key, K_PROMPT);
+    // Everything the provider bills as input counts toward the prompt estimate: the messages or
+    // input, and the instructions, tool and function definitions, response schemas (Chat's
+    // response_format, Responses' text.format) and system prompts sent beside them.
+    const isPrompt = isKey(key, K_MESSAGES) || isKey(key, K_INPUT) || isKey(key, K_PROMPT) || isKey(key, K_INSTRUCTIONS) ||
+      isKey(key, K_TOOLS) || isKey(key, K_FUNCTIONS) || isKey(key, K_RESPONSE_FORMAT) || isKey(key, K_SYSTEM) || isKey(key, K_TEXT);
     const ve = skipValue(b, vs, out, isPrompt);
     if (ve < 0) break;
     // A repeated key is read as providers read it: the last one wins (a later non-string
@@ -331,8 +342,10 @@ export function scanRequest(b: Uint8Array): RequestScan {
     } else if (isKey(key, K_STREAM)) {
       out.stream = matchAt(b, vs, L_TRUE);
     } else if (isKey(key, K_MAX_TOKENS) || isKey(key, K_MAX_COMPLETION) || isKey(key, K_MAX_OUTPUT)) {
+      // The largest bound any of them sets: providers differ in which one they honour (Azure and
+      // OpenAI take max_completion_tokens over max_tokens), so reserving less could be outrun.
       const v = parseIntAt(b, vs, ve);
-      if (v >= 0) out.maxTokens = v;
+      if (v > out.maxTokens) out.maxTokens = v;
     } else if (isKey(key, K_STREAM_OPTIONS)) {
       out.hasStreamOptions = false;
       out.streamOptionsStart = -1;

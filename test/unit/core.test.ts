@@ -46,6 +46,13 @@ describe("request scanner", () => {
     ["a later non-string model clears it", '{"model":"gpt-4o","model":null}', { model: "", modelStart: -1 }],
     ["include_usage repeated: the last one wins", '{"stream_options":{"include_usage":false,"include_usage":true}}', { includeUsage: 1 }],
     ["unicode text", '{"messages":[{"role":"user","content":"héllo ✓"}],"model":"m"}', { model: "m", promptBytes: 4 + 4 + 7 + 10 }],
+    // The largest output bound is reserved, whichever the provider honours (it used to be the last one written).
+    ["max_completion_tokens and a smaller max_tokens", '{"max_completion_tokens":4000,"max_tokens":1}', { maxTokens: 4000 }],
+    ["max_tokens and a larger max_output_tokens", '{"max_tokens":10,"max_output_tokens":300}', { maxTokens: 300 }],
+    // Billed input beside the messages counts toward the prompt.
+    ["Responses instructions", `{"model":"m","input":"hi","instructions":"${"x".repeat(400)}"}`, { promptBytes: 2 + 400 }],
+    ["tools, functions, response_format and system", '{"tools":[{"type":"function"}],"functions":["ab"],"response_format":{"type":"json"},"system":"cd"}',
+      { promptBytes: 4 + 8 + 2 + 4 + 4 + 2 }],
   ] as [string, string, Partial<Scan>][])("%s", (_n, body, expected) => {
     const s = scan(body);
     expect(s.ok, s.error).toBe(true);
