@@ -41,7 +41,7 @@ export function parseConfig(text: string, env: EnvLookup): ConfigResult {
   const rules = root.opt(RULES_KEY);
   const read = readConfig(root, env);
   if (rules !== null) {
-    read.config.rules = readRules(rules, root, read.config, read.providerPaths, env, errs);
+    read.config.rules = readRules(rules, root, read.config, read.providerPaths, read.consumers, env, errs);
   }
   if (errs.count > 0) {
     result.errors = errs.list;

@@ -5,15 +5,18 @@ import { EnvLookup } from "./env";
 import { ObjReader } from "./walk";
 import { readProviders } from "./providers";
 import { readSections } from "./sections";
-import { checkConsumerKeys, readConsumers } from "./consumers";
+import { checkConsumerKeys, ConsumerList, readConsumers } from "./consumers";
 
 export class ReadConfig {
   config: Config;
   /** Path of each provider entry, parallel to config.providers. */
   providerPaths: string[];
-  constructor(config: Config, providerPaths: string[]) {
+  /** The consumers with the path of each one's key. */
+  consumers: ConsumerList;
+  constructor(config: Config, providerPaths: string[], consumers: ConsumerList) {
     this.config = config;
     this.providerPaths = providerPaths;
+    this.consumers = consumers;
   }
 }
 
@@ -27,5 +30,5 @@ export function readConfig(root: ObjReader, env: EnvLookup): ReadConfig {
   cfg.consumers = consumers.consumers;
   checkConsumerKeys(consumers, cfg.providers, root.errs);
   root.finish();
-  return new ReadConfig(cfg, providers.paths);
+  return new ReadConfig(cfg, providers.paths, consumers);
 }

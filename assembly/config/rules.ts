@@ -7,12 +7,13 @@
 // different record (fingerprint) in a rule is an error.
 
 import { JSON } from "json-as";
-import { Config, RuleConfig } from "./model";
+import { Config, ProviderConfig, RuleConfig } from "./model";
+import { ConsumerList } from "./consumers";
 import { EnvLookup } from "./env";
 import { Errors } from "./errors";
 import { ArrReader, ObjReader } from "./walk";
 import { checkDomainPattern } from "./host";
-import { readConfig } from "./root";
+import { readConfig, ReadConfig } from "./root";
 import { quote } from "./text";
 
 export const RULES_KEY = "_rules_";
@@ -93,7 +94,7 @@ function mergedView(global: ObjReader, rule: ObjReader, errs: Errors): ObjReader
 }
 
 export function readRules(
-  value: JSON.Value, global: ObjReader, globalConfig: Config, globalProviderPaths: string[],
+  value: JSON.Value, global: ObjReader, globalConfig: Config, globalProviderPaths: string[], globalConsumers: ConsumerList,
   env: EnvLookup, errs: Errors,
 ): RuleConfig[] {
   const out = new Array<RuleConfig>();
@@ -104,6 +105,9 @@ export function readRules(
     return out;
   }
   const ids = new Identities();
+  // Every view's consumers and providers: a consumer key may equal no provider credential of any
+  // view (a client could present it wherever that provider serves).
+  const views: ReadConfig[] = [];
   for (let i = 0; i < globalConfig.providers.length; i++) {
     const p = unchecked(globalConfig.providers[i]);
     const path = unchecked(globalProviderPaths[i]);
@@ -138,6 +142,52 @@ export function readRules(
     }
     if (ruleErrs.count == 0) rule.config = cfg;
     out.push(rule);
+    views.push(read);
   }
+  checkKeysAcrossViews(globalConfig, globalConsumers, views, errs);
   return out;
+}
+
+/**
+ * Consumer keys of the global configuration and every rule against every view's provider
+ * credentials. A collision inside one view is that view's own check's (readConfig); this adds
+ * the ones across views.
+ */
+function checkKeysAcrossViews(globalConfig: Config, globalConsumers: ConsumerList, rules: ReadConfig[], errs: Errors): void {
+  const owners = new Map<string, string>();
+  for (let i = 0; i < globalConfig.providers.length; i++) addCredential(owners, unchecked(globalConfig.providers[i]));
+  for (let r = 0; r < rules.length; r++) {
+    const ps = unchecked(rules[r]).config.providers;
+    for (let i = 0; i < ps.length; i++) addCredential(owners, unchecked(ps[i]));
+  }
+  // (consumer key path, secret) pairs some view holds together with that provider: reported there.
+  const covered = new Set<string>();
+  for (let r = -1; r < rules.length; r++) {
+    const list = r < 0 ? globalConsumers : unchecked(rules[r]).consumers;
+    const own = new Set<string>();
+    const ps = r < 0 ? globalConfig.providers : unchecked(rules[r]).config.providers;
+    for (let i = 0; i < ps.length; i++) if (!unchecked(ps[i]).credential.isEmpty()) own.add(unchecked(ps[i]).credential.reveal());
+    for (let i = 0; i < list.consumers.length; i++) {
+      const c = unchecked(list.consumers[i]);
+      if (!c.credential.isEmpty() && own.has(c.credential.reveal())) covered.add(unchecked(list.keyPaths[i]) + "\u0000" + c.credential.reveal());
+    }
+  }
+  for (let r = -1; r < rules.length; r++) {
+    const list = r < 0 ? globalConsumers : unchecked(rules[r]).consumers;
+    for (let i = 0; i < list.consumers.length; i++) {
+      const c = unchecked(list.consumers[i]);
+      if (c.credential.isEmpty()) continue;
+      const secret = c.credential.reveal();
+      // A rule's own consumer has a path inside the rule; one it inherits, the global path.
+      const path = unchecked(list.keyPaths[i]);
+      if (!owners.has(secret) || covered.has(path + "\u0000" + secret)) continue;
+      const e = path + ": equals the credential of provider " + quote(owners.get(secret)) +
+        ": a client could present a provider key; issue consumers their own keys";
+      if (!errs.has(e)) errs.push(e);
+    }
+  }
+}
+
+function addCredential(owners: Map<string, string>, p: ProviderConfig): void {
+  if (!p.credential.isEmpty() && !owners.has(p.credential.reveal())) owners.set(p.credential.reveal(), p.name);
 }
