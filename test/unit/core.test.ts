@@ -434,6 +434,31 @@ describe("SSE usage stripper", () => {
     expect(trace.lengths.slice(0, 3)).toEqual([0, first, 0]);
   });
 
+  it("an event too long to be the usage event streams through as it arrives, and later usage is still stripped", () => {
+    // A 900 KB event written 300 bytes at a time: it used to be carried (and rescanned from its
+    // first byte on every write) until its end, reaching the client only then.
+    const long = `data: {"choices":[{"delta":{"content":"${"x".repeat(900_000)}"}}]}\n\n`;
+    const usage = 'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}\n\n';
+    const body = long + usage + "data: [DONE]\n\n";
+    const bytes = enc.encode(body);
+    const splits: number[] = [];
+    for (let p = 300; p < bytes.length; p += 300) splits.push(p);
+    const started = performance.now();
+    const trace = JSON.parse(sseStripTrace(bytes, Int32Array.from(splits), false));
+    const ms = performance.now() - started;
+    expect(trace).toMatchObject({ stripped: 1, overflow: true });
+    // Never more than 16 KiB (+ one write) held back while the long event streams.
+    let released = 0;
+    trace.lengths.forEach((len: number, k: number) => {
+      released += len;
+      const fed = k < splits.length ? splits[k]! : bytes.length;
+      if (fed <= long.length) expect(fed - released, `after ${fed} bytes`).toBeLessThanOrEqual(16384 + 300);
+    });
+    expect(dec.decode(sseStrip(bytes, Int32Array.from(splits), false))).toBe(long + "data: [DONE]\n\n");
+    // Linear: ~3,000 writes of 300 bytes take milliseconds (rescanning the carry took seconds).
+    expect(ms).toBeLessThan(2000);
+  });
+
   it("handles CRLF framing", () => {
     const crlf = OPENAI_SSE.body.replace(/\n/g, "\r\n");
     expect(strip(crlf)).toBe(crlf.replace(OPENAI_SSE.usageEvent!.replace(/\n/g, "\r\n"), ""));
