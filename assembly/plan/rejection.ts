@@ -70,6 +70,18 @@ export function unsupportedTrailers(): Rejection {
     INVALID, "unsupported_trailers");
 }
 
+/**
+ * The last provider rejected the gateway's own credential for it (401/403). Its body is not
+ * passed on: it can quote part of that key, and it would tell the client its own key was wrong.
+ */
+export function upstreamCredentialRejected(provider: string, status: i32): Rejection {
+  const r = new Rejection(502, "ai_failover_upstream_credential", "provider " + provider + " rejected the gateway's credential for it (status " +
+    status.toString() + "); the gateway's configuration needs a working key for that provider — the key you sent was not the problem",
+    "server_error", "upstream_credential_rejected");
+  r.extra = ["x-ai-failover-upstream-status", status.toString()];
+  return r;
+}
+
 export function upstreamReset(): Rejection {
   return new Rejection(503, "ai_failover_upstream_reset", "the upstream connection was reset and no other provider could take the request",
     "server_error", "upstream_reset");

@@ -3,7 +3,7 @@
 // one as a local reply.
 
 import { AnswerHeaders, classifyAnswer } from "../plan/answer";
-import { upstreamReset } from "../plan/rejection";
+import { upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
 import { BufferType, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponse } from "../host/calls";
 import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
 import { enabled, Level, log } from "../host/log";
@@ -98,9 +98,23 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
   replyWithAttempt(r, a, status, headers > 0 ? getHeaderPairs(MapType.HttpCallResponseHeaders) : [], body);
 }
 
+/** The last provider rejected the gateway's key for it: a 502 naming it, never its body. */
+export function rejectCredential(r: ClientRequest, a: Attempt, status: i32): void {
+  const e = upstreamCredentialRejected(a.provider.name, status);
+  e.extra.push(PROVIDER_HEADER);
+  e.extra.push(a.provider.name);
+  e.extra.push(ATTEMPTS_HEADER);
+  e.extra.push(r.attempts.toString());
+  r.reject(e);
+}
+
 function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: string[], body: ArrayBuffer | null): void {
   const provider = a.provider.name;
   if (r.firstByteMs < 0) r.firstByteMs = nowMs();
+  if (status == 401 || status == 403) {
+    rejectCredential(r, a, status);
+    return;
+  }
   if (status == 0) {
     const e = upstreamReset();
     e.extra = [PROVIDER_HEADER, provider, ATTEMPTS_HEADER, r.attempts.toString()];

@@ -28,7 +28,7 @@ import { NoChoice } from "../select/selector";
 import { logSafe, recordRequest } from "./access_log";
 import { Attempt, AttemptOwner } from "./attempt";
 import { admitConsumer, allowsModel, findConsumer } from "./consumers";
-import { attemptAnswered, failover } from "./failover";
+import { attemptAnswered, failover, rejectCredential } from "./failover";
 import { headerModeBody } from "./header_mode";
 import { allowed, Phase, phaseName } from "./phase";
 import { pickProvider } from "./pick";
@@ -280,6 +280,11 @@ export class ClientRequest extends Context {
     }
     // The failed response is replaced by the next attempt's (sent as a local reply).
     if (failover(this, h.status, now)) return FilterHeadersStatusValues.StopIteration;
+    // Nobody else could take it: the gateway's own error replaces the held answer, never its body.
+    if (h.status == 401 || h.status == 403) {
+      rejectCredential(this, a, h.status);
+      return FilterHeadersStatusValues.StopIteration;
+    }
     this.respond(a, h.status);
     return FilterHeadersStatusValues.Continue;
   }
