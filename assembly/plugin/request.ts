@@ -9,7 +9,7 @@ import { Config } from "../config/model";
 import { RequestScan, scanRequest } from "../lib/json_scan";
 import { Outcome } from "../health/transitions";
 import { Charge } from "../plan/accounting";
-import { AnswerHeaders, classifyAnswer } from "../plan/answer";
+import { AnswerHeaders, classifyAnswer, ERROR_BODY_PREFIX } from "../plan/answer";
 import { modelList } from "../plan/models";
 import {
   bodyTooLarge, invalidBody, modelNotAllowed, noProvider, overBudget, Rejection, streamingDisabled,
@@ -305,13 +305,13 @@ export class ClientRequest extends Context {
     const a = this.attempt;
     if (a === null) return FilterDataStatusValues.Continue;
     if (this.phase == Phase.ReadingError) {
-      if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
+      // Decided from the first ERROR_BODY_PREFIX bytes at most: a huge body must not outgrow Envoy's buffer.
+      if (!endOfStream && <u32>bodySize < ERROR_BODY_PREFIX) return FilterDataStatusValues.StopIterationAndBuffer;
       const held = a.held429;
       const h = held !== null ? held : new AnswerHeaders();
       a.held429 = null;
       const now = nowMs();
-      // Cooled down at the headers already; a quota error turns that into a long ejection.
-      h.remainingTokens = -1;
+      h.remainingTokens = -1; // cooled down at the headers; a quota error makes it a long ejection
       h.remainingRequests = -1;
       const v = classifyAnswer(h, readBodyPrefix(BufferType.ResponseBody, <u32>bodySize));
       if (v.outcome == Outcome.QuotaExhausted) a.answered(v, now);
