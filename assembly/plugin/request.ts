@@ -358,9 +358,9 @@ export class ClientRequest extends Context {
   }
 
   onLog(): void {
-    this.root.bodyWait.arrived(this.context_id);
-    if (this.view === null) return;
     const now = nowMs();
+    this.root.bodyWait.ended(this.context_id, now);
+    if (this.view === null) return;
     const a = this.attempt;
     let c = new Charge();
     if (a !== null && this.phase == Phase.FailingOver) {
