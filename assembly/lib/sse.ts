@@ -40,41 +40,52 @@ function keyThen(b: Uint8Array, s: i32, e: i32, key: Uint8Array, open: u8, close
  */
 const HOLD_MAX: i32 = 16384;
 
-// Where a scan stands in an event terminator: a blank line, "\n\n" or "\r\n\r\n" (what
-// providers send; "\r\n\n" counts too, as it contains "\n\n").
-const S_NONE: i32 = 0;
-const S_LF: i32 = 1;
-const S_CR: i32 = 2;
-const S_CRLF: i32 = 3;
-const S_CRLFCR: i32 = 4;
-const S_END: i32 = 5;
+// Where a scan stands in an event's end, as the SSE format defines it: lines end with CRLF, LF or
+// CR, and an empty line ends the event. A blank line ended by a CR may still have its LF to come
+// (CRLF), so that case is only decided by the next byte (or the end of the stream).
+const S_LINE: i32 = 0;    // inside a line
+const S_LF: i32 = 1;      // a line just ended (by LF, or by CRLF)
+const S_CR: i32 = 2;      // a line just ended by CR (an LF may follow: CRLF)
+const S_BLANK_CR: i32 = 3; // an empty line just ended by CR: the event ended, unless an LF follows first
 
-@inline function step(st: i32, c: u8): i32 {
-  if (c == CH_LF) return st == S_NONE || st == S_CR ? (st == S_CR ? S_CRLF : S_LF) : S_END;
-  if (c == CH_CR) return st == S_CRLF ? S_CRLFCR : S_CR;
-  return S_NONE;
-}
+/** Scan result: the index the event ends at (-1: not in this range), and the state to go on with. */
+let endAt: i32 = -1;
+let stOut: i32 = S_LINE;
 
-/** Index just past the first event end in b[from, to) continuing from state `st`, or -1 (state left in `stOut`). */
-let stOut: i32 = 0;
-function findEnd(b: Uint8Array, from: i32, to: i32, st: i32): i32 {
+/** Finds the first event end in b[from, to) continuing from state `st` (each byte read once). */
+function findEnd(b: Uint8Array, from: i32, to: i32, st: i32): void {
   const data = b.dataStart;
   for (let k = from; k < to; k++) {
-    st = step(st, load<u8>(data + <usize>k));
-    if (st == S_END) {
-      stOut = S_NONE;
-      return k + 1;
+    const c = load<u8>(data + <usize>k);
+    if (st == S_BLANK_CR) {
+      // The event ended at the CR before; an LF right after it is that line's CRLF.
+      endAt = c == CH_LF ? k + 1 : k;
+      stOut = S_LINE;
+      return;
+    }
+    if (c == CH_LF) {
+      if (st == S_LF) { endAt = k + 1; stOut = S_LINE; return; }
+      st = S_LF; // a line ends here (LF, or the LF of a CRLF)
+    } else if (c == CH_CR) {
+      st = st == S_LF || st == S_CR ? S_BLANK_CR : S_CR;
+    } else {
+      st = S_LINE;
     }
   }
+  endAt = -1;
   stOut = st;
-  return -1;
+}
+
+/** Does a stream that ends in state `st` end with a complete event? */
+@inline function endsEvent(st: i32): bool {
+  return st == S_BLANK_CR;
 }
 
 export class SseStripper {
   /** The start of an event that has not ended yet (at most HOLD_MAX bytes). */
   private carry: ByteBuilder = new ByteBuilder(512);
   /** The terminator scan's state at the end of what was seen (each byte is scanned once). */
-  private st: i32 = S_NONE;
+  private st: i32 = S_LINE;
   /** The current event is too long to be the usage event: it streams through until it ends. */
   private passing: bool = false;
   stripped: i32 = 0;
@@ -94,7 +105,8 @@ export class SseStripper {
     let i = 0;
     while (i < n) {
       if (out === null) out = new ByteBuilder(heldBefore + n + 16);
-      const end = findEnd(chunk, i, n, this.st);
+      findEnd(chunk, i, n, this.st);
+      const end = endAt;
       this.st = stOut;
       if (this.passing) {
         out.bytes(chunk, i, end < 0 ? n : end);
@@ -130,10 +142,12 @@ export class SseStripper {
     if (endOfStream) {
       if (this.carry.len > 0) {
         if (out === null) out = new ByteBuilder(this.carry.len);
-        out.bytes(this.carry.buf, 0, this.carry.len);
+        // An event whose blank line was a final CR did end: examine it like any other.
+        if (endsEvent(this.st) && !this.passing && this.isUsageOnly(this.carry.buf, 0, this.carry.len)) { this.stripped++; dropped = true; }
+        else out.bytes(this.carry.buf, 0, this.carry.len);
         this.dropCarry();
       }
-      this.st = S_NONE;
+      this.st = S_LINE;
       this.passing = false;
     }
     if (out === null) return n == 0 ? chunk : new Uint8Array(0);
@@ -151,5 +165,54 @@ export class SseStripper {
   /** `"choices"` : [ ] and `"usage"` : { — whitespace allowed around the punctuation. */
   private isUsageOnly(b: Uint8Array, s: i32, e: i32): bool {
     return keyThen(b, s, e, CHOICES_KEY, 0x5b, 0x5d) && keyThen(b, s, e, USAGE_KEY, 0x7b, 0);
+  }
+}
+
+/**
+ * Finds a line `<field>:<value>` (one optional space after the colon, as the SSE format allows)
+ * at the start of a line — the stream's start, or after CR or LF — in a stream split anywhere:
+ * e.g. `data: [DONE]`, `data:[DONE]`, `event: response.completed`. Each byte is read once.
+ */
+export class SseLine {
+  private field: Uint8Array;
+  private value: Uint8Array;
+  /** 0: matching the field and colon; 1: after the colon (a space may come); 2: matching the value; 3: not this line. */
+  private phase: i32 = 0;
+  private k: i32 = 0;
+  found: bool = false;
+
+  constructor(field: string, value: string) {
+    this.field = utf8(field + ":");
+    this.value = utf8(value);
+  }
+
+  feed(b: Uint8Array): void {
+    if (this.found) return;
+    const data = b.dataStart;
+    const n = b.length;
+    const f = this.field;
+    const v = this.value;
+    let phase = this.phase;
+    let k = this.k;
+    for (let i = 0; i < n; i++) {
+      const c = load<u8>(data + <usize>i);
+      if (c == CH_LF || c == CH_CR) { phase = 0; k = 0; continue; }
+      if (phase == 3) continue;
+      if (phase == 0) {
+        if (c != unchecked(f[k])) { phase = 3; continue; }
+        k++;
+        if (k == f.length) { phase = 1; k = 0; }
+        continue;
+      }
+      if (phase == 1) {
+        phase = 2;
+        if (c == 0x20) continue;
+      }
+      if (c != unchecked(v[k])) { phase = 3; continue; }
+      k++;
+      if (k == v.length) { this.found = true; return; }
+    }
+    this.phase = phase;
+    this.k = k;
   }
 }

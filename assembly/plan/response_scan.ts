@@ -4,7 +4,7 @@
 
 import { concat, utf8 } from "../lib/bytes";
 import { Needle } from "../lib/needle";
-import { SseStripper } from "../lib/sse";
+import { SseLine, SseStripper } from "../lib/sse";
 import { UsageScanner } from "../lib/usage";
 import { ApiKind } from "../provider/api";
 
@@ -14,8 +14,11 @@ function contentEvents(api: ApiKind): Needle {
   return new Needle(api == ApiKind.Responses ? "response.output_text.delta" : "\"delta\":{\"content\":\"");
 }
 
+/** Media types are case-insensitive (RFC 9110): `Text/Event-Stream` is an event stream too. */
 function isEventStream(contentType: string | null): bool {
-  return contentType !== null && contentType.startsWith("text/event-stream");
+  if (contentType === null) return false;
+  const t = contentType.trimStart();
+  return t.length >= 17 && t.substring(0, 17).toLowerCase() == "text/event-stream";
 }
 
 export class ResponseScan {
@@ -24,9 +27,9 @@ export class ResponseScan {
   events: Needle | null = null;
   bytes: i64 = 0;
   /** A stream's terminal events: completed, and (Responses API) incomplete / failed. */
-  private done: Needle | null = null;
-  private doneIncomplete: Needle | null = null;
-  private doneFailed: Needle | null = null;
+  private done: SseLine | null = null;
+  private doneIncomplete: SseLine | null = null;
+  private doneFailed: SseLine | null = null;
   private stripper: SseStripper | null = null;
   /** Set when a stream ended cleanly but unfinished (the client got an error event instead). */
   cutShort: bool = false;
@@ -37,12 +40,12 @@ export class ResponseScan {
    */
   start(api: ApiKind, status: i32, contentType: string | null, stripUsage: bool): bool {
     if (!isEventStream(contentType) || status != 200) return false;
-    // Anchored at a line start: a raw newline cannot occur inside the JSON of an event, so
+    // Anchored at a line start: a raw line break cannot occur inside the JSON of an event, so
     // generated text that mentions these words never counts as the end.
-    this.done = new Needle(api == ApiKind.Responses ? "\nevent: response.completed" : "\ndata: [DONE]");
+    this.done = api == ApiKind.Responses ? new SseLine("event", "response.completed") : new SseLine("data", "[DONE]");
     if (api == ApiKind.Responses) {
-      this.doneIncomplete = new Needle("\nevent: response.incomplete");
-      this.doneFailed = new Needle("\nevent: response.failed");
+      this.doneIncomplete = new SseLine("event", "response.incomplete");
+      this.doneFailed = new SseLine("event", "response.failed");
     }
     this.events = contentEvents(api);
     if (stripUsage) this.stripper = new SseStripper();

@@ -459,6 +459,18 @@ describe("SSE usage stripper", () => {
     expect(ms).toBeLessThan(2000);
   });
 
+  // The SSE format ends lines with CRLF, LF or CR and events with an empty line: every pairing of
+  // them is an event end (only \n\n and \r\n\r\n were, so \r\r streams were held to their end).
+  it.each(["\n\n", "\r\n\r\n", "\r\r", "\n\r\n", "\r\n\n", "\r\r\n", "\n\r"])("event separator %j: the usage event is stripped at every split", (sep) => {
+    const content = `data: {"choices":[{"delta":{"content":"hi"}}]}${sep}`;
+    const usage = `data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}${sep}`;
+    const done = `data: [DONE]${sep}`;
+    const body = content + usage + done;
+    for (let p = 0; p <= body.length; p++) expect(strip(body, [p]), `split at ${p}`).toBe(content + done);
+    const trace = JSON.parse(sseStripTrace(enc.encode(body), new Int32Array(0), false));
+    expect(trace.stripped).toBe(1);
+  });
+
   it("handles CRLF framing", () => {
     const crlf = OPENAI_SSE.body.replace(/\n/g, "\r\n");
     expect(strip(crlf)).toBe(crlf.replace(OPENAI_SSE.usageEvent!.replace(/\n/g, "\r\n"), ""));
