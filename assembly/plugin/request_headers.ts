@@ -2,7 +2,7 @@
 // credential a client presented, and which present headers must not go upstream.
 
 import { CLUSTER_HEADER } from "../plan/upstream";
-import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
+import { isClientCredentialHeader } from "../provider/route";
 
 export class RequestHeaders {
   path: string = "";
@@ -34,7 +34,7 @@ export class RequestHeaders {
         }
         this.contentLength = v;
       }
-      if (CLIENT_CREDENTIAL_HEADERS.includes(name) || name == CLUSTER_HEADER) {
+      if (isClientCredentialHeader(name) || name == CLUSTER_HEADER) {
         if (name == "authorization" && this.bearer.length == 0) {
           const a = value.trim();
           if (a.length > 7 && a.substring(0, 7).toLowerCase() == "bearer ") this.bearer = a.substring(7).trim();

@@ -58,3 +58,12 @@ export const CLIENT_CREDENTIAL_HEADERS: string[] = [
   // These pick the organization / project a provider key acts for: not the client's to choose.
   "openai-organization", "openai-project",
 ];
+
+/** Is `name` (lower-case) one of CLIENT_CREDENTIAL_HEADERS? Most headers are told apart by their first letter. */
+export function isClientCredentialHeader(name: string): bool {
+  if (name.length < 6) return false;
+  const c = name.charCodeAt(0);
+  // a(uthorization, pi-key, zure…, nthropic…), c(ookie), o(penai…, cp…), p(roxy…), s(ubscription…), x(-api-key, …)
+  if (c != 0x61 && c != 0x63 && c != 0x6f && c != 0x70 && c != 0x73 && c != 0x78) return false;
+  return CLIENT_CREDENTIAL_HEADERS.includes(name);
+}
