@@ -109,7 +109,6 @@ export class ClientRequest extends Context {
     // Never let a client credential or a client-chosen cluster through.
     for (let i = 0; i < h.strip.length; i++) removeHeader(MapType.RequestHeaders, unchecked(h.strip[i]));
     this.tried = new Array<bool>(cfg.providers.length);
-
     if (cfg.consumers.length > 0 && this.consumer < 0) {
       this.reject(unauthenticated());
       return FilterHeadersStatusValues.StopIteration;
