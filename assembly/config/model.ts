@@ -177,9 +177,16 @@ export class StreamingConfig {
 }
 
 /** A Higress `_rules_` entry: match + a complete config built from global ⊕ overrides. */
+/** What a Higress rule matches on (wasm-go pkg/matcher/rule_matcher.go: one category per rule). */
+export const enum RuleMatch { Route = 0, RouteAndService = 1, Domain = 2, Service = 3, RoutePrefix = 4 }
+
 export class RuleConfig {
+  match: RuleMatch = RuleMatch.Route;
   matchRoutes: string[] = [];
   matchDomains: string[] = [];
+  /** "fqdn" or "fqdn:port", against the cluster name "outbound|port|subset|fqdn". */
+  matchServices: string[] = [];
+  matchRoutePrefixes: string[] = [];
   config: Config | null = null;
 }
 

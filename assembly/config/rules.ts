@@ -1,4 +1,4 @@
-// Higress `_rules_`: [{ _match_route_: [...] | _match_domain_: [...], ...overrides }].
+// Higress `_rules_`: [{ _match_route_ | _match_domain_ | _match_service_ | _match_route_prefix_: [...], ...overrides }].
 // Each rule's config is the global object with the rule's members replacing the top-level
 // ones, read as a full config. Errors in the rule's own members are reported under
 // `_rules_[i].…`; errors that only arise from the combination are prefixed with `_rules_[i]: `;
@@ -7,18 +7,20 @@
 // different record (fingerprint) in a rule is an error.
 
 import { JSON } from "json-as";
-import { Config, ProviderConfig, RuleConfig } from "./model";
+import { Config, ProviderConfig, RuleConfig, RuleMatch } from "./model";
 import { ConsumerList } from "./consumers";
 import { EnvLookup } from "./env";
 import { Errors } from "./errors";
 import { ArrReader, ObjReader } from "./walk";
-import { checkDomainPattern } from "./host";
+import { checkDomainPattern, checkHost } from "./host";
 import { readConfig, ReadConfig } from "./root";
 import { quote } from "./text";
 
 export const RULES_KEY = "_rules_";
 const MATCH_ROUTE = "_match_route_";
 const MATCH_DOMAIN = "_match_domain_";
+const MATCH_SERVICE = "_match_service_";
+const MATCH_ROUTE_PREFIX = "_match_route_prefix_";
 const MAX_RULES: i32 = 1024;
 
 /** name → fingerprint and where it was first defined. */
@@ -40,25 +42,72 @@ class Identities {
   }
 }
 
+/** A non-empty list of distinct non-empty strings, or null when absent. */
+function readList(o: ObjReader, key: string, what: string): string[] | null {
+  const a = o.arr(key);
+  if (a === null) return null;
+  const list = a.strings(true);
+  if (a.length == 0) o.errs.add(a.path, "must list at least one " + what);
+  return list;
+}
+
+/**
+ * A rule matches on exactly what Higress's own plugins match it on (wasm-go
+ * pkg/matcher/rule_matcher.go): `_match_route_` (with `_match_service_`: both must match), else
+ * `_match_domain_`, else `_match_service_`, else `_match_route_prefix_`. Higress ignores the other
+ * keys of such a rule without a word; here a combination it would ignore is an error, so a rule
+ * never silently matches less than it says.
+ */
 function readMatches(o: ObjReader, rule: RuleConfig): void {
-  const routes = o.arr(MATCH_ROUTE);
-  if (routes !== null) {
-    rule.matchRoutes = routes.strings(true);
-    if (routes.length == 0) o.errs.add(routes.path, "must list at least one route name");
-  }
-  const domains = o.arr(MATCH_DOMAIN);
+  const routes = readList(o, MATCH_ROUTE, "route name");
+  const domains = readList(o, MATCH_DOMAIN, "domain");
+  const services = readList(o, MATCH_SERVICE, "service");
+  const prefixes = readList(o, MATCH_ROUTE_PREFIX, "route name prefix");
   if (domains !== null) {
-    const list = domains.strings(true);
-    for (let i = 0; i < list.length; i++) {
-      const why = checkDomainPattern(unchecked(list[i]));
-      if (why.length > 0) o.errs.add(domains.pathAt(i), why);
+    const a = o.arr(MATCH_DOMAIN)!;
+    for (let i = 0; i < domains.length; i++) {
+      const why = checkDomainPattern(unchecked(domains[i]));
+      if (why.length > 0) o.errs.add(a.pathAt(i), why);
     }
-    rule.matchDomains = list;
-    if (domains.length == 0) o.errs.add(domains.path, "must list at least one domain");
+    rule.matchDomains = domains;
   }
-  if (!o.has(MATCH_ROUTE) && !o.has(MATCH_DOMAIN)) {
-    o.errs.add(o.path, "needs " + MATCH_ROUTE + " or " + MATCH_DOMAIN + " (or both)");
+  if (services !== null) {
+    const a = o.arr(MATCH_SERVICE)!;
+    for (let i = 0; i < services.length; i++) {
+      const why = checkServicePattern(unchecked(services[i]));
+      if (why.length > 0) o.errs.add(a.pathAt(i), why);
+    }
+    rule.matchServices = services;
   }
+  if (routes !== null) rule.matchRoutes = routes;
+  if (prefixes !== null) rule.matchRoutePrefixes = prefixes;
+  if (routes !== null) {
+    rule.match = services !== null ? RuleMatch.RouteAndService : RuleMatch.Route;
+    if (domains !== null) ignored(o, MATCH_DOMAIN, MATCH_ROUTE);
+    if (prefixes !== null) ignored(o, MATCH_ROUTE_PREFIX, MATCH_ROUTE);
+  } else if (domains !== null) {
+    rule.match = RuleMatch.Domain;
+    if (services !== null) ignored(o, MATCH_SERVICE, MATCH_DOMAIN);
+    if (prefixes !== null) ignored(o, MATCH_ROUTE_PREFIX, MATCH_DOMAIN);
+  } else if (services !== null) {
+    rule.match = RuleMatch.Service;
+    if (prefixes !== null) ignored(o, MATCH_ROUTE_PREFIX, MATCH_SERVICE);
+  } else if (prefixes !== null) {
+    rule.match = RuleMatch.RoutePrefix;
+  } else {
+    o.errs.add(o.path, "needs " + MATCH_ROUTE + ", " + MATCH_DOMAIN + ", " + MATCH_SERVICE + " or " + MATCH_ROUTE_PREFIX);
+  }
+}
+
+function ignored(o: ObjReader, key: string, winner: string): void {
+  o.errs.add(o.pathOf(key), "cannot be combined with " + winner + ": Higress matches such a rule on " + winner +
+    " alone and ignores this list; write one rule for each");
+}
+
+/** A `_match_service_` entry: a service FQDN, optionally ":port" (Higress's form, e.g. "llm.dns:443"). */
+function checkServicePattern(s: string): string {
+  if (s.includes("|")) return "must be a service name (\"name.namespace.svc.cluster.local\", \"name.dns\"), optionally \":port\", not a cluster name: found " + quote(s);
+  return checkHost(s);
 }
 
 /** Is member i of `o` set to null (YAML `key:` with no value: "not set")? */
@@ -84,7 +133,7 @@ function mergedView(global: ObjReader, rule: ObjReader, errs: Errors): ObjReader
   }
   for (let i = 0; i < rule.keys.length; i++) {
     const k = unchecked(rule.keys[i]);
-    if (k == MATCH_ROUTE || k == MATCH_DOMAIN || k == RULES_KEY) continue;
+    if (k == MATCH_ROUTE || k == MATCH_DOMAIN || k == MATCH_SERVICE || k == MATCH_ROUTE_PREFIX || k == RULES_KEY) continue;
     if (isNull(rule, i) && global.indexOf(k) >= 0) continue; // the global member stays
     keys.push(k);
     values.push(unchecked(rule.values[i]));

@@ -214,15 +214,26 @@ export function recordMetric(id: u32, value: u64): void {
 
 // ---- properties
 
-export function getProperty(path: string[]): ArrayBuffer | null {
+/** Property path segments joined by NUL, as the ABI spells a path. */
+function propertyPath(path: string[]): Uint8Array {
   const b = new ByteBuilder(64);
   for (let i = 0; i < path.length; i++) {
     if (i > 0) b.byte(0);
     b.str(unchecked(path[i]));
   }
-  const bytes = b.finish();
+  return b.finish();
+}
+
+export function getProperty(path: string[]): ArrayBuffer | null {
+  const bytes = propertyPath(path);
   clearRet();
   const r = imp.proxy_get_property(bytes.dataStart, bytes.length, RET_PTR, RET_SIZE);
   if (r != Result.Ok) return null;
   return takeReturned();
+}
+
+export function setProperty(path: string[], value: string): u32 {
+  const bytes = propertyPath(path);
+  const v = String.UTF8.encode(value);
+  return imp.proxy_set_property(bytes.dataStart, bytes.length, changetype<usize>(v), v.byteLength);
 }

@@ -35,7 +35,8 @@ import { pickProvider } from "./pick";
 import { Reservation } from "./reservation";
 import { clientHeaders, decorateResponse, stripResponseTrailers } from "./response";
 import { FailoverRoot } from "./root";
-import { RequestHeaders } from "./request_headers";
+import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
+import { clusterName, routeName } from "../host/routing";
 import { ConfigView, viewFor } from "./views";
 
 export class ClientRequest extends Context {
@@ -93,10 +94,7 @@ export class ClientRequest extends Context {
     // One host call for every header; then only what is present is removed.
     const h = new RequestHeaders(getHeaderPairs(MapType.RequestHeaders));
     let view = unchecked(this.root.views[0]);
-    if (this.root.views.length > 1) {
-      const rn = getProperty(["xds", "route_name"]);
-      view = viewFor(this.root.views, rn !== null ? String.UTF8.decode(rn) : "", h.authority);
-    }
+    if (this.root.views.length > 1) view = viewFor(this.root.views, routeName(), h.authority, this.root.rulesNeedCluster ? clusterName() : "");
     this.view = view;
     const cfg = view.config;
     this.startedMs = nowMs();
@@ -223,10 +221,7 @@ export class ClientRequest extends Context {
     this.attempt = attempt;
     this.attempts = 1;
     const up = attempt.upstream;
-    replaceHeader(MapType.RequestHeaders, ":authority", up.authority);
-    replaceHeader(MapType.RequestHeaders, ":path", up.path);
-    replaceHeader(MapType.RequestHeaders, up.authName, up.authValue);
-    replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, up.cluster);
+    rewriteRequestHeaders(up);
     if (haveBody && up.bodyChanged) {
       setBuffer(BufferType.RequestBody, 0, <u32>this.body.length, up.body.buffer);
       // Envoy never recomputes content-length: a stale one would truncate or hang the upstream.

@@ -1,7 +1,9 @@
 // The request headers the filter needs, read from one get_header_map_pairs: routing inputs, the
 // credential a client presented, and which present headers must not go upstream.
 
-import { CLUSTER_HEADER } from "../plan/upstream";
+import { MapType, removeHeader, replaceHeader } from "../host/calls";
+import { pinRoute } from "../host/routing";
+import { CLUSTER_HEADER, UpstreamRequest } from "../plan/upstream";
 import { isClientCredentialHeader } from "../provider/route";
 
 export class RequestHeaders {
@@ -51,4 +53,16 @@ export class RequestHeaders {
     if (this.apiKey.length > 0) return this.apiKey;
     return this.xApiKey;
   }
+}
+
+/** The request headers as the provider of the in-band attempt must see them. */
+export function rewriteRequestHeaders(up: UpstreamRequest): void {
+  // The cluster first: on Higress the route is matched on it and kept (host/route_pin.ts).
+  replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, up.cluster);
+  const pinned = pinRoute();
+  replaceHeader(MapType.RequestHeaders, ":authority", up.authority);
+  replaceHeader(MapType.RequestHeaders, ":path", up.path);
+  replaceHeader(MapType.RequestHeaders, up.authName, up.authValue);
+  // The kept route has its cluster: the routing header need not reach the provider.
+  if (pinned) removeHeader(MapType.RequestHeaders, CLUSTER_HEADER);
 }

@@ -16,7 +16,7 @@ import { Generation } from "./generation";
 import { HealthChecks } from "./health_checks";
 import { Metrics } from "./metrics";
 import { ClientRequest } from "./request";
-import { buildViews, ConfigView, loadStates } from "./views";
+import { buildViews, ConfigView, loadStates, needsCluster } from "./views";
 
 class MapEnv extends EnvLookup {
   constructor(private vars: Map<string, string>) { super(); }
@@ -29,6 +29,8 @@ export class FailoverRoot extends RootContext {
   config: Config | null = null;
   /** Global view first, then one per `_rules_` entry. */
   views: ConfigView[] = [];
+  /** Some `_match_service_` rule: each request's cluster name is read. */
+  rulesNeedCluster: bool = false;
   registry: ProviderRegistry = new ProviderRegistry();
   rng: Rng = new Rng(1);
   metrics: Metrics = new Metrics();
@@ -62,6 +64,7 @@ export class FailoverRoot extends RootContext {
     // Every provider of every view, once per name: what the health checks cover.
     this.registry = new ProviderRegistry();
     this.views = buildViews(cfg, this.registry);
+    this.rulesNeedCluster = needsCluster(this.views);
     this.health.configure(cfg, this.registry.all);
     this.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
     this.metrics.reset();

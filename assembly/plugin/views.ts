@@ -2,7 +2,7 @@
 // entry (global ⊕ overrides), each with the registry slots of its providers, and access to
 // those providers' shared state.
 
-import { Config } from "../config/model";
+import { Config, RuleMatch } from "../config/model";
 import { ProviderState } from "../health/state";
 import { StateOp } from "../lib/state_op";
 import { loadState, updateState } from "../host/store";
@@ -26,30 +26,66 @@ export function updateProvider(slot: ProviderSlot, op: StateOp<ProviderState>): 
 export class ConfigView {
   /** `slots[i]` is `config.providers[i]`'s. */
   readonly slots: ProviderSlot[];
+  match: RuleMatch = RuleMatch.Route;
   matchRoutes: string[] = [];
   matchDomains: string[] = [];
+  matchServices: string[] = [];
+  matchRoutePrefixes: string[] = [];
 
   constructor(public readonly config: Config, registry: ProviderRegistry) {
     this.slots = registry.slotsOf(config);
   }
 
-  /** Does this rule apply to a request on `route` for `authority`? */
-  matches(route: string, authority: string): bool {
-    for (let i = 0; i < this.matchRoutes.length; i++) if (unchecked(this.matchRoutes[i]) == route) return true;
-    // The host name as DNS means it: case-insensitive, without a port, and a fully qualified
-    // "name." is "name" (else "a.team.example." would skip the rule for "*.team.example").
-    let host = authority.toLowerCase();
-    const colon = host.lastIndexOf(":");
-    if (colon > 0 && !host.endsWith("]")) host = host.substring(0, colon);
-    if (host.length > 1 && host.endsWith(".")) host = host.substring(0, host.length - 1);
-    for (let i = 0; i < this.matchDomains.length; i++) {
-      const d = unchecked(this.matchDomains[i]).toLowerCase();
-      if (d.startsWith("*.")) {
-        if (host.endsWith(d.substring(1)) && host.length > d.length - 1) return true;
-      } else if (d == host) return true;
+  /**
+   * Does this rule apply to a request on `route` for `authority`, routed to `cluster`? One
+   * category per rule, as Higress's plugins match (wasm-go pkg/matcher/rule_matcher.go).
+   */
+  matches(route: string, authority: string, cluster: string): bool {
+    switch (this.match) {
+      case RuleMatch.Route: return this.matchRoutes.includes(route);
+      case RuleMatch.RouteAndService: return this.matchRoutes.includes(route) && serviceMatches(this.matchServices, cluster);
+      case RuleMatch.Domain: return domainMatches(this.matchDomains, authority);
+      case RuleMatch.Service: return serviceMatches(this.matchServices, cluster);
+      default: {
+        for (let i = 0; i < this.matchRoutePrefixes.length; i++) if (route.startsWith(unchecked(this.matchRoutePrefixes[i]))) return true;
+        return false;
+      }
     }
-    return false;
   }
+}
+
+function domainMatches(domains: string[], authority: string): bool {
+  // The host name as DNS means it: case-insensitive, without a port, and a fully qualified
+  // "name." is "name" (else "a.team.example." would skip the rule for "*.team.example").
+  let host = authority.toLowerCase();
+  const colon = host.lastIndexOf(":");
+  if (colon > 0 && !host.endsWith("]")) host = host.substring(0, colon);
+  if (host.length > 1 && host.endsWith(".")) host = host.substring(0, host.length - 1);
+  for (let i = 0; i < domains.length; i++) {
+    const d = unchecked(domains[i]).toLowerCase();
+    if (d.startsWith("*.")) {
+      if (host.endsWith(d.substring(1)) && host.length > d.length - 1) return true;
+    } else if (d == host) return true;
+  }
+  return false;
+}
+
+/**
+ * A cluster "outbound|<port>|<subset>|<fqdn>" (the names Higress and Istio give service clusters)
+ * against "fqdn" or "fqdn:port" entries; any other cluster name matches none.
+ */
+function serviceMatches(services: string[], cluster: string): bool {
+  const parts = cluster.split("|");
+  if (parts.length != 4) return false;
+  const port = unchecked(parts[1]);
+  const fqdn = unchecked(parts[3]);
+  for (let i = 0; i < services.length; i++) {
+    const s = unchecked(services[i]);
+    if (s == fqdn) return true;
+    const colon = s.lastIndexOf(":");
+    if (colon >= 0 && s.substring(0, colon) == fqdn && s.substring(colon + 1) == port) return true;
+  }
+  return false;
 }
 
 /** Global view first, then one per `_rules_` entry. */
@@ -60,18 +96,27 @@ export function buildViews(cfg: Config, registry: ProviderRegistry): ConfigView[
     const rc = rule.config;
     if (rc === null) continue;
     const v = new ConfigView(rc, registry);
+    v.match = rule.match;
     v.matchRoutes = rule.matchRoutes;
     v.matchDomains = rule.matchDomains;
+    v.matchServices = rule.matchServices;
+    v.matchRoutePrefixes = rule.matchRoutePrefixes;
     views.push(v);
   }
   return views;
 }
 
+/** Does any rule match on the cluster (then the request's cluster name is read)? */
+export function needsCluster(views: ConfigView[]): bool {
+  for (let i = 1; i < views.length; i++) if (unchecked(views[i]).matchServices.length > 0) return true;
+  return false;
+}
+
 /** The view a request runs under: the first matching rule, else the global configuration. */
-export function viewFor(views: ConfigView[], route: string, authority: string): ConfigView {
+export function viewFor(views: ConfigView[], route: string, authority: string, cluster: string): ConfigView {
   for (let i = 1; i < views.length; i++) {
     const v = unchecked(views[i]);
-    if (v.matches(route, authority)) return v;
+    if (v.matches(route, authority, cluster)) return v;
   }
   return unchecked(views[0]);
 }

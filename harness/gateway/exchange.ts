@@ -5,7 +5,7 @@
  */
 import type http from "node:http";
 import type { GatewayConfig, RouteConfig } from "./bootstrap.ts";
-import type { HeaderList, HttpStream, LogRecord, ResetOrigin, StreamCallbacks } from "../host/types.ts";
+import type { CachedRoute, HeaderList, HttpStream, LogRecord, ResetOrigin, StreamCallbacks } from "../host/types.ts";
 import type { PluginHostLike } from "./host-like.ts";
 import { ClusterManager, resetBody, type UpstreamFailure } from "./clusters.ts";
 import { clusterFor, selectRouteFor } from "./route.ts";
@@ -47,7 +47,11 @@ function int64(n: number): Uint8Array {
 export class Exchange implements StreamCallbacks {
   private stream!: HttpStream;
   private readonly method: string;
-  private route?: RouteConfig;
+  private routeConfig?: RouteConfig;
+  /** The route cache: undefined = cleared (match again on next use), null = no route matched. */
+  private cached: CachedRoute | null | undefined = undefined;
+  /** The configuration of the cached route. */
+  private cachedConfig?: RouteConfig;
   private upstreamReq?: http.ClientRequest;
   private upstreamRes?: http.IncomingMessage;
   private upstreamStart = 0;
@@ -79,8 +83,9 @@ export class Exchange implements StreamCallbacks {
   start(): void {
     const { config, host } = this.ctx;
     const headers = requestHeaders(this.req, config.generateRequestId);
-    this.route = selectRouteFor(config.virtualHosts, headers);
-    this.idleMs = this.route?.idleTimeoutMs ?? config.streamIdleTimeoutMs;
+    this.routeConfig = selectRouteFor(config.virtualHosts, headers);
+    this.cached = this.match(headers);
+    this.idleMs = this.routeConfig?.idleTimeoutMs ?? config.streamIdleTimeoutMs;
     this.touch();
 
     this.res.on("close", () => {
@@ -125,10 +130,44 @@ export class Exchange implements StreamCallbacks {
       set(["destination", "address"], `${s.localAddress}:${s.localPort}`);
       set(["destination", "port"], int64(s.localPort ?? 0));
     }
-    if (this.route) {
-      set(["route_name"], this.route.name);
-      set(["xds", "route_name"], this.route.name);
+    if (this.routeConfig) set(["route_name"], this.routeConfig.name);
+    this.publishRoute();
+  }
+
+  // ---- Envoy's route cache (ConnectionManagerImpl::ActiveStream, conn_manager_impl.cc) ---------
+
+  /** Route and cluster for these headers; a cluster_header route takes its cluster now (config_impl.cc pickClusterViaClusterHeader). */
+  private match(headers: HeaderList): CachedRoute | null {
+    const route = selectRouteFor(this.ctx.config.virtualHosts, headers);
+    if (!route) return null;
+    this.cachedConfig = route;
+    return { name: route.name, cluster: clusterFor(route, headers) };
+  }
+
+  /** setRoute: the stream info's route (xds.route_name, xds.cluster_name) follows the cache. */
+  private publishRoute(): void {
+    const c = this.cached;
+    if (!c) return;
+    this.stream.setProperty(["xds", "route_name"], c.name);
+    // upstreamClusterInfo: only a cluster that exists.
+    if (this.ctx.clusters.has(c.cluster)) this.stream.setProperty(["xds", "cluster_name"], c.cluster);
+  }
+
+  route(headers: HeaderList): CachedRoute | null {
+    if (this.cached === undefined) {
+      this.cached = this.match(headers);
+      this.publishRoute();
     }
+    return this.cached;
+  }
+
+  cachedRoute(): CachedRoute | null {
+    return this.cached ?? null;
+  }
+
+  clearRouteCache(): void {
+    // blockRouteCache: no refresh once the response headers were processed.
+    if (!this.responseStarted) this.cached = undefined;
   }
 
   // ---- from the host: request side ---------------------------------------------------------
@@ -136,15 +175,17 @@ export class Exchange implements StreamCallbacks {
   onRequestHeaders(headers: HeaderList, endStream: boolean): void {
     if (this.completed || this.replaced || this.routed) return;
     this.routed = true;
-    // The filter may have changed any header: re-resolve (Envoy clears the route cache on every mutation).
-    const route = selectRouteFor(this.ctx.config.virtualHosts, headers);
-    if (!route) return this.routerReply(404, "");
-    const cluster = clusterFor(route, headers);
+    // The router takes the cached route; a filter that changed request headers cleared it, so it is
+    // matched again on the headers as the filter left them (unless Higress's filter turned clearing off).
+    const cached = this.route(headers);
+    if (!cached) return this.routerReply(404, "");
+    const route = this.cachedConfig!;
+    const cluster = cached.cluster;
     if (!this.ctx.clusters.has(cluster)) {
       this.ctx.log(1, `unknown cluster '${cluster}'`);
       return this.routerReply(route.clusterNotFoundStatus, "");
     }
-    this.route = route;
+    this.routeConfig = route;
     this.stream.setProperty(["xds", "cluster_name"], cluster);
     // Router (router.cc FilterUtility::finalTimeout): a filter (or an internal client) may set the
     // route timeout with x-envoy-upstream-rq-timeout-ms; the router consumes it and the

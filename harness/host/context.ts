@@ -97,6 +97,8 @@ export abstract class HostContext {
   }
 
   headersModified(_type: number): void {}
+  /** proxy_clear_route_cache (streams only: a root has no route). */
+  clearRouteCache(): void {}
 
   /** Envoy Context::getBuffer; null → NotFound. */
   buffer(type: number, vmConfiguration: Uint8Array, pluginConfiguration: Uint8Array): HostBuffer | null {

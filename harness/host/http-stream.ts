@@ -45,6 +45,8 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
   /** fail_open after a failure: the filter is bypassed. */
   private bypass = false;
   private inLog = false;
+  /** Higress only: the filter set `clear_route_cache` to "off" (header changes keep the route). */
+  private routeCacheOff = false;
   /**
    * The HCM's response headers (what Envoy's access log, hence on_log, sees): the upstream or
    * local-reply headers that entered the encoder chain, or a direct reply's headers. Live map.
@@ -195,9 +197,19 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     return this.inLog;
   }
 
-  override headersModified(_type: number): void {
-    // Envoy clears the route cache on every request-header mutation; the gateway routes on the
-    // headers it receives in onRequestHeaders, so nothing is cached here.
+  override headersModified(type: number): void {
+    // Envoy's Context::addHeaderMapValue / replace / remove / setHeaderMapPairs
+    // (source/extensions/common/wasm/context.cc) clear the route cache on every request-header
+    // mutation. Higress's Envoy (same file, `#if defined(HIGRESS)`) skips it once the filter set
+    // the property `clear_route_cache` to "off" on this stream.
+    if (type !== HeaderMapType.RequestHeaders) return;
+    if (this.opts.flavour === "higress" && this.routeCacheOff) return;
+    this.cb.clearRouteCache?.();
+  }
+
+  /** proxy_clear_route_cache: Context::clearRouteCache, unconditional on both hosts. */
+  override clearRouteCache(): void {
+    this.cb.clearRouteCache?.();
   }
 
   protected override bodyBuffer(type: number): HostBuffer {
@@ -236,6 +248,20 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
       // Context::findValue: connection_id (uint64), else filter state "wasm.<top-level name>"
       // (a further segment into its bytes value is NotFound).
       if (top === "connection_id") return seg.length === 1 ? this.properties.get("connection\u0000id") : undefined;
+      if (this.opts.flavour === "higress" && seg.length === 1) {
+        // Higress's Envoy (1.27) still has the legacy tokens. ROUTE_NAME, before the router named
+        // the route, asks the filter callbacks for the route: that refreshes a cleared route cache
+        // from the current request headers (ActiveStream::route → refreshCachedRoute).
+        // CLUSTER_NAME reads the stream info's route without refreshing.
+        if (top === "route_name") {
+          const r = this.cb.route?.(this.req.headers?.toList() ?? []);
+          return r ? toBytes(r.name) : undefined;
+        }
+        if (top === "cluster_name") {
+          const r = this.cb.cachedRoute?.();
+          return r && r.cluster ? toBytes(r.cluster) : undefined;
+        }
+      }
       return seg.length === 1 ? this.filterState.get(top) : undefined;
     }
     const v = this.properties.get(path);
@@ -297,6 +323,8 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
   }
 
   override setFilterState(path: string, value: Uint8Array): number {
+    // Higress's Context::setProperty also reads `clear_route_cache` ("off" = keep the route).
+    if (this.opts.flavour === "higress" && path === "clear_route_cache") this.routeCacheOff = Buffer.from(value).toString("latin1") === "off";
     this.filterState.set(path, value.slice());
     return WasmResult.Ok;
   }

@@ -107,6 +107,21 @@ export interface StreamCallbacks {
   onResponseTrailers(trailers: HeaderList): void;
   /** The stream must be reset (close_stream, local reply after headers were sent, trap after headers). */
   onReset(reason: string): void;
+  /**
+   * Envoy's route cache for this stream (ConnectionManagerImpl::ActiveStream: `route()` refreshes
+   * a cleared cache from the current request headers, `clearRouteCache()` clears it). Optional:
+   * callers without routes (host-level tests) have no cache.
+   */
+  route?(requestHeaders: HeaderList): CachedRoute | null;
+  /** The route in the stream info (what `xds.route_name` / Higress `cluster_name` read): never refreshes. */
+  cachedRoute?(): CachedRoute | null;
+  clearRouteCache?(): void;
+}
+
+/** A matched route: its name and the cluster it resolved (a cluster_header route: from the header, at match time). */
+export interface CachedRoute {
+  name: string;
+  cluster: string;
 }
 
 /**

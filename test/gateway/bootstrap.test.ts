@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { BootstrapError, loadBootstrap } from "../../harness/gateway/index.ts";
+import { BootstrapError, higressPluginConfig, loadBootstrap } from "../../harness/gateway/index.ts";
 import { LOCAL_YAML, ROOT } from "../support/stack.ts";
 
 const ENVOY_YAML = readFileSync(new URL("../../envoy/envoy.yaml", import.meta.url), "utf8");
@@ -166,5 +166,34 @@ describe("Route.request_headers_to_remove", () => {
       expect(msg).toContain(`':-prefixed' or host headers may not be removed (found ":authority")`);
       expect(msg).toContain(`':-prefixed' or host headers may not be removed (found "host")`);
     }
+  });
+});
+
+// Higress's controller (pkg/ingress/config/ingress_config.go) builds the plugin configuration from
+// a WasmPlugin: defaultConfig, then one _rules_ entry per matchRules item.
+describe("higressPluginConfig: a WasmPlugin as Higress's controller delivers it", () => {
+  it("defaultConfig plus one rule per matchRules item, ingress/service/domain turned into _match_*_", () => {
+    const cfg = higressPluginConfig({
+      defaultConfig: { providers: ["p"], retry: { maxAttempts: 3 } },
+      matchRules: [
+        { ingress: ["default/llm"], service: ["llm.dns:443"], config: { retry: { maxAttempts: 1 } } },
+        { domain: ["*.team.example"], config: { streaming: { allow: false } } },
+        { service: ["batch.dns"], configDisable: true, config: {} },
+      ],
+    });
+    expect(cfg).toEqual({
+      providers: ["p"], retry: { maxAttempts: 3 },
+      _rules_: [
+        { retry: { maxAttempts: 1 }, _match_route_: ["default/llm"], _match_service_: ["llm.dns:443"] },
+        { streaming: { allow: false }, _match_domain_: ["*.team.example"] },
+      ],
+    });
+  });
+
+  it("pluginConfig wins; defaultConfigDisable drops the global part; a rule without a condition is refused", () => {
+    expect(higressPluginConfig({ pluginConfig: { a: 1 }, defaultConfig: { b: 2 } })).toEqual({ a: 1 });
+    expect(higressPluginConfig({ defaultConfig: { b: 2 }, defaultConfigDisable: true, matchRules: [{ domain: ["x.example"] }] }))
+      .toEqual({ _rules_: [{ _match_domain_: ["x.example"] }] });
+    expect(() => higressPluginConfig({ defaultConfig: {}, matchRules: [{ config: { a: 1 } }] })).toThrow("matchRules[0]: invalid match rule has no match condition");
   });
 });

@@ -75,6 +75,8 @@ export class FakeHost implements PluginHostLike {
         const out = headers.filter(([k]) => k !== "x-test-cluster" && k !== "x-test-set");
         if (target) out.push(["x-ai-failover-cluster", target[1]]);
         for (const [k, v] of headers) if (k === "x-test-set") out.push([v.split("=")[0], v.slice(v.indexOf("=") + 1)]);
+        // A wasm filter that changes request headers clears Envoy's route cache (context.cc).
+        if (out.length !== headers.length || target) cb.clearRouteCache?.();
         cb.onRequestHeaders(out, endStream);
       },
       decodeData(chunk, endStream) {

@@ -3,6 +3,13 @@
 // rewrote :authority and :path to the provider's the route is matched again on them. A route
 // that matches only the gateway's own host and path does not match the rewritten request: the
 // requirement README "What an Envoy deployment needs" states. The harness gateway re-matches too.
+//
+// On Higress the filter keeps the route instead (assembly/host/route_pin.ts): it sets the cluster
+// header, reads `route_name` (Higress's Context::findValue asks the filter callbacks for the route,
+// which re-matches the cleared cache on the client's host and path and picks the cluster from the
+// header), then sets `clear_route_cache` to "off" (Higress's Context::setProperty) before it
+// rewrites :authority and :path. A virtual host for the gateway's own name then serves.
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { chat, post, startStack, type Stack } from "../support/stack.ts";
 
@@ -28,5 +35,36 @@ describe("the route is matched again after the filter's rewrite", () => {
     const r = await post(s.gateway.url, "/v1/chat/completions", chat("hi"), { host: "gw.example" });
     expect(r.status).toBe(200);
     expect(r.headers["x-ai-failover-provider"]).toBe("aoai-east-ptu");
+  });
+});
+
+describe("on Higress the filter keeps the route matched on the client's request", () => {
+  let s: Stack;
+  afterEach(async () => { await s?.close(); });
+  // Higress routes come from Ingresses: no request_headers_to_remove on them.
+  const ownHostOnly = (yaml: string) => vhost(["gw.example"], "/v1/")(yaml).replace(/\n\s*# The routing header stays here.*\n\s*request_headers_to_remove: \[x-ai-failover-cluster\]/, "");
+
+  it.each(["body", "headers"])("a virtual host for the gateway's own name only: served in %s mode, and failover still works", async (mode) => {
+    s = await startStack({ flavour: "higress", edit: (c) => ({ ...c, mode, healthCheck: { enabled: false } }), bootstrap: ownHostOnly });
+    expect(ownHostOnly(readFileSync("envoy/local.yaml", "utf8"))).not.toContain("request_headers_to_remove");
+    // Header mode takes the model from x-ai-model.
+    const h = { host: "gw.example", "x-ai-model": "gpt-4o" };
+    const r = await post(s.gateway.url, "/v1/chat/completions", chat("hi"), h);
+    expect(r.status).toBe(200);
+    expect(r.headers["x-ai-failover-provider"]).toBe("aoai-east-ptu");
+    // The kept route already has its cluster: the filter removed the routing header itself.
+    expect(s.east.records.at(-1)!.headers["x-ai-failover-cluster"]).toBeUndefined();
+    expect(s.east.records.at(-1)!.headers["host"]).toBe("aoai-east.openai.azure.com");
+    // The primary answers 429: the failover attempt goes out by http_call and is served by the other.
+    s.east.setFault({ type: "status", status: 429 });
+    const f = await post(s.gateway.url, "/v1/chat/completions", chat("again"), h);
+    expect(f.status).toBe(200);
+    expect(f.headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
+  });
+
+  it("the same bootstrap on upstream Envoy's rules answers 404 (the route must match the rewritten request there)", async () => {
+    s = await startStack({ edit: (c) => ({ ...c, healthCheck: { enabled: false } }), bootstrap: ownHostOnly });
+    const r = await post(s.gateway.url, "/v1/chat/completions", chat("hi"), { host: "gw.example" });
+    expect(r.status).toBe(404);
   });
 });

@@ -85,3 +85,64 @@ describe("Envoy conformance: windows, continue_stream, properties", () => {
     expect(t.lines(`${id} log-props path=/v1/chat rh=1,2`)).toHaveLength(1);
   });
 });
+
+describe("the route cache (Envoy clears it on request-header changes; Higress lets a filter keep it)", () => {
+  /** A gateway-side route cache: matched on x-cluster-pick (the route's cluster_header) and :authority. */
+  function routeCache() {
+    const calls: string[] = [];
+    let cached: { name: string; cluster: string } | null | undefined = { name: "own-host", cluster: "" };
+    const match = (h: Array<[string, string]>) => {
+      const authority = header(h, ":authority");
+      calls.push(`match ${authority}`);
+      return authority === "gw" ? { name: "own-host", cluster: header(h, "x-cluster-pick") ?? "" } : null;
+    };
+    return {
+      calls,
+      cached: () => cached,
+      callbacks: {
+        route: (h: Array<[string, string]>) => (cached === undefined ? (cached = match(h)) : cached),
+        cachedRoute: () => cached ?? null,
+        clearRouteCache: () => { calls.push("clear"); cached = undefined; },
+      },
+    };
+  }
+
+  it("Envoy: every request-header change clears it, a route_name read does not re-match, clear_route_cache is only filter state", async () => {
+    t = await fixtureRig();
+    const rc = routeCache();
+    const s = t.host.newStream(1, { ...recorder(), ...rc.callbacks });
+    s.decodeHeaders(fixtureRequest("route-cache", [["x-off", "1"]]), true);
+    const id = s.contextId;
+    // Context::replaceHeaderMapValue cleared it twice; nothing matched in between (1.33+: no legacy route_name).
+    expect(rc.calls).toEqual(["clear", "clear"]);
+    expect(t.lines(`${id} route-after-set=<rc:1>`)).toHaveLength(1);
+    expect(rc.cached()).toBeUndefined();
+    s.complete();
+  });
+
+  it("Higress: reading route_name re-matches on the current headers; after clear_route_cache=off header changes keep that route", async () => {
+    t = await fixtureRig({ flavour: "higress" });
+    const rc = routeCache();
+    const s = t.host.newStream(1, { ...recorder(), ...rc.callbacks });
+    s.decodeHeaders(fixtureRequest("route-cache", [["x-off", "1"]]), true);
+    const id = s.contextId;
+    expect(t.lines(`${id} route-after-set=own-host`)).toHaveLength(1);
+    expect(t.lines(`${id} off rc=0`)).toHaveLength(1);
+    // One clear (the cluster header), one match on the client's host, then no clear for :authority.
+    expect(rc.calls).toEqual(["clear", "match gw"]);
+    expect(rc.cached()).toEqual({ name: "own-host", cluster: "c1" });
+    // cluster_name (Higress's legacy token) reads the kept route's cluster.
+    expect(t.lines(`${id} cluster=c1`)).toHaveLength(1);
+    s.complete();
+  });
+
+  it("Higress without the property: the later :authority change clears the route again", async () => {
+    t = await fixtureRig({ flavour: "higress" });
+    const rc = routeCache();
+    const s = t.host.newStream(1, { ...recorder(), ...rc.callbacks });
+    s.decodeHeaders(fixtureRequest("route-cache"), true);
+    expect(rc.calls).toEqual(["clear", "match gw", "clear"]);
+    expect(rc.cached()).toBeUndefined();
+    s.complete();
+  });
+});

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, posix, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { loadBootstrap } from "../../harness/gateway/index.ts";
+import { higressPluginConfig, loadBootstrap } from "../../harness/gateway/index.ts";
 import { PluginHost, PluginLoadError, type LogRecord } from "../../harness/host/index.ts";
 import { ROOT } from "../support/stack.ts";
 
@@ -63,19 +63,6 @@ describe("envoy/docker-compose.yaml", () => {
   }
 });
 
-/** Higress' WasmPlugin → plugin configuration: defaultConfig + `_rules_` from matchRules. */
-function higressPluginConfig(spec: {
-  defaultConfig: Record<string, unknown>;
-  matchRules?: Array<{ ingress?: string[]; domain?: string[]; config?: Record<string, unknown> }>;
-}): Record<string, unknown> {
-  const rules = (spec.matchRules ?? []).map((r) => ({
-    ...(r.ingress ? { _match_route_: r.ingress } : {}),
-    ...(r.domain ? { _match_domain_: r.domain } : {}),
-    ...(r.config ?? {}),
-  }));
-  return rules.length ? { ...spec.defaultConfig, _rules_: rules } : { ...spec.defaultConfig };
-}
-
 describe("envoy/higress-wasmplugin.yaml", () => {
   const docs = parseAllDocuments(readFileSync(HIGRESS, "utf8")).map((d) => d.toJS());
   const plugin = docs.find((d) => d.kind === "WasmPlugin");
@@ -104,6 +91,19 @@ describe("envoy/higress-wasmplugin.yaml", () => {
     expect(envNames.sort()).toEqual([...keyEnvs].sort());
     expect(secret.metadata.namespace).toBe("higress-system");
     expect(Object.keys(secret.stringData).sort()).toEqual([...keyEnvs].sort());
+  });
+
+  it("ships the route set-up: an Ingress for the gateway's host, made a cluster_header route by an EnvoyFilter naming that Ingress's route", () => {
+    const ingress = docs.find((d) => d.kind === "Ingress");
+    const ef = docs.find((d) => d.kind === "EnvoyFilter");
+    expect(ingress.spec.ingressClassName).toBe("higress");
+    // Higress names an Ingress's route "<namespace>/<name>" (pkg/ingress/kube/common/tool.go GenerateUniqueRouteName).
+    const patch = ef.spec.configPatches[0];
+    expect(patch.applyTo).toBe("HTTP_ROUTE");
+    expect(patch.match.routeConfiguration.vhost.route.name).toBe(`${ingress.metadata.namespace}/${ingress.metadata.name}`);
+    expect(patch.patch.value.route.cluster_header).toBe("x-ai-failover-cluster");
+    // The matchRules' ingress names follow the same form.
+    for (const r of plugin.spec.matchRules) for (const i of r.ingress ?? []) expect(i).toMatch(/^[a-z0-9-]+\/[a-z0-9-]+$/);
   });
 
   async function load(environment: Record<string, string>): Promise<{ host?: PluginHost; error?: PluginLoadError; logs: LogRecord[] }> {

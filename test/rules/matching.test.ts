@@ -54,3 +54,42 @@ describe("rules: matching", () => {
     f.complete();
   });
 });
+
+// `_match_service_`, `_match_route_prefix_` and the one-category-per-rule semantics of Higress's
+// own plugins (wasm-go pkg/matcher/rule_matcher.go): service entries "fqdn" or "fqdn:port" against
+// the cluster "outbound|<port>|<subset>|<fqdn>"; `_match_route_` with `_match_service_` needs both.
+describe("rules: services and route prefixes", () => {
+  let r: HostRig;
+  afterEach(async () => { await r?.close(); });
+
+  it.each([
+    // [route, cluster, expected]
+    ["any", "outbound|443||llm.dns", "west"],
+    ["any", "outbound|8443||llm.dns", "west"],
+    ["any", "outbound|443||pinned.dns", "west"],
+    ["any", "outbound|80||pinned.dns", "east"],
+    ["any", "outbound|443||other.dns", "east"],
+    ["any", "llm.dns", "east"],
+    ["any", "", "east"],
+    ["batch-nightly", "", "west"],
+    ["batch", "", "east"],
+    ["chat", "outbound|443||chat.dns", "west"],
+    ["chat", "outbound|443||other.dns", "east"],
+    ["other", "outbound|443||chat.dns", "east"],
+  ])("route %s cluster %s → %s", async (route, cluster, expected) => {
+    const west = [azure("west", WEST_KEY, 1)];
+    r = await rig(baseConfig({ _rules_: [
+      { _match_service_: ["llm.dns", "pinned.dns:443"], providers: west },
+      { _match_route_prefix_: ["batch-"], providers: west },
+      { _match_route_: ["chat"], _match_service_: ["chat.dns"], providers: west },
+    ] }));
+    const body = Buffer.from(JSON.stringify(chatBody()));
+    const f = r.open();
+    f.setProperty(["xds", "route_name"], route);
+    if (cluster) f.setProperty(["xds", "cluster_name"], cluster);
+    f.callOnRequestHeaders(reqHeaders("/v1/chat/completions", body), false);
+    f.callOnRequestBody(body, true);
+    expect(f.up("x-ai-failover-cluster")).toBe(expected);
+    f.complete();
+  });
+});

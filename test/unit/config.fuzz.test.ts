@@ -65,7 +65,7 @@ const words = [
   "providers", "name", "type", "cluster", "host", "basePath", "api", "apiVersion", "deployments", "models", "auth",
   "apiKey", "apiKeyEnv", "priority", "weight", "limits", "tokensPerMinute", "healthCheck", "path", "interval",
   "timeout", "retry", "maxAttempts", "onStatus", "cooldown", "consumers", "streaming", "defaults", "maxTokens",
-  "seed", "logLevel", "_rules_", "_match_route_", "_match_domain_", "upstreamTimeout", "maxRequestBodyBytes",
+  "seed", "logLevel", "_rules_", "_match_route_", "_match_domain_", "_match_service_", "_match_route_prefix_", "upstreamTimeout", "maxRequestBodyBytes",
 ];
 const scalars = fc.oneof(
   fc.constantFrom("azure-openai", "openai", "10s", "1.5s", "500ms", "2m", "-1s", "", "/v1", "https://x", "h:99999",

@@ -277,9 +277,23 @@ describe("_rules_ (Higress per-route / per-domain overrides)", () => {
   });
 
   it.each([
-    ["rule without a match", [{ retry: { maxAttempts: 5 } }], ["_rules_[0]: needs _match_route_ or _match_domain_ (or both)"]],
+    ["rule without a match", [{ retry: { maxAttempts: 5 } }], ["_rules_[0]: needs _match_route_, _match_domain_, _match_service_ or _match_route_prefix_"]],
     ["empty _match_route_", [{ _match_route_: [] }], ["_rules_[0]._match_route_: must list at least one route name"]],
     ["empty route name", [{ _match_route_: [""] }], ["_rules_[0]._match_route_[0]: must not be empty"]],
+    // One category per rule, as Higress's plugins match: what Higress would ignore is an error here.
+    ["route with domain", [{ _match_route_: ["r"], _match_domain_: ["a.example.com"] }],
+      ["_rules_[0]._match_domain_: cannot be combined with _match_route_: Higress matches such a rule on _match_route_ alone and ignores this list; write one rule for each"]],
+    ["domain with service and prefix", [{ _match_domain_: ["a.example.com"], _match_service_: ["llm.dns"], _match_route_prefix_: ["b"] }], [
+      "_rules_[0]._match_service_: cannot be combined with _match_domain_: Higress matches such a rule on _match_domain_ alone and ignores this list; write one rule for each",
+      "_rules_[0]._match_route_prefix_: cannot be combined with _match_domain_: Higress matches such a rule on _match_domain_ alone and ignores this list; write one rule for each",
+    ]],
+    ["bad services", [{ _match_service_: ["outbound|443||llm.dns", "llm.dns:99999", "", "llm.dns", "llm.dns"] }], [
+      "_rules_[0]._match_service_[2]: must not be empty",
+      "_rules_[0]._match_service_[4]: duplicate value \"llm.dns\"",
+      "_rules_[0]._match_service_[0]: must be a service name (\"name.namespace.svc.cluster.local\", \"name.dns\"), optionally \":port\", not a cluster name: found \"outbound|443||llm.dns\"",
+      "_rules_[0]._match_service_[1]: port must be a number between 1 and 65535",
+    ]],
+    ["empty route prefix list", [{ _match_route_prefix_: [] }], ["_rules_[0]._match_route_prefix_: must list at least one route name prefix"]],
     ["bad domain", [{ _match_domain_: ["https://x.com", "a.*.com", "a.example.com:8443"] }], [
       "_rules_[0]._match_domain_[0]: must not include a scheme: drop \"https://\" and write \"x.com\" (TLS is configured on the Envoy cluster)",
       "_rules_[0]._match_domain_[1]: only a leading \"*.\" wildcard is allowed",
@@ -438,6 +452,6 @@ describe("null counts as absent for optional fields (Higress YAML `key:` with no
     expect(c.rules[0].config.retry.maxAttempts).toBe(2);
     expect(c.rules[0].config.providers.map((p: any) => p.name)).toEqual(["openai-payg"]);
     expect(c.rules[0].matchDomains).toEqual([]);
-    expect(errorsOf({ providers: [openai()], _rules_: [{ _match_route_: null }] })).toEqual(["_rules_[0]: needs _match_route_ or _match_domain_ (or both)"]);
+    expect(errorsOf({ providers: [openai()], _rules_: [{ _match_route_: null }] })).toEqual(["_rules_[0]: needs _match_route_, _match_domain_, _match_service_ or _match_route_prefix_"]);
   });
 });

@@ -73,7 +73,9 @@ const VALID_CASES: [string, unknown][] = [
     _rules_: [
       { _match_route_: ["chat-route"], retry: { maxAttempts: 5 } },
       { _match_domain_: ["*.example.com", "api.example.org"], providers: [openai()], streaming: { allow: false } },
-      { _match_route_: ["r"], _match_domain_: ["a.example.com"], providers: [openai(), { ...openai(), name: "openai-2", host: "eu.api.openai.com" }] },
+      { _match_route_: ["r"], _match_service_: ["llm.dns:443"], providers: [openai(), { ...openai(), name: "openai-2", host: "eu.api.openai.com" }] },
+      { _match_service_: ["aoai.default.svc.cluster.local", "llm.dns"], retry: { maxAttempts: 1 } },
+      { _match_route_prefix_: ["batch-"], upstreamTimeout: "120s" },
     ],
   }],
   ["nulls for optional members", {
@@ -85,6 +87,12 @@ const VALID_CASES: [string, unknown][] = [
 ];
 
 const EXTRA_INVALID: [string, unknown][] = [
+  // Higress matches a rule on one category: the combinations it would silently ignore are errors.
+  ["a rule with _match_route_ and _match_domain_", { providers: [openai()], _rules_: [{ _match_route_: ["r"], _match_domain_: ["a.example.com"] }] }],
+  ["a rule with _match_domain_ and _match_service_", { providers: [openai()], _rules_: [{ _match_domain_: ["a.example.com"], _match_service_: ["llm.dns"] }] }],
+  ["a rule with _match_service_ and _match_route_prefix_", { providers: [openai()], _rules_: [{ _match_service_: ["llm.dns"], _match_route_prefix_: ["a"] }] }],
+  ["a _match_service_ written as a cluster name", { providers: [openai()], _rules_: [{ _match_service_: ["outbound|443||llm.dns"] }] }],
+  ["an empty _match_route_prefix_ entry", { providers: [openai()], _rules_: [{ _match_route_prefix_: [""] }] }],
   ["healthCheck.interval below 100ms", { ...minimal(), healthCheck: { interval: "50ms", timeout: "10ms" } }],
   ["limits.window below 1s", withAt(minimal(), "providers.0.limits", { window: "500ms" })],
   ["limits.window above 1h", withAt(minimal(), "providers.0.limits", { window: "2h" })],

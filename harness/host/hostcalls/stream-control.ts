@@ -26,7 +26,7 @@ export function proxy_continue_response(vm: WasmVm): number {
 }
 
 export function proxy_clear_route_cache(vm: WasmVm): number {
-  vm.context().headersModified(0);
+  vm.context().clearRouteCache();
   return WasmResult.Ok;
 }
 

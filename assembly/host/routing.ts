@@ -1,0 +1,57 @@
+// The route of a request as the host sees it: its name and cluster (for Higress `_rules_`), and
+// keeping the route Envoy chose for the client's request while the filter rewrites the request
+// for a provider (Higress only: upstream Envoy has no way to do it).
+//
+// Envoy clears the route cache whenever a wasm filter changes request headers
+// (Context::addHeaderMapValue / replace / remove / setHeaderMapPairs,
+// source/extensions/common/wasm/context.cc), so after `:authority` and `:path` are the provider's
+// the route is matched again on them. Higress's Envoy (higress-group/envoy, same file,
+// `#if defined(HIGRESS)`) skips that once the filter set the property `clear_route_cache` to
+// "off" (Context::setProperty) — what Higress's own plugins do (wasm-go `DisableReroute`).
+//
+// A `cluster_header` route takes its cluster from the header when the route is matched
+// (RouteEntryImplBase::pickClusterViaClusterHeader, source/common/router/config_impl.cc), so the
+// route must be matched *after* x-ai-failover-cluster is set and *before* clearing is turned off.
+// On Higress, reading the legacy property `route_name` before the router ran asks the filter
+// callbacks for the route (Context::findValue ROUTE_NAME → StreamFilterCallbacks::route()), and
+// that refreshes a cleared cache from the current headers (ActiveStream::route →
+// refreshCachedRoute, source/common/http/conn_manager_impl.cc). Upstream Envoy answers that read
+// with the stream info's route name, empty until the router set it (≤ 1.32), or NotFound (1.33+
+// dropped the legacy names): an empty answer means "this host does not re-match on a read", and
+// the filter leaves clearing on there.
+
+import { getProperty, Result, setProperty } from "./calls";
+
+function text(b: ArrayBuffer | null): string {
+  return b !== null ? String.UTF8.decode(b) : "";
+}
+
+/**
+ * The name of the route the request matched: `xds.route_name` (the stream info's route: upstream
+ * Envoy, where 1.33 removed the legacy name, and Higress's 1.27 both have it), else the legacy
+ * `route_name` (what Higress's wasm-go matcher reads).
+ */
+export function routeName(): string {
+  const x = getProperty(["xds", "route_name"]);
+  return x !== null ? text(x) : text(getProperty(["route_name"]));
+}
+
+/**
+ * The cluster the route names: the legacy `cluster_name` (Higress: the route entry's cluster,
+ * what wasm-go's `_match_service_` reads), else `xds.cluster_name` (upstream Envoy ≥ 1.33).
+ * Before the filter chose a provider, a `cluster_header` route has none: "".
+ */
+export function clusterName(): string {
+  const c = getProperty(["cluster_name"]);
+  return c !== null ? text(c) : text(getProperty(["xds", "cluster_name"]));
+}
+
+/**
+ * Call with the cluster header already set and `:authority`/`:path` still the client's. True when
+ * the route is now matched and kept: later request-header changes will not re-route the request.
+ */
+export function pinRoute(): bool {
+  const name = getProperty(["route_name"]);
+  if (name === null || name.byteLength == 0) return false;
+  return setProperty(["clear_route_cache"], "off") == Result.Ok;
+}
