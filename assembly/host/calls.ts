@@ -122,6 +122,11 @@ export function sendLocalResponse(status: u32, details: string, body: ArrayBuffe
     changetype<usize>(h), h.byteLength, -1 as u32);
 }
 
+/** Lets a held response go on (proxy_continue_stream(Response)). */
+export function continueResponse(): u32 {
+  return imp.proxy_continue_stream(1);
+}
+
 export function setEffectiveContext(id: u32): u32 {
   return imp.proxy_set_effective_context(id);
 }

@@ -28,6 +28,8 @@ export abstract class AttemptOwner {
   abstract contextId(): u32;
   /** An http_call attempt answered while the client is still there. */
   abstract attemptAnswered(a: Attempt, headers: u32, bodySize: u32): void;
+  /** The body of a held in-band 429 did not arrive in time: decide from what was read. */
+  abstract errorBodyExpired(now: i64): void;
 }
 
 export class Attempt extends CalloutHandler {
@@ -40,6 +42,8 @@ export class Attempt extends CalloutHandler {
   budget: Reservation<BudgetState> | null = null;
   /** An in-band 429 whose body is being read (quota error or rate limit?). */
   held429: AnswerHeaders | null = null;
+  /** What has arrived of that 429's body (at most ERROR_BODY_PREFIX bytes). */
+  errorPrefix: Uint8Array | null = null;
   private finished: bool = false;
   private charged: Charge = new Charge();
 

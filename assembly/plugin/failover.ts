@@ -4,7 +4,9 @@
 
 import { AnswerHeaders, classifyAnswer } from "../plan/answer";
 import { upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
-import { BufferType, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponse } from "../host/calls";
+import { BufferType, continueResponse, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponse } from "../host/calls";
+import { Outcome } from "../health/transitions";
+import { ERROR_BODY_WAIT_MS } from "./error_wait";
 import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
 import { enabled, Level, log } from "../host/log";
 import { Attempt } from "./attempt";
@@ -135,4 +137,36 @@ function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: stri
   headers.push(ATTEMPTS_HEADER); headers.push(r.attempts.toString());
   r.enter(Phase.Replied);
   sendLocalResponse(<u32>status, "ai_failover_attempt_" + r.attempts.toString(), body !== null ? body : new ArrayBuffer(0), headers);
+}
+
+/**
+ * A held in-band 429, decided from `prefix` (what arrived of its body): a quota error ejects the
+ * provider for long, a rate limit was cooled down at the headers. True when another provider
+ * takes the request.
+ */
+export function decideHeld429(r: ClientRequest, a: Attempt, prefix: Uint8Array | null, now: i64): bool {
+  r.root.errorWait.release(r.context_id);
+  const held = a.held429;
+  const h = held !== null ? held : new AnswerHeaders();
+  a.held429 = null;
+  a.errorPrefix = null;
+  h.remainingTokens = -1; // cooled down at the headers; a quota error makes it a long ejection
+  h.remainingRequests = -1;
+  const v = classifyAnswer(h, prefix);
+  if (v.outcome == Outcome.QuotaExhausted) a.answered(v, now);
+  return failover(r, 429, now);
+}
+
+/** The held 429's body stalled: decided from what arrived; the 429 goes on if nobody else can take the request. */
+export function errorBodyExpired(r: ClientRequest, now: i64): void {
+  if (r.phase != Phase.ReadingError) return;
+  const a = r.attempt!;
+  const got = a.errorPrefix;
+  if (enabled(Level.Warn)) {
+    log(Level.Warn, "ai-failover: provider " + a.provider.name + " sent a 429 whose body stalled: decided after " +
+      ERROR_BODY_WAIT_MS.toString() + " ms from the " + (got !== null ? got.length : 0).toString() + " bytes that arrived");
+  }
+  if (decideHeld429(r, a, got, now)) return;
+  r.respond(a, 429);
+  continueResponse();
 }

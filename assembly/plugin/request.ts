@@ -7,9 +7,8 @@ import { Context, FilterDataStatusValues, FilterHeadersStatusValues, FilterTrail
 import { BudgetState } from "../admission/budget";
 import { Config } from "../config/model";
 import { RequestScan, scanRequest } from "../lib/json_scan";
-import { Outcome } from "../health/transitions";
 import { Charge } from "../plan/accounting";
-import { AnswerHeaders, classifyAnswer, ERROR_BODY_PREFIX } from "../plan/answer";
+import { classifyAnswer, ERROR_BODY_PREFIX } from "../plan/answer";
 import { modelList } from "../plan/models";
 import {
   bodyTooLarge, invalidBody, modelNotAllowed, noProvider, overBudget, Rejection, streamingDisabled,
@@ -28,7 +27,7 @@ import { NoChoice } from "../select/selector";
 import { logSafe, recordRequest } from "./access_log";
 import { Attempt, AttemptOwner } from "./attempt";
 import { admitConsumer, allowsModel, findConsumer } from "./consumers";
-import { attemptAnswered, failover, rejectCredential } from "./failover";
+import { attemptAnswered, decideHeld429, errorBodyExpired, failover, rejectCredential } from "./failover";
 import { headerModeBody } from "./header_mode";
 import { allowed, Phase, phaseName } from "./phase";
 import { pickProvider } from "./pick";
@@ -270,6 +269,7 @@ export class ClientRequest extends Context {
       // (allow_on_headers_stop_iteration).
       a.held429 = h;
       this.enter(Phase.ReadingError);
+      this.root.errorWait.hold(this.owner!, now);
       return FilterHeadersStatusValues.StopIteration;
     }
     // The failed response is replaced by the next attempt's (sent as a local reply).
@@ -284,7 +284,7 @@ export class ClientRequest extends Context {
   }
 
   /** An in-band answer goes on to the client. */
-  private respond(a: Attempt, status: i32): void {
+  respond(a: Attempt, status: i32): void {
     if (a.scan.start(this.api.kind, status, getHeader(MapType.ResponseHeaders, "content-type"), a.upstream.injectedUsage)) {
       removeHeader(MapType.ResponseHeaders, "content-length");
     }
@@ -299,17 +299,14 @@ export class ClientRequest extends Context {
     const a = this.attempt;
     if (a === null) return FilterDataStatusValues.Continue;
     if (this.phase == Phase.ReadingError) {
-      // Decided from the first ERROR_BODY_PREFIX bytes at most: a huge body must not outgrow Envoy's buffer.
-      if (!endOfStream && <u32>bodySize < ERROR_BODY_PREFIX) return FilterDataStatusValues.StopIterationAndBuffer;
-      const held = a.held429;
-      const h = held !== null ? held : new AnswerHeaders();
-      a.held429 = null;
-      const now = nowMs();
-      h.remainingTokens = -1; // cooled down at the headers; a quota error makes it a long ejection
-      h.remainingRequests = -1;
-      const v = classifyAnswer(h, readBodyPrefix(BufferType.ResponseBody, <u32>bodySize));
-      if (v.outcome == Outcome.QuotaExhausted) a.answered(v, now);
-      if (failover(this, 429, now)) return FilterDataStatusValues.StopIterationNoBuffer;
+      // Decided from the first ERROR_BODY_PREFIX bytes at most: a huge body must not outgrow
+      // Envoy's buffer; a stalled one is decided on the tick from what arrived (error_wait.ts).
+      const prefix = readBodyPrefix(BufferType.ResponseBody, <u32>bodySize);
+      if (!endOfStream && <u32>bodySize < ERROR_BODY_PREFIX) {
+        a.errorPrefix = prefix;
+        return FilterDataStatusValues.StopIterationAndBuffer;
+      }
+      if (decideHeld429(this, a, prefix, nowMs())) return FilterDataStatusValues.StopIterationNoBuffer;
       // Nothing else can take it: the client gets the provider's 429 as it was.
       this.respond(a, 429);
       return FilterDataStatusValues.Continue;
@@ -354,6 +351,7 @@ export class ClientRequest extends Context {
   onLog(): void {
     const now = nowMs();
     this.root.bodyWait.ended(this.context_id, now);
+    this.root.errorWait.release(this.context_id);
     if (this.view === null) return;
     const a = this.attempt;
     let c = new Charge();
@@ -391,5 +389,8 @@ class RequestOwner extends AttemptOwner {
   }
   attemptAnswered(a: Attempt, headers: u32, bodySize: u32): void {
     attemptAnswered(this.request, a, headers, bodySize);
+  }
+  errorBodyExpired(now: i64): void {
+    errorBodyExpired(this.request, now);
   }
 }

@@ -17,6 +17,7 @@ import { HealthChecks } from "./health_checks";
 import { Metrics } from "./metrics";
 import { ClientRequest } from "./request";
 import { buildViews, ConfigView, loadStates, needsCluster } from "./views";
+import { ErrorBodyWait } from "./error_wait";
 
 class MapEnv extends EnvLookup {
   constructor(private vars: Map<string, string>) { super(); }
@@ -36,6 +37,7 @@ export class FailoverRoot extends RootContext {
   metrics: Metrics = new Metrics();
   callouts: Callouts = new Callouts();
   bodyWait: BodyWaitWatch = new BodyWaitWatch();
+  errorWait: ErrorBodyWait = new ErrorBodyWait();
   private health: HealthChecks = new HealthChecks(this.callouts, this.metrics);
   private generation: Generation = new Generation();
   private tickMs: i64 = 1000;
@@ -87,6 +89,7 @@ export class FailoverRoot extends RootContext {
     if (this.config === null) return;
     const now = nowMs();
     this.bodyWait.check(now);
+    this.errorWait.check(now);
     // A replaced configuration still serves its draining streams, but no longer speaks for the
     // providers: the current one probes them (with its keys) and publishes their state.
     if (!this.generation.current()) return;

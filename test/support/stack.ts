@@ -159,6 +159,8 @@ export interface ClientResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** When the response headers arrived, ms after the request started (request() only). */
+  headersAtMs?: number;
 }
 
 export function request(
@@ -176,10 +178,12 @@ export function request(
 ): Promise<ClientResponse> {
   return new Promise((resolve, reject) => {
     const u = new URL(opts.path ?? "/", url);
+    const t0 = performance.now();
     const req = http.request(u, { method: opts.method ?? "GET", headers: opts.headers, agent: opts.agent ?? false, timeout: opts.timeoutMs }, (res) => {
+      const headersAtMs = performance.now() - t0;
       const chunks: Buffer[] = [];
       res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString(), headersAtMs }));
       res.on("error", reject);
     });
     req.on("timeout", () => req.destroy(new Error("client timeout")));
