@@ -147,6 +147,12 @@ export class RetryConfig {
    * the first attempt Envoy's router turns those into 503/504, which onStatus covers.)
    */
   onConnectFailure: bool = true;
+  /**
+   * Largest answer of a failover attempt passed to the client. Such an answer arrives whole
+   * (http_call) and is copied into the VM to be sent as one reply; above this the client gets
+   * 502 upstream_answer_too_large (the provider's usage is still accounted).
+   */
+  maxAnswerBytes: i64 = 16 << 20;
 }
 
 export class CooldownConfig {

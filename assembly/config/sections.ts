@@ -48,6 +48,7 @@ function readRetry(root: ObjReader): RetryConfig {
     r.onStatus = codes;
   }
   r.onConnectFailure = o.boolean("onConnectFailure", r.onConnectFailure);
+  r.maxAnswerBytes = o.int("maxAnswerBytes", r.maxAnswerBytes, 65536, 256 * 1024 * 1024);
   o.finish();
   return r;
 }

@@ -116,9 +116,14 @@ export function setBuffer(type: BufferType, start: u32, length: u32, data: Array
 // ---- stream control
 
 export function sendLocalResponse(status: u32, details: string, body: ArrayBuffer, headerKv: string[]): u32 {
+  return sendLocalResponseBytes(status, details, Uint8Array.wrap(body), headerKv);
+}
+
+/** The same with the body as bytes (a view into a larger buffer is sent as the view). */
+export function sendLocalResponseBytes(status: u32, details: string, body: Uint8Array, headerKv: string[]): u32 {
   const d = String.UTF8.encode(details);
   const h = serializePairs(headerKv);
-  return imp.proxy_send_local_response(status, changetype<usize>(d), d.byteLength, changetype<usize>(body), body.byteLength,
+  return imp.proxy_send_local_response(status, changetype<usize>(d), d.byteLength, body.dataStart, body.length,
     changetype<usize>(h), h.byteLength, -1 as u32);
 }
 

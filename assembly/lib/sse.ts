@@ -156,6 +156,35 @@ export class SseStripper {
     return out.finish();
   }
 
+  /**
+   * A whole stream at once, in place (a failover attempt's answer arrives whole): the usage-only
+   * events are removed by moving what follows over them. Returns the new length. The same bytes
+   * as feed(buf, true) on a fresh stripper, without a second buffer as large as the answer.
+   */
+  stripWhole(buf: Uint8Array): i32 {
+    const n = buf.length;
+    const base = buf.dataStart;
+    let w = 0;
+    let i = 0;
+    let st = S_LINE;
+    while (i < n) {
+      findEnd(buf, i, n, st);
+      let e = endAt;
+      st = stOut;
+      // The last event without its blank line is released as is, unless a final CR ended it (and
+      // it is short enough to be held, as the streaming path would have held it).
+      const complete = e >= 0 || (endsEvent(st) && n - i <= HOLD_MAX);
+      if (e < 0) e = n;
+      if (complete && this.isUsageOnly(buf, i, e)) this.stripped++;
+      else {
+        if (w != i) memory.copy(base + <usize>w, base + <usize>i, <usize>(e - i));
+        w += e - i;
+      }
+      i = e;
+    }
+    return w;
+  }
+
   /** Forgets the carried bytes; a carry that grew for one long event does not stay large. */
   private dropCarry(): void {
     if (this.carry.buf.length > 2 * HOLD_MAX) this.carry = new ByteBuilder(512);

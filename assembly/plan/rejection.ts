@@ -87,6 +87,13 @@ export function upstreamReset(): Rejection {
     "server_error", "upstream_reset");
 }
 
+/** A failover attempt's answer larger than retry.maxAnswerBytes. */
+export function upstreamAnswerTooLarge(provider: string, size: u32, limit: i64): Rejection {
+  return new Rejection(502, "ai_failover_answer_too_large", "provider " + provider + " answered with " + size.toString() +
+    " bytes, more than retry.maxAnswerBytes (" + limit.toString() + ") allows for an answer delivered after a failover",
+    "server_error", "upstream_answer_too_large").counted("answer_too_large");
+}
+
 /** A consumer over its budget; `waitMs` (≥ 0) until its window frees up. */
 export function overBudget(c: ConsumerConfig, need: i64, waitMs: i64): Rejection {
   const waitS = (waitMs + 999) / 1000;

@@ -78,7 +78,8 @@ export class ResponseScan {
 
   /**
    * A whole answer at once (a failover attempt's, through http_call): accounted like a streamed
-   * one; returns the body for the client (the usage event stripped when `stripUsage`).
+   * one; returns the body for the client (the usage event stripped when `stripUsage`, in place:
+   * a view of `body`'s first bytes).
    */
   whole(api: ApiKind, body: Uint8Array, contentType: string | null, stripUsage: bool): Uint8Array {
     this.usage.feed(body);
@@ -87,7 +88,7 @@ export class ResponseScan {
     const ev = contentEvents(api);
     ev.feed(body);
     this.events = ev;
-    return stripUsage ? new SseStripper().feed(body, true) : body;
+    return stripUsage ? body.subarray(0, new SseStripper().stripWhole(body)) : body;
   }
 
   /** Content events counted, or -1 when the answer was not a stream. */

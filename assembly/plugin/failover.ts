@@ -3,8 +3,8 @@
 // one as a local reply.
 
 import { AnswerHeaders, classifyAnswer } from "../plan/answer";
-import { upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
-import { BufferType, continueResponse, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponse } from "../host/calls";
+import { upstreamAnswerTooLarge, upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
+import { BufferType, continueResponse, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponseBytes } from "../host/calls";
 import { Outcome } from "../health/transitions";
 import { ERROR_BODY_WAIT_MS } from "./error_wait";
 import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
@@ -82,22 +82,58 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
   const now = nowMs();
   r.status = status;
   a.answered(classifyAnswer(h, status == 429 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null), now);
+  // The answer is copied into the VM to be sent as one reply: bounded (retry.maxAnswerBytes).
+  const limit = r.cfg().retry.maxAnswerBytes;
+  const tooLarge = <i64>bodySize > limit;
   if (shouldRetry(r, status)) {
-    const saved = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
+    const saved: ArrayBuffer | null = tooLarge ? null : getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
     const savedHeaders = getHeaderPairs(MapType.HttpCallResponseHeaders);
     if (sendNext(r, now)) return;
-    replyWithAttempt(r, a, status, savedHeaders, saved);
+    if (tooLarge) answerTooLarge(r, a, bodySize, limit);
+    else replyWithAttempt(r, a, status, savedHeaders, saved !== null ? Uint8Array.wrap(saved!) : null);
     return;
   }
-  let body = bodySize > 0 ? getBuffer(BufferType.HttpCallResponseBody, 0, bodySize) : null;
+  if (tooLarge) {
+    if (status >= 200 && status < 300) accountInWindows(r, a, bodySize);
+    answerTooLarge(r, a, bodySize, limit);
+    return;
+  }
+  const raw = bodySize > 0 ? getBuffer(BufferType.HttpCallResponseBody, 0, bodySize) : null;
+  let body: Uint8Array | null = raw !== null ? Uint8Array.wrap(raw) : null;
   if (body !== null && status >= 200 && status < 300) {
-    // The answer arrives whole: account it, and strip the injected usage chunk.
+    // The answer arrives whole: account it, and strip the injected usage chunk (in place).
     if (r.firstByteMs < 0) r.firstByteMs = now;
     const ct = getHeader(MapType.HttpCallResponseHeaders, "content-type");
-    const out = a.scan.whole(r.api.kind, Uint8Array.wrap(body), ct, a.upstream.injectedUsage);
-    body = out.buffer;
+    body = a.scan.whole(r.api.kind, body, ct, a.upstream.injectedUsage);
   }
   replyWithAttempt(r, a, status, headers > 0 ? getHeaderPairs(MapType.HttpCallResponseHeaders) : [], body);
+}
+
+/** Window for reading an answer that is not sent (accounting only). */
+const WINDOW: u32 = 64 << 10;
+
+/** The usage of an answer too large to send, read 64 KiB at a time (never whole in the VM). */
+function accountInWindows(r: ClientRequest, a: Attempt, bodySize: u32): void {
+  for (let off: u32 = 0; off < bodySize; off += WINDOW) {
+    scanWindow(r, a, off, bodySize - off < WINDOW ? bodySize - off : WINDOW);
+    // Each window is garbage once scanned: collected every 1 MiB, the VM holds about one at a time.
+    if ((off / WINDOW) % 16 == 15) __collect();
+  }
+}
+
+function scanWindow(r: ClientRequest, a: Attempt, off: u32, n: u32): void {
+  const w = getBuffer(BufferType.HttpCallResponseBody, off, n);
+  if (w !== null) a.scan.whole(r.api.kind, Uint8Array.wrap(w), null, false);
+}
+
+function answerTooLarge(r: ClientRequest, a: Attempt, bodySize: u32, limit: i64): void {
+  if (enabled(Level.Warn)) {
+    log(Level.Warn, "ai-failover: provider " + a.provider.name + " answered a failover attempt with " + bodySize.toString() +
+      " bytes, more than retry.maxAnswerBytes (" + limit.toString() + "): the client gets 502 upstream_answer_too_large");
+  }
+  const e = upstreamAnswerTooLarge(a.provider.name, bodySize, limit);
+  e.extra = [PROVIDER_HEADER, a.provider.name, ATTEMPTS_HEADER, r.attempts.toString()];
+  r.reject(e);
 }
 
 /** The last provider rejected the gateway's key for it: a 502 naming it, never its body. */
@@ -110,7 +146,7 @@ export function rejectCredential(r: ClientRequest, a: Attempt, status: i32): voi
   r.reject(e);
 }
 
-function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: string[], body: ArrayBuffer | null): void {
+function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: string[], body: Uint8Array | null): void {
   const provider = a.provider.name;
   if (r.firstByteMs < 0) r.firstByteMs = nowMs();
   if (status == 401 || status == 403) {
@@ -136,7 +172,7 @@ function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: stri
   headers.push(PROVIDER_HEADER); headers.push(provider);
   headers.push(ATTEMPTS_HEADER); headers.push(r.attempts.toString());
   r.enter(Phase.Replied);
-  sendLocalResponse(<u32>status, "ai_failover_attempt_" + r.attempts.toString(), body !== null ? body : new ArrayBuffer(0), headers);
+  sendLocalResponseBytes(<u32>status, "ai_failover_attempt_" + r.attempts.toString(), body !== null ? body : new Uint8Array(0), headers);
 }
 
 /**

@@ -26,6 +26,9 @@ class MapEnv extends EnvLookup {
   }
 }
 
+/** http_call answers at least this large are collected right after they were handled. */
+const LARGE_ANSWER: u32 = 1 << 20;
+
 export class FailoverRoot extends RootContext {
   config: Config | null = null;
   /** Global view first, then one per `_rules_` entry. */
@@ -101,5 +104,8 @@ export class FailoverRoot extends RootContext {
     if (!this.callouts.deliver(token, headers, bodySize, trailers)) {
       log(Level.Warn, "ai-failover: response for unknown callout " + token.toString());
     }
+    // A large answer (a failover attempt's, read whole) left as much garbage: collect it now,
+    // outside the handler's frames, so the next one reuses the memory instead of growing the VM.
+    if (bodySize >= LARGE_ANSWER) __collect();
   }
 }

@@ -102,6 +102,7 @@ function configJson(c: Config): string {
       .int("maxAttempts", c.retry.maxAttempts)
       .raw("onStatus", "[" + onStatus.join(",") + "]")
       .bool("onConnectFailure", c.retry.onConnectFailure)
+      .int("maxAnswerBytes", c.retry.maxAnswerBytes)
       .toString())
     .raw("cooldown", new JsonObject()
       .int("defaultRateLimitMs", c.cooldown.defaultRateLimitMs)

@@ -41,6 +41,12 @@ export function sseStrip(body: Uint8Array, splits: Int32Array, emptyEnd: bool): 
   return out.finish();
 }
 
+/** A copy of `body` stripped whole, in place (SseStripper.stripWhole: a failover answer). */
+export function sseStripWhole(body: Uint8Array): Uint8Array {
+  const copy = body.slice();
+  return copy.slice(0, new SseStripper().stripWhole(copy));
+}
+
 /** The same run as sseStrip: {"lengths":[output length per feed],"stripped","overflow"}. */
 export function sseStripTrace(body: Uint8Array, splits: Int32Array, emptyEnd: bool): string {
   const s = new SseStripper();

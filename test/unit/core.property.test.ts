@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  usageScan, sseStrip, sseStripTrace, coreScanRequest, selectDraws,
+  usageScan, sseStrip, sseStripTrace, sseStripWhole, coreScanRequest, selectDraws,
   capReset, capFits, capReserve, capSettle, capLearn, capState,
 } from "../.build/unit/unit.js";
 import { AZURE_SSE, OPENAI_SSE, OPENAI_SSE_NO_USAGE, RESPONSES_SSE, WITH_USAGE, type Usage } from "./recordings.js";
@@ -127,6 +127,29 @@ describe("SSE stripper: output = input minus exactly the usage-only event, byte 
       }), runs(300));
     });
   }
+
+  // A failover answer arrives whole and is stripped in place (issue 13, defect 11): the same bytes
+  // as the streaming stripper gives for any input, events of any separator form, usage events
+  // anywhere, unterminated tails, events longer than the streaming hold limit.
+  it("stripWhole (in place) = feed(all, end) for random SSE built from every separator form", () => {
+    const usage = 'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}';
+    const part = fc.oneof(
+      fc.constantFrom(usage, 'data: {"choices":[{"delta":{"content":"x"}}]}', "data: [DONE]", "event: ping", ": comment", ""),
+      fc.string({ maxLength: 40 }),
+      fc.integer({ min: 16000, max: 20000 }).map((n) => "data: " + "y".repeat(n)),
+    );
+    const sep = fc.constantFrom("\n", "\r\n", "\r", "\n\n", "\r\n\r\n", "\r\r", "\n\r\n");
+    fc.assert(fc.property(fc.array(fc.tuple(part, sep), { maxLength: 12 }), fc.boolean(), (items, tail) => {
+      let text = items.map(([p, s]) => p + s).join("");
+      if (tail) text += usage;
+      const input = enc.encode(text);
+      const want = sseStrip(input, new Int32Array(0), false);
+      expect(bytesEqual(sseStripWhole(input), want)).toBe(true);
+    }), runs(500));
+    for (const r of [OPENAI_SSE, AZURE_SSE]) {
+      expect(new TextDecoder().decode(sseStripWhole(enc.encode(r.body)))).toBe(r.body.replace(r.usageEvent!, ""));
+    }
+  });
 
   for (const r of [OPENAI_SSE_NO_USAGE, RESPONSES_SSE]) {
     const input = enc.encode(r.body);
