@@ -91,6 +91,18 @@ export class ResponseScan {
     return stripUsage ? body.subarray(0, new SseStripper().stripWhole(body)) : body;
   }
 
+  /**
+   * One window of a whole answer read in pieces, only to be accounted (an answer not passed on):
+   * `first` starts it. Nothing is stripped or returned.
+   */
+  window(api: ApiKind, chunk: Uint8Array, contentType: string | null, first: bool): void {
+    this.usage.feed(chunk);
+    this.bytes += chunk.length;
+    if (first) this.events = isEventStream(contentType) ? contentEvents(api) : null;
+    const ev = this.events;
+    if (ev !== null) ev.feed(chunk);
+  }
+
   /** Content events counted, or -1 when the answer was not a stream. */
   get eventCount(): i64 {
     const ev = this.events;

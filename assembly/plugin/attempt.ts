@@ -20,8 +20,8 @@ import { ProviderSlot } from "../provider/registry";
 import { Reservation } from "./reservation";
 import { ConfigView, updateProvider } from "./views";
 
-/** Largest http_call answer body read for usage once the client has gone. */
-const MAX_ORPHAN_BODY: u32 = 16 << 20;
+/** Window for reading an http_call answer that is only accounted. */
+const WINDOW: u32 = 64 << 10;
 
 /** What an attempt needs of its request (AssemblyScript has no closures: an interface by subclass). */
 export abstract class AttemptOwner {
@@ -127,13 +127,24 @@ export class Attempt extends CalloutHandler {
     const h = headers > 0 ? readAnswerHeaders(MapType.HttpCallResponseHeaders) : new AnswerHeaders();
     const now = nowMs();
     this.answered(classifyAnswer(h, h.status == 429 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null), now);
-    if (this.ok && bodySize > 0 && bodySize <= MAX_ORPHAN_BODY) {
-      const body = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
-      if (body !== null) {
-        this.scan.whole(this.upstream.api, Uint8Array.wrap(body),
-          getHeader(MapType.HttpCallResponseHeaders, "content-type"), false);
-      }
-    }
+    if (this.ok && bodySize > 0) this.scanAnswer(bodySize);
     this.finish(now);
+  }
+
+  /**
+   * Accounts an http_call answer that is not passed on, read WINDOW bytes at a time (never whole
+   * in the VM; each window is garbage once scanned and is collected every 1 MiB).
+   */
+  scanAnswer(bodySize: u32): void {
+    const ct = getHeader(MapType.HttpCallResponseHeaders, "content-type");
+    for (let off: u32 = 0; off < bodySize; off += WINDOW) {
+      this.scanWindow(off, bodySize - off < WINDOW ? bodySize - off : WINDOW, ct);
+      if ((off / WINDOW) % 16 == 15) __collect();
+    }
+  }
+
+  private scanWindow(off: u32, n: u32, contentType: string | null): void {
+    const w = getBuffer(BufferType.HttpCallResponseBody, off, n);
+    if (w !== null) this.scan.window(this.upstream.api, Uint8Array.wrap(w), contentType, off == 0);
   }
 }

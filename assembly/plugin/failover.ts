@@ -94,7 +94,7 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
     return;
   }
   if (tooLarge) {
-    if (status >= 200 && status < 300) accountInWindows(r, a, bodySize);
+    if (status >= 200 && status < 300) a.scanAnswer(bodySize);
     answerTooLarge(r, a, bodySize, limit);
     return;
   }
@@ -107,23 +107,6 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
     body = a.scan.whole(r.api.kind, body, ct, a.upstream.injectedUsage);
   }
   replyWithAttempt(r, a, status, headers > 0 ? getHeaderPairs(MapType.HttpCallResponseHeaders) : [], body);
-}
-
-/** Window for reading an answer that is not sent (accounting only). */
-const WINDOW: u32 = 64 << 10;
-
-/** The usage of an answer too large to send, read 64 KiB at a time (never whole in the VM). */
-function accountInWindows(r: ClientRequest, a: Attempt, bodySize: u32): void {
-  for (let off: u32 = 0; off < bodySize; off += WINDOW) {
-    scanWindow(r, a, off, bodySize - off < WINDOW ? bodySize - off : WINDOW);
-    // Each window is garbage once scanned: collected every 1 MiB, the VM holds about one at a time.
-    if ((off / WINDOW) % 16 == 15) __collect();
-  }
-}
-
-function scanWindow(r: ClientRequest, a: Attempt, off: u32, n: u32): void {
-  const w = getBuffer(BufferType.HttpCallResponseBody, off, n);
-  if (w !== null) a.scan.whole(r.api.kind, Uint8Array.wrap(w), null, false);
 }
 
 function answerTooLarge(r: ClientRequest, a: Attempt, bodySize: u32, limit: i64): void {
