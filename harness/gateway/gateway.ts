@@ -29,6 +29,26 @@ export interface GatewayOptions {
   hostFactory?: HostFactory;
   /** Extra host options (e.g. clockNs, bufferLimitBytes) merged last. */
   hostOptions?: Partial<PluginOptions>;
+  /**
+   * For tests: everything the listener sends to clients, per response (`id`): the status and
+   * headers as one JSON text, then each body write as latin1 text.
+   */
+  clientTap?: (id: number, part: string) => void;
+}
+
+let nextTapId = 0;
+
+/** Reports what `res` sends: the head (status and headers) and every body write. */
+function tapResponse(res: http.ServerResponse, tap: (id: number, part: string) => void): void {
+  const id = ++nextTapId;
+  const text = (c: unknown) => (typeof c === "string" ? c : c instanceof Uint8Array ? Buffer.from(c).toString("latin1") : "");
+  const r = res as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const writeHead = r.writeHead!.bind(res);
+  const write = r.write!.bind(res);
+  const end = r.end!.bind(res);
+  r.writeHead = (...a: unknown[]) => (tap(id, JSON.stringify(a)), writeHead(...a));
+  r.write = (...a: unknown[]) => (tap(id, text(a[0])), write(...a));
+  r.end = (...a: unknown[]) => (typeof a[0] !== "function" && a[0] !== undefined && tap(id, text(a[0])), end(...a));
 }
 
 export interface Gateway {
@@ -126,6 +146,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     socket.once("close", () => host.connectionClosed?.(id));
   });
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (opts.clientTap) tapResponse(res, opts.clientTap);
     const ctx = { config, clusters, host, log };
     new Exchange(ctx, req, res, connectionIds.get(req.socket) ?? ++nextConnectionId).start();
   };

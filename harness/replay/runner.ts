@@ -62,6 +62,10 @@ export interface RunHooks {
   onPhase?: (phase: PhaseSpan, ctx: { url: string; t0: number }) => Promise<void> | void;
   /** Gateway log level (0 trace … 5 critical). Default 2 (info). */
   logLevel?: 0 | 1 | 2 | 3 | 4 | 5;
+  /** Everything the gateway sends its clients (startGateway's clientTap). */
+  clientTap?: (id: number, part: string) => void;
+  /** The gateway's /stats/prometheus text at the end of the run (ai-failover target with an admin listener). */
+  onMetrics?: (prometheusText: string) => void;
 }
 
 function mockOptions(sc: Scenario, p: ResolvedProvider): MockProviderOptions {
@@ -127,6 +131,7 @@ export async function runScenario(sc: Scenario, target: TargetName, hooks: RunHo
         logger: (r) => {
           if (logs.length < 100_000) logs.push(r);
         },
+        clientTap: hooks.clientTap,
       });
       url = gateway.url;
     } else {
@@ -170,6 +175,7 @@ export async function runScenario(sc: Scenario, target: TargetName, hooks: RunHo
       offset += phase.durationMs;
     }
     await Promise.all(pending);
+    if (hooks.onMetrics && gateway?.adminUrl) hooks.onMetrics(await (await fetch(`${gateway.adminUrl}/stats/prometheus`)).text());
     const providers: ProviderRun[] = boot.providers.map((p) => {
       const m = mocks.get(p.name)!;
       const s = sc.providers.find((x) => x.name === p.name)!.mock;

@@ -37,9 +37,9 @@ describe("npm start", () => {
         headers: { "api-key": key, "content-type": "application/json" },
         body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }),
       });
-    expect((await call(east, "gpt4o-ptu", "mock-key-aoai-east-not-a-secret")).status).toBe(200);
-    expect((await call(west, "gpt4o-payg", "mock-key-aoai-west-not-a-secret")).status).toBe(200);
-    expect((await call(east, "gpt4o-ptu", "mock-key-aoai-west-not-a-secret")).status).toBe(401);
+    expect((await call(east, "gpt4o-ptu", "mockkey-east-Qz7WkP3xRmT9vLs2")).status).toBe(200);
+    expect((await call(west, "gpt4o-payg", "mockkey-west-Hy4NqJ8wXcV6bGt5")).status).toBe(200);
+    expect((await call(east, "gpt4o-ptu", "mockkey-west-Hy4NqJ8wXcV6bGt5")).status).toBe(401);
 
     expect(stack.curl).toBe(
       `curl -sS ${stack.gateway.url}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}]}'`,
@@ -51,7 +51,7 @@ describe("npm start", () => {
     const [ptu] = stack.providers;
     const chat = ptu.records.find((r) => r.path.endsWith("/chat/completions") && r.headers["api-key"]);
     expect(chat?.path).toBe("/openai/deployments/gpt4o-ptu/chat/completions");
-    expect(chat?.headers["api-key"]).toBe("mock-key-aoai-east-not-a-secret");
+    expect(chat?.headers["api-key"]).toBe("mockkey-east-Qz7WkP3xRmT9vLs2");
   });
 
   it("`ai-failover mocks`: only the mock providers, on the bootstrap's cluster ports, each accepting exactly its key", async () => {
@@ -59,8 +59,8 @@ describe("npm start", () => {
     const { mocks, stop } = await startMockProviders({ root: ROOT, bootstrapText: localBootstrap({ east, west }) });
     try {
       expect(mocks.map((m) => [m.name, m.mock.port, m.key])).toEqual([
-        ["aoai-east-ptu", east, "mock-key-aoai-east-not-a-secret"],
-        ["aoai-west-payg", west, "mock-key-aoai-west-not-a-secret"],
+        ["aoai-east-ptu", east, "mockkey-east-Qz7WkP3xRmT9vLs2"],
+        ["aoai-west-payg", west, "mockkey-west-Hy4NqJ8wXcV6bGt5"],
       ]);
       const call = (port: number, key: string) =>
         request(`http://127.0.0.1:${port}`, {
@@ -69,11 +69,11 @@ describe("npm start", () => {
           headers: { "api-key": key, "content-type": "application/json" },
           body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }),
         });
-      expect((await call(west, "mock-key-aoai-west-not-a-secret")).status).toBe(200);
-      expect((await call(west, "mock-key-aoai-east-not-a-secret")).status).toBe(401);
+      expect((await call(west, "mockkey-west-Hy4NqJ8wXcV6bGt5")).status).toBe(200);
+      expect((await call(west, "mockkey-east-Qz7WkP3xRmT9vLs2")).status).toBe(401);
       expect(mocks[1]!.mock.credentialsSeen()).toEqual([
-        { scheme: "api-key", value: "mock-key-aoai-west-not-a-secret" },
-        { scheme: "api-key", value: "mock-key-aoai-east-not-a-secret" },
+        { scheme: "api-key", value: "mockkey-west-Hy4NqJ8wXcV6bGt5" },
+        { scheme: "api-key", value: "mockkey-east-Qz7WkP3xRmT9vLs2" },
       ]);
     } finally {
       await stop();

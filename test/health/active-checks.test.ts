@@ -31,7 +31,7 @@ describe("active health checks", () => {
     });
     await sleep(500);
     const line = s.logs.find((l) => l.message.startsWith("ai-failover: health check aoai-east-ptu rejected with 401"));
-    expect(line?.message).toContain("key ****cret");
+    expect(line?.message).toContain("key ****vLs2");
     expect(line?.message).toContain("aoai-east.openai.azure.com/openai/models?api-version=2024-10-21");
     expect(s.logs.map((l) => l.message).join("\n")).not.toContain(EAST_KEY);
     const r = await post(s.gateway.url, "/v1/chat/completions", chat());

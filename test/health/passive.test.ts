@@ -77,7 +77,7 @@ describe("passive health", () => {
     const next = await send();
     expect(next.headers["x-ai-failover-attempts"]).toBe("1");
     const line = s.logs.find((l) => l.message.includes("rejected its credential"))!.message;
-    expect(line).toContain("****cret");
+    expect(line).toContain("****vLs2");
     expect(line).toContain("aoai-east.openai.azure.com");
   });
 

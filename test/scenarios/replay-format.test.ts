@@ -49,8 +49,8 @@ describe("replay scenario files", () => {
     const sc = loadScenario(DIR + "ptu-payg.yaml");
     const boot = scenarioBootstrap(sc, LOCAL_YAML);
     expect(boot.providers.map((p) => [p.name, p.key])).toEqual([
-      ["aoai-east-ptu", "mock-key-aoai-east-not-a-secret"],
-      ["aoai-west-payg", "mock-key-aoai-west-not-a-secret"],
+      ["aoai-east-ptu", "mockkey-east-Qz7WkP3xRmT9vLs2"],
+      ["aoai-west-payg", "mockkey-west-Hy4NqJ8wXcV6bGt5"],
     ]);
     // Valid for the gateway's strict bootstrap checker, listener and admin on ephemeral ports.
     const cfg = loadBootstrap(boot.text({ "aoai-east-ptu": 41001, "aoai-west-payg": 41002 }), { source: "scenario", baseDir: ROOT });

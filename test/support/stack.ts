@@ -29,8 +29,8 @@ export { sleep, until } from "./host-rig.ts";
 export const ROOT = new URL("../../", import.meta.url).pathname;
 export const LOCAL_YAML = readFileSync(new URL("../../envoy/local.yaml", import.meta.url), "utf8");
 /** The keys envoy/local.yaml gives the filter for its two providers (and the mocks accept). */
-export const EAST_KEY = "mock-key-aoai-east-not-a-secret";
-export const WEST_KEY = "mock-key-aoai-west-not-a-secret";
+export const EAST_KEY = "mockkey-east-Qz7WkP3xRmT9vLs2";
+export const WEST_KEY = "mockkey-west-Hy4NqJ8wXcV6bGt5";
 
 // ---- bootstrap ------------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ export function bootstrapWith(ports: { east: number; west: number }, edit: (cfg:
 
 /** Adds variables to vm_config.environment_variables.key_values. */
 export function withVmEnv(yaml: string, vars: Record<string, string>): string {
-  const anchor = "AOAI_WEST_KEY: mock-key-aoai-west-not-a-secret";
+  const anchor = "AOAI_WEST_KEY: mockkey-west-Hy4NqJ8wXcV6bGt5";
   const indent = " ".repeat(30);
   const extra = Object.entries(vars).map(([k, v]) => `\n${indent}${k}: ${v}`).join("");
   return yaml.replace(anchor, anchor + extra);
@@ -107,6 +107,8 @@ export async function startStack(opts: {
    * its wasm plugin configuration has no allow_on_headers_stop_iteration, so the line goes.
    */
   flavour?: HostFlavour;
+  /** Everything the gateway sends its clients (startGateway's clientTap). */
+  clientTap?: (id: number, part: string) => void;
 }): Promise<Stack> {
   const east = await startMockProvider({
     kind: "azure", name: "aoai-east", keys: [EAST_KEY], deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06" } }, ...opts.east,
@@ -122,6 +124,7 @@ export async function startStack(opts: {
       forHost(withVmEnv(bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)), opts.vmEnv ?? {})),
     ),
     hostOptions: { flavour },
+    clientTap: opts.clientTap,
     baseDir: ROOT,
     workers: opts.workers ?? 2,
     logLevel: 0,
