@@ -2,6 +2,7 @@
 export * from "./types.ts";
 export { PluginHost, compilePluginModule } from "./plugin-host.ts";
 export { ProcessState, type SharedStore } from "./process-state.ts";
+export { CallProfiler, ProfileSink, type ProfileSummary, type RootStat, type FrameStat, type Calibration } from "./profile.ts";
 export { SabSharedData } from "./shared-data-sab.ts";
 export { PluginLoadError } from "./errors.ts";
 export { envoyImportTable, expectedExports, WASI_MODULES } from "./import-table.ts";

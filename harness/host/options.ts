@@ -19,6 +19,7 @@ export interface ResolvedOptions {
   logger?: PluginOptions["logger"];
   logLevel: LogLevel;
   trace: boolean;
+  profile: boolean;
   clockNs: () => bigint;
   monotonicNs: () => bigint;
   random: (buf: Uint8Array) => void;
@@ -45,6 +46,7 @@ export function resolveOptions(opts: PluginOptions): ResolvedOptions {
     logger: opts.logger,
     logLevel: opts.logLevel ?? 2,
     trace: opts.trace ?? false,
+    profile: opts.profile ?? false,
     clockNs: opts.clockNs ?? (() => BigInt(Date.now()) * 1_000_000n),
     monotonicNs: () => process.hrtime.bigint(),
     random: opts.random ?? ((buf) => crypto.getRandomValues(buf)),

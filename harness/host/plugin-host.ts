@@ -9,6 +9,7 @@ import { checkModule, type LinkedModule } from "./link.ts";
 import { resolveOptions, type ResolvedOptions } from "./options.ts";
 import { ProcessState } from "./process-state.ts";
 import type { QueueTarget } from "./shared-queue.ts";
+import { CallProfiler } from "./profile.ts";
 import { TraceRecorder } from "./trace.ts";
 import type { HttpStream, LogRecord, MetricSnapshot, PluginOptions, StreamCallbacks, TraceRecord } from "./types.ts";
 import { WasmVm, type VmEnv } from "./vm.ts";
@@ -43,6 +44,7 @@ export class PluginHost {
     process: ProcessState,
     private readonly trace: TraceRecorder | null,
     private readonly logs: LogRecord[],
+    private readonly prof: CallProfiler | null,
   ) {
     this.process = process;
     this.workerCount = opts.workers;
@@ -79,7 +81,7 @@ export class PluginHost {
       throw new PluginLoadError(`Failed to load Wasm bytecode: ${(e as Error).message}`, logs);
     }
     const trace = opts.trace ? new TraceRecorder() : null;
-    const host = new PluginHost(opts, linkResult.module, module, process, trace, logs);
+    const host = new PluginHost(opts, linkResult.module, module, process, trace, logs, opts.profile ? new CallProfiler() : null);
     host.loading = true;
     try {
       const base = host.newVm("base", { notify: () => {} });
@@ -115,6 +117,7 @@ export class PluginHost {
       opts: this.opts,
       process: this.process,
       trace: this.trace,
+      profiler: this.prof,
       queueTarget,
       log: (record) => {
         if (this.loading) this.logs.push(record);
@@ -210,6 +213,11 @@ export class PluginHost {
 
   traceRecords(): TraceRecord[] {
     return this.trace?.records ?? [];
+  }
+
+  /** With PluginOptions.profile: the timer of every VM call and host import (all VMs of this host). */
+  profiler(): CallProfiler | null {
+    return this.prof;
   }
 
   async close(): Promise<void> {

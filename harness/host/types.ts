@@ -76,6 +76,11 @@ export interface PluginOptions {
   logLevel?: LogLevel;
   /** Record every host call (name, args, result). Default false. */
   trace?: boolean;
+  /**
+   * Time every call into the VM and every host import (PluginHost.profiler(), harness/host/profile.ts):
+   * time inside the module apart from time in this host's imports. Default false (no timing code runs).
+   */
+  profile?: boolean;
   /** Wall clock in ns (proxy_get_current_time_nanoseconds). Default real time. */
   clockNs?: () => bigint;
   /** WASI random_get source. Default crypto.getRandomValues. */
@@ -219,6 +224,7 @@ export interface TraceRecord {
  *     metrics(): MetricSnapshot[];        // histograms carry buckets/sum/count
  *     // proxy_record_metric: counters add, gauges set, histograms record one observation
  *     traceRecords(): TraceRecord[];
+ *     profiler(): CallProfiler | null;  // with PluginOptions.profile: time in the module vs in host imports
  *     close(): Promise<void>;          // stops ticks, on_done/on_delete on root contexts
  *   }
  *   export class PluginLoadError extends Error { logs: LogRecord[] }

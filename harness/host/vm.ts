@@ -12,6 +12,7 @@ import type { LinkedModule } from "./link.ts";
 import { VmMemory } from "./memory.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { ProcessState } from "./process-state.ts";
+import type { CallProfiler } from "./profile.ts";
 import type { QueueTarget } from "./shared-queue.ts";
 import type { Stat } from "./stats.ts";
 import type { TraceRecorder } from "./trace.ts";
@@ -21,6 +22,8 @@ export interface VmEnv {
   opts: ResolvedOptions;
   process: ProcessState;
   trace: TraceRecorder | null;
+  /** Set with PluginOptions.profile: times every call into the VM and every host import. */
+  profiler: CallProfiler | null;
   log(record: LogRecord): void;
   queueTarget: QueueTarget;
 }
@@ -161,8 +164,27 @@ export class WasmVm {
 
   private startViolation: string | null = null;
 
-  /** Wraps a host function: phase/restriction checks, u32 normalisation, never throws into the module. */
+  /**
+   * Wraps a host function: phase/restriction checks, u32 normalisation, never throws into the
+   * module. With a profiler, the whole wrapper is one timed host frame (a separate closure, so an
+   * unprofiled VM runs exactly the plain wrapper).
+   */
   private wrap(key: string, impl: Hostcall): (...args: Array<number | bigint>) => number | undefined {
+    const plain = this.wrapPlain(key, impl);
+    const prof = this.env.profiler;
+    if (!prof) return plain;
+    const id = prof.id(key, "host");
+    return (...raw: Array<number | bigint>) => {
+      prof.enter(id);
+      try {
+        return plain(...raw);
+      } finally {
+        prof.exit();
+      }
+    };
+  }
+
+  private wrapPlain(key: string, impl: Hostcall): (...args: Array<number | bigint>) => number | undefined {
     return (...raw: Array<number | bigint>) => {
       const args = raw.map((a) => (typeof a === "number" ? a >>> 0 : a));
       if (this.phase === "instantiate") {
@@ -226,8 +248,16 @@ export class WasmVm {
     this.current = ctx;
     this.effectiveId = 0;
     let value: number | undefined;
+    const prof = this.env.profiler;
     try {
-      value = fn(...args);
+      if (prof) {
+        prof.enter(prof.id(name, "module"));
+        try {
+          value = fn(...args);
+        } finally {
+          prof.exit();
+        }
+      } else value = fn(...args);
     } catch (e) {
       this.env.trace?.record(this.name, name, args);
       this.fail(`Function: ${name} failed: ${trapMessage(e)}`);
@@ -263,8 +293,16 @@ export class WasmVm {
     this.current = this.vmContext;
     this.effectiveId = 0;
     let p: number;
+    const prof = this.env.profiler;
     try {
-      p = malloc(size) >>> 0;
+      if (prof) {
+        prof.enter(prof.id(this.linked.allocator, "module"));
+        try {
+          p = malloc(size) >>> 0;
+        } finally {
+          prof.exit();
+        }
+      } else p = malloc(size) >>> 0;
     } catch (e) {
       this.fail(`Function: ${this.linked.allocator} failed: ${trapMessage(e)}`);
       return 0;
