@@ -6,7 +6,9 @@
  * and after N requests / N SSE chunks.
  */
 import { loadBootstrap } from "../gateway/index.ts";
-import { PluginHost, type ClusterDispatcher, type HeaderList, type HttpStream, type StreamCallbacks } from "../host/index.ts";
+import {
+  PluginHost, ProfileSink, type Calibration, type CallProfiler, type ClusterDispatcher, type HeaderList, type HttpStream, type ProfileSummary, type StreamCallbacks,
+} from "../host/index.ts";
 import { EAST_KEY, type Mocks } from "./stack.ts";
 import { workerMemoryBytes } from "./vm-memory.ts";
 
@@ -108,6 +110,39 @@ export interface FilterHostResult {
   /** Sanity: requests the filter let through (onRequestHeaders reached the gateway side). */
   routed: number;
   localReplies: number;
+  /** Time inside the module apart from time in host imports (a profiled host, see measureModuleCost). */
+  cost: ModuleCost;
+}
+
+/** One unit of work (a non-streaming request or one SSE chunk), profiled. */
+export interface UnitCost {
+  units: number;
+  /** µs per unit inside the module (every export frame's own time, malloc included): median of the rounds. */
+  moduleUs: number;
+  /** µs per unit in this host's import handlers: median of the rounds. */
+  hostImportUs: number;
+  /** µs per unit of the harness's own work around the VM calls (Envoy's filter manager here). */
+  harnessUs: number;
+  /** Per-round figures behind the medians. */
+  moduleUsByRound: number[];
+  /** µs per unit of the profiled run's wall time (timing overhead included): median of the rounds. */
+  profiledWallUs: number;
+  /** Host imports called per unit (deterministic). */
+  hostCalls: number;
+  /** By import name: calls and µs per unit (means over all rounds), most calls first. */
+  hostByName: Array<{ name: string; calls: number; us: number }>;
+  /** By callback the host made (outermost export): calls, µs inside the module, µs and calls in host imports, per unit. */
+  callbacks: Array<{ name: string; calls: number; moduleUs: number; hostUs: number; hostCalls: number }>;
+  /** Module frames by export name (malloc shows here when host imports allocate), per unit. */
+  moduleByName: Array<{ name: string; calls: number; us: number }>;
+}
+
+export interface ModuleCost {
+  request: UnitCost;
+  chunk: UnitCost;
+  /** Clock overhead subtracted from every frame (µs). */
+  calibration: { selfUs: number; parentUs: number };
+  rounds: number;
 }
 
 export interface HostBenchResult {
@@ -118,7 +153,7 @@ export interface HostBenchResult {
   heapAfterChunks: number;
 }
 
-class Runner {
+export class Runner {
   readonly phaseMs = [0, 0, 0, 0, 0];
   chunkMs = 0;
   requests = 0;
@@ -127,6 +162,10 @@ class Runner {
   localReplies = 0;
   private conn = 0;
   private readonly callbacks: StreamCallbacks;
+
+  /** Profiled host only: where chat and chunk frames are charged; everything else goes to `other`. */
+  sinks: { request: ProfileSink; chunk: ProfileSink; other: ProfileSink } | null = null;
+  profiledMs = { request: 0, chunk: 0 };
 
   constructor(readonly name: string, readonly host: PluginHost, private readonly ex: Captured, readonly log: { lines: number }) {
     this.callbacks = {
@@ -153,6 +192,9 @@ class Runner {
   chat(count: number, timed: boolean): void {
     const ex = this.ex.chat;
     const p = this.phaseMs;
+    const prof = this.sinks ? this.host.profiler()! : null;
+    if (prof) prof.sink = this.sinks!.request;
+    const began = performance.now();
     for (let i = 0; i < count; i++) {
       const t0 = performance.now();
       const s = this.open();
@@ -172,11 +214,16 @@ class Runner {
         this.requests++;
       }
     }
+    if (prof) {
+      this.profiledMs.request += performance.now() - began;
+      prof.sink = this.sinks!.other;
+    }
   }
 
   /** Streams until `count` SSE frames went through encodeData; with `timed`, their wall time accumulates. */
   stream(count: number, timed: boolean): void {
     const ex = this.ex.stream;
+    const prof = this.sinks ? this.host.profiler()! : null;
     let done = 0;
     while (done < count) {
       const s = this.open();
@@ -184,9 +231,14 @@ class Runner {
       s.decodeData(ex.requestBody, true);
       s.encodeHeaders(ex.responseHeaders, false);
       const n = Math.min(ex.frames.length, count - done);
+      if (prof) prof.sink = this.sinks!.chunk;
       const t0 = performance.now();
       for (let k = 0; k < n; k++) s.encodeData(ex.frames[k]!, false);
       const t1 = performance.now();
+      if (prof) {
+        prof.sink = this.sinks!.other;
+        this.profiledMs.chunk += t1 - t0;
+      }
       for (let k = n; k < ex.frames.length; k++) s.encodeData(ex.frames[k]!, false);
       s.encodeData(new Uint8Array(0), true);
       s.complete();
@@ -200,15 +252,111 @@ class Runner {
   }
 }
 
-type WasmConfig = ReturnType<typeof loadBootstrap>["wasm"];
+export type WasmConfig = ReturnType<typeof loadBootstrap>["wasm"];
 
-function createHost(wasm: Uint8Array, cfg: WasmConfig, log: { lines: number }, trace: boolean): Promise<PluginHost> {
+function createHost(wasm: Uint8Array, cfg: WasmConfig, log: { lines: number }, trace: boolean, profile = false): Promise<PluginHost> {
   return PluginHost.create({
     wasm, vmId: cfg.vmId, rootId: cfg.rootId, pluginName: cfg.name,
     configuration: cfg.configuration, vmConfiguration: cfg.vmConfiguration, environment: { ...cfg.keyValues },
     workers: 2, allowOnHeadersStopIteration: cfg.allowOnHeadersStopIteration, failurePolicy: cfg.failurePolicy,
-    dispatcher, logLevel: 2, logger: () => { log.lines++; }, trace,
+    dispatcher, logLevel: 2, logger: () => { log.lines++; }, trace, profile,
   });
+}
+
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** Raw frame time of a sink (clock overhead included): what the profiled wall time contains. */
+function rawMs(sink: ProfileSink): number {
+  let ms = 0;
+  for (const row of sink.rows.values()) for (const v of row.self) ms += v;
+  return ms;
+}
+
+/** Per-unit figures of one measured unit kind over several rounds (one sink per round). */
+function unitCost(rounds: Array<{ summary: ProfileSummary; units: number; wallMs: number; rawMs: number }>): UnitCost {
+  const units = rounds.reduce((a, r) => a + r.units, 0);
+  const per = (ms: number, n: number) => (ms * 1000) / n;
+  const moduleUsByRound = rounds.map((r) => per(r.summary.moduleMs, r.units));
+  const host = new Map<string, { calls: number; ms: number }>();
+  const mod = new Map<string, { calls: number; ms: number }>();
+  const cbs = new Map<string, { calls: number; moduleMs: number; hostMs: number; hostCalls: number }>();
+  for (const r of rounds) {
+    for (const fr of r.summary.frames) {
+      const m = fr.kind === "host" ? host : mod;
+      const a = m.get(fr.name) ?? { calls: 0, ms: 0 };
+      a.calls += fr.calls;
+      a.ms += fr.selfMs;
+      m.set(fr.name, a);
+    }
+    for (const root of r.summary.roots) {
+      const a = cbs.get(root.name) ?? { calls: 0, moduleMs: 0, hostMs: 0, hostCalls: 0 };
+      a.calls += root.calls;
+      a.moduleMs += root.moduleMs;
+      a.hostMs += root.hostMs;
+      a.hostCalls += root.frames.filter((f) => f.kind === "host").reduce((n, f) => n + f.calls, 0);
+      cbs.set(root.name, a);
+    }
+  }
+  const byCalls = <T extends { calls: number; us: number }>(a: T[]) => a.sort((x, y) => y.calls - x.calls || y.us - x.us);
+  return {
+    units,
+    moduleUs: median(moduleUsByRound),
+    hostImportUs: median(rounds.map((r) => per(r.summary.hostMs, r.units))),
+    harnessUs: median(rounds.map((r) => per(r.wallMs - r.rawMs, r.units))),
+    moduleUsByRound,
+    profiledWallUs: median(rounds.map((r) => per(r.wallMs, r.units))),
+    hostCalls: rounds.reduce((a, r) => a + r.summary.hostCalls, 0) / units,
+    hostByName: byCalls([...host].map(([name, v]) => ({ name, calls: v.calls / units, us: per(v.ms, units) }))),
+    callbacks: [...cbs].map(([name, v]) => ({ name, calls: v.calls / units, moduleUs: per(v.moduleMs, units), hostUs: per(v.hostMs, units), hostCalls: v.hostCalls / units }))
+      .sort((x, y) => y.moduleUs - x.moduleUs),
+    moduleByName: byCalls([...mod].map(([name, v]) => ({ name, calls: v.calls / units, us: per(v.ms, units) }))),
+  };
+}
+
+/**
+ * Profiled runners (PluginOptions.profile): `rounds` rounds of `requests` requests and `chunks`
+ * SSE chunks per runner, runners interleaved round by round; medians of the rounds. The
+ * runners must be warm. The clock overhead is calibrated before the rounds.
+ */
+export function measureModuleCost(runners: Runner[], opts: { requests: number; chunks: number; rounds: number }): ModuleCost[] {
+  const per = runners.map(() => ({
+    request: [] as Array<{ summary: ProfileSummary; units: number; wallMs: number; rawMs: number }>,
+    chunk: [] as Array<{ summary: ProfileSummary; units: number; wallMs: number; rawMs: number }>,
+  }));
+  const calibrations: Calibration[] = [];
+  for (const r of runners) calibrations.push(r.host.profiler()!.calibrate());
+  for (let round = 0; round < opts.rounds; round++) {
+    runners.forEach((r, i) => {
+      const prof = r.host.profiler()!;
+      r.sinks = { request: new ProfileSink(), chunk: new ProfileSink(), other: new ProfileSink() };
+      r.profiledMs = { request: 0, chunk: 0 };
+      r.chat(opts.requests, false);
+      r.stream(opts.chunks, false);
+      const { request, chunk } = r.sinks;
+      per[i]!.request.push({ summary: prof.summarize(request), units: opts.requests, wallMs: r.profiledMs.request, rawMs: rawMs(request) });
+      per[i]!.chunk.push({ summary: prof.summarize(chunk), units: opts.chunks, wallMs: r.profiledMs.chunk, rawMs: rawMs(chunk) });
+      r.sinks = null;
+    });
+  }
+  return runners.map((_, i) => ({
+    request: unitCost(per[i]!.request),
+    chunk: unitCost(per[i]!.chunk),
+    calibration: { selfUs: calibrations[i]!.selfMs * 1000, parentUs: calibrations[i]!.parentMs * 1000 },
+    rounds: opts.rounds,
+  }));
+}
+
+/** A profiled host for `wasm`, warmed up with `warm` requests and chunks. */
+export async function profiledRunner(name: string, wasm: Uint8Array, cfg: WasmConfig, captured: Captured, warm: number): Promise<Runner> {
+  const log = { lines: 0 };
+  const host = await createHost(wasm, cfg, log, false, true);
+  const r = new Runner(name, host, captured, log);
+  r.chat(warm, false);
+  r.stream(warm, false);
+  return r;
 }
 
 /** Imported host functions called per request and per SSE chunk, counted on a traced host. */
@@ -260,9 +408,12 @@ export async function runHostBench(opts: {
   /** Interleave the filters in blocks of this many requests/chunks (drift hits both alike). */
   block: number;
   confirmLeaks: boolean;
+  /** Profiled rounds (n requests and n chunks split among them): medians of the rounds. */
+  profileRounds: number;
 }): Promise<HostBenchResult> {
   const cfg = loadBootstrap(opts.bootstrap, { source: "bench", baseDir: opts.baseDir }).wasm;
   const runners: Runner[] = [];
+  const profiled: Runner[] = [];
   try {
     for (const m of opts.modules) {
       const log = { lines: 0 };
@@ -311,6 +462,7 @@ export async function runHostBench(opts: {
         hostCallsPerChunk: NaN,
         routed: r.routed,
         localReplies: r.localReplies,
+        cost: undefined as unknown as ModuleCost,
       };
     });
     // Growth in the measured window may be the tail of warm-up: a second window tells.
@@ -334,8 +486,16 @@ export async function runHostBench(opts: {
       filters[i]!.hostCallsPerRequest = calls.perRequest;
       filters[i]!.hostCallsPerChunk = calls.perChunk;
     }
+    // Time inside the module vs in host imports: separate, profiled hosts (the figures above ran unprofiled).
+    for (const m of opts.modules) profiled.push(await profiledRunner(m.name, m.wasm, cfg, opts.captured, warm));
+    const rounds = opts.profileRounds;
+    const per = Math.max(1, Math.floor(opts.n / rounds));
+    // Unrecorded rounds first: V8 tiers wasm functions up (Liftoff → TurboFan) in the background once hot.
+    measureModuleCost(profiled, { requests: per, chunks: per, rounds: 2 });
+    const costs = measureModuleCost(profiled, { requests: per, chunks: per, rounds });
+    costs.forEach((c, i) => (filters[i]!.cost = c));
     return { filters, heapBefore, heapAfterRequests, heapAfterChunks };
   } finally {
-    for (const r of runners) await r.host.close();
+    for (const r of [...runners, ...profiled]) await r.host.close();
   }
 }

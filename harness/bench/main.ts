@@ -29,17 +29,19 @@ interface Settings {
   hostRequests: number;
   hostBlock: number;
   confirmLeaks: boolean;
+  /** Host bench: profiled rounds (time inside the module vs in host imports). */
+  profileRounds: number;
   /** The whole run is aborted past this. */
   deadlineMs: number;
 }
 
 const FULL: Settings = {
   mode: "full", sliceMs: 3000, rounds: 2, warmupMs: 1500, maxRequestsPerSlice: 200_000,
-  hostRequests: 10_000, hostBlock: 1000, confirmLeaks: true, deadlineMs: 300_000,
+  hostRequests: 10_000, hostBlock: 1000, confirmLeaks: true, profileRounds: 10, deadlineMs: 300_000,
 };
 const QUICK: Settings = {
   mode: "quick", sliceMs: 300, rounds: 1, warmupMs: 200, maxRequestsPerSlice: 20_000,
-  hostRequests: 1000, hostBlock: 250, confirmLeaks: false, deadlineMs: 90_000,
+  hostRequests: 1000, hostBlock: 250, confirmLeaks: false, profileRounds: 5, deadlineMs: 90_000,
 };
 
 const t0 = performance.now();
@@ -140,7 +142,7 @@ async function main(): Promise<number> {
         { name: "pass-through", wasm: passthrough.bytes }, { name: "ai-failover", wasm: product },
         ...(baselineWasm !== null ? [{ name: "baseline-wasm", wasm: readFileSync(baselineWasm) }] : []),
       ],
-      captured, n: s.hostRequests, block: s.hostBlock, confirmLeaks: s.confirmLeaks,
+      captured, n: s.hostRequests, block: s.hostBlock, confirmLeaks: s.confirmLeaks, profileRounds: s.profileRounds,
     });
     for (const f of host.filters) {
       if (f.localReplies > 0 || f.routed < f.requests) warnings.push(`host bench: ${f.filter} answered ${f.localReplies} requests locally / routed ${f.routed} of ${f.requests}: its figures are not a normal exchange`);

@@ -1,5 +1,5 @@
 /** The bench report: results per workload and target, ratios against the same run's baselines, Markdown. */
-import type { HostBenchResult } from "./host-bench.ts";
+import type { FilterHostResult, HostBenchResult } from "./host-bench.ts";
 import type { SliceResult, TargetId, Workload } from "./load.ts";
 import type { ChildStats } from "./stack.ts";
 import { ratio, summarize } from "./stats.ts";
@@ -182,6 +182,7 @@ export function renderMarkdown(r: BenchReport): string {
   const phases = Object.keys(h.filters[0]?.usPerPhase ?? {});
   out.push("µs per request by callback phase:", "");
   out.push(table(["filter", ...phases], h.filters.map((x) => [x.filter, ...phases.map((p) => f(x.usPerPhase[p], 1))])), "");
+  if (h.filters.every((x) => x.cost)) out.push(...costSections(h));
   out.push("## Memory", "");
   out.push(table(
     ["filter", "worker VM memory after warm-up (KiB)", "after requests", "after SSE chunks", "growth / request (bytes)", "growth / chunk (bytes)"],
@@ -206,4 +207,105 @@ export function renderMarkdown(r: BenchReport): string {
     ]),
   ), "");
   return out.join("\n");
+}
+
+// ---- the filter's own cost: inside the module vs in host imports ------------------------------
+
+/** Issue 13's targets: what Envoy would pay for the filter itself (informational, never a failure). */
+export const COST_TARGETS = { moduleUsPerRequestAbovePassthrough: 20, moduleUsPerChunkAbovePassthrough: 1, hostCallsPerRequest: 20 };
+
+export interface TargetCheck {
+  target: string;
+  limit: string;
+  filter: number;
+  passthrough: number;
+  above: number;
+  /** The figure the verdict compares with the limit. */
+  checked: number;
+  max: number;
+  met: boolean;
+}
+
+export function costTargets(filter: FilterHostResult, pt: FilterHostResult): TargetCheck[] {
+  const t = COST_TARGETS;
+  const row = (target: string, limit: string, a: number, b: number, checked: number, max: number): TargetCheck =>
+    ({ target, limit, filter: a, passthrough: b, above: a - b, checked, max, met: checked <= max });
+  const rq = filter.cost.request.moduleUs;
+  const prq = pt.cost.request.moduleUs;
+  const ch = filter.cost.chunk.moduleUs;
+  const pch = pt.cost.chunk.moduleUs;
+  const hc = filter.cost.request.hostCalls;
+  return [
+    row("inside the module, µs / non-streaming request", `≤ ${t.moduleUsPerRequestAbovePassthrough} above pass-through`, rq, prq, rq - prq, t.moduleUsPerRequestAbovePassthrough),
+    row("inside the module, µs / SSE chunk", `≤ ${t.moduleUsPerChunkAbovePassthrough} above pass-through`, ch, pch, ch - pch, t.moduleUsPerChunkAbovePassthrough),
+    row("host calls / request", `≤ ${t.hostCallsPerRequest}`, hc, pt.cost.request.hostCalls, hc, t.hostCallsPerRequest),
+  ];
+}
+
+function costSections(h: HostBenchResult): string[] {
+  const out: string[] = [];
+  const pt = h.filters.find((x) => x.filter === "pass-through");
+  const c0 = h.filters[0]!.cost;
+  out.push("### Inside the module vs in host imports", "");
+  out.push(
+    `Separate hosts with PluginOptions.profile: every call into the VM and every host import is timed (performance.now()); ` +
+      `a callback's time inside the module is its wasm time without the host imports it called (malloc called by an import counts as module time). ` +
+      `Median of ${c0.rounds} rounds of ${c0.request.units / c0.rounds} requests and ${c0.chunk.units / c0.rounds} SSE chunks per filter, filters interleaved; ` +
+      `measured clock overhead subtracted per frame (${h.filters.map((x) => `${x.filter}: ${f(x.cost.calibration.selfUs, 3)} + ${f(x.cost.calibration.parentUs, 3)} µs`).join(", ")}). ` +
+      "\"total\" is the unprofiled wall time above, \"profiled wall\" the same on the profiled hosts (timing included); \"harness\" is this host's own work around the VM calls (Envoy's filter manager here, C++ in Envoy). " +
+      "What Envoy pays for the filter is the time inside the module plus its own (C++) cost per host call; the host-import column is this JavaScript host's cost of the same calls.",
+    "",
+  );
+  const rows: string[][] = [];
+  for (const x of h.filters) {
+    for (const [unit, c, total] of [["request", x.cost.request, x.usPerRequest], ["SSE chunk", x.cost.chunk, x.usPerChunk]] as const) {
+      rows.push([x.filter, unit, f(total, 2), f(c.profiledWallUs, 2), f(c.moduleUs, 2), f(c.hostImportUs, 2), f(c.harnessUs, 2), f(c.hostCalls, 2), c.moduleUsByRound.map((v) => f(v, 1)).join(" ")]);
+    }
+  }
+  if (pt) {
+    for (const x of h.filters.filter((y) => y !== pt)) {
+      rows.push([`${x.filter} − pass-through`, "request", signed(x.usPerRequest - pt.usPerRequest), signed(x.cost.request.profiledWallUs - pt.cost.request.profiledWallUs), signed(x.cost.request.moduleUs - pt.cost.request.moduleUs),
+        signed(x.cost.request.hostImportUs - pt.cost.request.hostImportUs), signed(x.cost.request.harnessUs - pt.cost.request.harnessUs),
+        signed(x.cost.request.hostCalls - pt.cost.request.hostCalls, 2), ""]);
+      rows.push([`${x.filter} − pass-through`, "SSE chunk", signed(x.usPerChunk - pt.usPerChunk), signed(x.cost.chunk.profiledWallUs - pt.cost.chunk.profiledWallUs), signed(x.cost.chunk.moduleUs - pt.cost.chunk.moduleUs, 2),
+        signed(x.cost.chunk.hostImportUs - pt.cost.chunk.hostImportUs), signed(x.cost.chunk.harnessUs - pt.cost.chunk.harnessUs),
+        signed(x.cost.chunk.hostCalls - pt.cost.chunk.hostCalls, 2), ""]);
+    }
+  }
+  out.push(table(["filter", "per", "total µs", "profiled wall µs", "inside the module µs", "in host imports µs", "harness µs", "host calls", "inside the module µs by round"], rows), "");
+
+  // Per callback: inside-module µs per request.
+  const names = [...new Set(h.filters.flatMap((x) => x.cost.request.callbacks.map((c) => c.name)))];
+  const cb = (x: FilterHostResult, n: string) => x.cost.request.callbacks.find((c) => c.name === n);
+  const order = names.sort((a, b) => (cb(h.filters[h.filters.length - 1]!, b)?.moduleUs ?? 0) - (cb(h.filters[h.filters.length - 1]!, a)?.moduleUs ?? 0));
+  out.push("Per request by callback (µs inside the module; for each filter other than pass-through also µs in host imports and host calls made from it):", "");
+  const others = h.filters.filter((x) => x !== pt);
+  out.push(table(
+    ["callback", ...h.filters.map((x) => `${x.filter} module µs`), ...others.flatMap((x) => [`${x.filter} host-import µs`, `${x.filter} host calls`])],
+    order.map((n) => [n, ...h.filters.map((x) => f(cb(x, n)?.moduleUs, 2)), ...others.flatMap((x) => [f(cb(x, n)?.hostUs, 2), f(cb(x, n)?.hostCalls, 2)])]),
+  ), "");
+
+  // Host calls by name.
+  for (const x of others) {
+    const imports = [...new Set([...x.cost.request.hostByName, ...x.cost.chunk.hostByName].map((i) => i.name))];
+    const get = (list: Array<{ name: string; calls: number; us: number }>, n: string) => list.find((i) => i.name === n);
+    out.push(`Host calls of ${x.filter} by name (µs: this JavaScript host's handler, not Envoy's):`, "");
+    out.push(table(
+      ["import", "calls / request", "µs / request", "calls / SSE chunk", "µs / SSE chunk"],
+      imports.map((n) => [n, f(get(x.cost.request.hostByName, n)?.calls ?? 0, 2), f(get(x.cost.request.hostByName, n)?.us ?? 0, 2),
+        f(get(x.cost.chunk.hostByName, n)?.calls ?? 0, 2), f(get(x.cost.chunk.hostByName, n)?.us ?? 0, 3)]),
+    ), "");
+    const malloc = x.cost.request.moduleByName.filter((m) => !x.cost.request.callbacks.some((c) => c.name === m.name));
+    if (malloc.length) out.push(`Module frames called by the host inside imports, per request: ${malloc.map((m) => `${m.name} ×${f(m.calls, 1)} (${f(m.us, 2)} µs)`).join(", ")}.`, "");
+  }
+
+  if (pt) {
+    out.push("### Targets (issue 13; informational)", "");
+    out.push(table(
+      ["filter", "target", "limit", "filter", "pass-through", "above pass-through", "verdict"],
+      others.flatMap((x) => costTargets(x, pt).map((t) => [x.filter, t.target, t.limit, f(t.filter, 2), f(t.passthrough, 2), signed(t.above, 2),
+        t.met ? "met" : `not met (${f(t.checked / t.max, 1)}× the limit)`])),
+    ), "");
+  }
+  return out;
 }

@@ -89,4 +89,25 @@ describe("npm run bench -- --quick", () => {
     expect(markdown).toContain("## Filter cost inside the host");
     expect(markdown).toContain("## Memory");
   });
+
+  it("separates time inside the module from time in host imports, per request and per chunk, with the targets", () => {
+    for (const f of report.host.filters) {
+      for (const [unit, c] of [["request", f.cost.request], ["chunk", f.cost.chunk]] as const) {
+        for (const k of ["moduleUs", "hostImportUs", "harnessUs", "profiledWallUs", "hostCalls"] as const) {
+          expect(Number.isFinite(c[k]), `${f.filter} ${unit} ${k} = ${c[k]}`).toBe(true);
+        }
+        expect(c.moduleUsByRound.length).toBe(f.cost.rounds);
+      }
+      // Deterministic: the profiled hosts see the same host calls the traced one counted.
+      expect(f.cost.request.hostCalls).toBeCloseTo(f.hostCallsPerRequest, 6);
+      expect(f.cost.request.hostByName.reduce((n, h) => n + h.calls, 0)).toBeCloseTo(f.cost.request.hostCalls, 6);
+      expect(f.cost.request.callbacks.map((c) => c.name)).toEqual(expect.arrayContaining(["proxy_on_request_headers", "proxy_on_response_body", "proxy_on_log"]));
+    }
+    const af = report.host.filters.find((f) => f.filter === "ai-failover")!;
+    expect(af.cost.request.hostCalls).toBeGreaterThan(0);
+    expect(af.cost.request.moduleUs).toBeGreaterThan(0);
+    expect(markdown).toContain("### Inside the module vs in host imports");
+    const targets = markdown.split("### Targets")[1]!.split("\n## ")[0]!;
+    expect(targets.split("\n").filter((l) => l.startsWith("| ai-failover"))).toHaveLength(3);
+  });
 });
