@@ -132,7 +132,7 @@ export interface UnitCost {
   /** By import name: calls and µs per unit (means over all rounds), most calls first. */
   hostByName: Array<{ name: string; calls: number; us: number }>;
   /** By callback the host made (outermost export): calls, µs inside the module, µs and calls in host imports, per unit. */
-  callbacks: Array<{ name: string; calls: number; moduleUs: number; hostUs: number; hostCalls: number }>;
+  callbacks: Array<{ name: string; calls: number; moduleUs: number; hostUs: number; hostCalls: number; imports: Array<{ name: string; calls: number }> }>;
   /** Module frames by export name (malloc shows here when host imports allocate), per unit. */
   moduleByName: Array<{ name: string; calls: number; us: number }>;
 }
@@ -282,7 +282,7 @@ function unitCost(rounds: Array<{ summary: ProfileSummary; units: number; wallMs
   const moduleUsByRound = rounds.map((r) => per(r.summary.moduleMs, r.units));
   const host = new Map<string, { calls: number; ms: number }>();
   const mod = new Map<string, { calls: number; ms: number }>();
-  const cbs = new Map<string, { calls: number; moduleMs: number; hostMs: number; hostCalls: number }>();
+  const cbs = new Map<string, { calls: number; moduleMs: number; hostMs: number; hostCalls: number; imports: Map<string, number> }>();
   for (const r of rounds) {
     for (const fr of r.summary.frames) {
       const m = fr.kind === "host" ? host : mod;
@@ -292,11 +292,15 @@ function unitCost(rounds: Array<{ summary: ProfileSummary; units: number; wallMs
       m.set(fr.name, a);
     }
     for (const root of r.summary.roots) {
-      const a = cbs.get(root.name) ?? { calls: 0, moduleMs: 0, hostMs: 0, hostCalls: 0 };
+      const a = cbs.get(root.name) ?? { calls: 0, moduleMs: 0, hostMs: 0, hostCalls: 0, imports: new Map<string, number>() };
       a.calls += root.calls;
       a.moduleMs += root.moduleMs;
       a.hostMs += root.hostMs;
-      a.hostCalls += root.frames.filter((f) => f.kind === "host").reduce((n, f) => n + f.calls, 0);
+      for (const f of root.frames) {
+        if (f.kind !== "host") continue;
+        a.hostCalls += f.calls;
+        a.imports.set(f.name, (a.imports.get(f.name) ?? 0) + f.calls);
+      }
       cbs.set(root.name, a);
     }
   }
@@ -310,7 +314,8 @@ function unitCost(rounds: Array<{ summary: ProfileSummary; units: number; wallMs
     profiledWallUs: median(rounds.map((r) => per(r.wallMs, r.units))),
     hostCalls: rounds.reduce((a, r) => a + r.summary.hostCalls, 0) / units,
     hostByName: byCalls([...host].map(([name, v]) => ({ name, calls: v.calls / units, us: per(v.ms, units) }))),
-    callbacks: [...cbs].map(([name, v]) => ({ name, calls: v.calls / units, moduleUs: per(v.moduleMs, units), hostUs: per(v.hostMs, units), hostCalls: v.hostCalls / units }))
+    callbacks: [...cbs].map(([name, v]) => ({ name, calls: v.calls / units, moduleUs: per(v.moduleMs, units), hostUs: per(v.hostMs, units), hostCalls: v.hostCalls / units,
+      imports: [...v.imports].map(([n, k]) => ({ name: n, calls: k / units })).sort((x, y) => y.calls - x.calls) }))
       .sort((x, y) => y.moduleUs - x.moduleUs),
     moduleByName: byCalls([...mod].map(([name, v]) => ({ name, calls: v.calls / units, us: per(v.ms, units) }))),
   };

@@ -135,7 +135,10 @@ async function cli(argv: string[]): Promise<void> {
         `chunk ${f(c.chunk.moduleUs, 3)} µs in module, ${f(c.chunk.hostImportUs, 3)} µs in host imports, ${f(c.chunk.hostCalls, 2)} host calls ` +
         `(clock overhead ${f(c.calibration.selfUs, 3)} + ${f(c.calibration.parentUs, 3)} µs per frame)\n`,
     );
-    for (const cb of c.request.callbacks) process.stdout.write(`  ${cb.name}: ×${f(cb.calls, 2)} module ${f(cb.moduleUs)} µs, host ${f(cb.hostUs)} µs, ${f(cb.hostCalls, 1)} host calls\n`);
+    for (const cb of c.request.callbacks) {
+      process.stdout.write(`  ${cb.name}: ×${f(cb.calls, 2)} module ${f(cb.moduleUs)} µs, host ${f(cb.hostUs)} µs, ${f(cb.hostCalls, 1)} host calls` +
+        (cb.imports.length ? ` (${cb.imports.map((i) => `${i.name} ×${f(i.calls, 2)}`).join(", ")})` : "") + "\n");
+    }
     for (const h of c.request.hostByName) process.stdout.write(`    ${h.name}: ${f(h.calls, 2)} calls, ${f(h.us)} µs\n`);
     for (const h of c.request.moduleByName) process.stdout.write(`    [module] ${h.name}: ${f(h.calls, 2)} calls, ${f(h.us)} µs\n`);
     process.stdout.write(`  chunk:\n`);

@@ -280,9 +280,11 @@ function costSections(h: HostBenchResult): string[] {
   const order = names.sort((a, b) => (cb(h.filters[h.filters.length - 1]!, b)?.moduleUs ?? 0) - (cb(h.filters[h.filters.length - 1]!, a)?.moduleUs ?? 0));
   out.push("Per request by callback (µs inside the module; for each filter other than pass-through also µs in host imports and host calls made from it):", "");
   const others = h.filters.filter((x) => x !== pt);
+  const importList = (x: FilterHostResult, n: string) =>
+    (cb(x, n)?.imports ?? []).map((i) => `${i.name.replace(/^env\.proxy_/, "")}${i.calls === 1 ? "" : ` ×${+i.calls.toFixed(2)}`}`).join(", ");
   out.push(table(
-    ["callback", ...h.filters.map((x) => `${x.filter} module µs`), ...others.flatMap((x) => [`${x.filter} host-import µs`, `${x.filter} host calls`])],
-    order.map((n) => [n, ...h.filters.map((x) => f(cb(x, n)?.moduleUs, 2)), ...others.flatMap((x) => [f(cb(x, n)?.hostUs, 2), f(cb(x, n)?.hostCalls, 2)])]),
+    ["callback", ...h.filters.map((x) => `${x.filter} module µs`), ...others.flatMap((x) => [`${x.filter} host-import µs`, `${x.filter} host calls`, `${x.filter} host calls by name`])],
+    order.map((n) => [n, ...h.filters.map((x) => f(cb(x, n)?.moduleUs, 2)), ...others.flatMap((x) => [f(cb(x, n)?.hostUs, 2), f(cb(x, n)?.hostCalls, 2), importList(x, n)])]),
   ), "");
 
   // Host calls by name.
