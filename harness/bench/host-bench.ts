@@ -125,6 +125,8 @@ export interface UnitCost {
   harnessUs: number;
   /** Per-round figures behind the medians. */
   moduleUsByRound: number[];
+  /** The lowest round: load on the machine only ever adds time, so this is the steadiest figure under load. */
+  moduleUsMin: number;
   /** µs per unit of the profiled run's wall time (timing overhead included): median of the rounds. */
   profiledWallUs: number;
   /** Host imports called per unit (deterministic). */
@@ -311,6 +313,7 @@ function unitCost(rounds: Array<{ summary: ProfileSummary; units: number; wallMs
     hostImportUs: median(rounds.map((r) => per(r.summary.hostMs, r.units))),
     harnessUs: median(rounds.map((r) => per(r.wallMs - r.rawMs, r.units))),
     moduleUsByRound,
+    moduleUsMin: Math.min(...moduleUsByRound),
     profiledWallUs: median(rounds.map((r) => per(r.wallMs, r.units))),
     hostCalls: rounds.reduce((a, r) => a + r.summary.hostCalls, 0) / units,
     hostByName: byCalls([...host].map(([name, v]) => ({ name, calls: v.calls / units, us: per(v.ms, units) }))),

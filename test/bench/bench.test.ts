@@ -93,7 +93,7 @@ describe("npm run bench -- --quick", () => {
   it("separates time inside the module from time in host imports, per request and per chunk, with the targets", () => {
     for (const f of report.host.filters) {
       for (const [unit, c] of [["request", f.cost.request], ["chunk", f.cost.chunk]] as const) {
-        for (const k of ["moduleUs", "hostImportUs", "harnessUs", "profiledWallUs", "hostCalls"] as const) {
+        for (const k of ["moduleUs", "moduleUsMin", "hostImportUs", "harnessUs", "profiledWallUs", "hostCalls"] as const) {
           expect(Number.isFinite(c[k]), `${f.filter} ${unit} ${k} = ${c[k]}`).toBe(true);
         }
         expect(c.moduleUsByRound.length).toBe(f.cost.rounds);
