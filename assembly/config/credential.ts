@@ -70,13 +70,13 @@ export function readCredential(o: ObjReader, env: EnvLookup, where: string): Cre
     return null;
   }
   const value = env.get(name);
-  const listIt = ": it must be listed in vm_config.environment_variables (key_values, or host_env_keys with the variable set for Envoy)";
   if (value === null) {
-    o.errs.add(path, "environment variable " + envNameForMessage(name) + " is not set" + listIt);
+    o.errs.add(path, "environment variable " + envNameForMessage(name) + " is not set: it must be listed in the VM's environment " +
+      "(Envoy: vm_config.environment_variables key_values, or host_env_keys with the variable set for Envoy; Higress: vmConfig.env)");
     return null;
   }
   if (value.length == 0) {
-    o.errs.add(path, "environment variable " + envNameForMessage(name) + " is empty" + listIt);
+    o.errs.add(path, "environment variable " + envNameForMessage(name) + " is empty: give it the key (the VM sees it, with no value)");
     return null;
   }
   if (!isHeaderToken(value)) {

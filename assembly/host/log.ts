@@ -9,7 +9,9 @@ let threshold: i32 = Level.Info;
 
 export function setLevel(level: i32): void {
   threshold = level;
-  set_log_level(<LogLevelValues>level);
+  // The SDK's own lines ("ensureContext(…)", "context id: …: onDone()") are about its plumbing,
+  // not the requests: they stay out below info whatever the filter's level.
+  set_log_level(<LogLevelValues>(level > Level.Info ? level : Level.Info));
 }
 
 @inline export function enabled(level: Level): bool {

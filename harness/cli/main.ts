@@ -9,6 +9,7 @@ import type { HostFlavour, LogLevel, LogRecord } from "../host/types.ts";
 import { startGateway, type Gateway } from "../gateway/index.ts";
 import { startLocal, startMockProviders } from "./start.ts";
 import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -22,6 +23,10 @@ const USAGE = `usage:
       start only the mock providers of a bootstrap (default envoy/local.yaml), each on its
       cluster's port with the key the bootstrap gives the filter: put a real Envoy in front
       (envoy/docker-compose.yaml)
+  ai-failover bootstrap <config.json|yaml> [--port N]
+      print a bootstrap running that plugin configuration on this machine: envoy/local.yaml with
+      one cluster per provider on 127.0.0.1 (ports N, N+1, …; default 18081) and a made-up key
+      for every apiKeyEnv — for \`mocks FILE\` and \`serve FILE\`
 
   --workers N      worker VMs, like Envoy's --concurrency (default 2)
   --log-level L    trace | debug | info | warn | error | critical (default info)
@@ -36,6 +41,7 @@ export interface CliOptions {
   workers?: number;
   logLevel: LogLevel;
   flavour?: HostFlavour;
+  port?: number;
 }
 
 export function parseArgs(args: string[]): CliOptions {
@@ -61,6 +67,10 @@ export function parseArgs(args: string[]): CliOptions {
       const v = value();
       if (v !== "envoy" && v !== "higress") throw new UsageError("--host must be envoy or higress");
       out.flavour = v;
+    } else if (flag === "--port") {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError("--port must be a port number");
+      out.port = n;
     } else if (a.startsWith("-")) {
       throw new UsageError(`unknown option ${a}`);
     } else out.positional.push(a);
@@ -126,6 +136,14 @@ export async function main(args: string[]): Promise<number> {
         process.stdout.write("Ctrl-C stops them.\n");
         await untilSignal();
         await stop();
+        return 0;
+      }
+      case "bootstrap": {
+        const opts = parseArgs(rest);
+        const [file] = opts.positional;
+        if (!file) throw new UsageError("bootstrap needs a plugin configuration file (JSON or YAML)");
+        const { localBootstrapFor } = await import("./local-bootstrap.ts");
+        process.stdout.write(localBootstrapFor(ROOT, parseYaml(readFileSync(file, "utf8")), { firstPort: opts.port }));
         return 0;
       }
       case undefined:

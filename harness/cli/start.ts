@@ -57,6 +57,7 @@ interface PluginProvider {
   deployments?: Record<string, string>;
   models?: string[];
   auth?: { apiKey?: string; apiKeyEnv?: string };
+  basePath?: string;
 }
 
 /** One mock per provider of the plugin configuration, on its cluster's first endpoint. */
@@ -71,8 +72,8 @@ function mockSpecs(config: GatewayConfig) {
     const deployments = Object.fromEntries(Object.entries(p.deployments ?? {}).map(([model, d]) => [d, { model }]));
     return {
       spec: azure
-        ? { kind: "azure" as const, name: p.name, port: ep.port, keys: [key], deployments }
-        : { kind: "openai" as const, name: p.name, port: ep.port, keys: [key], models: p.models },
+        ? { kind: "azure" as const, name: p.name, port: ep.port, keys: [key], deployments, basePath: p.basePath }
+        : { kind: "openai" as const, name: p.name, port: ep.port, keys: [key], models: p.models, basePath: p.basePath },
       model: Object.keys(p.deployments ?? {})[0] ?? p.models?.[0],
     };
   });

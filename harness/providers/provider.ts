@@ -204,7 +204,7 @@ class MockProviderServer implements MockProvider {
     const headers = joinHeaders(rawHeaders);
     const credentials = credentialsOf(rawHeaders);
     const method = req.method ?? "GET";
-    const route = resolveRoute(this.kind, method, url.pathname);
+    const route = resolveRoute(this.kind, method, url.pathname, this.opts.basePath);
     // 1. record
     const rec: RequestRecord = {
       seq: ++this.seq,

@@ -8,6 +8,7 @@
  * Azure v1:      POST /openai/v1/chat/completions|embeddings|completions|responses, GET /openai/v1/models
  *                (deployment = body.model, api-version optional)
  * OpenAI:        POST /v1/chat/completions|embeddings|completions|responses, GET /v1/models
+ * each under the provider's basePath (OpenAI: in place of /v1).
  */
 import type { ApiName, ProviderKind, Surface } from "./types.ts";
 
@@ -31,11 +32,21 @@ function post(method: string, api: ApiName | undefined): ApiName | undefined {
   return method === "POST" ? api : undefined;
 }
 
-export function resolveRoute(kind: ProviderKind, method: string, path: string): Route | undefined {
-  const p = path.replace(/\/+$/, "");
+/**
+ * `basePath` is the prefix the provider serves its API under (the plugin's `basePath`): OpenAI
+ * default "/v1" (a Groq-style server: "/openai/v1"; one at the host's root: ""), Azure default ""
+ * (before "/openai/…"). A path outside it is not the API: 404.
+ */
+export function resolveRoute(kind: ProviderKind, method: string, path: string, basePath?: string): Route | undefined {
+  const base = basePath ?? (kind === "openai" ? "/v1" : "");
+  let p = path.replace(/\/+$/, "");
+  if (base) {
+    if (p !== base && !p.startsWith(base + "/")) return undefined;
+    p = p.slice(base.length);
+  }
   if (kind === "openai") {
-    if (p === "/v1/models" && method === "GET") return { surface: "openai", api: "models", needsApiVersion: false };
-    const m = /^\/v1\/(.+)$/.exec(p);
+    if (p === "/models" && method === "GET") return { surface: "openai", api: "models", needsApiVersion: false };
+    const m = /^\/(.+)$/.exec(p);
     const api = m ? post(method, API_BY_SUFFIX[m[1]!]) : undefined;
     return api ? { surface: "openai", api, needsApiVersion: false } : undefined;
   }

@@ -38,6 +38,8 @@ export interface StreamTiming {
 
 export interface MockProviderOptions {
   kind: ProviderKind;
+  /** The prefix the API is served under (the plugin's basePath). Default: OpenAI "/v1", Azure "". */
+  basePath?: string;
   /** Shown in records, default completion text and the `x-mock-target` match. */
   name: string;
   /** 0 (default) = ephemeral. The server binds 127.0.0.1 only. */

@@ -150,7 +150,7 @@ describe("invalid configuration → every error, by path", () => {
     expect(errorsOf(cfg)).toEqual([
       "providers[0].cluster: must not be empty",
       "providers[0].host: must not include a scheme: drop \"https://\" and write \"api.openai.com\" (TLS is configured on the Envoy cluster)",
-      "providers[0].auth.apiKeyEnv: environment variable \"NOPE\" is not set: it must be listed in vm_config.environment_variables (key_values, or host_env_keys with the variable set for Envoy)",
+      "providers[0].auth.apiKeyEnv: environment variable \"NOPE\" is not set: it must be listed in the VM's environment (Envoy: vm_config.environment_variables key_values, or host_env_keys with the variable set for Envoy; Higress: vmConfig.env)",
       "providers[0].weigth: unknown field (did you mean weight?)",
       "providers[1].apiVersion: required (the api-version for classic Azure paths, e.g. \"2024-10-21\")",
       "providers[1].auth.apiKey: must not be empty",
