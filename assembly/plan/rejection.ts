@@ -94,6 +94,11 @@ export function upstreamAnswerTooLarge(provider: string, size: u32, limit: i64):
     "server_error", "upstream_answer_too_large").counted("answer_too_large");
 }
 
+/** "300 tokens", or "unlimited tokens" for a limit that is not set (0). */
+function perMinute(limit: i64, what: string): string {
+  return (limit > 0 ? limit.toString() : "unlimited") + " " + what;
+}
+
 /** A consumer over its budget; `waitMs` (≥ 0) until its window frees up. */
 export function overBudget(c: ConsumerConfig, need: i64, waitMs: i64): Rejection {
   const waitS = (waitMs + 999) / 1000;
@@ -101,8 +106,8 @@ export function overBudget(c: ConsumerConfig, need: i64, waitMs: i64): Rejection
   const tooBig = c.tokensPerMinute > 0 && need > c.tokensPerMinute;
   return new Rejection(429, "ai_failover_consumer_budget", tooBig
     ? "this request (" + need.toString() + " tokens estimated) is larger than consumer " + c.name + "'s budget of " + c.tokensPerMinute.toString() + " tokens per minute"
-    : "consumer " + c.name + " is over its budget (" + c.tokensPerMinute.toString() + " tokens, " + c.requestsPerMinute.toString() +
-      " requests per minute); retry after " + shown.toString() + " s",
+    : "consumer " + c.name + " is over its budget (" + perMinute(c.tokensPerMinute, "tokens") + ", " + perMinute(c.requestsPerMinute, "requests") +
+      " per minute); retry after " + shown.toString() + " s",
     RATE, "consumer_rate_limit_exceeded").counted("consumer_budget").retryAfter(shown);
 }
 

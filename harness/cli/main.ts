@@ -23,6 +23,10 @@ const USAGE = `usage:
       start only the mock providers of a bootstrap (default envoy/local.yaml), each on its
       cluster's port with the key the bootstrap gives the filter: put a real Envoy in front
       (envoy/docker-compose.yaml)
+  ai-failover validate <file>
+      check a plugin configuration (JSON/YAML), an Envoy bootstrap or a Higress WasmPlugin file
+      with the filter's own validation and the bootstrap's cross-checks; every problem with its
+      path; exit 1 on any
   ai-failover bootstrap <config.json|yaml> [--port N]
       print a bootstrap running that plugin configuration on this machine: envoy/local.yaml with
       one cluster per provider on 127.0.0.1 (ports N, N+1, …; default 18081) and a made-up key
@@ -104,6 +108,7 @@ async function serve(opts: CliOptions): Promise<number> {
     bootstrapPath: file,
     workers: opts.workers,
     logLevel: opts.logLevel,
+    pluginLogLevel: opts.logLevel < 2 ? opts.logLevel : undefined,
     logger: consoleLogger,
     hostOptions: opts.flavour ? { flavour: opts.flavour } : undefined,
   });
@@ -138,6 +143,23 @@ export async function main(args: string[]): Promise<number> {
         await stop();
         return 0;
       }
+      case "validate": {
+        const opts = parseArgs(rest);
+        if (opts.positional.length === 0) throw new UsageError("validate needs a file");
+        const { validateFile } = await import("./validate.ts");
+        let failed = 0;
+        for (const file of opts.positional) {
+          const r = await validateFile(ROOT, file);
+          if (r.problems.length === 0) {
+            process.stdout.write(`${file}: OK (${r.kind}${r.summary ? `: ${r.summary}` : ""})\n`);
+            continue;
+          }
+          failed++;
+          process.stdout.write(`${file}: ${r.problems.length} problem${r.problems.length === 1 ? "" : "s"} (${r.kind})\n`);
+          for (const p of r.problems) process.stdout.write(`  ${p}\n`);
+        }
+        return failed > 0 ? 1 : 0;
+      }
       case "bootstrap": {
         const opts = parseArgs(rest);
         const [file] = opts.positional;
@@ -160,8 +182,8 @@ export async function main(args: string[]): Promise<number> {
       process.stderr.write(`ai-failover: ${e.message}\n\n${USAGE}`);
       return 2;
     }
+    // The filter's own lines (each configuration problem) were printed as they were logged.
     process.stderr.write(`ai-failover: ${(e as Error).message}\n`);
-    for (const l of (e as { logs?: LogRecord[] }).logs ?? []) consoleLogger(l);
     return 1;
   }
 }

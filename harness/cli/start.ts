@@ -144,6 +144,7 @@ export async function startLocalStack(opts: StartOptions): Promise<LocalStack> {
       baseDir: root,
       workers: opts.workers,
       logLevel: opts.logLevel,
+      pluginLogLevel: opts.logLevel !== undefined && opts.logLevel < 2 ? opts.logLevel : undefined,
       logger: opts.logger,
     });
   } catch (e) {

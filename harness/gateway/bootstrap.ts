@@ -17,7 +17,7 @@
  */
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { LineCounter, parse as parseYaml, parseDocument, type Scalar } from "yaml";
 import { check, parseDuration, Problems, type Spec } from "./schema.ts";
 
 export const TYPE = {
@@ -368,6 +368,8 @@ export interface WasmConfig {
   /** Absolute path of the module. */
   codeFile: string;
   configuration: string;
+  /** The line of the bootstrap file where the configuration's first line is (when it is a block scalar or a one-line value). */
+  configurationLine?: number;
   vmConfiguration: string;
   keyValues: Record<string, string>;
   hostEnvKeys: string[];
@@ -425,7 +427,23 @@ export function loadBootstrap(text: string, opts: LoadOptions = {}): GatewayConf
   if (problems.list.length > 0) throw new BootstrapError(source, problems.list);
   const config = complete(doc as any, opts.baseDir ?? process.cwd(), problems);
   if (problems.list.length > 0) throw new BootstrapError(source, problems.list);
+  config!.wasm.configurationLine = configurationLine(text);
   return config!;
+}
+
+/** The file line where the wasm filter's configuration text starts (a block scalar: the line after its indicator). */
+function configurationLine(text: string): number | undefined {
+  try {
+    const lc = new LineCounter();
+    const d = parseDocument(text, { lineCounter: lc });
+    const node = d.getIn(["static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config", "http_filters", 0,
+      "typed_config", "config", "configuration", "value"], true) as Scalar | undefined;
+    if (!node?.range) return undefined;
+    const line = lc.linePos(node.range[0]).line;
+    return node.type === "BLOCK_LITERAL" || node.type === "BLOCK_FOLDED" ? line + 1 : line;
+  } catch {
+    return undefined;
+  }
 }
 
 // Checks that need more than the structure, then the runtime objects. `b` passed check().

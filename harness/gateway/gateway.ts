@@ -34,6 +34,35 @@ export interface GatewayOptions {
    * headers as one JSON text, then each body write as latin1 text.
    */
   clientTap?: (id: number, part: string) => void;
+  /**
+   * Lowers the plugin configuration's own `logLevel` to this when it is higher (the CLI's
+   * `--log-level debug` shows the filter's debug lines without editing the configuration).
+   */
+  pluginLogLevel?: LogLevel;
+}
+
+const PLUGIN_LEVELS = ["trace", "debug", "info", "warn", "error", "critical"];
+
+/** The configuration with `logLevel` lowered to `level` (unchanged if not JSON or already lower). */
+function withPluginLogLevel(configuration: string, level: LogLevel): string {
+  try {
+    const c = JSON.parse(configuration);
+    if (!c || typeof c !== "object" || Array.isArray(c)) return configuration;
+    const now = PLUGIN_LEVELS.indexOf(typeof c.logLevel === "string" ? c.logLevel : "info");
+    if (now >= 0 && now <= level) return configuration;
+    return JSON.stringify({ ...c, logLevel: PLUGIN_LEVELS[level] });
+  } catch {
+    return configuration;
+  }
+}
+
+/**
+ * Positions the filter reports inside the configuration text ("invalid JSON at line 3, column
+ * 7", "duplicate key (line 12, …") also as lines of the bootstrap file it is embedded in.
+ */
+function inFileLines(message: string, firstLine: number | undefined, source: string): string {
+  if (firstLine === undefined) return message;
+  return message.replace(/\bline (\d+)(, column \d+)?/g, (m, l: string) => `${m} (line ${firstLine + Number(l) - 1} of ${source})`);
 }
 
 let nextTapId = 0;
@@ -115,14 +144,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       vmId: w.vmId,
       rootId: w.rootId,
       pluginName: w.name,
-      configuration: w.configuration,
+      configuration: opts.pluginLogLevel !== undefined ? withPluginLogLevel(w.configuration, opts.pluginLogLevel) : w.configuration,
       vmConfiguration: w.vmConfiguration,
       environment,
       workers: opts.workers ?? 2,
       allowOnHeadersStopIteration: w.allowOnHeadersStopIteration,
       failurePolicy: w.failurePolicy,
       dispatcher: clusterDispatcher(clusters),
-      logger: opts.logger,
+      logger: opts.logger && ((r) => opts.logger!({ ...r, message: inFileLines(r.message, w.configurationLine, source) })),
       logLevel: level,
       trace: opts.trace,
       ...opts.hostOptions,

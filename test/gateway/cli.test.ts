@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildFixture } from "./fixture.ts";
-import { localBootstrap, request, ROOT, startUpstream } from "../support/stack.ts";
+import { localBootstrap, request, ROOT, startUpstream, until } from "../support/stack.ts";
 
 const closers: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -71,5 +71,44 @@ describe("serve --host", () => {
     expect(parseArgs(["b.yaml", "--host=envoy"]).flavour).toBe("envoy");
     expect(parseArgs(["b.yaml"]).flavour).toBeUndefined();
     expect(() => parseArgs(["b.yaml", "--host", "nginx"])).toThrow("--host must be envoy or higress");
+  });
+});
+
+describe("serve: messages (issue 12)", () => {
+  it("a configuration problem is printed once, and invalid JSON in a bootstrap names the line in the file", async () => {
+    mkdirSync(`${ROOT}test/.build/gateway`, { recursive: true });
+    const file = `${ROOT}test/.build/gateway/cli-bad-json.yaml`;
+    // A trailing comma after the retry member: the JSON's line 3 of its own text.
+    const text = localBootstrap({ east: 1, west: 2 }).replace('"retry": { "maxAttempts": 3, "onStatus": [429, 500, 502, 503, 504] }', '"retry": { "maxAttempts": 3, },');
+    writeFileSync(file, text);
+    const fileLine = text.split("\n").findIndex((l) => l.includes('"maxAttempts": 3, },')) + 1;
+    const bad = run(["serve", file]);
+    expect(await bad.exited).toBe(1);
+    const lines = bad.err().split("\n").filter((l) => l.includes("invalid JSON at line"));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines[0]).toContain(`of ${file})`);
+    expect(lines[0]).toMatch(new RegExp(`\\(line ${fileLine} of `));
+    // Once per VM that configured it (the canary refuses it first), not again at the end.
+    const errors = bad.err().split("\n").filter((l) => l.includes("invalid JSON"));
+    expect(new Set(errors.map((l) => l.replace(/^\[\w+\]\[[\w-]+\] /, ""))).size).toBe(1);
+    expect(errors.length).toBe(new Set(errors.map((l) => l.slice(0, l.indexOf("]", l.indexOf("]") + 1)))).size);
+  });
+
+  it("--log-level debug shows the filter's debug lines without editing the configuration, and none of the SDK's", async () => {
+    const up = await startUpstream("east", (_req, res) => { res.writeHead(200, { "content-type": "application/json" }); res.end('{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'); });
+    closers.push(() => up.close());
+    mkdirSync(`${ROOT}test/.build/gateway`, { recursive: true });
+    const file = `${ROOT}test/.build/gateway/cli-debug.yaml`;
+    writeFileSync(file, localBootstrap({ east: up.port, west: up.port, listener: 0, admin: 0 }));
+    const srv = run(["serve", file, "--log-level", "debug", "--workers", "1"]);
+    await until(() => /gateway on (http:\/\/[\d.:]+)/.test(srv.out()), 15_000);
+    const url = /gateway on (http:\/\/[\d.:]+)/.exec(srv.out())![1]!;
+    const r = await request(url, { method: "POST", path: "/v1/chat/completions", body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }), headers: { "content-type": "application/json" } });
+    expect(r.status).toBe(200);
+    await until(() => srv.err().includes("[debug]"), 5000);
+    expect(srv.err()).toMatch(/\[debug\]\[worker-0\] ai-failover: chat model=gpt-4o → aoai-east-ptu/);
+    expect(srv.err()).not.toContain("ensureContext");
+    srv.child.kill("SIGTERM");
+    expect(await srv.exited).toBe(0);
   });
 });

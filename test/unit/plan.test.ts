@@ -171,6 +171,11 @@ describe("rejections: what the gateway answers when nothing can take a request",
       { retryAfterS: 1, message: "this request (5000 tokens estimated) is larger than consumer team-a's budget of 1000 tokens per minute" }],
     ["over budget: back when the window frees up", 1000, 10, 500, 12_345,
       { retryAfterS: 13, message: "consumer team-a is over its budget (1000 tokens, 10 requests per minute); retry after 13 s" }],
+    // A limit that is not set reads "unlimited", not "0".
+    ["over its request budget, tokens unlimited", 0, 10, 500, 1000,
+      { retryAfterS: 1, message: "consumer team-a is over its budget (unlimited tokens, 10 requests per minute); retry after 1 s" }],
+    ["over its token budget, requests unlimited", 1000, 0, 500, 2500,
+      { retryAfterS: 3, message: "consumer team-a is over its budget (1000 tokens, unlimited requests per minute); retry after 3 s" }],
   ])("consumer budget: %s", (_n, tpm, rpm, need, waitMs, want) => {
     expect(JSON.parse(planOverBudget(BigInt(tpm), BigInt(rpm), BigInt(need), BigInt(waitMs))))
       .toMatchObject({ status: 429, code: "consumer_rate_limit_exceeded", metric: "consumer_budget", ...want });
