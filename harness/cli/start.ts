@@ -5,7 +5,7 @@
  * gateway on the same file, then sends the printed curl request once to show whether it works.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { LogLevel, LogRecord } from "../host/types.ts";
 import { loadBootstrap, startGateway, type Gateway, type GatewayConfig } from "../gateway/index.ts";
@@ -39,8 +39,12 @@ function newestMtime(path: string): number {
   return newest;
 }
 
-/** True when build/ai-failover.wasm is missing or older than assembly/ or asconfig.json. */
+/**
+ * True when build/ai-failover.wasm is missing or older than assembly/ or asconfig.json. An
+ * installed package (no assembly/) ships the module built: never.
+ */
 export function needsBuild(root: string, wasmFile: string): boolean {
+  if (!existsSync(join(root, "assembly"))) return false;
   let built: number;
   try {
     built = statSync(wasmFile).mtimeMs;
