@@ -44,6 +44,16 @@ export function primaryCredential(kind: ProviderKind, all: Credential[]): Creden
 export interface AcceptedCredentials {
   keys: ReadonlySet<string>;
   entraTokens: ReadonlySet<string>;
+  /** Tokens checked against the issuer: valid for one of these identities and unexpired. */
+  tokens?: { authority: import("./entra.ts").TokenAuthority; identities: ReadonlySet<string> };
+}
+
+function tokenAccepted(accepted: AcceptedCredentials, token: string): boolean {
+  if (accepted.entraTokens.has(token)) return true;
+  const t = accepted.tokens;
+  if (!t) return false;
+  const v = t.authority.check(token);
+  return v.ok && t.identities.has(v.identity);
 }
 
 /** undefined = authenticated; otherwise the exact 401 body to send. */
@@ -61,7 +71,7 @@ export function authenticate(
     case "api-key":
       return accepted.keys.has(cred.value) ? undefined : AZURE_401_INVALID_KEY;
     case "bearer":
-      if (accepted.entraTokens.has(cred.value)) return undefined;
+      if (tokenAccepted(accepted, cred.value)) return undefined;
       if (surface === "azure-v1") return accepted.keys.has(cred.value) ? undefined : AZURE_401_INVALID_KEY;
       return AZURE_401_BAD_TOKEN;
     default:

@@ -238,7 +238,8 @@ class MockProviderServer implements MockProvider {
     const send = (status: number, outcome: string, text: string) => reply({ status, outcome, body: text, headers: {} });
 
     // 2. authenticate
-    const denied = authenticate(this.kind, rec.surface, rec.credential, { keys: this.keys, entraTokens: this.entraTokens });
+    const tokens = this.opts.tokenAuthority ? { authority: this.opts.tokenAuthority, identities: new Set(this.opts.acceptIdentities ?? []) } : undefined;
+    const denied = authenticate(this.kind, rec.surface, rec.credential, { keys: this.keys, entraTokens: this.entraTokens, tokens });
     if (denied) return send(401, "unauthorized", denied);
 
     // 3. route

@@ -49,6 +49,13 @@ export interface MockProviderOptions {
   keys: string[];
   /** Azure only: Entra ID tokens accepted as `Authorization: Bearer` on every path. */
   entraTokens?: string[];
+  /**
+   * Azure: accept `Authorization: Bearer` tokens this authority issued (harness/providers/entra.ts)
+   * for one of `acceptIdentities`, unexpired and for the Cognitive Services audience; any other
+   * token gets Azure's 401.
+   */
+  tokenAuthority?: import("./entra.ts").TokenAuthority;
+  acceptIdentities?: string[];
   /** Azure: deployment name → model and limits. */
   deployments?: Record<string, DeploymentSpec>;
   /** OpenAI: model name → limits. Absent = any model accepted (with `defaultLimits`). */
