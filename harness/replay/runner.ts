@@ -22,6 +22,8 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 export type TargetName = "ai-failover" | "baseline";
 
+export type TimedLog = LogRecord & { time: number };
+
 export interface ProviderRun {
   name: string;
   key: string;
@@ -52,8 +54,9 @@ export interface RunResult {
   providers: ProviderRun[];
   /** Timeline entries with when they actually ran (ms since t0). */
   actions: Array<TimelineEntry & { ranAt: number; error?: string }>;
-  /** Gateway log lines (ai-failover target only; info and above unless logLevel says otherwise). */
-  logs: LogRecord[];
+  /** Gateway log lines (ai-failover target only; info and above unless logLevel says otherwise),
+   *  each with the Date.now() it was logged at (compare with t0). */
+  logs: TimedLog[];
 }
 
 /** What a test may do while the load runs (e.g. a real SDK client through the same target). */
@@ -108,7 +111,7 @@ export async function runScenario(sc: Scenario, target: TargetName, hooks: RunHo
   const bootstrapText = readFileSync(join(ROOT, sc.bootstrap), "utf8");
   const boot = scenarioBootstrap(sc, bootstrapText);
   const mocks = new Map<string, MockProvider>();
-  const logs: LogRecord[] = [];
+  const logs: TimedLog[] = [];
   let gateway: Gateway | undefined;
   let baseline: Baseline | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -129,7 +132,7 @@ export async function runScenario(sc: Scenario, target: TargetName, hooks: RunHo
         workers: sc.workers,
         logLevel: hooks.logLevel ?? 2,
         logger: (r) => {
-          if (logs.length < 100_000) logs.push(r);
+          if (logs.length < 100_000) logs.push({ ...r, time: Date.now() });
         },
         clientTap: hooks.clientTap,
       });
