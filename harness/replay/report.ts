@@ -66,16 +66,32 @@ export interface ProviderReport {
   slices: number[];
 }
 
+/** One check of a run, with what was seen. */
+export interface Expectation {
+  /** Short name, e.g. "clients". */
+  name: string;
+  /** What is expected, one line. */
+  expect: string;
+  ok: boolean;
+  /** What the run showed, one line. */
+  seen: string;
+}
+
 export interface Report {
   scenario: string;
+  /** The scenario's `description`. */
+  description: string;
   target: string;
   windowMs: number;
+  sliceMs: number;
   phases: PhaseReport[];
   providers: ProviderReport[];
   /** Every foreign, empty, missing or duplicated credential seen by any mock. */
   credentialProblems: string[];
   /** Client non-2xx/no-answer outcomes, first few, for the log. */
   failures: Outcome[];
+  /** The checks every replay is held to (see expectationsOf). */
+  expectations: Expectation[];
 }
 
 const pct = (xs: number[], p: number) => {
@@ -189,15 +205,69 @@ export function analyze(res: RunResult): Report {
       slices,
     };
   });
-  return {
+  const report: Report = {
     scenario: sc.name,
+    description: sc.description,
     target: res.target,
     windowMs: sc.windowMs,
+    sliceMs: sc.sliceMs,
     phases,
     providers,
     credentialProblems: res.providers.flatMap(credentialProblems),
     failures: res.outcomes.filter((o) => o.status < 200 || o.status >= 300).slice(0, 20),
+    expectations: [],
   };
+  report.expectations = expectationsOf(report);
+  return report;
+}
+
+/**
+ * What every replay is held to, whatever the scenario (the scenario tests in test/scenarios/ check
+ * more, per scenario): every client request answered 2xx, every 200 stream complete, no provider
+ * rejected a request for exceeding its own limit, and each provider saw only its own key.
+ */
+export function expectationsOf(r: Report): Expectation[] {
+  const sum = (f: (p: PhaseReport) => number) => r.phases.reduce((n, p) => n + f(p), 0);
+  const requests = sum((p) => p.requests);
+  const bad = requests - sum((p) => p.ok);
+  const broken = sum((p) => p.brokenStreams);
+  const limit = r.providers.reduce((n, p) => n + p.limitRejections, 0);
+  const detail = (parts: Array<[number, string]>) => parts.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`).join(", ");
+  return [
+    {
+      name: "clients",
+      expect: "every client request answered 2xx",
+      ok: requests > 0 && bad === 0,
+      seen: requests === 0 ? "no client requests" : bad === 0 ? `${requests}/${requests} 2xx`
+        : `${bad} of ${requests} not 2xx (${detail([[sum((p) => p.c429), "429"], [sum((p) => p.c5xx), "5xx"], [sum((p) => p.c4xx), "other 4xx"], [sum((p) => p.noAnswer), "no answer"]])})`,
+    },
+    {
+      name: "streams",
+      expect: "every 200 stream ends with data: [DONE]",
+      ok: broken === 0,
+      seen: broken === 0 ? "no stream cut short" : `${broken} streams cut short`,
+    },
+    {
+      name: "limits",
+      expect: "no provider rejects a request for exceeding its own limit",
+      ok: limit === 0,
+      seen: limit === 0 ? "0 limit-429s" : `${limit} limit-429s (${r.providers.filter((p) => p.limitRejections).map((p) => `${p.name} ${p.limitRejections}`).join(", ")})`,
+    },
+    {
+      name: "credentials",
+      expect: "each provider sees only its own key",
+      ok: r.credentialProblems.length === 0,
+      seen: r.credentialProblems.length === 0 ? "0 foreign/empty/missing" : `${r.credentialProblems.length} foreign/empty/missing`,
+    },
+  ];
+}
+
+/** One line: "PASS 4/4 expectations met" or "FAIL 2/4 met — clients: 3 of 120 not 2xx (3 5xx); …". */
+export function verdict(r: Report): string {
+  const failed = r.expectations.filter((e) => !e.ok);
+  const n = r.expectations.length;
+  if (failed.length === 0) return `PASS ${n}/${n} expectations met`;
+  return `FAIL ${n - failed.length}/${n} met — ${failed.map((e) => `${e.name}: ${e.seen}`).join("; ")}`;
 }
 
 // ---- text ----------------------------------------------------------------------------------------
@@ -209,9 +279,27 @@ function table(rows: string[][]): string {
 
 const pc = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "-" : `${Math.round(x * 100)}%`);
 
+/** `legend` under a table: "name: meaning" entries wrapped to ~100 columns, indented. */
+function legend(entries: Array<[string, string]>): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const [k, v] of entries) {
+    const item = `${k}: ${v}`;
+    if (line && line.length + item.length + 3 > 100) lines.push(line), (line = "");
+    line = line ? `${line} · ${item}` : item;
+  }
+  if (line) lines.push(line);
+  return lines.map((l) => `  ${l}`).join("\n");
+}
+
 export function formatReport(r: Report): string {
   const out: string[] = [];
   out.push(`== ${r.scenario} · target ${r.target} · window ${r.windowMs}ms = 1 simulated minute (×${(60_000 / r.windowMs).toFixed(1)} compression)`);
+  if (r.description) out.push(`   ${r.description}`);
+  out.push(
+    "units: times and latencies in ms (slices in s) since the load started; tokens = prompt estimate + max_tokens " +
+      "(what Azure counts at admission); TPM = tokens per window",
+  );
   const provNames = r.providers.map((p) => p.name);
   out.push(
     table([
@@ -220,6 +308,17 @@ export function formatReport(r: Report): string {
         p.name, String(p.clients), String(p.requests), String(p.ok), String(p.c429), String(p.c5xx), String(p.c4xx), String(p.noAnswer),
         String(p.retried), String(p.p50), String(p.p95), ...provNames.map((n) => String(p.servedBy[n] ?? 0)),
       ]),
+    ]),
+  );
+  out.push(
+    legend([
+      ["clients", "closed-loop virtual clients"],
+      ["requests", "sent by the clients"],
+      ["2xx 429 5xx 4xx", "client-visible statuses (4xx: other than 429)"],
+      ["no-answer", "connection error or client timeout"],
+      ["retried", "answered after more than one attempt"],
+      ["p50/p95 ms", "client latency, send to last byte"],
+      ["by <provider>", "2xx answers that provider served"],
     ]),
   );
   out.push("");
@@ -233,17 +332,33 @@ export function formatReport(r: Report): string {
       ]),
     ]),
   );
+  out.push(
+    legend([
+      ["prio", "priority in the plugin configuration (0 first)"],
+      ["TPM", "the mock's token limit per window (- none)"],
+      ["chat", "chat requests the mock received"],
+      ["probes", "health checks (models endpoint)"],
+      ["limit-429s", "rejected by the mock for exceeding its limit (scripted faults not counted)"],
+      ["statuses", "status:count of the chat answers (0: reset or no answer)"],
+      ["windows", "tokens admitted per rate-limit window, in order"],
+    ]),
+  );
   out.push(`credentials: ${r.credentialProblems.length} foreign/empty/missing${r.credentialProblems.length ? "\n  " + r.credentialProblems.slice(0, 10).join("\n  ") : ""}`);
+  out.push(`expectations: ${verdict(r)}`);
+  for (const e of r.expectations) out.push(`  ${e.ok ? "ok  " : "FAIL"} ${e.name}: ${e.expect} — ${e.seen}`);
   return out.join("\n");
 }
 
 /** Requests each provider received per slice. */
 export function formatSlices(r: Report, sliceMs: number): string {
   const n = Math.max(...r.providers.map((p) => p.slices.length));
-  return table([
-    ["chat requests per " + sliceMs + "ms", ...Array.from({ length: n }, (_, i) => String((i * sliceMs) / 1000))],
-    ...r.providers.map((p) => [p.name, ...p.slices.map(String)]),
-  ]);
+  return [
+    table([
+      ["chat requests per " + sliceMs + "ms", ...Array.from({ length: n }, (_, i) => String((i * sliceMs) / 1000))],
+      ...r.providers.map((p) => [p.name, ...p.slices.map(String)]),
+    ]),
+    legend([["columns", "slice start in s since the load started"], ["cells", "chat requests the provider received in that slice"]]),
+  ].join("\n");
 }
 
 /** Ours beside the baseline, per phase. */
