@@ -1,6 +1,7 @@
 // The scenario files and their loader (harness/replay/scenario.ts, bootstrap.ts): every file in the
 // repository loads; a broken file is rejected with every problem and its path; the bootstrap given
 // to the gateway is the real envoy/local.yaml with only the scenario's edits and the mocks' ports.
+// The text report (report.ts) on a synthetic run: description, units, legends, expectations.
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import YAML from "yaml";
@@ -9,6 +10,8 @@ import { scenarioBootstrap } from "../../harness/replay/bootstrap.ts";
 import { loadScenario, parseScenario, ScenarioError } from "../../harness/replay/scenario.ts";
 import { buildRequest, rng } from "../../harness/replay/load.ts";
 import { estimatePromptTokens } from "../../harness/providers/index.ts";
+import { analyze, formatReport, formatSlices, verdict } from "../../harness/replay/report.ts";
+import { fakeRun } from "../support/replay-fake.ts";
 import { LOCAL_YAML, ROOT } from "../support/stack.ts";
 
 const DIR = `${ROOT}harness/replay/scenarios/`;
@@ -79,5 +82,31 @@ describe("replay scenario files", () => {
       expect(q.tokens).toBeGreaterThanOrEqual(1100);
       expect(q.tokens).toBeLessThanOrEqual(1400);
     }
+  });
+});
+
+describe("replay text report", () => {
+  it("starts with the scenario's description and a units line; legends under each table; the expectations with a verdict", () => {
+    const text = [formatReport(analyze(fakeRun())), formatSlices(analyze(fakeRun()), 500)].join("\n");
+    const lines = text.split("\n");
+    expect(lines[0]).toBe("== outage · target ai-failover · window 6000ms = 1 simulated minute (×10.0 compression)");
+    expect(lines[1]).toBe("   primary refused, then 503s, then recovered; spillover healthy throughout");
+    expect(lines[2]).toMatch(/^units: times and latencies in ms \(slices in s\) since the load started; tokens = prompt estimate \+ max_tokens/);
+    // Every column of both tables is explained under it.
+    for (const col of ["clients:", "requests:", "no-answer:", "retried:", "p50/p95 ms:", "by <provider>:", "prio:", "TPM:", "chat:", "probes:", "limit-429s:", "statuses:", "windows:", "columns:", "cells:"]) {
+      expect(text, col).toContain(`${col} `);
+    }
+    expect(text).toContain("expectations: PASS 4/4 expectations met");
+    expect(text).toContain("  ok   clients: every client request answered 2xx — 52/52 2xx");
+  });
+
+  it("a failed expectation says what was seen in the verdict line", () => {
+    const run = fakeRun();
+    run.outcomes[3]!.status = 503;
+    run.outcomes[4]!.status = 0;
+    run.providers[1]!.records[0]!.credentials = [{ scheme: "api-key", value: "ptu-key" }];
+    const r = analyze(run);
+    expect(verdict(r)).toBe("FAIL 2/4 met — clients: 2 of 52 not 2xx (1 5xx, 1 no answer); credentials: 1 foreign/empty/missing");
+    expect(formatReport(r)).toContain("  FAIL credentials: each provider sees only its own key — 1 foreign/empty/missing");
   });
 });
