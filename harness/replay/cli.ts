@@ -40,7 +40,7 @@ function progress(sc: Scenario, target: string): () => void {
   const draw = () => {
     const el = Date.now() - start;
     const frac = Math.min(1, el / total);
-    const width = Math.max(10, Math.min(40, (process.stderr.columns ?? 80) - 50));
+    const width = Math.max(10, Math.min(40, (process.stderr.columns || 80) - 50));
     const full = Math.round(frac * width);
     const what = el < sc.warmupMs ? "warm-up" : el < total ? "load" : "stragglers";
     process.stderr.write(`\r[${"#".repeat(full)}${".".repeat(width - full)}] ${String(Math.round(frac * 100)).padStart(3)}% ${target} ${what} ${(el / 1000).toFixed(1)}/${(total / 1000).toFixed(1)}s\x1b[K`);
