@@ -207,7 +207,9 @@ function scenarioTimeline(res: RunResult, tMax: number, width: number): string {
     const y = f.top + 4 + laneH * (li + 1);
     parts.push(`<text x="${f.left - 6}" y="${y + 14}" class="lane" text-anchor="end">${esc(name)}</text>`);
     parts.push(`<line x1="${f.left}" y1="${y + laneH / 2 - 3}" x2="${f.w - f.right}" y2="${y + laneH / 2 - 3}" class="grid"/>`);
-    for (const s of faultSpans(sc.timeline.filter((e) => e.provider === name), tMax)) {
+    const spans = faultSpans(sc.timeline.filter((e) => e.provider === name), tMax);
+    if (spans.length === 0) parts.push(`<text x="${f.left + 6}" y="${y + 14}" class="tick">no fault scheduled</text>`);
+    for (const s of spans) {
       const x1 = xOf(f, s.start), x2 = xOf(f, s.end);
       const col = FAULT_COLOR[s.kind]!;
       if (s.end > s.start) {
@@ -390,7 +392,7 @@ function tokenChart(c: Ctx, name: string): string {
   }
   if (limit) {
     parts.push(`<line class="limit" x1="${f.left}" y1="${f1(y(limit))}" x2="${f.w - f.right}" y2="${f1(y(limit))}"/>`);
-    parts.push(`<text x="${f.w - f.right}" y="${f1(y(limit) - 3)}" class="tick" text-anchor="end">limit ${limit} per window</text>`);
+    // Labelled by the caption and the legend: a label here would cover the % of a full window.
   } else parts.push(`<text x="${f.w - f.right}" y="${yTop - 2}" class="tick" text-anchor="end">no token limit on this mock</text>`);
   if (ws.length === 0) parts.push(`<text x="${f.left + 10}" y="70" class="lbl">no request admitted by this provider</text>`);
   parts.push(`<line x1="${f.left}" y1="${yTop}" x2="${f.left}" y2="${yBase}" class="axis"/>`);
