@@ -1,0 +1,19 @@
+// Standing fuzz: request bodies through the built filter (test/robustness/fuzz/bodies.ts).
+// FUZZ_CASES=10000 runs the long hunt (`npm run bench -- --fuzz` does).
+import { describe, expect, it } from "vitest";
+import { casesPerClass } from "./fuzz/common.ts";
+import { bodiesLinear, fuzzBodies } from "./fuzz/bodies.ts";
+
+const N = casesPerClass(500);
+
+describe("fuzz: request bodies", () => {
+  it(`${N} random bodies: no trap, own key only, reservation ≥ every token bound, no key to the client`, async () => {
+    const res = await fuzzBodies(N, "assert");
+    expect(res.cases).toBe(N);
+  }, 60_000 + N * 20);
+
+  it("work is linear in the body's size", async () => {
+    const t = await bodiesLinear();
+    expect(t).toHaveLength(4);
+  }, 60_000);
+});
