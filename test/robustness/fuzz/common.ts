@@ -56,6 +56,7 @@ export class ClockRig {
     this.nowMs += 7_200_000n;
     this.cases++;
     this.r.logs.length = 0;
+    this.r.script.calls.length = 0;
     const bad = ["east", "west", "oai", "dom"].some((p) => this.r.providerState(p)?.credentialBad);
     if (bad || this.cases % 500 === 0) {
       await this.r.close();
