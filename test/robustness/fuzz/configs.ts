@@ -133,8 +133,25 @@ function keysByCluster(cfg: unknown): Map<string, Set<string>> {
   return m;
 }
 
+/**
+ * The keys that must never be logged: strings that sit only in `apiKey` fields. (The fuzz may
+ * also put a key string into another field, e.g. `type`, whose invalid value the error quotes.)
+ */
+function secretsOf(cfg: unknown): string[] {
+  const secret = new Set<string>();
+  const other = new Set<string>();
+  const walk = (v: unknown, key: string) => {
+    if (typeof v === "string") (key === "apiKey" ? secret : other).add(v);
+    else if (Array.isArray(v)) v.forEach((x) => walk(x, ""));
+    else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) { other.add(k); walk(x, k); }
+  };
+  walk(cfg, "");
+  return ALL_KEYS.filter((k) => secret.has(k) && !other.has(k));
+}
+
 async function oneConfig(c: ConfigCase): Promise<void> {
   const cfg = configOf(c);
+  const secrets = secretsOf(cfg);
   let r;
   try {
     r = await rig(cfg, { wasm: productModule(), logLevel: 0 });
@@ -142,7 +159,7 @@ async function oneConfig(c: ConfigCase): Promise<void> {
     check(e instanceof PluginLoadError, `loading threw ${(e as Error).name}: ${(e as Error).message}`);
     const text = (e as PluginLoadError).logs.map((l) => l.message).join("\n") + (e as Error).message;
     check(!/Wasm VM failed|RuntimeError|unreachable/.test(text), `configuring trapped: ${text.slice(0, 300)}`);
-    for (const k of ALL_KEYS) check(!text.includes(k), "a configured key was logged");
+    for (const k of secrets) check(!text.includes(k), `a configured key (${k.slice(0, 12)}…) was logged`);
     return;
   }
   try {
@@ -172,7 +189,7 @@ async function oneConfig(c: ConfigCase): Promise<void> {
     const seen = JSON.stringify(f.responseHeaders) + Buffer.concat(f.responseData).toString("latin1");
     for (const k of ALL_KEYS) check(!seen.includes(k), "a configured key reached the client");
     const logs = r.logs.map((l) => l.message).join("\n");
-    for (const k of ALL_KEYS) check(!logs.includes(k), `a configured key (${k.slice(0, 12)}…) was logged`);
+    for (const k of secrets) check(!logs.includes(k), `a configured key (${k.slice(0, 12)}…) was logged`);
   } finally {
     await r.close();
   }
