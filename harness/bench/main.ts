@@ -4,6 +4,8 @@
  * bounded in requests and time. See harness/bench/README.md.
  *
  *   node --expose-gc --import tsx harness/bench/main.ts [--quick] [--out-dir DIR] [--baseline-wasm FILE]
+ *   … main.ts --fuzz [--cases N] [--seed S]      the standing fuzz properties, N cases per class (fuzz.ts)
+ *   … main.ts --soak [--streams N] [--seconds S]  concurrent streams with mixed faults, then leak checks (soak.ts)
  *
  * Writes DIR/bench-report.md and DIR/bench-report.json (DIR default: build/) and prints the
  * Markdown to stdout; progress goes to stderr.
@@ -16,6 +18,8 @@ import { buildPassthrough } from "./build-fixture.ts";
 import { captureExchanges, runHostBench } from "./host-bench.ts";
 import { configureMocks, runSlice, WORKLOADS, type SliceResult, type Target, type TargetId, type Workload } from "./load.ts";
 import { PRODUCT_WASM, ROOT } from "./paths.ts";
+import { runFuzz } from "./fuzz.ts";
+import { runSoak } from "./soak.ts";
 import { aggregate, compare, renderMarkdown, type BenchReport, type GatewayMemory, type WorkloadResult } from "./report.ts";
 import { benchBootstrap, GatewayProcess, startMocks, type Mocks } from "./stack.ts";
 
@@ -50,24 +54,47 @@ const progress = (msg: string) => process.stderr.write(`[bench ${((performance.n
 // The mock providers wait on one AbortSignal per provider: 32 concurrent waits are expected, not a leak.
 EventEmitter.defaultMaxListeners = 100;
 
-function parseArgs(argv: string[]): { settings: Settings; outDir: string; baselineWasm: string | null } {
+interface Extra {
+  /** --fuzz / --soak run instead of the speed benchmark. */
+  run: "bench" | "fuzz" | "soak";
+  cases: number;
+  seed?: number;
+  streams: number;
+  seconds: number;
+}
+
+function parseArgs(argv: string[]): { settings: Settings; outDir: string; baselineWasm: string | null; extra: Extra } {
   let settings = FULL;
   let outDir = join(ROOT, "build");
   let baselineWasm: string | null = null;
+  const extra: Extra = { run: "bench", cases: 10_000, streams: 200, seconds: 60 };
+  const num = (a: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${a} needs a positive number`);
+    return n;
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === "--quick") settings = QUICK;
+    if (a === "--fuzz") extra.run = "fuzz";
+    else if (a === "--soak") extra.run = "soak";
+    else if (a === "--cases") extra.cases = Math.floor(num(a, argv[++i]));
+    else if (a === "--seed") extra.seed = Math.floor(num(a, argv[++i]));
+    else if (a === "--streams") extra.streams = Math.floor(num(a, argv[++i]));
+    else if (a === "--seconds") extra.seconds = num(a, argv[++i]);
+    else if (a === "--quick") settings = QUICK;
     else if (a === "--out-dir") outDir = argv[++i] ?? outDir;
     else if (a === "--baseline-wasm") {
       baselineWasm = argv[++i] ?? null;
       if (baselineWasm === null) throw new Error("--baseline-wasm needs a file (e.g. a build of another commit)");
     } else if (a === "--help" || a === "-h") {
       process.stdout.write("usage: npm run bench -- [--quick] [--out-dir DIR] [--baseline-wasm FILE]\n" +
-        "  --baseline-wasm FILE  also measure FILE (e.g. the previous commit's build) in the host bench, interleaved with this build\n");
+        "  --baseline-wasm FILE  also measure FILE (e.g. the previous commit's build) in the host bench, interleaved with this build\n" +
+        "       npm run bench -- --fuzz [--cases N] [--seed S]        fuzz properties, N cases per class (default 10000)\n" +
+        "       npm run bench -- --soak [--streams N] [--seconds S]   soak: N concurrent streams (200) with faults for S seconds (60)\n");
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
-  return { settings, outDir, baselineWasm };
+  return { settings, outDir, baselineWasm, extra };
 }
 
 /** Newest source under assembly/ newer than the module → the bench would measure stale code. */
@@ -89,7 +116,12 @@ function staleness(): string | null {
 }
 
 async function main(): Promise<number> {
-  const { settings: s, outDir, baselineWasm } = parseArgs(process.argv.slice(2));
+  const { settings: s, outDir, baselineWasm, extra } = parseArgs(process.argv.slice(2));
+  if (extra.run !== "bench") {
+    const stale = staleness();
+    if (stale) progress(`warning: ${stale}`);
+    return extra.run === "fuzz" ? runFuzz(extra.cases, extra.seed, progress) : runSoak({ streams: extra.streams, seconds: extra.seconds }, progress);
+  }
   const began = performance.now();
   const startedAt = new Date().toISOString();
   const loadAvgStart = os.loadavg();
