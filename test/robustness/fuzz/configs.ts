@@ -101,7 +101,7 @@ export interface ConfigCase {
 }
 
 export const configCase: fc.Arbitrary<ConfigCase> = fc.record({
-  edits: fc.oneof(fc.constant([]), fc.array(fc.tuple(fc.constantFrom(...PATHS), fc.oneof(tree, scalars)), { maxLength: 2 })),
+  edits: fc.oneof(fc.constant<Array<[(string | number)[], unknown]>>([]), fc.array(fc.tuple(fc.constantFrom(...PATHS), fc.oneof(tree, scalars)), { maxLength: 2 })),
   rules: fc.option(fc.array(rule, { maxLength: 4 }), { nil: null }),
   consumers: fc.boolean(),
   route: fc.constantFrom("r1", "r2", "r10", "ns/llm", "llm", "", "other"),
