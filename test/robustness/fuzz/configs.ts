@@ -187,7 +187,7 @@ async function oneConfig(c: ConfigCase): Promise<void> {
     f.complete();
     noTrap(r, "after the response");
     const seen = JSON.stringify(f.responseHeaders) + Buffer.concat(f.responseData).toString("latin1");
-    for (const k of ALL_KEYS) check(!seen.includes(k), "a configured key reached the client");
+    for (const k of secrets) check(!seen.includes(k), "a configured key reached the client"); // a key string the fuzz put in `name` is a name
     const logs = r.logs.map((l) => l.message).join("\n");
     for (const k of secrets) check(!logs.includes(k), `a configured key (${k.slice(0, 12)}…) was logged`);
   } finally {
