@@ -175,10 +175,10 @@ export async function bodiesLinear(): Promise<Array<{ what: string; small: numbe
   const out = [];
   try {
     const shapes: Array<[string, (n: number) => string]> = [
-      ["messages", (n) => JSON.stringify({ model: "gpt-4o", max_tokens: 5, messages: Array.from({ length: 2000 * n }, () => ({ role: "user", content: "hello there" })) })],
-      ["duplicate keys", (n) => "{" + Array.from({ length: 4000 * n }, (_, i) => `"max\\u005ftokens":${i}`).join(",") + ',"model":"gpt-4o","messages":[]}'],
+      ["messages", (n) => JSON.stringify({ model: "gpt-4o", max_tokens: 5, messages: Array.from({ length: 1000 * n }, () => ({ role: "user", content: "hello there" })) })],
+      ["duplicate keys", (n) => "{" + Array.from({ length: 2000 * n }, (_, i) => `"max\\u005ftokens":${i}`).join(",") + ',"model":"gpt-4o","messages":[]}'],
       ["nesting", (n) => `{"model":"gpt-4o","messages":[],"x":${"[".repeat(3000 * n)}${"]".repeat(3000 * n)}}`],
-      ["multimodal parts", (n) => JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: Array.from({ length: 1500 * n }, () => ({ type: "text", text: "abc\u00e9\\" })) }] })],
+      ["multimodal parts", (n) => JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: Array.from({ length: 800 * n }, () => ({ type: "text", text: "abc\u00e9\\" })) }] })],
     ];
     for (const [what, make] of shapes) {
       const bodies = [1, 8].map((n) => Buffer.from(make(n)));

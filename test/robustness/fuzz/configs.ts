@@ -203,7 +203,7 @@ export async function fuzzConfigs(numRuns: number, mode: "assert" | "count", see
 export async function configsLinear(): Promise<{ small: number; big: number }> {
   const make = (n: number) => JSON.stringify({
     ...base(),
-    _rules_: Array.from({ length: 100 * n }, (_, i) => ({
+    _rules_: Array.from({ length: 50 * n }, (_, i) => ({
       _match_route_: [`route-${i}`],
       providers: [{ name: `p${i}`, type: "openai", cluster: `c${i}`, host: `p${i}.example`, auth: { apiKey: `rule-key-${i}-xxxxxxxx` } }],
     })),
