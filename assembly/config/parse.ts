@@ -12,6 +12,7 @@ import { Errors } from "./errors";
 import { checkJson } from "./json_check";
 import { ObjReader } from "./walk";
 import { readConfig } from "./root";
+import { ProviderMemo } from "./providers";
 import { RULES_KEY, readRules } from "./rules";
 
 export { EnvLookup } from "./env";
@@ -39,9 +40,10 @@ export function parseConfig(text: string, env: EnvLookup): ConfigResult {
     return result;
   }
   const rules = root.opt(RULES_KEY);
-  const read = readConfig(root, env);
+  const memo = new ProviderMemo();
+  const read = readConfig(root, env, memo);
   if (rules !== null) {
-    read.config.rules = readRules(rules, root, read.config, read.providerPaths, read.consumers, env, errs);
+    read.config.rules = readRules(rules, root, read.config, read.providerPaths, read.consumers, env, memo, errs);
   }
   if (errs.count > 0) {
     result.errors = errs.list;

@@ -1,6 +1,7 @@
 // providers[]: each entry validated field by field into a ProviderConfig. A provider's
 // identity is its name; host, path, cluster and credential form one record.
 
+import { JSON } from "json-as";
 import { AzureApi, Limits, ProviderConfig, ProviderType } from "./model";
 import { EnvLookup } from "./env";
 import { Errors } from "./errors";
@@ -9,7 +10,7 @@ import { checkHost } from "./host";
 import { NAME_RULE, checkPathPrefix, checkProbePath, isApiVersion, isHeaderToken, isName } from "./patterns";
 import { readCredential } from "./credential";
 import { fingerprintOf } from "./fingerprint";
-import { quote } from "./text";
+import { childPath, quote } from "./text";
 
 export const MAX_PROVIDERS: i32 = 64;
 
@@ -159,8 +160,67 @@ export function readProvider(o: ObjReader, env: EnvLookup): ProviderConfig {
   return p;
 }
 
+/**
+ * Provider records already read without a problem, by the JSON text they were read from. A
+ * record is a function of its text and the environment alone (paths only name errors), so a
+ * rule that repeats a provider byte for byte (the usual way: the same list in every rule) gets
+ * the record read before instead of a second validation of the same text: 1024 rules × 64
+ * providers would otherwise read 65,536 providers per configure. Text that was read with a
+ * problem is not remembered and is read (and reported) again where it recurs.
+ */
+export class ProviderMemo {
+  /** Hash of the text → indices of the entries with that hash. */
+  private byHash: Map<u64, i32[]> = new Map<u64, i32[]>();
+  private starts: usize[] = [];
+  private sizes: usize[] = [];
+  /** The source strings the slices point into (kept alive with the memo). */
+  private sources: string[] = [];
+  private records: ProviderConfig[] = [];
+
+  /** The record read from exactly the text of `slice` (a lazy value's, see `textOf`), or null. */
+  find(slice: u64, h: u64): ProviderConfig | null {
+    if (!this.byHash.has(h)) return null;
+    const start = <usize>(slice >>> 32);
+    const size = <usize>(<u32>slice) - start;
+    const ids = this.byHash.get(h);
+    for (let k = 0; k < ids.length; k++) {
+      const i = unchecked(ids[k]);
+      if (unchecked(this.sizes[i]) == size && memory.compare(unchecked(this.starts[i]), start, size) == 0) return unchecked(this.records[i]);
+    }
+    return null;
+  }
+
+  remember(slice: u64, h: u64, src: string, p: ProviderConfig): void {
+    const i = this.records.length;
+    const start = <usize>(slice >>> 32);
+    this.starts.push(start);
+    this.sizes.push(<usize>(<u32>slice) - start);
+    this.sources.push(src);
+    this.records.push(p);
+    if (this.byHash.has(h)) this.byHash.get(h).push(i);
+    else this.byHash.set(h, [i]);
+  }
+}
+
+/** Hash of a lazy value's raw text (UTF-16 bytes [start, end) packed as start << 32 | end). */
+function sliceHash(slice: u64): u64 {
+  let p = <usize>(slice >>> 32);
+  const end = <usize>(<u32>slice);
+  let h: u64 = 0xcbf29ce484222325 ^ <u64>(end - p);
+  while (p + 8 <= end) {
+    h = (h ^ load<u64>(p)) * 0x100000001b3;
+    h ^= h >> 29;
+    p += 8;
+  }
+  while (p < end) {
+    h = (h ^ <u64>load<u16>(p)) * 0x100000001b3;
+    p += 2;
+  }
+  return h ^ (h >> 32);
+}
+
 /** Reads `providers` (required, 1..64 entries, unique names). */
-export function readProviders(root: ObjReader, env: EnvLookup): ProviderList {
+export function readProviders(root: ObjReader, env: EnvLookup, memo: ProviderMemo | null = null): ProviderList {
   const out = new ProviderList();
   const errs: Errors = root.errs;
   const list: ArrReader | null = root.arr("providers", true, "at least one provider");
@@ -169,17 +229,31 @@ export function readProviders(root: ObjReader, env: EnvLookup): ProviderList {
   if (list.length > MAX_PROVIDERS) {
     errs.add(list.path, "at most " + MAX_PROVIDERS.toString() + " providers are supported, found " + list.length.toString());
   }
+  const names = new Map<string, i32>();
   for (let i = 0; i < list.length; i++) {
-    const o = list.objAt(i);
-    if (o === null) continue;
-    const p = readProvider(o, env);
+    const v: JSON.Value = list.at(i);
     const path = list.pathAt(i);
+    // The raw text while the value is still unparsed (json-as defers nested values): 0 otherwise.
+    const slice = memo !== null ? v.__lazySlice() : 0;
+    const h = slice != 0 ? sliceHash(slice) : 0;
+    const known: ProviderConfig | null = slice != 0 ? memo!.find(slice, h) : null;
+    let o: ObjReader | null = null;
+    let p: ProviderConfig;
+    if (known !== null) {
+      p = known;
+    } else {
+      o = ObjReader.of(v, path, errs);
+      if (o === null) continue;
+      const before = errs.count;
+      p = readProvider(o, env);
+      if (slice != 0 && errs.count == before) memo!.remember(slice, h, list.arr._src, p);
+    }
     if (p.name.length > 0) {
-      for (let j = 0; j < out.providers.length; j++) {
-        if (unchecked(out.providers[j]).name == p.name) {
-          errs.add(o.pathOf("name"), "duplicate provider name " + quote(p.name) + " (also " + unchecked(out.paths[j]) + "); names must be unique");
-          break;
-        }
+      if (names.has(p.name)) {
+        const j = names.get(p.name);
+        errs.add(o !== null ? o.pathOf("name") : childPath(path, "name"), "duplicate provider name " + quote(p.name) + " (also " + unchecked(out.paths[j]) + "); names must be unique");
+      } else {
+        names.set(p.name, out.providers.length);
       }
     }
     out.providers.push(p);

@@ -3,7 +3,7 @@
 import { Config } from "./model";
 import { EnvLookup } from "./env";
 import { ObjReader } from "./walk";
-import { readProviders } from "./providers";
+import { ProviderMemo, readProviders } from "./providers";
 import { readSections } from "./sections";
 import { checkConsumerKeys, ConsumerList, readConsumers } from "./consumers";
 
@@ -20,10 +20,13 @@ export class ReadConfig {
   }
 }
 
-/** Reads every section of `root` and reports its unknown members. */
-export function readConfig(root: ObjReader, env: EnvLookup): ReadConfig {
+/**
+ * Reads every section of `root` and reports its unknown members. `memo` carries provider
+ * records across the views of one configuration (see ProviderMemo).
+ */
+export function readConfig(root: ObjReader, env: EnvLookup, memo: ProviderMemo | null = null): ReadConfig {
   const cfg = new Config();
-  const providers = readProviders(root, env);
+  const providers = readProviders(root, env, memo);
   cfg.providers = providers.providers;
   readSections(root, cfg);
   const consumers = readConsumers(root, env);

@@ -14,6 +14,7 @@ import { Errors } from "./errors";
 import { ArrReader, ObjReader } from "./walk";
 import { checkDomainPattern, checkHost } from "./host";
 import { readConfig, ReadConfig } from "./root";
+import { ProviderMemo } from "./providers";
 import { quote } from "./text";
 
 export const RULES_KEY = "_rules_";
@@ -25,19 +26,20 @@ const MAX_RULES: i32 = 1024;
 
 /** name → fingerprint and where it was first defined. */
 class Identities {
-  names: string[] = [];
+  /** name → index into fingerprints and paths. */
+  names: Map<string, i32> = new Map<string, i32>();
   fingerprints: string[] = [];
   paths: string[] = [];
 
   /** Records the provider, or returns the path of a conflicting earlier record ("" = fine). */
   check(name: string, fingerprint: string, path: string): string {
-    const i = this.names.indexOf(name);
-    if (i < 0) {
-      this.names.push(name);
+    if (!this.names.has(name)) {
+      this.names.set(name, this.fingerprints.length);
       this.fingerprints.push(fingerprint);
       this.paths.push(path);
       return "";
     }
+    const i = this.names.get(name);
     return unchecked(this.fingerprints[i]) == fingerprint ? "" : unchecked(this.paths[i]);
   }
 }
@@ -144,7 +146,7 @@ function mergedView(global: ObjReader, rule: ObjReader, errs: Errors): ObjReader
 
 export function readRules(
   value: JSON.Value, global: ObjReader, globalConfig: Config, globalProviderPaths: string[], globalConsumers: ConsumerList,
-  env: EnvLookup, errs: Errors,
+  env: EnvLookup, memo: ProviderMemo, errs: Errors,
 ): RuleConfig[] {
   const out = new Array<RuleConfig>();
   const list = ArrReader.of(value, global.pathOf(RULES_KEY), errs);
@@ -169,7 +171,7 @@ export function readRules(
     readMatches(o, rule);
     o.reject(RULES_KEY, "rules cannot be nested");
     const ruleErrs = new Errors();
-    const read = readConfig(mergedView(global, o, ruleErrs), env);
+    const read = readConfig(mergedView(global, o, ruleErrs), env, memo);
     const prefix = o.path;
     for (let k = 0; k < ruleErrs.list.length; k++) {
       const e = unchecked(ruleErrs.list[k]);
@@ -213,6 +215,7 @@ function checkKeysAcrossViews(globalConfig: Config, globalConsumers: ConsumerLis
   const covered = new Set<string>();
   for (let r = -1; r < rules.length; r++) {
     const list = r < 0 ? globalConsumers : unchecked(rules[r]).consumers;
+    if (list.consumers.length == 0) continue;
     const own = new Set<string>();
     const ps = r < 0 ? globalConfig.providers : unchecked(rules[r]).config.providers;
     for (let i = 0; i < ps.length; i++) if (!unchecked(ps[i]).credential.isEmpty()) own.add(unchecked(ps[i]).credential.reveal());
