@@ -9,6 +9,12 @@ import { childPath, indexPath, isAsciiDigit } from "./text";
 
 export const MAX_DEPTH: i32 = 64;
 
+/** The key contains an escape (then it is compared decoded). */
+const ESCAPED: u64 = (<u64>1) << 63;
+
+/** Objects with at most this many keys find a duplicate by comparing the keys' text. */
+const LINEAR_KEYS: i32 = 16;
+
 const OBJ: u8 = 0;
 const ARR: u8 = 1;
 
@@ -22,25 +28,44 @@ const S_DONE: i32 = 5;
 
 class Scanner {
   text: string;
+  /** text.length, and the address of its first code unit. */
+  n: i32;
+  base: usize;
   pos: i32 = 0;
   line: i32 = 1;
   lineStart: i32 = 0;
   failed: bool = false;
   errors: string[] = [];
-  // One entry per open container.
-  kinds: u8[] = [];
-  seen: Array<Set<string>> = [];
-  /** Current member key (objects) of each open container. */
-  keys: string[] = [];
+  // The open containers, innermost at depth - 1 (at most MAX_DEPTH).
+  depth: i32 = 0;
+  kinds: StaticArray<u8> = new StaticArray<u8>(MAX_DEPTH);
+  /** Index of the container's first key in the key stack. */
+  kBase: StaticArray<i32> = new StaticArray<i32>(MAX_DEPTH);
+  /** The container's keys decoded, once it has more than LINEAR_KEYS (else null: a scan). */
+  seen: StaticArray<Set<string> | null> = new StaticArray<Set<string> | null>(MAX_DEPTH);
   /** Current element index (arrays) of each open container. */
-  counts: i32[] = [];
+  counts: StaticArray<i32> = new StaticArray<i32>(MAX_DEPTH);
+  // The key stack: the keys of every open object, the innermost object's last, as spans of the
+  // text inside the quotes (no string is made for a key: a configuration of megabytes has ~10^6
+  // of them). Two u64 per key: start | end << 32 | ESCAPED, and its signature (see pushKey).
+  keys: StaticArray<u64> = new StaticArray<u64>(64);
+  kCount: i32 = 0;
+  /** Did the last string() see a backslash? */
+  escaped: bool = false;
 
   constructor(text: string) {
     this.text = text;
+    this.n = text.length;
+    this.base = changetype<usize>(text);
+  }
+
+  /** The code unit at `i` (0 ≤ i < n). */
+  @inline unit(i: i32): i32 {
+    return <i32>load<u16>(this.base + ((<usize>i) << 1));
   }
 
   at(): i32 {
-    return this.pos < this.text.length ? this.text.charCodeAt(this.pos) : -1;
+    return this.pos < this.n ? this.unit(this.pos) : -1;
   }
 
   column(): i32 {
@@ -73,10 +98,9 @@ class Scanner {
   }
 
   skipSpace(): void {
-    const t = this.text;
-    const n = t.length;
+    const n = this.n;
     while (this.pos < n) {
-      const c = t.charCodeAt(this.pos);
+      const c = this.unit(this.pos);
       if (c == 0x20 || c == 0x09 || c == 0x0d) {
         this.pos++;
       } else if (c == 0x0a) {
@@ -89,50 +113,132 @@ class Scanner {
     }
   }
 
+  @inline span(k: i32): u64 {
+    return load<u64>(changetype<usize>(this.keys) + ((<usize>k) << 4));
+  }
+
+  @inline sig(k: i32): u64 {
+    return load<u64>(changetype<usize>(this.keys) + ((<usize>k) << 4), 8);
+  }
+
+  /** Key `k` of the key stack, decoded. */
+  key(k: i32): string {
+    const w = this.span(k);
+    return decodeJsonString(this.text, <i32>(<u32>w), <i32>((w & ~ESCAPED) >> 32));
+  }
+
+  /** Are keys `a` and `b` the same key (escapes decoded)? */
+  sameKey(a: i32, b: i32): bool {
+    const wa = this.span(a);
+    const wb = this.span(b);
+    if (((wa | wb) & ESCAPED) == 0) {
+      if (this.sig(a) != this.sig(b)) return false;
+      const sa = <usize>(<u32>wa);
+      const n = <usize>(wa >> 32) - sa;
+      if (<usize>(wb >> 32) - <usize>(<u32>wb) != n) return false;
+      return memory.compare(this.base + (sa << 1), this.base + ((<usize>(<u32>wb)) << 1), n << 1) == 0;
+    }
+    return this.key(a) == this.key(b);
+  }
+
+  pushKey(from: i32, to: i32, escaped: bool): void {
+    if ((this.kCount << 1) >= this.keys.length) {
+      const grown = new StaticArray<u64>(this.keys.length << 1);
+      memory.copy(changetype<usize>(grown), changetype<usize>(this.keys), (<usize>this.kCount) << 4);
+      this.keys = grown;
+    }
+    const n = to - from;
+    // Length, first, second and last code unit: most different keys differ here.
+    const sig = n == 0 ? 0 : (<u64>n << 48) | (<u64>this.unit(from) << 32) | (<u64>this.unit(to - 1) << 16) |
+      <u64>this.unit(from + (n > 1 ? 1 : 0));
+    const at = changetype<usize>(this.keys) + ((<usize>this.kCount) << 4);
+    store<u64>(at, <u64>(<u32>from) | (<u64>(<u32>to) << 32) | (escaped ? ESCAPED : 0));
+    store<u64>(at, sig, 8);
+    this.kCount++;
+  }
+
   path(): string {
     let p = "";
-    for (let i = 0; i < this.kinds.length; i++) {
-      if (unchecked(this.kinds[i]) == OBJ) p = childPath(p, unchecked(this.keys[i]));
-      else p = indexPath(p, unchecked(this.counts[i]));
+    const depth = this.depth;
+    for (let i = 0; i < depth; i++) {
+      if (unchecked(this.kinds[i]) == OBJ) {
+        // The container's current key: its last one (a nested container's keys come after it).
+        const next = i + 1 < depth ? unchecked(this.kBase[i + 1]) : this.kCount;
+        p = childPath(p, next > unchecked(this.kBase[i]) ? this.key(next - 1) : "");
+      } else {
+        p = indexPath(p, unchecked(this.counts[i]));
+      }
     }
     return p;
   }
 
   push(kind: u8): bool {
-    if (this.kinds.length >= MAX_DEPTH) {
+    const d = this.depth;
+    if (d >= MAX_DEPTH) {
       this.fail("nesting deeper than " + MAX_DEPTH.toString() + " levels");
       return false;
     }
-    this.kinds.push(kind);
-    this.seen.push(new Set<string>());
-    this.keys.push("");
-    this.counts.push(0);
+    unchecked((this.kinds[d] = kind));
+    unchecked((this.kBase[d] = this.kCount));
+    unchecked((this.seen[d] = null));
+    unchecked((this.counts[d] = 0));
+    this.depth = d + 1;
     this.pos++;
     return true;
   }
 
   pop(): void {
-    this.kinds.pop();
-    this.seen.pop();
-    this.keys.pop();
-    this.counts.pop();
+    const d = --this.depth;
+    this.kCount = unchecked(this.kBase[d]);
+    unchecked((this.seen[d] = null));
     this.pos++;
+  }
+
+  /** Is the key just pushed (the last on the key stack) one the innermost object already has? */
+  duplicateKey(): bool {
+    const top = this.depth - 1;
+    const base = unchecked(this.kBase[top]);
+    const last = this.kCount - 1;
+    let seen = unchecked(this.seen[top]);
+    if (seen === null) {
+      if (last - base <= LINEAR_KEYS) {
+        for (let k = base; k < last; k++) if (this.sameKey(k, last)) return true;
+        return false;
+      }
+      // Many keys (a large map): decoded into a set once, then looked up.
+      const set = new Set<string>();
+      for (let k = base; k < last; k++) set.add(this.key(k));
+      unchecked((this.seen[top] = set));
+      seen = set;
+    }
+    const key = this.key(last);
+    if (seen.has(key)) return true;
+    seen.add(key);
+    return false;
   }
 
   /** Scans a string starting at the quote; returns the index after the closing quote, or -1. */
   string(): i32 {
     const t = this.text;
-    const n = t.length;
+    const n = this.n;
     let i = this.pos + 1;
+    this.escaped = false;
     while (true) {
+      // The plain run: no quote, backslash or control character.
+      let c = 0;
+      while (i < n) {
+        c = this.unit(i);
+        if (c == 0x22 || c == 0x5c || c < 0x20) break;
+        i++;
+      }
       if (i >= n) {
         this.pos = i;
         this.fail("unterminated string");
         return -1;
       }
-      const c = t.charCodeAt(i);
       if (c == 0x22) return i + 1;
       if (c == 0x5c) {
+        this.escaped = true;
         const e = i + 1 < n ? t.charCodeAt(i + 1) : -1;
         if (e == 0x22 || e == 0x5c || e == 0x2f || e == 0x62 || e == 0x66 || e == 0x6e || e == 0x72 || e == 0x74) {
           i += 2;
@@ -163,6 +269,7 @@ class Scanner {
       }
       i++;
     }
+    return -1; // not reached (asc's flow analysis does not see that the loop only returns)
   }
 
   digits(what: string): bool {
@@ -241,18 +348,13 @@ class Scanner {
     const keyCol = this.column();
     const end = this.string();
     if (end < 0) return S_DONE;
-    const key = decodeJsonString(this.text, this.pos + 1, end - 1);
+    this.pushKey(this.pos + 1, end - 1, this.escaped);
     this.pos = end;
-    const top = this.kinds.length - 1;
-    unchecked((this.keys[top] = key));
-    const seen = unchecked(this.seen[top]);
-    if (seen.has(key)) {
+    if (this.duplicateKey()) {
       this.errors.push(
         this.path() + ": duplicate key (line " + keyLine.toString() + ", column " + keyCol.toString() +
           "); a key may appear only once in an object",
       );
-    } else {
-      seen.add(key);
     }
     this.skipSpace();
     if (this.at() != 0x3a) {
@@ -265,7 +367,7 @@ class Scanner {
 
   afterValue(): i32 {
     this.skipSpace();
-    const depth = this.kinds.length;
+    const depth = this.depth;
     const c = this.at();
     if (depth == 0) {
       if (c >= 0) this.fail("expected the end of the text after the JSON value, found " + this.found());
