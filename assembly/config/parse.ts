@@ -40,10 +40,10 @@ export function parseConfig(text: string, env: EnvLookup): ConfigResult {
     return result;
   }
   const rules = root.opt(RULES_KEY);
-  const memo = new ProviderMemo();
+  const memo = new ProviderMemo(body);
   const read = readConfig(root, env, memo);
   if (rules !== null) {
-    read.config.rules = readRules(rules, root, read.config, read.providerPaths, read.consumers, env, memo, errs);
+    read.config.rules = readRules(rules, root, read, env, memo, errs);
   }
   if (errs.count > 0) {
     result.errors = errs.list;

@@ -10,14 +10,31 @@ import { checkHost } from "./host";
 import { NAME_RULE, checkPathPrefix, checkProbePath, isApiVersion, isHeaderToken, isName } from "./patterns";
 import { readCredential } from "./credential";
 import { fingerprintOf } from "./fingerprint";
-import { childPath, quote } from "./text";
+import { childPath, indexPath, quote } from "./text";
 
 export const MAX_PROVIDERS: i32 = 64;
 
-/** The providers with the path of each entry (rules compare records by name). */
+/** The providers with where each entry is in the list (rules compare records by name). */
 export class ProviderList {
   providers: ProviderConfig[] = [];
-  paths: string[] = [];
+  /** Path of the `providers` list. */
+  path: string = "";
+  /** Index of each provider's entry in the list (an entry that is not an object has none). */
+  indices: i32[] = [];
+
+  /** Path of provider k's entry (made when asked: most are never needed). */
+  pathAt(k: i32): string {
+    return indexPath(this.path, unchecked(this.indices[k]));
+  }
+
+  /** The same providers, listed at `path`. */
+  at(path: string): ProviderList {
+    const out = new ProviderList();
+    out.providers = this.providers.slice(0);
+    out.path = path;
+    out.indices = this.indices;
+    return out;
+  }
 }
 
 function readType(o: ObjReader, p: ProviderConfig): bool {
@@ -160,49 +177,73 @@ export function readProvider(o: ObjReader, env: EnvLookup): ProviderConfig {
   return p;
 }
 
-/**
- * Provider records already read without a problem, by the JSON text they were read from. A
- * record is a function of its text and the environment alone (paths only name errors), so a
- * rule that repeats a provider byte for byte (the usual way: the same list in every rule) gets
- * the record read before instead of a second validation of the same text: 1024 rules × 64
- * providers would otherwise read 65,536 providers per configure. Text that was read with a
- * problem is not remembered and is read (and reported) again where it recurs.
- */
-export class ProviderMemo {
+/** Values read without a problem, by the JSON text they were read from (see ProviderMemo). */
+class TextMemo<T> {
   /** Hash of the text → indices of the entries with that hash. */
   private byHash: Map<u64, i32[]> = new Map<u64, i32[]>();
   private starts: usize[] = [];
   private sizes: usize[] = [];
-  /** The source strings the slices point into (kept alive with the memo). */
-  private sources: string[] = [];
-  private records: ProviderConfig[] = [];
+  private values: T[] = [];
 
-  /** The record read from exactly the text of `slice` (a lazy value's, see `textOf`), or null. */
-  find(slice: u64, h: u64): ProviderConfig | null {
+  /** The value read from exactly the text of `slice`, or null. */
+  find(slice: u64, h: u64): T | null {
     if (!this.byHash.has(h)) return null;
     const start = <usize>(slice >>> 32);
     const size = <usize>(<u32>slice) - start;
     const ids = this.byHash.get(h);
     for (let k = 0; k < ids.length; k++) {
       const i = unchecked(ids[k]);
-      if (unchecked(this.sizes[i]) == size && memory.compare(unchecked(this.starts[i]), start, size) == 0) return unchecked(this.records[i]);
+      if (unchecked(this.sizes[i]) == size && memory.compare(unchecked(this.starts[i]), start, size) == 0) return unchecked(this.values[i]);
     }
     return null;
   }
 
-  remember(slice: u64, h: u64, src: string, p: ProviderConfig): void {
-    const i = this.records.length;
+  remember(slice: u64, h: u64, value: T): void {
+    const i = this.values.length;
     const start = <usize>(slice >>> 32);
     this.starts.push(start);
     this.sizes.push(<usize>(<u32>slice) - start);
-    this.sources.push(src);
-    this.records.push(p);
+    this.values.push(value);
     if (this.byHash.has(h)) this.byHash.get(h).push(i);
     else this.byHash.set(h, [i]);
   }
 }
 
-/** Hash of a lazy value's raw text (UTF-16 bytes [start, end) packed as start << 32 | end). */
+/**
+ * Provider records and lists already read without a problem, by the JSON text they were read
+ * from, for one parse of one configuration text. A record is a function of its text and the
+ * environment alone (paths only name errors), and a list of its text, so a rule that repeats
+ * a provider or the whole list byte for byte (the usual way: the same list in every rule) gets
+ * what was read before instead of a second validation of the same text: 1024 rules × 64
+ * providers would otherwise read 65,536 providers per configure. Text that was read with a
+ * problem is not remembered: it is read, and reported, again where it recurs.
+ */
+export class ProviderMemo {
+  /** The configuration text every remembered slice points into (kept alive with the memo). */
+  private readonly text: string;
+  records: TextMemo<ProviderConfig> = new TextMemo<ProviderConfig>();
+  lists: TextMemo<ProviderList> = new TextMemo<ProviderList>();
+
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  /**
+   * The raw text of `v` while json-as has not parsed it yet (it defers nested values), packed
+   * as start << 32 | end (UTF-16 byte addresses in the configuration text); 0 otherwise.
+   */
+  sliceOf(v: JSON.Value): u64 {
+    const slice = v.__lazySlice();
+    if (slice == 0) return 0;
+    const from = changetype<usize>(this.text);
+    const to = from + ((<usize>this.text.length) << 1);
+    const start = <usize>(slice >>> 32);
+    const end = <usize>(<u32>slice);
+    return start >= from && end <= to && start < end ? slice : 0;
+  }
+}
+
+/** Hash of a slice's text (see ProviderMemo.sliceOf). */
 function sliceHash(slice: u64): u64 {
   let p = <usize>(slice >>> 32);
   const end = <usize>(<u32>slice);
@@ -221,10 +262,20 @@ function sliceHash(slice: u64): u64 {
 
 /** Reads `providers` (required, 1..64 entries, unique names). */
 export function readProviders(root: ObjReader, env: EnvLookup, memo: ProviderMemo | null = null): ProviderList {
-  const out = new ProviderList();
   const errs: Errors = root.errs;
+  // The whole list, when its text was read before without a problem.
+  const field = root.field("providers");
+  const listSlice = memo !== null && field !== null ? memo.sliceOf(field) : 0;
+  const listHash = listSlice != 0 ? sliceHash(listSlice) : 0;
+  if (listSlice != 0) {
+    const known = memo!.lists.find(listSlice, listHash);
+    if (known !== null) return known.at(root.pathOf("providers"));
+  }
+  const before = errs.count;
+  const out = new ProviderList();
   const list: ArrReader | null = root.arr("providers", true, "at least one provider");
   if (list === null) return out;
+  out.path = list.path;
   if (list.length == 0) errs.add(list.path, "must list at least one provider");
   if (list.length > MAX_PROVIDERS) {
     errs.add(list.path, "at most " + MAX_PROVIDERS.toString() + " providers are supported, found " + list.length.toString());
@@ -232,32 +283,32 @@ export function readProviders(root: ObjReader, env: EnvLookup, memo: ProviderMem
   const names = new Map<string, i32>();
   for (let i = 0; i < list.length; i++) {
     const v: JSON.Value = list.at(i);
-    const path = list.pathAt(i);
-    // The raw text while the value is still unparsed (json-as defers nested values): 0 otherwise.
-    const slice = memo !== null ? v.__lazySlice() : 0;
+    const slice = memo !== null ? memo.sliceOf(v) : 0;
     const h = slice != 0 ? sliceHash(slice) : 0;
-    const known: ProviderConfig | null = slice != 0 ? memo!.find(slice, h) : null;
+    const known: ProviderConfig | null = slice != 0 ? memo!.records.find(slice, h) : null;
     let o: ObjReader | null = null;
     let p: ProviderConfig;
     if (known !== null) {
       p = known;
     } else {
-      o = ObjReader.of(v, path, errs);
+      o = ObjReader.of(v, list.pathAt(i), errs);
       if (o === null) continue;
-      const before = errs.count;
+      const problems = errs.count;
       p = readProvider(o, env);
-      if (slice != 0 && errs.count == before) memo!.remember(slice, h, list.arr._src, p);
+      if (slice != 0 && errs.count == problems) memo!.records.remember(slice, h, p);
     }
     if (p.name.length > 0) {
       if (names.has(p.name)) {
         const j = names.get(p.name);
-        errs.add(o !== null ? o.pathOf("name") : childPath(path, "name"), "duplicate provider name " + quote(p.name) + " (also " + unchecked(out.paths[j]) + "); names must be unique");
+        errs.add(o !== null ? o.pathOf("name") : childPath(list.pathAt(i), "name"),
+          "duplicate provider name " + quote(p.name) + " (also " + out.pathAt(j) + "); names must be unique");
       } else {
         names.set(p.name, out.providers.length);
       }
     }
     out.providers.push(p);
-    out.paths.push(path);
+    out.indices.push(i);
   }
+  if (listSlice != 0 && errs.count == before) memo!.lists.remember(listSlice, listHash, out);
   return out;
 }

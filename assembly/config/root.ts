@@ -3,20 +3,25 @@
 import { Config } from "./model";
 import { EnvLookup } from "./env";
 import { ObjReader } from "./walk";
-import { ProviderMemo, readProviders } from "./providers";
+import { ProviderList, ProviderMemo, readProviders } from "./providers";
 import { readSections } from "./sections";
 import { checkConsumerKeys, ConsumerList, readConsumers } from "./consumers";
 
 export class ReadConfig {
   config: Config;
-  /** Path of each provider entry, parallel to config.providers. */
-  providerPaths: string[];
+  /** config.providers with where each entry is (providerPath). */
+  providers: ProviderList;
   /** The consumers with the path of each one's key. */
   consumers: ConsumerList;
-  constructor(config: Config, providerPaths: string[], consumers: ConsumerList) {
+  constructor(config: Config, providers: ProviderList, consumers: ConsumerList) {
     this.config = config;
-    this.providerPaths = providerPaths;
+    this.providers = providers;
     this.consumers = consumers;
+  }
+
+  /** Path of config.providers[k]'s entry. */
+  providerPath(k: i32): string {
+    return this.providers.pathAt(k);
   }
 }
 
@@ -33,5 +38,5 @@ export function readConfig(root: ObjReader, env: EnvLookup, memo: ProviderMemo |
   cfg.consumers = consumers.consumers;
   checkConsumerKeys(consumers, cfg.providers, root.errs);
   root.finish();
-  return new ReadConfig(cfg, providers.paths, consumers);
+  return new ReadConfig(cfg, providers, consumers);
 }

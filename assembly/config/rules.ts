@@ -31,12 +31,15 @@ class Identities {
   fingerprints: string[] = [];
   paths: string[] = [];
 
-  /** Records the provider, or returns the path of a conflicting earlier record ("" = fine). */
-  check(name: string, fingerprint: string, path: string): string {
+  /**
+   * Records provider k of `read`, or returns the path of a conflicting earlier record
+   * ("" = fine).
+   */
+  check(name: string, fingerprint: string, read: ReadConfig, k: i32): string {
     if (!this.names.has(name)) {
       this.names.set(name, this.fingerprints.length);
       this.fingerprints.push(fingerprint);
-      this.paths.push(path);
+      this.paths.push(read.providerPath(k));
       return "";
     }
     const i = this.names.get(name);
@@ -114,7 +117,11 @@ function checkServicePattern(s: string): string {
 
 /** Is member i of `o` set to null (YAML `key:` with no value: "not set")? */
 function isNull(o: ObjReader, i: i32): bool {
-  return i >= 0 && unchecked(o.values[i]).type == JSON.Types.Null;
+  if (i < 0) return false;
+  const v = unchecked(o.values[i]);
+  // A value json-as has not parsed yet is a string, an object or an array: asking its type
+  // would parse it, and a provider list read later is recognised by its unparsed text.
+  return v.__lazySlice() == 0 && v.type == JSON.Types.Null;
 }
 
 /**
@@ -145,9 +152,9 @@ function mergedView(global: ObjReader, rule: ObjReader, errs: Errors): ObjReader
 }
 
 export function readRules(
-  value: JSON.Value, global: ObjReader, globalConfig: Config, globalProviderPaths: string[], globalConsumers: ConsumerList,
-  env: EnvLookup, memo: ProviderMemo, errs: Errors,
+  value: JSON.Value, global: ObjReader, globalRead: ReadConfig, env: EnvLookup, memo: ProviderMemo, errs: Errors,
 ): RuleConfig[] {
+  const globalConfig = globalRead.config;
   const out = new Array<RuleConfig>();
   const list = ArrReader.of(value, global.pathOf(RULES_KEY), errs);
   if (list === null) return out;
@@ -161,8 +168,9 @@ export function readRules(
   const views: ReadConfig[] = [];
   for (let i = 0; i < globalConfig.providers.length; i++) {
     const p = unchecked(globalConfig.providers[i]);
-    const path = unchecked(globalProviderPaths[i]);
-    if (p.name.length > 0 && !errs.anyUnder(path)) ids.check(p.name, p.fingerprint, path);
+    if (p.name.length == 0) continue;
+    const path = globalRead.providerPath(i);
+    if (!errs.anyUnder(path)) ids.check(p.name, p.fingerprint, globalRead, i);
   }
   for (let i = 0; i < list.length; i++) {
     const o = list.objAt(i);
@@ -181,10 +189,11 @@ export function readRules(
     const cfg = read.config;
     for (let k = 0; k < cfg.providers.length; k++) {
       const p = unchecked(cfg.providers[k]);
-      const path = unchecked(read.providerPaths[k]);
-      if (p.name.length == 0 || ruleErrs.anyUnder(path)) continue;
-      const other = ids.check(p.name, p.fingerprint, path);
+      if (p.name.length == 0) continue;
+      if (ruleErrs.count > 0 && ruleErrs.anyUnder(read.providerPath(k))) continue;
+      const other = ids.check(p.name, p.fingerprint, read, k);
       if (other.length > 0) {
+        const path = read.providerPath(k);
         errs.add(path.startsWith(prefix + ".") ? path : prefix + ": " + path,
           "provider " + quote(p.name) + " is already defined at " + other +
             " with a different record (type, cluster, host, basePath, api, apiVersion, deployments or credential);" +
@@ -195,7 +204,7 @@ export function readRules(
     out.push(rule);
     views.push(read);
   }
-  checkKeysAcrossViews(globalConfig, globalConsumers, views, errs);
+  checkKeysAcrossViews(globalConfig, globalRead.consumers, views, errs);
   return out;
 }
 
