@@ -28,6 +28,8 @@ export class ProviderSlot {
 export class ProviderRegistry {
   /** One slot per provider name, in first-seen order (global providers first). */
   readonly all: ProviderSlot[] = [];
+  /** Provider name → its slot (1024 rules × 64 providers are looked up at configure time). */
+  private byName: Map<string, ProviderSlot> = new Map<string, ProviderSlot>();
 
   /** The slots of `cfg.providers`, in its order (registering names not seen before). */
   slotsOf(cfg: Config): ProviderSlot[] {
@@ -37,12 +39,10 @@ export class ProviderRegistry {
   }
 
   private slot(p: ProviderConfig): ProviderSlot {
-    for (let i = 0; i < this.all.length; i++) {
-      const s = unchecked(this.all[i]);
-      if (s.config.name == p.name) return s;
-    }
+    if (this.byName.has(p.name)) return this.byName.get(p.name);
     const s = new ProviderSlot(p);
     this.all.push(s);
+    this.byName.set(p.name, s);
     return s;
   }
 }
