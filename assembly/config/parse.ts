@@ -1,7 +1,8 @@
 // Configuration entry point: parse → validate → complete, never aborting on any input.
 //   1. checkJson: our own syntax scan (json-as aborts on malformed JSON);
 //   2. json-as builds its dynamic tree from the checked text;
-//   3. the walk validates every field with its JSON path, collecting all errors;
+//   3. the walk validates every field with its JSON path, collecting all errors (a provider or
+//      provider list whose text recurs byte for byte, as in `_rules_`, is read once: ProviderMemo);
 //   4. the model is completed as it is read (defaults, credentials, fingerprints).
 // Invalid configuration is rejected as a whole: config is null and every problem is listed.
 
