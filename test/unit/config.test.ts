@@ -270,6 +270,22 @@ describe("_rules_ (Higress per-route / per-domain overrides)", () => {
     expect(c.rules[1].config.rules).toEqual([]);
   });
 
+  // A provider or list repeated byte for byte is read once (ProviderMemo); what was wrong with it
+  // is still reported at every place it occurs.
+  it("a provider list repeated byte for byte in rules is checked, and reported, in each", () => {
+    const bad = { ...openai(), host: "https://api.openai.com" };
+    const scheme = 'must not include a scheme: drop "https://" and write "api.openai.com" (TLS is configured on the Envoy cluster)';
+    expect(errorsOf({ providers: [azure(), bad], _rules_: [{ _match_route_: ["a"], providers: [azure(), bad] }, { _match_route_: ["b"], providers: [azure(), bad] }] }))
+      .toEqual([`providers[1].host: ${scheme}`, `_rules_[0].providers[1].host: ${scheme}`, `_rules_[1].providers[1].host: ${scheme}`]);
+    const twice = [azure(), openai(), azure()];
+    expect(errorsOf({ providers: [azure()], _rules_: [{ _match_route_: ["a"], providers: twice }, { _match_route_: ["b"], providers: twice }] })).toEqual([
+      '_rules_[0].providers[2].name: duplicate provider name "aoai-east-ptu" (also _rules_[0].providers[0]); names must be unique',
+      '_rules_[1].providers[2].name: duplicate provider name "aoai-east-ptu" (also _rules_[1].providers[0]); names must be unique',
+    ]);
+    const c = configOf({ ...rulesBase(), _rules_: [{ _match_route_: ["a"], providers: [azure(), openai()] }, { _match_route_: ["b"], providers: [openai(), azure()] }] });
+    for (const r of c.rules) expect(r.config.providers).toEqual(r === c.rules[0] ? c.providers : [c.providers[1], c.providers[0]]);
+  });
+
   it("a rule may add a provider under a new name", () => {
     const extra = { ...openai(), name: "openai-2", host: "eu.api.openai.com" };
     const c = configOf({ ...rulesBase(), _rules_: [{ _match_route_: ["r"], providers: [openai(), extra] }] });
