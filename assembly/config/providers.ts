@@ -179,8 +179,9 @@ export function readProvider(o: ObjReader, env: EnvLookup): ProviderConfig {
 
 /** Values read without a problem, by the JSON text they were read from (see ProviderMemo). */
 class TextMemo<T> {
-  /** Hash of the text → indices of the entries with that hash. */
-  private byHash: Map<u64, i32[]> = new Map<u64, i32[]>();
+  /** Hash of the text → the newest entry with that hash; older ones follow through `next`. */
+  private byHash: Map<u64, i32> = new Map<u64, i32>();
+  private next: i32[] = [];
   private starts: usize[] = [];
   private sizes: usize[] = [];
   private values: T[] = [];
@@ -190,22 +191,19 @@ class TextMemo<T> {
     if (!this.byHash.has(h)) return null;
     const start = <usize>(slice >>> 32);
     const size = <usize>(<u32>slice) - start;
-    const ids = this.byHash.get(h);
-    for (let k = 0; k < ids.length; k++) {
-      const i = unchecked(ids[k]);
+    for (let i = this.byHash.get(h); i >= 0; i = unchecked(this.next[i])) {
       if (unchecked(this.sizes[i]) == size && memory.compare(unchecked(this.starts[i]), start, size) == 0) return unchecked(this.values[i]);
     }
     return null;
   }
 
   remember(slice: u64, h: u64, value: T): void {
-    const i = this.values.length;
     const start = <usize>(slice >>> 32);
+    this.next.push(this.byHash.has(h) ? this.byHash.get(h) : -1);
+    this.byHash.set(h, this.values.length);
     this.starts.push(start);
     this.sizes.push(<usize>(<u32>slice) - start);
     this.values.push(value);
-    if (this.byHash.has(h)) this.byHash.get(h).push(i);
-    else this.byHash.set(h, [i]);
   }
 }
 
