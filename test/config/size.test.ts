@@ -2,7 +2,7 @@
 // object key's decoding searched the rest of the text for a backslash and each consumer's name and
 // key were compared with every earlier one: 10,000 consumers took ~100 s to configure the three VMs
 // of one worker, 128 `_rules_` × 64 providers ~260 s. A gross-regression guard (the figures
-// today are ~0.5 s, ~0.3 s and ~2 s for the three cases below), not a benchmark: it fails on
+// today are ~0.45 s, ~0.3 s and ~1.6 s for the three cases below), not a benchmark: it fails on
 // quadratic time, not on a slow machine.
 import { describe, expect, it } from "vitest";
 import { azure, rig } from "../support/host-rig.ts";
@@ -32,10 +32,10 @@ describe("configuration size", () => {
 
   // The documented maxima together: 1024 rules, each with the 64 providers (~13 MB of JSON). Before
   // (849b6d1) every rule re-read and fingerprinted all 64 providers and the syntax check made a
-  // string and a set per key: the three configures took ~14 s of CPU (24–29 s wall on a loaded
-  // 2-core machine). Now a provider or list repeated byte for byte reuses the record read before and
-  // keys are compared as spans of the text: ~1.6 s of CPU for the three (~0.5 s per configure;
-  // 1.7–2.7 s wall on the same loaded machine).
+  // string and a set per key: the three configures took 12–14 s of CPU (12.5 s wall on an idle
+  // 2-core machine, 24–29 s while it was loaded; ~23 s in this rig). Now a provider or list repeated
+  // byte for byte reuses the record read before and keys are compared as spans of the text: ~1.45 s
+  // of CPU for the three (~0.5 s per configure; 1.45 s wall idle, 1.6–2.7 s loaded).
   it("1024 `_rules_` × 64 providers (the maxima) configure in seconds", { timeout: 120_000 }, async () => {
     const providers = Array.from({ length: 64 }, (_, i) => azure(`p${i}`, `key-${String(i).padStart(4, "0")}-abcdefghijkl`, i % 3));
     const rules = Array.from({ length: 1024 }, (_, i) => ({ _match_domain_: [`r${i}.example.com`], providers, retry: { maxAttempts: 2 } }));
