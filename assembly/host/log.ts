@@ -23,3 +23,9 @@ export function log(level: Level, msg: string): void {
   const b = String.UTF8.encode(msg);
   imp.proxy_log(<usize>level, changetype<usize>(b), b.byteLength);
 }
+
+/** A message already encoded as UTF-8 (`len` bytes at `ptr`). */
+export function logBytes(level: Level, ptr: usize, len: i32): void {
+  if (<i32>level < threshold) return;
+  imp.proxy_log(<usize>level, ptr, <usize>len);
+}

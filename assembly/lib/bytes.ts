@@ -107,6 +107,34 @@ export class ByteBuilder {
   int(v: i64): ByteBuilder {
     return this.str(v.toString());
   }
+  /** A string known to be ASCII (a literal), one byte per code unit without an encoding pass. */
+  ascii(s: string): ByteBuilder {
+    const n = s.length;
+    this.ensure(n);
+    const dst = this.buf.dataStart + <usize>this.len;
+    const src = changetype<usize>(s);
+    for (let i = 0; i < n; i++) store<u8>(dst + <usize>i, <u8>load<u16>(src + (<usize>i << 1)));
+    this.len += n;
+    return this;
+  }
+  /** A decimal integer, written without an intermediate string (as `v.toString()` spells it). */
+  dec(v: i64): ByteBuilder {
+    this.ensure(20);
+    let u: u64;
+    if (v < 0) {
+      unchecked((this.buf[this.len++] = CH_MINUS));
+      u = <u64>(-v);
+    } else u = <u64>v;
+    let digits = 1;
+    for (let t = u; t >= 10; t /= 10) digits++;
+    const at = this.buf.dataStart + <usize>this.len;
+    for (let i = digits - 1; i >= 0; i--) {
+      store<u8>(at + <usize>i, <u8>(0x30 + <u32>(u % 10)));
+      u /= 10;
+    }
+    this.len += digits;
+    return this;
+  }
   /** A copy of the built bytes, exactly `len` long. */
   finish(): Uint8Array {
     return this.buf.slice(0, this.len);

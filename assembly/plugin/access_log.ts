@@ -1,8 +1,8 @@
 // The per-request record: metrics and one access-log line (no credentials, no content).
 
-import { isConfiguredModel } from "../config/model";
 import { Charge } from "../plan/accounting";
-import { enabled, Level, log } from "../host/log";
+import { ByteBuilder } from "../lib/bytes";
+import { enabled, Level, logBytes } from "../host/log";
 import { apiName } from "../provider/api";
 import { Attempt } from "./attempt";
 import { ClientRequest } from "./request";
@@ -19,10 +19,33 @@ export function logSafe(v: string): string {
   return v.length > 64 ? out + "…" : out;
 }
 
+/** logSafe(v) written as bytes. */
+function writeLogSafe(b: ByteBuilder, v: string): void {
+  if (v.length == 0) {
+    b.byte(0x2d);
+    return;
+  }
+  const n = v.length < 64 ? v.length : 64;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    b.byte(c > 0x20 && c < 0x7f && c != 0x3d ? <u8>c : 0x5f);
+  }
+  if (v.length > 64) b.byte(0xe2).byte(0x80).byte(0xa6); // "…"
+}
+
+/** The access line is built here, reused by every request of the VM. */
+const line = new ByteBuilder(512);
+
+/** Metric-set keys: view 12 bits, provider + 1 12 bits, consumer + 1 24 bits, model code 16 bits. */
+function metricKey(view: i32, provider: i32, consumer: i32, model: i32): u64 {
+  if (view >= 0xfff || provider + 1 >= 0xfff || consumer + 1 >= 0xffffff || model >= 0xffff) return 0;
+  return (<u64>(view + 1) << 52) | (<u64>(provider + 1) << 40) | (<u64>(consumer + 1) << 16) | <u64>model;
+}
+
 /** A request ended: `a` its last attempt (null: none), `c` what it was charged. */
 export function recordRequest(r: ClientRequest, a: Attempt | null, c: Charge, now: i64): void {
-  const cfg = r.cfg();
-  const m = r.root.metrics;
+  const view = r.view!;
+  const cfg = view.config;
   const routed = a !== null;
   const provider = a !== null ? a.provider.name : "none";
   const consumer = r.consumer >= 0 ? unchecked(cfg.consumers[r.consumer]).name : "none";
@@ -30,17 +53,24 @@ export function recordRequest(r: ClientRequest, a: Attempt | null, c: Charge, no
   const stream = scan !== null && scan.stream;
   // Metric labels only carry model names the configuration knows (bounded cardinality, no
   // client-controlled text in stat names).
-  const model = !routed ? "none" : isConfiguredModel(cfg.providers, r.model) ? r.model : "other";
-  if (r.startedMs > 0) m.request(provider, consumer, model, r.status);
-  if (c.input > 0 || c.output > 0) m.tokens(provider, consumer, model, c.input, c.output, c.estimated);
+  const code = routed ? view.modelCode(r.model) : -1;
+  const model = !routed ? "none" : code >= 0 ? r.model : "other";
+  const key = metricKey(view.ordinal, a !== null ? a.index : -1, r.consumer, !routed ? 0 : code >= 0 ? code + 2 : 1);
+  const ids = r.root.metrics.requestSet(key, provider, consumer, model);
   const ttfb = r.firstByteMs >= 0 ? r.firstByteMs - r.startedMs : -1;
-  if (ttfb >= 0 && routed) m.timeToFirstByte(provider, ttfb);
+  r.root.metrics.finished(ids, r.startedMs > 0, r.status, c.input, c.output, c.estimated, routed ? ttfb : -1);
   if (r.startedMs > 0 && enabled(Level.Info)) {
-    log(Level.Info, "ai-failover access: provider=" + (routed ? provider : "-") +
-      " consumer=" + consumer + " api=" + apiName(r.api.kind) + " model=" + logSafe(r.model) +
-      " status=" + r.status.toString() + " attempts=" + r.attempts.toString() +
-      " stream=" + (stream ? "true" : "false") +
-      " prompt_tokens=" + c.input.toString() + " completion_tokens=" + c.output.toString() +
-      " estimated=" + (c.estimated ? "true" : "false") + " ttfb_ms=" + ttfb.toString() + " total_ms=" + (now - r.startedMs).toString());
+    const b = line;
+    b.reset();
+    b.ascii("ai-failover access: provider=");
+    if (routed) b.str(provider);
+    else b.byte(0x2d);
+    b.ascii(" consumer=").str(consumer).ascii(" api=").ascii(apiName(r.api.kind)).ascii(" model=");
+    writeLogSafe(b, r.model);
+    b.ascii(" status=").dec(r.status).ascii(" attempts=").dec(r.attempts)
+      .ascii(stream ? " stream=true" : " stream=false")
+      .ascii(" prompt_tokens=").dec(c.input).ascii(" completion_tokens=").dec(c.output)
+      .ascii(c.estimated ? " estimated=true" : " estimated=false").ascii(" ttfb_ms=").dec(ttfb).ascii(" total_ms=").dec(now - r.startedMs);
+    logBytes(Level.Info, b.buf.dataStart, b.len);
   }
 }

@@ -13,25 +13,94 @@ const COUNTER = 0;
 const GAUGE = 1;
 const HISTOGRAM = 2;
 const NONE: u32 = 0xffffffff;
+/** Not defined yet (a cached id slot). */
+const UNSET: u32 = 0xfffffffe;
 
 function label(name: string, value: string): string {
   return "_" + name + "=.=" + value + ";.;";
 }
 
 export function statusClass(status: i32): string {
-  if (status >= 200 && status < 300) return "2xx";
-  if (status >= 300 && status < 400) return "3xx";
-  if (status >= 400 && status < 500) return "4xx";
-  if (status >= 500 && status < 600) return "5xx";
-  return "reset";
+  return STATUS_CLASSES[statusClassIndex(status)];
+}
+
+const STATUS_CLASSES: string[] = ["2xx", "3xx", "4xx", "5xx", "reset"];
+
+function statusClassIndex(status: i32): i32 {
+  if (status >= 200 && status < 600) return status / 100 - 2;
+  return 4;
+}
+
+/**
+ * The per-request metrics of one (view, provider, consumer, model) combination: names built and
+ * ids defined on first use, then reused by every request of that combination (no name is built
+ * or hashed per request).
+ */
+export class RequestMetricIds {
+  /** ai_failover_requests_total by status class (2xx, 3xx, 4xx, 5xx, reset). */
+  requests: StaticArray<u32> = [UNSET, UNSET, UNSET, UNSET, UNSET];
+  /** ai_failover_tokens_total: [estimated ? 2 : 0 + (output ? 1 : 0)]. */
+  tokens: StaticArray<u32> = [UNSET, UNSET, UNSET, UNSET];
+  ttfb: u32 = UNSET;
+  constructor(public provider: string, public consumer: string, public model: string) {}
 }
 
 export class Metrics {
   private ids: Map<string, u32> = new Map();
 
+  private requestIds: Map<u64, RequestMetricIds> = new Map();
+
   /** A new configuration: metric ids are defined afresh. */
   reset(): void {
     this.ids = new Map();
+    this.requestIds = new Map();
+  }
+
+  /**
+   * The per-request metric ids of a combination: `key` identifies (view, provider, consumer,
+   * model) as numbers (0: not cacheable, resolved afresh), the names are what the metrics carry.
+   */
+  requestSet(key: u64, provider: string, consumer: string, model: string): RequestMetricIds {
+    if (key == 0) return new RequestMetricIds(provider, consumer, model);
+    const m = this.requestIds;
+    if (m.has(key)) return m.get(key);
+    const r = new RequestMetricIds(provider, consumer, model);
+    m.set(key, r);
+    return r;
+  }
+
+  /** One finished client request, with its token usage and time to first byte (-1: none). */
+  finished(r: RequestMetricIds, counted: bool, status: i32, input: i64, output: i64, estimated: bool, ttfbMs: i64): void {
+    if (counted) {
+      const sc = statusClassIndex(status);
+      let id = unchecked(r.requests[sc]);
+      if (id == UNSET) {
+        id = this.id(COUNTER, "ai_failover_requests_total" + label("provider", r.provider) + label("consumer", r.consumer) +
+          label("model", r.model) + label("status_class", unchecked(STATUS_CLASSES[sc])));
+        unchecked((r.requests[sc] = id));
+      }
+      if (id != NONE) incrementMetric(id, 1);
+    }
+    if (input > 0 || output > 0) {
+      const base = estimated ? 2 : 0;
+      if (input > 0) this.tokenCounter(r, base, input);
+      if (output > 0) this.tokenCounter(r, base + 1, output);
+    }
+    if (ttfbMs >= 0) {
+      let id = r.ttfb;
+      if (id == UNSET) r.ttfb = id = this.id(HISTOGRAM, "ai_failover_time_to_first_byte_ms" + label("provider", r.provider));
+      if (id != NONE) recordMetric(id, <u64>ttfbMs);
+    }
+  }
+
+  private tokenCounter(r: RequestMetricIds, slot: i32, delta: i64): void {
+    let id = unchecked(r.tokens[slot]);
+    if (id == UNSET) {
+      id = this.id(COUNTER, "ai_failover_tokens_total" + label("provider", r.provider) + label("consumer", r.consumer) +
+        label("model", r.model) + label("estimated", slot >= 2 ? "true" : "false") + label("token_type", (slot & 1) != 0 ? "output" : "input"));
+      unchecked((r.tokens[slot] = id));
+    }
+    if (id != NONE) incrementMetric(id, delta);
   }
 
   private id(type: i32, name: string): u32 {
@@ -57,27 +126,8 @@ export class Metrics {
     if (id != NONE) recordMetric(id, <u64>(value < 0 ? 0 : value));
   }
 
-  /** One finished client request. */
-  request(provider: string, consumer: string, model: string, status: i32): void {
-    this.counter("ai_failover_requests_total" + label("provider", provider) + label("consumer", consumer) +
-      label("model", model) + label("status_class", statusClass(status)), 1);
-  }
-
-  /** Token usage (OpenTelemetry GenAI: gen_ai.client.token.usage by gen_ai.token.type input/output). */
-  tokens(provider: string, consumer: string, model: string, input: i64, output: i64, estimated: bool): void {
-    const base = label("provider", provider) + label("consumer", consumer) + label("model", model) +
-      label("estimated", estimated ? "true" : "false");
-    this.counter("ai_failover_tokens_total" + base + label("token_type", "input"), input);
-    this.counter("ai_failover_tokens_total" + base + label("token_type", "output"), output);
-  }
-
   failover(from: string, reason: string): void {
     this.counter("ai_failover_failovers_total" + label("provider", from) + label("reason", reason), 1);
-  }
-
-  /** Time to first byte of the response, ms (OpenTelemetry: gen_ai.server.time_to_first_token). */
-  timeToFirstByte(provider: string, ms: i64): void {
-    this.histogram("ai_failover_time_to_first_byte_ms" + label("provider", provider), ms);
   }
 
   /** result: ok (2xx, or 429: endpoint and key work), client_error (other 4xx: e.g. a wrong healthCheck.path), failed. */

@@ -31,9 +31,28 @@ export class ConfigView {
   matchDomains: string[] = [];
   matchServices: string[] = [];
   matchRoutePrefixes: string[] = [];
+  /** This view's place in the root's list (0: the global configuration). */
+  ordinal: i32 = 0;
+  /** Every model name the configuration knows (deployment keys and models), numbered from 0. */
+  readonly modelCodes: Map<string, i32> = new Map();
 
   constructor(public readonly config: Config, registry: ProviderRegistry) {
     this.slots = registry.slotsOf(config);
+    const providers = config.providers;
+    for (let i = 0; i < providers.length; i++) {
+      const p = unchecked(providers[i]);
+      for (let k = 0; k < p.deploymentKeys.length; k++) this.addModel(unchecked(p.deploymentKeys[k]));
+      for (let k = 0; k < p.models.length; k++) this.addModel(unchecked(p.models[k]));
+    }
+  }
+
+  private addModel(m: string): void {
+    if (!this.modelCodes.has(m)) this.modelCodes.set(m, this.modelCodes.size);
+  }
+
+  /** A model name's number among the configured ones (isConfiguredModel as a lookup), -1 when unknown. */
+  modelCode(model: string): i32 {
+    return this.modelCodes.has(model) ? this.modelCodes.get(model) : -1;
   }
 
   /**
@@ -96,6 +115,7 @@ export function buildViews(cfg: Config, registry: ProviderRegistry): ConfigView[
     const rc = rule.config;
     if (rc === null) continue;
     const v = new ConfigView(rc, registry);
+    v.ordinal = views.length;
     v.match = rule.match;
     v.matchRoutes = rule.matchRoutes;
     v.matchDomains = rule.matchDomains;
