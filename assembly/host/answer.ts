@@ -2,14 +2,61 @@
 // response or http_call answer) and the start of its body.
 
 import { AnswerHeaders, ERROR_BODY_PREFIX, parseCount, parseRetryAfterMs, parseStatus } from "../plan/answer";
-import { BufferType, getBuffer, getHeader, MapType } from "./calls";
+import { utf8 } from "../lib/bytes";
+import { BufferType, getBuffer, getHeaderPairsRaw, MapType, PairsReader } from "./calls";
 
-export function readAnswerHeaders(map: MapType): AnswerHeaders {
+const STATUS = utf8(":status");
+const RETRY_AFTER_MS = utf8("retry-after-ms");
+const RETRY_AFTER = utf8("retry-after");
+const REMAINING_TOKENS = utf8("x-ratelimit-remaining-tokens");
+const REMAINING_REQUESTS = utf8("x-ratelimit-remaining-requests");
+const CONTENT_TYPE = utf8("content-type");
+
+/**
+ * What the planning layer reads of an answer's headers, from one get_header_map_pairs (the first
+ * value of a repeated header, as get_header_map_value answers). `watch` (lower-case names, at most
+ * 32): bit i of `present` is set when watch[i] is among the headers.
+ */
+export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = null): AnswerHeaders {
   const h = new AnswerHeaders();
-  h.status = parseStatus(getHeader(map, ":status"));
-  if (h.status == 429) h.retryAfterMs = parseRetryAfterMs(getHeader(map, "retry-after-ms"), getHeader(map, "retry-after"));
-  h.remainingTokens = parseCount(getHeader(map, "x-ratelimit-remaining-tokens"));
-  h.remainingRequests = parseCount(getHeader(map, "x-ratelimit-remaining-requests"));
+  const buf = getHeaderPairsRaw(map);
+  if (buf === null) return h;
+  const r = new PairsReader(buf);
+  let status: string | null = null;
+  let retryMs: string | null = null;
+  let retry: string | null = null;
+  let tokens: string | null = null;
+  let requests: string | null = null;
+  let contentType: string | null = null;
+  let present: u32 = 0;
+  while (r.next()) {
+    const len = r.nameLen;
+    if (len == 0) continue;
+    const c0 = load<u8>(r.name);
+    if (c0 == 0x3a) {
+      if (status === null && r.nameIs(STATUS)) status = r.valueString();
+    } else if (len == 28 || len == 30) {
+      if (tokens === null && r.nameIs(REMAINING_TOKENS)) tokens = r.valueString();
+      else if (requests === null && r.nameIs(REMAINING_REQUESTS)) requests = r.valueString();
+    } else if (len == 12) {
+      if (contentType === null && r.nameIs(CONTENT_TYPE)) contentType = r.valueString();
+    } else if (len == 14) {
+      if (retryMs === null && r.nameIs(RETRY_AFTER_MS)) retryMs = r.valueString();
+    } else if (len == 11) {
+      if (retry === null && r.nameIs(RETRY_AFTER)) retry = r.valueString();
+    }
+    if (watch !== null) {
+      for (let i = 0; i < watch.length; i++) {
+        if (r.nameIs(unchecked(watch[i]))) present |= <u32>1 << <u32>i;
+      }
+    }
+  }
+  h.status = parseStatus(status);
+  if (h.status == 429) h.retryAfterMs = parseRetryAfterMs(retryMs, retry);
+  h.remainingTokens = parseCount(tokens);
+  h.remainingRequests = parseCount(requests);
+  h.contentType = contentType;
+  h.present = present;
   return h;
 }
 

@@ -57,18 +57,81 @@ export function removeHeader(map: MapType, name: string): u32 {
   return imp.proxy_remove_header_map_value(map, changetype<usize>(k), k.byteLength);
 }
 
-/** All pairs of a map as [name, value, name, value, …]; empty when unavailable. */
-export function getHeaderPairs(map: MapType): string[] {
+/**
+ * All pairs of a map in the proxy-wasm pairs format (u32 count, count × (u32 name size, u32 value
+ * size), then each name and value NUL-terminated); null when unavailable or malformed. Walk it
+ * with PairsReader.
+ */
+export function getHeaderPairsRaw(map: MapType): ArrayBuffer | null {
   clearRet();
   const r = imp.proxy_get_header_map_pairs(map, RET_PTR, RET_SIZE);
-  const out = new Array<string>();
-  if (r != Result.Ok) return out;
+  if (r != Result.Ok) return null;
   const buf = takeReturned();
   const n = buf.byteLength;
-  if (n < 4) return out;
+  if (n < 4) return null;
+  const count = load<u32>(changetype<usize>(buf));
+  if (<u64>4 + <u64>count * 8 > <u64>n) return null;
+  return buf;
+}
+
+/** Walks a pairs buffer (getHeaderPairsRaw) without decoding: name and value as pointer + size. */
+export class PairsReader {
+  private p: usize;
+  private end: usize;
+  private data: usize;
+  private i: u32 = 0;
+  private count: u32;
+  name: usize = 0;
+  nameLen: i32 = 0;
+  value: usize = 0;
+  valueLen: i32 = 0;
+  constructor(buf: ArrayBuffer) {
+    this.p = changetype<usize>(buf);
+    this.end = this.p + <usize>buf.byteLength;
+    this.count = load<u32>(this.p);
+    this.data = this.p + 4 + <usize>this.count * 8;
+  }
+  /** The next pair; false at the end (or where the buffer is short). */
+  next(): bool {
+    if (this.i >= this.count) return false;
+    const ks = load<u32>(this.p + 4 + <usize>this.i * 8);
+    const vs = load<u32>(this.p + 8 + <usize>this.i * 8);
+    if (this.data + <usize>ks + <usize>vs + 2 > this.end) {
+      this.i = this.count;
+      return false;
+    }
+    this.name = this.data;
+    this.nameLen = <i32>ks;
+    this.value = this.data + <usize>ks + 1;
+    this.valueLen = <i32>vs;
+    this.data += <usize>ks + <usize>vs + 2;
+    this.i++;
+    return true;
+  }
+  /** Is the current name `lower` (given in lower case), ASCII case-insensitively? */
+  nameIs(lower: Uint8Array): bool {
+    const n = lower.length;
+    if (n != this.nameLen) return false;
+    for (let k = 0; k < n; k++) {
+      let c = load<u8>(this.name + <usize>k);
+      if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+      if (c != unchecked(lower[k])) return false;
+    }
+    return true;
+  }
+  valueString(): string {
+    return String.UTF8.decodeUnsafe(this.value, <usize>this.valueLen);
+  }
+}
+
+/** All pairs of a map as [name, value, name, value, …]; empty when unavailable. */
+export function getHeaderPairs(map: MapType): string[] {
+  const out = new Array<string>();
+  const buf = getHeaderPairsRaw(map);
+  if (buf === null) return out;
+  const n = buf.byteLength;
   const p = changetype<usize>(buf);
   const count = load<u32>(p);
-  if (<u64>4 + <u64>count * 8 > <u64>n) return out;
   let data = p + 4 + <usize>count * 8;
   const end = p + <usize>n;
   for (let i: u32 = 0; i < count; i++) {

@@ -20,6 +20,10 @@ export class AnswerHeaders {
   /** x-ratelimit-remaining-tokens / -requests (-1 = absent). */
   remainingTokens: i64 = -1;
   remainingRequests: i64 = -1;
+  /** content-type (null = absent). */
+  contentType: string | null = null;
+  /** Which of the names the reader was asked to watch are present (bit i: the i-th name). */
+  present: u32 = 0;
 }
 
 export class Verdict {

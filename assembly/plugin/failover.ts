@@ -185,7 +185,8 @@ export function errorBodyExpired(r: ClientRequest, now: i64): void {
     log(Level.Warn, "ai-failover: provider " + a.provider.name + " sent a 429 whose body stalled: decided after " +
       ERROR_BODY_WAIT_MS.toString() + " ms from the " + (got !== null ? got.length : 0).toString() + " bytes that arrived");
   }
+  const held = a.held429;
   if (decideHeld429(r, a, got, now)) return;
-  r.respond(a, 429);
+  r.respond(a, 429, held);
   continueResponse();
 }

@@ -8,7 +8,7 @@ import { BudgetState } from "../admission/budget";
 import { Config } from "../config/model";
 import { RequestScan, scanRequest } from "../lib/json_scan";
 import { Charge } from "../plan/accounting";
-import { classifyAnswer, ERROR_BODY_PREFIX } from "../plan/answer";
+import { AnswerHeaders, classifyAnswer, ERROR_BODY_PREFIX } from "../plan/answer";
 import { modelList } from "../plan/models";
 import {
   bodyTooLarge, invalidBody, modelNotAllowed, noProvider, overBudget, Rejection, streamingDisabled,
@@ -32,7 +32,7 @@ import { headerModeBody } from "./header_mode";
 import { allowed, Phase, phaseName } from "./phase";
 import { pickProvider } from "./pick";
 import { Reservation } from "./reservation";
-import { clientHeaders, decorateResponse, stripResponseTrailers } from "./response";
+import { clientHeaders, decorateResponse, RESPONSE_WATCH, stripResponseTrailers } from "./response";
 import { FailoverRoot } from "./root";
 import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
 import { clusterName, routeName } from "../host/routing";
@@ -258,7 +258,7 @@ export class ClientRequest extends Context {
   onResponseHeaders(_headers: u32, endOfStream: bool): FilterHeadersStatusValues {
     const a = this.attempt;
     if (this.view === null || a === null) return FilterHeadersStatusValues.Continue;
-    const h = readAnswerHeaders(MapType.ResponseHeaders);
+    const h = readAnswerHeaders(MapType.ResponseHeaders, RESPONSE_WATCH);
     this.status = h.status;
     const now = nowMs();
     // Cool the provider down at once (no other request may pick it meanwhile).
@@ -279,16 +279,25 @@ export class ClientRequest extends Context {
       rejectCredential(this, a, h.status);
       return FilterHeadersStatusValues.StopIteration;
     }
-    this.respond(a, h.status);
+    this.respond(a, h.status, h);
     return FilterHeadersStatusValues.Continue;
   }
 
-  /** An in-band answer goes on to the client. */
-  respond(a: Attempt, status: i32): void {
-    if (a.scan.start(this.api.kind, status, getHeader(MapType.ResponseHeaders, "content-type"), a.upstream.injectedUsage)) {
+  /**
+   * An in-band answer goes on to the client. `h`: its headers as read at on_response_headers
+   * (null: not known, everything that must not reach the client is removed unconditionally).
+   */
+  respond(a: Attempt, status: i32, h: AnswerHeaders | null): void {
+    let read = h;
+    if (read === null) {
+      read = new AnswerHeaders();
+      read.contentType = getHeader(MapType.ResponseHeaders, "content-type");
+      read.present = 0xffffffff;
+    }
+    if (a.scan.start(this.api.kind, status, read.contentType, a.upstream.injectedUsage)) {
       removeHeader(MapType.ResponseHeaders, "content-length");
     }
-    decorateResponse(this, a);
+    decorateResponse(this, a, read);
     if (this.phase != Phase.Replied) this.enter(Phase.Responding);
   }
 
@@ -306,9 +315,10 @@ export class ClientRequest extends Context {
         a.errorPrefix = prefix;
         return FilterDataStatusValues.StopIterationAndBuffer;
       }
+      const held = a.held429;
       if (decideHeld429(this, a, prefix, nowMs())) return FilterDataStatusValues.StopIterationNoBuffer;
       // Nothing else can take it: the client gets the provider's 429 as it was.
-      this.respond(a, 429);
+      this.respond(a, 429, held);
       return FilterDataStatusValues.Continue;
     }
     let chunk: Uint8Array;

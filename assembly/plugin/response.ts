@@ -1,7 +1,9 @@
 // What the client sees of an answer besides its body: the decision headers, the consumer's own
 // budget instead of the provider's, and never a provider credential or our routing header.
 
+import { AnswerHeaders } from "../plan/answer";
 import { CLUSTER_HEADER } from "../plan/upstream";
+import { utf8 } from "../lib/bytes";
 import { MapType, removeHeader, replaceHeader } from "../host/calls";
 import { Attempt } from "./attempt";
 import { ClientRequest } from "./request";
@@ -14,6 +16,22 @@ const PROVIDER_RATE_LIMIT_HEADERS: string[] = [
   "x-ratelimit-remaining-tokens", "x-ratelimit-remaining-requests",
 ];
 
+/** Response headers the client never sees (bits 0–2 of AnswerHeaders.present when read with RESPONSE_WATCH). */
+const NEVER_TO_CLIENT: string[] = ["api-key", "authorization", CLUSTER_HEADER];
+
+/**
+ * The names the in-band response's headers are read with (host/answer.ts readAnswerHeaders):
+ * what decorateResponse removes, so that only what is present is removed.
+ */
+export const RESPONSE_WATCH: Uint8Array[] = watchList();
+
+function watchList(): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < NEVER_TO_CLIENT.length; i++) out.push(utf8(unchecked(NEVER_TO_CLIENT[i])));
+  for (let i = 0; i < PROVIDER_RATE_LIMIT_HEADERS.length; i++) out.push(utf8(unchecked(PROVIDER_RATE_LIMIT_HEADERS[i])));
+  return out;
+}
+
 /** Appends the consumer's x-ratelimit-remaining-* (as reserved for this request) to `out`. */
 export function clientHeaders(r: ClientRequest, out: string[]): void {
   if (r.consumer < 0) return;
@@ -21,17 +39,24 @@ export function clientHeaders(r: ClientRequest, out: string[]): void {
   if (r.budgetLeftRequests >= 0) { out.push("x-ratelimit-remaining-requests"); out.push(r.budgetLeftRequests.toString()); }
 }
 
-/** Rewrites the in-band response headers for the client. */
-export function decorateResponse(r: ClientRequest, a: Attempt): void {
+/**
+ * Rewrites the in-band response headers for the client. `h`: those headers as read with
+ * RESPONSE_WATCH (what is absent need not be removed).
+ */
+export function decorateResponse(r: ClientRequest, a: Attempt, h: AnswerHeaders): void {
+  const present = h.present;
   // A provider's credential or our routing header never reaches the client.
-  removeHeader(MapType.ResponseHeaders, "api-key");
-  removeHeader(MapType.ResponseHeaders, "authorization");
-  removeHeader(MapType.ResponseHeaders, CLUSTER_HEADER);
+  for (let i = 0; i < NEVER_TO_CLIENT.length; i++) {
+    if ((present & (<u32>1 << <u32>i)) != 0) removeHeader(MapType.ResponseHeaders, unchecked(NEVER_TO_CLIENT[i]));
+  }
   replaceHeader(MapType.ResponseHeaders, PROVIDER_HEADER, a.provider.name);
   replaceHeader(MapType.ResponseHeaders, ATTEMPTS_HEADER, r.attempts.toString());
   if (r.consumer >= 0) {
     // The client sees its own budget, not the provider's.
-    for (let i = 0; i < PROVIDER_RATE_LIMIT_HEADERS.length; i++) removeHeader(MapType.ResponseHeaders, unchecked(PROVIDER_RATE_LIMIT_HEADERS[i]));
+    const base = NEVER_TO_CLIENT.length;
+    for (let i = 0; i < PROVIDER_RATE_LIMIT_HEADERS.length; i++) {
+      if ((present & (<u32>1 << <u32>(base + i))) != 0) removeHeader(MapType.ResponseHeaders, unchecked(PROVIDER_RATE_LIMIT_HEADERS[i]));
+    }
     const kv: string[] = [];
     clientHeaders(r, kv);
     for (let k = 0; k + 1 < kv.length; k += 2) replaceHeader(MapType.ResponseHeaders, unchecked(kv[k]), unchecked(kv[k + 1]));
