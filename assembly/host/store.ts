@@ -3,7 +3,7 @@
 
 import { Window } from "../admission/window";
 import { StateOp } from "../lib/state_op";
-import { CREATE_CAS, getShared, Result, setShared } from "./calls";
+import { CREATE_CAS, getShared, Result, setShared, SharedValue } from "./calls";
 
 /** CAS rounds before giving up (each lost round means another worker wrote in between). */
 const MAX_CAS_TRIES = 64;
@@ -16,7 +16,11 @@ function fresh<T extends Window>(fingerprint: u32): T {
 
 /** The current record (fresh when absent, unreadable, or of a different fingerprint). */
 export function loadState<T extends Window>(key: string, fingerprint: u32): T {
-  const v = getShared(key);
+  return stateOf<T>(getShared(key), fingerprint);
+}
+
+/** The record a shared-data read holds (fresh when absent, unreadable, or of a different fingerprint). */
+export function stateOf<T extends Window>(v: SharedValue, fingerprint: u32): T {
   if (v.result == Result.Ok) {
     const s = instantiate<T>();
     if (s.decodeFrom(v.value) && s.fingerprint == fingerprint) return s;
@@ -26,11 +30,13 @@ export function loadState<T extends Window>(key: string, fingerprint: u32): T {
 
 /**
  * Read–modify–write with CAS, retried on conflict (bounded). Returns the record written, or
- * null when the op declined or the retries ran out.
+ * null when the op declined or the retries ran out. `seed`: a read of `key` just made (its value
+ * and cas), used for the first round instead of reading again; if another worker wrote since,
+ * the CAS fails and the next round reads afresh.
  */
-export function updateState<T extends Window>(key: string, fingerprint: u32, op: StateOp<T>): T | null {
+export function updateState<T extends Window>(key: string, fingerprint: u32, op: StateOp<T>, seed: SharedValue | null = null): T | null {
   for (let attempt = 0; attempt < MAX_CAS_TRIES; attempt++) {
-    const v = getShared(key);
+    const v = attempt == 0 && seed !== null ? seed : getShared(key);
     let s = fresh<T>(fingerprint);
     // An absent key is created only if it is still absent (never over another worker's write).
     let cas: u32 = CREATE_CAS;

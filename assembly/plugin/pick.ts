@@ -5,6 +5,7 @@
 import { fits } from "../admission/window";
 import { ProviderType } from "../config/model";
 import { ProviderState } from "../health/state";
+import { SharedValue } from "../host/calls";
 import { ApiKind } from "../provider/api";
 import { bodyNeedsModel } from "../provider/route";
 import { Rng } from "../select/rng";
@@ -32,8 +33,9 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
   const n = cfg.providers.length;
   const out = new Picked();
   let contended = 0;
+  const reads: SharedValue[] = [];
   for (let round = 0; round < n + 2; round++) {
-    const states = loadStates(view.slots);
+    const states = loadStates(view.slots, reads);
     const capacity = new Array<bool>(n);
     for (let i = 0; i < n; i++) {
       unchecked((capacity[i] = fits(unchecked(states[i]), unchecked(cfg.providers[i]).limits, need, now)));
@@ -54,7 +56,9 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     }
     const i = choice.index;
     const slot = unchecked(view.slots[i]);
-    const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(cfg.providers[i]).limits, need, now, false);
+    // The first CAS round writes over the read the choice was made on (a write since fails it).
+    const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(cfg.providers[i]).limits, need, now, false,
+      unchecked(reads[i]));
     if (r.reservation !== null) {
       out.index = i;
       out.reservation = r.reservation;

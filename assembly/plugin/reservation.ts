@@ -4,6 +4,7 @@
 import { Limits } from "../config/model";
 import { ReserveOp, SettleOp } from "../admission/ops";
 import { Window } from "../admission/window";
+import { SharedValue } from "../host/calls";
 import { updateState } from "../host/store";
 
 /** Tokens and one request held in a window until the answer says what was used. */
@@ -37,10 +38,14 @@ export class Reserved<T extends Window> {
   constructor(public reservation: Reservation<T> | null, public window: T | null, public contended: bool = false) {}
 }
 
-/** Reserves `tokens` and one request in the window at `key`; CAS, so it holds across workers. */
-export function reserveIn<T extends Window>(key: string, fingerprint: u32, limits: Limits, tokens: i64, now: i64, refunds: bool): Reserved<T> {
+/**
+ * Reserves `tokens` and one request in the window at `key`; CAS, so it holds across workers.
+ * `seed`: the read of `key` the choice was just made on (saves reading it again).
+ */
+export function reserveIn<T extends Window>(key: string, fingerprint: u32, limits: Limits, tokens: i64, now: i64, refunds: bool,
+  seed: SharedValue | null = null): Reserved<T> {
   const op = new ReserveOp<T>(limits, tokens, now);
-  const w = updateState<T>(key, fingerprint, op);
+  const w = updateState<T>(key, fingerprint, op, seed);
   if (w !== null && op.ok) return new Reserved<T>(new Reservation<T>(key, fingerprint, limits, tokens, w.windowStartMs, refunds), w);
   return new Reserved<T>(null, null, op.ok);
 }

@@ -5,16 +5,23 @@
 import { Config, RuleMatch } from "../config/model";
 import { ProviderState } from "../health/state";
 import { StateOp } from "../lib/state_op";
-import { loadState, updateState } from "../host/store";
+import { getShared, SharedValue } from "../host/calls";
+import { stateOf, updateState } from "../host/store";
 import { ProviderRegistry, ProviderSlot } from "../provider/registry";
 
-/** Current state of each slot (one shared-data read each). */
-export function loadStates(slots: ProviderSlot[]): ProviderState[] {
+/**
+ * Current state of each slot (one shared-data read each). `reads`, when given, receives each
+ * slot's read (value and cas: a reservation's first CAS round reuses it).
+ */
+export function loadStates(slots: ProviderSlot[], reads: SharedValue[] | null = null): ProviderState[] {
   const n = slots.length;
   const out = new Array<ProviderState>(n);
+  if (reads !== null) reads.length = n;
   for (let i = 0; i < n; i++) {
     const s = unchecked(slots[i]);
-    unchecked((out[i] = loadState<ProviderState>(s.stateKey, s.stateFingerprint)));
+    const v = getShared(s.stateKey);
+    if (reads !== null) unchecked((reads[i] = v));
+    unchecked((out[i] = stateOf<ProviderState>(v, s.stateFingerprint)));
   }
   return out;
 }
