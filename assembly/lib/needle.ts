@@ -26,17 +26,29 @@ export class Needle {
   }
 
   feed(b: Uint8Array): bool {
-    // Hot path (every SSE chunk): raw loads, locals only.
+    // Hot path (every SSE chunk): raw loads, locals only; outside a partial match a tight loop
+    // only stops on the pattern's first byte.
     const data = b.dataStart;
     const len = <usize>b.length;
     const pat = this.pat.dataStart;
     const fail = this.fail.dataStart;
     const n = this.pat.length;
+    if (n == 0) return this.found;
+    const first = load<u8>(pat);
     let k = this.k;
-    for (let i: usize = 0; i < len; i++) {
-      const c = load<u8>(data + i);
-      while (k > 0 && c != load<u8>(pat + <usize>k)) k = load<i32>(fail + (<usize>(k - 1) << 2));
-      if (c == load<u8>(pat + <usize>k)) k++;
+    let i: usize = 0;
+    while (i < len) {
+      if (k == 0) {
+        while (i < len && load<u8>(data + i) != first) i++;
+        if (i >= len) break;
+        i++;
+        k = 1;
+      } else {
+        const c = load<u8>(data + i);
+        i++;
+        while (k > 0 && c != load<u8>(pat + <usize>k)) k = load<i32>(fail + (<usize>(k - 1) << 2));
+        if (c == load<u8>(pat + <usize>k)) k++;
+      }
       if (k == n) { this.found = true; this.count++; k = 0; }
     }
     this.k = k;

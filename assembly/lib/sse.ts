@@ -224,9 +224,17 @@ export class SseLine {
     let phase = this.phase;
     let k = this.k;
     for (let i = 0; i < n; i++) {
+      if (phase == 3) {
+        // Not this line: skip to its end in a tight loop.
+        while (i < n) {
+          const d = load<u8>(data + <usize>i);
+          if (d == CH_LF || d == CH_CR) break;
+          i++;
+        }
+        if (i >= n) break;
+      }
       const c = load<u8>(data + <usize>i);
       if (c == CH_LF || c == CH_CR) { phase = 0; k = 0; continue; }
-      if (phase == 3) continue;
       if (phase == 0) {
         if (c != unchecked(f[k])) { phase = 3; continue; }
         k++;

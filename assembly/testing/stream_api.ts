@@ -3,7 +3,8 @@
 // as the HTTP context does. Compiled only into the unit-test module.
 
 import { UsageScanner } from "../lib/usage";
-import { SseStripper } from "../lib/sse";
+import { SseLine, SseStripper } from "../lib/sse";
+import { Needle } from "../lib/needle";
 import { ByteBuilder } from "../lib/bytes";
 import { JsonObject } from "./json_out";
 
@@ -60,4 +61,18 @@ export function sseStripTrace(body: Uint8Array, splits: Int32Array, emptyEnd: bo
     .int("stripped", s.stripped)
     .bool("overflow", s.overflow)
     .toString();
+}
+
+/** {"count","found"} of a Needle for `pattern` fed `body` cut at `splits`. */
+export function needleScan(pattern: string, body: Uint8Array, splits: Int32Array): string {
+  const n = new Needle(pattern);
+  for (let k = 0; k <= splits.length; k++) n.feed(chunkAt(body, splits, k));
+  return new JsonObject().int("count", n.count).bool("found", n.found).toString();
+}
+
+/** Did an SseLine `<field>:<value>` find its line in `body` cut at `splits`? */
+export function sseLineScan(field: string, value: string, body: Uint8Array, splits: Int32Array): bool {
+  const l = new SseLine(field, value);
+  for (let k = 0; k <= splits.length; k++) l.feed(chunkAt(body, splits, k));
+  return l.found;
 }
