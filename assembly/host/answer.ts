@@ -29,6 +29,9 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
   let requests: string | null = null;
   let contentType: string | null = null;
   let present: u32 = 0;
+  // Bit (n & 63) set when some watched name is n bytes long: most headers are passed over on their length.
+  let watchLengths: u64 = 0;
+  if (watch !== null) for (let i = 0; i < watch.length; i++) watchLengths |= <u64>1 << <u64>(unchecked(watch[i]).length & 63);
   while (r.next()) {
     const len = r.nameLen;
     if (len == 0) continue;
@@ -45,7 +48,7 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
     } else if (len == 11) {
       if (retry === null && r.nameIs(RETRY_AFTER)) retry = r.valueString();
     }
-    if (watch !== null) {
+    if (watch !== null && (watchLengths & (<u64>1 << <u64>(len & 63))) != 0) {
       for (let i = 0; i < watch.length; i++) {
         if (r.nameIs(unchecked(watch[i]))) present |= <u32>1 << <u32>i;
       }

@@ -31,6 +31,30 @@ function takeReturned(): ArrayBuffer {
   return buf;
 }
 
+// Strings passed to the host are encoded into one reused buffer (the host copies what it needs
+// during the call): no allocation per header name, value or shared-data key.
+let SCRATCH = new ArrayBuffer(512);
+/** The UTF-8 lengths of the strings the last encodeScratch wrote. */
+let scratchA: usize = 0;
+let scratchB: usize = 0;
+
+/** `a`'s UTF-8 then `b`'s, back to back, in the scratch buffer; returns where `a` starts. */
+function encodeScratch(a: string, b: string | null = null): usize {
+  const na = <usize>String.UTF8.byteLength(a);
+  const nb = b !== null ? <usize>String.UTF8.byteLength(b) : 0;
+  if (<usize>SCRATCH.byteLength < na + nb) {
+    let cap = <usize>SCRATCH.byteLength * 2;
+    if (cap < na + nb) cap = na + nb;
+    SCRATCH = new ArrayBuffer(<i32>cap);
+  }
+  const p = changetype<usize>(SCRATCH);
+  String.UTF8.encodeUnsafe(changetype<usize>(a), a.length, p);
+  if (b !== null) String.UTF8.encodeUnsafe(changetype<usize>(b), b.length, p + na);
+  scratchA = na;
+  scratchB = nb;
+  return p;
+}
+
 function clearRet(): void {
   store<u64>(RET_PTR, 0);
   store<u64>(RET_AUX, 0);
@@ -39,22 +63,21 @@ function clearRet(): void {
 // ---- headers
 
 export function getHeader(map: MapType, name: string): string | null {
-  const k = String.UTF8.encode(name);
+  const k = encodeScratch(name);
   clearRet();
-  const r = imp.proxy_get_header_map_value(map, changetype<usize>(k), k.byteLength, RET_PTR, RET_SIZE);
+  const r = imp.proxy_get_header_map_value(map, k, scratchA, RET_PTR, RET_SIZE);
   if (r != Result.Ok) return null;
   return String.UTF8.decode(takeReturned());
 }
 
 export function replaceHeader(map: MapType, name: string, value: string): u32 {
-  const k = String.UTF8.encode(name);
-  const v = String.UTF8.encode(value);
-  return imp.proxy_replace_header_map_value(map, changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength);
+  const k = encodeScratch(name, value);
+  return imp.proxy_replace_header_map_value(map, k, scratchA, k + scratchA, scratchB);
 }
 
 export function removeHeader(map: MapType, name: string): u32 {
-  const k = String.UTF8.encode(name);
-  return imp.proxy_remove_header_map_value(map, changetype<usize>(k), k.byteLength);
+  const k = encodeScratch(name);
+  return imp.proxy_remove_header_map_value(map, k, scratchA);
 }
 
 /**
@@ -220,10 +243,10 @@ export class SharedValue {
 }
 
 export function getShared(key: string): SharedValue {
-  const k = String.UTF8.encode(key);
-  clearRet();
   const out = new SharedValue();
-  out.result = imp.proxy_get_shared_data(changetype<usize>(k), k.byteLength, RET_PTR, RET_SIZE, RET_AUX);
+  const k = encodeScratch(key);
+  clearRet();
+  out.result = imp.proxy_get_shared_data(k, scratchA, RET_PTR, RET_SIZE, RET_AUX);
   if (out.result == Result.Ok) {
     out.cas = load<u32>(RET_AUX);
     out.value = takeReturned();
@@ -242,8 +265,8 @@ export function getShared(key: string): SharedValue {
 export const CREATE_CAS: u32 = 0xffffffff;
 
 export function setShared(key: string, value: ArrayBuffer, cas: u32): u32 {
-  const k = String.UTF8.encode(key);
-  return imp.proxy_set_shared_data(changetype<usize>(k), k.byteLength, changetype<usize>(value), value.byteLength, cas);
+  const k = encodeScratch(key);
+  return imp.proxy_set_shared_data(k, scratchA, changetype<usize>(value), value.byteLength, cas);
 }
 
 // ---- http_call

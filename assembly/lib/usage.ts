@@ -63,6 +63,11 @@ export class UsageScanner {
       if (this.state == S_MATCH) {
         let k = this.k;
         while (i < end) {
+          if (k == 0) {
+            // Outside a partial match only a quote can start one.
+            while (i < end && load<u8>(data + <usize>i) != CH_QUOTE) i++;
+            if (i >= end) break;
+          }
           const c = load<u8>(data + <usize>i);
           i++;
           if (c == load<u8>(pat + <usize>k)) {

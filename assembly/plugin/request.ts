@@ -16,7 +16,7 @@ import {
 } from "../plan/rejection";
 import { CLUSTER_HEADER, upstreamRequest } from "../plan/upstream";
 import {
-  BufferType, getBuffer, getHeader, getHeaderPairs, getProperty, MapType, nowMs, removeHeader, replaceHeader, sendLocalResponse, setBuffer,
+  BufferType, getBuffer, getHeader, getHeaderPairsRaw, getProperty, MapType, nowMs, removeHeader, replaceHeader, sendLocalResponse, setBuffer,
 } from "../host/calls";
 import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
 import { enabled, Level, log } from "../host/log";
@@ -91,7 +91,7 @@ export class ClientRequest extends Context {
   onRequestHeaders(_headers: u32, endOfStream: bool): FilterHeadersStatusValues {
     if (this.root.config === null) return FilterHeadersStatusValues.Continue;
     // One host call for every header; then only what is present is removed.
-    const h = new RequestHeaders(getHeaderPairs(MapType.RequestHeaders));
+    const h = new RequestHeaders(getHeaderPairsRaw(MapType.RequestHeaders));
     let view = unchecked(this.root.views[0]);
     if (this.root.views.length > 1) view = viewFor(this.root.views, routeName(), h.authority, this.root.rulesNeedCluster ? clusterName() : "");
     this.view = view;

@@ -1,10 +1,34 @@
 // The request headers the filter needs, read from one get_header_map_pairs: routing inputs, the
 // credential a client presented, and which present headers must not go upstream.
 
-import { MapType, removeHeader, replaceHeader } from "../host/calls";
+import { utf8 } from "../lib/bytes";
+import { MapType, PairsReader, removeHeader, replaceHeader } from "../host/calls";
 import { pinRoute } from "../host/routing";
 import { CLUSTER_HEADER, UpstreamRequest } from "../plan/upstream";
-import { isClientCredentialHeader } from "../provider/route";
+import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
+
+const PATH = utf8(":path");
+const METHOD = utf8(":method");
+const AUTHORITY = utf8(":authority");
+const MODEL = utf8("x-ai-model");
+const CONTENT_LENGTH = utf8("content-length");
+
+/** Headers that must not go upstream: the client credential headers and our routing header. */
+const STRIPPED: string[] = strippedNames();
+const STRIPPED_BYTES: Uint8Array[] = [];
+/** Bit (n & 63) set when some stripped name is n bytes long: most headers are passed over on their length. */
+let strippedLengths: u64 = 0;
+for (let i = 0; i < STRIPPED.length; i++) {
+  const b = utf8(unchecked(STRIPPED[i]));
+  STRIPPED_BYTES.push(b);
+  strippedLengths |= <u64>1 << <u64>(b.length & 63);
+}
+
+function strippedNames(): string[] {
+  const out = CLIENT_CREDENTIAL_HEADERS.slice(0);
+  if (!out.includes(CLUSTER_HEADER)) out.push(CLUSTER_HEADER);
+  return out;
+}
 
 export class RequestHeaders {
   path: string = "";
@@ -19,16 +43,28 @@ export class RequestHeaders {
   /** Present headers that must not go upstream (client credentials, our routing header). */
   strip: string[] = [];
 
-  constructor(kv: string[]) {
-    for (let i = 0; i + 1 < kv.length; i += 2) {
-      const name = unchecked(kv[i]);
-      const value = unchecked(kv[i + 1]);
-      if (name == ":path") this.path = value;
-      else if (name == ":method") this.method = value;
-      else if (name == ":authority") this.authority = value;
-      else if (name == "x-ai-model") { this.model = value; this.hasModel = true; }
-      else if (name == "content-length") {
-        const t = value.trim();
+  /**
+   * From the request's header pairs (host/calls.ts getHeaderPairsRaw; null: none), walked as
+   * bytes: only the values the filter reads are decoded.
+   */
+  constructor(pairs: ArrayBuffer | null) {
+    if (pairs !== null) this.read(pairs);
+  }
+
+  private read(pairs: ArrayBuffer): void {
+    const r = new PairsReader(pairs);
+    while (r.next()) {
+      const len = r.nameLen;
+      if (len == 0) continue;
+      if (load<u8>(r.name) == 0x3a) {
+        if (r.nameIs(PATH)) this.path = r.valueString();
+        else if (r.nameIs(METHOD)) this.method = r.valueString();
+        else if (r.nameIs(AUTHORITY)) this.authority = r.valueString();
+        continue;
+      }
+      if (r.nameIs(MODEL)) { this.model = r.valueString(); this.hasModel = true; }
+      else if (r.nameIs(CONTENT_LENGTH)) {
+        const t = r.valueString().trim();
         let v: i64 = t.length > 0 && t.length <= 15 ? 0 : -1;
         for (let k = 0; v >= 0 && k < t.length; k++) {
           const c = t.charCodeAt(k);
@@ -36,13 +72,17 @@ export class RequestHeaders {
         }
         this.contentLength = v;
       }
-      if (isClientCredentialHeader(name) || name == CLUSTER_HEADER) {
+      if ((strippedLengths & (<u64>1 << <u64>(len & 63))) == 0) continue;
+      for (let i = 0; i < STRIPPED_BYTES.length; i++) {
+        if (!r.nameIs(unchecked(STRIPPED_BYTES[i]))) continue;
+        const name = unchecked(STRIPPED[i]);
         if (name == "authorization" && this.bearer.length == 0) {
-          const a = value.trim();
+          const a = r.valueString().trim();
           if (a.length > 7 && a.substring(0, 7).toLowerCase() == "bearer ") this.bearer = a.substring(7).trim();
-        } else if (name == "api-key" && this.apiKey.length == 0) this.apiKey = value.trim();
-        else if (name == "x-api-key" && this.xApiKey.length == 0) this.xApiKey = value.trim();
+        } else if (name == "api-key" && this.apiKey.length == 0) this.apiKey = r.valueString().trim();
+        else if (name == "x-api-key" && this.xApiKey.length == 0) this.xApiKey = r.valueString().trim();
         if (!this.strip.includes(name)) this.strip.push(name);
+        break;
       }
     }
   }
