@@ -320,8 +320,17 @@ function propertyPath(path: string[]): Uint8Array {
   return b.finish();
 }
 
+/** A property path as the ABI spells it (segments joined by NUL), encoded once for a constant path. */
+export function propertyPathBytes(path: string[]): Uint8Array {
+  return propertyPath(path);
+}
+
 export function getProperty(path: string[]): ArrayBuffer | null {
-  const bytes = propertyPath(path);
+  return getPropertyAt(propertyPath(path));
+}
+
+/** getProperty with the path already encoded (propertyPathBytes). */
+export function getPropertyAt(bytes: Uint8Array): ArrayBuffer | null {
   clearRet();
   const r = imp.proxy_get_property(bytes.dataStart, bytes.length, RET_PTR, RET_SIZE);
   if (r != Result.Ok) return null;
@@ -329,7 +338,11 @@ export function getProperty(path: string[]): ArrayBuffer | null {
 }
 
 export function setProperty(path: string[], value: string): u32 {
-  const bytes = propertyPath(path);
+  return setPropertyAt(propertyPath(path), value);
+}
+
+/** setProperty with the path already encoded (propertyPathBytes). */
+export function setPropertyAt(bytes: Uint8Array, value: string): u32 {
   const v = String.UTF8.encode(value);
   return imp.proxy_set_property(bytes.dataStart, bytes.length, changetype<usize>(v), v.byteLength);
 }

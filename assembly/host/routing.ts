@@ -20,7 +20,14 @@
 // dropped the legacy names): an empty answer means "this host does not re-match on a read", and
 // the filter leaves clearing on there.
 
-import { getProperty, Result, setProperty } from "./calls";
+import { getPropertyAt, propertyPathBytes, Result, setPropertyAt } from "./calls";
+
+// Property paths, encoded once.
+const XDS_ROUTE_NAME = propertyPathBytes(["xds", "route_name"]);
+const ROUTE_NAME = propertyPathBytes(["route_name"]);
+const CLUSTER_NAME = propertyPathBytes(["cluster_name"]);
+const XDS_CLUSTER_NAME = propertyPathBytes(["xds", "cluster_name"]);
+const CLEAR_ROUTE_CACHE = propertyPathBytes(["clear_route_cache"]);
 
 function text(b: ArrayBuffer | null): string {
   return b !== null ? String.UTF8.decode(b) : "";
@@ -32,8 +39,8 @@ function text(b: ArrayBuffer | null): string {
  * `route_name` (what Higress's wasm-go matcher reads).
  */
 export function routeName(): string {
-  const x = getProperty(["xds", "route_name"]);
-  return x !== null ? text(x) : text(getProperty(["route_name"]));
+  const x = getPropertyAt(XDS_ROUTE_NAME);
+  return x !== null ? text(x) : text(getPropertyAt(ROUTE_NAME));
 }
 
 /**
@@ -42,8 +49,8 @@ export function routeName(): string {
  * Before the filter chose a provider, a `cluster_header` route has none: "".
  */
 export function clusterName(): string {
-  const c = getProperty(["cluster_name"]);
-  return c !== null ? text(c) : text(getProperty(["xds", "cluster_name"]));
+  const c = getPropertyAt(CLUSTER_NAME);
+  return c !== null ? text(c) : text(getPropertyAt(XDS_CLUSTER_NAME));
 }
 
 /**
@@ -51,7 +58,7 @@ export function clusterName(): string {
  * the route is now matched and kept: later request-header changes will not re-route the request.
  */
 export function pinRoute(): bool {
-  const name = getProperty(["route_name"]);
+  const name = getPropertyAt(ROUTE_NAME);
   if (name === null || name.byteLength == 0) return false;
-  return setProperty(["clear_route_cache"], "off") == Result.Ok;
+  return setPropertyAt(CLEAR_ROUTE_CACHE, "off") == Result.Ok;
 }
