@@ -61,6 +61,8 @@ export class ClientRequest extends Context {
   status: i32 = 0;
   startedMs: i64 = 0;
   firstByteMs: i64 = -1;
+  /** When the in-band answer's headers arrived (-1: not yet). */
+  headersMs: i64 = -1;
   /** Tokens this request reserves (prompt estimate + max output tokens). */
   need: i64 = 0;
   promptEstimate: i64 = 0;
@@ -261,6 +263,7 @@ export class ClientRequest extends Context {
     const h = readAnswerHeaders(MapType.ResponseHeaders, RESPONSE_WATCH);
     this.status = h.status;
     const now = nowMs();
+    this.headersMs = now;
     // Cool the provider down at once (no other request may pick it meanwhile).
     a.answered(classifyAnswer(h, null), now);
     if (h.status == 429 && !endOfStream && !this.headerOnly) {
@@ -326,7 +329,11 @@ export class ClientRequest extends Context {
       const raw = getBuffer(BufferType.ResponseBody, 0, <u32>bodySize);
       chunk = raw !== null ? Uint8Array.wrap(raw) : new Uint8Array(0);
     } else chunk = new Uint8Array(0);
-    if (chunk.length > 0 && this.firstByteMs < 0) this.firstByteMs = nowMs();
+    if (chunk.length > 0 && this.firstByteMs < 0) {
+      // A whole answer in its first chunk (the usual non-streamed one: Envoy hands its headers and
+      // body over in one dispatch) takes its headers' clock read instead of reading the clock again.
+      this.firstByteMs = endOfStream && this.headersMs >= 0 ? this.headersMs : nowMs();
+    }
     const out = a.chunk(chunk, endOfStream);
     if (out !== chunk) setBuffer(BufferType.ResponseBody, 0, <u32>chunk.length, out.buffer);
     return FilterDataStatusValues.Continue;
