@@ -157,11 +157,14 @@ const K_ARRAY: u8 = 2;
  * When `count`, adds the bytes of every string inside (keys included) to out.promptBytes and
  * counts the objects directly inside a top-level array (messages) in out.messageCount.
  */
+let valueStack = new Uint8Array(16);
+
 function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
   const n = b.length;
   if (i >= n) return -1;
   const arrayTop = unchecked(b[i]) == CH_LBRACKET;
-  let stack = new Uint8Array(16);
+  // One stack for every call (skipValue never runs inside itself), grown as deep as needed.
+  let stack = valueStack;
   let depth = 0;
   while (true) {
     // A value is expected at i.
@@ -180,6 +183,8 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
         const grown = new Uint8Array(depth * 2);
         grown.set(stack);
         stack = grown;
+        // A hostile depth does not keep its stack: the next value starts small again.
+        if (depth < 4096) valueStack = grown;
       }
       unchecked((stack[depth] = c == CH_LBRACE ? K_OBJECT : K_ARRAY));
       depth++;
@@ -249,7 +254,8 @@ function scanIncludeUsage(b: Uint8Array, s: i32, e: i32, out: RequestScan): i32 
   while (i < e && unchecked(b[i]) == CH_QUOTE) {
     const ke = skipString(b, i);
     if (ke < 0) return -1;
-    const isUsageKey = isKey(keyBytes(b, i, ke), K_INCLUDE_USAGE);
+    keyBytes(b, i, ke);
+    const isUsageKey = isKey(K_INCLUDE_USAGE);
     let j = skipWs(b, ke);
     if (j >= e || unchecked(b[j]) != CH_COLON) return -1;
     j = skipWs(b, j + 1);
@@ -271,18 +277,31 @@ function scanIncludeUsage(b: Uint8Array, s: i32, e: i32, out: RequestScan): i32 
  * written with escapes ("mod\u0065l") is decoded first: the provider reads it as "model", so
  * must we (else a second, escaped "model" or "stream" would slip past routing and policy).
  */
-function keyBytes(b: Uint8Array, ks: i32, ke: i32): Uint8Array {
+function keyBytes(b: Uint8Array, ks: i32, ke: i32): void {
   let escaped = false;
   for (let k = ks + 1; k < ke - 1; k++) {
     if (unchecked(b[k]) == CH_BACKSLASH) { escaped = true; break; }
   }
-  if (!escaped) return b.subarray(ks, ke);
+  if (!escaped) {
+    // Compared in place: no copy, no view object.
+    keyBuf = b;
+    keyStart = ks;
+    keyLen = ke - ks;
+    return;
+  }
   const raw = decode(b, ks + 1, ke - 1);
-  return utf8("\"" + decodeJsonString(raw, 0, raw.length) + "\"");
+  keyBuf = utf8("\"" + decodeJsonString(raw, 0, raw.length) + "\"");
+  keyStart = 0;
+  keyLen = keyBuf.length;
 }
 
-function isKey(key: Uint8Array, k: Uint8Array): bool {
-  return key.length == k.length && matchAt(key, 0, k);
+/** The current key (keyBytes): keyLen bytes at keyStart of keyBuf. */
+let keyBuf: Uint8Array = new Uint8Array(0);
+let keyStart: i32 = 0;
+let keyLen: i32 = 0;
+
+function isKey(k: Uint8Array): bool {
+  return keyLen == k.length && memory.compare(keyBuf.dataStart + <usize>keyStart, k.dataStart, <usize>keyLen) == 0;
 }
 
 /** The top-level object ended at i (its closing brace). */
@@ -297,6 +316,14 @@ function finish(b: Uint8Array, i: i32, out: RequestScan): RequestScan {
 }
 
 export function scanRequest(b: Uint8Array): RequestScan {
+  const out = scanMembers(b);
+  keyBuf = EMPTY; // the body is not kept alive by the key view
+  return out;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function scanMembers(b: Uint8Array): RequestScan {
   const out = new RequestScan();
   const n = b.length;
   let i = skipWs(b, 0);
@@ -316,17 +343,17 @@ export function scanRequest(b: Uint8Array): RequestScan {
     i = skipWs(b, i + 1);
     if (i >= n) break;
     const vs = i;
-    const key = keyBytes(b, ks, ke);
+    keyBytes(b, ks, ke);
     // Everything the provider bills as input counts toward the prompt estimate: the messages or
     // input, and the instructions, tool and function definitions, response schemas (Chat's
     // response_format, Responses' text.format) and system prompts sent beside them.
-    const isPrompt = isKey(key, K_MESSAGES) || isKey(key, K_INPUT) || isKey(key, K_PROMPT) || isKey(key, K_INSTRUCTIONS) ||
-      isKey(key, K_TOOLS) || isKey(key, K_FUNCTIONS) || isKey(key, K_RESPONSE_FORMAT) || isKey(key, K_SYSTEM) || isKey(key, K_TEXT);
+    const isPrompt = isKey(K_MESSAGES) || isKey(K_INPUT) || isKey(K_PROMPT) || isKey(K_INSTRUCTIONS) ||
+      isKey(K_TOOLS) || isKey(K_FUNCTIONS) || isKey(K_RESPONSE_FORMAT) || isKey(K_SYSTEM) || isKey(K_TEXT);
     const ve = skipValue(b, vs, out, isPrompt);
     if (ve < 0) break;
     // A repeated key is read as providers read it: the last one wins (a later non-string
     // "model" or non-object "stream_options" clears what an earlier one set).
-    if (isKey(key, K_MODEL)) {
+    if (isKey(K_MODEL)) {
       out.model = "";
       out.modelStart = -1;
       out.modelEnd = -1;
@@ -339,14 +366,14 @@ export function scanRequest(b: Uint8Array): RequestScan {
         const raw = decode(b, vs + 1, ve - 1);
         out.model = decodeJsonString(raw, 0, raw.length);
       }
-    } else if (isKey(key, K_STREAM)) {
+    } else if (isKey(K_STREAM)) {
       out.stream = matchAt(b, vs, L_TRUE);
-    } else if (isKey(key, K_MAX_TOKENS) || isKey(key, K_MAX_COMPLETION) || isKey(key, K_MAX_OUTPUT)) {
+    } else if (isKey(K_MAX_TOKENS) || isKey(K_MAX_COMPLETION) || isKey(K_MAX_OUTPUT)) {
       // The largest bound any of them sets: providers differ in which one they honour (Azure and
       // OpenAI take max_completion_tokens over max_tokens), so reserving less could be outrun.
       const v = parseIntAt(b, vs, ve);
       if (v > out.maxTokens) out.maxTokens = v;
-    } else if (isKey(key, K_STREAM_OPTIONS)) {
+    } else if (isKey(K_STREAM_OPTIONS)) {
       out.hasStreamOptions = false;
       out.streamOptionsStart = -1;
       out.streamOptionsEnd = -1;

@@ -49,7 +49,8 @@ export class UsageScanner {
   private depth: i32 = 0;
   private inString: bool = false;
   private escaped: bool = false;
-  private cap: ByteBuilder = new ByteBuilder(256);
+  /** The usage object being captured (made at the first one: most answers carry one, at their end). */
+  private cap: ByteBuilder | null = null;
 
   feed(b: Uint8Array, start: i32 = 0, end: i32 = -1): void {
     if (end < 0) end = b.length;
@@ -92,11 +93,14 @@ export class UsageScanner {
           this.depth = 1;
           this.inString = false;
           this.escaped = false;
-          this.cap.reset();
-          this.cap.byte(c);
+          let cap = this.cap;
+          if (cap === null) this.cap = cap = new ByteBuilder(256);
+          cap.reset();
+          cap.byte(c);
         } else if (!isWs(c)) { this.state = S_MATCH; this.k = c == CH_QUOTE ? 1 : 0; }
       } else {
-        if (this.cap.len < MAX_CAPTURE) this.cap.byte(c);
+        const cap = this.cap!;
+        if (cap.len < MAX_CAPTURE) cap.byte(c);
         if (this.inString) {
           if (this.escaped) this.escaped = false;
           else if (c == CH_BACKSLASH) this.escaped = true;
@@ -116,8 +120,9 @@ export class UsageScanner {
   }
 
   private read(): void {
-    const b = this.cap.buf;
-    const n = this.cap.len;
+    const cap = this.cap!;
+    const b = cap.buf;
+    const n = cap.len;
     let p = numberAfterKey(b, n, K_PROMPT);
     if (p < 0) p = numberAfterKey(b, n, K_INPUT);
     let c = numberAfterKey(b, n, K_COMPLETION);
