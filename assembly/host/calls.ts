@@ -135,6 +135,8 @@ export class PairsReader {
   nameIs(lower: Uint8Array): bool {
     const n = lower.length;
     if (n != this.nameLen) return false;
+    // Envoy's header maps keep names in lower case: an exact match first.
+    if (memory.compare(this.name, lower.dataStart, <usize>n) == 0) return true;
     for (let k = 0; k < n; k++) {
       let c = load<u8>(this.name + <usize>k);
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;

@@ -99,21 +99,38 @@ export class UsageScanner {
           cap.byte(c);
         } else if (!isWs(c)) { this.state = S_MATCH; this.k = c == CH_QUOTE ? 1 : 0; }
       } else {
-        const cap = this.cap!;
-        if (cap.len < MAX_CAPTURE) cap.byte(c);
-        if (this.inString) {
-          if (this.escaped) this.escaped = false;
-          else if (c == CH_BACKSLASH) this.escaped = true;
-          else if (c == CH_QUOTE) this.inString = false;
-        } else if (c == CH_QUOTE) this.inString = true;
-        else if (c == CH_LBRACE) this.depth++;
-        else if (c == CH_RBRACE) {
-          this.depth--;
-          if (this.depth == 0) {
-            this.read();
-            this.state = S_MATCH;
-            this.k = 0;
+        // Capturing: a local loop to the object's end (or the chunk's), then one copy of the run.
+        const runStart = i - 1;
+        let depth = this.depth;
+        let inString = this.inString;
+        let escaped = this.escaped;
+        let ch = c;
+        let closed = false;
+        while (true) {
+          if (inString) {
+            if (escaped) escaped = false;
+            else if (ch == CH_BACKSLASH) escaped = true;
+            else if (ch == CH_QUOTE) inString = false;
+          } else if (ch == CH_QUOTE) inString = true;
+          else if (ch == CH_LBRACE) depth++;
+          else if (ch == CH_RBRACE) {
+            depth--;
+            if (depth == 0) { closed = true; break; }
           }
+          if (i >= end) break;
+          ch = load<u8>(data + <usize>i);
+          i++;
+        }
+        this.depth = depth;
+        this.inString = inString;
+        this.escaped = escaped;
+        const cap = this.cap!;
+        const room = MAX_CAPTURE - cap.len;
+        if (room > 0) cap.bytes(b, runStart, i - runStart < room ? i : runStart + room);
+        if (closed) {
+          this.read();
+          this.state = S_MATCH;
+          this.k = 0;
         }
       }
     }
