@@ -37,7 +37,7 @@ export function stateOf<T extends Window>(v: SharedValue, fingerprint: u32): T {
 export function updateState<T extends Window>(key: string, fingerprint: u32, op: StateOp<T>, seed: SharedValue | null = null): T | null {
   for (let attempt = 0; attempt < MAX_CAS_TRIES; attempt++) {
     const v = attempt == 0 && seed !== null ? seed : getShared(key);
-    let s = fresh<T>(fingerprint);
+    let s: T | null = null;
     // An absent key is created only if it is still absent (never over another worker's write).
     let cas: u32 = CREATE_CAS;
     if (v.result == Result.Ok) {
@@ -45,6 +45,7 @@ export function updateState<T extends Window>(key: string, fingerprint: u32, op:
       const cur = instantiate<T>();
       if (cur.decodeFrom(v.value) && cur.fingerprint == fingerprint) s = cur;
     }
+    if (s === null) s = fresh<T>(fingerprint);
     if (!op.apply(s)) return null;
     const r = setShared(key, s.encode(), cas);
     if (r == Result.Ok) return s;

@@ -4,8 +4,34 @@
 import { AzureApi, ProviderConfig, ProviderType } from "../config/model";
 import { ApiKind, apiOp } from "./api";
 
-/** Upstream :path for an API call on `p` with `deployment` (Azure) or model (OpenAI). */
+/** A path built before: the provider record is held (so never confused with a later one at its address). */
+class PathMemo {
+  constructor(public p: ProviderConfig, public kind: ApiKind, public deployment: string, public path: string) {}
+}
+const PATH_MEMO_SIZE = 16;
+const pathMemo: PathMemo[] = [];
+let pathMemoNext = 0;
+
+/**
+ * Upstream :path for an API call on `p` with `deployment` (Azure) or model (OpenAI). The last
+ * few are remembered (the same few paths are asked for on every request).
+ */
 export function upstreamPath(p: ProviderConfig, kind: ApiKind, deployment: string): string {
+  for (let i = 0; i < pathMemo.length; i++) {
+    const m = unchecked(pathMemo[i]);
+    if (m.p === p && m.kind == kind && m.deployment == deployment) return m.path;
+  }
+  const path = buildPath(p, kind, deployment);
+  const m = new PathMemo(p, kind, deployment, path);
+  if (pathMemo.length < PATH_MEMO_SIZE) pathMemo.push(m);
+  else {
+    unchecked((pathMemo[pathMemoNext] = m));
+    pathMemoNext = (pathMemoNext + 1) % PATH_MEMO_SIZE;
+  }
+  return path;
+}
+
+function buildPath(p: ProviderConfig, kind: ApiKind, deployment: string): string {
   const op = apiOp(kind);
   if (p.type == ProviderType.AzureOpenAI) {
     if (p.azureApi == AzureApi.V1 || kind == ApiKind.Responses) {
