@@ -231,16 +231,35 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
   }
 }
 
-function parseIntAt(b: Uint8Array, i: i32, end: i32): i64 {
+/** The largest token bound taken at face value; a larger one reserves this (no window holds it). */
+const MAX_BOUND: i64 = 100_000_000;
+
+/**
+ * A token bound at [i, end): an integer, or a JSON number in any other notation (1e3, 25.0,
+ * 2.5e1) that a lenient provider reads as an integer — rounded up, so the reservation is never
+ * below what it may bill. Above MAX_BOUND: MAX_BOUND. -1 for no number or a negative one (the
+ * provider refuses those).
+ */
+function parseBoundAt(b: Uint8Array, i: i32, end: i32): i64 {
   let v: i64 = 0;
   if (i >= end) return -1;
   for (let k = i; k < end; k++) {
     const c = unchecked(b[k]);
-    if (c < 0x30 || c > 0x39) return -1;
+    if (c < 0x30 || c > 0x39) return parseNumberAt(b, i, end);
     v = v * 10 + <i64>(c - 0x30);
-    if (v > 100_000_000) return -1;
+    if (v > MAX_BOUND) return MAX_BOUND;
   }
   return v;
+}
+
+function parseNumberAt(b: Uint8Array, i: i32, end: i32): i64 {
+  const c = unchecked(b[i]);
+  if (c != 0x2d && (c < 0x30 || c > 0x39)) return -1; // a string, true, null, an object…
+  if (end - i > 64) return -1;
+  const f = F64.parseFloat(decode(b, i, end));
+  if (isNaN(f) || f < 0) return -1;
+  if (f >= <f64>MAX_BOUND) return MAX_BOUND;
+  return <i64>Math.ceil(f);
 }
 
 /**
@@ -371,7 +390,7 @@ function scanMembers(b: Uint8Array): RequestScan {
     } else if (isKey(K_MAX_TOKENS) || isKey(K_MAX_COMPLETION) || isKey(K_MAX_OUTPUT)) {
       // The largest bound any of them sets: providers differ in which one they honour (Azure and
       // OpenAI take max_completion_tokens over max_tokens), so reserving less could be outrun.
-      const v = parseIntAt(b, vs, ve);
+      const v = parseBoundAt(b, vs, ve);
       if (v > out.maxTokens) out.maxTokens = v;
     } else if (isKey(K_STREAM_OPTIONS)) {
       out.hasStreamOptions = false;

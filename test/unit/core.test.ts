@@ -33,7 +33,8 @@ describe("request scanner", () => {
     ["no model", '{"messages":[{"role":"user","content":"x"}]}', { model: "", modelStart: -1 }],
     ["model not a string", '{"model":42}', { model: "", modelStart: -1 }],
     ["whitespace everywhere", ' \r\n\t{ "model" :\t"m" ,\n"max_tokens" : 9 } \n', { model: "m", maxTokens: 9, modelStart: 17 }],
-    ["max_tokens not a plain integer", '{"max_tokens":1e3}', { maxTokens: -1 }],
+    // Was -1 (ignored): a lenient provider reads 1e3 as 1000 and bills it (issue 13 fuzz).
+    ["max_tokens not a plain integer", '{"max_tokens":1e3}', { maxTokens: 1000 }],
     ["max_tokens negative", '{"max_tokens":-5}', { maxTokens: -1 }],
     ["empty object", "{}", { model: "", objectEnd: 1 }],
     ["braces and brackets inside strings", '{"messages":[{"role":"user","content":"}]{[\\"model\\":\\"x\\""}],"model":"real"}',
@@ -48,6 +49,14 @@ describe("request scanner", () => {
     ["unicode text", '{"messages":[{"role":"user","content":"héllo ✓"}],"model":"m"}', { model: "m", promptBytes: 4 + 4 + 7 + 10 }],
     // The largest output bound is reserved, whichever the provider honours (it used to be the last one written).
     ["max_completion_tokens and a smaller max_tokens", '{"max_completion_tokens":4000,"max_tokens":1}', { maxTokens: 4000 }],
+    // Any JSON number notation, as a lenient provider reads it, rounded up (issue 13 fuzz: these were ignored).
+    ["a bound written 1e3", '{"max_tokens":1,"max_completion_tokens":1e3}', { maxTokens: 1000 }],
+    ["a bound written 2.5e1", '{"max_completion_tokens":2.5e1}', { maxTokens: 25 }],
+    ["a bound written 25.0", '{"max_output_tokens":25.0}', { maxTokens: 25 }],
+    ["a fractional bound rounds up", '{"max_tokens":10.2}', { maxTokens: 11 }],
+    ["a huge bound reserves the cap", '{"max_tokens":1e30}', { maxTokens: 100000000 }],
+    ["a huge integer bound reserves the cap", '{"max_tokens":99999999999999999999}', { maxTokens: 100000000 }],
+    ["a string is no bound", '{"max_tokens":"500"}', { maxTokens: -1 }],
     ["max_tokens and a larger max_output_tokens", '{"max_tokens":10,"max_output_tokens":300}', { maxTokens: 300 }],
     // Billed input beside the messages counts toward the prompt.
     ["Responses instructions", `{"model":"m","input":"hi","instructions":"${"x".repeat(400)}"}`, { promptBytes: 2 + 400 }],

@@ -120,15 +120,12 @@ export function tokenBound(c: BodyCase): number {
   for (const m of c.members) {
     if (!TOKEN_FIELDS.includes(m.key)) continue;
     if (!/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(m.value)) continue;
-    // EXCLUDED, defect reported with issue 13 ("token bounds in non-integer notation"): the filter
-    // skips a bound written as 1e3, 25.0 or 2.5e1 — it reserves defaults.maxTokens when no other
-    // bound is present, or only the other fields' value (max_tokens 1 + max_completion_tokens 1e3
-    // reserves 1 output token) — while a lenient provider reads 1000. Remove this line once fixed.
-    if (!/^-?\d+$/.test(m.value)) continue;
+    // A bound in any notation (1e3, 25.0, 2.5e1) counts as a lenient provider reads it (the
+    // fuzz found the filter ignoring those; lib/json_scan.ts parseBoundAt now rounds them up).
     const n = Number(m.value);
-    // Providers reject (400, nothing billed) a bound beyond a 32-bit integer: such a value bounds
-    // nothing, and the filter then reserves defaults.maxTokens (noted in issue 13's report).
-    if (Number.isFinite(n) && n > 0 && n <= 2147483647) bound = Math.max(bound, Math.ceil(n));
+    // Providers reject (400, nothing billed) a bound beyond a 32-bit integer; no model bills more
+    // than the filter's 100,000,000 cap on a bound.
+    if (Number.isFinite(n) && n > 0 && n <= 2147483647) bound = Math.max(bound, Math.min(Math.ceil(n), 100_000_000));
   }
   return bound;
 }
