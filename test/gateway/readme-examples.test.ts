@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { localBootstrapFor } from "../../harness/cli/local-bootstrap.ts";
 import { startMockProviders, type StartedMock } from "../../harness/cli/start.ts";
-import { startGateway } from "../../harness/gateway/index.ts";
+import { loadBootstrap, startGateway } from "../../harness/gateway/index.ts";
 import { deadPort, post, ROOT } from "../support/stack.ts";
 
 type Provider = { name: string; type: string; cluster: string; deployments?: Record<string, string>; models?: string[] };
@@ -57,5 +57,16 @@ describe("README example configurations run against the local mocks", () => {
     const seen = mocks.flatMap((m: StartedMock) => m.mock.records.map((r: any) => `${m.name} ${r.method} ${r.path} ${r.status}`));
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.filter((l) => !l.endsWith(" 200"))).toEqual([]);
+  });
+});
+
+describe("envoy/three-providers.yaml", () => {
+  it("embeds exactly the README's three-provider example (made by ai-failover bootstrap; regenerate it when the example changes)", () => {
+    const text = readFileSync(`${ROOT}README.md`, "utf8");
+    const at = text.indexOf("For example, three providers");
+    const block = /```json\n([\s\S]*?)```/.exec(text.slice(at))![1]!;
+    const boot = loadBootstrap(readFileSync(`${ROOT}envoy/three-providers.yaml`, "utf8"), { baseDir: ROOT });
+    expect(JSON.parse(boot.wasm.configuration)).toEqual(JSON.parse(block));
+    expect([...boot.clusters.keys()]).toEqual(["aoai-east", "aoai-west", "openai"]);
   });
 });

@@ -16,8 +16,8 @@ function validate(...files: string[]) {
 }
 
 describe("ai-failover validate", () => {
-  it("exits 0 on every shipped example: envoy/local.yaml, envoy/envoy.yaml, the Higress WasmPlugin", () => {
-    const files = ["envoy/local.yaml", "envoy/envoy.yaml", "envoy/higress-wasmplugin.yaml"];
+  it("exits 0 on every shipped example: envoy/local.yaml, envoy/envoy.yaml, the Higress WasmPlugin, envoy/three-providers.yaml", () => {
+    const files = ["envoy/local.yaml", "envoy/envoy.yaml", "envoy/higress-wasmplugin.yaml", "envoy/three-providers.yaml"];
     const r = validate(...files);
     expect(r.out + r.err).not.toContain("problem");
     expect(r.code).toBe(0);
