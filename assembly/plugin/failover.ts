@@ -90,7 +90,7 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
     const savedHeaders = getHeaderPairs(MapType.HttpCallResponseHeaders);
     if (sendNext(r, now)) return;
     if (tooLarge) answerTooLarge(r, a, bodySize, limit);
-    else replyWithAttempt(r, a, status, savedHeaders, saved !== null ? Uint8Array.wrap(saved!) : null);
+    else replyWithAttempt(r, a, status, savedHeaders, saved !== null ? Uint8Array.wrap(saved) : null);
     return;
   }
   if (tooLarge) {
