@@ -96,6 +96,12 @@ export class ProviderConfig {
   credentialSource: string = "";
   priority: i32 = 0;
   weight: i32 = 1;
+  /**
+   * Ask this provider for the usage chunk of a stream (stream_options.include_usage), when the
+   * gateway's streaming.includeUsage does. Off for servers that reject stream_options (some
+   * OpenAI-compatible ones, old Azure api-versions): their streams are accounted by estimate.
+   */
+  includeUsage: bool = true;
   limits: Limits = new Limits();
   /** Health probe path override (default: the models endpoint for the type). */
   healthPath: string = "";

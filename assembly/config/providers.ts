@@ -161,6 +161,7 @@ export function readProvider(o: ObjReader, env: EnvLookup): ProviderConfig {
   }
   p.priority = <i32>o.int("priority", 0, 0, 2147483647);
   p.weight = <i32>o.int("weight", 1, 0, 1000);
+  p.includeUsage = o.boolean("includeUsage", true);
   p.limits = readLimits(o);
   const hc = o.obj("healthCheck");
   if (hc !== null) {

@@ -14,6 +14,7 @@ const K_STREAM = utf8("\"stream\"");
 const K_MAX_TOKENS = utf8("\"max_tokens\"");
 const K_MAX_COMPLETION = utf8("\"max_completion_tokens\"");
 const K_MAX_OUTPUT = utf8("\"max_output_tokens\"");
+const K_N = utf8("\"n\"");
 const K_STREAM_OPTIONS = utf8("\"stream_options\"");
 const K_INCLUDE_USAGE = utf8("\"include_usage\"");
 const K_MESSAGES = utf8("\"messages\"");
@@ -43,6 +44,8 @@ export class RequestScan {
   stream: bool = false;
   /** max_tokens / max_completion_tokens / max_output_tokens, -1 when absent. */
   maxTokens: i64 = -1;
+  /** `n`: how many choices the answer has (each may use the whole output bound); 1 when absent. */
+  choices: i32 = 1;
   hasStreamOptions: bool = false;
   /** -1 absent, 0 false, 1 true. */
   includeUsage: i32 = -1;
@@ -387,6 +390,10 @@ function scanMembers(b: Uint8Array): RequestScan {
       }
     } else if (isKey(K_STREAM)) {
       out.stream = matchAt(b, vs, L_TRUE);
+    } else if (isKey(K_N)) {
+      // Providers allow 1–128; a value outside is refused by them (count it as 1 here).
+      const n = parseBoundAt(b, vs, ve);
+      out.choices = n >= 1 && n <= 128 ? <i32>n : 1;
     } else if (isKey(K_MAX_TOKENS) || isKey(K_MAX_COMPLETION) || isKey(K_MAX_OUTPUT)) {
       // The largest bound any of them sets: providers differ in which one they honour (Azure and
       // OpenAI take max_completion_tokens over max_tokens), so reserving less could be outrun.

@@ -168,7 +168,8 @@ export class ClientRequest extends Context {
       this.reject(streamingDisabled());
       return FilterDataStatusValues.StopIterationNoBuffer;
     }
-    const maxTokens = scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens;
+    // Each of `n` choices may use the whole output bound.
+    const maxTokens = (scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens) * <i64>scan.choices;
     if (!this.route(scan.promptTokens(), maxTokens, true)) return FilterDataStatusValues.StopIterationNoBuffer;
     return FilterDataStatusValues.Continue;
   }
@@ -251,7 +252,7 @@ export class ClientRequest extends Context {
     const i = picked.index;
     unchecked((this.tried[i] = true));
     const p = unchecked(view.config.providers[i]);
-    const up = upstreamRequest(p, this.api.kind, this.model, this.method, this.body, this.scan, view.config.streaming.includeUsage);
+    const up = upstreamRequest(p, this.api.kind, this.model, this.method, this.body, this.scan, view.config.streaming.includeUsage && p.includeUsage);
     let owner = this.owner;
     if (owner === null) this.owner = owner = new RequestOwner(this);
     return new Attempt(owner, view, i, picked.reservation!, up, this.promptEstimate, this.maxTokens);

@@ -55,6 +55,7 @@ function providerJson(p: ProviderConfig): string {
     .str("credentialSource", p.credentialSource)
     .int("priority", p.priority)
     .int("weight", p.weight)
+    .bool("includeUsage", p.includeUsage)
     .raw("limits", limits.toString())
     .str("healthPath", p.healthPath)
     .str("fingerprint", p.fingerprint)

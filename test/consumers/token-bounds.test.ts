@@ -15,6 +15,9 @@ describe("consumer budgets count what the provider may bill", () => {
       { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_completion_tokens: 4000, max_tokens: 1 }],
     ["responses: 6,000 tokens of instructions", "/v1/responses",
       { model: "gpt-4o", input: "hi", instructions: "word ".repeat(4800), max_output_tokens: 16 }],
+    // Each of n choices may use the whole bound (issue 9): n 8 × max_tokens 50 is 400 output tokens.
+    ["chat: n 8 choices of max_tokens 50", "/v1/chat/completions",
+      { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 50, n: 8 }],
     ["chat: a large tool schema", "/v1/chat/completions",
       { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 16,
         tools: [{ type: "function", function: { name: "f", description: "d ".repeat(2000), parameters: { type: "object" } } }] }],

@@ -31,7 +31,7 @@ export const openai = () => ({
 });
 
 export const full = () => ({
-  providers: [azure(), openai()],
+  providers: [azure(), { ...openai(), includeUsage: false }],
   healthCheck: { enabled: true, interval: "10s", timeout: "1.5s", unhealthyThreshold: 3, healthyThreshold: 2 },
   retry: { maxAttempts: 4, onStatus: [429, 503], onConnectFailure: false, maxAnswerBytes: 8388608 },
   cooldown: { rateLimitDefault: "5s", authFailure: "10m", baseEjection: "30s", maxEjection: "5m", consecutiveFailures: 5 },
