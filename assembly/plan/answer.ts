@@ -79,6 +79,18 @@ export function parseStatus(value: string | null): i32 {
   return n;
 }
 
+const DEPLOYMENT_NOT_FOUND = utf8("DeploymentNotFound");
+const MODEL_NOT_FOUND = utf8("model_not_found");
+
+/**
+ * Does a 404 say the provider does not serve the model (Azure `DeploymentNotFound`, OpenAI
+ * `model_not_found`) — a fault of this provider for this model, not of the client's request?
+ */
+export function isModelNotServed(status: i32, bodyPrefix: Uint8Array | null): bool {
+  return status == 404 && bodyPrefix !== null &&
+    (indexOf(bodyPrefix, DEPLOYMENT_NOT_FOUND) >= 0 || indexOf(bodyPrefix, MODEL_NOT_FOUND) >= 0);
+}
+
 /** Does this error body say the account's quota is used up (not a per-minute rate limit)? */
 function isQuotaError(bodyPrefix: Uint8Array | null): bool {
   return bodyPrefix !== null && indexOf(bodyPrefix, INSUFFICIENT_QUOTA) >= 0;

@@ -40,9 +40,9 @@ export class Attempt extends CalloutHandler {
   readonly scan: ResponseScan = new ResponseScan();
   /** A consumer budget this attempt settles: handed over when the client leaves mid-attempt. */
   budget: Reservation<BudgetState> | null = null;
-  /** An in-band 429 whose body is being read (quota error or rate limit?). */
-  held429: AnswerHeaders | null = null;
-  /** What has arrived of that 429's body (at most ERROR_BODY_PREFIX bytes). */
+  /** An in-band 429 or 404 whose body is being read (quota error or rate limit? model not served?). */
+  heldError: AnswerHeaders | null = null;
+  /** What has arrived of that answer's body (at most ERROR_BODY_PREFIX bytes). */
   errorPrefix: Uint8Array | null = null;
   private finished: bool = false;
   private charged: Charge = new Charge();

@@ -2,7 +2,7 @@
 // through http_call (with that provider's own credential), and its answer replaces the failed
 // one as a local reply.
 
-import { AnswerHeaders, classifyAnswer } from "../plan/answer";
+import { AnswerHeaders, classifyAnswer, isModelNotServed } from "../plan/answer";
 import { upstreamAnswerTooLarge, upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
 import { BufferType, continueResponse, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponseBytes } from "../host/calls";
 import { Outcome } from "../health/transitions";
@@ -13,6 +13,7 @@ import { Attempt } from "./attempt";
 import { Phase } from "./phase";
 import { ATTEMPTS_HEADER, clientHeaders, PROVIDER_HEADER } from "./response";
 import { ClientRequest } from "./request";
+import { logSafe } from "./access_log";
 
 /** Response headers of an http_call attempt that are passed on to the client. */
 const FORWARDED_RESPONSE_HEADERS: string[] = [
@@ -45,7 +46,7 @@ export function failover(r: ClientRequest, status: i32, now: i64): bool {
 }
 
 /** Sends the saved request to the next available provider. False when none is left. */
-function sendNext(r: ClientRequest, now: i64): bool {
+function sendNext(r: ClientRequest, now: i64, reason: string = ""): bool {
   // Without the whole request body there is nothing to resend (header-only mode: the body
   // is still arriving, or was over the limit).
   if (!r.bodyComplete) return false;
@@ -62,7 +63,7 @@ function sendNext(r: ClientRequest, now: i64): bool {
       continue;
     }
     const prev = r.attempt!.provider.name;
-    r.root.metrics.failover(prev, failoverReason(r.status));
+    r.root.metrics.failover(prev, reason.length > 0 ? reason : failoverReason(r.status));
     if (enabled(Level.Info)) {
       log(Level.Info, "ai-failover: failover " + prev + " → " + next.provider.name +
         " (attempt " + (r.attempts + 1).toString() + ", previous status " + r.status.toString() + ")");
@@ -81,7 +82,9 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
   const status = h.status;
   const now = nowMs();
   r.status = status;
-  a.answered(classifyAnswer(h, status == 429 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null), now);
+  const prefix = status == 429 || status == 404 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
+  a.answered(classifyAnswer(h, status == 429 ? prefix : null), now);
+  if (isModelNotServed(status, prefix) && modelNotServed(r, a, now)) return;
   // The answer is copied into the VM to be sent as one reply: bounded (retry.maxAnswerBytes).
   const limit = r.cfg().retry.maxAnswerBytes;
   const tooLarge = <i64>bodySize > limit;
@@ -159,21 +162,39 @@ function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: stri
 }
 
 /**
- * A held in-band 429, decided from `prefix` (what arrived of its body): a quota error ejects the
- * provider for long, a rate limit was cooled down at the headers. True when another provider
- * takes the request.
+ * A held in-band 429 or 404, decided from `prefix` (what arrived of its body). A 429: a quota
+ * error ejects the provider for long, a rate limit was cooled down at the headers. A 404 saying
+ * the provider does not serve the model: skipped for that model, and the request moves on. True
+ * when another provider takes the request.
  */
-export function decideHeld429(r: ClientRequest, a: Attempt, prefix: Uint8Array | null, now: i64): bool {
+export function decideHeldError(r: ClientRequest, a: Attempt, prefix: Uint8Array | null, now: i64): bool {
   r.root.errorWait.release(r.context_id);
-  const held = a.held429;
+  const held = a.heldError;
   const h = held !== null ? held : new AnswerHeaders();
-  a.held429 = null;
+  a.heldError = null;
   a.errorPrefix = null;
+  if (h.status == 404) return isModelNotServed(404, prefix) && modelNotServed(r, a, now);
   h.remainingTokens = -1; // cooled down at the headers; a quota error makes it a long ejection
   h.remainingRequests = -1;
   const v = classifyAnswer(h, prefix);
   if (v.outcome == Outcome.QuotaExhausted) a.answered(v, now);
   return failover(r, 429, now);
+}
+
+/**
+ * The provider answered that it does not serve the model: skip it for this model for
+ * cooldown.authFailure, and move the request on (whatever retry.onStatus says: the next provider
+ * may well serve it). True when another provider takes the request.
+ */
+function modelNotServed(r: ClientRequest, a: Attempt, now: i64): bool {
+  const cfg = r.cfg();
+  r.root.modelsOut.eject(a.slot.stateKey, r.model, now + cfg.cooldown.authFailureMs);
+  if (enabled(Level.Warn)) {
+    log(Level.Warn, "ai-failover: provider " + a.provider.name + " does not serve model " + logSafe(r.model) + " (404 " +
+      "DeploymentNotFound/model_not_found): skipped for that model for " + cfg.cooldown.authFailureMs.toString() + " ms");
+  }
+  if (r.attempts >= cfg.retry.maxAttempts || r.tried.length == 0) return false;
+  return sendNext(r, now, "model_not_served");
 }
 
 /** The held 429's body stalled: decided from what arrived; the 429 goes on if nobody else can take the request. */
@@ -182,11 +203,12 @@ export function errorBodyExpired(r: ClientRequest, now: i64): void {
   const a = r.attempt!;
   const got = a.errorPrefix;
   if (enabled(Level.Warn)) {
-    log(Level.Warn, "ai-failover: provider " + a.provider.name + " sent a 429 whose body stalled: decided after " +
+    log(Level.Warn, "ai-failover: provider " + a.provider.name + " sent a " + (a.heldError !== null ? a.heldError!.status : 429).toString() +
+      " whose body stalled: decided after " +
       ERROR_BODY_WAIT_MS.toString() + " ms from the " + (got !== null ? got.length : 0).toString() + " bytes that arrived");
   }
-  const held = a.held429;
-  if (decideHeld429(r, a, got, now)) return;
-  r.respond(a, 429, held);
+  const held = a.heldError;
+  if (decideHeldError(r, a, got, now)) return;
+  r.respond(a, held !== null ? held.status : 429, held);
   continueResponse();
 }

@@ -28,7 +28,7 @@ export class Picked {
  * it are skipped.
  */
 export function pickProvider(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool,
-  rng: Rng, now: i64): Picked {
+  rng: Rng, now: i64, skip: bool[] | null = null): Picked {
   const cfg = view.config;
   const n = cfg.providers.length;
   const out = new Picked();
@@ -40,6 +40,8 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     for (let i = 0; i < n; i++) {
       unchecked((capacity[i] = fits(unchecked(states[i]), unchecked(cfg.providers[i]).limits, need, now)));
     }
+    // Providers that do not serve this model (plugin/model_ejections.ts).
+    if (skip !== null) for (let i = 0; i < n; i++) if (unchecked(skip[i])) unchecked((capacity[i] = false));
     if (headerOnly) {
       for (let i = 0; i < n; i++) {
         const p = unchecked(cfg.providers[i]);

@@ -27,7 +27,7 @@ import { NoChoice } from "../select/selector";
 import { logSafe, recordRequest } from "./access_log";
 import { Attempt, AttemptOwner } from "./attempt";
 import { admitConsumer, allowsModel, findConsumer } from "./consumers";
-import { attemptAnswered, decideHeld429, errorBodyExpired, failover, rejectCredential } from "./failover";
+import { attemptAnswered, decideHeldError, errorBodyExpired, failover, rejectCredential } from "./failover";
 import { headerModeBody } from "./header_mode";
 import { allowed, Phase, phaseName } from "./phase";
 import { pickProvider } from "./pick";
@@ -244,7 +244,8 @@ export class ClientRequest extends Context {
    */
   newAttempt(now: i64): Attempt | null {
     const view = this.view!;
-    const picked = pickProvider(view, this.model, this.api.kind, this.need, this.tried, this.headerOnly, this.root.rng, now);
+    const picked = pickProvider(view, this.model, this.api.kind, this.need, this.tried, this.headerOnly, this.root.rng, now,
+      this.root.modelsOut.mask(view, this.model, now));
     if (picked.index < 0) {
       if (this.attempts == 0) this.reject(noProvider(view.config, this.model, this.need, this.headerOnly, picked.why, picked.states, now));
       return null;
@@ -267,11 +268,12 @@ export class ClientRequest extends Context {
     this.headersMs = now;
     // Cool the provider down at once (no other request may pick it meanwhile).
     a.answered(classifyAnswer(h, null), now);
-    if (h.status == 429 && !endOfStream && !this.headerOnly) {
+    if ((h.status == 429 || h.status == 404) && !endOfStream && !this.headerOnly) {
       // A 429 may also be a quota error (insufficient_quota: a long ejection, not a short
-      // cooldown): read its (small) body before deciding the rest. Headers stay mutable meanwhile
+      // cooldown), a 404 may say the provider does not serve the model (DeploymentNotFound): read
+      // the (small) body before deciding the rest. Headers stay mutable meanwhile
       // (allow_on_headers_stop_iteration).
-      a.held429 = h;
+      a.heldError = h;
       this.enter(Phase.ReadingError);
       this.root.errorWait.hold(this.owner!, now);
       return FilterHeadersStatusValues.StopIteration;
@@ -319,10 +321,10 @@ export class ClientRequest extends Context {
         a.errorPrefix = prefix;
         return FilterDataStatusValues.StopIterationAndBuffer;
       }
-      const held = a.held429;
-      if (decideHeld429(this, a, prefix, nowMs())) return FilterDataStatusValues.StopIterationNoBuffer;
-      // Nothing else can take it: the client gets the provider's 429 as it was.
-      this.respond(a, 429, held);
+      const held = a.heldError;
+      if (decideHeldError(this, a, prefix, nowMs())) return FilterDataStatusValues.StopIterationNoBuffer;
+      // Nothing else can take it: the client gets the provider's answer as it was.
+      this.respond(a, held !== null ? held.status : 429, held);
       return FilterDataStatusValues.Continue;
     }
     let chunk: Uint8Array;

@@ -18,6 +18,7 @@ import { Metrics } from "./metrics";
 import { ClientRequest } from "./request";
 import { buildViews, ConfigView, loadStates, needsCluster } from "./views";
 import { ErrorBodyWait } from "./error_wait";
+import { ModelEjections } from "./model_ejections";
 
 class MapEnv extends EnvLookup {
   constructor(private vars: Map<string, string>) { super(); }
@@ -41,6 +42,7 @@ export class FailoverRoot extends RootContext {
   callouts: Callouts = new Callouts();
   bodyWait: BodyWaitWatch = new BodyWaitWatch();
   errorWait: ErrorBodyWait = new ErrorBodyWait();
+  modelsOut: ModelEjections = new ModelEjections();
   private health: HealthChecks = new HealthChecks(this.callouts, this.metrics);
   private generation: Generation = new Generation();
   private tickMs: i64 = 1000;

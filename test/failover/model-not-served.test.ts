@@ -1,0 +1,65 @@
+// Issue 9: a provider answering 404 DeploymentNotFound (Azure) or model_not_found (OpenAI) does not
+// serve that model. It used to pass to the client as a client error while the /models probe kept
+// the provider healthy, so the next request went there again. Now the request moves on to the
+// next provider, that provider is skipped for that model (cooldown.authFailure), a warning and
+// ai_failover_failovers_total{reason="model_not_served"} say why; its other models and its health
+// are untouched; any other 404 still goes to the client as it was.
+import { afterEach, describe, expect, it } from "vitest";
+import { baseConfig, chatBody, rig, type HostRig } from "../support/host-rig.ts";
+import { AZURE_404_DEPLOYMENT, chat, post, startStack, type Stack } from "../support/stack.ts";
+
+describe("a provider that does not serve the model", () => {
+  let r: HostRig;
+  let s: Stack;
+  afterEach(async () => { await r?.close(); await s?.close(); });
+
+  it("in-band 404 DeploymentNotFound: the request is served by the next provider; later requests skip that provider for the model", async () => {
+    r = await rig(baseConfig());
+    const f = r.request("/v1/chat/completions", chatBody());
+    expect(f.up(":authority")).toBe("east.openai.azure.com");
+    f.callOnResponseHeaders([[":status", "404"], ["content-type", "application/json"]], false);
+    f.callOnResponseBody(Buffer.from(AZURE_404_DEPLOYMENT), true);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(r.callouts.map((c) => c.cluster)).toEqual(["west"]);
+    f.complete();
+    expect(f.status).toBe(200);
+    expect(f.header("x-ai-failover-provider")).toBe("west");
+    expect(r.logs.some((l) => l.level === 3 && l.message.includes("provider east does not serve model gpt-4o"))).toBe(true);
+    expect(r.metrics().find((m) => m.name.includes("ai_failover_failovers_total") && m.name.includes("model_not_served"))?.value).toBe(1n);
+    // The next request for that model goes straight to west; east's health is untouched.
+    const g = r.request("/v1/chat/completions", chatBody());
+    expect(g.up(":authority")).toBe("west.openai.azure.com");
+    g.complete();
+    expect(r.providerState("east")!.healthy).toBe(true);
+  });
+
+  it("any other 404 goes to the client as it was, and the provider stays in use", async () => {
+    r = await rig(baseConfig());
+    const body = '{"error":{"code":"404","message":"Resource not found"}}';
+    const f = r.request("/v1/chat/completions", chatBody());
+    f.callOnResponseHeaders([[":status", "404"], ["content-type", "application/json"]], false);
+    f.callOnResponseBody(Buffer.from(body), true);
+    f.complete();
+    expect(f.status).toBe(404);
+    expect(f.body).toBe(body);
+    expect(r.callouts).toEqual([]);
+    const g = r.request("/v1/chat/completions", chatBody());
+    expect(g.up(":authority")).toBe("east.openai.azure.com");
+    g.complete();
+  });
+
+  it("through the gateway: a primary without the deployment; clients get 200 from the other, the primary sees it once per worker", async () => {
+    s = await startStack({
+      edit: (cfg) => ({ ...cfg, healthCheck: { enabled: false } }),
+      east: { deployments: { "some-other-deployment": { model: "gpt-4o-2024-08-06" } } },
+      workers: 1,
+    });
+    for (let i = 0; i < 5; i++) {
+      const r = await post(s.gateway.url, "/v1/chat/completions", chat(`q${i}`));
+      expect(r.status).toBe(200);
+      expect(r.headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
+    }
+    const eastChats = s.east.records.filter((x) => x.api === "chat");
+    expect(eastChats.map((x) => x.status)).toEqual([404]);
+  });
+});
