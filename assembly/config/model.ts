@@ -159,6 +159,13 @@ export class RetryConfig {
    * 502 upstream_answer_too_large (the provider's usage is still accounted).
    */
   maxAnswerBytes: i64 = 16 << 20;
+  /**
+   * Also move on after a 400 `content_filter` (another deployment may have another filter
+   * policy) / `context_length_exceeded` (another may have a longer context). Never counted
+   * against the provider's health.
+   */
+  onContentFilter: bool = false;
+  onContextLength: bool = false;
 }
 
 export class CooldownConfig {

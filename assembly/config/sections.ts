@@ -49,6 +49,8 @@ function readRetry(root: ObjReader): RetryConfig {
   }
   r.onConnectFailure = o.boolean("onConnectFailure", r.onConnectFailure);
   r.maxAnswerBytes = o.int("maxAnswerBytes", r.maxAnswerBytes, 65536, 256 * 1024 * 1024);
+  r.onContentFilter = o.boolean("onContentFilter", r.onContentFilter);
+  r.onContextLength = o.boolean("onContextLength", r.onContextLength);
   o.finish();
   return r;
 }

@@ -2,7 +2,7 @@
 // through http_call (with that provider's own credential), and its answer replaces the failed
 // one as a local reply.
 
-import { AnswerHeaders, classifyAnswer, isModelNotServed } from "../plan/answer";
+import { AnswerHeaders, classifyAnswer, isModelNotServed, movableClientError } from "../plan/answer";
 import { upstreamAnswerTooLarge, upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
 import { BufferType, continueResponse, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponseBytes } from "../host/calls";
 import { Outcome } from "../health/transitions";
@@ -82,9 +82,10 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
   const status = h.status;
   const now = nowMs();
   r.status = status;
-  const prefix = status == 429 || status == 404 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
+  const prefix = status == 429 || status == 404 || status == 400 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
   a.answered(classifyAnswer(h, status == 429 ? prefix : null), now);
   if (isModelNotServed(status, prefix) && modelNotServed(r, a, now)) return;
+  if (status == 400 && movedOn(r, prefix, now)) return;
   // The answer is copied into the VM to be sent as one reply: bounded (retry.maxAnswerBytes).
   const limit = r.cfg().retry.maxAnswerBytes;
   const tooLarge = <i64>bodySize > limit;
@@ -174,11 +175,20 @@ export function decideHeldError(r: ClientRequest, a: Attempt, prefix: Uint8Array
   a.heldError = null;
   a.errorPrefix = null;
   if (h.status == 404) return isModelNotServed(404, prefix) && modelNotServed(r, a, now);
+  if (h.status == 400) return movedOn(r, prefix, now);
   h.remainingTokens = -1; // cooled down at the headers; a quota error makes it a long ejection
   h.remainingRequests = -1;
   const v = classifyAnswer(h, prefix);
   if (v.outcome == Outcome.QuotaExhausted) a.answered(v, now);
   return failover(r, 429, now);
+}
+
+/** A 400 the policy lets move on (retry.onContentFilter / onContextLength): to the next provider. */
+function movedOn(r: ClientRequest, prefix: Uint8Array | null, now: i64): bool {
+  const cfg = r.cfg();
+  const why = movableClientError(400, prefix, cfg.retry.onContentFilter, cfg.retry.onContextLength);
+  if (why.length == 0 || r.attempts >= cfg.retry.maxAttempts || r.tried.length == 0) return false;
+  return sendNext(r, now, why);
 }
 
 /**

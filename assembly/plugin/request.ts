@@ -268,7 +268,9 @@ export class ClientRequest extends Context {
     this.headersMs = now;
     // Cool the provider down at once (no other request may pick it meanwhile).
     a.answered(classifyAnswer(h, null), now);
-    if ((h.status == 429 || h.status == 404) && !endOfStream && !this.headerOnly) {
+    const retry = this.cfg().retry;
+    const held = h.status == 429 || h.status == 404 || (h.status == 400 && (retry.onContentFilter || retry.onContextLength));
+    if (held && !endOfStream && !this.headerOnly) {
       // A 429 may also be a quota error (insufficient_quota: a long ejection, not a short
       // cooldown), a 404 may say the provider does not serve the model (DeploymentNotFound): read
       // the (small) body before deciding the rest. Headers stay mutable meanwhile

@@ -104,6 +104,8 @@ function configJson(c: Config): string {
       .raw("onStatus", "[" + onStatus.join(",") + "]")
       .bool("onConnectFailure", c.retry.onConnectFailure)
       .int("maxAnswerBytes", c.retry.maxAnswerBytes)
+      .bool("onContentFilter", c.retry.onContentFilter)
+      .bool("onContextLength", c.retry.onContextLength)
       .toString())
     .raw("cooldown", new JsonObject()
       .int("defaultRateLimitMs", c.cooldown.defaultRateLimitMs)

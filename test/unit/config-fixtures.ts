@@ -33,7 +33,7 @@ export const openai = () => ({
 export const full = () => ({
   providers: [azure(), { ...openai(), includeUsage: false }],
   healthCheck: { enabled: true, interval: "10s", timeout: "1.5s", unhealthyThreshold: 3, healthyThreshold: 2 },
-  retry: { maxAttempts: 4, onStatus: [429, 503], onConnectFailure: false, maxAnswerBytes: 8388608 },
+  retry: { maxAttempts: 4, onStatus: [429, 503], onConnectFailure: false, maxAnswerBytes: 8388608, onContentFilter: true },
   cooldown: { rateLimitDefault: "5s", authFailure: "10m", baseEjection: "30s", maxEjection: "5m", consecutiveFailures: 5 },
   consumers: [{ name: "team-a", apiKey: CONSUMER_KEY, tokensPerMinute: 5000, requestsPerMinute: 30, models: ["gpt-4o"] }],
   streaming: { allow: true, includeUsage: false },
