@@ -218,6 +218,8 @@ export class Config {
   streaming: StreamingConfig = new StreamingConfig();
   /** Output tokens reserved when the client sets no max_tokens/max_completion_tokens. */
   defaultMaxTokens: i64 = 1024;
+  /** Tokens an image in the prompt is counted as (defaults.imageTokens). */
+  defaultImageTokens: i64 = 1445;
   /** Largest request body the filter buffers (413 above). */
   maxRequestBodyBytes: i64 = 1048576;
   /** Upstream request timeout for in-request retries (http_call), ms. */

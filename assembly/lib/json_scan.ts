@@ -58,14 +58,35 @@ export class RequestScan {
   /** Bytes of text in messages/input/prompt strings, and the number of message objects. */
   promptBytes: i64 = 0;
   messageCount: i32 = 0;
+  /**
+   * Images in the prompt (a data:image/… string, or the string value of an `url` / `image_url`
+   * key): counted per image, not by their bytes (a 600 KB base64 image is not 150,000 tokens).
+   */
+  images: i32 = 0;
   /** Index of the closing brace of the top-level object. */
   objectEnd: i32 = -1;
 
-  /** Prompt tokens as a provider's admission estimate would count them (≈4 bytes a token). */
-  promptTokens(): i64 {
-    return (this.promptBytes + 3) / 4 + <i64>this.messageCount * 4 + 3;
+  /**
+   * Prompt tokens as a provider's admission estimate would count them (≈4 bytes a token), each
+   * image as `imageTokens`.
+   */
+  promptTokens(imageTokens: i64 = DEFAULT_IMAGE_TOKENS): i64 {
+    return (this.promptBytes + 3) / 4 + <i64>this.messageCount * 4 + 3 + <i64>this.images * imageTokens;
   }
 }
+
+/**
+ * An image's tokens when not configured: the most a high-detail image costs on gpt-4o (85 + 170
+ * per 512-pixel tile; scaled to fit 2048 × 2048, then its short side to 768: at most 2 × 4 tiles).
+ */
+export const DEFAULT_IMAGE_TOKENS: i64 = 1445;
+
+const DATA_IMAGE = utf8("data:image/");
+const K_URL = utf8("\"url\"");
+const K_IMAGE_URL = utf8("\"image_url\"");
+
+/** The key just read names an image's URL: its string value is an image, not text. */
+let imageKey = false;
 
 function skipWs(b: Uint8Array, i: i32): i32 {
   const n = b.length;
@@ -144,10 +165,27 @@ function skipKeyColon(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32
   if (i >= b.length || unchecked(b[i]) != CH_QUOTE) return -1;
   const e = skipString(b, i);
   if (e < 0) return -1;
-  if (count) out.promptBytes += <i64>(e - i - 2);
+  if (count) {
+    out.promptBytes += <i64>(e - i - 2);
+    imageKey = spanIs(b, i, e, K_URL) || spanIs(b, i, e, K_IMAGE_URL);
+  }
   const j = skipWs(b, e);
   if (j >= b.length || unchecked(b[j]) != CH_COLON) return -1;
   return j + 1;
+}
+
+/** Is b[s, e) exactly `lit`? */
+function spanIs(b: Uint8Array, s: i32, e: i32, lit: Uint8Array): bool {
+  if (e - s != lit.length) return false;
+  for (let k = 0; k < lit.length; k++) if (unchecked(b[s + k]) != unchecked(lit[k])) return false;
+  return true;
+}
+
+/** Does the string at [s, e) (quotes included) start with `lit`? */
+function stringStarts(b: Uint8Array, s: i32, e: i32, lit: Uint8Array): bool {
+  if (e - s - 2 < lit.length) return false;
+  for (let k = 0; k < lit.length; k++) if (unchecked(b[s + 1 + k]) != unchecked(lit[k])) return false;
+  return true;
 }
 
 const K_OBJECT: u8 = 1;
@@ -175,10 +213,15 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
     if (i >= n) return -1;
     const c = unchecked(b[i]);
     let closed = false;
+    const image = imageKey;
+    imageKey = false;
     if (c == CH_QUOTE) {
       const e = skipString(b, i);
       if (e < 0) return -1;
-      if (count) out.promptBytes += <i64>(e - i - 2);
+      if (count) {
+        if (image || stringStarts(b, i, e, DATA_IMAGE)) out.images++;
+        else out.promptBytes += <i64>(e - i - 2);
+      }
       i = e;
       closed = true;
     } else if (c == CH_LBRACE || c == CH_LBRACKET) {

@@ -170,7 +170,7 @@ export class ClientRequest extends Context {
     }
     // Each of `n` choices may use the whole output bound.
     const maxTokens = (scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens) * <i64>scan.choices;
-    if (!this.route(scan.promptTokens(), maxTokens, true)) return FilterDataStatusValues.StopIterationNoBuffer;
+    if (!this.route(scan.promptTokens(cfg.defaultImageTokens), maxTokens, true)) return FilterDataStatusValues.StopIterationNoBuffer;
     return FilterDataStatusValues.Continue;
   }
 

@@ -120,6 +120,7 @@ function configJson(c: Config): string {
       .bool("includeUsage", c.streaming.includeUsage)
       .toString())
     .int("defaultMaxTokens", c.defaultMaxTokens)
+    .int("defaultImageTokens", c.defaultImageTokens)
     .int("maxRequestBodyBytes", c.maxRequestBodyBytes)
     .int("upstreamTimeoutMs", c.upstreamTimeoutMs)
     .str("mode", c.headerOnly ? "headers" : "body")

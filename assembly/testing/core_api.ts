@@ -22,6 +22,7 @@ export function coreScanRequest(body: string): string {
     ",\"includeUsage\":" + s.includeUsage.toString() +
     ",\"promptBytes\":" + s.promptBytes.toString() +
     ",\"messageCount\":" + s.messageCount.toString() +
+    ",\"images\":" + s.images.toString() +
     ",\"promptTokens\":" + s.promptTokens().toString() +
     ",\"objectEnd\":" + s.objectEnd.toString() + "}";
 }

@@ -36,12 +36,23 @@ function contentText(content: unknown): string {
   return "";
 }
 
+/**
+ * Tokens of one image part, whatever its size: the most a high-detail image costs on gpt-4o
+ * (85 + 170 per 512-pixel tile, at most 8 tiles) — the filter's defaults.imageTokens.
+ */
+export const IMAGE_TOKENS = 1445;
+
+function imageParts(content: unknown): number {
+  if (!Array.isArray(content)) return 0;
+  return content.filter((p) => p && typeof p === "object" && ((p as Json).type === "image_url" || (p as Json).type === "input_image")).length;
+}
+
 function itemTokens(item: unknown): number {
   if (typeof item === "string") return 4 + textTokens(item);
   if (!item || typeof item !== "object") return 0;
   const m = item as Json;
   const name = typeof m.name === "string" ? textTokens(m.name) : 0;
-  return 4 + textTokens(contentText(m.content)) + name;
+  return 4 + textTokens(contentText(m.content)) + name + IMAGE_TOKENS * imageParts(m.content);
 }
 
 function stringsTokens(input: unknown): number {

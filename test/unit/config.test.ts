@@ -58,6 +58,7 @@ describe("valid configuration → completed model", () => {
       consumers: [{ name: "team-a", credential: "****5b4a", credentialSource: "apiKey", tokensPerMinute: 5000, requestsPerMinute: 30, models: ["gpt-4o"] }],
       streaming: { allow: true, includeUsage: false },
       defaultMaxTokens: 2048,
+      defaultImageTokens: 1445,
       maxRequestBodyBytes: 2097152,
       upstreamTimeoutMs: 120000,
       mode: "body",

@@ -27,6 +27,11 @@ describe("request scanner", () => {
     ["max_output_tokens (Responses API), input string", '{"model":"gpt-4.1","input":"hi there","max_output_tokens":7}',
       { model: "gpt-4.1", maxTokens: 7, promptBytes: 8, messageCount: 0 }],
     ["include_usage false", '{"stream":true,"stream_options":{"include_usage":false}}', { stream: true, includeUsage: 0 }],
+    // Images count per image, not by their bytes (issue 9): a data URI or an image_url / url value.
+    ["an image data URI in a chat part", '{"messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"data:image/png;base64,' + "A".repeat(4000) + '","detail":"high"}}]}]}',
+      { images: 1, messageCount: 1 }],
+    ["an image by URL, and a Responses input_image", '{"input":[{"role":"user","content":[{"type":"input_image","image_url":"https://x.example/a.png"},{"type":"input_text","text":"what is it"}]}]}',
+      { images: 1 }],
     ["empty stream_options", '{"stream":true,"stream_options":{}}', { includeUsage: -1 }],
     ["stream_options with other members first", '{"stream_options":{"x":[1,{"include_usage":false}],"include_usage":true}}', { includeUsage: 1 }],
     ["stream false / absent", '{"model":"m","stream":false}', { stream: false, maxTokens: -1, includeUsage: -1 }],
@@ -624,5 +629,17 @@ describe("admission-time capacity", () => {
     expect(reserveAt(700, 5)).toBe(true);
     expect(fitsAt(800, 1005)).toBe(false);
     expect(fitsAt(700, 1005)).toBe(true);
+  });
+});
+
+describe("request scanner: images", () => {
+  it("a 600 KB base64 image is 1445 prompt tokens, not 150,000; its text still counts", () => {
+    const img = "data:image/jpeg;base64," + "Q".repeat(600_000);
+    const body = JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: [{ type: "text", text: "describe this" }, { type: "image_url", image_url: { url: img } }] }] });
+    const s = JSON.parse(coreScanRequest(body));
+    expect(s.images).toBe(1);
+    expect(s.promptBytes).toBeLessThan(200);
+    expect(s.promptTokens).toBeGreaterThan(1445);
+    expect(s.promptTokens).toBeLessThan(1500);
   });
 });
