@@ -69,19 +69,11 @@ function readMatches(o: ObjReader, rule: RuleConfig): void {
   const services = readList(o, MATCH_SERVICE, "service");
   const prefixes = readList(o, MATCH_ROUTE_PREFIX, "route name prefix");
   if (domains !== null) {
-    const a = o.arr(MATCH_DOMAIN)!;
-    for (let i = 0; i < domains.length; i++) {
-      const why = checkDomainPattern(unchecked(domains[i]));
-      if (why.length > 0) o.errs.add(a.pathAt(i), why);
-    }
+    checkEach(o, MATCH_DOMAIN, domains, false);
     rule.matchDomains = domains;
   }
   if (services !== null) {
-    const a = o.arr(MATCH_SERVICE)!;
-    for (let i = 0; i < services.length; i++) {
-      const why = checkServicePattern(unchecked(services[i]));
-      if (why.length > 0) o.errs.add(a.pathAt(i), why);
-    }
+    checkEach(o, MATCH_SERVICE, services, true);
     rule.matchServices = services;
   }
   if (routes !== null) rule.matchRoutes = routes;
@@ -101,6 +93,16 @@ function readMatches(o: ObjReader, rule: RuleConfig): void {
     rule.match = RuleMatch.RoutePrefix;
   } else {
     o.errs.add(o.path, "needs " + MATCH_ROUTE + ", " + MATCH_DOMAIN + ", " + MATCH_SERVICE + " or " + MATCH_ROUTE_PREFIX);
+  }
+}
+
+/** Reports each entry of `list` (read from `key`) that is not a domain / service pattern. */
+function checkEach(o: ObjReader, key: string, list: string[], services: bool): void {
+  const a = o.arr(key)!;
+  for (let i = 0; i < list.length; i++) {
+    const v = unchecked(list[i]);
+    const why = services ? checkServicePattern(v) : checkDomainPattern(v);
+    if (why.length > 0) o.errs.add(a.pathAt(i), why);
   }
 }
 

@@ -12,16 +12,7 @@ export function fnv1a32(s: string): u32 {
 }
 
 export function fnv1a64(s: string): u64 {
-  let h: u64 = 0xcbf29ce484222325;
-  // Code units read straight from memory: this hashes whole configurations (megabytes).
-  const p = changetype<usize>(s);
-  const n = <usize>s.length;
-  for (let i: usize = 0; i < n; i++) {
-    const c = <u64>load<u16>(p + (i << 1));
-    h = (h ^ (c & 0xff)) * 0x100000001b3;
-    h = (h ^ (c >> 8)) * 0x100000001b3;
-  }
-  return h;
+  return new Fnv64().str(s).h;
 }
 
 /** The low `digits` hex digits of `v` (0 < digits ≤ 16), most significant first. */
@@ -41,6 +32,7 @@ export class Fnv64 {
 
   str(s: string): Fnv64 {
     let h = this.h;
+    // Code units read straight from memory: this hashes whole configurations (megabytes).
     const p = changetype<usize>(s);
     const n = <usize>s.length;
     for (let i: usize = 0; i < n; i++) {
