@@ -232,6 +232,8 @@ export class Config {
   headerOnly: bool = false;
   /** Filter log threshold: 0 trace … 5 critical. */
   logLevel: i32 = 2;
+  /** The access line's level (accessLog "info" | "debug"); -1: "off", no line. */
+  accessLogLevel: i32 = 2;
   /** Seed for weighted choice (0 = random from WASI random_get); tests set it. */
   seed: u64 = 0;
   rules: RuleConfig[] = [];

@@ -104,6 +104,13 @@ export function readSections(root: ObjReader, cfg: Config): void {
     if (i >= 0) cfg.logLevel = i;
     else root.errs.add(root.pathOf("logLevel"), "must be one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", \"critical\", found " + quote(level));
   }
+  const access = root.str("accessLog", false);
+  if (access !== null) {
+    if (access == "info") cfg.accessLogLevel = 2;
+    else if (access == "debug") cfg.accessLogLevel = 1;
+    else if (access == "off") cfg.accessLogLevel = -1;
+    else root.errs.add(root.pathOf("accessLog"), "must be one of \"info\", \"debug\", \"off\", found " + quote(access));
+  }
   cfg.seed = <u64>root.int("seed", 0, 0, 9007199254740991);
   const mode = root.str("mode", false);
   if (mode !== null) {

@@ -59,7 +59,8 @@ export function recordRequest(r: ClientRequest, a: Attempt | null, c: Charge, no
   const ids = r.root.metrics.requestSet(key, provider, consumer, model);
   const ttfb = r.firstByteMs >= 0 ? r.firstByteMs - r.startedMs : -1;
   r.root.metrics.finished(ids, r.startedMs > 0, r.status, c.input, c.output, c.estimated, routed ? ttfb : -1);
-  if (r.startedMs > 0 && enabled(Level.Info)) {
+  const level = view.config.accessLogLevel;
+  if (r.startedMs > 0 && level >= 0 && enabled(<Level>level)) {
     const b = line;
     b.reset();
     b.ascii("ai-failover access: provider=");
@@ -71,6 +72,6 @@ export function recordRequest(r: ClientRequest, a: Attempt | null, c: Charge, no
       .ascii(stream ? " stream=true" : " stream=false")
       .ascii(" prompt_tokens=").dec(c.input).ascii(" completion_tokens=").dec(c.output)
       .ascii(c.estimated ? " estimated=true" : " estimated=false").ascii(" ttfb_ms=").dec(ttfb).ascii(" total_ms=").dec(now - r.startedMs);
-    logBytes(Level.Info, b.buf.dataStart, b.len);
+    logBytes(<Level>level, b.buf.dataStart, b.len);
   }
 }

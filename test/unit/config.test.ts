@@ -334,6 +334,11 @@ describe("_rules_ (Higress per-route / per-domain overrides)", () => {
     expect(errorsOf(cfg)).toEqual(expected);
   });
 
+  it("accessLog: info, debug or off; anything else is an error at its path", () => {
+    expect(errorsOf({ ...rulesBase(), accessLog: "verbose" })).toEqual(["accessLog: must be one of \"info\", \"debug\", \"off\", found \"verbose\""]);
+    for (const v of ["info", "debug", "off"]) expect(configOf({ ...rulesBase(), accessLog: v })).toBeDefined();
+  });
+
   it("does not repeat a global error under every rule", () => {
     const cfg = { ...rulesBase(), logLevel: "loud", _rules_: [{ _match_route_: ["a"] }, { _match_route_: ["b"], seed: -2 }] };
     expect(errorsOf(cfg)).toEqual([
