@@ -31,10 +31,14 @@ function failoverReason(status: i32): string {
   return "status_" + status.toString();
 }
 
+/** Attempts are left for this request (retries on, fewer tried than retry.maxAttempts). */
+function attemptsLeft(r: ClientRequest): bool {
+  return r.tried.length > 0 && r.attempts < r.cfg().retry.maxAttempts;
+}
+
 function shouldRetry(r: ClientRequest, status: i32): bool {
   const cfg = r.cfg();
-  if (r.attempts >= cfg.retry.maxAttempts) return false;
-  if (r.tried.length == 0) return false;
+  if (!attemptsLeft(r)) return false;
   if (status == 0) return cfg.retry.onConnectFailure;
   if (status == 401 || status == 403) return true; // the next provider has its own key
   return cfg.retry.onStatus.includes(status);
@@ -187,7 +191,7 @@ export function decideHeldError(r: ClientRequest, a: Attempt, prefix: Uint8Array
 function movedOn(r: ClientRequest, prefix: Uint8Array | null, now: i64): bool {
   const cfg = r.cfg();
   const why = movableClientError(400, prefix, cfg.retry.onContentFilter, cfg.retry.onContextLength);
-  if (why.length == 0 || r.attempts >= cfg.retry.maxAttempts || r.tried.length == 0) return false;
+  if (why.length == 0 || !attemptsLeft(r)) return false;
   return sendNext(r, now, why);
 }
 
@@ -203,7 +207,7 @@ function modelNotServed(r: ClientRequest, a: Attempt, now: i64): bool {
     log(Level.Warn, "ai-failover: provider " + a.provider.name + " does not serve model " + logSafe(r.model) + " (404 " +
       "DeploymentNotFound/model_not_found): skipped for that model for " + cfg.cooldown.authFailureMs.toString() + " ms");
   }
-  if (r.attempts >= cfg.retry.maxAttempts || r.tried.length == 0) return false;
+  if (!attemptsLeft(r)) return false;
   return sendNext(r, now, "model_not_served");
 }
 

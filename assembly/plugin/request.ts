@@ -16,7 +16,7 @@ import {
 } from "../plan/rejection";
 import { CLUSTER_HEADER, upstreamRequest } from "../plan/upstream";
 import {
-  BufferType, getBuffer, getHeader, getHeaderPairsRaw, getProperty, MapType, nowMs, removeHeader, replaceHeader, sendLocalResponse, setBuffer,
+  BufferType, getBuffer, getHeader, getHeaderPairsRaw, MapType, nowMs, removeHeader, sendLocalResponse, setBuffer,
 } from "../host/calls";
 import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
 import { enabled, Level, log } from "../host/log";
