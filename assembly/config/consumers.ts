@@ -72,12 +72,16 @@ export function checkConsumerKeys(consumers: ConsumerList, providers: ProviderCo
   for (let i = 0; i < consumers.consumers.length; i++) {
     const c = unchecked(consumers.consumers[i]);
     if (c.credential.isEmpty()) continue;
-    for (let j = 0; j < providers.length; j++) {
+    let found = false;
+    for (let j = 0; j < providers.length && !found; j++) {
       const p = unchecked(providers[j]);
-      if (!p.credential.isEmpty() && p.credential.equals(c.credential)) {
-        errs.add(unchecked(consumers.keyPaths[i]),
-          "equals the credential of provider " + quote(p.name) + ": a client could present a provider key; issue consumers their own keys");
-        break;
+      for (let k = 0; k < p.credentials.length && !found; k++) {
+        const pc = unchecked(p.credentials[k]);
+        if (pc.identity === null && !pc.isEmpty() && pc.equals(c.credential)) {
+          errs.add(unchecked(consumers.keyPaths[i]),
+            "equals the credential of provider " + quote(p.name) + ": a client could present a provider key; issue consumers their own keys");
+          found = true;
+        }
       }
     }
   }

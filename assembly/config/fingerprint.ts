@@ -27,6 +27,13 @@ export function fingerprintOf(p: ProviderConfig): string {
       f.str(k).str("=").str(p.deploymentFor(k)).str(";");
     }
   }
-  f.str("\ncredential=").hex(<u64>fnv1a32(p.credential.reveal()), 8);
+  // Each credential (a key as its hash, an identity as its record's fingerprint), in order.
+  for (let i = 0; i < p.credentials.length; i++) {
+    const c = unchecked(p.credentials[i]);
+    const id = c.identity;
+    if (id !== null) f.str("\ncredential=identity:").str(id.fingerprint);
+    else f.str("\ncredential=").hex(<u64>fnv1a32(c.reveal()), 8);
+  }
+  if (p.quotaPerCredential) f.str("\nquota=perCredential");
   return hex(f.h, 16);
 }

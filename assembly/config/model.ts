@@ -19,24 +19,74 @@ export const enum AzureApi {
  */
 export class Credential {
   private readonly secret: string;
-  constructor(secret: string) {
+  /**
+   * A Microsoft Entra identity instead of a key: the provider gets `Authorization: Bearer` with
+   * that identity's current token (plugin/tokens.ts); `secret` is then empty.
+   */
+  readonly identity: IdentityConfig | null;
+  constructor(secret: string, identity: IdentityConfig | null = null) {
     this.secret = secret;
+    this.identity = identity;
   }
   /** For building the credential header only. Never log or format this. */
   reveal(): string {
     return this.secret;
   }
   isEmpty(): bool {
-    return this.secret.length == 0;
+    return this.secret.length == 0 && this.identity === null;
   }
-  /** All but the last 4 characters replaced ("****abcd"); short secrets are fully masked. */
+  /** All but the last 4 characters replaced ("****abcd"); short secrets are fully masked; an identity by its name. */
   masked(): string {
+    const id = this.identity;
+    if (id !== null) return "identity " + id.name;
     const n = this.secret.length;
     if (n <= 8) return "****";
     return "****" + this.secret.substring(n - 4);
   }
   equals(other: Credential): bool {
+    const a = this.identity;
+    const b = other.identity;
+    if (a !== null || b !== null) return a !== null && b !== null && a.fingerprint == b.fingerprint;
     return this.secret == other.secret;
+  }
+}
+
+/** How an identity gets its tokens. */
+export const enum IdentityKind {
+  /** Entra ID client credentials: POST {tenant}/oauth2/v2.0/token with client id + secret. */
+  ClientCredentials = 0,
+  /** Managed identity through the Azure Instance Metadata Service (VMs, VM scale sets, AKS nodes). */
+  ManagedIdentity = 1,
+  /** Managed identity through the App Service / Container Apps / Functions identity endpoint. */
+  AppService = 2,
+}
+
+/** A Microsoft Entra identity providers authenticate with (top-level `identities`). */
+export class IdentityConfig {
+  name: string = "";
+  kind: IdentityKind = IdentityKind.ClientCredentials;
+  /** Envoy cluster reaching the token endpoint. */
+  cluster: string = "";
+  /** :authority of the token endpoint. */
+  host: string = "";
+  /** Path of the token endpoint (without the query). */
+  path: string = "";
+  tenantId: string = "";
+  /** Client credentials: the application id; managed identity: the user-assigned identity's client id ("" = system-assigned). */
+  clientId: string = "";
+  /** Client credentials: the client secret. App Service: the X-IDENTITY-HEADER value. */
+  secret: Credential = new Credential("");
+  secretSource: string = "";
+  /** The token's audience as an OAuth scope (".default" form). */
+  scope: string = "https://cognitiveservices.azure.com/.default";
+  timeoutMs: i64 = 5000;
+  /** Hash of everything above (the secret as its FNV hash): names the shared token cache entry. */
+  fingerprint: string = "";
+
+  /** The resource form of the scope (IMDS and App Service take a resource, not a scope). */
+  resource(): string {
+    const s = this.scope;
+    return s.endsWith("/.default") ? s.substring(0, s.length - 8) : s;
   }
 }
 
@@ -91,9 +141,19 @@ export class ProviderConfig {
   deploymentValues: string[] = [];
   /** OpenAI: models this provider serves (empty = any). Azure: derived from deployments. */
   models: string[] = [];
+  /** The first of `credentials` (the only one unless auth lists several). */
   credential: Credential = new Credential("");
-  /** Where the credential came from, for messages: "apiKey" or "apiKeyEnv:NAME". */
+  /** Where the credential came from, for messages: "apiKey", "apiKeyEnv:NAME" or "identity:NAME". */
   credentialSource: string = "";
+  /** Every credential of the provider, in order of preference (1..MAX_CREDENTIALS). */
+  credentials: Credential[] = [];
+  credentialSources: string[] = [];
+  /**
+   * auth.quota "perCredential": each credential has its own rate-limit window and health (OpenAI
+   * keys of different projects). "shared" (default): one window; the first credential not
+   * rejected is used (Azure key1/key2 rotation).
+   */
+  quotaPerCredential: bool = false;
   priority: i32 = 0;
   weight: i32 = 1;
   /**
@@ -105,6 +165,11 @@ export class ProviderConfig {
   limits: Limits = new Limits();
   /** Health probe path override (default: the models endpoint for the type). */
   healthPath: string = "";
+
+  /** Credential k (the first also when the list was never filled, as in records built by tests). */
+  credentialAt(k: i32): Credential {
+    return k >= 0 && k < this.credentials.length ? unchecked(this.credentials[k]) : this.credential;
+  }
 
   /** Deployment for a model, or "" when this provider does not serve it. */
   deploymentFor(model: string): string {
@@ -211,6 +276,8 @@ export class RuleConfig {
 
 export class Config {
   providers: ProviderConfig[] = [];
+  /** Entra identities the providers may authenticate with (top level only; rules share them). */
+  identities: IdentityConfig[] = [];
   healthCheck: HealthCheckConfig = new HealthCheckConfig();
   retry: RetryConfig = new RetryConfig();
   cooldown: CooldownConfig = new CooldownConfig();

@@ -2,13 +2,13 @@
 // identity is its name; host, path, cluster and credential form one record.
 
 import { JSON } from "json-as";
-import { AzureApi, Limits, ProviderConfig, ProviderType } from "./model";
+import { AzureApi, IdentityConfig, Limits, ProviderConfig, ProviderType } from "./model";
 import { EnvLookup } from "./env";
 import { Errors } from "./errors";
 import { ArrReader, MAX_SAFE_INT, ObjReader, readNonEmpty } from "./walk";
 import { checkHost } from "./host";
 import { NAME_RULE, checkPathPrefix, checkProbePath, isApiVersion, isHeaderToken, isName } from "./patterns";
-import { readCredential } from "./credential";
+import { readProviderAuth } from "./credential";
 import { fingerprintOf } from "./fingerprint";
 import { childPath, indexPath, quote } from "./text";
 
@@ -113,7 +113,7 @@ function readLimits(o: ObjReader): Limits {
   return l;
 }
 
-export function readProvider(o: ObjReader, env: EnvLookup): ProviderConfig {
+export function readProvider(o: ObjReader, env: EnvLookup, identities: IdentityConfig[] = []): ProviderConfig {
   const p = new ProviderConfig();
   const name = o.str("name", true, "a unique name: letters, digits, '.', '_' or '-'");
   if (name !== null) {
@@ -150,13 +150,9 @@ export function readProvider(o: ObjReader, env: EnvLookup): ProviderConfig {
     if (why.length == 0) p.basePath = base;
     else o.errs.add(o.pathOf("basePath"), why + ", found " + quote(base));
   }
-  const auth = o.obj("auth", true, "{ apiKey } or { apiKeyEnv }");
+  const auth = o.obj("auth", true, "{ apiKey }, { apiKeyEnv }, { identity } or { credentials: [...] }");
   if (auth !== null) {
-    const c = readCredential(auth, env, " for every provider");
-    if (c !== null) {
-      p.credential = c.credential;
-      p.credentialSource = c.source;
-    }
+    readProviderAuth(auth, env, identities, p);
     auth.finish();
   }
   p.priority = <i32>o.int("priority", 0, 0, 2147483647);
@@ -260,7 +256,7 @@ function sliceHash(slice: u64): u64 {
 }
 
 /** Reads `providers` (required, 1..64 entries, unique names). */
-export function readProviders(root: ObjReader, env: EnvLookup, memo: ProviderMemo | null = null): ProviderList {
+export function readProviders(root: ObjReader, env: EnvLookup, memo: ProviderMemo | null = null, identities: IdentityConfig[] = []): ProviderList {
   const errs: Errors = root.errs;
   // The whole list, when its text was read before without a problem.
   const field = root.field("providers");
@@ -293,7 +289,7 @@ export function readProviders(root: ObjReader, env: EnvLookup, memo: ProviderMem
       o = ObjReader.of(v, list.pathAt(i), errs);
       if (o === null) continue;
       const problems = errs.count;
-      p = readProvider(o, env);
+      p = readProvider(o, env, identities);
       if (slice != 0 && errs.count == problems) memo!.records.remember(slice, h, p);
     }
     if (p.name.length > 0) {

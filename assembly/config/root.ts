@@ -1,10 +1,11 @@
 // The whole of one configuration object (global, or a Higress rule's merged view) → Config.
 
-import { Config } from "./model";
+import { Config, IdentityConfig } from "./model";
 import { EnvLookup } from "./env";
 import { ObjReader } from "./walk";
 import { ProviderList, ProviderMemo, readProviders } from "./providers";
 import { readSections } from "./sections";
+import { readIdentities } from "./identities";
 import { checkConsumerKeys, ConsumerList, readConsumers } from "./consumers";
 
 export class ReadConfig {
@@ -29,9 +30,14 @@ export class ReadConfig {
  * Reads every section of `root` and reports its unknown members. `memo` carries provider
  * records across the views of one configuration (see ProviderMemo).
  */
-export function readConfig(root: ObjReader, env: EnvLookup, memo: ProviderMemo | null = null): ReadConfig {
+export function readConfig(root: ObjReader, env: EnvLookup, memo: ProviderMemo | null = null,
+  identities: IdentityConfig[] | null = null): ReadConfig {
   const cfg = new Config();
-  const providers = readProviders(root, env, memo);
+  // Identities are read once, at the top level (parse.ts); every rule's view shares them.
+  if (identities === null) identities = readIdentities(root, env);
+  else root.field("identities");
+  cfg.identities = identities;
+  const providers = readProviders(root, env, memo, identities);
   cfg.providers = providers.providers;
   readSections(root, cfg);
   const consumers = readConsumers(root, env);

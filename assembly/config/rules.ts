@@ -180,8 +180,9 @@ export function readRules(
     const rule = new RuleConfig();
     readMatches(o, rule);
     o.reject(RULES_KEY, "rules cannot be nested");
+    o.reject("identities", "identities are shared by every rule: list them at the top level");
     const ruleErrs = new Errors();
-    const read = readConfig(mergedView(global, o, ruleErrs), env, memo);
+    const read = readConfig(mergedView(global, o, ruleErrs), env, memo, globalConfig.identities);
     const prefix = o.path;
     for (let k = 0; k < ruleErrs.list.length; k++) {
       const e = unchecked(ruleErrs.list[k]);
@@ -229,7 +230,10 @@ function checkKeysAcrossViews(globalConfig: Config, globalConsumers: ConsumerLis
     if (list.consumers.length == 0) continue;
     const own = new Set<string>();
     const ps = r < 0 ? globalConfig.providers : unchecked(rules[r]).config.providers;
-    for (let i = 0; i < ps.length; i++) if (!unchecked(ps[i]).credential.isEmpty()) own.add(unchecked(ps[i]).credential.reveal());
+    for (let i = 0; i < ps.length; i++) {
+      const cs = unchecked(ps[i]).credentials;
+      for (let k = 0; k < cs.length; k++) if (unchecked(cs[k]).reveal().length > 0) own.add(unchecked(cs[k]).reveal());
+    }
     for (let i = 0; i < list.consumers.length; i++) {
       const c = unchecked(list.consumers[i]);
       if (!c.credential.isEmpty() && own.has(c.credential.reveal())) covered.add(unchecked(list.keyPaths[i]) + "\u0000" + c.credential.reveal());
@@ -252,5 +256,8 @@ function checkKeysAcrossViews(globalConfig: Config, globalConsumers: ConsumerLis
 }
 
 function addCredential(owners: Map<string, string>, p: ProviderConfig): void {
-  if (!p.credential.isEmpty() && !owners.has(p.credential.reveal())) owners.set(p.credential.reveal(), p.name);
+  for (let i = 0; i < p.credentials.length; i++) {
+    const c = unchecked(p.credentials[i]);
+    if (c.reveal().length > 0 && !owners.has(c.reveal())) owners.set(c.reveal(), p.name);
+  }
 }

@@ -41,10 +41,24 @@ export class ProviderState extends Window {
   reason: Reason = Reason.None;
   lastProbeMs: i64 = 0;
   lastProbeStatus: i32 = 0;
+  /**
+   * Credentials of a provider with several (shared quota) that were rejected: bit k for
+   * credentials[k], until badCredentialsUntilMs (then tried again). The provider is ejected only
+   * when every one is rejected.
+   */
+  badCredentials: u8 = 0;
+  badCredentialsUntilMs: i64 = 0;
+  /** Not stored: this VM found no usable credential for it now (an identity without a token). */
+  noCredential: bool = false;
 
   /** May this provider take traffic at `nowMs`? */
   available(nowMs: i64): bool {
-    return this.healthy && !this.credentialBad && nowMs >= this.cooldownUntilMs;
+    return this.healthy && !this.credentialBad && !this.noCredential && nowMs >= this.cooldownUntilMs;
+  }
+
+  /** Is credentials[k] set aside as rejected at `nowMs`? */
+  credentialRejected(k: i32, nowMs: i64): bool {
+    return (this.badCredentials & (<u8>1 << <u8>k)) != 0 && nowMs < this.badCredentialsUntilMs;
   }
 
   encode(): ArrayBuffer {
@@ -55,6 +69,7 @@ export class ProviderState extends Window {
     store<u8>(p, this.healthy ? 1 : 0, 8);
     store<u8>(p, this.credentialBad ? 1 : 0, 9);
     store<u8>(p, <u8>this.reason, 10);
+    store<u8>(p, this.badCredentials, 11);
     store<i32>(p, this.consecutiveFailures, 12);
     store<i32>(p, this.consecutiveSuccesses, 16);
     store<i32>(p, this.probeFailures, 20);
@@ -71,6 +86,7 @@ export class ProviderState extends Window {
     store<i64>(p, this.requestsReserved, 96);
     store<i64>(p, this.tokensAtReport, 104);
     store<i64>(p, this.requestsAtReport, 112);
+    store<i64>(p, this.badCredentialsUntilMs, 120);
     return buf;
   }
 
@@ -107,6 +123,9 @@ export class ProviderState extends Window {
     s.requestsReserved = load<i64>(p, 96);
     s.tokensAtReport = load<i64>(p, 104);
     s.requestsAtReport = load<i64>(p, 112);
+    // Bytes 11 and 120..127 were zero before several credentials existed: none rejected.
+    s.badCredentials = load<u8>(p, 11);
+    s.badCredentialsUntilMs = load<i64>(p, 120);
     return true;
   }
 }

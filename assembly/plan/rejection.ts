@@ -2,7 +2,7 @@
 // OpenAI-shaped error (type, code, message), Retry-After and the reason counted in metrics.
 // Pure: the plugin sends the reply.
 
-import { Config, ConsumerConfig } from "../config/model";
+import { Config, ConsumerConfig, ProviderConfig } from "../config/model";
 import { ProviderState } from "../health/state";
 import { windowResetAt } from "../admission/window";
 import { NoChoice } from "../select/selector";
@@ -115,7 +115,8 @@ export function overBudget(c: ConsumerConfig, need: i64, waitMs: i64): Rejection
  * No provider can take a request for `model` needing `need` tokens: why, and when to come back
  * (the earliest moment any provider serving the model frees up).
  */
-export function noProvider(cfg: Config, model: string, need: i64, headerOnly: bool, why: NoChoice, states: ProviderState[], now: i64): Rejection {
+export function noProvider(cfg: Config, providers: ProviderConfig[], model: string, need: i64, headerOnly: bool, why: NoChoice,
+  states: ProviderState[], now: i64): Rejection {
   if (why == NoChoice.UnknownModel) {
     const m = model.length > 0 ? "model \"" + model + "\" is not served by any provider of this gateway"
       : "the request names no model (set \"model\" in the body" + (headerOnly ? " or the x-ai-model header" : "") + ")";
@@ -124,12 +125,12 @@ export function noProvider(cfg: Config, model: string, need: i64, headerOnly: bo
   let earliest: i64 = i64.MAX_VALUE;
   let cooling = 0;
   let unhealthy = 0;
-  for (let i = 0; i < cfg.providers.length && i < states.length; i++) {
-    const p = unchecked(cfg.providers[i]);
+  for (let i = 0; i < providers.length && i < states.length; i++) {
+    const p = unchecked(providers[i]);
     if (!p.serves(model)) continue;
     const s = unchecked(states[i]);
     let at: i64;
-    if (!s.healthy || s.credentialBad) {
+    if (!s.healthy || s.credentialBad || s.noCredential) {
       unhealthy++;
       at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + cfg.healthCheck.intervalMs;
     } else if (s.cooldownUntilMs > now) {
@@ -147,8 +148,8 @@ export function noProvider(cfg: Config, model: string, need: i64, headerOnly: bo
   const metric = why == NoChoice.NoCapacity ? "no_capacity" : "no_provider_available";
   // Larger than every serving provider's whole window: waiting will not help.
   let tooLarge = why == NoChoice.NoCapacity;
-  for (let i = 0; tooLarge && i < cfg.providers.length; i++) {
-    const p = unchecked(cfg.providers[i]);
+  for (let i = 0; tooLarge && i < providers.length; i++) {
+    const p = unchecked(providers[i]);
     if (p.serves(model) && (p.limits.tokensPerMinute == 0 || need <= p.limits.tokensPerMinute)) tooLarge = false;
   }
   if (tooLarge) {

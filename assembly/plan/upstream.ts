@@ -40,14 +40,14 @@ export class UpstreamRequest {
  * the body then goes as the client sent it. `includeUsage` is the gateway's streaming policy.
  */
 export function upstreamRequest(p: ProviderConfig, api: ApiKind, model: string, method: string, body: Uint8Array,
-  scan: RequestScan | null, includeUsage: bool): UpstreamRequest {
+  scan: RequestScan | null, includeUsage: bool, credential: i32 = 0, token: string = ""): UpstreamRequest {
   const r = new UpstreamRequest();
   r.api = api;
   if (method.length > 0) r.method = method;
   r.path = upstreamPath(p, api, p.deploymentFor(model));
   r.authority = p.host;
-  r.authName = authHeaderName(p);
-  r.authValue = authHeaderValue(p);
+  r.authName = authHeaderName(p, credential);
+  r.authValue = authHeaderValue(p, credential, token);
   r.cluster = p.cluster;
   r.body = body;
   if (scan !== null) {

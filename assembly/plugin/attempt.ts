@@ -19,6 +19,8 @@ import { enabled, Level, log } from "../host/log";
 import { ProviderSlot } from "../provider/registry";
 import { Reservation } from "./reservation";
 import { ConfigView, updateProvider } from "./views";
+import { TokenRejection, Tokens } from "./tokens";
+import { CredentialRejectedOp } from "./credentials";
 
 /** Window for reading an http_call answer that is only accounted. */
 const WINDOW: u32 = 64 << 10;
@@ -46,6 +48,15 @@ export class Attempt extends CalloutHandler {
   errorPrefix: Uint8Array | null = null;
   private finished: bool = false;
   private charged: Charge = new Charge();
+  /** Which of the provider's credentials this attempt carries, and the token's generation when it is an identity. */
+  credential: i32 = 0;
+  tokenGeneration: u32 = 0;
+  tokens: Tokens | null = null;
+  /**
+   * A 401/403 set this attempt's credential aside and the provider keeps another (or is fetching
+   * a new token): the request may try the same provider again.
+   */
+  credentialSetAside: bool = false;
 
   constructor(owner: AttemptOwner, public readonly view: ConfigView, public readonly index: i32,
     public readonly reservation: Reservation<ProviderState>, public readonly upstream: UpstreamRequest,
@@ -73,15 +84,47 @@ export class Attempt extends CalloutHandler {
     this.status = v.status;
     if (!v.ok) this.reservation.settle(-1, now);
     const p = this.provider;
-    const op = new AnswerOp(v.outcome, now, v.retryAfterMs, v.remainingTokens, v.remainingRequests, this.view.config.cooldown, p.limits);
+    let outcome = v.outcome;
+    if (outcome == Outcome.CredentialRejected && this.setAside(v.status, now)) outcome = Outcome.ClientError;
+    const op = new AnswerOp(outcome, now, v.retryAfterMs, v.remainingTokens, v.remainingRequests, this.view.config.cooldown, p.limits);
     updateProvider(this.slot, op);
-    if (v.outcome == Outcome.CredentialRejected) {
-      log(Level.Error, "ai-failover: provider " + p.name + " rejected its credential (key " + p.credential.masked() +
+    if (outcome == Outcome.CredentialRejected) {
+      const c = p.credentialAt(this.credential);
+      log(Level.Error, "ai-failover: provider " + this.slot.label + " rejected its credential (" + (c.identity !== null ? c.masked() : "key " + c.masked()) +
         ", endpoint " + p.host + ") with " + v.status.toString() + "; it gets no traffic until a health check succeeds");
     } else if (op.becameUnavailable && enabled(Level.Warn)) {
       log(Level.Warn, "ai-failover: provider " + p.name + " unavailable after status " + v.status.toString() +
         (v.retryAfterMs > 0 ? " (retry after " + v.retryAfterMs.toString() + " ms)" : ""));
     }
+  }
+
+  /**
+   * A 401/403 to this attempt's credential. An identity's token is set aside and renewed (once:
+   * a renewed token rejected again rejects the provider); a key of several (shared quota) is set
+   * aside while another remains. True when the provider is not to be ejected for it.
+   */
+  private setAside(status: i32, now: i64): bool {
+    const p = this.provider;
+    const c = p.credentialAt(this.credential);
+    const id = c.identity;
+    const tokens = this.tokens;
+    if (id !== null && tokens !== null) {
+      if (tokens.rejected(id, this.tokenGeneration, p.name, status) == TokenRejection.NoAccess) return false;
+      this.credentialSetAside = true;
+      return true;
+    }
+    const slot = this.slot;
+    if (slot.credential >= 0 || p.credentials.length <= 1) return false;
+    const op = new CredentialRejectedOp(this.credential, p.credentials.length, now, now + this.view.config.cooldown.authFailureMs);
+    updateProvider(slot, op);
+    if (op.last) return false;
+    this.credentialSetAside = true;
+    if (op.newly) {
+      log(Level.Warn, "ai-failover: provider " + p.name + " rejected credentials[" + this.credential.toString() + "] (key " + c.masked() +
+        ", from " + p.credentialSources[this.credential] + ") with " + status.toString() +
+        ": set aside for " + this.view.config.cooldown.authFailureMs.toString() + " ms; the provider stays in service with its next credential");
+    }
+    return true;
   }
 
   /** One in-band response chunk on its way to the client; returns what to send instead. */

@@ -56,6 +56,10 @@ function sendNext(r: ClientRequest, now: i64, reason: string = ""): bool {
   if (!r.bodyComplete) return false;
   if (r.body.length == 0 && r.method != "GET") return false;
   const cfg = r.cfg();
+  // A credential set aside (a rejected key of several, a token being renewed): the same provider
+  // may take the request again with what it has left.
+  const prev0 = r.attempt;
+  if (prev0 !== null && prev0.credentialSetAside && prev0.index < r.tried.length) unchecked((r.tried[prev0.index] = false));
   while (true) {
     const next = r.newAttempt(now);
     if (next === null) return false;

@@ -3,7 +3,7 @@
 // provider record and never from a request. Results go to shared data for every worker.
 
 import { Config } from "../config/model";
-import { reasonName } from "../health/state";
+import { ProviderState, reasonName } from "../health/state";
 import { ClearCredentialOp, ProbeOp } from "../health/ops";
 import { Outcome } from "../health/transitions";
 import { AnswerHeaders, classifyAnswer } from "../plan/answer";
@@ -17,16 +17,25 @@ import { authHeaderName, authHeaderValue, probePath } from "../provider/route";
 import { ProviderSlot } from "../provider/registry";
 import { Metrics } from "./metrics";
 import { loadStates, updateProvider } from "./views";
+import { CredentialGoodOp, CredentialRejectedOp, simpleAuth, usableCredential } from "./credentials";
+import { TokenRejection, Tokens } from "./tokens";
+import { loadState } from "../host/store";
+import { ProviderConfig } from "../config/model";
+
+function allIdentities(p: ProviderConfig): bool {
+  for (let k = 0; k < p.credentials.length; k++) if (unchecked(p.credentials[k]).identity === null) return false;
+  return true;
+}
 
 class Probe extends CalloutHandler {
-  constructor(public checks: HealthChecks, public index: i32) { super(); }
+  constructor(public checks: HealthChecks, public index: i32, public credential: i32, public generation: u32) { super(); }
   contextId(): u32 {
     return 0;
   }
   onAnswer(headers: u32, bodySize: u32, _trailers: u32): void {
     const h = headers > 0 ? readAnswerHeaders(MapType.HttpCallResponseHeaders) : new AnswerHeaders();
     const body = h.status == 429 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
-    this.checks.answered(this.index, h, body);
+    this.checks.answered(this.index, h, body, this.credential, this.generation);
   }
 }
 
@@ -38,7 +47,7 @@ export class HealthChecks {
   private nextProbeAt: i64[] = [];
   private owner: u64 = 0;
 
-  constructor(private callouts: Callouts, private metrics: Metrics) {}
+  constructor(private callouts: Callouts, private metrics: Metrics, private tokens: Tokens) {}
 
   configure(cfg: Config, slots: ProviderSlot[]): void {
     this.cfg = cfg;
@@ -71,44 +80,87 @@ export class HealthChecks {
 
   /** GET the provider's models endpoint with its own :authority and credential. */
   private probe(i: i32, now: i64): void {
-    const p = unchecked(this.slots[i]).config;
+    const slot = unchecked(this.slots[i]);
+    const p = slot.config;
     const path = probePath(p);
+    // The credential traffic would use now; a provider with every key set aside is probed with
+    // its first (a success brings it back).
+    let k = 0;
+    if (!simpleAuth(slot, p)) {
+      k = usableCredential(slot, p, loadState<ProviderState>(slot.stateKey, slot.stateFingerprint), this.tokens, now);
+      if (k < 0) {
+        // An identity without a token (yet): nothing to probe with; the provider is unavailable meanwhile.
+        if (slot.credential >= 0 || p.credentials.length <= 1 || allIdentities(p)) return;
+        k = 0;
+      }
+    }
+    const c = p.credentialAt(k);
+    const token = c.identity !== null ? this.tokens.current(c.identity!, now) : null;
+    if (c.identity !== null && token === null) return;
     const headers: string[] = [
       ":method", "GET", ":path", path, ":authority", p.host, ":scheme", "https",
-      authHeaderName(p), authHeaderValue(p), "user-agent", "ai-failover-health-check",
+      authHeaderName(p, k), authHeaderValue(p, k, token !== null ? token.token : ""), "user-agent", "ai-failover-health-check",
     ];
-    const r = this.callouts.send(p.cluster, headers, new ArrayBuffer(0), <u32>this.cfg.healthCheck.timeoutMs, new Probe(this, i));
+    const r = this.callouts.send(p.cluster, headers, new ArrayBuffer(0), <u32>this.cfg.healthCheck.timeoutMs,
+      new Probe(this, i, k, token !== null ? token.generation : 0));
     if (enabled(Level.Debug)) {
-      log(Level.Debug, "ai-failover: health check " + p.name + ": GET " + p.host + path + " via cluster " + p.cluster +
-        " with key " + p.credential.masked() + " → call result " + r.toString());
+      log(Level.Debug, "ai-failover: health check " + slot.label + ": GET " + p.host + path + " via cluster " + p.cluster +
+        " with " + (c.identity !== null ? c.masked() : "key " + c.masked()) + " → call result " + r.toString());
     }
     if (r != Result.Ok) {
       // BadArgument: unknown cluster; InternalFailure: no healthy upstream host. Both are probe failures.
       const why = r == Result.BadArgument ? "cluster " + p.cluster + " is not defined in Envoy" : "cluster " + p.cluster + " has no healthy host";
       log(Level.Warn, "ai-failover: health check " + p.name + " could not be sent: " + why);
-      this.record(i, classifyAnswer(new AnswerHeaders(), null).outcome, 0, now, 0);
+      this.record(i, classifyAnswer(new AnswerHeaders(), null).outcome, 0, now, 0, k);
       return;
     }
     unchecked((this.probing[i] = true));
   }
 
-  answered(i: i32, h: AnswerHeaders, body: Uint8Array | null): void {
+  answered(i: i32, h: AnswerHeaders, body: Uint8Array | null, k: i32, generation: u32): void {
     if (i >= this.probing.length) return;
     unchecked((this.probing[i] = false));
     const v = classifyAnswer(h, body);
-    this.record(i, v.outcome, v.status, nowMs(), v.retryAfterMs);
+    const now = nowMs();
+    let outcome = v.outcome;
+    if (outcome == Outcome.CredentialRejected && this.setAside(i, k, generation, v.status, now)) {
+      this.metrics.probe(unchecked(this.slots[i]).config.name, "credential_set_aside");
+      return;
+    }
+    this.record(i, outcome, v.status, now, v.retryAfterMs, k);
   }
 
-  private record(i: i32, outcome: Outcome, status: i32, now: i64, retryAfter: i64): void {
+  /** A probe's 401/403 to one of several credentials, or to a token: set aside (see Attempt.setAside). */
+  private setAside(i: i32, k: i32, generation: u32, status: i32, now: i64): bool {
+    const slot = unchecked(this.slots[i]);
+    const p = slot.config;
+    const c = p.credentialAt(k);
+    const id = c.identity;
+    if (id !== null) return this.tokens.rejected(id, generation, p.name, status) == TokenRejection.Refreshing;
+    if (slot.credential >= 0 || p.credentials.length <= 1) return false;
+    const op = new CredentialRejectedOp(k, p.credentials.length, now, now + this.cfg.cooldown.authFailureMs);
+    updateProvider(slot, op);
+    if (op.last) return false;
+    if (op.newly) {
+      log(Level.Warn, "ai-failover: health check " + p.name + ": credentials[" + k.toString() + "] (key " + c.masked() + ", from " +
+        unchecked(p.credentialSources[k]) + ") rejected with " + status.toString() + ": set aside; the provider stays in service with its next credential");
+    }
+    return true;
+  }
+
+  private record(i: i32, outcome: Outcome, status: i32, now: i64, retryAfter: i64, k: i32): void {
     const slot = unchecked(this.slots[i]);
     const p = slot.config;
     const op = new ProbeOp(outcome, status, now, retryAfter, this.cfg.healthCheck, this.cfg.cooldown);
     const s = updateProvider(slot, op);
+    if (outcome == Outcome.Success && slot.credential < 0 && p.credentials.length > 1) updateProvider(slot, new CredentialGoodOp(k));
     this.metrics.probe(p.name, outcome == Outcome.Success || outcome == Outcome.RateLimited ? "ok"
       : outcome == Outcome.ClientError ? "client_error" : "failed");
     if (outcome == Outcome.CredentialRejected) {
-      log(Level.Error, "ai-failover: health check " + p.name + " rejected with " + status.toString() +
-        ": the credential (key " + p.credential.masked() + ", from " + p.credentialSource + ") is not valid for endpoint " +
+      const c = p.credentialAt(k);
+      log(Level.Error, "ai-failover: health check " + slot.label + " rejected with " + status.toString() +
+        ": the credential (" + (c.identity !== null ? c.masked() : "key " + c.masked()) + ", from " +
+        (k < p.credentialSources.length ? unchecked(p.credentialSources[k]) : p.credentialSource) + ") is not valid for endpoint " +
         p.host + probePath(p) + "; the provider gets no traffic until a check succeeds");
     }
     if (s !== null && op.flipped) {

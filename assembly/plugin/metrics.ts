@@ -135,6 +135,11 @@ export class Metrics {
     this.counter("ai_failover_health_checks_total" + label("provider", provider) + label("result", result), 1);
   }
 
+  /** A token request of an identity: result ok | failed. */
+  tokenFetch(identity: string, result: string): void {
+    this.counter("ai_failover_token_fetches_total" + label("identity", identity) + label("result", result), 1);
+  }
+
   rejected(reason: string): void {
     this.counter("ai_failover_rejected_total" + label("reason", reason), 1);
   }
@@ -143,7 +148,8 @@ export class Metrics {
   publishStates(providers: ProviderSlot[], states: ProviderState[], now: i64): void {
     for (let i = 0; i < states.length && i < providers.length; i++) {
       const s = unchecked(states[i]);
-      const p = label("provider", unchecked(providers[i]).config.name);
+      const slot = unchecked(providers[i]);
+      const p = label("provider", slot.config.name) + (slot.credential >= 0 ? label("credential", slot.credential.toString()) : "");
       this.gauge("ai_failover_provider_healthy" + p, s.healthy && !s.credentialBad ? 1 : 0);
       this.gauge("ai_failover_provider_available" + p, s.available(now) ? 1 : 0);
       this.gauge("ai_failover_provider_cooldown_ms" + p, s.cooldownUntilMs > now ? s.cooldownUntilMs - now : 0);

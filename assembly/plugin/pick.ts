@@ -12,10 +12,14 @@ import { Rng } from "../select/rng";
 import { choose, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
 import { ConfigView, loadStates } from "./views";
+import { simpleAuth, usableCredential } from "./credentials";
+import { Tokens } from "./tokens";
 
 export class Picked {
   /** The provider's index in the view (-1: none could take the request). */
   index: i32 = -1;
+  /** Which of its credentials to send (plugin/credentials.ts). */
+  credential: i32 = 0;
   reservation: Reservation<ProviderState> | null = null;
   /** When none: why, and the states it was judged on. */
   why: NoChoice = NoChoice.None;
@@ -28,29 +32,36 @@ export class Picked {
  * it are skipped.
  */
 export function pickProvider(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool,
-  rng: Rng, now: i64, skip: bool[] | null = null): Picked {
-  const cfg = view.config;
-  const n = cfg.providers.length;
+  rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null): Picked {
+  const providers = view.providers;
+  const n = providers.length;
   const out = new Picked();
   let contended = 0;
   const reads: SharedValue[] = [];
+  const creds = new Array<i32>(n);
   for (let round = 0; round < n + 2; round++) {
     const states = loadStates(view.slots, reads);
     const capacity = new Array<bool>(n);
     for (let i = 0; i < n; i++) {
-      unchecked((capacity[i] = fits(unchecked(states[i]), unchecked(cfg.providers[i]).limits, need, now)));
+      const p = unchecked(providers[i]);
+      unchecked((capacity[i] = fits(unchecked(states[i]), p.limits, need, now)));
+      const slot = unchecked(view.slots[i]);
+      if (simpleAuth(slot, p)) continue;
+      const k = usableCredential(slot, p, unchecked(states[i]), tokens, now);
+      unchecked((creds[i] = k));
+      if (k < 0) unchecked(states[i]).noCredential = true;
     }
     // Providers that do not serve this model (plugin/model_ejections.ts).
     if (skip !== null) for (let i = 0; i < n; i++) if (unchecked(skip[i])) unchecked((capacity[i] = false));
     if (headerOnly) {
       for (let i = 0; i < n; i++) {
-        const p = unchecked(cfg.providers[i]);
+        const p = unchecked(providers[i]);
         if (p.type == ProviderType.AzureOpenAI && bodyNeedsModel(p, api) && p.deploymentFor(model) != model) {
           unchecked((capacity[i] = false));
         }
       }
     }
-    const choice = choose(cfg.providers, states, model, now, tried, capacity, rng);
+    const choice = choose(providers, states, model, now, tried, capacity, rng);
     if (choice.index < 0) {
       out.why = choice.why;
       out.states = states;
@@ -59,10 +70,11 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     const i = choice.index;
     const slot = unchecked(view.slots[i]);
     // The first CAS round writes over the read the choice was made on (a write since fails it).
-    const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(cfg.providers[i]).limits, need, now, false,
+    const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(providers[i]).limits, need, now, false,
       unchecked(reads[i]));
     if (r.reservation !== null) {
       out.index = i;
+      out.credential = unchecked(creds[i]);
       out.reservation = r.reservation;
       return out;
     }

@@ -36,7 +36,7 @@ import { clientHeaders, decorateResponse, RESPONSE_WATCH, stripResponseTrailers 
 import { FailoverRoot } from "./root";
 import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
 import { clusterName, routeName } from "../host/routing";
-import { ConfigView, viewFor } from "./views";
+import { ConfigView, loadStates, viewFor } from "./views";
 
 export class ClientRequest extends Context {
   readonly root: FailoverRoot;
@@ -107,7 +107,7 @@ export class ClientRequest extends Context {
     }
     // Never let a client credential or a client-chosen cluster through.
     for (let i = 0; i < h.strip.length; i++) removeHeader(MapType.RequestHeaders, unchecked(h.strip[i]));
-    this.tried = new Array<bool>(cfg.providers.length);
+    this.tried = new Array<bool>(view.providers.length);
     if (cfg.consumers.length > 0 && this.consumer < 0) {
       this.reject(unauthenticated());
       return FilterHeadersStatusValues.StopIteration;
@@ -197,7 +197,7 @@ export class ClientRequest extends Context {
     this.maxTokens = maxTokens;
     this.promptEstimate = promptTokens;
     if (this.model.length == 0) {
-      this.reject(noProvider(cfg, this.model, this.need, this.headerOnly, NoChoice.UnknownModel, [], now));
+      this.reject(noProvider(cfg, cfg.providers, this.model, this.need, this.headerOnly, NoChoice.UnknownModel, [], now));
       return false;
     }
     if (this.consumer >= 0) {
@@ -233,7 +233,7 @@ export class ClientRequest extends Context {
     if (enabled(Level.Debug)) {
       const p = attempt.provider;
       log(Level.Debug, "ai-failover: " + apiName(this.api.kind) + " model=" + logSafe(this.model) + " → " + p.name +
-        " (cluster " + p.cluster + ", key " + p.credential.masked() + ", reserved " + this.need.toString() + " tokens)");
+        " (cluster " + p.cluster + ", key " + p.credentialAt(attempt.credential).masked() + ", reserved " + this.need.toString() + " tokens)");
     }
     return true;
   }
@@ -245,18 +245,34 @@ export class ClientRequest extends Context {
   newAttempt(now: i64): Attempt | null {
     const view = this.view!;
     const picked = pickProvider(view, this.model, this.api.kind, this.need, this.tried, this.headerOnly, this.root.rng, now,
-      this.root.modelsOut.mask(view, this.model, now));
+      this.root.tokens, this.root.modelsOut.mask(view, this.model, now));
     if (picked.index < 0) {
-      if (this.attempts == 0) this.reject(noProvider(view.config, this.model, this.need, this.headerOnly, picked.why, picked.states, now));
+      if (this.attempts == 0) this.reject(noProvider(view.config, view.providers, this.model, this.need, this.headerOnly, picked.why, picked.states, now));
       return null;
     }
     const i = picked.index;
     unchecked((this.tried[i] = true));
-    const p = unchecked(view.config.providers[i]);
-    const up = upstreamRequest(p, this.api.kind, this.model, this.method, this.body, this.scan, view.config.streaming.includeUsage && p.includeUsage);
+    const p = unchecked(view.providers[i]);
+    const k = picked.credential;
+    const id = p.credentialAt(k).identity;
+    // An identity's token as of now (usable when chosen; read again, it may just have been renewed).
+    const token = id !== null ? this.root.tokens.current(id, now) : null;
+    if (id !== null && token === null) {
+      picked.reservation!.settle(-1, now);
+      if (this.attempts == 0) {
+        this.reject(noProvider(view.config, view.providers, this.model, this.need, this.headerOnly, NoChoice.AllUnavailable, loadStates(view.slots), now));
+      }
+      return null;
+    }
+    const up = upstreamRequest(p, this.api.kind, this.model, this.method, this.body, this.scan, view.config.streaming.includeUsage && p.includeUsage,
+      k, token !== null ? token.token : "");
     let owner = this.owner;
     if (owner === null) this.owner = owner = new RequestOwner(this);
-    return new Attempt(owner, view, i, picked.reservation!, up, this.promptEstimate, this.maxTokens);
+    const a = new Attempt(owner, view, i, picked.reservation!, up, this.promptEstimate, this.maxTokens);
+    a.credential = k;
+    a.tokens = this.root.tokens;
+    if (token !== null) a.tokenGeneration = token.generation;
+    return a;
   }
 
   onResponseHeaders(_headers: u32, endOfStream: bool): FilterHeadersStatusValues {

@@ -19,6 +19,22 @@ import { ClientRequest } from "./request";
 import { buildViews, ConfigView, loadStates, needsCluster } from "./views";
 import { ErrorBodyWait } from "./error_wait";
 import { ModelEjections } from "./model_ejections";
+import { Tokens } from "./tokens";
+import { ProviderConfig } from "../config/model";
+
+/** "key ****abcd (apiKeyEnv:K)" or "credentials key ****abcd (…), identity east (identity:east); quota shared". */
+function credentialsLine(p: ProviderConfig): string {
+  if (p.credentials.length <= 1) {
+    const c = p.credential;
+    return (c.identity !== null ? c.masked() : "key " + c.masked()) + " (" + p.credentialSource + ")";
+  }
+  const parts: string[] = [];
+  for (let k = 0; k < p.credentials.length; k++) {
+    const c = unchecked(p.credentials[k]);
+    parts.push((c.identity !== null ? c.masked() : "key " + c.masked()) + " (" + unchecked(p.credentialSources[k]) + ")");
+  }
+  return "credentials " + parts.join(", ") + "; quota " + (p.quotaPerCredential ? "per credential" : "shared");
+}
 
 class MapEnv extends EnvLookup {
   constructor(private vars: Map<string, string>) { super(); }
@@ -43,7 +59,9 @@ export class FailoverRoot extends RootContext {
   bodyWait: BodyWaitWatch = new BodyWaitWatch();
   errorWait: ErrorBodyWait = new ErrorBodyWait();
   modelsOut: ModelEjections = new ModelEjections();
-  private health: HealthChecks = new HealthChecks(this.callouts, this.metrics);
+  /** Entra tokens of the configured identities (shared by every worker). */
+  tokens: Tokens = new Tokens(this.callouts, this.metrics);
+  private health: HealthChecks = new HealthChecks(this.callouts, this.metrics, this.tokens);
   private generation: Generation = new Generation();
   private tickMs: i64 = 1000;
 
@@ -73,6 +91,7 @@ export class FailoverRoot extends RootContext {
     this.views = buildViews(cfg, this.registry);
     this.rulesNeedCluster = needsCluster(this.views);
     this.health.configure(cfg, this.registry.all);
+    this.tokens.configure(cfg.identities);
     this.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
     this.metrics.reset();
     this.tickMs = cfg.healthCheck.intervalMs < 1000 ? cfg.healthCheck.intervalMs : 1000;
@@ -83,8 +102,7 @@ export class FailoverRoot extends RootContext {
       for (let i = 0; i < cfg.providers.length; i++) {
         const p = unchecked(cfg.providers[i]);
         log(Level.Info, "ai-failover: provider " + p.name + " → cluster " + p.cluster + ", host " + p.host +
-          ", priority " + p.priority.toString() + ", weight " + p.weight.toString() + ", key " + p.credential.masked() +
-          " (" + p.credentialSource + ")");
+          ", priority " + p.priority.toString() + ", weight " + p.weight.toString() + ", " + credentialsLine(p));
       }
     }
     return true;
@@ -99,6 +117,7 @@ export class FailoverRoot extends RootContext {
     // providers: the current one probes them (with its keys) and publishes their state.
     if (!this.generation.current()) return;
     this.metrics.publishStates(this.registry.all, loadStates(this.registry.all), now);
+    this.tokens.tick(now, this.generation.leaseKey + "/tokens", this.tickMs * 3);
     this.health.tick(now, this.tickMs, this.generation.leaseKey);
   }
 

@@ -2,7 +2,7 @@
 // entry (global ⊕ overrides), each with the registry slots of its providers, and access to
 // those providers' shared state.
 
-import { Config, RuleMatch } from "../config/model";
+import { Config, ProviderConfig, RuleMatch } from "../config/model";
 import { ProviderState } from "../health/state";
 import { StateOp } from "../lib/state_op";
 import { getShared, SharedValue } from "../host/calls";
@@ -31,8 +31,13 @@ export function updateProvider(slot: ProviderSlot, op: StateOp<ProviderState>): 
 }
 
 export class ConfigView {
-  /** `slots[i]` is `config.providers[i]`'s. */
+  /**
+   * The candidates a request chooses among: one per provider of `config.providers`, in order,
+   * except that a provider whose credentials each have their own quota has one per credential.
+   * `slots[i]` is candidate i's state, `providers[i]` its provider's record.
+   */
   readonly slots: ProviderSlot[];
+  readonly providers: ProviderConfig[];
   match: RuleMatch = RuleMatch.Route;
   matchRoutes: string[] = [];
   matchDomains: string[] = [];
@@ -45,7 +50,14 @@ export class ConfigView {
 
   constructor(public readonly config: Config, registry: ProviderRegistry) {
     this.slots = registry.slotsOf(config);
+    // This view's own records (priority, weight and limits may differ between rules; the slot's is the first view's).
+    this.providers = [];
     const providers = config.providers;
+    for (let i = 0; i < providers.length; i++) {
+      const p = unchecked(providers[i]);
+      const n = p.quotaPerCredential && p.credentials.length > 1 ? p.credentials.length : 1;
+      for (let k = 0; k < n; k++) this.providers.push(p);
+    }
     for (let i = 0; i < providers.length; i++) {
       const p = unchecked(providers[i]);
       for (let k = 0; k < p.deploymentKeys.length; k++) this.addModel(unchecked(p.deploymentKeys[k]));

@@ -18,10 +18,20 @@ export class ProviderSlot {
   /** Hash of the record's fingerprint (a changed record starts from a fresh state). */
   readonly stateFingerprint: u32;
 
-  constructor(public readonly config: ProviderConfig) {
+  /**
+   * `credential` ≥ 0: the slot of one credential of a provider whose credentials each have their
+   * own quota (auth.quota perCredential), with a state of its own. -1: the provider's one slot,
+   * its credentials used in order.
+   */
+  constructor(public readonly config: ProviderConfig, public readonly credential: i32 = -1) {
     const fp = fnv1a32(config.fingerprint);
-    this.stateKey = STATE_PREFIX + config.name + "/" + hex(<u64>fp, 8);
+    this.stateKey = STATE_PREFIX + config.name + "/" + hex(<u64>fp, 8) + (credential >= 0 ? "/c" + credential.toString() : "");
     this.stateFingerprint = fp;
+  }
+
+  /** For messages: the provider, and its credential when the slot is one credential's. */
+  get label(): string {
+    return this.credential >= 0 ? this.config.name + " (credentials[" + this.credential.toString() + "])" : this.config.name;
   }
 }
 
@@ -31,18 +41,29 @@ export class ProviderRegistry {
   /** Provider name → its slot (1024 rules × 64 providers are looked up at configure time). */
   private byName: Map<string, ProviderSlot> = new Map<string, ProviderSlot>();
 
-  /** The slots of `cfg.providers`, in its order (registering names not seen before). */
+  /**
+   * The slots of `cfg.providers`, in its order (registering names not seen before): one per
+   * provider, or one per credential of a provider with auth.quota perCredential.
+   */
   slotsOf(cfg: Config): ProviderSlot[] {
-    const out = new Array<ProviderSlot>(cfg.providers.length);
-    for (let i = 0; i < cfg.providers.length; i++) unchecked((out[i] = this.slot(unchecked(cfg.providers[i]))));
+    const out = new Array<ProviderSlot>();
+    for (let i = 0; i < cfg.providers.length; i++) {
+      const p = unchecked(cfg.providers[i]);
+      if (p.quotaPerCredential && p.credentials.length > 1) {
+        for (let k = 0; k < p.credentials.length; k++) out.push(this.slot(p, k));
+      } else {
+        out.push(this.slot(p, -1));
+      }
+    }
     return out;
   }
 
-  private slot(p: ProviderConfig): ProviderSlot {
-    if (this.byName.has(p.name)) return this.byName.get(p.name);
-    const s = new ProviderSlot(p);
+  private slot(p: ProviderConfig, credential: i32): ProviderSlot {
+    const key = credential >= 0 ? p.name + "\u0000" + credential.toString() : p.name;
+    if (this.byName.has(key)) return this.byName.get(key);
+    const s = new ProviderSlot(p, credential);
     this.all.push(s);
-    this.byName.set(p.name, s);
+    this.byName.set(key, s);
     return s;
   }
 }

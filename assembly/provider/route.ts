@@ -60,14 +60,20 @@ export function probePath(p: ProviderConfig): string {
   return p.basePath + "/models";
 }
 
-/** Credential header name for the provider's scheme. */
-export function authHeaderName(p: ProviderConfig): string {
+/** Credential header name for the provider's scheme and credential k (an identity's token: Authorization). */
+export function authHeaderName(p: ProviderConfig, k: i32 = 0): string {
+  if (p.credentialAt(k).identity !== null) return "authorization";
   return p.type == ProviderType.AzureOpenAI ? "api-key" : "authorization";
 }
 
-/** Credential header value. The only place a secret is turned into bytes on the wire. */
-export function authHeaderValue(p: ProviderConfig): string {
-  const key = p.credential.reveal();
+/**
+ * Credential header value for credential k; `token`: the identity's current token when
+ * credential k is an identity. The only place a secret is turned into bytes on the wire.
+ */
+export function authHeaderValue(p: ProviderConfig, k: i32 = 0, token: string = ""): string {
+  const c = p.credentialAt(k);
+  if (c.identity !== null) return "Bearer " + token;
+  const key = c.reveal();
   return p.type == ProviderType.AzureOpenAI ? key : "Bearer " + key;
 }
 

@@ -4,7 +4,7 @@
 
 import { parseConfig } from "../config/parse";
 import { EnvLookup } from "../config/env";
-import { AzureApi, Config, ConsumerConfig, ProviderConfig, ProviderType } from "../config/model";
+import { AzureApi, Config, ConsumerConfig, IdentityConfig, IdentityKind, ProviderConfig, ProviderType } from "../config/model";
 import { JsonObject, jsonString } from "./json_out";
 
 /** Environment from "K=V\n…" lines ("K=" is set but empty; lines without '=' are ignored). */
@@ -53,12 +53,38 @@ function providerJson(p: ProviderConfig): string {
     .strs("models", p.models)
     .str("credential", p.credential.masked())
     .str("credentialSource", p.credentialSource)
+    .strs("credentials", maskedAll(p))
+    .strs("credentialSources", p.credentialSources)
+    .str("quota", p.quotaPerCredential ? "perCredential" : "shared")
     .int("priority", p.priority)
     .int("weight", p.weight)
     .bool("includeUsage", p.includeUsage)
     .raw("limits", limits.toString())
     .str("healthPath", p.healthPath)
     .str("fingerprint", p.fingerprint)
+    .toString();
+}
+
+function maskedAll(p: ProviderConfig): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < p.credentials.length; i++) out.push(unchecked(p.credentials[i]).masked());
+  return out;
+}
+
+function identityJson(id: IdentityConfig): string {
+  return new JsonObject()
+    .str("name", id.name)
+    .str("type", id.kind == IdentityKind.ClientCredentials ? "clientCredentials" : id.kind == IdentityKind.ManagedIdentity ? "managedIdentity" : "appService")
+    .str("cluster", id.cluster)
+    .str("host", id.host)
+    .str("path", id.path)
+    .str("tenantId", id.tenantId)
+    .str("clientId", id.clientId)
+    .str("secret", id.secret.isEmpty() ? "" : id.secret.masked())
+    .str("secretSource", id.secretSource)
+    .str("scope", id.scope)
+    .int("timeoutMs", id.timeoutMs)
+    .str("fingerprint", id.fingerprint)
     .toString();
 }
 
@@ -90,8 +116,11 @@ function configJson(c: Config): string {
       .raw("config", rc === null ? "null" : configJson(rc))
       .toString());
   }
+  const identities = new Array<string>();
+  for (let i = 0; i < c.identities.length; i++) identities.push(identityJson(unchecked(c.identities[i])));
   return new JsonObject()
     .raw("providers", "[" + providers.join(",") + "]")
+    .raw("identities", "[" + identities.join(",") + "]")
     .raw("healthCheck", new JsonObject()
       .bool("enabled", c.healthCheck.enabled)
       .int("intervalMs", c.healthCheck.intervalMs)

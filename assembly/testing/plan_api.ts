@@ -109,7 +109,7 @@ export function planNoProvider(spec: string, model: string, need: i64, headerOnl
     s.windowStartMs = I64.parseInt(f[4]);
     states.push(s);
   }
-  const r = noProvider(cfg, model, need, headerOnly, <NoChoice>why, states, now);
+  const r = noProvider(cfg, cfg.providers, model, need, headerOnly, <NoChoice>why, states, now);
   return new JsonObject().int("status", r.status).str("code", r.code).str("type", r.type).str("message", r.message)
     .int("retryAfterS", r.retryAfterS).str("metric", r.metric).toString();
 }

@@ -1,0 +1,62 @@
+// Which of a provider's credentials a request or a probe uses: a slot of one credential
+// (auth.quota perCredential) uses its own; a provider's one slot uses its credentials in order,
+// skipping those set aside as rejected and identities without a usable token. -1: none is
+// usable now (the provider is then unavailable: never sent an empty or stale credential).
+
+import { ProviderConfig } from "../config/model";
+import { ProviderState } from "../health/state";
+import { ProviderSlot } from "../provider/registry";
+import { Tokens } from "./tokens";
+import { StateOp } from "../lib/state_op";
+
+export function usableCredential(slot: ProviderSlot, p: ProviderConfig, s: ProviderState, tokens: Tokens, now: i64): i32 {
+  const cs = p.credentials;
+  if (slot.credential >= 0) {
+    const id = p.credentialAt(slot.credential).identity;
+    return id === null || tokens.usable(id, now) ? slot.credential : -1;
+  }
+  const n = cs.length > 0 ? cs.length : 1;
+  for (let k = 0; k < n; k++) {
+    if (n > 1 && s.credentialRejected(k, now)) continue;
+    const id = p.credentialAt(k).identity;
+    if (id !== null && !tokens.usable(id, now)) continue;
+    return k;
+  }
+  return -1;
+}
+
+/** Does choosing a credential for `p` take more than taking its first (one key, no identity)? */
+export function simpleAuth(slot: ProviderSlot, p: ProviderConfig): bool {
+  return slot.credential < 0 && p.credentials.length <= 1 && p.credential.identity === null;
+}
+
+/** A rejected credential of a provider with several (shared quota): set it aside unless it is the last one. */
+export class CredentialRejectedOp extends StateOp<ProviderState> {
+  /** Every credential is now rejected: apply the usual ejection instead. */
+  last: bool = false;
+  /** This answer set it aside (it was not already). */
+  newly: bool = false;
+  constructor(public k: i32, public count: i32, public now: i64, public untilMs: i64) { super(); }
+  apply(s: ProviderState): bool {
+    const bit = <u8>1 << <u8>this.k;
+    if (this.now >= s.badCredentialsUntilMs) s.badCredentials = 0;
+    this.newly = (s.badCredentials & bit) == 0;
+    s.badCredentials |= bit;
+    s.badCredentialsUntilMs = this.untilMs;
+    let all = true;
+    for (let i = 0; i < this.count; i++) if ((s.badCredentials & (<u8>1 << <u8>i)) == 0) all = false;
+    this.last = all;
+    return true;
+  }
+}
+
+/** A probe with credential k succeeded: it is good again. */
+export class CredentialGoodOp extends StateOp<ProviderState> {
+  constructor(public k: i32) { super(); }
+  apply(s: ProviderState): bool {
+    const bit = <u8>1 << <u8>this.k;
+    if ((s.badCredentials & bit) == 0) return false;
+    s.badCredentials &= ~bit;
+    return true;
+  }
+}
