@@ -86,7 +86,7 @@ export class IdentityConfig {
   /** The resource form of the scope (IMDS and App Service take a resource, not a scope). */
   resource(): string {
     const s = this.scope;
-    return s.endsWith("/.default") ? s.substring(0, s.length - 8) : s;
+    return s.endsWith("/.default") ? s.substring(0, s.length - 9) : s;
   }
 }
 

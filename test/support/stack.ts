@@ -80,6 +80,26 @@ export function withVmEnv(yaml: string, vars: Record<string, string>): string {
   return yaml.replace(anchor, anchor + extra);
 }
 
+/** Adds STATIC clusters (name → a 127.0.0.1 port, plain HTTP) to the bootstrap's clusters. */
+export function withClusters(yaml: string, clusters: Record<string, number>): string {
+  const anchor = "  clusters:\n";
+  const at = yaml.indexOf(anchor);
+  if (at < 0) throw new Error("bootstrap has no clusters list");
+  const defs = Object.entries(clusters).map(([name, port]) => [
+    `    - name: ${name}`,
+    "      type: STATIC",
+    "      connect_timeout: 2s",
+    "      load_assignment:",
+    `        cluster_name: ${name}`,
+    "        endpoints:",
+    "          - lb_endpoints:",
+    "              - endpoint:",
+    "                  address:",
+    `                    socket_address: { address: 127.0.0.1, port_value: ${port} }`,
+  ].join("\n")).join("\n");
+  return yaml.slice(0, at + anchor.length) + defs + "\n" + yaml.slice(at + anchor.length);
+}
+
 // ---- the stack: gateway + the two mock Azure providers of local.yaml ------------------------
 
 export interface Stack {
