@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { chatCompletionBody, chatStreamFrames, type Answer } from "./chat.ts";
 import { completionBody, completionStreamFrames } from "./completions.ts";
-import { responseBody, responseStreamFrames } from "./responses-api.ts";
+import { defaultShape, responseBody, responseStreamFrames, type ResponseShape } from "./responses-api.ts";
 import { generatedText, pieces } from "./tokens.ts";
 import type { ApiName, ProviderKind } from "./types.ts";
 
@@ -53,21 +53,21 @@ export function buildAnswer(plan: AnswerPlan): Answer {
   };
 }
 
-export function answerBody(api: ApiName, a: Answer, maxOutputTokens: number | null): string {
+export function answerBody(api: ApiName, a: Answer, maxOutputTokens: number | null, shape?: ResponseShape): string {
   if (api === "chat") return chatCompletionBody(a);
   if (api === "completions") return completionBody(a);
-  return responseBody(a, maxOutputTokens);
+  return responseBody(a, shape ?? defaultShape(a, maxOutputTokens));
 }
 
 /** SSE frames, and the index of the frame carrying the first piece (to count what a cut stream sent). */
 export function answerFrames(
   api: ApiName,
   a: Answer,
-  opts: { includeUsage: boolean; promptFilterFrame: boolean; maxOutputTokens: number | null },
+  opts: { includeUsage: boolean; promptFilterFrame: boolean; maxOutputTokens: number | null; shape?: ResponseShape },
 ): { frames: string[]; firstPieceFrame: number } {
   if (api === "chat") {
     return { frames: chatStreamFrames(a, opts), firstPieceFrame: opts.promptFilterFrame ? 2 : 1 };
   }
   if (api === "completions") return { frames: completionStreamFrames(a, opts), firstPieceFrame: 0 };
-  return { frames: responseStreamFrames(a, opts.maxOutputTokens), firstPieceFrame: 4 };
+  return responseStreamFrames(a, opts.shape ?? defaultShape(a, opts.maxOutputTokens));
 }

@@ -26,6 +26,11 @@ const AZURE_OPERATIONS: Record<ApiName, string> = {
   embeddings: "Embeddings_Create",
   completions: "Completions_Create",
   responses: "Responses_Create",
+  images: "ImageGenerations_Create",
+  audio: "Transcriptions_Create",
+  conversations: "Conversations_Create",
+  files: "Files_Upload",
+  batches: "Batch_Create",
   models: "Models_List",
   unknown: "Unknown",
 };
@@ -172,3 +177,67 @@ export const PROMPT_FILTER_RESULTS = [
     content_filter_results: { hate: FILTER_SAFE, self_harm: FILTER_SAFE, sexual: FILTER_SAFE, violence: FILTER_SAFE },
   },
 ];
+
+// ---- stateful APIs (Responses, conversations, files, batches) -----------------------------
+// Azure answers these in the OpenAI error shape too (its Responses API does; for files/batches
+// the mock uses the same shape on both kinds — Azure's exact text there is not verified).
+
+/** 400 when `previous_response_id` is not stored on this resource/organisation. */
+export function previousResponseNotFound(id: string): string {
+  return openaiError(`Previous response with id '${id}' not found.`, "invalid_request_error", "previous_response_id", "previous_response_not_found");
+}
+
+/** 404 when an input item (reasoning `rs_…`, message `msg_…`, item_reference) is not stored here. */
+export function itemNotFound(id: string): string {
+  return openaiError(
+    `Item with id '${id}' not found. Items are not persisted when \`store\` is set to false. Try again with \`store\` set to true, or remove this item from your input.`,
+    "invalid_request_error",
+    "input",
+    null,
+  );
+}
+
+/** 404 for GET/DELETE/cancel/input_items of a response this resource does not hold. */
+export function responseNotFound(id: string): string {
+  return openaiError(`Response with id '${id}' not found.`, "invalid_request_error", null, null);
+}
+
+/** 404 for a conversation this resource does not hold. */
+export function conversationNotFound(id: string): string {
+  return openaiError(`Conversation with id '${id}' not found.`, "invalid_request_error", null, null);
+}
+
+/** 404 for a conversation item this resource does not hold. */
+export function conversationItemNotFound(id: string): string {
+  return openaiError(`Item with id '${id}' not found.`, "invalid_request_error", null, null);
+}
+
+export const PREVIOUS_AND_CONVERSATION = openaiError(
+  "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.",
+  "invalid_request_error",
+  null,
+  "mutually_exclusive_parameters",
+);
+
+export const CANNOT_CANCEL_SYNC = openaiError("Cannot cancel a synchronous response.", "invalid_request_error", null, null);
+
+export function cannotCancelResponse(status: string): string {
+  return openaiError(`Cannot cancel a response with status '${status}'.`, "invalid_request_error", null, null);
+}
+
+/** 404 "No such File object" (param "id"; "input_file_id" when a batch names it). */
+export function fileNotFound(id: string, param = "id"): string {
+  return openaiError(`No such File object: ${id}`, "invalid_request_error", param, null);
+}
+
+export function batchNotFound(id: string): string {
+  return openaiError(`No such Batch object: ${id}`, "invalid_request_error", "id", null);
+}
+
+export function cannotCancelBatch(status: string): string {
+  return openaiError(`Cannot cancel a batch with status '${status}'.`, "invalid_request_error", null, null);
+}
+
+export function invalidValue(param: string, message: string): string {
+  return openaiError(message, "invalid_request_error", param, "invalid_value");
+}

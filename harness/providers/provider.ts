@@ -27,7 +27,14 @@ import { windowHeaders } from "./ratelimit-headers.ts";
 import { RateWindow } from "./rate-window.ts";
 import { distinctCredentials, joinHeaders, rawHeaderPairs } from "./records.ts";
 import { faultReply, rateLimitReply, type Reply } from "./replies.ts";
-import { resolveRoute, type Route } from "./routes.ts";
+import { isDeploymentCall, resolveRoute, type Route } from "./routes.ts";
+import { newId } from "./bounded-map.ts";
+import type { Answer } from "./chat.ts";
+import { FileBatchStore, type LineResult } from "./files-batches.ts";
+import { imageAnswer, speechAnswer, transcriptText, transcriptionAnswer } from "./media.ts";
+import { multipartBoundary, parseMultipart, type FormData } from "./multipart.ts";
+import { ResponseStore, type CreateContext, type StateReply } from "./response-store.ts";
+import { defaultShape, type ResponseShape } from "./responses-api.ts";
 import { writeFrames } from "./stream-writer.ts";
 import { DEFAULT_MAX_TOKENS, estimatePromptTokens, requestedMaxTokens } from "./tokens.ts";
 import type {
@@ -39,6 +46,8 @@ import type {
   MockProviderOptions,
   ModelSpec,
   ProviderStats,
+  ReasoningSpec,
+  StoredIds,
   RequestRecord,
   StreamTiming,
   WindowState,
@@ -58,6 +67,7 @@ interface Target {
   key: string;
   model: string;
   limits: LimitSpec;
+  reasoning?: ReasoningSpec;
 }
 
 function normalizeModels(models: MockProviderOptions["models"]): Record<string, ModelSpec> | undefined {
@@ -82,6 +92,8 @@ class MockProviderServer implements MockProvider {
   private timing: Required<StreamTiming>;
   private admitted = 0;
   private seq = 0;
+  private readonly responseStore: ResponseStore;
+  private readonly fileStore: FileBatchStore;
   /**
    * Aborts every pending delay at close(). Each in-flight request's delay listens on it (and stops
    * listening when it ends), so many concurrent requests are many listeners, not a leak.
@@ -98,6 +110,17 @@ class MockProviderServer implements MockProvider {
     this.models = normalizeModels(opts.models);
     this.latencyMs = opts.latencyMs ?? 0;
     this.timing = { firstChunkMs: opts.stream?.firstChunkMs ?? 0, chunkIntervalMs: opts.stream?.chunkIntervalMs ?? 0 };
+    const t = opts.timing ?? {};
+    const maxStored = opts.maxStored ?? 10_000;
+    this.responseStore = new ResponseStore(maxStored, {
+      responseQueuedMs: t.responseQueuedMs ?? 50,
+      responseInProgressMs: t.responseInProgressMs ?? 100,
+    });
+    this.fileStore = new FileBatchStore(
+      maxStored,
+      { batchValidatingMs: t.batchValidatingMs ?? 50, batchInProgressMs: t.batchInProgressMs ?? 100, batchFinalizingMs: t.batchFinalizingMs ?? 0 },
+      this.clock,
+    );
     this.listener = new Listener((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent && !res.destroyed) {
@@ -155,6 +178,14 @@ class MockProviderServer implements MockProvider {
     return distinctCredentials(this.records);
   }
 
+  storedIds(): StoredIds {
+    return { ...this.responseStore.ids(), ...this.fileStore.ids() };
+  }
+
+  owns(id: string): boolean {
+    return this.responseStore.owns(id) || this.fileStore.owns(id);
+  }
+
   stats(): ProviderStats {
     const now = this.clock();
     const byStatus: Record<number, number> = {};
@@ -181,6 +212,7 @@ class MockProviderServer implements MockProvider {
       connections: this.listener.connections,
       outageResets: this.listener.outageResets,
       windows,
+      stored: { ...this.responseStore.counts(), ...this.fileStore.counts() },
     };
   }
 
@@ -189,6 +221,8 @@ class MockProviderServer implements MockProvider {
     this.faults.clear();
     this.windows = new Map();
     this.admitted = 0;
+    this.responseStore.clear();
+    this.fileStore.clear();
   }
 
   async close(): Promise<void> {
@@ -218,6 +252,7 @@ class MockProviderServer implements MockProvider {
       credentials,
       surface: route?.surface ?? "unknown",
       api: route?.api ?? "unknown",
+      op: route?.op,
       apiVersion: url.searchParams.get("api-version") ?? undefined,
       body: "",
       stream: false,
@@ -227,8 +262,12 @@ class MockProviderServer implements MockProvider {
       completed: false,
     };
     this.records.push(rec);
-    rec.body = await readBody(req);
-    const body = parseObject(rec.body);
+    const bytes = await readBody(req);
+    rec.body = bytes.toString("utf8");
+    const boundary = multipartBoundary(headers["content-type"]);
+    if (boundary !== undefined) rec.bodyBytes = bytes;
+    const form = boundary !== undefined ? parseMultipart(bytes, boundary) : undefined;
+    const body = form ? { ...form.fields } : parseObject(rec.body);
     rec.stream = body?.stream === true;
     rec.includeUsage = rec.stream && (body?.stream_options as Json | undefined)?.include_usage === true;
     if (typeof body?.model === "string") rec.model = body.model;
@@ -256,20 +295,41 @@ class MockProviderServer implements MockProvider {
       return send(200, "ok", modelsListBody(this.kind, ids));
     }
 
+    // Resource state (stored responses, conversations, files, batches): no deployment, no window.
+    if (!isDeploymentCall(route)) return this.handleResource(route, rec, res, base, headers, url.searchParams, body, form, boundary);
+
     // 4. body
+    const multipartApi = (route.api === "audio" && route.op !== "speech") || (route.api === "images" && route.op === "edits");
+    if (multipartApi && !form) return send(400, "bad-request", E.missingParameter("file"));
     if (!body) return send(400, "invalid-json", E.INVALID_JSON);
     if (route.api === "chat" && !Array.isArray(body.messages)) return send(400, "bad-request", E.missingParameter("messages"));
     if (body.stream_options != null && body.stream !== true) {
       return send(400, "bad-request", E.STREAM_OPTIONS_WITHOUT_STREAM);
     }
+    const upload = form?.files.file?.[0];
+    const images = [...(form?.files.image ?? []), ...(form?.files["image[]"] ?? [])];
+    if (route.api === "images" && typeof body.prompt !== "string") return send(400, "bad-request", E.missingParameter("prompt"));
+    if (route.api === "images" && route.op === "edits" && images.length === 0) return send(400, "bad-request", E.missingParameter("image"));
+    if (route.api === "audio" && route.op !== "speech" && !upload) return send(400, "bad-request", E.missingParameter("file"));
+    if (route.api === "audio" && route.op === "speech") {
+      if (typeof body.input !== "string") return send(400, "bad-request", E.missingParameter("input"));
+      if (typeof body.voice !== "string") return send(400, "bad-request", E.missingParameter("voice"));
+    }
 
-    // 5. deployment / model
+    // 5. deployment / model (and, for the Responses API, the stored state it names)
+    if (this.kind === "openai" && route.api === "images" && body.model === undefined) body.model = "dall-e-2";
     const target = this.resolveTarget(route, body);
     if ("error" in target) return send(target.status, target.outcome, target.error);
     if (this.kind === "azure") rec.deployment = target.key;
     rec.model = target.model;
-    const stream = route.api !== "embeddings" && rec.stream;
+    const stream = route.api !== "embeddings" && route.api !== "audio" && route.api !== "images" && rec.stream;
     const window = this.windowFor(target);
+    let context: CreateContext | undefined;
+    if (route.api === "responses") {
+      const prepared = this.responseStore.prepare(body);
+      if ("status" in prepared) return send(prepared.status, prepared.outcome, prepared.body);
+      context = prepared;
+    }
 
     // 6. faults
     const { fault, script } = this.pickFault(headers, route.api, target.key, stream);
@@ -277,7 +337,7 @@ class MockProviderServer implements MockProvider {
     if (fault && this.replyToFault(fault, rec, res, base, rl, target.key)) return;
 
     // 7. admission
-    const promptTokens = estimatePromptTokens(route.api, body);
+    const promptTokens = estimatePromptTokens(route.api, body) + (context?.contextTokens ?? 0);
     const maxTokens = requestedMaxTokens(route.api, body, this.opts.defaultMaxTokens ?? DEFAULT_MAX_TOKENS);
     const reserved = promptTokens + maxTokens;
     rec.promptTokens = promptTokens;
@@ -302,6 +362,16 @@ class MockProviderServer implements MockProvider {
       const text = embeddingBody(body, target.model, promptTokens, this.opts.embeddingDimensions ?? 8);
       return this.sendJson(res, rec, 200, "ok", text, okHeaders);
     }
+    if (route.api === "images" || route.api === "audio") {
+      const m =
+        route.api === "images"
+          ? imageAnswer(this.kind, target.model, body, promptTokens, this.url)
+          : route.op === "speech"
+            ? speechAnswer(body)
+            : transcriptionAnswer(route.op as "transcriptions" | "translations", body.response_format as string | undefined, transcriptText(this.name, upload!), upload!);
+      rec.completionTokens = m.outputTokens;
+      return this.sendBytes(res, rec, 200, "ok", m.body, m.contentType, okHeaders);
+    }
 
     const answer = buildAnswer({
       kind: this.kind,
@@ -316,12 +386,22 @@ class MockProviderServer implements MockProvider {
     });
     rec.completionTokens = answer.pieces.length;
     const maxOutputTokens = typeof body.max_output_tokens === "number" ? body.max_output_tokens : null;
-    if (!stream) return this.sendJson(res, rec, 200, "ok", answerBody(route.api, answer, maxOutputTokens), okHeaders);
+    let shape: ResponseShape | undefined;
+    if (route.api === "responses") {
+      shape = this.responseShape(answer, body, target, context!, maxOutputTokens);
+      rec.completionTokens += shape.reasoningTokens;
+      this.responseStore.record(body, answer, shape, this.clock());
+      if (shape.background && !stream) {
+        return this.sendJson(res, rec, 200, "ok", JSON.stringify(this.responseStore.view(answer.id, this.clock())), okHeaders);
+      }
+    }
+    if (!stream) return this.sendJson(res, rec, 200, "ok", answerBody(route.api, answer, maxOutputTokens, shape), okHeaders);
 
     const { frames, firstPieceFrame } = answerFrames(route.api, answer, {
       includeUsage: rec.includeUsage,
       promptFilterFrame: this.kind === "azure" && (this.opts.promptFilterFrame ?? true),
       maxOutputTokens,
+      shape,
     });
     rec.status = 200;
     rec.outcome = "ok";
@@ -339,6 +419,104 @@ class MockProviderServer implements MockProvider {
       rec.outcome = end.end === "cut" ? "fault:cut-stream" : end.end;
       rec.completionTokens = Math.min(answer.pieces.length, Math.max(0, end.written - firstPieceFrame));
     }
+  }
+
+  /** The Responses API extras of one answer: ids, reasoning, the state it continues. */
+  private responseShape(answer: Answer, body: Json, target: Target, ctx: CreateContext, maxOutputTokens: number | null): ResponseShape {
+    const shape = defaultShape(answer, maxOutputTokens);
+    shape.messageId = newId("msg_");
+    if (target.reasoning?.reasoning) {
+      shape.reasoningId = newId("rs_");
+      shape.reasoningTokens = target.reasoning.reasoningTokens ?? 16;
+    }
+    shape.previousResponseId = ctx.previousResponseId;
+    shape.conversationId = ctx.conversationId;
+    shape.store = body.store !== false;
+    shape.background = body.background === true;
+    shape.instructions = typeof body.instructions === "string" ? body.instructions : null;
+    if (body.metadata && typeof body.metadata === "object") shape.metadata = body.metadata as Json;
+    return shape;
+  }
+
+  /** Stored responses, conversations, files and batches: auth and routing done; faults and latency apply. */
+  private async handleResource(
+    route: Route,
+    rec: RequestRecord,
+    res: ServerResponse,
+    base: Record<string, string>,
+    headers: Record<string, string>,
+    query: URLSearchParams,
+    body: Json | undefined,
+    form: FormData | undefined,
+    boundary: string | undefined,
+  ): Promise<void> {
+    const send = (r: StateReply) => this.sendJson(res, rec, r.status, r.outcome, r.body, base);
+    const { fault, script } = this.pickFault(headers, route.api, undefined, false);
+    if (fault && this.replyToFault(fault, rec, res, base, {}, "")) return;
+    const latency = (script.latencyMs ?? this.latencyMs) + (fault?.type === "latency" ? fault.ms : 0);
+    if (latency > 0 && !(await this.wait(latency))) return;
+    if (res.destroyed) {
+      rec.outcome = "client-gone";
+      return;
+    }
+    const now = this.clock();
+    const id = route.id ?? "";
+    // JSON bodies: creates and updates (an absent body reads as {}); files take multipart.
+    const needsJson = (route.api === "batches" && route.op === "create") || (route.api === "conversations" && ["create", "update", "add_items"].includes(route.op));
+    if (needsJson && rec.body.trim() !== "" && !body) return send({ status: 400, outcome: "invalid-json", body: E.INVALID_JSON });
+    const json = body ?? {};
+    switch (route.api) {
+      case "responses":
+        if (route.op === "get") return send(this.responseStore.get(id, now));
+        if (route.op === "delete") return send(this.responseStore.delete(id));
+        if (route.op === "cancel") return send(this.responseStore.cancel(id, now));
+        return send(this.responseStore.inputItems(id, query));
+      case "conversations":
+        if (route.op === "create") return send(this.responseStore.createConversation(json));
+        return send(this.responseStore.conversation(route.op, id, route.subId, json, query));
+      case "files": {
+        if (route.op === "create" && boundary === undefined) return send({ status: 400, outcome: "bad-request", body: E.missingParameter("file") });
+        const r = this.fileStore.file(route.op, route.id, form, query);
+        if ("content" in r) return this.sendBytes(res, rec, 200, "ok", r.content, "application/octet-stream", base);
+        return send(r);
+      }
+      case "batches":
+        if (route.op === "create") return send(this.fileStore.createBatch(this.kind, json, (endpoint, line) => this.runBatchLine(endpoint, line)));
+        return send(this.fileStore.batch(route.op, route.id, query));
+      default:
+        return send({ status: 404, outcome: "not-found", body: E.openaiInvalidUrl(rec.method, rec.path) });
+    }
+  }
+
+  /** One batch line, answered as the deployment/model it names would answer it (no window: batch quota is separate). */
+  private runBatchLine(endpoint: string, body: Json): LineResult {
+    const api: ApiName = endpoint.endsWith("/chat/completions")
+      ? "chat"
+      : endpoint.endsWith("/embeddings")
+        ? "embeddings"
+        : endpoint.endsWith("/responses")
+          ? "responses"
+          : "completions";
+    const target = this.resolveTarget({ surface: "openai", api, op: "create", needsApiVersion: false }, body);
+    if ("error" in target) return { status_code: target.status, body: JSON.parse(target.error) as unknown };
+    const promptTokens = estimatePromptTokens(api, body);
+    if (api === "embeddings") {
+      return { status_code: 200, body: JSON.parse(embeddingBody(body, target.model, promptTokens, this.opts.embeddingDimensions ?? 8)) as unknown };
+    }
+    const maxTokens = requestedMaxTokens(api, body, this.opts.defaultMaxTokens ?? DEFAULT_MAX_TOKENS);
+    const answer = buildAnswer({
+      kind: this.kind,
+      api,
+      providerName: this.name,
+      model: target.model,
+      promptTokens,
+      maxTokens,
+      completionTokens: this.opts.completionTokens ?? 8,
+      text: this.opts.completionText,
+      outputFiltered: false,
+    });
+    const maxOutputTokens = typeof body.max_output_tokens === "number" ? body.max_output_tokens : null;
+    return { status_code: 200, body: JSON.parse(answerBody(api, answer, maxOutputTokens)) as unknown };
   }
 
   // ---- helpers -----------------------------------------------------------------------------
@@ -368,13 +546,13 @@ class MockProviderServer implements MockProvider {
     if (this.kind === "azure") {
       const dep = this.opts.deployments?.[name];
       if (!dep) return { status: 404, outcome: "deployment-not-found", error: E.AZURE_404_DEPLOYMENT };
-      return { key: name, model: dep.model, limits: dep };
+      return { key: name, model: dep.model, limits: dep, reasoning: dep };
     }
     if (this.models && !this.models[name]) {
       return { status: 404, outcome: "model-not-found", error: E.openaiModelNotFound(name) };
     }
     const spec = this.models?.[name] ?? {};
-    return { key: name, model: spec.model ?? name, limits: spec };
+    return { key: name, model: spec.model ?? name, limits: spec, reasoning: spec };
   }
 
   private windowFor(t: Target): RateWindow {
@@ -449,6 +627,24 @@ class MockProviderServer implements MockProvider {
     });
     res.end(text);
   }
+
+  /** A 200 with a non-JSON (or pre-encoded) body: audio, plain-text transcripts, file content. */
+  private sendBytes(
+    res: ServerResponse,
+    rec: RequestRecord,
+    status: number,
+    outcome: string,
+    data: Buffer | string,
+    contentType: string,
+    headers: Record<string, string>,
+  ): void {
+    rec.status = status;
+    rec.outcome = outcome;
+    rec.completed = true;
+    if (res.destroyed) return;
+    res.writeHead(status, { ...headers, "content-type": contentType, "content-length": String(Buffer.byteLength(data)) });
+    res.end(data);
+  }
 }
 
 /** The body as a JSON object; undefined when empty, not JSON, or not an object. */
@@ -461,13 +657,13 @@ function parseObject(text: string): Json | undefined {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", () => resolve(Buffer.concat(chunks)));
+    req.on("close", () => resolve(Buffer.concat(chunks)));
   });
 }
 

@@ -9,6 +9,9 @@
  *                    + (input string ? 4 + tokens(input) : Σ items (4 + tokens(text of content)))
  *   completions    = Σ tokens(prompt strings)
  *   embeddings     = Σ tokens(input strings) (+ length of each token-id array)
+ *   images         = tokens(prompt)            (nothing counted for the output)
+ *   audio          = tokens(input) for speech, tokens(prompt field) for transcriptions/translations
+ *   responses follow-ups add the replayed history (previous response / conversation, see response-store.ts)
  *
  * The prompt estimate is what the mock counts at admission *and* what it reports as
  * prompt_tokens / input_tokens, so accounting tests can compare the two.
@@ -87,6 +90,11 @@ export function estimatePromptTokens(api: ApiName, body: Json): number {
       return stringsTokens(body.prompt);
     case "embeddings":
       return stringsTokens(body.input);
+    case "images":
+      return typeof body.prompt === "string" ? textTokens(body.prompt) : 0;
+    case "audio":
+      // speech: the text to speak; transcriptions/translations: the optional `prompt` field
+      return typeof body.input === "string" ? textTokens(body.input) : typeof body.prompt === "string" ? textTokens(body.prompt) : 0;
     default:
       return 0;
   }

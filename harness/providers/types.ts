@@ -6,7 +6,18 @@
 export type ProviderKind = "azure" | "openai";
 
 /** Which API a request addressed. */
-export type ApiName = "chat" | "embeddings" | "completions" | "responses" | "models" | "unknown";
+export type ApiName =
+  | "chat"
+  | "embeddings"
+  | "completions"
+  | "responses"
+  | "images"
+  | "audio"
+  | "conversations"
+  | "files"
+  | "batches"
+  | "models"
+  | "unknown";
 
 /** Which URL family a request used. */
 export type Surface = "azure-classic" | "azure-v1" | "openai";
@@ -19,14 +30,42 @@ export interface LimitSpec {
   requestsPerMinute?: number;
 }
 
-export interface DeploymentSpec extends LimitSpec {
+export interface ReasoningSpec {
+  /** Responses API: the answer starts with a reasoning item (`rs_…`) costing `reasoningTokens` output tokens. */
+  reasoning?: boolean;
+  /** Reasoning tokens per answer when `reasoning` (default 16). */
+  reasoningTokens?: number;
+}
+
+export interface DeploymentSpec extends LimitSpec, ReasoningSpec {
   /** Underlying model version reported in responses, e.g. "gpt-4o-2024-08-06". */
   model: string;
 }
 
-export interface ModelSpec extends LimitSpec {
+export interface ModelSpec extends LimitSpec, ReasoningSpec {
   /** Model version reported in responses (default: the requested name). */
   model?: string;
+}
+
+/** How long stored work takes, on the provider clock (status is read when asked). */
+export interface StateTiming {
+  /** Background responses: queued for this long, then in_progress for `responseInProgressMs`, then completed. Default 50 / 100. */
+  responseQueuedMs?: number;
+  responseInProgressMs?: number;
+  /** Batches: validating, then in_progress, then finalizing, then completed. Defaults 50 / 100 / 0. */
+  batchValidatingMs?: number;
+  batchInProgressMs?: number;
+  batchFinalizingMs?: number;
+}
+
+/** Ids this mock holds (one Azure resource / OpenAI organisation). */
+export interface StoredIds {
+  responses: string[];
+  /** Output and input items of stored responses and conversation items (msg_…, rs_…). */
+  items: string[];
+  conversations: string[];
+  files: string[];
+  batches: string[];
 }
 
 export interface StreamTiming {
@@ -81,8 +120,12 @@ export interface MockProviderOptions {
   scriptHeaders?: boolean;
   /** Embedding vector length when the request gives no `dimensions`. Default 8. */
   embeddingDimensions?: number;
-  /** Time source for rate-limit windows and record times. Default Date.now. */
+  /** Time source for rate-limit windows, record times and stored-state timing. Default Date.now. */
   clock?: () => number;
+  /** Background responses and batches timing. */
+  timing?: StateTiming;
+  /** Most stored responses, conversations, files and batches kept (each; oldest dropped first). Default 10000. */
+  maxStored?: number;
 }
 
 /**
@@ -158,11 +201,15 @@ export interface RequestRecord {
   credentials: Credential[];
   surface: Surface | "unknown";
   api: ApiName;
+  /** What on the API: "create", "get", "list", "delete", "cancel", "input_items", "content", "speech" … */
+  op?: string;
   deployment?: string;
   model?: string;
   apiVersion?: string;
-  /** Raw request body text. */
+  /** Raw request body text (UTF-8 decoded). */
   body: string;
+  /** The raw bytes, kept for multipart/form-data bodies (file uploads are binary). */
+  bodyBytes?: Buffer;
   stream: boolean;
   includeUsage: boolean;
   /** Response status; 0 until decided, and for reset/hang faults. */
@@ -205,6 +252,8 @@ export interface ProviderStats {
   outageResets: number;
   /** Per deployment (Azure) / model (OpenAI) with a window opened. */
   windows: Record<string, WindowState>;
+  /** How many of each this mock holds now. */
+  stored: { responses: number; conversations: number; files: number; batches: number };
 }
 
 export type OutageMode = "refused" | "reset";
@@ -232,8 +281,12 @@ export interface MockProvider {
   endOutage(): Promise<void>;
   /** Distinct credential values seen, in first-seen order, with their scheme. */
   credentialsSeen(): Credential[];
+  /** Ids of the stored responses, items, conversations, files and batches this mock holds. */
+  storedIds(): StoredIds;
+  /** Whether this mock holds that response / item / conversation / file / batch id. */
+  owns(id: string): boolean;
   stats(): ProviderStats;
-  /** Clear records, faults, windows and stats; keys and options stay. */
+  /** Clear records, faults, windows, stats and stored state; keys and options stay. */
   reset(): void;
   close(): Promise<void>;
 }
