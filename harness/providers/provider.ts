@@ -390,7 +390,7 @@ class MockProviderServer implements MockProvider {
     if (route.api === "responses") {
       shape = this.responseShape(answer, body, target, context!, maxOutputTokens);
       rec.completionTokens += shape.reasoningTokens;
-      this.responseStore.record(body, answer, shape, this.clock());
+      this.responseStore.record(body, answer, shape, this.clock(), stream);
       if (shape.background && !stream) {
         return this.sendJson(res, rec, 200, "ok", JSON.stringify(this.responseStore.view(answer.id, this.clock())), okHeaders);
       }

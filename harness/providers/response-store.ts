@@ -11,6 +11,7 @@
  *   input + output tokens, as the real service bills the replayed history.
  * - background: status is read off the provider clock: queued → in_progress → completed
  *   (timing.responseQueuedMs / responseInProgressMs); cancel stops it (status "cancelled").
+ *   A background request that also asks to stream is streamed to completion (no polling).
  */
 import type { Answer } from "./chat.ts";
 import { BoundedMap, listPage, newId } from "./bounded-map.ts";
@@ -37,6 +38,8 @@ interface StoredResponse {
   createdMs: number;
   cancelledMs?: number;
   inputItems: Json[];
+  /** Streamed to the client: complete at once, whatever `background` says. */
+  streamed: boolean;
   /** input_tokens + output_tokens: the history a follow-up replays. */
   contextTokens: number;
 }
@@ -160,7 +163,7 @@ export class ResponseStore {
   }
 
   /** Keeps a created response (when `store` is not false) and extends its conversation. */
-  record(body: Json, answer: Answer, shape: ResponseShape, now: number): void {
+  record(body: Json, answer: Answer, shape: ResponseShape, now: number, streamed: boolean): void {
     const inputItems = toInputItems(body);
     const out = outputItems(answer, shape);
     const contextTokens = answer.promptTokens + answer.pieces.length + shape.reasoningTokens;
@@ -173,13 +176,13 @@ export class ResponseStore {
       }
     }
     if (!shape.store) return;
-    this.responses.set(answer.id, { id: answer.id, answer, shape, createdMs: now, inputItems, contextTokens });
+    this.responses.set(answer.id, { id: answer.id, answer, shape, createdMs: now, inputItems, streamed, contextTokens });
     for (const it of [...inputItems, ...out]) this.items.set(it.id as string, it);
   }
 
   private state(r: StoredResponse, now: number): ResponseState {
     if (r.cancelledMs !== undefined) return "cancelled";
-    if (!r.shape.background) return "done";
+    if (!r.shape.background || r.streamed) return "done";
     const t = now - r.createdMs;
     if (t < this.timing.responseQueuedMs) return "queued";
     if (t < this.timing.responseQueuedMs + this.timing.responseInProgressMs) return "in_progress";

@@ -47,12 +47,12 @@ const DEPLOYMENT_APIS: Record<string, { api: ApiName; op: string }> = {
   "audio/speech": { api: "audio", op: "speech" },
 };
 
+const RESOURCE_APIS = new Set<ApiName>(["conversations", "files", "batches"]);
+
 /** True for calls that name a deployment/model (rate window, token counting); false for resource state. */
 export function isDeploymentCall(route: Route): boolean {
   return route.api !== "models" && !(route.api === "responses" && route.op !== "create") && !RESOURCE_APIS.has(route.api);
 }
-
-const RESOURCE_APIS = new Set<ApiName>(["conversations", "files", "batches"]);
 
 type Match = { api: ApiName; op: string; id?: string; subId?: string };
 

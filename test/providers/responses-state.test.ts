@@ -61,7 +61,7 @@ describe("responses chain: state belongs to one organisation / resource", () => 
   it("previous_response_id works on the mock that made it, and is previous_response_not_found on another", async () => {
     const r1 = await clientA().responses.create({ model: "gpt-4o", input: "Say hello" });
     expect(r1.id).toMatch(/^resp_[0-9a-f]{48}$/);
-    expect(r1.store).toBe(true);
+    expect((r1 as unknown as { store: boolean }).store).toBe(true);
     expect(r1.output[0]).toMatchObject({ type: "message", role: "assistant" });
     expect((r1.output[0] as { id: string }).id).toMatch(/^msg_[0-9a-f]{48}$/);
     expect(a.owns(r1.id)).toBe(true);
@@ -94,7 +94,7 @@ describe("responses chain: state belongs to one organisation / resource", () => 
 
   it("store:false keeps nothing: no follow-up, no GET", async () => {
     const r1 = await clientA().responses.create({ model: "gpt-4o", input: "ephemeral", store: false });
-    expect(r1.store).toBe(false);
+    expect((r1 as unknown as { store: boolean }).store).toBe(false);
     expect(a.owns(r1.id)).toBe(false);
     expect(await apiError(clientA().responses.create({ model: "gpt-4o", input: "x", previous_response_id: r1.id }))).toEqual({
       status: 400,
@@ -255,6 +255,13 @@ describe("background responses", () => {
     expect(last.status).toBe("completed");
     expect(last.output_text).toBe("org-bg says hello from a mock model today");
     expect(last.usage).toMatchObject({ input_tokens: 10, output_tokens: 8 });
+  });
+
+  it("background with stream: streamed to completion and stored as completed", async () => {
+    const stream = await client().responses.create({ model: "gpt-4o", input: "Say hello", background: true, stream: true });
+    let id = "";
+    for await (const ev of stream) if (ev.type === "response.completed") id = ev.response.id;
+    expect((await client().responses.retrieve(id)).status).toBe("completed");
   });
 
   it("background responses poll in real time with the default clock", async () => {
