@@ -8,9 +8,10 @@
 //     lifetime) of expiry. Failures back off 1 s … 30 s; the old token serves while still valid.
 //   - A provider whose identity has no usable token is unavailable: never sent an empty or
 //     stale token.
-//   - A 401 with a token marks that token (its generation) rejected and asks for a refresh; a
-//     401 with the token fetched after such a refresh means the identity has no access: the
-//     provider's credential is then bad like a rejected key.
+//   - A 401 with a token sets that token (its generation) aside and asks for a refresh; a 401
+//     with the token fetched after such a refresh means the identity has no access to that
+//     provider: its credential is then bad like a rejected key (the token stays in use for the
+//     identity's other providers; the next regular refresh allows one more renewal).
 
 import { IdentityConfig, IdentityKind } from "../config/model";
 import { CREATE_CAS, BufferType, getBuffer, getShared, MapType, nowMs, Result, setShared } from "../host/calls";
@@ -123,10 +124,10 @@ class RejectOp extends TokenOp {
   apply(r: TokenRecord): bool {
     if (r.generation != this.generation) return false; // a newer token is there already
     if ((r.flags & FLAG_AFTER_REJECT) != 0) {
+      // Renewed after a rejection and rejected again: this identity has no access to that
+      // provider. The token stays in use (other providers of the identity may well accept it).
       this.verdict = TokenRejection.NoAccess;
-      if (r.rejectedGeneration == this.generation) return false;
-      r.rejectedGeneration = this.generation;
-      return true;
+      return false;
     }
     if (r.rejectedGeneration == this.generation && (r.flags & FLAG_REFRESH) != 0) return false;
     this.first = true;

@@ -158,6 +158,10 @@ class MockProviderServer implements MockProvider {
     this.keys = new Set(keys);
   }
 
+  setAcceptIdentities(identities: string[]): void {
+    this.opts.acceptIdentities = [...identities];
+  }
+
   setLatency(ms: number): void {
     this.latencyMs = ms;
   }
@@ -323,7 +327,8 @@ class MockProviderServer implements MockProvider {
     if (this.kind === "azure") rec.deployment = target.key;
     rec.model = target.model;
     const stream = route.api !== "embeddings" && route.api !== "audio" && route.api !== "images" && rec.stream;
-    const window = this.windowFor(target);
+    // OpenAI projects: each key its own window (perKeyWindows); Azure: one per deployment.
+    const window = this.windowFor(target, this.opts.perKeyWindows ? rec.credential?.value : undefined);
     let context: CreateContext | undefined;
     if (route.api === "responses") {
       const prepared = this.responseStore.prepare(body);
@@ -555,12 +560,13 @@ class MockProviderServer implements MockProvider {
     return { key: name, model: spec.model ?? name, limits: spec, reasoning: spec };
   }
 
-  private windowFor(t: Target): RateWindow {
-    let w = this.windows.get(t.key);
+  private windowFor(t: Target, credential?: string): RateWindow {
+    const key = credential !== undefined ? `${t.key}\u0000${credential}` : t.key;
+    let w = this.windows.get(key);
     if (!w) {
       const d = { ...DEFAULT_LIMITS, ...this.opts.defaultLimits };
       w = new RateWindow(t.limits.tokensPerMinute ?? d.tokensPerMinute, t.limits.requestsPerMinute ?? d.requestsPerMinute, this.windowMs);
-      this.windows.set(t.key, w);
+      this.windows.set(key, w);
     }
     return w;
   }

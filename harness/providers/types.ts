@@ -95,6 +95,11 @@ export interface MockProviderOptions {
    */
   tokenAuthority?: import("./entra.ts").TokenAuthority;
   acceptIdentities?: string[];
+  /**
+   * Each API key has its own rate window per deployment/model, as OpenAI keys of different
+   * projects do (default: one window per deployment/model, whatever the key — Azure's quota).
+   */
+  perKeyWindows?: boolean;
   /** Azure: deployment name → model and limits. */
   deployments?: Record<string, DeploymentSpec>;
   /** OpenAI: model name → limits. Absent = any model accepted (with `defaultLimits`). */
@@ -270,6 +275,8 @@ export interface MockProvider {
   clearFaults(): void;
   /** Replace the accepted keys (e.g. revoke one mid-run). */
   setKeys(keys: string[]): void;
+  /** Replace the Entra identities whose tokens are accepted (a role assignment added or removed). */
+  setAcceptIdentities(identities: string[]): void;
   setLatency(ms: number): void;
   setStreamTiming(timing: StreamTiming): void;
   /**

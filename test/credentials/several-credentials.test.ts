@@ -1,0 +1,181 @@
+// Issue 10, several credentials per provider, through the gateway:
+//  - Azure key1/key2 rotation (quota shared): key1 revoked mid-run, key2 valid → 0 client
+//    errors, the provider is never ejected, one warning naming the masked key;
+//  - OpenAI-type keys with separate quotas (quota perCredential): each key its own window,
+//    learned from its own x-ratelimit-* — a key whose window is spent is passed over, the other
+//    serves;
+//  - a token the provider rejects is renewed once before the provider is judged.
+// Every credential a mock saw is one configured for it.
+import { afterEach, describe, expect, it } from "vitest";
+import { startEntraMock, TokenAuthority } from "../../harness/providers/index.ts";
+import { post, sleep, startStack, withClusters, type Stack } from "../support/stack.ts";
+
+const KEY1 = "mockkey-east-one-Tq3Wm8RxVb2N";
+const KEY2 = "mockkey-east-two-Lp7Ys4HdKc9F";
+const chat = (i: number) => ({ model: "gpt-4o", messages: [{ role: "user", content: `hi ${i}` }], max_tokens: 16 });
+
+const stacks: Stack[] = [];
+const closers: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (stacks.length) await stacks.pop()!.close();
+  while (closers.length) await closers.pop()!();
+});
+
+describe("Azure key1/key2 rotation (quota shared)", () => {
+  it("key1 revoked mid-run: 0 client errors, the provider never ejected, one warning naming ****…", async () => {
+    const s = await startStack({
+      workers: 2,
+      east: { keys: [KEY1, KEY2] },
+      vmEnv: { EAST_KEY1: KEY1, EAST_KEY2: KEY2 },
+      edit: (cfg) => ({
+        ...cfg,
+        // One provider only: a failover elsewhere would hide a client error.
+        providers: [{ ...cfg.providers[0], limits: undefined, auth: { credentials: [{ apiKeyEnv: "EAST_KEY1" }, { apiKeyEnv: "EAST_KEY2" }] } }],
+        healthCheck: { interval: "300ms", timeout: "250ms" },
+      }),
+    });
+    stacks.push(s);
+    const statuses: number[] = [];
+    const t0 = Date.now();
+    let revoked = false;
+    const worker = async () => {
+      for (let i = 0; Date.now() - t0 < 3000; i++) {
+        if (!revoked && Date.now() - t0 > 1000) {
+          revoked = true;
+          s.east.setKeys([KEY2]); // key1 regenerated in the portal
+        }
+        statuses.push((await post(s.gateway.url, "/v1/chat/completions", chat(i))).status);
+      }
+    };
+    await Promise.all(Array.from({ length: 6 }, worker));
+    expect(statuses.length).toBeGreaterThan(100);
+    expect(statuses.filter((x) => x !== 200)).toEqual([]);
+    // key1 until the revocation, key2 after it; nothing else, never empty.
+    const seen = s.east.credentialsSeen().map((c) => c.value);
+    expect(new Set(seen)).toEqual(new Set([KEY1, KEY2]));
+    const after = s.east.records.filter((r) => r.time > t0 + 1400);
+    expect(after.length).toBeGreaterThan(20);
+    expect(after.every((r) => r.credentials.length === 1 && r.credentials[0]!.value === KEY2)).toBe(true);
+    // The provider was never ejected: healthy and available throughout, no credential ejection logged.
+    const logs = s.logs.map((l) => l.message);
+    expect(logs.filter((m) => m.includes("rejected its credential") || m.includes("marked unhealthy"))).toEqual([]);
+    const warnings = logs.filter((m) => m.includes("rejected credentials[0]"));
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    // One per worker VM at most (each learns it from the shared state once): never one per request.
+    expect(warnings.length).toBeLessThanOrEqual(3);
+    expect(warnings[0]).toContain("key ****" + KEY1.slice(-4));
+    expect(warnings[0]).toContain("apiKeyEnv:EAST_KEY1");
+    expect(logs.join("\n")).not.toContain(KEY1);
+    const prom = await s.prometheus();
+    expect(prom).toMatch(/ai_failover_provider_healthy\{[^}]*provider="aoai-east-ptu"[^}]*\} 1/);
+  });
+
+  it("both keys revoked: the provider is ejected (the last key is not set aside), the client gets 502", async () => {
+    const s = await startStack({
+      east: { keys: [KEY1, KEY2] },
+      vmEnv: { EAST_KEY1: KEY1, EAST_KEY2: KEY2 },
+      edit: (cfg) => ({
+        ...cfg,
+        providers: [{ ...cfg.providers[0], auth: { credentials: [{ apiKeyEnv: "EAST_KEY1" }, { apiKeyEnv: "EAST_KEY2" }] } }],
+        healthCheck: { enabled: false },
+      }),
+    });
+    stacks.push(s);
+    s.east.setKeys(["something-else-entirely-000"]);
+    const r = await post(s.gateway.url, "/v1/chat/completions", chat(0));
+    expect(r.status).toBe(502);
+    expect(r.body).not.toContain(KEY1);
+    // Tried with key1, then key2 on the same provider, then nothing is left.
+    expect(s.east.records.map((x) => x.credentials[0]!.value)).toEqual([KEY1, KEY2]);
+    const again = await post(s.gateway.url, "/v1/chat/completions", chat(1));
+    expect(again.status).toBe(429); // no provider available: ejected
+    expect(s.east.records.length).toBe(2);
+    expect(s.logs.some((l) => l.message.includes("rejected its credential (key ****" + KEY2.slice(-4)))).toBe(true);
+  });
+});
+
+describe("keys with separate quotas (quota perCredential)", () => {
+  it("each key has its own window: one key's spent window passes the traffic to the other, 0 client 429s", async () => {
+    const OA1 = "sk-proj-one-Vd3Kq8Lm2Xw7Nr5T";
+    const OA2 = "sk-proj-two-Bg6Hs1Zc4Jp9Ty0E";
+    // Two OpenAI projects, one org: the mock gives each key its own window per model.
+    const s = await startStack({
+      east: {
+        kind: "openai", name: "openai", keys: [OA1, OA2], deployments: undefined,
+        models: { "gpt-4o": { tokensPerMinute: 1_000_000, requestsPerMinute: 5 } }, windowMs: 60_000, perKeyWindows: true,
+      } as any,
+      vmEnv: { OA1, OA2 },
+      edit: (cfg) => ({
+        ...cfg,
+        providers: [{
+          name: "openai", type: "openai", cluster: "aoai-east", host: "api.openai.com", models: ["gpt-4o"],
+          auth: { credentials: [{ apiKeyEnv: "OA1" }, { apiKeyEnv: "OA2" }], quota: "perCredential" },
+          limits: { requestsPerMinute: 5 },
+        }],
+        healthCheck: { enabled: false },
+      }),
+    });
+    stacks.push(s);
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await post(s.gateway.url, "/v1/chat/completions", chat(i))).status);
+    expect(statuses).toEqual(Array(10).fill(200));
+    const byKey = new Map<string, number>();
+    for (const r of s.east.records) byKey.set(r.credentials[0]!.value, (byKey.get(r.credentials[0]!.value) ?? 0) + 1);
+    // 5 a minute each: both keys carried exactly their share.
+    expect(Object.fromEntries(byKey)).toEqual({ [OA1]: 5, [OA2]: 5 });
+    const eleventh = await post(s.gateway.url, "/v1/chat/completions", chat(10));
+    expect(eleventh.status).toBe(429); // both windows spent: the gateway's own 429, the provider never asked
+    expect(s.east.records.length).toBe(10);
+    await sleep(1200); // state gauges are published on the tick
+    const prom = await s.prometheus();
+    expect(prom).toMatch(/ai_failover_provider_reserved_tokens\{[^}]*credential="0"/);
+    expect(prom).toMatch(/ai_failover_provider_reserved_tokens\{[^}]*credential="1"/);
+  });
+});
+
+describe("a token the provider rejects", () => {
+  it("is renewed once before the provider is judged; a renewed token rejected again ejects it", async () => {
+    const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const CLIENT = "0f3c2a1b-4d5e-4f60-8a9b-0c1d2e3f4a5b";
+    const authority = new TokenAuthority();
+    const entra = await startEntraMock({ authority, clients: { [TENANT]: { [CLIENT]: "secret-0123456789abcdef" } } });
+    closers.push(() => entra.close());
+    const s = await startStack({
+      east: { keys: [], tokenAuthority: authority, acceptIdentities: [`${TENANT}/${CLIENT}`] },
+      vmEnv: { APP_SECRET: "secret-0123456789abcdef" },
+      bootstrap: (y) => withClusters(y, { entra: entra.port }),
+      edit: (cfg) => ({
+        ...cfg,
+        identities: [{ name: "app", type: "clientCredentials", cluster: "entra", tenantId: TENANT, clientId: CLIENT, clientSecretEnv: "APP_SECRET" }],
+        providers: [{ ...cfg.providers[0], limits: undefined, auth: { identity: "app" } }, cfg.providers[1]],
+        healthCheck: { interval: "200ms", timeout: "150ms" },
+      }),
+    });
+    stacks.push(s);
+    await sleep(600);
+    expect((await post(s.gateway.url, "/v1/chat/completions", chat(0))).headers["x-ai-failover-provider"]).toBe("aoai-east-ptu");
+    expect(entra.issuedCount()).toBe(1);
+    // The role assignment is briefly missing on east (the token is refused): the gateway renews
+    // the token, the request goes to west meanwhile, east is not ejected.
+    s.east.setAcceptIdentities([]);
+    const r = await post(s.gateway.url, "/v1/chat/completions", chat(1));
+    expect(r.status).toBe(200);
+    expect(r.headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
+    await sleep(600);
+    expect(entra.issuedCount()).toBe(2);
+    expect(s.logs.some((l) => l.message.includes("rejected the token of identity app (status 401): a new token is fetched"))).toBe(true);
+    expect(s.logs.some((l) => l.message.includes("rejected its credential"))).toBe(false);
+    // Still refused with the renewed token: now the identity has no access there — ejected.
+    await post(s.gateway.url, "/v1/chat/completions", chat(2));
+    await sleep(300);
+    expect(s.logs.some((l) => l.message.includes("rejected") && l.message.includes("identity app"))).toBe(true);
+    // Access restored: a probe with a token brings it back.
+    s.east.setAcceptIdentities([`${TENANT}/${CLIENT}`]);
+    await sleep(1500);
+    const back = await post(s.gateway.url, "/v1/chat/completions", chat(3));
+    expect(back.headers["x-ai-failover-provider"]).toBe("aoai-east-ptu");
+    // Nothing but tokens of this identity ever reached east; west saw only its key.
+    for (const c of s.east.credentialsSeen()) expect(authority.check(c.value).ok || authority.issued().some((t) => t.token === c.value)).toBe(true);
+    expect(s.west.credentialsSeen().map((c) => c.scheme)).toEqual(["api-key"]);
+  });
+});
