@@ -8,9 +8,11 @@
  *     AUTO|HTTP1, stream_idle_timeout, generate_request_id, route_config, http_filters = [wasm, router])
  *   static_resources.clusters[]: name, type STATIC|STRICT_DNS, connect_timeout, lb_policy
  *     ROUND_ROBIN|RANDOM, dns_lookup_family, load_assignment, transport_socket (UpstreamTlsContext:
- *     sni, common_tls_context.validation_context.{trusted_ca.filename, match_typed_subject_alt_names}).
- * Refused on purpose: typed_extension_protocol_options (the gateway speaks HTTP/1.1 upstream, as
- * Envoy does without that field), alpn_protocols, every other listener/filter/cluster feature.
+ *     sni, common_tls_context.validation_context.{trusted_ca.filename, match_typed_subject_alt_names}),
+ *     typed_extension_protocol_options with HttpProtocolOptions explicit_http_config.http2_protocol_options
+ *     only (h2c, for gRPC callouts such as the rate limit service; routes may not use such a cluster).
+ * Refused on purpose: other protocol options (the router speaks HTTP/1.1 upstream, as Envoy does
+ * without that field), alpn_protocols, every other listener/filter/cluster feature.
  *
  * Paths in the file (vm_config.code.local.filename, trusted_ca.filename) resolve against the
  * working directory, as Envoy resolves them against its own working directory.
@@ -26,7 +28,11 @@ export const TYPE = {
   router: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
   string: "type.googleapis.com/google.protobuf.StringValue",
   tls: "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+  httpProtocolOptions: "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
 } as const;
+
+/** The key Envoy requires for HttpProtocolOptions in typed_extension_protocol_options. */
+export const HTTP_PROTOCOL_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 // ---- the accepted subset -------------------------------------------------------------------
 
@@ -273,12 +279,37 @@ const cluster: Spec = {
       fields: { name, typed_config: { kind: "any", types: { [TYPE.tls]: tlsContext } } },
       required: ["name", "typed_config"],
     },
+    // HTTP/2 for gRPC callouts (the rate limit service): the router still speaks HTTP/1.1.
+    typed_extension_protocol_options: {
+      kind: "map",
+      of: {
+        kind: "any",
+        types: {
+          [TYPE.httpProtocolOptions]: {
+            kind: "message",
+            name: "HttpProtocolOptions",
+            fields: {
+              explicit_http_config: {
+                kind: "message",
+                name: "ExplicitHttpConfig",
+                fields: { http2_protocol_options: { kind: "message", name: "Http2ProtocolOptions", fields: {} } },
+                required: ["http2_protocol_options"],
+                why: {
+                  http_protocol_options: "HTTP/1.1 is the default: remove typed_extension_protocol_options",
+                  http3_protocol_options: "the gateway speaks HTTP/1.1, or HTTP/2 for gRPC callouts",
+                },
+              },
+            },
+            required: ["explicit_http_config"],
+          },
+        },
+      },
+    },
   },
   required: ["name", "load_assignment"],
   why: {
-    typed_extension_protocol_options:
-      "the gateway speaks HTTP/1.1 to upstreams; remove it (Envoy then uses HTTP/1.1 too)",
-    http2_protocol_options: "the gateway speaks HTTP/1.1 to upstreams",
+    http2_protocol_options:
+      "deprecated in Envoy: use typed_extension_protocol_options HttpProtocolOptions explicit_http_config.http2_protocol_options",
   },
 };
 
@@ -330,6 +361,11 @@ export interface ClusterConfig {
   /** Node's dns family: 0 any, 4, 6. */
   family: 0 | 4 | 6;
   endpoints: Endpoint[];
+  /**
+   * typed_extension_protocol_options HttpProtocolOptions explicit_http_config.http2_protocol_options:
+   * the cluster speaks HTTP/2 (h2c). Only gRPC callouts and http_call use it; routes may not.
+   */
+  http2: boolean;
   tls?: {
     sni?: string;
     /** PEM file; without a validation context Envoy does not verify the peer, nor does the gateway. */
@@ -487,6 +523,14 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
         dnsSans: (vc?.match_typed_subject_alt_names ?? []).map((m: any) => m.matcher.exact),
       };
     }
+    let http2 = false;
+    for (const key of Object.keys(c.typed_extension_protocol_options ?? {})) {
+      if (key !== HTTP_PROTOCOL_OPTIONS_KEY)
+        problems.add(`${at}.typed_extension_protocol_options.${key}`, `the key must be "${HTTP_PROTOCOL_OPTIONS_KEY}" (the extension's name)`);
+      else http2 = true;
+    }
+    if (http2 && c.transport_socket)
+      problems.add(`${at}.typed_extension_protocol_options`, "HTTP/2 over TLS is not supported by the gateway (h2c only)");
     const family = { AUTO: 0, ALL: 0, V4_PREFERRED: 0, V4_ONLY: 4, V6_ONLY: 6 } as const;
     clusters.set(c.name, {
       name: c.name,
@@ -495,6 +539,7 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
       lbPolicy: c.lb_policy ?? "ROUND_ROBIN",
       family: family[(c.dns_lookup_family ?? "AUTO") as keyof typeof family],
       endpoints,
+      http2,
       tls,
     });
   });
@@ -511,6 +556,8 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
         problems.add(`${at}.route`, "exactly one of cluster or cluster_header is required");
       if (a.cluster !== undefined && !clusters.has(a.cluster))
         problems.add(`${at}.route.cluster`, `unknown cluster "${a.cluster}"`);
+      if (a.cluster !== undefined && clusters.get(a.cluster)?.http2)
+        problems.add(`${at}.route.cluster`, `cluster "${a.cluster}" speaks HTTP/2, and the gateway's router speaks HTTP/1.1 upstream only (HTTP/2 clusters serve gRPC callouts)`);
       const codes = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTERNAL_SERVER_ERROR: 500 } as const;
       const remove: string[] = (r.request_headers_to_remove ?? []).map((h: string) => h.toLowerCase());
       for (const h of remove) {

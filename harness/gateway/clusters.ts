@@ -10,6 +10,8 @@ import type { Socket } from "node:net";
 import type { ClusterConfig, Endpoint } from "./bootstrap.ts";
 import type { HeaderList } from "../host/types.ts";
 import { HOP_BY_HOP } from "./headers.ts";
+import { H2Pool } from "./h2.ts";
+import type { DispatchResult } from "../host/types.ts";
 
 /** Why an upstream request ended without (or in the middle of) a response. */
 export type UpstreamFailure =
@@ -38,6 +40,7 @@ interface ClusterRuntime {
 
 export class ClusterManager {
   private readonly clusters = new Map<string, ClusterRuntime>();
+  private readonly h2 = new H2Pool();
 
   constructor(configs: Map<string, ClusterConfig>) {
     for (const c of configs.values()) {
@@ -65,6 +68,23 @@ export class ClusterManager {
 
   names(): string[] {
     return [...this.clusters.keys()];
+  }
+
+  /** The endpoint the load balancer picks next (for connections made outside `request`). */
+  pickEndpoint(name: string): Endpoint | undefined {
+    const c = this.clusters.get(name);
+    return c && this.pick(c);
+  }
+
+  /**
+   * One exchange over HTTP/2 (h2c) with an endpoint of an http2 cluster (see h2.ts). `no-host`
+   * clusters answer connect-failure; the caller checks for hosts first.
+   */
+  h2Request(cluster: string, headers: HeaderList, body: Uint8Array, signal: AbortSignal): Promise<DispatchResult> {
+    const c = this.clusters.get(cluster);
+    const endpoint = c && this.pick(c);
+    if (!c || !endpoint) return Promise.resolve({ kind: "connect-failure" });
+    return this.h2.request(endpoint, c.config.connectTimeoutMs, headers, body, signal);
   }
 
   private pick(c: ClusterRuntime): Endpoint | undefined {
@@ -169,6 +189,7 @@ export class ClusterManager {
 
   close(): void {
     for (const c of this.clusters.values()) c.agent.destroy();
+    this.h2.close();
   }
 }
 

@@ -1,4 +1,8 @@
-/** proxy_http_call's way to the clusters: the same clusters and pools as the router. */
+/**
+ * proxy_http_call's (and proxy_grpc_call's) way to the clusters: the same clusters and pools as the
+ * router; HTTP/2 (h2c) on clusters with http2_protocol_options. pickHost serves the connections the
+ * host opens itself (Higress redis calls).
+ */
 import type { ClusterDispatcher, DispatchResult, HeaderList } from "../host/types.ts";
 import type { ClusterManager } from "./clusters.ts";
 import { HOP_BY_HOP } from "./headers.ts";
@@ -7,7 +11,19 @@ export function clusterDispatcher(clusters: ClusterManager): ClusterDispatcher {
   return {
     hasCluster: (name) => clusters.has(name),
     hasHealthyHost: (name) => clusters.hasHealthyHost(name),
+    pickHost(name) {
+      const ep = clusters.pickEndpoint(name);
+      const config = clusters.config(name);
+      return ep && config ? { address: ep.address, port: ep.port, connectTimeoutMs: config.connectTimeoutMs } : undefined;
+    },
+    sendGrpc(cluster, request, signal) {
+      return this.send(cluster, { ...request, trailers: [] }, signal);
+    },
     send(cluster, request, signal) {
+      if (clusters.config(cluster)?.http2) {
+        const headers: HeaderList = request.headers.filter(([k]) => !HOP_BY_HOP.has(k) || k === "te");
+        return clusters.h2Request(cluster, headers, request.body, signal);
+      }
       return new Promise<DispatchResult>((resolve, reject) => {
         if (signal.aborted) return reject(signal.reason);
         const headers: HeaderList = [...request.headers];
@@ -37,7 +53,7 @@ export function clusterDispatcher(clusters: ClusterManager): ClusterDispatcher {
               settle({ kind: "response", headers: out, body: new Uint8Array(Buffer.concat(chunks)), trailers });
             });
             res.on("close", () => {
-              if (!res.complete) settle({ kind: "reset" });
+              if (!res.complete) settle({ kind: "reset", afterHeaders: true });
             });
           },
         });

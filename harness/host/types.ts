@@ -26,7 +26,16 @@ export interface LogRecord {
 export type DispatchResult =
   | { kind: "response"; headers: HeaderList; body: Uint8Array; trailers: HeaderList }
   | { kind: "connect-failure" }
-  | { kind: "reset" };
+  /** The upstream reset the stream; `afterHeaders`: after the response headers had arrived. */
+  | { kind: "reset"; afterHeaders?: boolean; reason?: "remote reset" | "connection termination" };
+
+/** One host of a cluster as its load balancer picks it, for connections the host makes itself. */
+export interface PickedHost {
+  address: string;
+  port: number;
+  /** The cluster's connect_timeout. */
+  connectTimeoutMs: number;
+}
 
 /** How http_call reaches clusters. Provided by the gateway (or a test). */
 export interface ClusterDispatcher {
@@ -40,6 +49,24 @@ export interface ClusterDispatcher {
     request: { headers: HeaderList; body: Uint8Array; trailers: HeaderList },
     signal: AbortSignal,
   ): Promise<DispatchResult>;
+  /**
+   * proxy_grpc_call's exchange: one POST as Envoy's gRPC async client sends it (headers as given,
+   * body = the framed message), HTTP/2 on a cluster with http2_protocol_options, HTTP/1.1
+   * otherwise (as Envoy would). The host enforces the timeout (aborting through `signal`) and maps
+   * the result to a gRPC status. Optional: without it, proxy_grpc_call on a known cluster answers
+   * Unimplemented.
+   */
+  sendGrpc?(
+    cluster: string,
+    request: { headers: HeaderList; body: Uint8Array },
+    signal: AbortSignal,
+  ): Promise<DispatchResult>;
+  /**
+   * A host of the cluster (the load balancer's pick), for the TCP connections the host opens
+   * itself (Higress's redis calls). undefined: no host. Optional: without it, redis calls on a
+   * known cluster fail like a cluster with no host.
+   */
+  pickHost?(cluster: string): PickedHost | undefined;
 }
 
 export type FailurePolicy = "FAIL_CLOSED" | "FAIL_OPEN" | "FAIL_RELOAD";

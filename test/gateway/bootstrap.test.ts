@@ -18,6 +18,7 @@ function problemsOf(text: string): string[] {
 
 const HCM = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
 const WASM = `${HCM}.http_filters[0].typed_config.config`;
+const HPO = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 describe("bootstrap: the files users get", () => {
   it("envoy/local.yaml: listener, admin, wasm plugin, cluster_header route, two STATIC clusters", () => {
@@ -61,6 +62,26 @@ describe("bootstrap: the files users get", () => {
     expect(JSON.parse(c.wasm.configuration)).toEqual(JSON.parse(loadBootstrap(LOCAL_YAML).wasm.configuration));
   });
 
+  it("an HTTP/2 cluster for gRPC callouts (the rate limit service): accepted, but no route may use it; other protocol options refused", () => {
+    const doc = parse(LOCAL_YAML);
+    const rls = structuredClone(doc.static_resources.clusters[0]);
+    rls.name = "rls";
+    rls.load_assignment.cluster_name = "rls";
+    rls.typed_extension_protocol_options = { [HPO]: { "@type": `type.googleapis.com/${HPO}`, explicit_http_config: { http2_protocol_options: {} } } };
+    doc.static_resources.clusters.push(rls);
+    const c = loadBootstrap(stringify(doc), { baseDir: ROOT });
+    expect([c.clusters.get("rls")!.http2, c.clusters.get("aoai-east")!.http2]).toEqual([true, false]);
+
+    const routed = structuredClone(doc);
+    const route = routed.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route;
+    delete route.cluster_header;
+    route.cluster = "rls";
+    expect(problemsOf(stringify(routed)).join("\n")).toMatch(/route\.cluster: cluster "rls" speaks HTTP\/2/);
+
+    rls.typed_extension_protocol_options[HPO].explicit_http_config = { http_protocol_options: {} };
+    expect(problemsOf(stringify(doc)).join("\n")).toMatch(/http_protocol_options: field not supported .*HTTP\/1\.1 is the default/);
+  });
+
   it("JSON bootstrap is accepted too", () => {
     expect(loadBootstrap(JSON.stringify(parse(LOCAL_YAML))).listener.port).toBe(10000);
   });
@@ -79,7 +100,9 @@ describe("bootstrap: refusals name every field", () => {
     hcm.route_config.virtual_hosts[0].routes[0].route.retry_policy = { num_retries: 2 };
     hcm.http_filters[0].typed_config.config.vm_config.code.remote = { http_uri: {} };
     hcm.http_filters[0].typed_config.config.reload_config = {};
-    doc.static_resources.clusters[0].typed_extension_protocol_options = {};
+    doc.static_resources.clusters[0].typed_extension_protocol_options = {
+      [HPO]: { "@type": `type.googleapis.com/${HPO}`, explicit_http_config: { http2_protocol_options: {} }, common_http_protocol_options: {} },
+    };
     doc.static_resources.clusters[1].type = "EDS";
     doc.static_resources.clusters[1].health_checks = [];
     doc.static_resources.secrets = [];
@@ -96,14 +119,14 @@ describe("bootstrap: refusals name every field", () => {
         `${HCM}.route_config.virtual_hosts[0].routes[0].route.retry_policy`,
         `${WASM}.vm_config.code.remote`,
         `${WASM}.reload_config`,
-        "static_resources.clusters[0].typed_extension_protocol_options",
+        `static_resources.clusters[0].typed_extension_protocol_options.${HPO}.common_http_protocol_options`,
         "static_resources.clusters[1].type",
         "static_resources.clusters[1].health_checks",
         "static_resources.secrets",
       ]),
     );
     expect(problems).toHaveLength(12);
-    expect(problems.find((p) => p.startsWith("static_resources.clusters[0].typed"))).toMatch(/HTTP\/1\.1/);
+    expect(problems.find((p) => p.startsWith("static_resources.clusters[0].typed"))).toMatch(/supported in HttpProtocolOptions: explicit_http_config/);
     expect(problems.find((p) => p.startsWith("static_resources.clusters[1].type"))).toMatch(/unsupported value "EDS"/);
   });
 
