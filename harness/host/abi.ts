@@ -47,8 +47,15 @@ export const BufferType = {
   VmConfiguration: 6,
   PluginConfiguration: 7,
   CallData: 8,
+  /** Higress only (proxy_wasm_common.h of higress-group/proxy-wasm-cpp-sdk, where MAX is 9). */
+  RedisCallResponse: 9,
   MAX: 8,
 } as const;
+
+/** The highest buffer type the host accepts (get_buffer_bytes: type > MAX → BadArgument). */
+export function bufferTypeMax(flavour: HostFlavour): number {
+  return flavour === "higress" ? BufferType.RedisCallResponse : BufferType.MAX;
+}
 
 export const StreamType = { Request: 0, Response: 1, Downstream: 2, Upstream: 3, MAX: 3 } as const;
 

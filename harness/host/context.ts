@@ -114,6 +114,11 @@ export abstract class HostContext {
       case BufferType.HttpRequestBody:
       case BufferType.HttpResponseBody:
         return this.bodyBuffer(type);
+      // rootContext()->grpc_receive_buffer_ / redis_call_response_: empty outside their callback.
+      case BufferType.GrpcReceiveBuffer:
+        return new ConstBuffer(this.root().grpcReceiveBuffer ?? EMPTY);
+      case BufferType.RedisCallResponse:
+        return new ConstBuffer(this.root().redisCallResponse ?? EMPTY);
       default:
         return new ConstBuffer();
     }
@@ -156,6 +161,10 @@ export class RootContext extends HostContext {
   /** Set while on_context_create(root) / on_configure run (Envoy temp_plugin_). */
   configWindow = false;
   httpCallResponse: HttpCallResponse | null = null;
+  /** The message of the gRPC reply being delivered (proxy_on_grpc_receive). */
+  grpcReceiveBuffer: Uint8Array | null = null;
+  /** The raw reply being delivered (Higress proxy_on_redis_call_response). */
+  redisCallResponse: Uint8Array | null = null;
   statusCode = 0;
   statusMessage = "";
   created = false;

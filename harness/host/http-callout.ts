@@ -11,7 +11,7 @@ import { HeaderMap } from "./header-map.ts";
 import type { DispatchResult, HeaderList } from "./types.ts";
 import type { WasmVm } from "./vm.ts";
 
-const CONNECT_FAILURE_BODY = "upstream connect error or disconnect/reset before headers. reset reason: connection failure";
+export const CONNECT_FAILURE_BODY = "upstream connect error or disconnect/reset before headers. reset reason: connection failure";
 const TIMEOUT_BODY = "upstream request timeout";
 
 function localResponse(status: number, text: string): Extract<DispatchResult, { kind: "response" }> {

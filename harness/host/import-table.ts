@@ -6,7 +6,7 @@
  * WASI stubs, but a module that needs them would not load on older Envoys, so the harness keeps
  * the baseline. `env.envoy_resolve_dns` (Envoy-only) is deliberately absent.
  */
-import type { AbiVersion } from "./abi.ts";
+import type { AbiVersion, HostFlavour } from "./abi.ts";
 import type { FuncType, ValType } from "./wasm-binary.ts";
 
 const I = "i32" as const;
@@ -75,15 +75,24 @@ const PROXY_ABI_SPECIFIC: Record<AbiVersion, Record<string, FuncType>> = {
     proxy_close_stream: sig(words(1)),
     proxy_get_log_level: sig(words(1)),
   },
-  // Higress's fork (WasmBase::registerCallbacks): as 0_2_1. It also registers its own calls
-  // (proxy_redis_init, proxy_redis_call, proxy_get_upstream_hosts, ...) that upstream Envoy does
-  // not have; the harness registers none of them, so a module importing them fails to link here
-  // as it would on upstream Envoy.
+  // Higress's fork (WasmBase::registerCallbacks): as 0_2_1. Its own calls are in HIGRESS_ONLY.
   "0_2_100": {
     proxy_continue_stream: sig(words(1)),
     proxy_close_stream: sig(words(1)),
     proxy_get_log_level: sig(words(1)),
   },
+};
+
+/**
+ * Calls only Higress's fork registers (higress-group/proxy-wasm-cpp-host exports.h
+ * FOR_ALL_HOST_FUNCTIONS, so for every ABI version): the harness implements the redis pair and
+ * offers them when it plays Higress; upstream Envoy has none of them, so there a module importing
+ * them fails to load ("missing import"). Its other additions (proxy_get_upstream_hosts,
+ * proxy_set_upstream_override_host, proxy_inject_encoded_data_to_filter_chain) are not offered.
+ */
+const HIGRESS_ONLY: Record<string, FuncType> = {
+  proxy_redis_init: sig(words(7)),
+  proxy_redis_call: sig(words(5)),
 };
 
 const ENV_MISC: Record<string, FuncType> = {
@@ -112,13 +121,14 @@ const WASI: Record<string, FuncType> = {
 
 export const WASI_MODULES = ["wasi_unstable", "wasi_snapshot_preview1"] as const;
 
-/** The full import table for one ABI version, keyed by `module.name`. */
-export function envoyImportTable(abi: AbiVersion): Map<string, FuncType> {
+/** The full import table for one ABI version (and host), keyed by `module.name`. */
+export function envoyImportTable(abi: AbiVersion, flavour: HostFlavour = "envoy"): Map<string, FuncType> {
   const table = new Map<string, FuncType>();
   for (const [name, t] of Object.entries(ENV_MISC)) table.set(`env.${name}`, t);
   for (const m of WASI_MODULES) for (const [name, t] of Object.entries(WASI)) table.set(`${m}.${name}`, t);
   for (const [name, t] of Object.entries(PROXY_COMMON)) table.set(`env.${name}`, t);
   for (const [name, t] of Object.entries(PROXY_ABI_SPECIFIC[abi])) table.set(`env.${name}`, t);
+  if (flavour === "higress") for (const [name, t] of Object.entries(HIGRESS_ONLY)) table.set(`env.${name}`, t);
   return table;
 }
 
@@ -126,7 +136,7 @@ export function envoyImportTable(abi: AbiVersion): Map<string, FuncType> {
  * Exports the host looks up (WasmBase::getFunctions) with the signature it requires. A present
  * export with another signature fails the load ("Bad function signature for: ...").
  */
-export function expectedExports(abi: AbiVersion): Map<string, FuncType> {
+export function expectedExports(abi: AbiVersion, flavour: HostFlavour = "envoy"): Map<string, FuncType> {
   const e = new Map<string, FuncType>();
   const v = (n: number): FuncType => sig(words(n), []);
   const w = (n: number): FuncType => sig(words(n));
@@ -153,6 +163,8 @@ export function expectedExports(abi: AbiVersion): Map<string, FuncType> {
   e.set("proxy_on_response_trailers", w(2));
   e.set("proxy_on_response_metadata", w(2));
   e.set("proxy_on_http_call_response", v(5));
+  // Higress: (root_context_id, token, status, response_size), FOR_ALL_MODULE_FUNCTIONS.
+  if (flavour === "higress") e.set("proxy_on_redis_call_response", v(4));
   e.set("proxy_on_grpc_receive", v(3));
   e.set("proxy_on_grpc_close", v(3));
   e.set("proxy_on_grpc_receive_initial_metadata", v(3));

@@ -49,7 +49,7 @@ export function checkModule(bytes: Uint8Array, flavour: HostFlavour = "envoy"): 
   }
   if (!abi) return { ok: false, message: "Missing or unknown Proxy-Wasm ABI version" };
 
-  const table = envoyImportTable(abi);
+  const table = envoyImportTable(abi, flavour);
   let memoryImport: WasmImport | undefined;
   for (const imp of info.imports) {
     const key = `${imp.module}.${imp.name}`;
@@ -74,7 +74,7 @@ export function checkModule(bytes: Uint8Array, flavour: HostFlavour = "envoy"): 
     }
   }
 
-  const expected = expectedExports(abi);
+  const expected = expectedExports(abi, flavour);
   const functions = new Set<string>();
   let allocator: string | undefined;
   const byName = new Map(info.exports.filter((e) => e.kind === "function").map((e) => [e.name, e]));

@@ -13,6 +13,8 @@ import { VmMemory } from "./memory.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { ProcessState } from "./process-state.ts";
 import type { CallProfiler } from "./profile.ts";
+import type { PendingGrpcCall } from "./grpc-callout.ts";
+import { RedisCallouts } from "./redis-callout.ts";
 import type { QueueTarget } from "./shared-queue.ts";
 import type { Stat } from "./stats.ts";
 import type { TraceRecorder } from "./trace.ts";
@@ -86,11 +88,15 @@ export class WasmVm {
 
   // Per-VM id spaces (proxy-wasm-cpp-host WasmBase).
   private nextHttpCallId = 0;
+  private nextGrpcCallId = 1;
   private nextCounterId = 0;
   private nextGaugeId = 1;
   private nextHistogramId = 2;
   readonly metrics = new Map<number, Stat>();
   readonly httpCalls = new Map<number, PendingHttpCall>();
+  readonly grpcCalls = new Map<number, PendingGrpcCall>();
+  /** Higress's redis calls (hostcalls registered only when the host plays Higress). */
+  readonly redis: RedisCallouts = new RedisCallouts(this);
   private tickTimer: NodeJS.Timeout | null = null;
   private tickPeriod = 0;
   /** on_done returned false: proxy_done is now accepted (Envoy pending_done_). */
@@ -232,6 +238,11 @@ export class WasmVm {
 
   // ---- calls into the VM -------------------------------------------------------------------
 
+  /** A call into the module is running (host calls made now are inside it). */
+  get inCall(): boolean {
+    return this.current !== null;
+  }
+
   has(name: string): boolean {
     return this.linked.functions.has(name);
   }
@@ -356,6 +367,12 @@ export class WasmVm {
     return this.nextHttpCallId;
   }
 
+  /** WasmBase::nextGrpcCallId: 5, 9, 13… (type bits 01). */
+  nextGrpcCallToken(): number {
+    this.nextGrpcCallId = (this.nextGrpcCallId + 4) >>> 0;
+    return this.nextGrpcCallId;
+  }
+
   nextMetricId(type: 0 | 1 | 2): number {
     if (type === 0) return (this.nextCounterId += 4);
     if (type === 1) return (this.nextGaugeId += 4);
@@ -389,7 +406,7 @@ export class WasmVm {
     this.tickPeriod = 0;
   }
 
-  /** Cancels outstanding http calls (no callbacks), like the root context's destructor. */
+  /** Cancels outstanding http, gRPC and (Higress) redis calls (no callbacks), like the root context's destructor. */
   cancelHttpCalls(): void {
     for (const call of this.httpCalls.values()) {
       call.done = true;
@@ -397,6 +414,13 @@ export class WasmVm {
       call.abort.abort();
     }
     this.httpCalls.clear();
+    for (const call of this.grpcCalls.values()) {
+      call.done = true;
+      if (call.timer) clearTimeout(call.timer);
+      call.abort.abort();
+    }
+    this.grpcCalls.clear();
+    this.redis.cancelAll();
   }
 
   // ---- start sequence ------------------------------------------------------------------------------

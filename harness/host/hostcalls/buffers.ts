@@ -1,5 +1,5 @@
 /** proxy_get_buffer_bytes / proxy_get_buffer_status / proxy_set_buffer_bytes (exports.cc + Envoy Buffer). */
-import { BufferType, WasmResult } from "../abi.ts";
+import { bufferTypeMax, WasmResult } from "../abi.ts";
 import type { HostBuffer } from "../context.ts";
 import type { WasmVm } from "../vm.ts";
 
@@ -8,7 +8,7 @@ function bufferOf(vm: WasmVm, type: number): HostBuffer | null {
 }
 
 export function proxy_get_buffer_bytes(vm: WasmVm, type: number, start: number, length: number, retPtr: number, retSize: number): number {
-  if (type > BufferType.MAX) return WasmResult.BadArgument;
+  if (type > bufferTypeMax(vm.opts.flavour)) return WasmResult.BadArgument;
   const buffer = bufferOf(vm, type);
   if (!buffer) return WasmResult.NotFound;
   // Overflow of start + length in 32 bits.
@@ -26,7 +26,7 @@ export function proxy_get_buffer_bytes(vm: WasmVm, type: number, start: number, 
 }
 
 export function proxy_get_buffer_status(vm: WasmVm, type: number, lenPtr: number, flagsPtr: number): number {
-  if (type > BufferType.MAX) return WasmResult.BadArgument;
+  if (type > bufferTypeMax(vm.opts.flavour)) return WasmResult.BadArgument;
   const buffer = bufferOf(vm, type);
   if (!buffer) return WasmResult.NotFound;
   if (!vm.memory.writeU32(lenPtr, buffer.size())) return WasmResult.InvalidMemoryAccess;
@@ -35,7 +35,7 @@ export function proxy_get_buffer_status(vm: WasmVm, type: number, lenPtr: number
 }
 
 export function proxy_set_buffer_bytes(vm: WasmVm, type: number, start: number, length: number, dataPtr: number, dataSize: number): number {
-  if (type > BufferType.MAX) return WasmResult.BadArgument;
+  if (type > bufferTypeMax(vm.opts.flavour)) return WasmResult.BadArgument;
   const buffer = bufferOf(vm, type);
   if (!buffer) return WasmResult.NotFound;
   const data = vm.memory.read(dataPtr, dataSize);

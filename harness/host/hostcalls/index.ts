@@ -8,6 +8,7 @@ import * as httpCall from "./http-call.ts";
 import * as logging from "./logging.ts";
 import * as metrics from "./metrics.ts";
 import * as properties from "./properties.ts";
+import * as redis from "./redis.ts";
 import * as sharedData from "./shared-data.ts";
 import * as sharedQueue from "./shared-queue.ts";
 import * as streamControl from "./stream-control.ts";
@@ -19,7 +20,7 @@ export type Hostcall = (vm: WasmVm, ...args: never[]) => number | void;
 
 export const HOSTCALLS = new Map<string, Hostcall>();
 
-for (const mod of [buffers, grpc, headerMaps, httpCall, logging, metrics, properties, sharedData, sharedQueue, streamControl, system]) {
+for (const mod of [buffers, grpc, headerMaps, httpCall, logging, metrics, properties, redis, sharedData, sharedQueue, streamControl, system]) {
   for (const [name, fn] of Object.entries(mod)) {
     if (typeof fn === "function" && (name.startsWith("proxy_") || name === "pthread_equal" || name === "emscripten_notify_memory_growth")) {
       HOSTCALLS.set(`env.${name}`, fn as Hostcall);
