@@ -11,8 +11,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 
-interface Provider { name?: string; cluster?: string; auth?: { apiKeyEnv?: string } }
-interface PluginConfig { providers?: Provider[]; consumers?: Array<{ apiKeyEnv?: string }>; _rules_?: Array<{ providers?: Provider[]; consumers?: Array<{ apiKeyEnv?: string }> }> }
+interface Provider { name?: string; cluster?: string; auth?: { apiKeyEnv?: string; credentials?: Array<{ apiKeyEnv?: string }> } }
+interface PluginConfig {
+  providers?: Provider[];
+  consumers?: Array<{ apiKeyEnv?: string }>;
+  identities?: Array<{ clientSecretEnv?: string }>;
+  _rules_?: Array<{ providers?: Provider[]; consumers?: Array<{ apiKeyEnv?: string }> }>;
+}
 
 /** A key for a variable, the same every time (mixed case: its masked form tells keys apart). */
 export function mockKeyFor(envName: string): string {
@@ -26,6 +31,8 @@ export function localBootstrapFor(root: string, config: PluginConfig, opts: { fi
   const clusters = [...new Set(all.map((p) => p.cluster).filter((c): c is string => typeof c === "string" && c.length > 0))];
   const envNames = [...new Set([
     ...all.map((p) => p.auth?.apiKeyEnv),
+    ...all.flatMap((p) => (p.auth?.credentials ?? []).map((c) => c?.apiKeyEnv)),
+    ...(config.identities ?? []).map((i) => i?.clientSecretEnv),
     ...(config.consumers ?? []).map((c) => c.apiKeyEnv),
     ...(config._rules_ ?? []).flatMap((r) => (r.consumers ?? []).map((c) => c.apiKeyEnv)),
   ].filter((n): n is string => typeof n === "string" && n.length > 0))];

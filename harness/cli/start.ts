@@ -60,7 +60,7 @@ interface PluginProvider {
   cluster: string;
   deployments?: Record<string, string>;
   models?: string[];
-  auth?: { apiKey?: string; apiKeyEnv?: string };
+  auth?: { apiKey?: string; apiKeyEnv?: string; identity?: string; credentials?: Array<{ apiKey?: string; apiKeyEnv?: string; identity?: string }> };
   basePath?: string;
 }
 
@@ -70,14 +70,21 @@ function mockSpecs(config: GatewayConfig) {
   return plugin.providers.map((p) => {
     const ep = config.clusters.get(p.cluster)?.endpoints[0];
     if (!ep) throw new Error(`provider ${p.name}: cluster ${p.cluster} has no endpoint in the bootstrap`);
-    const key = p.auth?.apiKeyEnv ? config.wasm.keyValues[p.auth.apiKeyEnv] : p.auth?.apiKey;
-    if (!key) throw new Error(`provider ${p.name}: no key (vm_config.environment_variables.key_values.${p.auth?.apiKeyEnv})`);
+    // Every key of the provider (a credentials list: each one); the mock accepts exactly those.
+    const entries = p.auth?.credentials ?? (p.auth ? [p.auth] : []);
+    const keys = entries.filter((c) => !c.identity).map((c) => (c.apiKeyEnv ? config.wasm.keyValues[c.apiKeyEnv] : c.apiKey));
+    if (entries.some((c) => c.identity) && keys.length === 0) {
+      throw new Error(`provider ${p.name}: authenticates with an Entra identity only; the local mocks run no token endpoint (give it a key for local runs)`);
+    }
+    if (keys.length === 0 || keys.some((k) => !k)) {
+      throw new Error(`provider ${p.name}: no key (vm_config.environment_variables.key_values.${entries.map((c) => c.apiKeyEnv).join(", ")})`);
+    }
     const azure = p.type === "azure-openai";
     const deployments = Object.fromEntries(Object.entries(p.deployments ?? {}).map(([model, d]) => [d, { model }]));
     return {
       spec: azure
-        ? { kind: "azure" as const, name: p.name, port: ep.port, keys: [key], deployments, basePath: p.basePath }
-        : { kind: "openai" as const, name: p.name, port: ep.port, keys: [key], models: p.models, basePath: p.basePath },
+        ? { kind: "azure" as const, name: p.name, port: ep.port, keys: keys as string[], deployments, basePath: p.basePath }
+        : { kind: "openai" as const, name: p.name, port: ep.port, keys: keys as string[], models: p.models, basePath: p.basePath },
       model: Object.keys(p.deployments ?? {})[0] ?? p.models?.[0],
     };
   });

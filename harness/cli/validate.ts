@@ -80,10 +80,17 @@ async function filterProblems(root: string, configuration: string, environment: 
   }
 }
 
-/** The environment variables a configuration names (apiKeyEnv of providers and consumers). */
+/**
+ * The environment variables a configuration names: apiKeyEnv of providers (also in their
+ * credentials lists) and consumers, and the identities' clientSecretEnv / identityHeaderEnv.
+ */
 function envNames(config: Json): string[] {
   const { providers, consumers } = members(config);
-  return [...new Set([...providers.map((x) => x.p?.auth?.apiKeyEnv), ...consumers.map((x) => x.c?.apiKeyEnv)].filter((n) => typeof n === "string"))];
+  const listed = providers.flatMap((x) => (Array.isArray(x.p?.auth?.credentials) ? x.p.auth.credentials : []).map((c: Json) => c?.apiKeyEnv));
+  const identities: Json[] = Array.isArray(config?.identities) ? config.identities : [];
+  const secrets = identities.flatMap((id) => [id?.clientSecretEnv, id?.identityHeaderEnv ?? (id?.type === "appService" && id?.identityHeader === undefined ? "IDENTITY_HEADER" : undefined)]);
+  return [...new Set([...providers.map((x) => x.p?.auth?.apiKeyEnv), ...listed, ...consumers.map((x) => x.c?.apiKeyEnv), ...secrets]
+    .filter((n) => typeof n === "string"))];
 }
 
 function dig(o: Json, path: Array<string | number>): Json {
@@ -126,6 +133,13 @@ async function validateBootstrap(root: string, file: string, text: string, doc: 
         problems.push(`${wasmPath}.configuration: ${path}.cluster (provider "${p.name}"): cluster "${p.cluster}" is not in static_resources.clusters (${clusters.join(", ") || "none"})`);
       }
     }
+    // Entra identities fetch their tokens through a cluster too.
+    const identities: Json[] = Array.isArray(config.identities) ? config.identities : [];
+    identities.forEach((id: Json, i: number) => {
+      if (typeof id?.cluster === "string" && !clusters.includes(id.cluster)) {
+        problems.push(`${wasmPath}.configuration: identities[${i}].cluster (identity "${id.name}"): cluster "${id.cluster}" is not in static_resources.clusters (${clusters.join(", ") || "none"})`);
+      }
+    });
     const vhosts: Json[] = dig(doc, [...hcmPath, "route_config", "virtual_hosts"]) ?? [];
     const routes = vhosts.flatMap((v) => v?.routes ?? []);
     if (!routes.some((r) => r?.route?.cluster_header === CLUSTER_HEADER)) {

@@ -179,3 +179,48 @@ describe("a token the provider rejects", () => {
     expect(s.west.credentialsSeen().map((c) => c.scheme)).toEqual(["api-key"]);
   });
 });
+
+describe("App Service identity endpoint and a user-assigned managed identity", () => {
+  it("each provider gets a token of its own identity: X-IDENTITY-HEADER for App Service, client_id for the user-assigned one", async () => {
+    const UAMI = "6b0d6a52-8b8e-4e0f-9d67-0c5a3a1f2e11";
+    const authority = new TokenAuthority();
+    const entra = await startEntraMock({
+      authority, identityHeader: "ih-Xq2Wv7Rt4Yp9Ls3",
+      managedIdentity: { systemAssigned: "site-identity", userAssigned: { [UAMI]: "uami-orders" } },
+    });
+    closers.push(() => entra.close());
+    const s = await startStack({
+      east: { keys: [], tokenAuthority: authority, acceptIdentities: ["site-identity"] },
+      west: { keys: [], tokenAuthority: authority, acceptIdentities: ["uami-orders"] },
+      vmEnv: { IDENTITY_HEADER: "ih-Xq2Wv7Rt4Yp9Ls3" },
+      bootstrap: (y) => withClusters(y, { "app-identity": entra.port, imds: entra.port }),
+      edit: (cfg) => ({
+        ...cfg,
+        identities: [
+          { name: "site", type: "appService", cluster: "app-identity", host: `127.0.0.1:${entra.port}` },
+          { name: "orders", type: "managedIdentity", cluster: "imds", clientId: UAMI },
+        ],
+        providers: [
+          { ...cfg.providers[0], limits: undefined, auth: { identity: "site" } },
+          { ...cfg.providers[1], limits: undefined, priority: 0, auth: { identity: "orders" } },
+        ],
+        healthCheck: { interval: "300ms", timeout: "250ms" },
+      }),
+    });
+    stacks.push(s);
+    await sleep(800);
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await post(s.gateway.url, "/v1/chat/completions", chat(i));
+      expect(r.status).toBe(200);
+      seen.add(String(r.headers["x-ai-failover-provider"]));
+    }
+    expect(seen).toEqual(new Set(["aoai-east-ptu", "aoai-west-payg"]));
+    expect(entra.records.filter((r) => r.status === 200).map((r) => `${r.kind}:${r.identity}`).sort())
+      .toEqual(["app-service:site-identity", "imds:uami-orders"]);
+    for (const [p, identity] of [[s.east, "site-identity"], [s.west, "uami-orders"]] as const) {
+      expect(p.records.some((r) => r.status === 401)).toBe(false);
+      for (const c of p.credentialsSeen()) expect(authority.issued().find((t) => t.token === c.value)?.identity).toBe(identity);
+    }
+  });
+});

@@ -16,8 +16,8 @@ function validate(...files: string[]) {
 }
 
 describe("ai-failover validate", () => {
-  it("exits 0 on every shipped example: envoy/local.yaml, envoy/envoy.yaml, the Higress WasmPlugin, envoy/three-providers.yaml", () => {
-    const files = ["envoy/local.yaml", "envoy/envoy.yaml", "envoy/higress-wasmplugin.yaml", "envoy/three-providers.yaml"];
+  it("exits 0 on every shipped example: envoy/local.yaml, envoy/envoy.yaml, the Higress WasmPlugin, envoy/three-providers.yaml, envoy/entra.yaml", () => {
+    const files = ["envoy/local.yaml", "envoy/envoy.yaml", "envoy/higress-wasmplugin.yaml", "envoy/three-providers.yaml", "envoy/entra.yaml"];
     const r = validate(...files);
     expect(r.out + r.err).not.toContain("problem");
     expect(r.code).toBe(0);
@@ -52,6 +52,18 @@ describe("ai-failover validate", () => {
     expect(lines.some((l) => l.includes("route_config: no route has cluster_header: x-ai-failover-cluster"))).toBe(true);
     // No key in the output.
     expect(r.out).not.toContain("mockkey-");
+  });
+
+  it("envoy/entra.yaml without its token clusters: each identity's missing cluster is named", () => {
+    const doc = parse(readFileSync(`${ROOT}envoy/entra.yaml`, "utf8"));
+    doc.static_resources.clusters = doc.static_resources.clusters.filter((c: { name: string }) => c.name !== "imds" && c.name !== "entra");
+    const file = `${DIR}/entra-no-token-clusters.yaml`;
+    writeFileSync(file, stringify(doc));
+    const r = validate(file);
+    expect(r.code).toBe(1);
+    const cfgPath = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config";
+    expect(r.out).toContain(`${cfgPath}.configuration: identities[0].cluster (identity "gateway-app"): cluster "entra" is not in static_resources.clusters (aoai-east, aoai-west)`);
+    expect(r.out).toContain(`${cfgPath}.configuration: identities[1].cluster (identity "node-identity"): cluster "imds" is not in static_resources.clusters (aoai-east, aoai-west)`);
   });
 
   it("a plain configuration (JSON or YAML) and a WasmPlugin are checked by the filter; paths point into the file's own fields", () => {
