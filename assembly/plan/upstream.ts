@@ -6,7 +6,7 @@
 import { ProviderConfig, ProviderType } from "../config/model";
 import { RequestScan } from "../lib/json_scan";
 import { ApiKind } from "../provider/api";
-import { authHeaderName, authHeaderValue, bodyNeedsModel, upstreamPath } from "../provider/route";
+import { authHeaderName, authHeaderValue, bodyNeedsModel, objectPath } from "../provider/route";
 import { shapeBody } from "./body";
 
 /** The header that names the chosen provider's Envoy cluster (the route uses cluster_header). */
@@ -25,13 +25,19 @@ export class UpstreamRequest {
   bodyChanged: bool = false;
   /** stream_options.include_usage was added: the usage chunk is the gateway's, not the client's. */
   injectedUsage: bool = false;
+  /** The client's content-type (multipart bodies keep their boundary); "" = JSON or no body. */
+  contentType: string = "";
 
   /** Headers of the http_call that sends this request (the cluster is the call's target). */
   calloutHeaders(): string[] {
-    return [
-      ":method", this.method, ":path", this.path, ":authority", this.authority, ":scheme", "https",
-      this.authName, this.authValue, "content-type", "application/json",
+    const h = [
+      ":method", this.method, ":path", this.path, ":authority", this.authority, ":scheme", "https", this.authName, this.authValue,
     ];
+    if (this.body.length > 0 || this.method == "POST") {
+      h.push("content-type");
+      h.push(this.contentType.length > 0 ? this.contentType : "application/json");
+    }
+    return h;
   }
 }
 
@@ -40,11 +46,11 @@ export class UpstreamRequest {
  * the body then goes as the client sent it. `includeUsage` is the gateway's streaming policy.
  */
 export function upstreamRequest(p: ProviderConfig, api: ApiKind, model: string, method: string, body: Uint8Array,
-  scan: RequestScan | null, includeUsage: bool, credential: i32 = 0, token: string = ""): UpstreamRequest {
+  scan: RequestScan | null, includeUsage: bool, credential: i32 = 0, token: string = "", subPath: string = "", query: string = ""): UpstreamRequest {
   const r = new UpstreamRequest();
   r.api = api;
   if (method.length > 0) r.method = method;
-  r.path = upstreamPath(p, api, p.deploymentFor(model));
+  r.path = objectPath(p, api, model.length > 0 ? p.deploymentFor(model) : "", subPath, query);
   r.authority = p.host;
   r.authName = authHeaderName(p, credential);
   r.authValue = authHeaderValue(p, credential, token);
@@ -52,7 +58,7 @@ export function upstreamRequest(p: ProviderConfig, api: ApiKind, model: string, 
   r.body = body;
   if (scan !== null) {
     let bodyModel = "";
-    if (bodyNeedsModel(p, api)) bodyModel = p.type == ProviderType.AzureOpenAI ? p.deploymentFor(model) : model;
+    if (bodyNeedsModel(p, api) && model.length > 0) bodyModel = p.type == ProviderType.AzureOpenAI ? p.deploymentFor(model) : model;
     r.injectedUsage = scan.stream && api == ApiKind.ChatCompletions && includeUsage && scan.includeUsage < 0;
     const shaped = shapeBody(body, scan, bodyModel, r.injectedUsage);
     r.bodyChanged = shaped !== body;

@@ -21,6 +21,7 @@ import { Reservation } from "./reservation";
 import { ConfigView, updateProvider } from "./views";
 import { TokenRejection, Tokens } from "./tokens";
 import { CredentialRejectedOp } from "./credentials";
+import { IdCapture, providerHash, recordOwner } from "./affinity";
 
 /** Window for reading an http_call answer that is only accounted. */
 const WINDOW: u32 = 64 << 10;
@@ -57,6 +58,10 @@ export class Attempt extends CalloutHandler {
    * a new token): the request may try the same provider again.
    */
   credentialSetAside: bool = false;
+  /** Collects the ids the answer creates or reveals (plugin/affinity.ts); null when the API keeps none. */
+  capture: IdCapture | null = null;
+  /** Ids to record as this provider's when it answers with success (a request that looked for their owner). */
+  ownedIds: string[] | null = null;
 
   constructor(owner: AttemptOwner, public readonly view: ConfigView, public readonly index: i32,
     public readonly reservation: Reservation<ProviderState>, public readonly upstream: UpstreamRequest,
@@ -129,6 +134,8 @@ export class Attempt extends CalloutHandler {
 
   /** One in-band response chunk on its way to the client; returns what to send instead. */
   chunk(chunk: Uint8Array, endOfStream: bool): Uint8Array {
+    const cap = this.capture;
+    if (cap !== null && this.ok) cap.feed(chunk);
     const out = this.scan.chunk(chunk, endOfStream);
     if (this.scan.cutShort && endOfStream) log(Level.Warn, "ai-failover: stream from " + this.provider.name + " ended before completion");
     return out;
@@ -142,6 +149,7 @@ export class Attempt extends CalloutHandler {
     if (this.finished) return this.charged;
     this.finished = true;
     const ok = this.ok;
+    if (ok) this.recordOwnership(now);
     const c = charge(this.scan.usage, ok, this.promptEstimate, this.maxTokens, this.scan.eventCount, this.scan.bytes);
     this.charged = c;
     // A failed answer released the provider's reservation already; one never answered stays
@@ -150,6 +158,16 @@ export class Attempt extends CalloutHandler {
     const b = this.budget;
     if (b !== null) b.settle(ok && c.known ? c.total : -1, now);
     return c;
+  }
+
+  /** This provider holds what the answer created or revealed, and what the request found here. */
+  private recordOwnership(now: i64): void {
+    const cap = this.capture;
+    const found = this.ownedIds;
+    if (cap === null && found === null) return;
+    const owner = providerHash(this.provider.name);
+    if (cap !== null) for (let i = 0; i < cap.ids.length; i++) recordOwner(unchecked(cap.ids[i]), owner, now);
+    if (found !== null) for (let i = 0; i < found.length; i++) recordOwner(unchecked(found[i]), owner, now);
   }
 
   // ---- http_call answers

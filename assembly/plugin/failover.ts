@@ -14,6 +14,7 @@ import { Phase } from "./phase";
 import { ATTEMPTS_HEADER, clientHeaders, PROVIDER_HEADER } from "./response";
 import { ClientRequest } from "./request";
 import { logSafe } from "./access_log";
+import { notHeldHere } from "./affinity";
 
 /** Response headers of an http_call attempt that are passed on to the client. */
 const FORWARDED_RESPONSE_HEADERS: string[] = [
@@ -38,6 +39,9 @@ function attemptsLeft(r: ClientRequest): bool {
 
 function shouldRetry(r: ClientRequest, status: i32): bool {
   const cfg = r.cfg();
+  // A request pinned to the provider holding its state goes nowhere else: another provider would
+  // answer "not found" in place of the owner's own 429 or error.
+  if (r.pinned && !(r.attempt !== null && r.attempt!.credentialSetAside)) return false;
   if (!attemptsLeft(r)) return false;
   if (status == 0) return cfg.retry.onConnectFailure;
   if (status == 401 || status == 403) return true; // the next provider has its own key
@@ -54,7 +58,7 @@ function sendNext(r: ClientRequest, now: i64, reason: string = ""): bool {
   // Without the whole request body there is nothing to resend (header-only mode: the body
   // is still arriving, or was over the limit).
   if (!r.bodyComplete) return false;
-  if (r.body.length == 0 && r.method != "GET") return false;
+  if (r.body.length == 0 && r.method != "GET" && !r.noBody) return false;
   const cfg = r.cfg();
   // A credential set aside (a rejected key of several, a token being renewed): the same provider
   // may take the request again with what it has left.
@@ -92,6 +96,7 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
   r.status = status;
   const prefix = status == 429 || status == 404 || status == 400 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
   a.answered(classifyAnswer(h, status == 429 ? prefix : null), now);
+  if (r.discovering && notHeldHere(status, prefix) && lookElsewhere(r, now)) return;
   if (isModelNotServed(status, prefix) && modelNotServed(r, a, now)) return;
   if (status == 400 && movedOn(r, prefix, now)) return;
   // The answer is copied into the VM to be sent as one reply: bounded (retry.maxAnswerBytes).
@@ -115,6 +120,8 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
   if (body !== null && status >= 200 && status < 300) {
     // The answer arrives whole: account it, and strip the injected usage chunk (in place).
     if (r.firstByteMs < 0) r.firstByteMs = now;
+    const cap = a.capture;
+    if (cap !== null) cap.feed(body);
     const ct = getHeader(MapType.HttpCallResponseHeaders, "content-type");
     body = a.scan.whole(r.api.kind, body, ct, a.upstream.injectedUsage);
   }
@@ -182,6 +189,7 @@ export function decideHeldError(r: ClientRequest, a: Attempt, prefix: Uint8Array
   const h = held !== null ? held : new AnswerHeaders();
   a.heldError = null;
   a.errorPrefix = null;
+  if (r.discovering && notHeldHere(h.status, prefix) && lookElsewhere(r, now)) return true;
   if (h.status == 404) return isModelNotServed(404, prefix) && modelNotServed(r, a, now);
   if (h.status == 400) return movedOn(r, prefix, now);
   h.remainingTokens = -1; // cooled down at the headers; a quota error makes it a long ejection
@@ -189,6 +197,15 @@ export function decideHeldError(r: ClientRequest, a: Attempt, prefix: Uint8Array
   const v = classifyAnswer(h, prefix);
   if (v.outcome == Outcome.QuotaExhausted) a.answered(v, now);
   return failover(r, 429, now);
+}
+
+/**
+ * The provider does not hold the objects the request names (their owner was unknown): the next
+ * provider may. Not a failure of this one; bounded by the providers, not retry.maxAttempts.
+ */
+function lookElsewhere(r: ClientRequest, now: i64): bool {
+  if (!r.bodyComplete) return false;
+  return sendNext(r, now, "not_owner");
 }
 
 /** A 400 the policy lets move on (retry.onContentFilter / onContextLength): to the next provider. */

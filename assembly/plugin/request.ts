@@ -21,7 +21,7 @@ import {
 import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
 import { enabled, Level, log } from "../host/log";
 import { sendError } from "../host/replies";
-import { ApiKind, ApiRequest, apiName, classifyPath } from "../provider/api";
+import { ApiKind, ApiRequest, apiName, classifyPath, isModelless, isStateful } from "../provider/api";
 import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
 import { NoChoice } from "../select/selector";
 import { logSafe, recordRequest } from "./access_log";
@@ -37,6 +37,8 @@ import { FailoverRoot } from "./root";
 import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
 import { clusterName, routeName } from "../host/routing";
 import { ConfigView, loadStates, viewFor } from "./views";
+import { IdCapture, ownerOf, providerHash, referencedIds } from "./affinity";
+import { capturesIds, isMultipart, multipartField, storesNothing } from "./forms";
 
 export class ClientRequest extends Context {
   readonly root: FailoverRoot;
@@ -47,6 +49,20 @@ export class ClientRequest extends Context {
   method: string = "";
   model: string = "";
   scan: RequestScan | null = null;
+  /** The client's content-type (multipart bodies pass unmodified, with it). */
+  contentType: string = "";
+  /** Stored objects the request names (path id, previous_response_id, conversation, files, reasoning items). */
+  referenced: string[] = [];
+  /** The request ended with its headers (GET, DELETE, a bodiless POST …/cancel): resendable as it is. */
+  noBody: bool = false;
+  /** The x-ai-model header's value ("" when absent). */
+  headerModel: string = "";
+  /** The request goes to the provider holding its state, and nowhere else (plugin/affinity.ts). */
+  pinned: bool = false;
+  /** Candidates other than the owner (skipped when pinned). */
+  notOwner: bool[] | null = null;
+  /** It names objects whose owner is unknown: a "not held here" answer moves it on. */
+  discovering: bool = false;
   /** The client's body as received (kept while a retry is possible). */
   body: Uint8Array = new Uint8Array(0);
   headerOnly: bool = false;
@@ -100,7 +116,10 @@ export class ClientRequest extends Context {
     const cfg = view.config;
     this.startedMs = nowMs();
     this.method = h.method;
+    this.contentType = h.contentType;
+    if (h.hasModel) this.headerModel = h.model;
     this.api = classifyPath(h.path.length > 0 ? h.path : "/");
+    if (this.api.objectId.length > 0) this.referenced.push(this.api.objectId);
     if (cfg.consumers.length > 0) {
       const key = h.presentedKey();
       this.consumer = key.length > 0 ? findConsumer(cfg, key) : -1;
@@ -126,8 +145,11 @@ export class ClientRequest extends Context {
     this.bodyComplete = endOfStream;
     if (this.headerOnly || endOfStream) {
       this.model = h.hasModel ? h.model : this.api.pathModel;
+      this.noBody = endOfStream;
       const cl = h.contentLength;
-      if (!this.route(cl > 0 ? cl / 4 : 0, cfg.defaultMaxTokens, false)) return FilterHeadersStatusValues.StopIteration;
+      // Requests on stored objects (GET/DELETE, cancel) use no tokens: only the request is counted.
+      const free = isModelless(this.api.kind);
+      if (!this.route(free || cl <= 0 ? 0 : cl / 4, free ? 0 : cfg.defaultMaxTokens, false)) return FilterHeadersStatusValues.StopIteration;
       return FilterHeadersStatusValues.Continue;
     }
     // Routing needs the body: hold the headers (allow_on_headers_stop_iteration keeps them mutable).
@@ -157,6 +179,16 @@ export class ClientRequest extends Context {
     if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
     const raw = getBuffer(BufferType.RequestBody, 0, <u32>bodySize);
     this.body = raw !== null ? Uint8Array.wrap(raw) : new Uint8Array(0);
+    if (isMultipart(this.contentType)) {
+      // Uploads, image edits, audio: not JSON. The model comes from the form (or the Azure path, or
+      // x-ai-model); the body goes as it came. No tokens are reserved (these APIs are limited by
+      // requests), only the request.
+      const formModel = multipartField(this.body, this.contentType, "model");
+      this.model = formModel.length > 0 ? formModel : this.api.pathModel;
+      if (this.model.length == 0) this.model = this.headerModel;
+      if (!this.route(0, 0, true)) return FilterDataStatusValues.StopIterationNoBuffer;
+      return FilterDataStatusValues.Continue;
+    }
     const scan = scanRequest(this.body);
     if (!scan.ok) {
       this.reject(invalidBody(scan.error));
@@ -164,12 +196,16 @@ export class ClientRequest extends Context {
     }
     this.scan = scan;
     this.model = scan.model.length > 0 ? scan.model : this.api.pathModel;
+    if (this.api.kind == ApiKind.Responses || isStateful(this.api.kind)) referencedIds(this.body, this.referenced);
     if (scan.stream && !cfg.streaming.allow) {
       this.reject(streamingDisabled());
       return FilterDataStatusValues.StopIterationNoBuffer;
     }
-    // Each of `n` choices may use the whole output bound.
-    const maxTokens = (scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens) * <i64>scan.choices;
+    // Each of `n` choices may use the whole output bound. Stored-object APIs, images and speech
+    // produce no output tokens (Azure limits them by requests).
+    const k = this.api.kind;
+    const noOutput = isModelless(k) || k == ApiKind.ImageGenerations || k == ApiKind.AudioSpeech;
+    const maxTokens = noOutput ? 0 : (scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens) * <i64>scan.choices;
     if (!this.route(scan.promptTokens(cfg.defaultImageTokens), maxTokens, true)) return FilterDataStatusValues.StopIterationNoBuffer;
     return FilterDataStatusValues.Continue;
   }
@@ -196,7 +232,7 @@ export class ClientRequest extends Context {
     this.need = promptTokens + maxTokens;
     this.maxTokens = maxTokens;
     this.promptEstimate = promptTokens;
-    if (this.model.length == 0) {
+    if (this.model.length == 0 && !isModelless(this.api.kind)) {
       this.reject(noProvider(cfg, cfg.providers, this.model, this.need, this.headerOnly, NoChoice.UnknownModel, [], now));
       return false;
     }
@@ -215,6 +251,7 @@ export class ClientRequest extends Context {
       }
       this.budget = a.reservation;
     }
+    if (this.referenced.length > 0) this.findOwner(now);
     const attempt = this.newAttempt(now);
     if (attempt === null) {
       this.releaseBudget(now);
@@ -239,13 +276,44 @@ export class ClientRequest extends Context {
   }
 
   /**
+   * The provider holding the request's objects (the first one the owner table knows): the request
+   * is pinned to it. None known: the request may look for it (plugin/affinity.ts).
+   */
+  private findOwner(now: i64): void {
+    const view = this.view!;
+    for (let i = 0; i < this.referenced.length; i++) {
+      const owner = ownerOf(unchecked(this.referenced[i]), now);
+      if (owner == 0) continue;
+      const n = view.providers.length;
+      const mask = new Array<bool>(n);
+      let any = false;
+      for (let k = 0; k < n; k++) {
+        const own = providerHash(unchecked(view.providers[k]).name) == owner;
+        unchecked((mask[k] = !own));
+        if (own) any = true;
+      }
+      if (!any) continue; // recorded for a provider this view does not have
+      this.pinned = true;
+      this.notOwner = mask;
+      return;
+    }
+    this.discovering = true;
+  }
+
+  /**
    * Chooses the next provider, reserves its capacity and plans its request. Null when none can
    * take it (the client is told why if this was to be the first attempt).
    */
   newAttempt(now: i64): Attempt | null {
     const view = this.view!;
+    let skip = this.root.modelsOut.mask(view, this.model, now);
+    const notOwner = this.notOwner;
+    if (notOwner !== null) {
+      if (skip === null) skip = notOwner;
+      else for (let k = 0; k < skip.length; k++) if (unchecked(notOwner[k])) unchecked((skip[k] = true));
+    }
     const picked = pickProvider(view, this.model, this.api.kind, this.need, this.tried, this.headerOnly, this.root.rng, now,
-      this.root.tokens, this.root.modelsOut.mask(view, this.model, now));
+      this.root.tokens, skip);
     if (picked.index < 0) {
       if (this.attempts == 0) this.reject(noProvider(view.config, view.providers, this.model, this.need, this.headerOnly, picked.why, picked.states, now));
       return null;
@@ -265,12 +333,21 @@ export class ClientRequest extends Context {
       return null;
     }
     const up = upstreamRequest(p, this.api.kind, this.model, this.method, this.body, this.scan, view.config.streaming.includeUsage && p.includeUsage,
-      k, token !== null ? token.token : "");
+      k, token !== null ? token.token : "", this.api.subPath, this.api.query);
+    if (isMultipart(this.contentType)) up.contentType = this.contentType;
     let owner = this.owner;
     if (owner === null) this.owner = owner = new RequestOwner(this);
     const a = new Attempt(owner, view, i, picked.reservation!, up, this.promptEstimate, this.maxTokens);
     a.credential = k;
     a.tokens = this.root.tokens;
+    if (capturesIds(this.api.kind, this.method)) {
+      // A creating request records the new object's id; any answer of these APIs its reasoning
+      // items and files; a request that looked for its objects' owner records what it found.
+      const creates = this.method == "POST" && this.api.objectId.length == 0 &&
+        !(this.api.kind == ApiKind.Responses && storesNothing(this.body));
+      a.capture = new IdCapture(creates);
+      if (this.discovering) a.ownedIds = this.referenced;
+    }
     if (token !== null) a.tokenGeneration = token.generation;
     return a;
   }
@@ -285,7 +362,7 @@ export class ClientRequest extends Context {
     // Cool the provider down at once (no other request may pick it meanwhile).
     a.answered(classifyAnswer(h, null), now);
     const retry = this.cfg().retry;
-    const held = h.status == 429 || h.status == 404 || (h.status == 400 && (retry.onContentFilter || retry.onContextLength));
+    const held = h.status == 429 || h.status == 404 || (h.status == 400 && (retry.onContentFilter || retry.onContextLength || this.discovering));
     if (held && !endOfStream && !this.headerOnly) {
       // A 429 may also be a quota error (insufficient_quota: a long ejection, not a short
       // cooldown), a 404 may say the provider does not serve the model (DeploymentNotFound): read

@@ -12,6 +12,7 @@ const METHOD = utf8(":method");
 const AUTHORITY = utf8(":authority");
 const MODEL = utf8("x-ai-model");
 const CONTENT_LENGTH = utf8("content-length");
+const CONTENT_TYPE = utf8("content-type");
 
 /** Headers that must not go upstream: the client credential headers and our routing header. */
 const STRIPPED: string[] = strippedNames();
@@ -37,6 +38,7 @@ export class RequestHeaders {
   model: string = "";
   hasModel: bool = false;
   contentLength: i64 = -1;
+  contentType: string = "";
   bearer: string = "";
   apiKey: string = "";
   xApiKey: string = "";
@@ -63,6 +65,7 @@ export class RequestHeaders {
         continue;
       }
       if (r.nameIs(MODEL)) { this.model = r.valueString(); this.hasModel = true; }
+      else if (r.nameIs(CONTENT_TYPE)) this.contentType = r.valueString();
       else if (r.nameIs(CONTENT_LENGTH)) {
         const t = r.valueString().trim();
         let v: i64 = t.length > 0 && t.length <= 15 ? 0 : -1;

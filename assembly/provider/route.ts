@@ -2,7 +2,7 @@
 // Pure: built from the provider record only, never from the client's request headers.
 
 import { AzureApi, ProviderConfig, ProviderType } from "../config/model";
-import { ApiKind, apiOp } from "./api";
+import { ApiKind, apiOp, isDeploymentOp } from "./api";
 
 /** A path built before: the provider record is held (so never confused with a later one at its address). */
 class PathMemo {
@@ -31,23 +31,34 @@ export function upstreamPath(p: ProviderConfig, kind: ApiKind, deployment: strin
   return path;
 }
 
-function buildPath(p: ProviderConfig, kind: ApiKind, deployment: string): string {
-  const op = apiOp(kind);
+function buildPath(p: ProviderConfig, kind: ApiKind, deployment: string, subPath: string = "", query: string = ""): string {
+  const op = apiOp(kind) + subPath;
+  const q = query.length > 0 ? "?" + query : "";
   if (p.type == ProviderType.AzureOpenAI) {
-    if (p.azureApi == AzureApi.V1 || kind == ApiKind.Responses) {
-      return p.basePath + "/openai/v1/" + op;
+    // The Responses API and conversations: the v1 surface (no api-version) on every resource.
+    if (p.azureApi == AzureApi.V1 || kind == ApiKind.Responses || kind == ApiKind.ResponseItem || kind == ApiKind.Conversations) {
+      return p.basePath + "/openai/v1/" + op + q;
     }
-    return p.basePath + "/openai/deployments/" + deployment + "/" + op + "?api-version=" + p.apiVersion;
+    const version = "?api-version=" + p.apiVersion + (query.length > 0 ? "&" + query : "");
+    // Files and batches belong to the resource, not a deployment.
+    if (!isDeploymentOp(kind)) return p.basePath + "/openai/" + op + version;
+    return p.basePath + "/openai/deployments/" + deployment + "/" + op + version;
   }
   // basePath is complete here: config fills the "/v1" default, and an explicit "" means the
   // API sits at the root of the host (OpenAI-compatible servers); do not default it again.
-  return p.basePath + "/" + op;
+  return p.basePath + "/" + op + q;
+}
+
+/** Upstream :path for a request naming a stored object (`subPath`) or carrying a query. */
+export function objectPath(p: ProviderConfig, kind: ApiKind, deployment: string, subPath: string, query: string): string {
+  if (subPath.length == 0 && query.length == 0) return upstreamPath(p, kind, deployment);
+  return buildPath(p, kind, deployment, subPath, query);
 }
 
 /** Must the body's "model" carry the upstream model/deployment name? */
 export function bodyNeedsModel(p: ProviderConfig, kind: ApiKind): bool {
   if (p.type == ProviderType.OpenAI) return true;
-  return p.azureApi == AzureApi.V1 || kind == ApiKind.Responses;
+  return p.azureApi == AzureApi.V1 || kind == ApiKind.Responses || kind == ApiKind.Conversations;
 }
 
 /** The health probe path: the models endpoint (authenticated, costs no tokens). */
