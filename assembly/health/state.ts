@@ -50,10 +50,12 @@ export class ProviderState extends Window {
   badCredentialsUntilMs: i64 = 0;
   /** Not stored: this VM found no usable credential for it now (an identity without a token). */
   noCredential: bool = false;
+  /** Not stored: the deployment a request needs is cooling down after its own 429 (plugin/deployments.ts). */
+  deploymentCooldownUntilMs: i64 = 0;
 
   /** May this provider take traffic at `nowMs`? */
   available(nowMs: i64): bool {
-    return this.healthy && !this.credentialBad && !this.noCredential && nowMs >= this.cooldownUntilMs;
+    return this.healthy && !this.credentialBad && !this.noCredential && nowMs >= this.cooldownUntilMs && nowMs >= this.deploymentCooldownUntilMs;
   }
 
   /** Is credentials[k] set aside as rejected at `nowMs`? */

@@ -133,9 +133,9 @@ export function noProvider(cfg: Config, providers: ProviderConfig[], model: stri
     if (!s.healthy || s.credentialBad || s.noCredential) {
       unhealthy++;
       at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + cfg.healthCheck.intervalMs;
-    } else if (s.cooldownUntilMs > now) {
+    } else if (s.cooldownUntilMs > now || s.deploymentCooldownUntilMs > now) {
       cooling++;
-      at = s.cooldownUntilMs;
+      at = s.cooldownUntilMs > s.deploymentCooldownUntilMs ? s.cooldownUntilMs : s.deploymentCooldownUntilMs;
     } else {
       // Available but without capacity: its window frees up.
       at = windowResetAt(s, p.limits);

@@ -22,6 +22,8 @@ import { ConfigView, updateProvider } from "./views";
 import { TokenRejection, Tokens } from "./tokens";
 import { CredentialRejectedOp } from "./credentials";
 import { IdCapture, providerHash, recordOwner } from "./affinity";
+import { coolDeployment, perDeployment } from "./deployments";
+import { MAX_RETRY_AFTER_MS } from "../health/transitions";
 
 /** Window for reading an http_call answer that is only accounted. */
 const WINDOW: u32 = 64 << 10;
@@ -49,6 +51,8 @@ export class Attempt extends CalloutHandler {
   errorPrefix: Uint8Array | null = null;
   private finished: bool = false;
   private charged: Charge = new Charge();
+  /** The deployment the request went to ("" for OpenAI-type providers and model-less requests). */
+  deployment: string = "";
   /** Which of the provider's credentials this attempt carries, and the token's generation when it is an identity. */
   credential: i32 = 0;
   tokenGeneration: u32 = 0;
@@ -91,7 +95,20 @@ export class Attempt extends CalloutHandler {
     const p = this.provider;
     let outcome = v.outcome;
     if (outcome == Outcome.CredentialRejected && this.setAside(v.status, now)) outcome = Outcome.ClientError;
-    const op = new AnswerOp(outcome, now, v.retryAfterMs, v.remainingTokens, v.remainingRequests, this.view.config.cooldown, p.limits);
+    if (outcome == Outcome.RateLimited && perDeployment(p) && this.deployment.length > 0) {
+      // Azure's quota is the deployment's: cool that one down, the provider's other deployments serve on.
+      const wait = v.retryAfterMs > 0 ? (v.retryAfterMs < MAX_RETRY_AFTER_MS ? v.retryAfterMs : MAX_RETRY_AFTER_MS) : this.view.config.cooldown.defaultRateLimitMs;
+      coolDeployment(this.slot, this.deployment, now + wait);
+      if (enabled(Level.Warn)) {
+        log(Level.Warn, "ai-failover: provider " + p.name + " deployment " + this.deployment + " rate limited (retry after " + wait.toString() +
+          " ms); its other deployments stay in service");
+      }
+      outcome = Outcome.ClientError;
+    }
+    // x-ratelimit-remaining-* of a provider with several deployments are one deployment's: not the provider's.
+    const byDeployment = perDeployment(p);
+    const op = new AnswerOp(outcome, now, v.retryAfterMs, byDeployment ? -1 : v.remainingTokens, byDeployment ? -1 : v.remainingRequests,
+      this.view.config.cooldown, p.limits);
     updateProvider(this.slot, op);
     if (outcome == Outcome.CredentialRejected) {
       const c = p.credentialAt(this.credential);

@@ -13,6 +13,7 @@ import { choose, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
 import { ConfigView, loadStates } from "./views";
 import { simpleAuth, usableCredential } from "./credentials";
+import { deploymentCooldown, perDeployment } from "./deployments";
 import { Tokens } from "./tokens";
 
 export class Picked {
@@ -45,6 +46,9 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     for (let i = 0; i < n; i++) {
       const p = unchecked(providers[i]);
       unchecked((capacity[i] = fits(unchecked(states[i]), p.limits, need, now)));
+      if (perDeployment(p) && model.length > 0 && p.serves(model)) {
+        unchecked(states[i]).deploymentCooldownUntilMs = deploymentCooldown(unchecked(view.slots[i]), p.deploymentFor(model));
+      }
       const slot = unchecked(view.slots[i]);
       if (simpleAuth(slot, p)) continue;
       const k = usableCredential(slot, p, unchecked(states[i]), tokens, now);
