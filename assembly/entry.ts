@@ -17,6 +17,8 @@ export {
   proxy_on_response_headers, proxy_on_response_body, proxy_on_response_trailers,
   proxy_on_http_call_response, proxy_on_done, proxy_on_log, proxy_on_delete, malloc,
 } from "@solo-io/proxy-runtime/assembly/proxy";
+// gRPC answers (the rate limit service of clusterLimits).
+export { proxy_on_grpc_receive, proxy_on_grpc_close } from "@solo-io/proxy-runtime/assembly/exports";
 import { registerRootContext, RootContext } from "@solo-io/proxy-runtime/assembly";
 import { FailoverRoot } from "./plugin/root";
 

@@ -2,6 +2,8 @@
 // Built only by config/parse.ts (parse → validate → complete); immutable afterwards.
 // Pure: never imports proxy-runtime.
 
+import { ClusterLimitsConfig } from "./cluster_limits";
+
 export const enum ProviderType {
   AzureOpenAI = 0, // "azure-openai"
   OpenAI = 1,      // "openai" (also any OpenAI-compatible endpoint)
@@ -304,6 +306,8 @@ export class Config {
   /** Seed for weighted choice (0 = random from WASI random_get); tests set it. */
   seed: u64 = 0;
   rules: RuleConfig[] = [];
+  /** Limits counted across gateway replicas by the rate limit service (null: per process only). */
+  clusterLimits: ClusterLimitsConfig | null = null;
 
   providerIndex(name: string): i32 {
     for (let i = 0; i < this.providers.length; i++) {

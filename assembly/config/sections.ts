@@ -5,6 +5,7 @@ import { Config, CooldownConfig, HealthCheckConfig, RetryConfig, StreamingConfig
 import { ObjReader, readInt } from "./walk";
 import { formatMs } from "./walk";
 import { quote } from "./text";
+import { readClusterLimits } from "./cluster_limits";
 
 const SECOND: i64 = 1000;
 const MINUTE: i64 = 60 * SECOND;
@@ -90,6 +91,7 @@ export function readSections(root: ObjReader, cfg: Config): void {
   cfg.retry = readRetry(root);
   cfg.cooldown = readCooldown(root);
   cfg.streaming = readStreaming(root);
+  cfg.clusterLimits = readClusterLimits(root);
   const d = root.obj("defaults");
   if (d !== null) {
     cfg.defaultMaxTokens = d.int("maxTokens", cfg.defaultMaxTokens, 1, 10000000);

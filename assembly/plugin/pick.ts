@@ -15,6 +15,8 @@ import { ConfigView, loadStates } from "./views";
 import { simpleAuth, usableCredential } from "./credentials";
 import { deploymentCooldown, perDeployment } from "./deployments";
 import { Tokens } from "./tokens";
+import { ClusterLimiter, PoolKind } from "./cluster";
+import { Take } from "../cluster/pool";
 
 export class Picked {
   /** The provider's index in the view (-1: none could take the request). */
@@ -25,6 +27,10 @@ export class Picked {
   /** When none: why, and the states it was judged on. */
   why: NoChoice = NoChoice.None;
   states: ProviderState[] = [];
+  /** Cluster limits: the preferred provider's lease is short — lease for it, then pick again (-1: no). */
+  leaseFor: i32 = -1;
+  /** Cluster limits: a provider was skipped because the service is unreachable and fails closed. */
+  clusterClosed: bool = false;
 }
 
 /**
@@ -33,13 +39,15 @@ export class Picked {
  * it are skipped.
  */
 export function pickProvider(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool,
-  rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null): Picked {
+  rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null, cluster: ClusterLimiter | null = null, mayWait: bool = false): Picked {
   const providers = view.providers;
   const n = providers.length;
   const out = new Picked();
   let contended = 0;
   const reads: SharedValue[] = [];
   const creds = new Array<i32>(n);
+  // Cluster limits: providers whose cluster-wide share is spent for this request.
+  const clusterOut = cluster !== null && cluster.on ? new Array<bool>(n) : null;
   for (let round = 0; round < n + 2; round++) {
     const states = loadStates(view.slots, reads);
     const capacity = new Array<bool>(n);
@@ -57,6 +65,7 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     }
     // Providers that do not serve this model (plugin/model_ejections.ts).
     if (skip !== null) for (let i = 0; i < n; i++) if (unchecked(skip[i])) unchecked((capacity[i] = false));
+    if (clusterOut !== null) for (let i = 0; i < n; i++) if (unchecked(clusterOut[i])) unchecked((capacity[i] = false));
     if (headerOnly) {
       for (let i = 0; i < n; i++) {
         const p = unchecked(providers[i]);
@@ -76,6 +85,24 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     // The first CAS round writes over the read the choice was made on (a write since fails it).
     const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(providers[i]).limits, need, now, false,
       unchecked(reads[i]));
+    if (r.reservation !== null && clusterOut !== null) {
+      // The provider's cluster-wide window (plugin/cluster.ts): take the estimate from the lease.
+      const p = unchecked(providers[i]);
+      const t = cluster!.take(PoolKind.Provider, p.name, need, p.limits.tokensPerMinute, p.limits.windowMs, false, now);
+      if (t.hold !== null) r.reservation!.cluster = t.hold;
+      else {
+        r.reservation!.settle(-1, now);
+        if (t.verdict == Take.Lease && mayWait) {
+          out.leaseFor = i;
+          return out;
+        }
+        // Not waiting (a failover attempt): refill in the background, take the next provider now.
+        if (t.verdict == Take.Lease) cluster!.lease(PoolKind.Provider, p.name, need, now, null);
+        if (t.verdict == Take.Unavailable) out.clusterClosed = true;
+        unchecked((clusterOut[i] = true));
+        continue;
+      }
+    }
     if (r.reservation !== null) {
       out.index = i;
       out.credential = unchecked(creds[i]);

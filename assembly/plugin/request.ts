@@ -39,6 +39,8 @@ import { clusterName, routeName } from "../host/routing";
 import { ConfigView, loadStates, viewFor } from "./views";
 import { IdCapture, ownerOf, providerHash, referencedIds } from "./affinity";
 import { capturesIds, isMultipart, multipartField, storesNothing } from "./forms";
+import { PoolKind } from "./cluster";
+import { clusterConsumer, clusterUnavailable, mayWait, parkForLease } from "./cluster_wait";
 
 export class ClientRequest extends Context {
   readonly root: FailoverRoot;
@@ -88,6 +90,8 @@ export class ClientRequest extends Context {
   budget: Reservation<BudgetState> | null = null;
   budgetLeftTokens: i64 = -1;
   budgetLeftRequests: i64 = -1;
+  /** Cluster limits: leases this request has waited for (plugin/cluster_wait.ts). */
+  clusterWaits: i32 = 0;
   private owner: RequestOwner | null = null;
 
   constructor(contextId: u32, root: FailoverRoot) {
@@ -186,7 +190,9 @@ export class ClientRequest extends Context {
       const formModel = multipartField(this.body, this.contentType, "model");
       this.model = formModel.length > 0 ? formModel : this.api.pathModel;
       if (this.model.length == 0) this.model = this.headerModel;
-      if (!this.route(0, 0, true)) return FilterDataStatusValues.StopIterationNoBuffer;
+      if (!this.route(0, 0, true)) {
+        return this.root.cluster.parked(this.context_id) ? FilterDataStatusValues.StopIterationAndBuffer : FilterDataStatusValues.StopIterationNoBuffer;
+      }
       return FilterDataStatusValues.Continue;
     }
     const scan = scanRequest(this.body);
@@ -206,7 +212,10 @@ export class ClientRequest extends Context {
     const k = this.api.kind;
     const noOutput = isModelless(k) || k == ApiKind.ImageGenerations || k == ApiKind.AudioSpeech;
     const maxTokens = noOutput ? 0 : (scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens) * <i64>scan.choices;
-    if (!this.route(scan.promptTokens(cfg.defaultImageTokens), maxTokens, true)) return FilterDataStatusValues.StopIterationNoBuffer;
+    if (!this.route(scan.promptTokens(cfg.defaultImageTokens), maxTokens, true)) {
+      // Parked on a cluster-wide lease: keep the body buffered for when it is routed.
+      return this.root.cluster.parked(this.context_id) ? FilterDataStatusValues.StopIterationAndBuffer : FilterDataStatusValues.StopIterationNoBuffer;
+    }
     return FilterDataStatusValues.Continue;
   }
 
@@ -226,7 +235,7 @@ export class ClientRequest extends Context {
   }
 
   /** Admits the request and sends it in-band to a provider. False when a reply was sent instead. */
-  private route(promptTokens: i64, maxTokens: i64, haveBody: bool): bool {
+  route(promptTokens: i64, maxTokens: i64, haveBody: bool): bool {
     const cfg = this.cfg();
     const now = nowMs();
     this.need = promptTokens + maxTokens;
@@ -250,6 +259,7 @@ export class ClientRequest extends Context {
         return false;
       }
       this.budget = a.reservation;
+      if (!clusterConsumer(this, c, now)) return false;
     }
     if (this.referenced.length > 0) this.findOwner(now);
     const attempt = this.newAttempt(now);
@@ -313,9 +323,15 @@ export class ClientRequest extends Context {
       else for (let k = 0; k < skip.length; k++) if (unchecked(notOwner[k])) unchecked((skip[k] = true));
     }
     const picked = pickProvider(view, this.model, this.api.kind, this.need, this.tried, this.headerOnly, this.root.rng, now,
-      this.root.tokens, skip);
+      this.root.tokens, skip, this.root.cluster, mayWait(this));
     if (picked.index < 0) {
-      if (this.attempts == 0) this.reject(noProvider(view.config, view.providers, this.model, this.need, this.headerOnly, picked.why, picked.states, now));
+      if (picked.leaseFor >= 0) {
+        if (parkForLease(this, PoolKind.Provider, unchecked(view.providers[picked.leaseFor]).name, now)) return null;
+        // No call could start (the pool is degraded now): choose again under the failure mode.
+        return this.newAttempt(now);
+      }
+      if (this.attempts == 0 && picked.clusterClosed) this.reject(clusterUnavailable());
+      else if (this.attempts == 0) this.reject(noProvider(view.config, view.providers, this.model, this.need, this.headerOnly, picked.why, picked.states, now));
       return null;
     }
     const i = picked.index;

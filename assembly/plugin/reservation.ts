@@ -6,10 +6,13 @@ import { ReserveOp, SettleOp } from "../admission/ops";
 import { Window } from "../admission/window";
 import { SharedValue } from "../host/calls";
 import { updateState } from "../host/store";
+import { ClusterHold } from "./cluster";
 
 /** Tokens and one request held in a window until the answer says what was used. */
 export class Reservation<T extends Window> {
   private held: bool = true;
+  /** Cluster limits: the tokens taken from the cluster-wide lease with it (plugin/cluster.ts). */
+  cluster: ClusterHold | null = null;
 
   constructor(public readonly key: string, public readonly fingerprint: u32, public readonly limits: Limits,
     public readonly tokens: i64,
@@ -26,6 +29,8 @@ export class Reservation<T extends Window> {
   settle(actual: i64, now: i64): void {
     if (!this.held) return;
     this.held = false;
+    const c = this.cluster;
+    if (c !== null) c.settle(actual, now);
     updateState<T>(this.key, this.fingerprint, new SettleOp<T>(this.limits, this.tokens, actual, this.at, now, this.refunds));
   }
 }

@@ -21,6 +21,7 @@ import { ErrorBodyWait } from "./error_wait";
 import { ModelEjections } from "./model_ejections";
 import { Tokens } from "./tokens";
 import { ProviderConfig } from "../config/model";
+import { ClusterLimiter } from "./cluster";
 
 /** "key ****abcd (apiKeyEnv:K)" or "credentials key ****abcd (…), identity east (identity:east); quota shared". */
 function credentialsLine(p: ProviderConfig): string {
@@ -61,6 +62,8 @@ export class FailoverRoot extends RootContext {
   modelsOut: ModelEjections = new ModelEjections();
   /** Entra tokens of the configured identities (shared by every worker). */
   tokens: Tokens = new Tokens(this.callouts, this.metrics);
+  /** Cluster-wide limits through the rate limit service (clusterLimits). */
+  cluster: ClusterLimiter = new ClusterLimiter();
   private health: HealthChecks = new HealthChecks(this.callouts, this.metrics, this.tokens);
   private generation: Generation = new Generation();
   private tickMs: i64 = 1000;
@@ -92,6 +95,7 @@ export class FailoverRoot extends RootContext {
     this.rulesNeedCluster = needsCluster(this.views);
     this.health.configure(cfg, this.registry.all);
     this.tokens.configure(cfg.identities);
+    this.cluster.configure(cfg);
     this.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
     this.metrics.reset();
     this.tickMs = cfg.healthCheck.intervalMs < 1000 ? cfg.healthCheck.intervalMs : 1000;
@@ -119,6 +123,16 @@ export class FailoverRoot extends RootContext {
     this.metrics.publishStates(this.registry.all, loadStates(this.registry.all), now);
     this.tokens.tick(now, this.generation.leaseKey + "/tokens", this.tickMs * 3);
     this.health.tick(now, this.tickMs, this.generation.leaseKey);
+  }
+
+  // gRPC answers: the rate limit service's (plugin/cluster.ts).
+  on_grpc_receive(token: u32, responseSize: u32): void {
+    if (!this.cluster.receive(token, responseSize)) log(Level.Warn, "ai-failover: gRPC answer for unknown call " + token.toString());
+  }
+
+  on_grpc_close(token: u32, statusCode: u32): void {
+    // A close for a token never handed out follows a call the host refused at once (no healthy host).
+    if (!this.cluster.close(token, statusCode) && enabled(Level.Debug)) log(Level.Debug, "ai-failover: gRPC close for unknown call " + token.toString());
   }
 
   onHttpCallResponse(token: u32, headers: u32, bodySize: u32, trailers: u32): void {

@@ -1,0 +1,172 @@
+// A replica's share of one cluster-wide limit (a provider's or a consumer's tokens per window),
+// kept in shared data so every worker of the Envoy process draws on it. Tokens come in by
+// leasing them from the rate limit service (a ShouldRateLimit whose hits_addend is the lease);
+// requests take their estimate out locally. Pure: the ops below are applied with CAS by
+// host/store.ts.
+//
+// Counting follows envoyproxy/ratelimit: fixed windows per unit, a hit is counted even when it is
+// refused, nothing is ever given back. So:
+//   - admitted ≤ the sum of granted leases ≤ the cluster limit (a lease that would cross it is
+//     refused whole, and its tokens are lost for that window: under-use ≤ one lease);
+//   - usage above a request's estimate and whatever was admitted without the service (fail-open)
+//     is `unreported` and rides on the next lease's hits;
+//   - leased tokens left when the service's window ends are dropped.
+
+import { Window } from "../admission/window";
+
+const POOL_LAYOUT: u32 = 0x434c5001; // "CLP" + version 1
+const POOL_BYTES: i32 = 72;
+
+export const enum PoolMode {
+  /** Leased tokens while they last, then lease again. */
+  Leasing = 0,
+  /** The service said OVER_LIMIT: nothing more until its window ends. */
+  Exhausted = 1,
+  /** The service has no limit for this descriptor: no calls until its window ends. */
+  Unlimited = 2,
+}
+
+export class ClusterPool extends Window {
+  /** When the service's window (the one the lease counts in) ends; 0 = none yet. */
+  windowEndMs: i64 = 0;
+  mode: i32 = PoolMode.Leasing;
+  /** Leased tokens not yet taken (a refund may add back within the same window). */
+  leased: i64 = 0;
+  /** Tokens used that the service has not counted (over-runs, fail-open admissions): sent with the next lease. */
+  unreported: i64 = 0;
+  /** The service failed: no call before this; fail-open admits from `fallback` meanwhile. */
+  degradedUntilMs: i64 = 0;
+  /** Fail-open allowance (limit / replicas) left in the local window starting at `fallbackStartMs`. */
+  fallback: i64 = 0;
+  fallbackStartMs: i64 = 0;
+
+  encode(): ArrayBuffer {
+    const buf = new ArrayBuffer(POOL_BYTES);
+    const p = changetype<usize>(buf);
+    store<u32>(p, POOL_LAYOUT);
+    store<u32>(p, this.fingerprint, 4);
+    store<i64>(p, this.windowEndMs, 8);
+    store<i64>(p, <i64>this.mode, 16);
+    store<i64>(p, this.leased, 24);
+    store<i64>(p, this.unreported, 32);
+    store<i64>(p, this.degradedUntilMs, 40);
+    store<i64>(p, this.fallback, 48);
+    store<i64>(p, this.fallbackStartMs, 56);
+    store<i64>(p, 0, 64);
+    return buf;
+  }
+
+  decodeFrom(buf: ArrayBuffer): bool {
+    if (buf.byteLength != POOL_BYTES) return false;
+    const p = changetype<usize>(buf);
+    if (load<u32>(p) != POOL_LAYOUT) return false;
+    this.fingerprint = load<u32>(p, 4);
+    this.windowEndMs = load<i64>(p, 8);
+    this.mode = <i32>load<i64>(p, 16);
+    this.leased = load<i64>(p, 24);
+    this.unreported = load<i64>(p, 32);
+    this.degradedUntilMs = load<i64>(p, 40);
+    this.fallback = load<i64>(p, 48);
+    this.fallbackStartMs = load<i64>(p, 56);
+    return true;
+  }
+}
+
+/** A new service window: what was leased for the old one is gone. */
+export function rollPool(s: ClusterPool, now: i64): void {
+  if (s.windowEndMs != 0 && now >= s.windowEndMs) {
+    s.windowEndMs = 0;
+    s.mode = PoolMode.Leasing;
+    s.leased = 0;
+  }
+}
+
+export const enum Take {
+  /** Taken from the lease (or not limited cluster-wide). */
+  Taken = 0,
+  /** Taken from the fail-open allowance (the service is unreachable). */
+  TakenFallback = 1,
+  /** Not enough leased: lease more from the service. */
+  Lease = 2,
+  /** Over the cluster-wide limit until the window ends. */
+  Full = 3,
+  /** The service is unreachable and the failure mode is closed. */
+  Unavailable = 4,
+}
+
+/**
+ * Takes `need` tokens. `fallbackLimit`: the fail-open allowance per `fallbackWindowMs` (the
+ * local limit / replicas; 0 = unlimited); `failOpen` false: no admission without the service.
+ */
+export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fallbackLimit: i64, fallbackWindowMs: i64): Take {
+  rollPool(s, now);
+  if (s.mode == PoolMode.Unlimited) return Take.Taken;
+  if (s.leased >= need) {
+    s.leased -= need;
+    return Take.Taken;
+  }
+  if (s.mode == PoolMode.Exhausted) return Take.Full;
+  if (now >= s.degradedUntilMs) return Take.Lease;
+  if (!failOpen) return Take.Unavailable;
+  if (s.fallbackStartMs == 0 || now - s.fallbackStartMs >= fallbackWindowMs || now < s.fallbackStartMs) {
+    s.fallbackStartMs = now;
+    s.fallback = fallbackLimit;
+  }
+  if (fallbackLimit > 0 && s.fallback < need) return Take.Full;
+  if (fallbackLimit > 0) s.fallback -= need;
+  s.unreported += need;
+  return Take.TakenFallback;
+}
+
+/** The answer to a lease of `granted` tokens that also reported `reported` unreported ones. */
+export function leaseAnswered(s: ClusterPool, now: i64, code: i32, limited: bool, resetMs: i64, granted: i64, reported: i64): void {
+  rollPool(s, now);
+  s.unreported -= reported;
+  if (s.unreported < 0) s.unreported = 0;
+  s.degradedUntilMs = 0;
+  // Windows are the service's: whole units, ending `resetMs` from now (a minute when not said).
+  const end = now + (resetMs > 0 ? resetMs : 60000);
+  if (code == 2) {
+    s.mode = PoolMode.Exhausted;
+    s.windowEndMs = end;
+    return;
+  }
+  if (!limited) {
+    s.mode = PoolMode.Unlimited;
+    s.windowEndMs = end;
+    return;
+  }
+  // A lease that straddles a window change counts in the new window only: restart from it.
+  if (s.windowEndMs != 0 && end > s.windowEndMs + 1000) s.leased = 0;
+  s.windowEndMs = end;
+  s.mode = PoolMode.Leasing;
+  s.leased += granted;
+}
+
+/** The service could not be asked: degrade until `untilMs` (each replica then uses its fallback). */
+export function leaseFailed(s: ClusterPool, untilMs: i64): void {
+  if (s.degradedUntilMs < untilMs) s.degradedUntilMs = untilMs;
+}
+
+/**
+ * Settles a take of `taken` tokens with `actual` used (-1: nothing was used). Usage above the take
+ * becomes unreported (charged with the next lease); below it is given back to the lease only when
+ * `refunds` (consumer budgets) or nothing was used at all (a failed attempt), and only in the
+ * window it was taken from.
+ */
+export function settleTake(s: ClusterPool, taken: i64, actual: i64, refunds: bool, takenWindowEndMs: i64, fromFallback: bool, now: i64): void {
+  rollPool(s, now);
+  if (actual > taken) {
+    s.unreported += actual - taken;
+    return;
+  }
+  if (!refunds && actual >= 0) return;
+  const back = taken - (actual > 0 ? actual : 0);
+  if (fromFallback) {
+    s.unreported -= back;
+    if (s.unreported < 0) s.unreported = 0;
+    s.fallback += back;
+    return;
+  }
+  if (s.windowEndMs != 0 && s.windowEndMs == takenWindowEndMs && s.mode != PoolMode.Unlimited) s.leased += back;
+}

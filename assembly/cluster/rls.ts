@@ -1,0 +1,115 @@
+// envoy.service.ratelimit.v3 ShouldRateLimit messages, written from rls.proto and ratelimit.proto
+// (envoyproxy/data-plane-api): what the filter sends to envoyproxy/ratelimit and reads back.
+//
+//   RateLimitRequest   { string domain = 1; repeated RateLimitDescriptor descriptors = 2; uint32 hits_addend = 3; }
+//   RateLimitDescriptor { repeated Entry entries = 1; google.protobuf.UInt64Value hits_addend = 3; }
+//     Entry { string key = 1; string value = 2; }
+//   RateLimitResponse  { Code overall_code = 1; repeated DescriptorStatus statuses = 2; … }
+//     DescriptorStatus { Code code = 1; RateLimit current_limit = 2; uint32 limit_remaining = 3;
+//                        google.protobuf.Duration duration_until_reset = 4; }
+// Pure: the bytes only (test/unit/rls-proto.test.ts checks them against harness/ratelimit's codec).
+
+import { ProtoReader, ProtoWriter, WIRE_LEN, WIRE_VARINT } from "../lib/protobuf";
+
+export const RLS_SERVICE = "envoy.service.ratelimit.v3.RateLimitService";
+export const RLS_METHOD = "ShouldRateLimit";
+
+export const enum RlsCode { Unknown = 0, Ok = 1, OverLimit = 2 }
+
+/** One descriptor: its entries (key, value pairs) and the hits it adds. */
+export class RlsDescriptor {
+  keys: string[] = [];
+  values: string[] = [];
+  constructor(public hits: u64) {}
+  entry(key: string, value: string): RlsDescriptor {
+    this.keys.push(key);
+    this.values.push(value);
+    return this;
+  }
+}
+
+/**
+ * RateLimitRequest bytes. Each descriptor carries its own hits_addend (a UInt64Value, so 0 is
+ * "check only" rather than the request's default of 1).
+ */
+export function encodeRateLimitRequest(domain: string, descriptors: RlsDescriptor[]): Uint8Array {
+  const w = new ProtoWriter().string(1, domain);
+  for (let i = 0; i < descriptors.length; i++) {
+    const d = unchecked(descriptors[i]);
+    const dw = new ProtoWriter();
+    for (let k = 0; k < d.keys.length; k++) {
+      dw.message(1, new ProtoWriter().string(1, unchecked(d.keys[k])).string(2, unchecked(d.values[k])));
+    }
+    dw.message(3, new ProtoWriter().uint(1, d.hits));
+    w.message(2, dw);
+  }
+  return w.finish();
+}
+
+export class RlsStatus {
+  code: i32 = 0;
+  /** The descriptor has a limit (current_limit present); without one it is not limited. */
+  limited: bool = false;
+  limit: u32 = 0;
+  unit: i32 = 0;
+  remaining: u32 = 0;
+  /** duration_until_reset in ms (-1: absent). */
+  resetMs: i64 = -1;
+}
+
+export class RlsResponse {
+  /** False when the bytes are not a RateLimitResponse. */
+  ok: bool = false;
+  overall: i32 = 0;
+  statuses: RlsStatus[] = [];
+}
+
+function readDuration(r: ProtoReader): i64 {
+  let s: i64 = 0;
+  let ns: i64 = 0;
+  while (r.next()) {
+    if (r.wire != WIRE_VARINT) continue;
+    if (r.field == 1) s = <i64>r.value;
+    else if (r.field == 2) ns = <i64>(<i32>r.value);
+  }
+  return s * 1000 + ns / 1000000;
+}
+
+function readStatus(r: ProtoReader): RlsStatus | null {
+  const s = new RlsStatus();
+  while (r.next()) {
+    if (r.field == 1 && r.wire == WIRE_VARINT) s.code = <i32>r.value;
+    else if (r.field == 2 && r.wire == WIRE_LEN) {
+      s.limited = true;
+      const l = r.sub();
+      while (l.next()) {
+        if (l.wire != WIRE_VARINT) continue;
+        if (l.field == 1) s.limit = <u32>l.value;
+        else if (l.field == 2) s.unit = <i32>l.value;
+      }
+      if (!l.ok) return null;
+    } else if (r.field == 3 && r.wire == WIRE_VARINT) s.remaining = <u32>r.value;
+    else if (r.field == 4 && r.wire == WIRE_LEN) {
+      const d = r.sub();
+      s.resetMs = readDuration(d);
+      if (!d.ok) return null;
+    }
+  }
+  return r.ok ? s : null;
+}
+
+/** Reads a RateLimitResponse; fields the filter does not use (headers, body, metadata, quota) are skipped. */
+export function decodeRateLimitResponse(bytes: Uint8Array): RlsResponse {
+  const out = new RlsResponse();
+  const r = new ProtoReader(bytes);
+  while (r.next()) {
+    if (r.field == 1 && r.wire == WIRE_VARINT) out.overall = <i32>r.value;
+    else if (r.field == 2 && r.wire == WIRE_LEN) {
+      const s = readStatus(r.sub());
+      if (s === null) return out;
+      out.statuses.push(s);
+    }
+  }
+  out.ok = r.ok;
+  return out;
+}

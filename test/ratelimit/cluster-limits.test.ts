@@ -1,0 +1,136 @@
+// Cluster-wide limits (issue 11) through the gateway: three gateway replicas — each its own
+// process (own shared data), with one or two worker VMs — in front of one PTU (10,000 TPM) and
+// one pay-as-you-go deployment, counting the PTU's and a consumer's tokens in one rate limit
+// service stand-in (envoyproxy/ratelimit's gRPC API and Redis keys) on a real redis-server.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
+import { startMockProvider, type MockProvider } from "../../harness/providers/index.ts";
+import { RateLimitConfig } from "../../harness/ratelimit/config.ts";
+import { startRateLimitService, type RateLimitService } from "../../harness/ratelimit/server.ts";
+import type { LogRecord } from "../../harness/host/types.ts";
+import { bootstrapWith, EAST_KEY, post, ROOT, WEST_KEY, withVmEnv } from "../support/stack.ts";
+import { REDIS, redisSkipNote, withRedis } from "../support/redis.ts";
+
+const RLS_YAML = `
+domain: ai-failover
+descriptors:
+  - key: provider
+    value: aoai-east-ptu
+    rate_limit: { unit: minute, requests_per_unit: 10000 }
+  - key: consumer
+    value: team-a
+    rate_limit: { unit: minute, requests_per_unit: 3000 }
+`;
+
+/** The rate limit service as an HTTP/2 cluster named `ratelimit` (Envoy's gRPC needs h2). */
+function withRlsCluster(yaml: string, port: number): string {
+  const anchor = "  clusters:\n";
+  const at = yaml.indexOf(anchor) + anchor.length;
+  const def = [
+    "    - name: ratelimit",
+    "      type: STATIC",
+    "      connect_timeout: 1s",
+    "      typed_extension_protocol_options:",
+    "        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:",
+    '          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+    "          explicit_http_config: { http2_protocol_options: {} }",
+    "      load_assignment:",
+    "        cluster_name: ratelimit",
+    "        endpoints:",
+    "          - lb_endpoints:",
+    "              - endpoint:",
+    "                  address:",
+    `                    socket_address: { address: 127.0.0.1, port_value: ${port} }`,
+  ].join("\n");
+  return yaml.slice(0, at) + def + "\n" + yaml.slice(at);
+}
+
+interface Replicas {
+  gateways: Gateway[];
+  logs: LogRecord[];
+  close(): Promise<void>;
+}
+
+async function replicas(n: number, workers: number, ports: { east: number; west: number; rls: number }, edit: (cfg: any) => any): Promise<Replicas> {
+  const logs: LogRecord[] = [];
+  const gateways: Gateway[] = [];
+  for (let i = 0; i < n; i++) {
+    // Each startGateway is its own Envoy process: its own host, VMs and shared data.
+    gateways.push(await startGateway({
+      bootstrapText: withRlsCluster(bootstrapWith(ports, edit), ports.rls),
+      baseDir: ROOT, workers, logLevel: 0, logger: (r) => logs.push(r),
+    }));
+  }
+  return { gateways, logs, async close() { await Promise.all(gateways.map((g) => g.close())); } };
+}
+
+const CLUSTER = (extra: Record<string, unknown> = {}) => ({
+  rateLimitService: { cluster: "ratelimit", domain: "ai-failover", timeout: "200ms" }, failureMode: "open", replicas: 3, ...extra,
+});
+
+/** Offered load: `total` chat requests of ~`maxTokens` tokens, `concurrency` at a time, round-robin over the replicas. */
+async function load(gws: Gateway[], total: number, concurrency: number, maxTokens: number, headers: Record<string, string> = {}) {
+  const statuses: number[] = [];
+  const providers: string[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < total) {
+      const k = next++;
+      const r = await post(gws[k % gws.length]!.url, "/v1/chat/completions",
+        { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: maxTokens }, headers);
+      statuses.push(r.status);
+      providers.push(String(r.headers["x-ai-failover-provider"] ?? "-"));
+    }
+  }));
+  return { statuses, providers };
+}
+
+const chatsOf = (p: MockProvider) => p.records.filter((r) => r.path.includes("/chat/completions"));
+
+describe.skipIf(!REDIS.ok)(`cluster-wide limits: 3 replicas, one rate limit service, one Redis ${redisSkipNote}`, () => {
+  const redis = withRedis();
+  let rls: RateLimitService;
+  let east: MockProvider;
+  let west: MockProvider;
+  // The service's clock stays in one minute window for the whole file (its windows are whole units).
+  const T0 = Math.floor(Date.now() / 60000) * 60 + 1;
+  beforeAll(async () => {
+    rls = await startRateLimitService({ redisPort: redis().port, config: RateLimitConfig.fromYaml(RLS_YAML), nowSeconds: () => T0 });
+  });
+  afterAll(async () => { await rls?.close(); });
+  async function mocks() {
+    await redis().client().command(["FLUSHALL"]);
+    east = await startMockProvider({ kind: "azure", name: "aoai-east", keys: [EAST_KEY],
+      deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06", tokensPerMinute: 10000 } } });
+    west = await startMockProvider({ kind: "azure", name: "aoai-west", keys: [WEST_KEY],
+      deployments: { "gpt4o-payg": { model: "gpt-4o-2024-08-06" } } });
+  }
+  const closeMocks = () => Promise.all([east.close(), west.close()]);
+
+  it.each([
+    [1, 0], [2, 0], [2, 2000],
+  ])("PTU 10,000 TPM + PAYG, offered 3× the PTU (workers %i per replica, leaseTokens %i): the PTU stays within its limit + one estimate, no 429 anywhere", async (workers, leaseTokens) => {
+    await mocks();
+    const rep = await replicas(3, workers, { east: east.port, west: west.port, rls: rls.port }, (c) => ({
+      ...c, healthCheck: { enabled: false }, clusterLimits: CLUSTER({ leaseTokens }),
+    }));
+    try {
+      // ~520 tokens each (prompt estimate + 500): 58 requests ≈ 30,000 tokens.
+      const { statuses, providers } = await load(rep.gateways, 58, 12, 500);
+      const onEast = chatsOf(east);
+      console.log(`workers ${workers} lease ${leaseTokens}: east ${onEast.length} west ${chatsOf(west).length} rls calls ${rls.calls.length}`);
+      const perRequest = 500 + 20;
+      expect(statuses.filter((s) => s !== 200), providers.join(",")).toEqual([]);
+      expect(onEast.filter((r) => r.status === 429)).toHaveLength(0);
+      expect(onEast.length * 500).toBeLessThanOrEqual(10000 + perRequest);
+      // …and the PTU was used, not skipped: at least its limit minus one lease (or one request) per replica.
+      expect(onEast.length * perRequest).toBeGreaterThanOrEqual(10000 - 3 * Math.max(leaseTokens, perRequest) - perRequest);
+      expect(chatsOf(west).length).toBe(58 - onEast.length);
+      const count = Number(String(await redis().client().command(["GET", `ai-failover_provider_aoai-east-ptu_${T0 - 1}`])));
+      expect(count).toBeGreaterThanOrEqual(10000);
+    } finally {
+      await rep.close();
+      await closeMocks();
+    }
+  });
+});
