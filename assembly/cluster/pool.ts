@@ -39,6 +39,8 @@ export class ClusterPool extends Window {
   /** Fail-open allowance (limit / replicas) left in the local window starting at `fallbackStartMs`. */
   fallback: i64 = 0;
   fallbackStartMs: i64 = 0;
+  /** limit_remaining of the last answer, for the window ending at windowEndMs (-1: unknown). */
+  lastRemaining: i64 = -1;
 
   encode(): ArrayBuffer {
     const buf = new ArrayBuffer(POOL_BYTES);
@@ -52,7 +54,7 @@ export class ClusterPool extends Window {
     store<i64>(p, this.degradedUntilMs, 40);
     store<i64>(p, this.fallback, 48);
     store<i64>(p, this.fallbackStartMs, 56);
-    store<i64>(p, 0, 64);
+    store<i64>(p, this.lastRemaining, 64);
     return buf;
   }
 
@@ -68,6 +70,7 @@ export class ClusterPool extends Window {
     this.degradedUntilMs = load<i64>(p, 40);
     this.fallback = load<i64>(p, 48);
     this.fallbackStartMs = load<i64>(p, 56);
+    this.lastRemaining = load<i64>(p, 64);
     return true;
   }
 }
@@ -78,6 +81,7 @@ export function rollPool(s: ClusterPool, now: i64): void {
     s.windowEndMs = 0;
     s.mode = PoolMode.Leasing;
     s.leased = 0;
+    s.lastRemaining = -1;
   }
 }
 
@@ -98,7 +102,7 @@ export const enum Take {
  * Takes `need` tokens. `fallbackLimit`: the fail-open allowance per `fallbackWindowMs` (the
  * local limit / replicas; 0 = unlimited); `failOpen` false: no admission without the service.
  */
-export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fallbackLimit: i64, fallbackWindowMs: i64): Take {
+export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fallbackLimit: i64, fallbackWindowMs: i64, replicas: i64): Take {
   rollPool(s, now);
   if (s.mode == PoolMode.Unlimited) return Take.Taken;
   if (s.leased >= need) {
@@ -111,6 +115,13 @@ export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fa
   if (s.fallbackStartMs == 0 || now - s.fallbackStartMs >= fallbackWindowMs || now < s.fallbackStartMs) {
     s.fallbackStartMs = now;
     s.fallback = fallbackLimit;
+    // Mid-window: the rest of the service's window is what it last said remained, shared by the
+    // replicas (not a whole share on top of what was leased before the outage).
+    if (fallbackLimit > 0 && s.windowEndMs > now && s.lastRemaining >= 0) {
+      const rest = s.lastRemaining / (replicas > 0 ? replicas : 1);
+      if (rest < s.fallback) s.fallback = rest;
+      s.fallbackStartMs = s.windowEndMs - fallbackWindowMs;
+    }
   }
   if (fallbackLimit > 0 && s.fallback < need) return Take.Full;
   if (fallbackLimit > 0) s.fallback -= need;
@@ -119,13 +130,14 @@ export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fa
 }
 
 /** The answer to a lease of `granted` tokens that also reported `reported` unreported ones. */
-export function leaseAnswered(s: ClusterPool, now: i64, code: i32, limited: bool, resetMs: i64, granted: i64, reported: i64): void {
+export function leaseAnswered(s: ClusterPool, now: i64, code: i32, limited: bool, resetMs: i64, granted: i64, reported: i64, remaining: i64): void {
   rollPool(s, now);
   s.unreported -= reported;
   if (s.unreported < 0) s.unreported = 0;
   s.degradedUntilMs = 0;
   // Windows are the service's: whole units, ending `resetMs` from now (a minute when not said).
   const end = now + (resetMs > 0 ? resetMs : 60000);
+  s.lastRemaining = remaining;
   if (code == 2) {
     s.mode = PoolMode.Exhausted;
     s.windowEndMs = end;

@@ -29,9 +29,10 @@ export abstract class LeaseWaiter {
 class TakeOp extends StateOp<ClusterPool> {
   verdict: Take = Take.Lease;
   windowEndMs: i64 = 0;
-  constructor(public need: i64, public now: i64, public failOpen: bool, public fallback: i64, public fallbackWindowMs: i64) { super(); }
+  constructor(public need: i64, public now: i64, public failOpen: bool, public fallback: i64, public fallbackWindowMs: i64,
+    public replicas: i64) { super(); }
   apply(s: ClusterPool): bool {
-    this.verdict = takeFrom(s, this.need, this.now, this.failOpen, this.fallback, this.fallbackWindowMs);
+    this.verdict = takeFrom(s, this.need, this.now, this.failOpen, this.fallback, this.fallbackWindowMs, this.replicas);
     this.windowEndMs = s.windowEndMs;
     // Only a take changes the record (a roll to a new window can wait for the next writer).
     return this.verdict == Take.Taken || this.verdict == Take.TakenFallback;
@@ -40,17 +41,23 @@ class TakeOp extends StateOp<ClusterPool> {
 
 class UnreportedOp extends StateOp<ClusterPool> {
   unreported: i64 = 0;
+  /** The pool's state is unknown for the current window (never asked, or its window ended). */
+  stale: bool = false;
+  degraded: bool = false;
   constructor(public now: i64) { super(); }
   apply(s: ClusterPool): bool {
     this.unreported = s.unreported;
+    this.stale = s.windowEndMs == 0 || this.now >= s.windowEndMs;
+    this.degraded = this.now < s.degradedUntilMs;
     return false;
   }
 }
 
 class AnsweredOp extends StateOp<ClusterPool> {
-  constructor(public now: i64, public code: i32, public limited: bool, public resetMs: i64, public granted: i64, public reported: i64) { super(); }
+  constructor(public now: i64, public code: i32, public limited: bool, public resetMs: i64, public granted: i64, public reported: i64,
+    public remaining: i64) { super(); }
   apply(s: ClusterPool): bool {
-    leaseAnswered(s, this.now, this.code, this.limited, this.resetMs, this.granted, this.reported);
+    leaseAnswered(s, this.now, this.code, this.limited, this.resetMs, this.granted, this.reported, this.remaining);
     return true;
   }
 }
@@ -139,7 +146,7 @@ export class ClusterLimiter {
     const key = this.key(kind, name);
     const fp = fnv1a32(key);
     const share = limit > 0 ? (limit + c.replicas - 1) / c.replicas : 0;
-    const op = new TakeOp(need, now, c.failOpen, share, windowMs);
+    const op = new TakeOp(need, now, c.failOpen, share, windowMs, c.replicas);
     const w = updateState<ClusterPool>(key, fp, op);
     const out = new ClusterTake();
     out.verdict = op.verdict;
@@ -159,7 +166,7 @@ export class ClusterLimiter {
    * answer or the failure arrives. False when no call could be started (the pool is then
    * degraded and the waiter is not parked: route again at once).
    */
-  lease(kind: PoolKind, name: string, need: i64, now: i64, waiter: LeaseWaiter | null): bool {
+  lease(kind: PoolKind, name: string, need: i64, now: i64, waiter: LeaseWaiter | null, probeOnly: bool = false): bool {
     const c = this.cfg!;
     const key = this.key(kind, name);
     const fp = fnv1a32(key);
@@ -176,7 +183,8 @@ export class ClusterLimiter {
     }
     const peek = new UnreportedOp(now);
     updateState<ClusterPool>(key, fp, peek);
-    const granted = need > c.leaseTokens ? need : c.leaseTokens;
+    if (probeOnly && (!peek.stale || peek.degraded || this.inFlight.has(key))) return true;
+    const granted = probeOnly ? 0 : need > c.leaseTokens ? need : c.leaseTokens;
     const reported = peek.unreported;
     const d = new RlsDescriptor(<u64>(granted + reported)).entry(kind == PoolKind.Provider ? "provider" : "consumer", name);
     const msg = encodeRateLimitRequest(c.domain, [d]);
@@ -193,6 +201,21 @@ export class ClusterLimiter {
     this.calls.set(start.token, call);
     this.inFlight.set(key, start.token);
     return true;
+  }
+
+  /**
+   * Each tick: learn every pool's state for the current service window before a request needs it
+   * (a check-only call, hits 0 plus whatever is unreported) — so a failover attempt, which cannot
+   * wait, finds a provider the service does not limit already marked so, and fail-open
+   * admissions are reported soon after the service is back.
+   */
+  tick(cfg: Config, providers: string[], now: i64): void {
+    if (this.cfg === null) return;
+    for (let i = 0; i < providers.length; i++) this.lease(PoolKind.Provider, unchecked(providers[i]), 0, now, null, true);
+    for (let i = 0; i < cfg.consumers.length; i++) {
+      const c = unchecked(cfg.consumers[i]);
+      if (c.tokensPerMinute > 0) this.lease(PoolKind.Consumer, c.name, 0, now, null, true);
+    }
   }
 
   private count(result: i32): void {
@@ -230,7 +253,8 @@ export class ClusterLimiter {
     } else {
       const s = unchecked(res.statuses[0]);
       this.count(s.code == 2 ? R_OVER : s.limited ? R_OK : R_UNLIMITED);
-      updateState<ClusterPool>(call.key, call.fingerprint, new AnsweredOp(now, s.code, s.limited, s.resetMs, call.granted, call.reported));
+      updateState<ClusterPool>(call.key, call.fingerprint, new AnsweredOp(now, s.code, s.limited, s.resetMs, call.granted, call.reported,
+        <i64>s.remaining));
       if (this.failing) {
         this.failing = false;
         if (enabled(Level.Info)) log(Level.Info, "ai-failover: cluster limits: the rate limit service answers again");

@@ -64,6 +64,7 @@ export class FailoverRoot extends RootContext {
   tokens: Tokens = new Tokens(this.callouts, this.metrics);
   /** Cluster-wide limits through the rate limit service (clusterLimits). */
   cluster: ClusterLimiter = new ClusterLimiter();
+  private providerNames: string[] = [];
   private health: HealthChecks = new HealthChecks(this.callouts, this.metrics, this.tokens);
   private generation: Generation = new Generation();
   private tickMs: i64 = 1000;
@@ -96,6 +97,11 @@ export class FailoverRoot extends RootContext {
     this.health.configure(cfg, this.registry.all);
     this.tokens.configure(cfg.identities);
     this.cluster.configure(cfg);
+    this.providerNames = [];
+    for (let i = 0; i < this.registry.all.length; i++) {
+      const name = unchecked(this.registry.all[i]).config.name;
+      if (!this.providerNames.includes(name)) this.providerNames.push(name);
+    }
     this.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
     this.metrics.reset();
     this.tickMs = cfg.healthCheck.intervalMs < 1000 ? cfg.healthCheck.intervalMs : 1000;
@@ -122,6 +128,7 @@ export class FailoverRoot extends RootContext {
     if (!this.generation.current()) return;
     this.metrics.publishStates(this.registry.all, loadStates(this.registry.all), now);
     this.tokens.tick(now, this.generation.leaseKey + "/tokens", this.tickMs * 3);
+    if (this.cluster.on) this.cluster.tick(this.config!, this.providerNames, now);
     this.health.tick(now, this.tickMs, this.generation.leaseKey);
   }
 

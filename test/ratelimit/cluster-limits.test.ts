@@ -98,12 +98,12 @@ describe.skipIf(!REDIS.ok)(`cluster-wide limits: 3 replicas, one rate limit serv
     rls = await startRateLimitService({ redisPort: redis().port, config: RateLimitConfig.fromYaml(RLS_YAML), nowSeconds: () => T0 });
   });
   afterAll(async () => { await rls?.close(); });
-  async function mocks() {
+  async function mocks(completionTokens = 8) {
     await redis().client().command(["FLUSHALL"]);
     east = await startMockProvider({ kind: "azure", name: "aoai-east", keys: [EAST_KEY],
-      deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06", tokensPerMinute: 10000 } } });
+      deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06", tokensPerMinute: 10000 } }, completionTokens });
     west = await startMockProvider({ kind: "azure", name: "aoai-west", keys: [WEST_KEY],
-      deployments: { "gpt4o-payg": { model: "gpt-4o-2024-08-06" } } });
+      deployments: { "gpt4o-payg": { model: "gpt-4o-2024-08-06" } }, completionTokens });
   }
   const closeMocks = () => Promise.all([east.close(), west.close()]);
 
@@ -118,7 +118,6 @@ describe.skipIf(!REDIS.ok)(`cluster-wide limits: 3 replicas, one rate limit serv
       // ~520 tokens each (prompt estimate + 500): 58 requests ≈ 30,000 tokens.
       const { statuses, providers } = await load(rep.gateways, 58, 12, 500);
       const onEast = chatsOf(east);
-      console.log(`workers ${workers} lease ${leaseTokens}: east ${onEast.length} west ${chatsOf(west).length} rls calls ${rls.calls.length}`);
       const perRequest = 500 + 20;
       expect(statuses.filter((s) => s !== 200), providers.join(",")).toEqual([]);
       expect(onEast.filter((r) => r.status === 429)).toHaveLength(0);
@@ -129,6 +128,89 @@ describe.skipIf(!REDIS.ok)(`cluster-wide limits: 3 replicas, one rate limit serv
       const count = Number(String(await redis().client().command(["GET", `ai-failover_provider_aoai-east-ptu_${T0 - 1}`])));
       expect(count).toBeGreaterThanOrEqual(10000);
     } finally {
+      await rep.close();
+      await closeMocks();
+    }
+  });
+  it("control: without clusterLimits each replica admits the PTU's whole limit — the PTU answers 429s", async () => {
+    await mocks();
+    const rep = await replicas(3, 1, { east: east.port, west: west.port, rls: rls.port }, (c) => ({ ...c, healthCheck: { enabled: false } }));
+    try {
+      await load(rep.gateways, 58, 12, 500);
+      expect(chatsOf(east).filter((r) => r.status === 429).length).toBeGreaterThan(0);
+    } finally {
+      await rep.close();
+      await closeMocks();
+    }
+  });
+
+  it("a consumer budget of 3,000 tokens/min holds across 3 replicas within one estimate; then 429 consumer_rate_limit_exceeded", async () => {
+    // Answers use the whole max_tokens: consumer budgets are charged what was used (both ways).
+    await mocks(100000);
+    const KEY = "team-a-key-Zp3Lq8Rv2Wn6";
+    const rep = await replicas(3, 2, { east: east.port, west: west.port, rls: rls.port }, (c) => ({
+      ...c, healthCheck: { enabled: false }, clusterLimits: CLUSTER(),
+      consumers: [{ name: "team-a", apiKey: KEY, tokensPerMinute: 3000 }],
+    }));
+    try {
+      const { statuses } = await load(rep.gateways, 30, 6, 200, { authorization: `Bearer ${KEY}` });
+      const ok = statuses.filter((s) => s === 200).length;
+      // ~220 tokens each: 13 fit in 3,000 cluster-wide (each replica alone would admit 13).
+      expect(ok * 200).toBeLessThanOrEqual(3000);
+      expect(ok * 220).toBeGreaterThanOrEqual(3000 - 220 - 220);
+      expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
+    } finally {
+      await rep.close();
+      await closeMocks();
+    }
+  });
+
+  it("Redis killed mid-run: no request hangs, each replica fails open to limit / replicas, a warning and a metric; counting resumes when Redis returns", async () => {
+    await mocks();
+    const rep = await replicas(3, 2, { east: east.port, west: west.port, rls: rls.port }, (c) => ({
+      ...c, healthCheck: { enabled: false }, clusterLimits: CLUSTER({ retryAfter: "300ms" }),
+    }));
+    try {
+      await load(rep.gateways, 6, 3, 500);
+      await redis().kill();
+      const t0 = Date.now();
+      const down = await load(rep.gateways, 60, 12, 500);
+      expect(Date.now() - t0).toBeLessThan(10000);
+      expect(down.statuses.filter((s) => s !== 200)).toEqual([]);
+      // Fail-open: each replica admits at most 10,000 / 3 to the PTU (plus what it had leased before).
+      expect(chatsOf(east).length * 520).toBeLessThanOrEqual(10000 + 3 * 520);
+      expect(chatsOf(east).filter((r) => r.status === 429)).toHaveLength(0);
+      expect(rep.logs.some((l) => l.level === 3 && /cluster limits: rate limit service call failed: gRPC status 2 redis/.test(l.message))).toBe(true);
+      const metrics = await (await fetch(`${rep.gateways[0]!.adminUrl}/stats/prometheus`)).text();
+      expect(metrics).toMatch(/ai_failover_cluster_limit_calls_total\{result="failed"\} [1-9]/);
+      await redis().restart();
+      await new Promise((r) => setTimeout(r, 400));
+      const before = rls.calls.length;
+      const back = await load(rep.gateways, 6, 3, 500);
+      expect(back.statuses.every((s) => s === 200)).toBe(true);
+      expect(rls.calls.slice(before).some((c) => c.status === 0)).toBe(true);
+      expect(rep.logs.some((l) => /the rate limit service answers again/.test(l.message))).toBe(true);
+    } finally {
+      await rep.close();
+      await closeMocks();
+    }
+  });
+
+  it("a slow service: the call's timeout bounds every request (fail-open), and failureMode closed answers 503 cluster_limit_unavailable", async () => {
+    await mocks();
+    const rep = await replicas(1, 2, { east: east.port, west: west.port, rls: rls.port }, (c) => ({
+      ...c, healthCheck: { enabled: false }, clusterLimits: CLUSTER({ failureMode: "closed", rateLimitService: { cluster: "ratelimit", timeout: "100ms" } }),
+      consumers: undefined,
+    }));
+    rls.delayMs = 1000;
+    try {
+      const t0 = Date.now();
+      const r = await post(rep.gateways[0]!.url, "/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 5 });
+      expect(Date.now() - t0).toBeLessThan(900);
+      expect(r.status).toBe(503);
+      expect(JSON.parse(r.body).error.code).toBe("cluster_limit_unavailable");
+    } finally {
+      rls.delayMs = 0;
       await rep.close();
       await closeMocks();
     }

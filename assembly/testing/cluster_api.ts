@@ -1,0 +1,43 @@
+// Test-facing view of the rate limit service messages (cluster/rls.ts). Compiled only into the
+// unit-test module.
+
+import { decodeRateLimitResponse, encodeRateLimitRequest, RlsDescriptor } from "../cluster/rls";
+import { parsesAsProtobuf } from "../config/cluster_limits";
+
+/** RateLimitRequest bytes as hex: descriptors "k=v,k=v:hits;…". */
+export function rlsEncode(domain: string, spec: string): string {
+  const ds: RlsDescriptor[] = [];
+  const parts = spec.split(";");
+  for (let i = 0; i < parts.length; i++) {
+    const at = parts[i].lastIndexOf(":");
+    const d = new RlsDescriptor(U64.parseInt(parts[i].substring(at + 1)));
+    const entries = parts[i].substring(0, at).split(",");
+    for (let k = 0; k < entries.length; k++) {
+      const eq = entries[k].indexOf("=");
+      d.entry(entries[k].substring(0, eq), entries[k].substring(eq + 1));
+    }
+    ds.push(d);
+  }
+  const b = encodeRateLimitRequest(domain, ds);
+  let out = "";
+  for (let i = 0; i < b.length; i++) out += (b[i] < 16 ? "0" : "") + (<u32>b[i]).toString(16);
+  return out;
+}
+
+/** A RateLimitResponse (hex) read back: "ok|overall|code,limited,limit,unit,remaining,resetMs;…". */
+export function rlsDecode(hex: string): string {
+  const b = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < b.length; i++) b[i] = <u8>U32.parseInt(hex.substr(i * 2, 2), 16);
+  const r = decodeRateLimitResponse(b);
+  const parts: string[] = [];
+  for (let i = 0; i < r.statuses.length; i++) {
+    const s = r.statuses[i];
+    parts.push(s.code.toString() + "," + (s.limited ? "1" : "0") + "," + s.limit.toString() + "," + s.unit.toString() + "," +
+      s.remaining.toString() + "," + s.resetMs.toString());
+  }
+  return (r.ok ? "1" : "0") + "|" + r.overall.toString() + "|" + parts.join(";");
+}
+
+export function clusterNameIsProtobuf(name: string): bool {
+  return parsesAsProtobuf(name);
+}
