@@ -10,6 +10,7 @@ import { startRateLimitService, type RateLimitService } from "../../harness/rate
 import type { LogRecord } from "../../harness/host/types.ts";
 import { bootstrapWith, EAST_KEY, post, ROOT, WEST_KEY, withVmEnv } from "../support/stack.ts";
 import { REDIS, redisSkipNote, withRedis } from "../support/redis.ts";
+import { withRlsCluster } from "../../harness/ratelimit/bootstrap.ts";
 
 const RLS_YAML = `
 domain: ai-failover
@@ -21,29 +22,6 @@ descriptors:
     value: team-a
     rate_limit: { unit: minute, requests_per_unit: 3000 }
 `;
-
-/** The rate limit service as an HTTP/2 cluster named `ratelimit` (Envoy's gRPC needs h2). */
-function withRlsCluster(yaml: string, port: number): string {
-  const anchor = "  clusters:\n";
-  const at = yaml.indexOf(anchor) + anchor.length;
-  const def = [
-    "    - name: ratelimit",
-    "      type: STATIC",
-    "      connect_timeout: 1s",
-    "      typed_extension_protocol_options:",
-    "        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:",
-    '          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-    "          explicit_http_config: { http2_protocol_options: {} }",
-    "      load_assignment:",
-    "        cluster_name: ratelimit",
-    "        endpoints:",
-    "          - lb_endpoints:",
-    "              - endpoint:",
-    "                  address:",
-    `                    socket_address: { address: 127.0.0.1, port_value: ${port} }`,
-  ].join("\n");
-  return yaml.slice(0, at) + def + "\n" + yaml.slice(at);
-}
 
 interface Replicas {
   gateways: Gateway[];
