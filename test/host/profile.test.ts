@@ -79,6 +79,9 @@ describe("CallProfiler", () => {
     const leaf = p.id("leaf", "host");
     const n = 20_000;
     const run = () => {
+      // Calibrated right before each measurement: the correction and the frames it corrects see the
+      // same JIT state and machine load (a calibration made once, under other load, can be off).
+      p.calibrate(2000, 9);
       const sink = new ProfileSink();
       p.sink = sink;
       p.enter(root);
