@@ -20,6 +20,7 @@
 import { CREATE_CAS, getShared, Result, setShared } from "../host/calls";
 import { fnv1a32, fnv1a64, hex } from "../lib/hash";
 import { indexOf, utf8 } from "../lib/bytes";
+import { stringAt, valueAt } from "../lib/json_fields";
 
 const KEY_PREFIX = "ai-failover/owner/";
 const BUCKETS: u32 = 4096;
@@ -103,29 +104,9 @@ const OUTPUT_FILE = utf8("\"output_file_id\"");
 const ERROR_FILE = utf8("\"error_file_id\"");
 const RS = utf8("\"rs_");
 
-function isSpace(c: u8): bool {
-  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
-}
-
-/** The string value after `"key"` found at `at` (its colon, spaces), or null. */
+/** The id-like string value of the key found at `at`, or null. */
 function stringValueAt(b: Uint8Array, at: i32, keyLen: i32): string | null {
-  let p = at + keyLen;
-  while (p < b.length && isSpace(unchecked(b[p]))) p++;
-  if (p >= b.length || unchecked(b[p]) != 0x3a) return null;
-  p++;
-  while (p < b.length && isSpace(unchecked(b[p]))) p++;
-  if (p >= b.length || unchecked(b[p]) != 0x22) return null;
-  const start = p + 1;
-  let e = start;
-  while (e < b.length && e - start <= 128) {
-    const c = unchecked(b[e]);
-    if (c == 0x22) break;
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x5f;
-    if (!ok) return null;
-    e++;
-  }
-  if (e >= b.length || e == start || unchecked(b[e]) != 0x22) return null;
-  return String.UTF8.decodeUnsafe(b.dataStart + start, e - start);
+  return stringAt(b, valueAt(b, at, keyLen), 128, true);
 }
 
 /** Every string value of `key` in `b` (bounded). */
@@ -142,13 +123,9 @@ function valuesOf(b: Uint8Array, key: Uint8Array, out: string[]): void {
 function reasoningIds(b: Uint8Array, out: string[]): void {
   let i = indexOf(b, RS, 0);
   while (i >= 0 && out.length < MAX_CAPTURED) {
-    let e = i + 1;
-    while (e < b.length && unchecked(b[e]) != 0x22 && e - i < 130) e++;
-    if (e < b.length && unchecked(b[e]) == 0x22) {
-      const v = String.UTF8.decodeUnsafe(b.dataStart + i + 1, e - i - 1);
-      if (!out.includes(v)) out.push(v);
-    }
-    i = indexOf(b, RS, e);
+    const v = stringAt(b, i, 128, true);
+    if (v !== null && !out.includes(v)) out.push(v);
+    i = indexOf(b, RS, i + RS.length);
   }
 }
 

@@ -19,8 +19,8 @@ import { enabled, Level, log } from "../host/log";
 import { ProviderSlot } from "../provider/registry";
 import { Reservation } from "./reservation";
 import { ConfigView, updateProvider } from "./views";
-import { TokenRejection, Tokens } from "./tokens";
-import { CredentialRejectedOp } from "./credentials";
+import { Tokens } from "./tokens";
+import { setCredentialAside } from "./credentials";
 import { IdCapture, providerHash, recordOwner } from "./affinity";
 import { coolDeployment, perDeployment } from "./deployments";
 import { MAX_RETRY_AFTER_MS } from "../health/transitions";
@@ -120,33 +120,12 @@ export class Attempt extends CalloutHandler {
     }
   }
 
-  /**
-   * A 401/403 to this attempt's credential. An identity's token is set aside and renewed (once:
-   * a renewed token rejected again rejects the provider); a key of several (shared quota) is set
-   * aside while another remains. True when the provider is not to be ejected for it.
-   */
+  /** A 401/403 to this attempt's credential: set aside (plugin/credentials.ts) rather than ejecting the provider? */
   private setAside(status: i32, now: i64): bool {
-    const p = this.provider;
-    const c = p.credentialAt(this.credential);
-    const id = c.identity;
-    const tokens = this.tokens;
-    if (id !== null && tokens !== null) {
-      if (tokens.rejected(id, this.tokenGeneration, p.name, status) == TokenRejection.NoAccess) return false;
-      this.credentialSetAside = true;
-      return true;
-    }
-    const slot = this.slot;
-    if (slot.credential >= 0 || p.credentials.length <= 1) return false;
-    const op = new CredentialRejectedOp(this.credential, p.credentials.length, now, now + this.view.config.cooldown.authFailureMs);
-    updateProvider(slot, op);
-    if (op.last) return false;
-    this.credentialSetAside = true;
-    if (op.newly) {
-      log(Level.Warn, "ai-failover: provider " + p.name + " rejected credentials[" + this.credential.toString() + "] (key " + c.masked() +
-        ", from " + p.credentialSources[this.credential] + ") with " + status.toString() +
-        ": set aside for " + this.view.config.cooldown.authFailureMs.toString() + " ms; the provider stays in service with its next credential");
-    }
-    return true;
+    const aside = setCredentialAside(this.slot, this.provider, this.credential, this.tokenGeneration, status, now,
+      this.view.config.cooldown.authFailureMs, this.tokens, "provider " + this.provider.name);
+    if (aside) this.credentialSetAside = true;
+    return aside;
   }
 
   /** One in-band response chunk on its way to the client; returns what to send instead. */

@@ -6,7 +6,9 @@
 import { ProviderConfig } from "../config/model";
 import { ProviderState } from "../health/state";
 import { ProviderSlot } from "../provider/registry";
-import { Tokens } from "./tokens";
+import { TokenRejection, Tokens } from "./tokens";
+import { updateState } from "../host/store";
+import { Level, log } from "../host/log";
 import { StateOp } from "../lib/state_op";
 
 export function usableCredential(slot: ProviderSlot, p: ProviderConfig, s: ProviderState, tokens: Tokens, now: i64): i32 {
@@ -59,4 +61,28 @@ export class CredentialGoodOp extends StateOp<ProviderState> {
     s.badCredentials &= ~bit;
     return true;
   }
+}
+
+/**
+ * A 401/403 to credential k of the slot's provider (`generation`: the token's, for an identity).
+ * An identity's token is set aside and renewed, once (a renewed token rejected again means no
+ * access: false); a key of several (shared quota) is set aside for `authFailureMs` while another
+ * remains, with one warning naming it masked. True when the provider is not to be ejected for it.
+ * `who`: how the log names the caller ("provider X", "health check X").
+ */
+export function setCredentialAside(slot: ProviderSlot, p: ProviderConfig, k: i32, generation: u32, status: i32, now: i64,
+  authFailureMs: i64, tokens: Tokens | null, who: string): bool {
+  const c = p.credentialAt(k);
+  const id = c.identity;
+  if (id !== null) return tokens !== null && tokens.rejected(id, generation, p.name, status) == TokenRejection.Refreshing;
+  if (slot.credential >= 0 || p.credentials.length <= 1) return false;
+  const op = new CredentialRejectedOp(k, p.credentials.length, now, now + authFailureMs);
+  updateState<ProviderState>(slot.stateKey, slot.stateFingerprint, op);
+  if (op.last) return false;
+  if (op.newly) {
+    log(Level.Warn, "ai-failover: " + who + ": credentials[" + k.toString() + "] (key " + c.masked() + ", from " +
+      unchecked(p.credentialSources[k]) + ") rejected with " + status.toString() + ": set aside for " + authFailureMs.toString() +
+      " ms; the provider stays in service with its next credential");
+  }
+  return true;
 }

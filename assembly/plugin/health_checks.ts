@@ -17,8 +17,8 @@ import { authHeaderName, authHeaderValue, probePath } from "../provider/route";
 import { ProviderSlot } from "../provider/registry";
 import { Metrics } from "./metrics";
 import { loadStates, updateProvider } from "./views";
-import { CredentialGoodOp, CredentialRejectedOp, simpleAuth, usableCredential } from "./credentials";
-import { TokenRejection, Tokens } from "./tokens";
+import { CredentialGoodOp, setCredentialAside, simpleAuth, usableCredential } from "./credentials";
+import { Tokens } from "./tokens";
 import { loadState } from "../host/store";
 import { ProviderConfig } from "../config/model";
 
@@ -130,22 +130,11 @@ export class HealthChecks {
     this.record(i, outcome, v.status, now, v.retryAfterMs, k);
   }
 
-  /** A probe's 401/403 to one of several credentials, or to a token: set aside (see Attempt.setAside). */
+  /** A probe's 401/403 to one of several credentials, or to a token: set aside (plugin/credentials.ts)? */
   private setAside(i: i32, k: i32, generation: u32, status: i32, now: i64): bool {
     const slot = unchecked(this.slots[i]);
-    const p = slot.config;
-    const c = p.credentialAt(k);
-    const id = c.identity;
-    if (id !== null) return this.tokens.rejected(id, generation, p.name, status) == TokenRejection.Refreshing;
-    if (slot.credential >= 0 || p.credentials.length <= 1) return false;
-    const op = new CredentialRejectedOp(k, p.credentials.length, now, now + this.cfg.cooldown.authFailureMs);
-    updateProvider(slot, op);
-    if (op.last) return false;
-    if (op.newly) {
-      log(Level.Warn, "ai-failover: health check " + p.name + ": credentials[" + k.toString() + "] (key " + c.masked() + ", from " +
-        unchecked(p.credentialSources[k]) + ") rejected with " + status.toString() + ": set aside; the provider stays in service with its next credential");
-    }
-    return true;
+    return setCredentialAside(slot, slot.config, k, generation, status, now, this.cfg.cooldown.authFailureMs, this.tokens,
+      "health check " + slot.config.name);
   }
 
   private record(i: i32, outcome: Outcome, status: i32, now: i64, retryAfter: i64, k: i32): void {

@@ -21,7 +21,7 @@ import {
 import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
 import { enabled, Level, log } from "../host/log";
 import { sendError } from "../host/replies";
-import { ApiKind, ApiRequest, apiName, classifyPath, isModelless, isStateful } from "../provider/api";
+import { ApiKind, ApiRequest, apiName, classifyPath, isStateful } from "../provider/api";
 import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
 import { NoChoice } from "../select/selector";
 import { logSafe, recordRequest } from "./access_log";
@@ -152,7 +152,7 @@ export class ClientRequest extends Context {
       this.noBody = endOfStream;
       const cl = h.contentLength;
       // Requests on stored objects (GET/DELETE, cancel) use no tokens: only the request is counted.
-      const free = isModelless(this.api.kind);
+      const free = isStateful(this.api.kind);
       if (!this.route(free || cl <= 0 ? 0 : cl / 4, free ? 0 : cfg.defaultMaxTokens, false)) return FilterHeadersStatusValues.StopIteration;
       return FilterHeadersStatusValues.Continue;
     }
@@ -210,7 +210,7 @@ export class ClientRequest extends Context {
     // Each of `n` choices may use the whole output bound. Stored-object APIs, images and speech
     // produce no output tokens (Azure limits them by requests).
     const k = this.api.kind;
-    const noOutput = isModelless(k) || k == ApiKind.ImageGenerations || k == ApiKind.AudioSpeech;
+    const noOutput = isStateful(k) || k == ApiKind.ImageGenerations || k == ApiKind.AudioSpeech;
     const maxTokens = noOutput ? 0 : (scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens) * <i64>scan.choices;
     if (!this.route(scan.promptTokens(cfg.defaultImageTokens), maxTokens, true)) {
       // Parked on a cluster-wide lease: keep the body buffered for when it is routed.
@@ -241,7 +241,7 @@ export class ClientRequest extends Context {
     this.need = promptTokens + maxTokens;
     this.maxTokens = maxTokens;
     this.promptEstimate = promptTokens;
-    if (this.model.length == 0 && !isModelless(this.api.kind)) {
+    if (this.model.length == 0 && !isStateful(this.api.kind)) {
       this.reject(noProvider(cfg, cfg.providers, this.model, this.need, this.headerOnly, NoChoice.UnknownModel, [], now));
       return false;
     }

@@ -21,7 +21,8 @@ import { acquireLease } from "../host/lease";
 import { enabled, Level, log } from "../host/log";
 import { randomU64 } from "../host/wasi";
 import { isHeaderToken } from "../config/patterns";
-import { indexOf, utf8 } from "../lib/bytes";
+import { utf8 } from "../lib/bytes";
+import { findValue, intAt, stringAt } from "../lib/json_fields";
 import { Metrics } from "./metrics";
 
 const KEY_PREFIX = "ai-failover/token/";
@@ -187,64 +188,22 @@ class TokenAnswer {
   lifetimeMs: i64 = -1;
 }
 
-function isSpace(c: u8): bool {
-  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
-}
-
-/** Position of the value after `"key"` and its colon, or -1. */
-function valueAfter(b: Uint8Array, key: string): i32 {
-  const k = utf8("\"" + key + "\"");
-  let i = indexOf(b, k, 0);
-  while (i >= 0) {
-    let p = i + k.length;
-    while (p < b.length && isSpace(unchecked(b[p]))) p++;
-    if (p < b.length && unchecked(b[p]) == 0x3a) {
-      p++;
-      while (p < b.length && isSpace(unchecked(b[p]))) p++;
-      return p;
-    }
-    i = indexOf(b, k, i + 1);
-  }
-  return -1;
-}
-
-/** A string value (no escapes: tokens are base64url and dots) or -1-length "" when absent. */
-function stringAt(b: Uint8Array, p: i32): string | null {
-  if (p < 0 || p >= b.length || unchecked(b[p]) != 0x22) return null;
-  let e = p + 1;
-  while (e < b.length && unchecked(b[e]) != 0x22) {
-    if (unchecked(b[e]) == 0x5c) return null;
-    e++;
-  }
-  if (e >= b.length) return null;
-  return String.UTF8.decodeUnsafe(b.dataStart + p + 1, e - p - 1);
-}
-
-/** A non-negative integer written as a number or a string of digits ("3599", as IMDS sends), or -1. */
-function intAt(b: Uint8Array, p: i32): i64 {
-  if (p < 0 || p >= b.length) return -1;
-  if (unchecked(b[p]) == 0x22) p++;
-  let v: i64 = 0;
-  let digits = 0;
-  while (p < b.length && unchecked(b[p]) >= 0x30 && unchecked(b[p]) <= 0x39 && digits < 15) {
-    v = v * 10 + <i64>(unchecked(b[p]) - 0x30);
-    p++;
-    digits++;
-  }
-  return digits > 0 ? v : -1;
-}
+const ACCESS_TOKEN = utf8("\"access_token\"");
+const EXPIRES_IN = utf8("\"expires_in\"");
+const EXPIRES_ON = utf8("\"expires_on\"");
+const ERROR = utf8("\"error\"");
 
 function readTokenAnswer(b: Uint8Array, now: i64): TokenAnswer {
   const a = new TokenAnswer();
-  const t = stringAt(b, valueAfter(b, "access_token"));
-  if (t === null || t.length == 0 || t.length > MAX_TOKEN || !isHeaderToken(t)) return a;
+  const t = stringAt(b, findValue(b, ACCESS_TOKEN), MAX_TOKEN, false);
+  if (t === null || !isHeaderToken(t)) return a;
   a.token = t;
-  const expiresIn = intAt(b, valueAfter(b, "expires_in"));
+  const expiresIn = intAt(b, findValue(b, EXPIRES_IN));
   if (expiresIn > 0) {
     a.lifetimeMs = expiresIn * 1000;
     return a;
   }
-  const expiresOn = intAt(b, valueAfter(b, "expires_on"));
+  const expiresOn = intAt(b, findValue(b, EXPIRES_ON));
   if (expiresOn > 0) a.lifetimeMs = expiresOn * 1000 - now;
   return a;
 }
@@ -332,10 +291,6 @@ export class Tokens {
       this.cached.push(new TokenRecord());
     }
     this.owner = randomU64();
-  }
-
-  get count(): i32 {
-    return this.identities.length;
   }
 
   private indexOf(id: IdentityConfig): i32 {
@@ -451,13 +406,7 @@ function errorCode(bodySize: u32): string {
   const raw = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
   if (raw === null) return "";
   const b = Uint8Array.wrap(raw);
-  const e = stringAt(b, valueAfter(b, "error"));
-  if (e === null || e.length == 0 || e.length > 64 || !isHeaderToken(e)) return "";
+  const e = stringAt(b, findValue(b, ERROR), 64, true);
+  if (e === null) return "";
   return " (" + e + ")";
-}
-
-/** Test hook: the token answer reader. */
-export function readTokenAnswerForTest(b: Uint8Array, now: i64): string {
-  const a = readTokenAnswer(b, now);
-  return a.token + "|" + a.lifetimeMs.toString();
 }

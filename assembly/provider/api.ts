@@ -1,5 +1,7 @@
 // What the client asked for, read from the request path alone.
 
+import { isIdChar } from "../lib/json_fields";
+
 export const enum ApiKind {
   Unknown = 0,
   ChatCompletions = 1,
@@ -25,14 +27,12 @@ export const enum ApiKind {
   AudioSpeech = 14,
 }
 
-/** Does the provider keep state under ids of this API (follow-ups must reach the provider that made them)? */
+/**
+ * Does the provider keep state under ids of this API (follow-ups must reach the provider that made
+ * them)? Requests of these APIs name no model (they act on stored objects or list them).
+ */
 export function isStateful(kind: ApiKind): bool {
   return kind == ApiKind.ResponseItem || kind == ApiKind.Conversations || kind == ApiKind.Files || kind == ApiKind.Batches;
-}
-
-/** Requests of this API name no model (they act on stored objects or lists). */
-export function isModelless(kind: ApiKind): bool {
-  return isStateful(kind);
 }
 
 /** Azure classic serves these under /openai/deployments/{deployment}/… */
@@ -118,8 +118,7 @@ function isObjectId(s: string): bool {
   if (s.length == 0 || s.length > 128) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x5f;
-    if (!ok) return false;
+    if (c > 0x7f || !isIdChar(<u8>c)) return false;
   }
   return true;
 }
@@ -191,7 +190,7 @@ export function classifyPath(path: string): ApiRequest {
     out.azureStyle = true;
     out.pathModel = rest.substring(0, slash);
     out.kind = opKind(rest.substring(slash + 1));
-    if (!isDeploymentOp(out.kind)) out.kind = ApiKind.Unknown;
+    if (!isDeploymentOp(out.kind) && out.kind != ApiKind.Responses) out.kind = ApiKind.Unknown;
     return out;
   }
   if (p.startsWith("/openai/v1/")) {

@@ -32,6 +32,12 @@ export function coreClassifyPath(path: string): string {
   return r.kind.toString() + "|" + r.pathModel + "|" + (r.azureStyle ? "azure" : "openai");
 }
 
+/** classifyPath's stored-object fields: kind|subPath|objectId|query. */
+export function coreClassifyObject(path: string): string {
+  const r = classifyPath(path);
+  return r.kind.toString() + "|" + r.subPath + "|" + r.objectId + "|" + r.query;
+}
+
 function provider(type: i32, api: i32, basePath: string, apiVersion: string): ProviderConfig {
   const p = new ProviderConfig();
   p.name = "p";

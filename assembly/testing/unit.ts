@@ -3,7 +3,7 @@
 
 export { configSummary } from "./config_api";
 export {
-  coreScanRequest, coreClassifyPath, coreRoute, coreChoose, coreProbes, coreResponses, coreStateRoundTrip,
+  coreScanRequest, coreClassifyPath, coreClassifyObject, coreRoute, coreChoose, coreProbes, coreResponses, coreStateRoundTrip,
 } from "./core_api";
 export { usageScan, sseStrip, sseStripTrace, sseStripWhole, needleScan, sseLineScan } from "./stream_api";
 export { capReset, capFits, capReserve, capSettle, capLearn, capState } from "./capacity_api";

@@ -622,19 +622,10 @@ class MockProviderServer implements MockProvider {
     text: string,
     headers: Record<string, string>,
   ): void {
-    rec.status = status;
-    rec.outcome = outcome;
-    rec.completed = true;
-    if (res.destroyed) return;
-    res.writeHead(status, {
-      ...headers,
-      "content-type": "application/json",
-      "content-length": String(Buffer.byteLength(text)),
-    });
-    res.end(text);
+    this.sendBytes(res, rec, status, outcome, text, "application/json", headers);
   }
 
-  /** A 200 with a non-JSON (or pre-encoded) body: audio, plain-text transcripts, file content. */
+  /** A reply of `contentType`: JSON, audio, plain-text transcripts, file content. */
   private sendBytes(
     res: ServerResponse,
     rec: RequestRecord,

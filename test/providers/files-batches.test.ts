@@ -4,6 +4,7 @@
 import OpenAI, { AzureOpenAI, toFile } from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider } from "../../harness/providers/index.ts";
+import { apiError } from "../support/sdk.ts";
 
 const OA_KEY = "sk-files-a-0123456789";
 const OB_KEY = "sk-files-b-9876543210";
@@ -39,16 +40,6 @@ const clientA = () => new OpenAI({ baseURL: `${a.url}/v1`, apiKey: OA_KEY, maxRe
 const clientB = () => new OpenAI({ baseURL: `${b.url}/v1`, apiKey: OB_KEY, maxRetries: 0 });
 const azure = () => new AzureOpenAI({ endpoint: az.url, apiKey: AZ_KEY, apiVersion: API_VERSION, maxRetries: 0 });
 
-async function apiError(p: Promise<unknown>): Promise<{ status: number; error: unknown }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { status?: number; error?: unknown };
-    if (typeof err.status === "number") return { status: err.status, error: err.error };
-    throw e;
-  }
-  throw new Error("the call succeeded");
-}
 
 const jsonl = (lines: unknown[]) => lines.map((l) => JSON.stringify(l)).join("\n") + "\n";
 const chatLine = (id: string, model: string, content = "Say hello", url = "/v1/chat/completions") => ({

@@ -5,6 +5,7 @@ import OpenAI, { AzureOpenAI, toFile } from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider } from "../../harness/providers/index.ts";
 import { PNG_1X1 } from "../../harness/providers/media.ts";
+import { apiError } from "../support/sdk.ts";
 
 const OA_KEY = "sk-media-0123456789";
 const AZ_KEY = "azure-key-media-0001";
@@ -42,16 +43,6 @@ const openai = () => new OpenAI({ baseURL: `${oa.url}/v1`, apiKey: OA_KEY, maxRe
 const azure = () => new AzureOpenAI({ endpoint: az.url, apiKey: AZ_KEY, apiVersion: API_VERSION, maxRetries: 0 });
 const azureV1 = () => new OpenAI({ baseURL: `${az.url}/openai/v1`, apiKey: AZ_KEY, maxRetries: 0 });
 
-async function apiError(p: Promise<unknown>): Promise<{ status: number; error: unknown }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { status?: number; error?: unknown };
-    if (typeof err.status === "number") return { status: err.status, error: err.error };
-    throw e;
-  }
-  throw new Error("the call succeeded");
-}
 
 describe("images", () => {
   it("the 1×1 PNG is a valid PNG", () => {

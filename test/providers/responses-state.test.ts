@@ -5,6 +5,7 @@ import OpenAI, { AzureOpenAI } from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider } from "../../harness/providers/index.ts";
 import { fetchGet } from "../support/stack.ts";
+import { apiError } from "../support/sdk.ts";
 
 const OA_KEY = "sk-org-a-0123456789";
 const OB_KEY = "sk-org-b-9876543210";
@@ -38,17 +39,6 @@ const clientB = () => new OpenAI({ baseURL: `${b.url}/v1`, apiKey: OB_KEY, maxRe
 const azureClassic = () => new AzureOpenAI({ endpoint: az.url, apiKey: AZ_KEY, apiVersion: API_VERSION, maxRetries: 0 });
 const azureV1 = () => new OpenAI({ baseURL: `${az.url}/openai/v1`, apiKey: AZ_KEY, maxRetries: 0 });
 
-/** The SDK error a call rejects with (status and the parsed `error` object). */
-async function apiError(p: Promise<unknown>): Promise<{ status: number; error: unknown }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { status?: number; error?: unknown };
-    if (typeof err.status === "number") return { status: err.status, error: err.error };
-    throw e;
-  }
-  throw new Error("the call succeeded");
-}
 
 const notFoundPrevious = (id: string) => ({
   message: `Previous response with id '${id}' not found.`,

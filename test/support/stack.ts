@@ -18,6 +18,7 @@ import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
+import { withStaticClusters } from "../../harness/gateway/bootstrap-text.ts";
 import { startMockProvider, type MockProvider, type MockProviderOptions } from "../../harness/providers/index.ts";
 import type { HostFlavour, LogRecord } from "../../harness/host/types.ts";
 import { analyze, formatReport, formatSlices, type Report } from "../../harness/replay/report.ts";
@@ -82,22 +83,7 @@ export function withVmEnv(yaml: string, vars: Record<string, string>): string {
 
 /** Adds STATIC clusters (name → a 127.0.0.1 port, plain HTTP) to the bootstrap's clusters. */
 export function withClusters(yaml: string, clusters: Record<string, number>): string {
-  const anchor = "  clusters:\n";
-  const at = yaml.indexOf(anchor);
-  if (at < 0) throw new Error("bootstrap has no clusters list");
-  const defs = Object.entries(clusters).map(([name, port]) => [
-    `    - name: ${name}`,
-    "      type: STATIC",
-    "      connect_timeout: 2s",
-    "      load_assignment:",
-    `        cluster_name: ${name}`,
-    "        endpoints:",
-    "          - lb_endpoints:",
-    "              - endpoint:",
-    "                  address:",
-    `                    socket_address: { address: 127.0.0.1, port_value: ${port} }`,
-  ].join("\n")).join("\n");
-  return yaml.slice(0, at + anchor.length) + defs + "\n" + yaml.slice(at + anchor.length);
+  return withStaticClusters(yaml, Object.fromEntries(Object.entries(clusters).map(([name, port]) => [name, { port }])));
 }
 
 // ---- the stack: gateway + the two mock Azure providers of local.yaml ------------------------

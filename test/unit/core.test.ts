@@ -3,7 +3,7 @@
 // admission-time capacity. Table-driven; the property tests are in core.property.test.ts.
 import { describe, expect, it } from "vitest";
 import {
-  coreScanRequest, coreClassifyPath, coreRoute, coreChoose, coreProbes, coreResponses, coreStateRoundTrip,
+  coreScanRequest, coreClassifyPath, coreClassifyObject, coreRoute, coreChoose, coreProbes, coreResponses, coreStateRoundTrip,
   selectDraws, healthReset, healthProbe, healthResponse, healthAvailable,
   usageScan, sseStrip, sseStripTrace,
   capReset, capFits, capReserve, capSettle, capLearn, capState,
@@ -179,6 +179,31 @@ describe("API classification from the path", () => {
     ["", `${UNKNOWN}||openai`],
   ])("%s → %s", (path, expected) => {
     expect(coreClassifyPath(path)).toBe(expected);
+  });
+
+  // Issue 9: the rest of the surface; stored objects named in the path; the client's query kept
+  // without its api-version. kind|subPath|objectId|query
+  const ITEM = 6, CONV = 7, FILES = 8, BATCHES = 9, IMG = 10, IMG_EDIT = 11, TRANSCRIBE = 12, SPEECH = 14;
+  it.each([
+    ["/v1/responses/resp_abc123", `${ITEM}|/resp_abc123|resp_abc123|`],
+    ["/v1/responses/resp_abc123/cancel", `${ITEM}|/resp_abc123/cancel|resp_abc123|`],
+    ["/openai/v1/responses/resp_1/input_items?limit=5&order=asc", `${ITEM}|/resp_1/input_items|resp_1|limit=5&order=asc`],
+    ["/openai/responses/resp_1?api-version=2025-04-01-preview", `${ITEM}|/resp_1|resp_1|`],
+    ["/v1/responses/resp_1/other", `${UNKNOWN}|||`],
+    ["/v1/responses/..%2Fx", `${UNKNOWN}|||`],
+    ["/v1/conversations", `${CONV}|||`],
+    ["/v1/conversations/conv_9/items/msg_1", `${CONV}|/conv_9/items/msg_1|conv_9|`],
+    ["/v1/files?purpose=batch", `${FILES}|||purpose=batch`],
+    ["/openai/files/file-abc/content?api-version=2024-10-21", `${FILES}|/file-abc/content|file-abc|`],
+    ["/openai/batches/batch_1/cancel?api-version=2024-10-21&x=1", `${BATCHES}|/batch_1/cancel|batch_1|x=1`],
+    ["/v1/images/generations", `${IMG}|||`],
+    ["/openai/deployments/dalle3/images/edits?api-version=2024-10-21", `${IMG_EDIT}|||`],
+    ["/openai/deployments/whisper/audio/transcriptions?api-version=2024-10-21", `${TRANSCRIBE}|||`],
+    ["/v1/audio/speech", `${SPEECH}|||`],
+    ["/openai/deployments/d/files", `${UNKNOWN}|||`],
+    ["/openai/deployments/d/responses?api-version=2025-04-01-preview", `${RESPONSES}|||`],
+  ])("%s → %s", (path, expected) => {
+    expect(coreClassifyObject(path)).toBe(expected);
   });
 });
 
