@@ -27,6 +27,8 @@ const BUCKETS: u32 = 4096;
 const ENTRIES: i32 = 16;
 const ENTRY_BYTES: i32 = 24;
 export const OWNER_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
+/** Bytes kept across a chunk boundary (longer than any pattern and id looked for). */
+const SEAM: i32 = 160;
 /** Ids collected from one answer at most (reasoning items of a long response). */
 const MAX_CAPTURED: i32 = 32;
 
@@ -161,27 +163,33 @@ export function referencedIds(body: Uint8Array, out: string[]): void {
  */
 export class IdCapture {
   ids: string[] = [];
-  private firstIdSeen: bool = false;
-  private seam: Uint8Array = new Uint8Array(0);
+  private firstIdSeen: bool;
+  /** The last SEAM bytes of the previous chunk, then (while scanning) the first SEAM of the next: one reused buffer. */
+  private seam: Uint8Array = new Uint8Array(2 * SEAM);
+  private kept: i32 = 0;
   private seen: i32 = 0;
 
-  constructor(private wantFirstId: bool) {
-    if (!wantFirstId) this.firstIdSeen = true;
+  /**
+   * `firstId`: the request creates an object (its id is the answer's first "id"); `files`: a batch's
+   * answers name its output and error files.
+   */
+  constructor(firstId: bool, private files: bool) {
+    this.firstIdSeen = !firstId;
   }
 
   feed(chunk: Uint8Array): void {
     if (chunk.length == 0 || this.ids.length >= MAX_CAPTURED) return;
-    // The seam: the end of the previous chunk and the start of this one.
-    if (this.seam.length > 0) {
-      const head = chunk.length < 160 ? chunk.length : 160;
-      const joined = new Uint8Array(this.seam.length + head);
-      joined.set(this.seam, 0);
-      joined.set(chunk.subarray(0, head), this.seam.length);
-      this.scan(joined, true);
+    const seam = this.seam;
+    // A pattern split between the previous chunk and this one is whole in the seam.
+    if (this.kept > 0) {
+      const head = chunk.length < SEAM ? chunk.length : SEAM;
+      memory.copy(seam.dataStart + <usize>this.kept, chunk.dataStart, <usize>head);
+      this.scan(seam.subarray(0, this.kept + head), true);
     }
     this.scan(chunk, false);
-    const keep = chunk.length < 160 ? chunk.length : 160;
-    this.seam = chunk.slice(chunk.length - keep);
+    const keep = chunk.length < SEAM ? chunk.length : SEAM;
+    memory.copy(seam.dataStart, chunk.dataStart + <usize>(chunk.length - keep), <usize>keep);
+    this.kept = keep;
     this.seen += chunk.length;
   }
 
@@ -197,8 +205,10 @@ export class IdCapture {
       }
     }
     reasoningIds(b, this.ids);
-    valuesOf(b, OUTPUT_FILE, this.ids);
-    valuesOf(b, ERROR_FILE, this.ids);
+    if (this.files) {
+      valuesOf(b, OUTPUT_FILE, this.ids);
+      valuesOf(b, ERROR_FILE, this.ids);
+    }
   }
 }
 

@@ -362,7 +362,7 @@ export class ClientRequest extends Context {
       // items and files; a request that looked for its objects' owner records what it found.
       const creates = this.method == "POST" && this.api.objectId.length == 0 &&
         !(this.api.kind == ApiKind.Responses && storesNothing(this.body));
-      a.capture = new IdCapture(creates);
+      a.capture = new IdCapture(creates, this.api.kind == ApiKind.Batches);
       if (this.discovering) a.ownedIds = this.referenced;
     }
     if (token !== null) a.tokenGeneration = token.generation;

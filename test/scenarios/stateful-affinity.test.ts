@@ -101,6 +101,25 @@ describe("stateful APIs through the gateway", () => {
     expect(new Set(fresh.map((r) => r.headers["x-ai-failover-provider"]))).toEqual(new Set(NAMES));
   });
 
+  it("a streamed create is recorded from its SSE events (chunk by chunk) and its follow-ups pinned", async () => {
+    // Six conversations: were the streamed ids not recorded, each first follow-up would pick the
+    // other resource half the time (and be told "not found" there) — all six right by chance: 1/64.
+    for (let c = 0; c < 6; c++) {
+      const first = await create({ stream: true });
+      expect(first.status).toBe(200);
+      const owner = String(first.headers["x-ai-failover-provider"]);
+      const created = first.body.split("\n").find((l) => l.startsWith("data: ") && l.includes("response.created"))!;
+      const id = JSON.parse(created.slice(6)).response.id as string;
+      expect(mockOf(owner).owns(id)).toBe(true);
+      for (let i = 0; i < 2; i++) {
+        const r = await create({ previous_response_id: id, input: `more ${i}` });
+        expect(r.status, r.body).toBe(200);
+        expect(r.headers["x-ai-failover-provider"]).toBe(owner);
+      }
+      expect(other(owner).records.filter((r) => r.body.includes(id))).toEqual([]);
+    }
+  });
+
   it("store: false requests stay freely routable", async () => {
     const rs = await Promise.all(Array.from({ length: 16 }, () => create({ store: false })));
     expect(rs.every((r) => r.status === 200)).toBe(true);
