@@ -164,6 +164,20 @@ export class ProviderConfig {
    * OpenAI-compatible ones, old Azure api-versions): their streams are accounted by estimate.
    */
   includeUsage: bool = true;
+  /**
+   * Whole-attempt time at this provider, ms (-1: the top-level upstreamTimeout for failover
+   * attempts and the Envoy route's timeout for the first attempt). When set it bounds both: the
+   * first attempt through x-envoy-upstream-rq-timeout-ms, which the router consumes.
+   */
+  upstreamTimeoutMs: i64 = -1;
+  /**
+   * Time this provider may take to start answering (its response headers), ms, before the
+   * attempt is given up and the request moves on (-1: the top-level firstByteTimeout; 0: none).
+   * Sent as x-envoy-upstream-rq-per-try-timeout-ms: Envoy's router ignores a per-try timeout
+   * once the response started (router/upstream_request.cc onPerTryTimeout), so a stream whose
+   * first token takes minutes is not cut once its headers came.
+   */
+  firstByteTimeoutMs: i64 = -1;
   limits: Limits = new Limits();
   /** Health probe path override (default: the models endpoint for the type). */
   healthPath: string = "";
@@ -293,6 +307,18 @@ export class Config {
   maxRequestBodyBytes: i64 = 1048576;
   /** Upstream request timeout for in-request retries (http_call), ms. */
   upstreamTimeoutMs: i64 = 60000;
+  /** Default time to a provider's response headers before moving on, ms (0: none). */
+  firstByteTimeoutMs: i64 = 0;
+
+  /** The whole-attempt timeout of a failover attempt (http_call) at `p`, ms. */
+  calloutTimeoutFor(p: ProviderConfig): i64 {
+    return p.upstreamTimeoutMs > 0 ? p.upstreamTimeoutMs : this.upstreamTimeoutMs;
+  }
+
+  /** The time-to-headers limit of an attempt at `p`, ms (0: none). */
+  firstByteTimeoutFor(p: ProviderConfig): i64 {
+    return p.firstByteTimeoutMs >= 0 ? p.firstByteTimeoutMs : this.firstByteTimeoutMs;
+  }
   /**
    * `mode: "headers"`: route from the path and headers alone (x-ai-model, Azure deployment in
    * the path; tokens estimated from content-length) — for Envoys without

@@ -158,6 +158,8 @@ export function readProvider(o: ObjReader, env: EnvLookup, identities: IdentityC
   p.priority = <i32>o.int("priority", 0, 0, 2147483647);
   p.weight = <i32>o.int("weight", 1, 0, 1000);
   p.includeUsage = o.boolean("includeUsage", true);
+  p.upstreamTimeoutMs = o.duration("upstreamTimeout", -1, 1, 3600000);
+  p.firstByteTimeoutMs = o.duration("firstByteTimeout", -1, 0, 3600000);
   p.limits = readLimits(o);
   const hc = o.obj("healthCheck");
   if (hc !== null) {

@@ -3,6 +3,7 @@
 import { Config, IdentityConfig } from "./model";
 import { EnvLookup } from "./env";
 import { ObjReader } from "./walk";
+import { childPath } from "./text";
 import { ProviderList, ProviderMemo, readProviders } from "./providers";
 import { readSections } from "./sections";
 import { readIdentities } from "./identities";
@@ -40,9 +41,33 @@ export function readConfig(root: ObjReader, env: EnvLookup, memo: ProviderMemo |
   const providers = readProviders(root, env, memo, identities);
   cfg.providers = providers.providers;
   readSections(root, cfg);
+  checkTimeouts(cfg, providers, root);
   const consumers = readConsumers(root, env);
   cfg.consumers = consumers.consumers;
   checkConsumerKeys(consumers, cfg.providers, root.errs);
   root.finish();
   return new ReadConfig(cfg, providers, consumers);
+}
+
+/**
+ * A provider's first-byte limit must be shorter than its failover attempts' timeout: Envoy's router
+ * drops a per-try timeout that is not (router.cc FilterUtility::finalTimeout), so the limit would
+ * silently not apply.
+ */
+function checkTimeouts(cfg: Config, providers: ProviderList, root: ObjReader): void {
+  let topReported = false;
+  for (let k = 0; k < cfg.providers.length; k++) {
+    const p = unchecked(cfg.providers[k]);
+    const first = cfg.firstByteTimeoutFor(p);
+    const total = cfg.calloutTimeoutFor(p);
+    if (first <= 0 || first < total) continue;
+    if (p.firstByteTimeoutMs < 0) {
+      if (topReported) continue;
+      topReported = true;
+    }
+    const at = p.firstByteTimeoutMs >= 0 ? childPath(providers.pathAt(k), "firstByteTimeout") : root.pathOf("firstByteTimeout");
+    root.errs.add(at, "must be shorter than " + (p.upstreamTimeoutMs > 0 ? "the provider's upstreamTimeout" : "upstreamTimeout") + " (" +
+      first.toString() + " ms ≥ " + total.toString() + " ms): Envoy ignores a per-try timeout that is not shorter than the whole timeout" +
+      (p.firstByteTimeoutMs >= 0 ? "" : " (provider " + p.name + ")"));
+  }
 }

@@ -100,6 +100,7 @@ export function readSections(root: ObjReader, cfg: Config): void {
   }
   cfg.maxRequestBodyBytes = root.int("maxRequestBodyBytes", cfg.maxRequestBodyBytes, 1024, 64 * 1024 * 1024);
   cfg.upstreamTimeoutMs = root.duration("upstreamTimeout", cfg.upstreamTimeoutMs, 1, HOUR);
+  cfg.firstByteTimeoutMs = root.duration("firstByteTimeout", cfg.firstByteTimeoutMs, 0, HOUR);
   const level = root.str("logLevel", false);
   if (level !== null) {
     const i = LOG_LEVELS.indexOf(level);

@@ -62,3 +62,16 @@ export function pinRoute(): bool {
   if (name === null || name.byteLength == 0) return false;
   return setPropertyAt(CLEAR_ROUTE_CACHE, "off") == Result.Ok;
 }
+
+const CODE_DETAILS = propertyPathBytes(["response", "code_details"]);
+const PER_TRY_TIMEOUT = "upstream_per_try_timeout";
+
+/**
+ * Is the response the router's own 504 after the per-try timeout ran out (the provider sent no
+ * headers within it)? Envoy sets the stream's response code details to "upstream_per_try_timeout"
+ * (StreamInfo::ResponseCodeDetails::UpstreamPerTryTimeout, router.cc onPerTryTimeout) before
+ * its local reply passes the filters. Read only for a 504 of an attempt that had such a timeout.
+ */
+export function perTryTimeoutDetails(): bool {
+  return text(getPropertyAt(CODE_DETAILS)) == PER_TRY_TIMEOUT;
+}

@@ -11,6 +11,13 @@ import { shapeBody } from "./body";
 
 /** The header that names the chosen provider's Envoy cluster (the route uses cluster_header). */
 export const CLUSTER_HEADER = "x-ai-failover-cluster";
+/**
+ * Envoy's router reads (and removes) these from the request it routes, in-band or an http_call's
+ * (router.cc FilterUtility::finalTimeout): the whole timeout, and the per-try one, which applies
+ * only until the response started (router/upstream_request.cc onPerTryTimeout).
+ */
+export const ROUTE_TIMEOUT_HEADER = "x-envoy-upstream-rq-timeout-ms";
+export const PER_TRY_TIMEOUT_HEADER = "x-envoy-upstream-rq-per-try-timeout-ms";
 
 export class UpstreamRequest {
   api: ApiKind = ApiKind.Unknown;
@@ -27,6 +34,10 @@ export class UpstreamRequest {
   injectedUsage: bool = false;
   /** The client's content-type (multipart bodies keep their boundary); "" = JSON or no body. */
   contentType: string = "";
+  /** The provider's own whole-attempt timeout for the first attempt, ms (0: the route's). */
+  routeTimeoutMs: i64 = 0;
+  /** Time to the answer's headers before Envoy gives the attempt up with a 504, ms (0: none). */
+  firstByteMs: i64 = 0;
 
   /** Headers of the http_call that sends this request (the cluster is the call's target). */
   calloutHeaders(): string[] {
@@ -36,6 +47,10 @@ export class UpstreamRequest {
     if (this.body.length > 0 || this.method == "POST") {
       h.push("content-type");
       h.push(this.contentType.length > 0 ? this.contentType : "application/json");
+    }
+    if (this.firstByteMs > 0) {
+      h.push(PER_TRY_TIMEOUT_HEADER);
+      h.push(this.firstByteMs.toString());
     }
     return h;
   }

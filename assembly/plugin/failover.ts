@@ -68,17 +68,21 @@ function sendNext(r: ClientRequest, now: i64, reason: string = ""): bool {
     const next = r.newAttempt(now);
     if (next === null) return false;
     const up = next.upstream;
-    const sent = r.root.callouts.send(up.cluster, up.calloutHeaders(), up.body.buffer, <u32>cfg.upstreamTimeoutMs, next);
+    const timeout = cfg.calloutTimeoutFor(next.provider);
+    const sent = r.root.callouts.send(up.cluster, up.calloutHeaders(), up.body.buffer, <u32>timeout, next);
+    next.sentMs = now;
     if (sent != Result.Ok) {
       // Not even sent (unknown cluster, no healthy host): a failure of that provider; try the next.
       next.answered(classifyAnswer(new AnswerHeaders(), null), now);
       continue;
     }
     const prev = r.attempt!.provider.name;
-    r.root.metrics.failover(prev, reason.length > 0 ? reason : failoverReason(r.status));
+    const expired = r.attempt!.firstByteExpired;
+    r.root.metrics.failover(prev, reason.length > 0 ? reason : expired ? "first_byte_timeout" : failoverReason(r.status));
     if (enabled(Level.Info)) {
       log(Level.Info, "ai-failover: failover " + prev + " → " + next.provider.name +
-        " (attempt " + (r.attempts + 1).toString() + ", previous status " + r.status.toString() + ")");
+        " (attempt " + (r.attempts + 1).toString() + ", previous status " + r.status.toString() +
+        (expired ? ": no answer within " + r.attempt!.upstream.firstByteMs.toString() + " ms, firstByteTimeout" : "") + ")");
     }
     r.attempt = next;
     r.attempts++;
@@ -96,6 +100,7 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
   r.status = status;
   const prefix = status == 429 || status == 404 || status == 400 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
   a.answered(classifyAnswer(h, status == 429 ? prefix : null), now);
+  if (status == 504 && a.upstream.firstByteMs > 0) a.firstByteExpired = perTryTimedOut(a, bodySize, now, r.cfg().calloutTimeoutFor(a.provider));
   if (r.discovering && notHeldHere(status, prefix) && lookElsewhere(r, now)) return;
   if (isModelNotServed(status, prefix) && modelNotServed(r, a, now)) return;
   if (status == 400 && movedOn(r, prefix, now)) return;
@@ -126,6 +131,19 @@ export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, body
     body = a.scan.whole(r.api.kind, body, ct, a.upstream.injectedUsage);
   }
   replyWithAttempt(r, a, status, headers > 0 ? getHeaderPairs(MapType.HttpCallResponseHeaders) : [], body);
+}
+
+const ROUTER_TIMEOUT_BODY = "upstream request timeout";
+
+/**
+ * A failover attempt's 504 is Envoy's per-try timeout (the provider sent no headers within
+ * firstByteTimeout) when it carries the router's own timeout body (router.cc
+ * onUpstreamTimeoutAbort) and came before the call's whole timeout could have run out.
+ */
+function perTryTimedOut(a: Attempt, bodySize: u32, now: i64, totalMs: i64): bool {
+  if (bodySize != <u32>ROUTER_TIMEOUT_BODY.length || now - a.sentMs >= totalMs) return false;
+  const b = getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
+  return b !== null && String.UTF8.decode(b) == ROUTER_TIMEOUT_BODY;
 }
 
 function answerTooLarge(r: ClientRequest, a: Attempt, bodySize: u32, limit: i64): void {

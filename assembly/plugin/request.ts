@@ -35,7 +35,7 @@ import { Reservation } from "./reservation";
 import { clientHeaders, decorateResponse, RESPONSE_WATCH, stripResponseTrailers } from "./response";
 import { FailoverRoot } from "./root";
 import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
-import { clusterName, routeName } from "../host/routing";
+import { clusterName, perTryTimeoutDetails, routeName } from "../host/routing";
 import { ConfigView, loadStates, viewFor } from "./views";
 import { IdCapture, ownerOf, providerHash, referencedIds } from "./affinity";
 import { capturesIds, isMultipart, multipartField, storesNothing } from "./forms";
@@ -351,6 +351,8 @@ export class ClientRequest extends Context {
     const up = upstreamRequest(p, this.api.kind, this.model, this.method, this.body, this.scan, view.config.streaming.includeUsage && p.includeUsage,
       k, token !== null ? token.token : "", this.api.subPath, this.api.query);
     if (isMultipart(this.contentType)) up.contentType = this.contentType;
+    if (p.upstreamTimeoutMs > 0) up.routeTimeoutMs = p.upstreamTimeoutMs;
+    up.firstByteMs = view.config.firstByteTimeoutFor(p);
     let owner = this.owner;
     if (owner === null) this.owner = owner = new RequestOwner(this);
     const a = new Attempt(owner, view, i, picked.reservation!, up, this.promptEstimate, this.maxTokens);
@@ -378,6 +380,8 @@ export class ClientRequest extends Context {
     this.headersMs = now;
     // Cool the provider down at once (no other request may pick it meanwhile).
     a.answered(classifyAnswer(h, null), now);
+    // The router's own 504 when the provider sent no headers within firstByteTimeout.
+    if (h.status == 504 && a.upstream.firstByteMs > 0) a.firstByteExpired = perTryTimeoutDetails();
     const retry = this.cfg().retry;
     const held = h.status == 429 || h.status == 404 || (h.status == 400 && (retry.onContentFilter || retry.onContextLength || this.discovering));
     if (held && !endOfStream && !this.headerOnly) {

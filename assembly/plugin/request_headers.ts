@@ -4,7 +4,7 @@
 import { utf8 } from "../lib/bytes";
 import { MapType, PairsReader, removeHeader, replaceHeader } from "../host/calls";
 import { pinRoute } from "../host/routing";
-import { CLUSTER_HEADER, UpstreamRequest } from "../plan/upstream";
+import { CLUSTER_HEADER, PER_TRY_TIMEOUT_HEADER, ROUTE_TIMEOUT_HEADER, UpstreamRequest } from "../plan/upstream";
 import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
 
 const PATH = utf8(":path");
@@ -106,6 +106,9 @@ export function rewriteRequestHeaders(up: UpstreamRequest): void {
   replaceHeader(MapType.RequestHeaders, ":authority", up.authority);
   replaceHeader(MapType.RequestHeaders, ":path", up.path);
   replaceHeader(MapType.RequestHeaders, up.authName, up.authValue);
+  // Only when the provider sets them: the router consumes both, the route's own timeout applies otherwise.
+  if (up.routeTimeoutMs > 0) replaceHeader(MapType.RequestHeaders, ROUTE_TIMEOUT_HEADER, up.routeTimeoutMs.toString());
+  if (up.firstByteMs > 0) replaceHeader(MapType.RequestHeaders, PER_TRY_TIMEOUT_HEADER, up.firstByteMs.toString());
   // The kept route has its cluster: the routing header need not reach the provider.
   if (pinned) removeHeader(MapType.RequestHeaders, CLUSTER_HEADER);
 }

@@ -80,11 +80,11 @@ export class ClusterManager {
    * One exchange over HTTP/2 (h2c) with an endpoint of an http2 cluster (see h2.ts). `no-host`
    * clusters answer connect-failure; the caller checks for hosts first.
    */
-  h2Request(cluster: string, headers: HeaderList, body: Uint8Array, signal: AbortSignal): Promise<DispatchResult> {
+  h2Request(cluster: string, headers: HeaderList, body: Uint8Array, signal: AbortSignal, onHeaders?: () => void): Promise<DispatchResult> {
     const c = this.clusters.get(cluster);
     const endpoint = c && this.pick(c);
     if (!c || !endpoint) return Promise.resolve({ kind: "connect-failure" });
-    return this.h2.request(endpoint, c.config.connectTimeoutMs, headers, body, signal);
+    return this.h2.request(endpoint, c.config.connectTimeoutMs, headers, body, signal, onHeaders);
   }
 
   private pick(c: ClusterRuntime): Endpoint | undefined {

@@ -7,6 +7,7 @@ import type http from "node:http";
 import type { GatewayConfig, RouteConfig } from "./bootstrap.ts";
 import type { CachedRoute, HeaderList, HttpStream, LogRecord, ResetOrigin, StreamCallbacks } from "../host/types.ts";
 import type { PluginHostLike } from "./host-like.ts";
+import { routerTimeouts } from "../host/router-timeouts.ts";
 import { ClusterManager, resetBody, type UpstreamFailure } from "./clusters.ts";
 import { clusterFor, selectRouteFor } from "./route.ts";
 import {
@@ -65,6 +66,9 @@ export class Exchange implements StreamCallbacks {
   private responseStarted = false;
   private completed = false;
   private routeTimer?: NodeJS.Timeout;
+  /** Envoy's per-try timer (x-envoy-upstream-rq-per-try-timeout-ms or the route's retry policy). */
+  private perTryTimer?: NodeJS.Timeout;
+  private perTryMs = 0;
   private idleTimer?: NodeJS.Timeout;
   private idleMs = 0;
   /** The route timeout in force (the route's, or x-envoy-upstream-rq-timeout-ms from the filter). */
@@ -190,17 +194,17 @@ export class Exchange implements StreamCallbacks {
     // Router (router.cc FilterUtility::finalTimeout): a filter (or an internal client) may set the
     // route timeout with x-envoy-upstream-rq-timeout-ms; the router consumes it and the
     // per-try one, then sets (replaces) x-envoy-expected-rq-timeout-ms when a timeout applies.
-    let timeoutMs = route.timeoutMs;
     const upstreamHeaders: HeaderList = [];
+    const t = routerTimeouts(headers, route.timeoutMs);
     for (const [k, v] of headers) {
-      if (k === "x-envoy-upstream-rq-timeout-ms") {
-        if (/^\d+$/.test(v)) timeoutMs = Number(v);
-      } else if (k !== "x-envoy-upstream-rq-per-try-timeout-ms" && k !== "x-envoy-expected-rq-timeout-ms" && !route.requestHeadersToRemove.includes(k)) {
+      if (k !== "x-envoy-upstream-rq-timeout-ms" && k !== "x-envoy-upstream-rq-per-try-timeout-ms" && k !== "x-envoy-expected-rq-timeout-ms" &&
+        !route.requestHeadersToRemove.includes(k)) {
         upstreamHeaders.push([k, v]);
       }
     }
-    this.timeoutMs = timeoutMs;
-    if (timeoutMs > 0) upstreamHeaders.push(["x-envoy-expected-rq-timeout-ms", String(timeoutMs)]);
+    this.timeoutMs = t.globalMs;
+    this.perTryMs = t.perTryMs;
+    if (t.expectedMs > 0) upstreamHeaders.push(["x-envoy-expected-rq-timeout-ms", String(t.expectedMs)]);
     this.upstreamStart = performance.now();
     const req = this.ctx.clusters.request(cluster, upstreamHeaders, endStream, {
       onResponse: (res) => this.onUpstreamResponse(res),
@@ -231,6 +235,9 @@ export class Exchange implements StreamCallbacks {
     // Envoy's route timeout runs from the end of the request to the end of the response.
     const ms = this.timeoutMs;
     if (ms > 0) this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+    // The per-try timer starts with the request complete too (router.cc onRequestComplete →
+    // UpstreamRequest::setupPerTryTimeout) and is ignored once the response started.
+    if (this.perTryMs > 0) this.perTryTimer = setTimeout(() => this.onPerTryTimeout(), this.perTryMs);
   }
 
   onLocalReply(_status: number): void {
@@ -282,6 +289,7 @@ export class Exchange implements StreamCallbacks {
     }
     this.upstreamRes = res;
     this.responseStarted = true;
+    clearTimeout(this.perTryTimer);
     this.touch();
     const headers = responseHeaders(res, Math.round(performance.now() - this.upstreamStart));
     this.stream.setProperty(["response", "code"], int64(res.statusCode ?? 0));
@@ -324,6 +332,7 @@ export class Exchange implements StreamCallbacks {
   private onUpstreamComplete(): void {
     this.upstreamDone = true;
     clearTimeout(this.routeTimer);
+    clearTimeout(this.perTryTimer);
   }
 
   private onUpstreamFailure(f: UpstreamFailure): void {
@@ -333,6 +342,20 @@ export class Exchange implements StreamCallbacks {
     this.ctx.log(1, resetBody(f));
     // Before response headers: 503 with Envoy's reset body; after them routerReply resets instead.
     this.routerReply(503, resetBody(f));
+  }
+
+  /**
+   * router/upstream_request.cc onPerTryTimeout: ignored once the upstream's response headers came
+   * (downstream_response_started_, set in onUpstreamHeaders); else the try is reset and, with no
+   * retry policy, the router replies 504 "upstream request timeout" with response code details
+   * "upstream_per_try_timeout" (router.cc onPerTryTimeoutCommon → onUpstreamTimeoutAbort).
+   */
+  private onPerTryTimeout(): void {
+    this.perTryTimer = undefined;
+    if (this.completed || this.responseStarted || this.upstreamDone) return;
+    this.abortUpstream();
+    this.stream.setResponseCodeDetails?.("upstream_per_try_timeout");
+    this.routerReply(504, "upstream request timeout", "upstream_per_try_timeout");
   }
 
   private onRouteTimeout(): void {
@@ -377,6 +400,7 @@ export class Exchange implements StreamCallbacks {
         // (sendDirectLocalReply); the host decides, and resets if the headers did go downstream.
         this.abortUpstream();
         clearTimeout(this.routeTimer);
+        clearTimeout(this.perTryTimer);
         this.stream.setProperty(["response", "code"], int64(status));
         const reply = plainTextReply(status, body);
         return this.stream.routerReply(status, reply.body, details);
@@ -388,6 +412,7 @@ export class Exchange implements StreamCallbacks {
     this.replaced = true;
     this.abortUpstream();
     clearTimeout(this.routeTimer);
+    clearTimeout(this.perTryTimer);
     const reply = plainTextReply(status, body);
     this.stream.setProperty(["response", "code"], int64(status));
     // Deferred: this may be called from inside a host callback, and the host is not re-entrant.
@@ -405,6 +430,7 @@ export class Exchange implements StreamCallbacks {
     if (this.upstreamRes?.complete) return;
     this.upstreamAborted = true;
     clearTimeout(this.routeTimer);
+    clearTimeout(this.perTryTimer);
     this.upstreamRes?.destroy();
     this.upstreamReq?.destroy();
   }
@@ -434,6 +460,7 @@ export class Exchange implements StreamCallbacks {
     if (this.completed) return;
     this.completed = true;
     clearTimeout(this.routeTimer);
+    clearTimeout(this.perTryTimer);
     clearTimeout(this.idleTimer);
     if (!this.upstreamDone) this.abortUpstream();
     if (!this.res.writableFinished && !this.res.destroyed) this.res.destroy();
@@ -453,6 +480,7 @@ export class Exchange implements StreamCallbacks {
       if (!this.completed) {
         this.completed = true; // do not call back into a failing stream
         clearTimeout(this.routeTimer);
+        clearTimeout(this.perTryTimer);
         clearTimeout(this.idleTimer);
         this.abortUpstream();
         this.res.destroy();

@@ -35,7 +35,7 @@ export class H2Pool {
    * a failure before the connection is up is connect-failure; a stream reset before response
    * headers is reset, after them reset with afterHeaders.
    */
-  request(ep: Endpoint, connectTimeoutMs: number, headers: HeaderList, body: Uint8Array, signal: AbortSignal): Promise<DispatchResult> {
+  request(ep: Endpoint, connectTimeoutMs: number, headers: HeaderList, body: Uint8Array, signal: AbortSignal, onHeaders?: () => void): Promise<DispatchResult> {
     return new Promise<DispatchResult>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
       const { session, connected } = this.session(ep, connectTimeoutMs);
@@ -69,6 +69,7 @@ export class H2Pool {
       };
       stream.on("response", (h) => {
         gotHeaders = true;
+        onHeaders?.();
         push(respHeaders, h);
         const status = respHeaders.findIndex(([k]) => k === ":status");
         if (status > 0) respHeaders.unshift(...respHeaders.splice(status, 1));

@@ -19,10 +19,10 @@ export function clusterDispatcher(clusters: ClusterManager): ClusterDispatcher {
     sendGrpc(cluster, request, signal) {
       return this.send(cluster, { ...request, trailers: [] }, signal);
     },
-    send(cluster, request, signal) {
+    send(cluster, request, signal, onHeaders) {
       if (clusters.config(cluster)?.http2) {
         const headers: HeaderList = request.headers.filter(([k]) => !HOP_BY_HOP.has(k) || k === "te");
-        return clusters.h2Request(cluster, headers, request.body, signal);
+        return clusters.h2Request(cluster, headers, request.body, signal, onHeaders);
       }
       return new Promise<DispatchResult>((resolve, reject) => {
         if (signal.aborted) return reject(signal.reason);
@@ -39,6 +39,7 @@ export function clusterDispatcher(clusters: ClusterManager): ClusterDispatcher {
         const req = clusters.request(cluster, headers, undefined, {
           onFailure: (f) => settle(f.kind === "reset" ? { kind: "reset" } : { kind: "connect-failure" }),
           onResponse: (res) => {
+            onHeaders?.();
             const chunks: Buffer[] = [];
             res.on("data", (c: Buffer) => chunks.push(c));
             res.on("end", () => {

@@ -8,8 +8,9 @@ import { WasmResult } from "./abi.ts";
 import { EMPTY } from "./bytes.ts";
 import type { HttpCallResponse } from "./context.ts";
 import { HeaderMap } from "./header-map.ts";
+import { ROUTER_TIMEOUT_HEADERS, routerTimeouts } from "./router-timeouts.ts";
 import type { DispatchResult, HeaderList } from "./types.ts";
-import type { WasmVm } from "./vm.ts";
+import type { PendingHttpCall, WasmVm } from "./vm.ts";
 
 export const CONNECT_FAILURE_BODY = "upstream connect error or disconnect/reset before headers. reset reason: connection failure";
 const TIMEOUT_BODY = "upstream request timeout";
@@ -44,19 +45,23 @@ export function startHttpCall(
 
   const token = vm.nextHttpCallToken();
   const abort = new AbortController();
-  const call: { abort: AbortController; timer?: NodeJS.Timeout; done: boolean } = { abort, done: false };
+  const call: PendingHttpCall = { abort, done: false };
   vm.httpCalls.set(token, call);
-  if (timeoutMs > 0) {
-    call.timer = setTimeout(() => {
-      if (call.done) return;
-      abort.abort();
-      deliver(vm, token, localResponse(504, TIMEOUT_BODY));
-    }, timeoutMs);
-  }
+  // Envoy's async client runs the router filter on the call: the call's timeout is the route's,
+  // the router's timeout headers override it and are consumed (router-timeouts.ts).
+  const t = routerTimeouts(map.toList(), timeoutMs);
+  for (const name of ROUTER_TIMEOUT_HEADERS) map.remove(name);
+  const expire = () => {
+    if (call.done) return;
+    abort.abort();
+    deliver(vm, token, localResponse(504, TIMEOUT_BODY));
+  };
+  if (t.globalMs > 0) call.timer = setTimeout(expire, t.globalMs);
+  if (t.perTryMs > 0) call.perTry = setTimeout(expire, t.perTryMs);
   const request = { headers: map.toList(), body, trailers: new HeaderMap(trailers).toList() };
   let sent: Promise<DispatchResult>;
   try {
-    sent = dispatcher.send(cluster, request, abort.signal);
+    sent = dispatcher.send(cluster, request, abort.signal, () => clearTimeout(call.perTry));
   } catch {
     sent = Promise.resolve({ kind: "reset" });
   }
@@ -72,6 +77,7 @@ function deliver(vm: WasmVm, token: number, outcome: DispatchResult): void {
   if (!call || call.done) return;
   call.done = true;
   if (call.timer) clearTimeout(call.timer);
+  if (call.perTry) clearTimeout(call.perTry);
   vm.httpCalls.delete(token);
   const root = vm.root;
   if (vm.failed || vm.closed || !root) return;

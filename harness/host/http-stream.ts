@@ -125,6 +125,9 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
   setProperty(path: string[], value: string | Uint8Array): void {
     this.properties.set(path.join("\u0000"), toBytes(value));
   }
+  setResponseCodeDetails(details: string): void {
+    this.responseCodeDetails = details;
+  }
   routerReply(status: number, body: Uint8Array, details: string): void {
     this.run(() => this.localReply({ code: status, body, headers: [], grpcStatus: -1, details }, false));
   }

@@ -48,6 +48,8 @@ export interface ClusterDispatcher {
     cluster: string,
     request: { headers: HeaderList; body: Uint8Array; trailers: HeaderList },
     signal: AbortSignal,
+    /** Called when the response headers arrive (the router's per-try timeout stops applying). */
+    onHeaders?: () => void,
   ): Promise<DispatchResult>;
   /**
    * proxy_grpc_call's exchange: one POST as Envoy's gRPC async client sends it (headers as given,
@@ -201,6 +203,8 @@ export interface HttpStream {
    * resets the stream.
    */
   routerReply?(status: number, body: Uint8Array, details: string): void;
+  /** The stream info's response code details, set by the router before its own local reply passes the filters. */
+  setResponseCodeDetails?(details: string): void;
   /**
    * Stream-info properties (e.g. ["response","code"], ["xds","route_name"]). Only Envoy's
    * top-level names are served (see PluginOptions.properties): a legacy ["route_name"] is ignored.

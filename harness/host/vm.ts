@@ -63,6 +63,8 @@ function trapMessage(e: unknown): string {
 export interface PendingHttpCall {
   abort: AbortController;
   timer?: NodeJS.Timeout;
+  /** The router's per-try timer (x-envoy-upstream-rq-per-try-timeout-ms), cleared when headers arrive. */
+  perTry?: NodeJS.Timeout;
   done: boolean;
 }
 
@@ -411,6 +413,7 @@ export class WasmVm {
     for (const call of this.httpCalls.values()) {
       call.done = true;
       if (call.timer) clearTimeout(call.timer);
+      if (call.perTry) clearTimeout(call.perTry);
       call.abort.abort();
     }
     this.httpCalls.clear();

@@ -55,6 +55,16 @@ describe("configuration at configure time", () => {
     ["an unknown field", JSON.stringify({ providers: [provider("east", { hots: "x" })] }), {}, [/^providers\[0\]\.hots: unknown field/]],
     ["several problems at once", JSON.stringify({ providers: [provider("east", { auth: { apiKey: "" }, priority: -1 }), provider("east")], retry: { maxAttempts: "three" } }), {},
       [/^providers\[0\]\.auth\.apiKey: /, /^providers\[0\]\.priority: /, /^providers\[1\]\.name: .*duplicate/, /^retry\.maxAttempts: /]],
+    // Envoy drops a per-try timeout that is not shorter than the whole one (router.cc finalTimeout).
+    ["a provider's firstByteTimeout not shorter than its upstreamTimeout",
+      JSON.stringify({ providers: [provider("east", { firstByteTimeout: "30s", upstreamTimeout: "30s" }), provider("west", { firstByteTimeout: "2m" })] }), {},
+      [/^providers\[0\]\.firstByteTimeout: must be shorter than the provider's upstreamTimeout \(30000 ms ≥ 30000 ms\)/,
+        /^providers\[1\]\.firstByteTimeout: must be shorter than upstreamTimeout \(120000 ms ≥ 60000 ms\)/]],
+    ["a top-level firstByteTimeout not shorter than upstreamTimeout (named once)",
+      JSON.stringify({ firstByteTimeout: "10s", upstreamTimeout: "5s", providers: [provider("east"), provider("west")] }), {},
+      [/^firstByteTimeout: must be shorter than upstreamTimeout \(10000 ms ≥ 5000 ms\).*\(provider east\)$/]],
+    ["a negative or malformed timeout", JSON.stringify({ providers: [provider("east", { firstByteTimeout: "soon", upstreamTimeout: "0s" })] }), {},
+      [/^providers\[0\]\.upstreamTimeout: /, /^providers\[0\]\.firstByteTimeout: /]],
   ];
 
   for (const [what, configuration, env, expected] of cases) {

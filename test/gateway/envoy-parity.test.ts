@@ -106,6 +106,40 @@ describe("router timeout headers (router.cc FilterUtility::finalTimeout)", () =>
     expect(east.requests[0].headers["x-envoy-expected-rq-timeout-ms"]).toBe("250");
     expect(east.requests[0].headers["x-envoy-upstream-rq-timeout-ms"]).toBeUndefined();
   });
+
+  // router/upstream_request.cc onPerTryTimeout: the per-try timer runs from the end of the request
+  // and is ignored once the upstream's response headers came (downstream_response_started_).
+  it("x-envoy-upstream-rq-per-try-timeout-ms: 504 when no response headers came in time, consumed, sent as the expected timeout", async () => {
+    const east = await upstream("east", () => {}); // never answers
+    const { gw } = await gateway({ east: east.port, west: 2 });
+    const t0 = Date.now();
+    const r = await request(gw.url, { headers: { "x-test-cluster": "aoai-east", "x-test-set": "x-envoy-upstream-rq-per-try-timeout-ms=200" } });
+    expect([r.status, r.body]).toEqual([504, "upstream request timeout"]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    expect(Date.now() - t0).toBeLessThan(5000); // the route's own timeout is 300 s
+    expect(east.requests[0].headers["x-envoy-expected-rq-timeout-ms"]).toBe("200");
+    expect(east.requests[0].headers["x-envoy-upstream-rq-per-try-timeout-ms"]).toBeUndefined();
+  });
+
+  it("the per-try timeout does not cut an answer whose headers came in time, however slow its body", async () => {
+    const east = await upstream("east", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.flushHeaders();
+      setTimeout(() => res.write("data: one\n\n"), 400);
+      setTimeout(() => res.end("data: two\n\n"), 600);
+    });
+    const { gw } = await gateway({ east: east.port, west: 2 });
+    const r = await request(gw.url, { headers: { "x-test-cluster": "aoai-east", "x-test-set": "x-envoy-upstream-rq-per-try-timeout-ms=150" } });
+    expect([r.status, r.body]).toEqual([200, "data: one\n\ndata: two\n\n"]);
+  });
+
+  it("a per-try timeout not shorter than the whole timeout is dropped (finalTimeout)", async () => {
+    const east = await upstream("east");
+    const { gw } = await gateway({ east: east.port, west: 2 });
+    const r = await request(gw.url, { headers: { "x-test-cluster": "aoai-east", "x-test-set": "x-envoy-upstream-rq-per-try-timeout-ms=300000" } });
+    expect(r.status).toBe(200);
+    expect(east.requests[0].headers["x-envoy-expected-rq-timeout-ms"]).toBe("300000");
+  });
 });
 
 describe("upstream framing (http1/codec_impl.cc encodeHeadersBase)", () => {

@@ -81,6 +81,34 @@ describe("http_call (checklist 8)", () => {
     expect(t.lines("callout root=1 token=4")).toEqual(["callout root=1 token=4 nh=3 bs=24 nt=0 status=504 body=upstream request timeout get_status=0/"]);
   });
 
+  // Envoy's async client runs the router filter on the call (router.cc FilterUtility::finalTimeout,
+  // router/upstream_request.cc onPerTryTimeout): the per-try header is consumed and bounds only
+  // the time to the response headers.
+  it("x-envoy-upstream-rq-per-try-timeout-ms: 504 when no headers came in time; consumed; no effect once headers came", async () => {
+    const seen: Array<{ headers: HeaderList; body: string }> = [];
+    let aborted = false;
+    await call([["x-cluster", "up"], ["x-timeout", "5000"], ["x-per-try", "20"]], dispatcher((signal) => new Promise((resolve) => {
+      signal.addEventListener("abort", () => { aborted = true; resolve({ kind: "reset" }); });
+    }), seen));
+    await sleep(80);
+    expect(aborted).toBe(true);
+    expect(t.lines("callout root=1 token=4")[0]).toContain("status=504 body=upstream request timeout");
+    expect(header(seen[0]!.headers, "x-envoy-upstream-rq-per-try-timeout-ms")).toBeUndefined();
+    await t.host.close();
+
+    const slowBody: ClusterDispatcher = {
+      hasCluster: (n) => n === "up",
+      hasHealthyHost: (n) => n === "up",
+      send: (_c, _r, _signal, onHeaders) => new Promise((resolve) => {
+        setTimeout(() => onHeaders?.(), 5);
+        setTimeout(() => resolve({ kind: "response", headers: [[":status", "200"]], body: new Uint8Array(Buffer.from("late")), trailers: [] }), 80);
+      }),
+    };
+    await call([["x-cluster", "up"], ["x-timeout", "5000"], ["x-per-try", "20"]], slowBody);
+    await sleep(120);
+    expect(t.lines("callout root=1 token=4")[0]).toContain("status=200 body=late");
+  });
+
   it("reset → callback (0, 0, 0) with proxy_get_status 11", async () => {
     await call([["x-cluster", "up"]], dispatcher(() => Promise.resolve({ kind: "reset" })));
     await sleep(5);
