@@ -303,6 +303,8 @@ export class Config {
   defaultMaxTokens: i64 = 1024;
   /** Tokens an image in the prompt is counted as (defaults.imageTokens). */
   defaultImageTokens: i64 = 1445;
+  /** Tokens a second of audio in the prompt is counted as (defaults.audioTokensPerSecond). */
+  defaultAudioTokensPerSecond: i64 = 10;
   /** Largest request body the filter buffers (413 above). */
   maxRequestBodyBytes: i64 = 1048576;
   /** Upstream request timeout for in-request retries (http_call), ms. */

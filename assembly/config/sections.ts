@@ -96,6 +96,7 @@ export function readSections(root: ObjReader, cfg: Config): void {
   if (d !== null) {
     cfg.defaultMaxTokens = d.int("maxTokens", cfg.defaultMaxTokens, 1, 10000000);
     cfg.defaultImageTokens = d.int("imageTokens", cfg.defaultImageTokens, 1, 1000000);
+    cfg.defaultAudioTokensPerSecond = d.int("audioTokensPerSecond", cfg.defaultAudioTokensPerSecond, 1, 10000);
     d.finish();
   }
   cfg.maxRequestBodyBytes = root.int("maxRequestBodyBytes", cfg.maxRequestBodyBytes, 1024, 64 * 1024 * 1024);

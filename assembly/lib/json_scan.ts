@@ -63,6 +63,11 @@ export class RequestScan {
    * key): counted per image, not by their bytes (a 600 KB base64 image is not 150,000 tokens).
    */
   images: i32 = 0;
+  /**
+   * Bytes of audio in the prompt, decoded (base64 length × 3/4): the `data` of an `input_audio`
+   * object, or a data:audio/… string. Counted by duration, not as text (see promptTokens).
+   */
+  audioBytes: i64 = 0;
   /** Index of the closing brace of the top-level object. */
   objectEnd: i32 = -1;
 
@@ -70,9 +75,25 @@ export class RequestScan {
    * Prompt tokens as a provider's admission estimate would count them (≈4 bytes a token), each
    * image as `imageTokens`.
    */
-  promptTokens(imageTokens: i64 = DEFAULT_IMAGE_TOKENS): i64 {
-    return (this.promptBytes + 3) / 4 + <i64>this.messageCount * 4 + 3 + <i64>this.images * imageTokens;
+  promptTokens(imageTokens: i64 = DEFAULT_IMAGE_TOKENS, audioTokensPerSecond: i64 = DEFAULT_AUDIO_TOKENS_PER_SECOND): i64 {
+    return (this.promptBytes + 3) / 4 + <i64>this.messageCount * 4 + 3 + <i64>this.images * imageTokens +
+      audioTokens(this.audioBytes, audioTokensPerSecond);
   }
+}
+
+/** Audio tokens a second when not configured (gpt-4o audio input: one token per 100 ms). */
+export const DEFAULT_AUDIO_TOKENS_PER_SECOND: i64 = 10;
+/**
+ * The lowest byte rate audio in a prompt is taken to have: 32 kbit/s (a low mp3 rate; 16-bit PCM
+ * wav is 32–48 KB/s). Duration = bytes / this, so a recording is never counted shorter than it
+ * is; a 24 kHz wav is counted ~12× its real length, a 128 kbit/s mp3 4×.
+ */
+export const AUDIO_MIN_BYTES_PER_SECOND: i64 = 4000;
+
+/** Tokens of `bytes` of audio: its longest plausible duration × tokens a second, rounded up. */
+export function audioTokens(bytes: i64, perSecond: i64): i64 {
+  if (bytes <= 0) return 0;
+  return (bytes * perSecond + AUDIO_MIN_BYTES_PER_SECOND - 1) / AUDIO_MIN_BYTES_PER_SECOND;
 }
 
 /**
@@ -82,11 +103,20 @@ export class RequestScan {
 export const DEFAULT_IMAGE_TOKENS: i64 = 1445;
 
 const DATA_IMAGE = utf8("data:image/");
+const DATA_AUDIO = utf8("data:audio/");
 const K_URL = utf8("\"url\"");
 const K_IMAGE_URL = utf8("\"image_url\"");
+const K_INPUT_AUDIO = utf8("\"input_audio\"");
+const K_DATA = utf8("\"data\"");
 
-/** The key just read names an image's URL: its string value is an image, not text. */
-let imageKey = false;
+/** What the key just read says of its value: nothing special, an image's URL, an input_audio object, its data. */
+const KEY_PLAIN: u8 = 0;
+const KEY_IMAGE: u8 = 1;
+const KEY_AUDIO: u8 = 2;
+const KEY_DATA: u8 = 3;
+let keyKind: u8 = KEY_PLAIN;
+/** Depth of the input_audio object being read (its `data` is audio), -1 when none. */
+let audioDepth: i32 = -1;
 
 function skipWs(b: Uint8Array, i: i32): i32 {
   const n = b.length;
@@ -167,7 +197,8 @@ function skipKeyColon(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32
   if (e < 0) return -1;
   if (count) {
     out.promptBytes += <i64>(e - i - 2);
-    imageKey = spanIs(b, i, e, K_URL) || spanIs(b, i, e, K_IMAGE_URL);
+    keyKind = spanIs(b, i, e, K_URL) || spanIs(b, i, e, K_IMAGE_URL) ? KEY_IMAGE
+      : spanIs(b, i, e, K_INPUT_AUDIO) ? KEY_AUDIO : spanIs(b, i, e, K_DATA) ? KEY_DATA : KEY_PLAIN;
   }
   const j = skipWs(b, e);
   if (j >= b.length || unchecked(b[j]) != CH_COLON) return -1;
@@ -203,6 +234,8 @@ let valueStack = new Uint8Array(16);
 function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
   const n = b.length;
   if (i >= n) return -1;
+  // A value that ended in an error may have left its input_audio open.
+  audioDepth = -1;
   const arrayTop = unchecked(b[i]) == CH_LBRACKET;
   // One stack for every call (skipValue never runs inside itself), grown as deep as needed.
   let stack = valueStack;
@@ -213,13 +246,14 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
     if (i >= n) return -1;
     const c = unchecked(b[i]);
     let closed = false;
-    const image = imageKey;
-    imageKey = false;
+    const kind = keyKind;
+    keyKind = KEY_PLAIN;
     if (c == CH_QUOTE) {
       const e = skipString(b, i);
       if (e < 0) return -1;
       if (count) {
-        if (image || stringStarts(b, i, e, DATA_IMAGE)) out.images++;
+        if (kind == KEY_IMAGE || stringStarts(b, i, e, DATA_IMAGE)) out.images++;
+        else if ((kind == KEY_DATA && depth == audioDepth) || stringStarts(b, i, e, DATA_AUDIO)) out.audioBytes += <i64>(e - i - 2) * 3 / 4;
         else out.promptBytes += <i64>(e - i - 2);
       }
       i = e;
@@ -234,11 +268,13 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
       }
       unchecked((stack[depth] = c == CH_LBRACE ? K_OBJECT : K_ARRAY));
       depth++;
+      if (kind == KEY_AUDIO && c == CH_LBRACE) audioDepth = depth;
       if (count && arrayTop && depth == 2 && c == CH_LBRACE) out.messageCount++;
       i = skipWs(b, i + 1);
       if (i >= n) return -1;
       const d = unchecked(b[i]);
       if ((c == CH_LBRACE && d == CH_RBRACE) || (c == CH_LBRACKET && d == CH_RBRACKET)) {
+        if (depth == audioDepth) audioDepth = -1;
         depth--;
         i++;
         closed = true;
@@ -268,6 +304,7 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
         break;
       }
       if ((d == CH_RBRACE && top == K_OBJECT) || (d == CH_RBRACKET && top == K_ARRAY)) {
+        if (depth == audioDepth) audioDepth = -1;
         depth--;
         i++;
         continue;

@@ -212,7 +212,7 @@ export class ClientRequest extends Context {
     const k = this.api.kind;
     const noOutput = isStateful(k) || k == ApiKind.ImageGenerations || k == ApiKind.AudioSpeech;
     const maxTokens = noOutput ? 0 : (scan.maxTokens >= 0 ? scan.maxTokens : cfg.defaultMaxTokens) * <i64>scan.choices;
-    if (!this.route(scan.promptTokens(cfg.defaultImageTokens), maxTokens, true)) {
+    if (!this.route(scan.promptTokens(cfg.defaultImageTokens, cfg.defaultAudioTokensPerSecond), maxTokens, true)) {
       // Parked on a cluster-wide lease: keep the body buffered for when it is routed.
       return this.root.cluster.parked(this.context_id) ? FilterDataStatusValues.StopIterationAndBuffer : FilterDataStatusValues.StopIterationNoBuffer;
     }

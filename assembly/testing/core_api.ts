@@ -23,6 +23,7 @@ export function coreScanRequest(body: string): string {
     ",\"promptBytes\":" + s.promptBytes.toString() +
     ",\"messageCount\":" + s.messageCount.toString() +
     ",\"images\":" + s.images.toString() +
+    ",\"audioBytes\":" + s.audioBytes.toString() +
     ",\"promptTokens\":" + s.promptTokens().toString() +
     ",\"objectEnd\":" + s.objectEnd.toString() + "}";
 }

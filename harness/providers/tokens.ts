@@ -4,7 +4,9 @@
  *
  *   tokens(text)   = ceil(utf8 bytes / 4)
  *   chat prompt    = 3 + Σ messages (4 + tokens(text of content) + tokens(name))
- *                    (content string, or the `text` of each part of a content array)
+ *                    (content string, or the `text` of each part of a content array;
+ *                    an image part IMAGE_TOKENS, an input_audio part its duration as
+ *                    48,000 bytes a second × 10 tokens a second)
  *   responses      = 3 + (instructions ? 4 + tokens(instructions) : 0)
  *                    + (input string ? 4 + tokens(input) : Σ items (4 + tokens(text of content)))
  *   completions    = Σ tokens(prompt strings)
@@ -50,12 +52,34 @@ function imageParts(content: unknown): number {
   return content.filter((p) => p && typeof p === "object" && ((p as Json).type === "image_url" || (p as Json).type === "input_image")).length;
 }
 
+/**
+ * Tokens of the audio parts (input_audio { data }) of a content array: their duration as 24 kHz
+ * 16-bit mono PCM (48,000 bytes a second, what gpt-4o audio takes as wav) × 10 tokens a second
+ * (gpt-4o's audio input rate), rounded up per part. The filter's estimate (bytes / 4,000 × 10)
+ * is never below it.
+ */
+export const AUDIO_BYTES_PER_SECOND = 48_000;
+export const AUDIO_TOKENS_PER_SECOND = 10;
+
+function audioTokens(content: unknown): number {
+  if (!Array.isArray(content)) return 0;
+  let n = 0;
+  for (const p of content) {
+    const a = p && typeof p === "object" ? (p as Json).input_audio : undefined;
+    const data = a && typeof a === "object" ? (a as Json).data : undefined;
+    if (typeof data !== "string") continue;
+    const bytes = Math.floor((data.length * 3) / 4);
+    n += Math.ceil((bytes * AUDIO_TOKENS_PER_SECOND) / AUDIO_BYTES_PER_SECOND);
+  }
+  return n;
+}
+
 function itemTokens(item: unknown): number {
   if (typeof item === "string") return 4 + textTokens(item);
   if (!item || typeof item !== "object") return 0;
   const m = item as Json;
   const name = typeof m.name === "string" ? textTokens(m.name) : 0;
-  return 4 + textTokens(contentText(m.content)) + name + IMAGE_TOKENS * imageParts(m.content);
+  return 4 + textTokens(contentText(m.content)) + name + IMAGE_TOKENS * imageParts(m.content) + audioTokens(m.content);
 }
 
 function stringsTokens(input: unknown): number {

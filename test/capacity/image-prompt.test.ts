@@ -21,4 +21,22 @@ describe("an image prompt", () => {
     expect(r.headers["x-ai-failover-provider"]).toBe("aoai-east-ptu");
     expect(s.east.records.filter((x) => x.api === "chat").map((x) => x.status)).toEqual([200]);
   });
+
+  it("a 600 KB audio prompt (input_audio) is admitted against the same PTU by its duration, not its base64 length", async () => {
+    s = await startStack({ edit: (cfg) => ({ ...cfg, healthCheck: { enabled: false } }) });
+    const data = Buffer.alloc(450_000, 3).toString("base64"); // 600,000 characters: 9.4 s of 24 kHz wav
+    const r = await post(s.gateway.url, "/v1/chat/completions", {
+      model: "gpt-4o", max_tokens: 50,
+      messages: [{ role: "user", content: [{ type: "text", text: "Transcribe this." }, { type: "input_audio", input_audio: { data, format: "wav" } }] }],
+    });
+    expect(r.status).toBe(200);
+    expect(r.headers["x-ai-failover-provider"]).toBe("aoai-east-ptu");
+    const chats = s.east.records.filter((x) => x.api === "chat");
+    expect(chats.map((x) => x.status)).toEqual([200]);
+    // The provider billed 94 audio tokens (+ the text); the gateway reserved its estimate, 1,125 for
+    // the audio: never less than what was billed, and far from the 150,000 of counting it as text.
+    const usage = JSON.parse(r.body).usage;
+    expect(usage.prompt_tokens).toBeGreaterThanOrEqual(94);
+    expect(usage.prompt_tokens).toBeLessThan(1125);
+  });
 });

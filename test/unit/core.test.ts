@@ -668,3 +668,41 @@ describe("request scanner: images", () => {
     expect(s.promptTokens).toBeLessThan(1500);
   });
 });
+
+describe("request scanner: audio", () => {
+  // 60 s of 24 kHz 16-bit mono wav: 2,880,000 bytes, 3,840,000 base64 characters.
+  const wav = "U".repeat(3_840_000);
+  const chatAudio = (data: string, extra: Record<string, unknown> = {}) => JSON.stringify({
+    model: "gpt-4o-audio-preview",
+    messages: [{ role: "user", content: [{ type: "text", text: "transcribe" }, { type: "input_audio", input_audio: { data, format: "wav", ...extra } }] }],
+  });
+
+  it("an input_audio part counts by duration (bytes / 4,000 × 10 a second), not as 960,000 tokens of text", () => {
+    const s = JSON.parse(coreScanRequest(chatAudio(wav)));
+    expect(s.audioBytes).toBe(2_880_000);
+    expect(s.promptBytes).toBeLessThan(200);
+    // 2,880,000 / 4,000 = 720 s (the real length is 60 s: the rule never counts it shorter) → 7,200 tokens.
+    expect(s.promptTokens).toBeGreaterThanOrEqual(7200);
+    expect(s.promptTokens).toBeLessThan(7300);
+  });
+
+  it("only the data of an input_audio object, or a data:audio/ string, is audio; other data keys are text", () => {
+    const other = JSON.parse(coreScanRequest(JSON.stringify({ model: "m", messages: [{ role: "user", content: "x", data: "Z".repeat(4000) }] })));
+    expect(other.audioBytes).toBe(0);
+    expect(other.promptBytes).toBeGreaterThanOrEqual(4000);
+    // A key after the audio object is text again, and so is a data key nested deeper inside it.
+    const after = JSON.parse(coreScanRequest(JSON.stringify({ model: "m", input: [{ type: "input_audio", input_audio: { data: "A".repeat(4000), x: { data: "B".repeat(400) } } }, { data: "C".repeat(800) }] })));
+    expect(after.audioBytes).toBe(3000);
+    expect(after.promptBytes).toBeGreaterThanOrEqual(1200);
+    const uri = JSON.parse(coreScanRequest(JSON.stringify({ model: "m", input: "data:audio/mp3;base64," + "Q".repeat(8000) })));
+    expect(uri.audioBytes).toBeGreaterThanOrEqual(6000);
+    expect(uri.promptBytes).toBeLessThan(100);
+  });
+
+  it("a malformed body with an open input_audio leaves no state for the next scan", () => {
+    const broken = JSON.parse(coreScanRequest('{"model":"m","messages":[{"content":[{"input_audio":{"data":"AAAA"'));
+    expect(broken.ok).toBe(false);
+    const next = JSON.parse(coreScanRequest(JSON.stringify({ model: "m", messages: [{ content: [{ x: { data: "D".repeat(400) } }] }] })));
+    expect(next.audioBytes).toBe(0);
+  });
+});
