@@ -141,6 +141,13 @@ export class ProviderConfig {
   /** model → deployment (Azure). Empty map: the model name is the deployment name. */
   deploymentKeys: string[] = [];
   deploymentValues: string[] = [];
+  /**
+   * Each deployment's own limits (parallel to deploymentKeys; all zero when it has none): Azure's
+   * quota is per deployment. The provider's `limits` then bound the resource as a whole.
+   */
+  deploymentLimits: Limits[] = [];
+  /** Some deployment has limits of its own. */
+  hasDeploymentLimits: bool = false;
   /** OpenAI: models this provider serves (empty = any). Azure: derived from deployments. */
   models: string[] = [];
   /** The first of `credentials` (the only one unless auth lists several). */
@@ -194,6 +201,16 @@ export class ProviderConfig {
       if (unchecked(this.deploymentKeys[i]) == model) return unchecked(this.deploymentValues[i]);
     }
     return "";
+  }
+
+  /** The limits of the deployment serving `model` (none configured: all zero, the provider's window length). */
+  deploymentLimitsFor(model: string): Limits {
+    for (let i = 0; i < this.deploymentKeys.length; i++) {
+      if (unchecked(this.deploymentKeys[i]) == model && i < this.deploymentLimits.length) return unchecked(this.deploymentLimits[i]);
+    }
+    const none = new Limits();
+    none.windowMs = this.limits.windowMs;
+    return none;
   }
 
   /** Does this provider serve `model` ("" = unknown model: any provider may serve). */

@@ -77,14 +77,34 @@ function readAzure(o: ObjReader, p: ProviderConfig): void {
         d.errs.add(path, "model name (the key) must not be empty");
         continue;
       }
-      const dep = readNonEmpty(v, path, d.errs);
-      if (dep === null) continue;
-      if (!isName(dep)) {
-        d.errs.add(path, "deployment name " + NAME_RULE + ", found " + quote(dep));
-        continue;
+      // "model": "deployment", or "model": { "name": "deployment", "limits": { … } } (Azure's
+      // quota is per deployment).
+      let dep: string | null = null;
+      let lim = new Limits();
+      if (v.type == JSON.Types.Object) {
+        const od = ObjReader.of(v, path, d.errs);
+        if (od === null) continue;
+        dep = od.nonEmpty("name", true, "the deployment's name");
+        lim = readLimits(od);
+        od.finish();
+        if (dep === null) continue;
+        if (!isName(dep)) {
+          d.errs.add(od.pathOf("name"), "deployment name " + NAME_RULE + ", found " + quote(dep));
+          continue;
+        }
+      } else {
+        dep = readNonEmpty(v, path, d.errs);
+        if (dep === null) continue;
+        if (!isName(dep)) {
+          d.errs.add(path, "deployment name " + NAME_RULE + ", found " + quote(dep));
+          continue;
+        }
       }
+      // Without limits of its own the deployment's window is the provider's (readProvider sets it).
+      if (lim.tokensPerMinute == 0 && lim.requestsPerMinute == 0 && lim.minRemainingTokens == 0 && lim.minRemainingRequests == 0) lim.windowMs = 0;
       p.deploymentKeys.push(model);
       p.deploymentValues.push(dep);
+      p.deploymentLimits.push(lim);
       p.models.push(model);
     }
   }
@@ -161,6 +181,11 @@ export function readProvider(o: ObjReader, env: EnvLookup, identities: IdentityC
   p.upstreamTimeoutMs = o.duration("upstreamTimeout", -1, 1, 3600000);
   p.firstByteTimeoutMs = o.duration("firstByteTimeout", -1, 0, 3600000);
   p.limits = readLimits(o);
+  for (let i = 0; i < p.deploymentLimits.length; i++) {
+    const l = unchecked(p.deploymentLimits[i]);
+    if (l.windowMs == 0) l.windowMs = p.limits.windowMs;
+    else p.hasDeploymentLimits = true;
+  }
   const hc = o.obj("healthCheck");
   if (hc !== null) {
     const path = hc.str("path", false);

@@ -52,6 +52,8 @@ export class ProviderState extends Window {
   noCredential: bool = false;
   /** Not stored: the deployment a request needs is cooling down after its own 429 (plugin/deployments.ts). */
   deploymentCooldownUntilMs: i64 = 0;
+  /** Not stored: the deployment a request needs has no room in its window until then (0: it has). */
+  deploymentWindowResetMs: i64 = 0;
 
   /** May this provider take traffic at `nowMs`? */
   available(nowMs: i64): bool {

@@ -140,6 +140,8 @@ export function noProvider(cfg: Config, providers: ProviderConfig[], model: stri
       // Available but without capacity: its window frees up.
       at = windowResetAt(s, p.limits);
       if (at <= now) at = now + 1000;
+      // Its deployment's own window is the one that is full (plugin/deployments.ts).
+      if (s.deploymentWindowResetMs > at) at = s.deploymentWindowResetMs;
     }
     if (at < earliest) earliest = at;
   }
@@ -150,7 +152,9 @@ export function noProvider(cfg: Config, providers: ProviderConfig[], model: stri
   let tooLarge = why == NoChoice.NoCapacity;
   for (let i = 0; tooLarge && i < providers.length; i++) {
     const p = unchecked(providers[i]);
-    if (p.serves(model) && (p.limits.tokensPerMinute == 0 || need <= p.limits.tokensPerMinute)) tooLarge = false;
+    if (!p.serves(model) || (p.limits.tokensPerMinute > 0 && need > p.limits.tokensPerMinute)) continue;
+    const d = p.hasDeploymentLimits ? p.deploymentLimitsFor(model).tokensPerMinute : 0;
+    if (d == 0 || need <= d) tooLarge = false;
   }
   if (tooLarge) {
     return new Rejection(429, "ai_failover_request_too_large", "this request (" + need.toString() +

@@ -4,7 +4,7 @@
 // arrived after the client had gone.
 
 import { BudgetState } from "../admission/budget";
-import { ProviderConfig } from "../config/model";
+import { Limits, ProviderConfig } from "../config/model";
 import { AnswerOp } from "../health/ops";
 import { ProviderState } from "../health/state";
 import { Outcome } from "../health/transitions";
@@ -22,7 +22,7 @@ import { ConfigView, updateProvider } from "./views";
 import { Tokens } from "./tokens";
 import { setCredentialAside } from "./credentials";
 import { IdCapture, providerHash, recordOwner } from "./affinity";
-import { coolDeployment, perDeployment } from "./deployments";
+import { coolDeployment, learnDeployment, perDeployment } from "./deployments";
 import { MAX_RETRY_AFTER_MS } from "../health/transitions";
 
 /** Window for reading an http_call answer that is only accounted. */
@@ -53,6 +53,8 @@ export class Attempt extends CalloutHandler {
   private charged: Charge = new Charge();
   /** The deployment the request went to ("" for OpenAI-type providers and model-less requests). */
   deployment: string = "";
+  /** That deployment's limits (set with `deployment`). */
+  deploymentLimits: Limits | null = null;
   /** Which of the provider's credentials this attempt carries, and the token's generation when it is an identity. */
   credential: i32 = 0;
   tokenGeneration: u32 = 0;
@@ -99,19 +101,22 @@ export class Attempt extends CalloutHandler {
     const p = this.provider;
     let outcome = v.outcome;
     if (outcome == Outcome.CredentialRejected && this.setAside(v.status, now)) outcome = Outcome.ClientError;
-    if (outcome == Outcome.RateLimited && perDeployment(p) && this.deployment.length > 0) {
+    const byDeployment = perDeployment(p) && this.deployment.length > 0;
+    if (outcome == Outcome.RateLimited && byDeployment) {
       // Azure's quota is the deployment's: cool that one down, the provider's other deployments serve on.
       const wait = v.retryAfterMs > 0 ? (v.retryAfterMs < MAX_RETRY_AFTER_MS ? v.retryAfterMs : MAX_RETRY_AFTER_MS) : this.view.config.cooldown.defaultRateLimitMs;
-      coolDeployment(this.slot, this.deployment, now + wait);
+      coolDeployment(this.slot, this.deployment, this.deploymentLimits!, now, now + wait, v.retryAfterMs);
       if (enabled(Level.Warn)) {
         log(Level.Warn, "ai-failover: provider " + p.name + " deployment " + this.deployment + " rate limited (retry after " + wait.toString() +
           " ms); its other deployments stay in service");
       }
       outcome = Outcome.ClientError;
     }
-    // x-ratelimit-remaining-* of a provider with several deployments are one deployment's: not the provider's.
-    const byDeployment = perDeployment(p);
-    const op = new AnswerOp(outcome, now, v.retryAfterMs, byDeployment ? -1 : v.remainingTokens, byDeployment ? -1 : v.remainingRequests,
+    // x-ratelimit-remaining-* of a provider with several deployments are one deployment's: that
+    // deployment's record learns them, not the provider's.
+    const multi = perDeployment(p);
+    if (byDeployment && outcome != Outcome.RateLimited) learnDeployment(this.slot, this.deployment, this.deploymentLimits!, now, v.remainingTokens, v.remainingRequests);
+    const op = new AnswerOp(outcome, now, v.retryAfterMs, multi ? -1 : v.remainingTokens, multi ? -1 : v.remainingRequests,
       this.view.config.cooldown, p.limits);
     updateProvider(this.slot, op);
     if (outcome == Outcome.CredentialRejected) {

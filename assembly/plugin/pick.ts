@@ -2,7 +2,7 @@
 // over the providers' shared states, then a CAS reservation in the chosen one's window; a
 // lost race (another worker took the capacity between read and write) chooses again.
 
-import { fits } from "../admission/window";
+import { fits, windowResetAt } from "../admission/window";
 import { ProviderType } from "../config/model";
 import { ProviderState } from "../health/state";
 import { SharedValue } from "../host/calls";
@@ -13,7 +13,7 @@ import { choose, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
 import { ConfigView, loadStates } from "./views";
 import { simpleAuth, usableCredential } from "./credentials";
-import { deploymentCooldown, perDeployment } from "./deployments";
+import { DeploymentRead, deploymentFits, readDeployment, perDeployment, reserveDeployment } from "./deployments";
 import { Tokens } from "./tokens";
 import { ClusterLimiter, PoolKind } from "./cluster";
 import { Take } from "../cluster/pool";
@@ -46,6 +46,8 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
   let contended = 0;
   const reads: SharedValue[] = [];
   const creds = new Array<i32>(n);
+  // Providers with several deployments: the record of the one serving the model (null: none read).
+  let deployments: Array<DeploymentRead | null> | null = null;
   // Cluster limits: providers whose cluster-wide share is spent for this request.
   const clusterOut = cluster !== null && cluster.on ? new Array<bool>(n) : null;
   for (let round = 0; round < n + 2; round++) {
@@ -55,7 +57,15 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
       const p = unchecked(providers[i]);
       unchecked((capacity[i] = fits(unchecked(states[i]), p.limits, need, now)));
       if (perDeployment(p) && model.length > 0 && p.serves(model)) {
-        unchecked(states[i]).deploymentCooldownUntilMs = deploymentCooldown(unchecked(view.slots[i]), p.deploymentFor(model));
+        // Its cooldown, its window and its last report are the deployment's own.
+        const d = readDeployment(unchecked(view.slots[i]), p, model);
+        if (deployments === null) deployments = new Array<DeploymentRead | null>(n);
+        unchecked((deployments![i] = d));
+        unchecked(states[i]).deploymentCooldownUntilMs = d.state.cooldownUntilMs;
+        if (!deploymentFits(d, need, now)) {
+          unchecked((capacity[i] = false));
+          unchecked(states[i]).deploymentWindowResetMs = windowResetAt(d.state, d.limits);
+        }
       }
       const slot = unchecked(view.slots[i]);
       if (simpleAuth(slot, p)) continue;
@@ -85,6 +95,17 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     // The first CAS round writes over the read the choice was made on (a write since fails it).
     const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(providers[i]).limits, need, now, false,
       unchecked(reads[i]));
+    const dr = deployments !== null ? unchecked(deployments![i]) : null;
+    if (r.reservation !== null && dr !== null) {
+      // The deployment's window too; a race lost there gives the provider's back and chooses again.
+      const d = reserveDeployment(slot, dr, need, now);
+      if (!d.ok) {
+        r.reservation!.settle(-1, now);
+        if (d.contended && contended++ < 8) round--;
+        continue;
+      }
+      r.reservation!.linked = d.reservation;
+    }
     if (r.reservation !== null && clusterOut !== null) {
       // The provider's cluster-wide window (plugin/cluster.ts): take the estimate from the lease.
       const p = unchecked(providers[i]);

@@ -358,7 +358,10 @@ export class ClientRequest extends Context {
     const a = new Attempt(owner, view, i, picked.reservation!, up, this.promptEstimate, this.maxTokens);
     a.credential = k;
     a.tokens = this.root.tokens;
-    if (this.model.length > 0 && p.deploymentKeys.length > 0) a.deployment = p.deploymentFor(this.model);
+    if (this.model.length > 0 && p.deploymentKeys.length > 0) {
+      a.deployment = p.deploymentFor(this.model);
+      a.deploymentLimits = p.deploymentLimitsFor(this.model);
+    }
     if (capturesIds(this.api.kind, this.method)) {
       // A creating request records the new object's id; any answer of these APIs its reasoning
       // items and files; a request that looked for its objects' owner records what it found.

@@ -8,18 +8,26 @@ import { SharedValue } from "../host/calls";
 import { updateState } from "../host/store";
 import { ClusterHold } from "./cluster";
 
+/** Something a request holds until its answer says what was used. */
+export abstract class Held {
+  /** Ends it: `actual` tokens were used, or -1 when nothing was. */
+  abstract settle(actual: i64, now: i64): void;
+}
+
 /** Tokens and one request held in a window until the answer says what was used. */
-export class Reservation<T extends Window> {
+export class Reservation<T extends Window> extends Held {
   private held: bool = true;
   /** Cluster limits: the tokens taken from the cluster-wide lease with it (plugin/cluster.ts). */
   cluster: ClusterHold | null = null;
+  /** The same request's reservation in its deployment's window (plugin/deployments.ts), settled with this one. */
+  linked: Held | null = null;
 
   constructor(public readonly key: string, public readonly fingerprint: u32, public readonly limits: Limits,
     public readonly tokens: i64,
     /** When the window it landed in began: settling applies to that window only. */
     public readonly at: i64,
     /** Settling below the reservation gives the difference back (consumer budgets, not providers). */
-    public readonly refunds: bool) {}
+    public readonly refunds: bool) { super(); }
 
   get active(): bool {
     return this.held;
@@ -31,6 +39,8 @@ export class Reservation<T extends Window> {
     this.held = false;
     const c = this.cluster;
     if (c !== null) c.settle(actual, now);
+    const l = this.linked;
+    if (l !== null) l.settle(actual, now);
     updateState<T>(this.key, this.fingerprint, new SettleOp<T>(this.limits, this.tokens, actual, this.at, now, this.refunds));
   }
 }

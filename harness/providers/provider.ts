@@ -338,7 +338,8 @@ class MockProviderServer implements MockProvider {
 
     // 6. faults
     const { fault, script } = this.pickFault(headers, route.api, target.key, stream);
-    const rl = windowHeaders(this.kind, window.state(this.clock()));
+    const withWindow = this.opts.rateLimitHeaders !== false;
+    const rl = withWindow ? windowHeaders(this.kind, window.state(this.clock())) : {};
     if (fault && this.replyToFault(fault, rec, res, base, rl, target.key)) return;
 
     // 7. admission
@@ -348,11 +349,11 @@ class MockProviderServer implements MockProvider {
     rec.promptTokens = promptTokens;
     const adm = window.admit(reserved, this.clock());
     if (!adm.admitted) {
-      return reply(rateLimitReply(this.kind, adm, { api: route.api, apiVersion: rec.apiVersion, modelName: target.key, reserved }));
+      return reply(rateLimitReply(this.kind, adm, { api: route.api, apiVersion: rec.apiVersion, modelName: target.key, reserved }, withWindow));
     }
     this.admitted += 1;
     rec.reservedTokens = reserved;
-    const okHeaders = { ...base, ...windowHeaders(this.kind, adm.state) };
+    const okHeaders = { ...base, ...(withWindow ? windowHeaders(this.kind, adm.state) : {}) };
 
     // 8. latency, then the answer
     const latency = (script.latencyMs ?? this.latencyMs) + (fault?.type === "latency" ? fault.ms : 0);

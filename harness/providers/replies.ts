@@ -66,9 +66,10 @@ export function rateLimitReply(
   kind: ProviderKind,
   adm: Extract<Admission, { admitted: false }>,
   req: { api: ApiName; apiVersion?: string; modelName: string; reserved: number },
+  withWindow = true,
 ): Reply {
   const { reason, state, retryAfterMs } = adm;
-  const headers = { ...windowHeaders(kind, state), ...retryHeaders(retryAfterMs) };
+  const headers = { ...(withWindow ? windowHeaders(kind, state) : {}), ...retryHeaders(retryAfterMs) };
   if (kind === "azure") {
     const body = E.azure429(req.api, req.apiVersion ?? "v1", reason, Math.max(1, Math.ceil(retryAfterMs / 1000)));
     const policy = reason === "tokens" ? "DeploymentRatelimit-Token" : "DeploymentRatelimit-Call";

@@ -100,6 +100,11 @@ export interface MockProviderOptions {
    * projects do (default: one window per deployment/model, whatever the key — Azure's quota).
    */
   perKeyWindows?: boolean;
+  /**
+   * Send x-ratelimit-remaining-* (and OpenAI's limit/reset) headers. Default true, as Azure and
+   * OpenAI do; false plays a server that sends none (some OpenAI-compatible ones).
+   */
+  rateLimitHeaders?: boolean;
   /** Azure: deployment name → model and limits. */
   deployments?: Record<string, DeploymentSpec>;
   /** OpenAI: model name → limits. Absent = any model accepted (with `defaultLimits`). */

@@ -63,6 +63,11 @@ describe("configuration at configure time", () => {
     ["a top-level firstByteTimeout not shorter than upstreamTimeout (named once)",
       JSON.stringify({ firstByteTimeout: "10s", upstreamTimeout: "5s", providers: [provider("east"), provider("west")] }), {},
       [/^firstByteTimeout: must be shorter than upstreamTimeout \(10000 ms ≥ 5000 ms\).*\(provider east\)$/]],
+    ["malformed deployment objects",
+      JSON.stringify({ providers: [provider("east", { deployments: { "gpt-4o": { limits: { tokensPerMinute: 1000 } }, "gpt-4o-mini": { name: "bad name", limits: { tokensPerMinute: -5 } }, o3: { name: "o3", limit: {} }, o4: 7 } })] }), {},
+      [/^providers\[0\]\.deployments\.gpt-4o\.name: /, /^providers\[0\]\.deployments\.gpt-4o-mini\.name: deployment name /,
+        /^providers\[0\]\.deployments\.gpt-4o-mini\.limits\.tokensPerMinute: /, /^providers\[0\]\.deployments\.o3\.limit: unknown field/,
+        /^providers\[0\]\.deployments\.o4: expected a string/]],
     ["a negative or malformed timeout", JSON.stringify({ providers: [provider("east", { firstByteTimeout: "soon", upstreamTimeout: "0s" })] }), {},
       [/^providers\[0\]\.upstreamTimeout: /, /^providers\[0\]\.firstByteTimeout: /]],
   ];
