@@ -287,6 +287,16 @@ export class ConsumerConfig {
   models: string[] = [];
 }
 
+/** Sticking requests to one provider (select/selector.ts rendezvous choice). */
+export class AffinityConfig {
+  /** Requests carrying this header (lower case) stick to one provider per value ("" = off). */
+  header: string = "";
+  /** Requests of an authenticated consumer (without the header) stick to one provider per consumer. */
+  consumer: bool = false;
+  /** Honour x-ai-failover-provider: <name> on requests: that provider only, never failed over. */
+  providerHeader: bool = false;
+}
+
 export class StreamingConfig {
   allow: bool = true;
   /** Inject stream_options.include_usage into streaming chat requests that lack it. */
@@ -316,6 +326,7 @@ export class Config {
   cooldown: CooldownConfig = new CooldownConfig();
   consumers: ConsumerConfig[] = [];
   streaming: StreamingConfig = new StreamingConfig();
+  affinity: AffinityConfig = new AffinityConfig();
   /** Output tokens reserved when the client sets no max_tokens/max_completion_tokens. */
   defaultMaxTokens: i64 = 1024;
   /** Tokens an image in the prompt is counted as (defaults.imageTokens). */

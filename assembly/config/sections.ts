@@ -1,7 +1,8 @@
 // The global sections besides providers and consumers: healthCheck, retry, cooldown,
 // streaming, defaults and the top-level scalars. Defaults come from the model.
 
-import { Config, CooldownConfig, HealthCheckConfig, RetryConfig, StreamingConfig } from "./model";
+import { AffinityConfig, Config, CooldownConfig, HealthCheckConfig, RetryConfig, StreamingConfig } from "./model";
+import { isHeaderToken } from "./patterns";
 import { ObjReader, readInt } from "./walk";
 import { formatMs } from "./walk";
 import { quote } from "./text";
@@ -83,6 +84,30 @@ function readStreaming(root: ObjReader): StreamingConfig {
   return s;
 }
 
+/** The request header the gateway reads as a provider pin (and never sends upstream). */
+export const PIN_HEADER = "x-ai-failover-provider";
+
+function readAffinity(root: ObjReader): AffinityConfig {
+  const a = new AffinityConfig();
+  const o = root.obj("affinity");
+  if (o === null) return a;
+  const h = o.str("header", false);
+  if (h !== null) {
+    const name = h.toLowerCase();
+    if (!isHeaderToken(name) || name.length > 128 || name.charCodeAt(0) == 0x3a) {
+      o.errs.add(o.pathOf("header"), "must be a header name (1-128 token characters, not a pseudo-header), found " + quote(h));
+    } else if (name == PIN_HEADER || name == "authorization" || name == "api-key" || name == "x-api-key" || name == "x-ai-failover-cluster") {
+      o.errs.add(o.pathOf("header"), "must not be a credential header or one of the gateway's own, found " + quote(h));
+    } else {
+      a.header = name;
+    }
+  }
+  a.consumer = o.boolean("consumer", a.consumer);
+  a.providerHeader = o.boolean("providerHeader", a.providerHeader);
+  o.finish();
+  return a;
+}
+
 const LOG_LEVELS: string[] = ["trace", "debug", "info", "warn", "error", "critical"];
 
 /** Fills every section of `cfg` except providers, consumers and rules. */
@@ -91,6 +116,7 @@ export function readSections(root: ObjReader, cfg: Config): void {
   cfg.retry = readRetry(root);
   cfg.cooldown = readCooldown(root);
   cfg.streaming = readStreaming(root);
+  cfg.affinity = readAffinity(root);
   cfg.clusterLimits = readClusterLimits(root);
   const d = root.obj("defaults");
   if (d !== null) {

@@ -41,6 +41,12 @@ export function unknownApi(method: string, path: string): Rejection {
     method + " " + (q >= 0 ? path.substring(0, q) : path) + " is not one of them", INVALID, "unknown_api");
 }
 
+/** x-ai-failover-provider named a provider this gateway (or this route's rule) does not have. */
+export function unknownPinnedProvider(name: string): Rejection {
+  return new Rejection(400, "ai_failover_unknown_provider", "x-ai-failover-provider names no provider of this gateway" +
+    (name.length <= 64 ? " (\"" + name + "\")" : ""), INVALID, "unknown_provider").counted("unknown_provider");
+}
+
 export function bodyTooLarge(maxBytes: i64): Rejection {
   return new Rejection(413, "ai_failover_body_too_large", "request body exceeds " + maxBytes.toString() +
     " bytes (maxRequestBodyBytes)", INVALID, "request_too_large");

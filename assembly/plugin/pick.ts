@@ -39,7 +39,8 @@ export class Picked {
  * it are skipped.
  */
 export function pickProvider(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool,
-  rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null, cluster: ClusterLimiter | null = null, mayWait: bool = false): Picked {
+  rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null, cluster: ClusterLimiter | null = null, mayWait: bool = false,
+  affinity: u64 = 0): Picked {
   const providers = view.providers;
   const n = providers.length;
   const out = new Picked();
@@ -84,7 +85,7 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
         }
       }
     }
-    const choice = choose(providers, states, model, now, tried, capacity, rng);
+    const choice = choose(providers, states, model, now, tried, capacity, rng, affinity);
     if (choice.index < 0) {
       out.why = choice.why;
       out.states = states;

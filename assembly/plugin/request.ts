@@ -10,9 +10,10 @@ import { RequestScan, scanRequest } from "../lib/json_scan";
 import { Charge } from "../plan/accounting";
 import { AnswerHeaders, classifyAnswer, ERROR_BODY_PREFIX } from "../plan/answer";
 import { modelList } from "../plan/models";
+import { fnv1a64 } from "../lib/hash";
 import {
   bodyTooLarge, invalidBody, modelNotAllowed, noProvider, overBudget, Rejection, streamingDisabled,
-  unauthenticated, unknownApi, unsupportedTrailers,
+  unauthenticated, unknownApi, unknownPinnedProvider, unsupportedTrailers,
 } from "../plan/rejection";
 import { CLUSTER_HEADER, upstreamRequest } from "../plan/upstream";
 import {
@@ -63,6 +64,8 @@ export class ClientRequest extends Context {
   pinned: bool = false;
   /** Candidates other than the owner (skipped when pinned). */
   notOwner: bool[] | null = null;
+  /** Sticks the request to one provider (affinity.header / affinity.consumer; 0: none). */
+  affinityKey: u64 = 0;
   /** It names objects whose owner is unknown: a "not held here" answer moves it on. */
   discovering: bool = false;
   /** The client's body as received (kept while a retry is possible). */
@@ -130,6 +133,17 @@ export class ClientRequest extends Context {
     }
     // Never let a client credential or a client-chosen cluster through.
     for (let i = 0; i < h.strip.length; i++) removeHeader(MapType.RequestHeaders, unchecked(h.strip[i]));
+    const aff = cfg.affinity;
+    if (aff.header.length > 0) {
+      const v = getHeader(MapType.RequestHeaders, aff.header);
+      if (v !== null && v.length > 0) this.affinityKey = fnv1a64(v) | 1;
+    }
+    if (this.affinityKey == 0 && aff.consumer && this.consumer >= 0) this.affinityKey = fnv1a64(unchecked(cfg.consumers[this.consumer]).name) | 1;
+    const pin = h.pin;
+    if (aff.providerHeader && pin !== null && !this.pinTo(pin)) {
+      this.reject(unknownPinnedProvider(pin));
+      return FilterHeadersStatusValues.StopIteration;
+    }
     this.tried = new Array<bool>(view.providers.length);
     if (cfg.consumers.length > 0 && this.consumer < 0) {
       this.reject(unauthenticated());
@@ -261,7 +275,8 @@ export class ClientRequest extends Context {
       this.budget = a.reservation;
       if (!clusterConsumer(this, c, now)) return false;
     }
-    if (this.referenced.length > 0) this.findOwner(now);
+    // A provider the client pinned wins over the owner table (its explicit choice).
+    if (this.referenced.length > 0 && !this.pinned) this.findOwner(now);
     const attempt = this.newAttempt(now);
     if (attempt === null) {
       this.releaseBudget(now);
@@ -289,6 +304,23 @@ export class ClientRequest extends Context {
    * The provider holding the request's objects (the first one the owner table knows): the request
    * is pinned to it. None known: the request may look for it (plugin/affinity.ts).
    */
+  /** x-ai-failover-provider: this provider only, never failed over. False when the view has none of that name. */
+  private pinTo(name: string): bool {
+    const view = this.view!;
+    const n = view.providers.length;
+    const mask = new Array<bool>(n);
+    let any = false;
+    for (let k = 0; k < n; k++) {
+      const own = unchecked(view.providers[k]).name == name;
+      unchecked((mask[k] = !own));
+      if (own) any = true;
+    }
+    if (!any) return false;
+    this.pinned = true;
+    this.notOwner = mask;
+    return true;
+  }
+
   private findOwner(now: i64): void {
     const view = this.view!;
     for (let i = 0; i < this.referenced.length; i++) {
@@ -323,7 +355,7 @@ export class ClientRequest extends Context {
       else for (let k = 0; k < skip.length; k++) if (unchecked(notOwner[k])) unchecked((skip[k] = true));
     }
     const picked = pickProvider(view, this.model, this.api.kind, this.need, this.tried, this.headerOnly, this.root.rng, now,
-      this.root.tokens, skip, this.root.cluster, mayWait(this));
+      this.root.tokens, skip, this.root.cluster, mayWait(this), this.affinityKey);
     if (picked.index < 0) {
       if (picked.leaseFor >= 0) {
         if (parkForLease(this, PoolKind.Provider, unchecked(view.providers[picked.leaseFor]).name, now)) return null;

@@ -6,6 +6,7 @@ import { MapType, PairsReader, removeHeader, replaceHeader } from "../host/calls
 import { pinRoute } from "../host/routing";
 import { CLUSTER_HEADER, PER_TRY_TIMEOUT_HEADER, ROUTE_TIMEOUT_HEADER, UpstreamRequest } from "../plan/upstream";
 import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
+import { PIN_HEADER } from "../config/sections";
 
 const PATH = utf8(":path");
 const METHOD = utf8(":method");
@@ -28,6 +29,7 @@ for (let i = 0; i < STRIPPED.length; i++) {
 function strippedNames(): string[] {
   const out = CLIENT_CREDENTIAL_HEADERS.slice(0);
   if (!out.includes(CLUSTER_HEADER)) out.push(CLUSTER_HEADER);
+  out.push(PIN_HEADER);
   return out;
 }
 
@@ -42,6 +44,8 @@ export class RequestHeaders {
   bearer: string = "";
   apiKey: string = "";
   xApiKey: string = "";
+  /** x-ai-failover-provider's value (a provider pin, when affinity.providerHeader allows it); null: absent. */
+  pin: string | null = null;
   /** Present headers that must not go upstream (client credentials, our routing header). */
   strip: string[] = [];
 
@@ -84,6 +88,7 @@ export class RequestHeaders {
           if (a.length > 7 && a.substring(0, 7).toLowerCase() == "bearer ") this.bearer = a.substring(7).trim();
         } else if (name == "api-key" && this.apiKey.length == 0) this.apiKey = r.valueString().trim();
         else if (name == "x-api-key" && this.xApiKey.length == 0) this.xApiKey = r.valueString().trim();
+        else if (name == PIN_HEADER && this.pin === null) this.pin = r.valueString().trim();
         if (!this.strip.includes(name)) this.strip.push(name);
         break;
       }

@@ -68,6 +68,12 @@ describe("configuration at configure time", () => {
       [/^providers\[0\]\.deployments\.gpt-4o\.name: /, /^providers\[0\]\.deployments\.gpt-4o-mini\.name: deployment name /,
         /^providers\[0\]\.deployments\.gpt-4o-mini\.limits\.tokensPerMinute: /, /^providers\[0\]\.deployments\.o3\.limit: unknown field/,
         /^providers\[0\]\.deployments\.o4: expected a string/]],
+    ["a bad affinity block",
+      JSON.stringify({ affinity: { header: "Api-Key", consumer: "yes", sticky: true }, providers: [provider("east")] }), {},
+      [/^affinity\.header: must not be a credential header/, /^affinity\.consumer: /, /^affinity\.sticky: unknown field/]],
+    ["an affinity header that is not a header name",
+      JSON.stringify({ affinity: { header: "x session" }, providers: [provider("east")] }), {},
+      [/^affinity\.header: must be a header name/]],
     ["a negative or malformed timeout", JSON.stringify({ providers: [provider("east", { firstByteTimeout: "soon", upstreamTimeout: "0s" })] }), {},
       [/^providers\[0\]\.upstreamTimeout: /, /^providers\[0\]\.firstByteTimeout: /]],
   ];
