@@ -139,14 +139,15 @@ export class ClientRequest extends Context {
       if (v !== null && v.length > 0) this.affinityKey = fnv1a64(v) | 1;
     }
     if (this.affinityKey == 0 && aff.consumer && this.consumer >= 0) this.affinityKey = fnv1a64(unchecked(cfg.consumers[this.consumer]).name) | 1;
-    const pin = h.pin;
-    if (aff.providerHeader && pin !== null && !this.pinTo(pin)) {
-      this.reject(unknownPinnedProvider(pin));
-      return FilterHeadersStatusValues.StopIteration;
-    }
     this.tried = new Array<bool>(view.providers.length);
     if (cfg.consumers.length > 0 && this.consumer < 0) {
       this.reject(unauthenticated());
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    // After authentication: an unauthenticated client learns nothing of the providers' names.
+    const pin = h.pin;
+    if (aff.providerHeader && pin !== null && !this.pinTo(pin)) {
+      this.reject(unknownPinnedProvider(pin));
       return FilterHeadersStatusValues.StopIteration;
     }
     if (this.api.kind == ApiKind.Unknown) {

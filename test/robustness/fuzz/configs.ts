@@ -19,12 +19,16 @@ const ALL_KEYS = Object.values(K);
 
 const base = () => ({
   providers: [
-    { name: "a", type: "azure-openai", cluster: "ca", host: "a.openai.azure.com", apiVersion: "2024-10-21", deployments: { "gpt-4o": "a-dep" }, auth: { apiKey: K.a }, priority: 0, limits: { tokensPerMinute: 100000 } },
+    { name: "a", type: "azure-openai", cluster: "ca", host: "a.openai.azure.com", apiVersion: "2024-10-21",
+      deployments: { "gpt-4o": { name: "a-dep", limits: { tokensPerMinute: 50000 } }, "gpt-4o-mini": "a-mini" }, auth: { apiKey: K.a }, priority: 0,
+      limits: { tokensPerMinute: 100000 }, firstByteTimeout: "20s", upstreamTimeout: "5m" },
     { name: "b", type: "azure-openai", api: "v1", cluster: "cb", host: "b.openai.azure.com:8443", auth: { apiKey: K.b }, priority: 1 },
     { name: "c", type: "openai", cluster: "cc", host: "api.c.example", models: ["gpt-4o"], auth: { apiKey: K.c }, priority: 0, weight: 3 },
   ],
   healthCheck: { enabled: false },
   retry: { maxAttempts: 2 },
+  affinity: { header: "x-session-id", consumer: true, providerHeader: true },
+  firstByteTimeout: "30s",
   seed: 3,
   _rules_: [{ _match_route_: ["r1"], providers: [{ name: "d", type: "openai", cluster: "cd", host: "d.example", auth: { apiKey: K.d } }] }],
 });
@@ -34,6 +38,7 @@ const words = [
   "priority", "weight", "limits", "tokensPerMinute", "requestsPerMinute", "window", "healthCheck", "enabled", "retry", "maxAttempts", "onStatus",
   "cooldown", "consumers", "streaming", "allow", "defaults", "maxTokens", "seed", "mode", "logLevel", "_rules_", "_match_route_", "_match_domain_",
   "_match_service_", "_match_route_prefix_", "upstreamTimeout", "maxRequestBodyBytes",
+  "firstByteTimeout", "affinity", "header", "consumer", "providerHeader", "audioTokensPerSecond", "imageTokens",
 ];
 const scalars = fc.oneof(
   fc.constantFrom("azure-openai", "openai", "10s", "500ms", "-1s", "", "/v1", "h:99999", "2024-10-21", "headers", "body", "v1", "classic",
