@@ -59,10 +59,7 @@ export function choose(providers: ProviderConfig[], states: ProviderState[], mod
       let best: f64 = -1;
       for (let i = 0; i < n; i++) {
         const p = unchecked(providers[i]);
-        if (p.priority != current || !p.serves(model) || p.weight <= 0) continue;
-        if (i < excluded.length && unchecked(excluded[i])) continue;
-        if (!unchecked(states[i]).available(nowMs)) continue;
-        if (i < capacityOk.length && !unchecked(capacityOk[i])) continue;
+        if (!candidate(p, i, current, model, nowMs, states, excluded, capacityOk)) continue;
         const score = rendezvous(affinity, p.name, p.weight);
         if (score > best) { best = score; out.index = i; }
       }
@@ -71,10 +68,7 @@ export function choose(providers: ProviderConfig[], states: ProviderState[], mod
     let r = rng.below(total);
     for (let i = 0; i < n; i++) {
       const p = unchecked(providers[i]);
-      if (p.priority != current || !p.serves(model) || p.weight <= 0) continue;
-      if (i < excluded.length && unchecked(excluded[i])) continue;
-      if (!unchecked(states[i]).available(nowMs)) continue;
-      if (i < capacityOk.length && !unchecked(capacityOk[i])) continue;
+      if (!candidate(p, i, current, model, nowMs, states, excluded, capacityOk)) continue;
       const w = <u32>p.weight;
       if (r < w) { out.index = i; return out; }
       r -= w;
@@ -84,6 +78,16 @@ export function choose(providers: ProviderConfig[], states: ProviderState[], mod
   else if (availableSeen == 0) out.why = NoChoice.AllUnavailable;
   else out.why = NoChoice.NoCapacity;
   return out;
+}
+
+/** May provider i of priority group `group` take the request (serves it, weighted, not tried, available, has capacity)? */
+// @ts-ignore: decorator
+@inline function candidate(p: ProviderConfig, i: i32, group: i32, model: string, nowMs: i64, states: ProviderState[], excluded: bool[],
+  capacityOk: bool[]): bool {
+  if (p.priority != group || !p.serves(model) || p.weight <= 0) return false;
+  if (i < excluded.length && unchecked(excluded[i])) return false;
+  if (!unchecked(states[i]).available(nowMs)) return false;
+  return i >= capacityOk.length || unchecked(capacityOk[i]);
 }
 
 /**
