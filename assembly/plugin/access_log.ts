@@ -72,6 +72,8 @@ export function recordRequest(r: ClientRequest, a: Attempt | null, c: Charge, no
       .ascii(stream ? " stream=true" : " stream=false")
       .ascii(" prompt_tokens=").dec(c.input).ascii(" completion_tokens=").dec(c.output)
       .ascii(c.estimated ? " estimated=true" : " estimated=false").ascii(" ttfb_ms=").dec(ttfb).ascii(" total_ms=").dec(now - r.startedMs);
+    // Only after a failover: why each earlier attempt was left.
+    if (r.failovers.length > 0) b.ascii(" failover=").ascii(r.failovers);
     logBytes(<Level>level, b.buf.dataStart, b.len);
   }
 }

@@ -78,7 +78,10 @@ function sendNext(r: ClientRequest, now: i64, reason: string = ""): bool {
     }
     const prev = r.attempt!.provider.name;
     const expired = r.attempt!.firstByteExpired;
-    r.root.metrics.failover(prev, reason.length > 0 ? reason : expired ? "first_byte_timeout" : failoverReason(r.status));
+    const why = reason.length > 0 ? reason : expired ? "first_byte_timeout" : failoverReason(r.status);
+    r.root.metrics.failover(prev, why);
+    // For the access line: why each attempt was left, in order.
+    r.failovers = r.failovers.length > 0 ? r.failovers + "," + why : why;
     if (enabled(Level.Info)) {
       log(Level.Info, "ai-failover: failover " + prev + " → " + next.provider.name +
         " (attempt " + (r.attempts + 1).toString() + ", previous status " + r.status.toString() +

@@ -76,6 +76,8 @@ export class ClientRequest extends Context {
   /** Providers tried so far (empty: retries are off for this request). */
   tried: bool[] = [];
   attempts: i32 = 0;
+  /** Why each earlier attempt was left (failovers_total's reasons, comma-separated; "" none). */
+  failovers: string = "";
   /** The latest attempt (the one whose answer the client gets). */
   attempt: Attempt | null = null;
   /** The last status seen or sent. */

@@ -46,6 +46,7 @@ describe("firstByteTimeout and per-provider upstreamTimeout", () => {
     expect(failovers(prom, EAST, "first_byte_timeout")).toBe(1);
     expect(failovers(prom, EAST, "upstream_error")).toBe(0);
     expect(s.logs.some((l) => l.message.includes("no answer within 300 ms, firstByteTimeout"))).toBe(true);
+    expect(s.logs.some((l) => l.message.startsWith("ai-failover access: provider=aoai-west-payg") && l.message.endsWith(" failover=first_byte_timeout"))).toBe(true);
   });
 
   it("a stream whose headers came in time is not cut, however late its first token (a reasoning model)", async () => {

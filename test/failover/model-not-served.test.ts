@@ -61,5 +61,11 @@ describe("a provider that does not serve the model", () => {
     }
     const eastChats = s.east.records.filter((x) => x.api === "chat");
     expect(eastChats.map((x) => x.status)).toEqual([404]);
+    // The access line and the metric say why the first request left the primary.
+    const access = s.logs.map((l) => l.message).filter((m) => m.startsWith("ai-failover access:"));
+    expect(access).toHaveLength(5);
+    expect(access[0]).toMatch(/ provider=aoai-west-payg .* status=200 attempts=2 .* failover=model_not_served$/);
+    expect(access.slice(1).every((m) => m.includes(" attempts=1 ") && !m.includes("failover="))).toBe(true);
+    expect(await s.prometheus()).toMatch(/ai_failover_failovers_total\{[^}]*provider="aoai-east-ptu"[^}]*reason="model_not_served"[^}]*\} 1/);
   });
 });
