@@ -1,18 +1,40 @@
-// `clusterLimits`: limits counted across every gateway replica by the rate limit service
-// (envoyproxy/ratelimit, reached with proxy_grpc_call on an Envoy cluster) instead of per
-// Envoy process. Parse → validate here; the plugin (plugin/cluster.ts) applies it.
+// `clusterLimits`: limits counted across every gateway replica instead of per Envoy process, by
+// one of two engines: the rate limit service (envoyproxy/ratelimit, reached with proxy_grpc_call
+// on an Envoy cluster) or, in the Higress build, Redis directly (Higress's proxy_redis_call).
+// Parse → validate here; the plugin (plugin/cluster.ts) applies it.
 
 import { ProtoReader } from "../lib/protobuf";
+import { readSecret } from "./credential";
+import { EnvLookup } from "./env";
+import { Credential } from "./model";
 import { isHeaderToken, isName } from "./patterns";
 import { quote } from "./text";
 import { ObjReader } from "./walk";
 
-export class ClusterLimitsConfig {
-  /** The Envoy cluster of the rate limit service (HTTP/2). */
+/** `clusterLimits.redis`: Redis reached through Higress's Redis calls (the Higress build only). */
+export class RedisEngineConfig {
+  /** The cluster Higress generated for the Redis service (`outbound|6379||redis.dns`), plus `?db=N`. */
   cluster: string = "";
-  /** The rate limit domain the descriptors belong to (the `domain` of the service's YAML). */
+  /** As configured (for messages). */
+  service: string = "";
+  username: string = "";
+  /** AUTH password; empty: none. Masked whenever printed. */
+  password: Credential = new Credential("");
+  /** Where the password came from ("password", "passwordEnv:NAME", or "" for none). */
+  passwordSource: string = "";
+  database: i64 = 0;
+  /** Keys are `<keyPrefix>:provider:<name>` and `<keyPrefix>:consumer:<name>`. */
+  keyPrefix: string = "ai-failover";
+}
+
+export class ClusterLimitsConfig {
+  /** The Envoy cluster of the rate limit service (HTTP/2); "" with `redis`. */
+  cluster: string = "";
+  /** Redis instead of the rate limit service (exactly one of the two). */
+  redis: RedisEngineConfig | null = null;
+  /** The rate limit domain the descriptors belong to (the `domain` of the service's YAML); Redis: the key prefix. */
   domain: string = "ai-failover";
-  /** Timeout of one ShouldRateLimit call. */
+  /** Timeout of one ShouldRateLimit call (Redis: of one Redis call, Higress's op timeout). */
   timeoutMs: i64 = 100;
   /**
    * Tokens leased per call (0 = per request: each request asks for exactly its estimate). A
@@ -38,11 +60,85 @@ export function parsesAsProtobuf(name: string): bool {
   return r.ok;
 }
 
-export function readClusterLimits(root: ObjReader): ClusterLimitsConfig | null {
+/** Higress's cluster name of a service (wasm-go pkg/wrapper/cluster_wrapper.go FQDNCluster): `outbound|<port>||<fqdn>`. */
+export function serviceCluster(service: string, port: i64): string {
+  return "outbound|" + port.toString() + "||" + service;
+}
+
+function isServiceName(s: string): bool {
+  if (s.length == 0 || s.length > 253) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x2e || c == 0x2d || c == 0x5f;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+function readRedis(o: ObjReader, c: ClusterLimitsConfig, env: EnvLookup): void {
+  const r = new RedisEngineConfig();
+  const service = o.nonEmpty("service", true, "the Redis service, as Higress names it: \"redis.dns\", \"redis.ns.svc.cluster.local\", or its cluster \"outbound|6379||redis.dns\"");
+  let cluster = "";
+  if (service !== null) {
+    r.service = service;
+    if (service.includes("|")) {
+      if (!isHeaderToken(service) || service.length > 255 || !service.startsWith("outbound|")) {
+        o.errs.add(o.pathOf("service"), "a cluster name must look like \"outbound|<port>||<service>\" (printable ASCII, at most 255 characters), found " + quote(service));
+      } else cluster = service;
+      if (o.has("servicePort")) o.errs.add(o.pathOf("servicePort"), "not with a cluster name in service (its port is in the name)");
+    } else if (!isServiceName(service)) {
+      o.errs.add(o.pathOf("service"), "must be a service name (letters, digits, '.', '-', '_'), found " + quote(service));
+    } else {
+      // Higress's own Redis plugins default to 80 for static services (their logical port) and 6379 otherwise.
+      const port = o.int("servicePort", service.endsWith(".static") ? 80 : 6379, 1, 65535);
+      cluster = serviceCluster(service, port);
+    }
+  }
+  const user = o.str("username", false);
+  if (user !== null) {
+    if (user.length > 0 && !isHeaderToken(user)) o.errs.add(o.pathOf("username"), "must be printable ASCII without spaces");
+    else r.username = user;
+  }
+  if (o.has("password") || o.has("passwordEnv")) {
+    const pw = readSecret(o, env, "password", "passwordEnv", "", "it is sent in Redis's AUTH");
+    if (pw !== null) {
+      r.password = pw.credential;
+      r.passwordSource = pw.source;
+    }
+  } else if (r.username.length > 0) {
+    o.errs.add(o.pathOf("username"), "a username needs a password (set password or passwordEnv)");
+  }
+  r.database = o.int("database", 0, 0, 1000000);
+  const prefix = o.nonEmpty("keyPrefix", false);
+  if (prefix !== null) {
+    if (isName(prefix)) r.keyPrefix = prefix;
+    else o.errs.add(o.pathOf("keyPrefix"), "must match [A-Za-z0-9._-]{1,64}, found " + quote(prefix));
+  }
+  c.timeoutMs = o.duration("timeout", 200, 1, 60000);
+  o.finish();
+  r.cluster = r.database != 0 && cluster.length > 0 ? cluster + "?db=" + r.database.toString() : cluster;
+  c.redis = r;
+  c.domain = r.keyPrefix;
+}
+
+export function readClusterLimits(root: ObjReader, env: EnvLookup): ClusterLimitsConfig | null {
   const o = root.obj("clusterLimits");
   if (o === null) return null;
   const c = new ClusterLimitsConfig();
-  const rls = o.obj("rateLimitService", true, "the rate limit service (cluster, domain, timeout)");
+  const hasRls = o.has("rateLimitService");
+  const hasRedis = o.has("redis");
+  if (hasRls && hasRedis) {
+    o.errs.add(o.path, "set exactly one of rateLimitService (Envoy's rate limit service) or redis (Higress's Redis calls, the Higress build), not both");
+  } else if (!hasRls && !hasRedis) {
+    o.field("rateLimitService");
+    o.field("redis");
+    o.errs.add(o.path, "one of rateLimitService (Envoy's rate limit service, reached over gRPC) or redis (Redis through Higress's Redis calls, " +
+      "build/ai-failover-higress.wasm only) is required");
+  }
+  const red = hasRedis && !hasRls ? o.obj("redis") : null;
+  if (red !== null) readRedis(red, c, env);
+  else if (hasRedis) o.field("redis");
+  const rls = hasRls ? o.obj("rateLimitService", true, "the rate limit service (cluster, domain, timeout)") : null;
   if (rls !== null) {
     const cluster = rls.nonEmpty("cluster", true, "the Envoy cluster (HTTP/2) of the rate limit service");
     if (cluster !== null) {

@@ -40,7 +40,7 @@ export function readConfig(root: ObjReader, env: EnvLookup, memo: ProviderMemo |
   cfg.identities = identities;
   const providers = readProviders(root, env, memo, identities);
   cfg.providers = providers.providers;
-  readSections(root, cfg);
+  readSections(root, cfg, env);
   checkTimeouts(cfg, providers, root);
   const consumers = readConsumers(root, env);
   cfg.consumers = consumers.consumers;

@@ -7,6 +7,7 @@ import { ObjReader, readInt } from "./walk";
 import { formatMs } from "./walk";
 import { quote } from "./text";
 import { readClusterLimits } from "./cluster_limits";
+import { EnvLookup } from "./env";
 
 const SECOND: i64 = 1000;
 const MINUTE: i64 = 60 * SECOND;
@@ -111,13 +112,13 @@ function readAffinity(root: ObjReader): AffinityConfig {
 const LOG_LEVELS: string[] = ["trace", "debug", "info", "warn", "error", "critical"];
 
 /** Fills every section of `cfg` except providers, consumers and rules. */
-export function readSections(root: ObjReader, cfg: Config): void {
+export function readSections(root: ObjReader, cfg: Config, env: EnvLookup): void {
   cfg.healthCheck = readHealthCheck(root);
   cfg.retry = readRetry(root);
   cfg.cooldown = readCooldown(root);
   cfg.streaming = readStreaming(root);
   cfg.affinity = readAffinity(root);
-  cfg.clusterLimits = readClusterLimits(root);
+  cfg.clusterLimits = readClusterLimits(root, env);
   const d = root.obj("defaults");
   if (d !== null) {
     cfg.defaultMaxTokens = d.int("maxTokens", cfg.defaultMaxTokens, 1, 10000000);

@@ -1,22 +1,29 @@
 // Cluster-wide limits (issue 11): a replica's share of each provider's and consumer's token limit
-// is leased from the rate limit service (envoyproxy/ratelimit, ShouldRateLimit over
-// proxy_grpc_call) into a pool in shared data (cluster/pool.ts), which every worker of the
-// process draws on. A request whose pool is short is parked (its body held) while the lease is
-// asked for, and routed again when the answer — or the failure — arrives; the host's timeout
-// bounds the wait. Engine down: fail open (each replica admits up to limit / replicas) or closed.
+// is leased from an engine — the rate limit service (envoyproxy/ratelimit, ShouldRateLimit over
+// proxy_grpc_call; plugin/cluster_rls.ts) or, in the Higress build, Redis directly
+// (plugin/cluster_redis.ts) — into a pool in shared data (cluster/pool.ts), which every worker of
+// the process draws on. A request whose pool is short is parked (its body held) while the lease is
+// asked for, and routed again when the answer — or the failure — arrives; the call's timeout (and,
+// as a backstop, the tick) bounds the wait. Engine down: fail open (each replica admits up to
+// limit / replicas) or closed. With Redis, provider cooldowns travel the same way
+// (plugin/cluster_cooldowns.ts).
 
 import { ClusterLimitsConfig } from "../config/cluster_limits";
-import { Config } from "../config/model";
+import { Config, ConsumerConfig } from "../config/model";
 import { ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom } from "../cluster/pool";
-import { decodeRateLimitResponse, encodeRateLimitRequest, RLS_METHOD, RLS_SERVICE, RlsDescriptor } from "../cluster/rls";
 import { fnv1a32 } from "../lib/hash";
 import { StateOp } from "../lib/state_op";
 import { defineMetric, incrementMetric, nowMs, Result, setEffectiveContext } from "../host/calls";
-import { grpcCall, grpcMessage, grpcStatusMessage } from "../host/grpc";
+import { grpcStatusMessage } from "../host/grpc";
 import { enabled, Level, log } from "../host/log";
+import { REDIS_OK } from "../host/redis";
 import { updateState } from "../host/store";
+import { ProviderSlot } from "../provider/registry";
+import { ClusterEngine, EngineAnswer, EngineCall, PoolKind, redisEngine } from "./cluster_engine";
+import { ClusterCooldowns } from "./cluster_cooldowns";
+import { RlsEngine } from "./cluster_rls";
 
-export const enum PoolKind { Provider = 0, Consumer = 1 }
+export { PoolKind } from "./cluster_engine";
 
 /** A request waiting for a lease: routed again (or told why not) when the answer comes. */
 export abstract class LeaseWaiter {
@@ -100,7 +107,8 @@ export class ClusterTake {
 
 class LeaseCall {
   waiters: LeaseWaiter[] = [];
-  constructor(public key: string, public fingerprint: u32, public name: string, public granted: i64, public reported: i64, public sentMs: i64) {}
+  constructor(public key: string, public fingerprint: u32, public kind: PoolKind, public name: string, public granted: i64, public reported: i64,
+    public sentMs: i64) {}
 }
 
 const RESULTS: string[] = ["ok", "over_limit", "unlimited", "failed"];
@@ -109,8 +117,29 @@ const R_OVER = 1;
 const R_UNLIMITED = 2;
 const R_FAILED = 3;
 
+/** A pool's limits as configured (what the Redis engine counts against). */
+class PoolLimits {
+  constructor(public tokens: i64, public requests: i64, public windowMs: i64) {}
+}
+
+/**
+ * A problem (with its path) when this build cannot serve the configuration: `clusterLimits.redis`
+ * in the Envoy build, which has no Redis calls.
+ */
+export function unsupportedByBuild(cfg: Config): string | null {
+  const c = cfg.clusterLimits;
+  if (c === null || c.redis === null || redisEngine() !== null) return null;
+  return "clusterLimits.redis: this module is the Envoy build (ai-failover.wasm), which has no Redis calls (they are Higress's own " +
+    "host functions, absent from upstream Envoy): on Higress load build/ai-failover-higress.wasm; on Envoy use clusterLimits.rateLimitService";
+}
+
+/** The rate limit service engine, shared by every configuration of the VM. */
+const RLS_ENGINE = new RlsEngine();
+
 export class ClusterLimiter {
   cfg: ClusterLimitsConfig | null = null;
+  engine: ClusterEngine = RLS_ENGINE;
+  cooldowns: ClusterCooldowns = new ClusterCooldowns();
   private calls: Map<u32, LeaseCall> = new Map();
   /** Leases in flight per pool key (lease mode: requests join the one in flight). */
   private inFlight: Map<string, u32> = new Map();
@@ -118,10 +147,29 @@ export class ClusterLimiter {
   private metricIds: u32[] = [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff];
   private lastWarnMs: i64 = -100000;
   private failing: bool = false;
+  /** Pool key → its configured limits (Redis engine). */
+  private limits: Map<string, PoolLimits> = new Map();
 
-  configure(cfg: Config): void {
+  /** Takes the configuration's clusterLimits (unsupportedByBuild said this build can serve it). */
+  configure(cfg: Config, providers: ProviderSlot[]): void {
     this.cfg = cfg.clusterLimits;
     for (let i = 0; i < 4; i++) unchecked((this.metricIds[i] = 0xffffffff));
+    this.limits = new Map();
+    const c = this.cfg;
+    if (c === null) return;
+    const redis = redisEngine();
+    this.engine = c.redis !== null && redis !== null ? redis : RLS_ENGINE;
+    for (let i = 0; i < providers.length; i++) {
+      const p = unchecked(providers[i]).config;
+      const key = this.key(PoolKind.Provider, p.name);
+      if (!this.limits.has(key)) this.limits.set(key, new PoolLimits(p.limits.tokensPerMinute, p.limits.requestsPerMinute, p.limits.windowMs));
+    }
+    for (let i = 0; i < cfg.consumers.length; i++) {
+      const k: ConsumerConfig = unchecked(cfg.consumers[i]);
+      this.limits.set(this.key(PoolKind.Consumer, k.name), new PoolLimits(k.tokensPerMinute, k.requestsPerMinute, 60000));
+    }
+    this.cooldowns.configure(c, providers);
+    this.engine.configure(c);
   }
 
   get on(): bool {
@@ -140,9 +188,11 @@ export class ClusterLimiter {
   /**
    * Takes `need` tokens from the pool of `name`. `limit`: its configured tokens per window (the
    * fail-open share is limit / replicas); `refunds`: settle both ways (consumer budgets).
+   * Redis engine: a pool without a configured limit is not counted cluster-wide (Taken, no hold).
    */
   take(kind: PoolKind, name: string, need: i64, limit: i64, windowMs: i64, refunds: bool, now: i64): ClusterTake {
     const c = this.cfg!;
+    if (limit <= 0 && this.engine.limitsHere()) return new ClusterTake();
     const key = this.key(kind, name);
     const fp = fnv1a32(key);
     const share = limit > 0 ? (limit + c.replicas - 1) / c.replicas : 0;
@@ -162,7 +212,7 @@ export class ClusterLimiter {
 
   /**
    * Leases tokens for `name`'s pool: `need` (or the configured lease, if larger) plus what the
-   * service has not counted yet. `waiter` (may be null: a background refill) is resumed when the
+   * engine has not counted yet. `waiter` (may be null: a background refill) is resumed when the
    * answer or the failure arrives. False when no call could be started (the pool is then
    * degraded and the waiter is not parked: route again at once).
    */
@@ -184,38 +234,100 @@ export class ClusterLimiter {
     const peek = new UnreportedOp(now);
     updateState<ClusterPool>(key, fp, peek);
     if (probeOnly && (!peek.stale || peek.degraded || this.inFlight.has(key))) return true;
-    const granted = probeOnly ? 0 : need > c.leaseTokens ? need : c.leaseTokens;
-    const reported = peek.unreported;
-    const d = new RlsDescriptor(<u64>(granted + reported)).entry(kind == PoolKind.Provider ? "provider" : "consumer", name);
-    const msg = encodeRateLimitRequest(c.domain, [d]);
-    const start = grpcCall(c.cluster, RLS_SERVICE, RLS_METHOD, msg, <u32>c.timeoutMs);
-    if (start.result != Result.Ok) {
-      this.failed(key, fp, now, "rate limit service call not started on cluster " + c.cluster + " (result " + start.result.toString() + ")");
+    const call = this.engineCall(kind, name, key);
+    call.want = probeOnly ? 0 : need > c.leaseTokens ? need : c.leaseTokens;
+    call.need = probeOnly ? 0 : need;
+    call.reported = peek.unreported;
+    // Per request, Redis also counts the request (a lease of many requests' tokens cannot).
+    call.requests = !probeOnly && c.leaseTokens == 0 ? 1 : 0;
+    if (c.leaseTokens > 0) call.requestLimit = 0;
+    return this.send(call, key, fp, now, waiter);
+  }
+
+  private engineCall(kind: PoolKind, name: string, key: string): EngineCall {
+    const call = new EngineCall();
+    call.kind = kind;
+    call.name = name;
+    if (this.limits.has(key)) {
+      const l = this.limits.get(key);
+      call.tokenLimit = l.tokens;
+      call.requestLimit = l.requests;
+      call.windowMs = l.windowMs;
+    }
+    return call;
+  }
+
+  private send(call: EngineCall, key: string, fp: u32, now: i64, waiter: LeaseWaiter | null): bool {
+    const start = this.engine.start(call, this.cfg!);
+    if (!start.ok) {
+      this.failed(key, fp, now, start.why);
       return false;
     }
-    const call = new LeaseCall(key, fp, name, granted, reported, now);
+    const lc = new LeaseCall(key, fp, call.kind, call.name, call.want, call.reported, now);
     if (waiter !== null) {
-      call.waiters.push(waiter);
+      lc.waiters.push(waiter);
       this.parkedIds.add(waiter.contextId());
     }
-    this.calls.set(start.token, call);
+    this.calls.set(start.token, lc);
     this.inFlight.set(key, start.token);
     return true;
   }
 
   /**
-   * Each tick: learn every pool's state for the current service window before a request needs it
-   * (a check-only call, hits 0 plus whatever is unreported) — so a failover attempt, which cannot
+   * Each tick: learn every pool's state for the current window before a request needs it (a
+   * check-only call, hits 0 plus whatever is unreported) — so a failover attempt, which cannot
    * wait, finds a provider the service does not limit already marked so, and fail-open
-   * admissions are reported soon after the service is back.
+   * admissions are reported soon after the engine is back. With Redis, one worker per process also
+   * looks at every provider each tick, publishing cooldowns this process learned and learning
+   * those others published (plugin/cluster_cooldowns.ts). Calls older than their timeout (plus a
+   * margin) are failed here, whatever the host does.
    */
-  tick(cfg: Config, providers: string[], now: i64): void {
+  tick(cfg: Config, providers: ProviderSlot[], now: i64): void {
     if (this.cfg === null) return;
-    for (let i = 0; i < providers.length; i++) this.lease(PoolKind.Provider, unchecked(providers[i]), 0, now, null, true);
+    this.expire(now);
+    const here = this.engine.limitsHere();
+    const syncing = here && this.cooldowns.holds(now);
+    for (let i = 0; i < providers.length; i++) {
+      const slot = unchecked(providers[i]);
+      const name = slot.config.name;
+      if (slot.credential > 0) continue;
+      if (syncing) this.sync(slot, now);
+      else if (!here || slot.config.limits.tokensPerMinute > 0) this.lease(PoolKind.Provider, name, 0, now, null, true);
+    }
     for (let i = 0; i < cfg.consumers.length; i++) {
       const c = unchecked(cfg.consumers[i]);
       if (c.tokensPerMinute > 0) this.lease(PoolKind.Consumer, c.name, 0, now, null, true);
     }
+  }
+
+  /** Redis: one look at a provider's key that also publishes its cooldown, if this process has a new one. */
+  private sync(slot: ProviderSlot, now: i64): void {
+    const name = slot.config.name;
+    const key = this.key(PoolKind.Provider, name);
+    const fp = fnv1a32(key);
+    if (this.inFlight.has(key)) return;
+    const call = this.engineCall(PoolKind.Provider, name, key);
+    if (call.tokenLimit > 0) {
+      const peek = new UnreportedOp(now);
+      updateState<ClusterPool>(key, fp, peek);
+      if (peek.degraded) return;
+      call.reported = peek.unreported;
+    } else if (this.cooldowns.degraded(now)) return;
+    this.cooldowns.toPublish(slot, now, call);
+    if (call.tokenLimit <= 0 && call.publishMs == 0 && !this.cooldowns.due(now)) return;
+    this.send(call, key, fp, now, null);
+  }
+
+  /** Calls the host should have ended by now: failed (a late answer is then ignored as unknown). */
+  private expire(now: i64): void {
+    const limit = this.cfg!.timeoutMs + 250;
+    const late: u32[] = [];
+    const tokens = this.calls.keys();
+    for (let i = 0; i < tokens.length; i++) {
+      const t = unchecked(tokens[i]);
+      if (now - this.calls.get(t).sentMs > limit) late.push(t);
+    }
+    for (let i = 0; i < late.length; i++) this.callFailed(unchecked(late[i]), now, "no answer from the " + this.engine.label() + " within " + limit.toString() + " ms");
   }
 
   private count(result: i32): void {
@@ -231,6 +343,7 @@ export class ClusterLimiter {
     const c = this.cfg!;
     this.count(R_FAILED);
     updateState<ClusterPool>(key, fp, new FailedOp(now + c.retryMs));
+    this.cooldowns.failed(now + c.retryMs);
     this.failing = true;
     // One warning per 10 s per worker, whatever the request rate.
     if (now - this.lastWarnMs >= 10000 && enabled(Level.Warn)) {
@@ -240,44 +353,66 @@ export class ClusterLimiter {
     }
   }
 
-  /** proxy_on_grpc_receive: the service's answer. False for a token this VM did not send. */
-  receive(token: u32, size: u32): bool {
-    if (!this.calls.has(token)) return false;
+  /** The engine's answer to `token` (read by the engine inside its callback). */
+  private answered(token: u32, now: i64, a: EngineAnswer | null): void {
     const call = this.calls.get(token);
     this.calls.delete(token);
     if (this.inFlight.has(call.key) && this.inFlight.get(call.key) == token) this.inFlight.delete(call.key);
-    const now = nowMs();
-    const res = decodeRateLimitResponse(grpcMessage(size));
-    if (!res.ok || res.statuses.length < 1) {
-      this.failed(call.key, call.fingerprint, now, "unreadable answer from the rate limit service");
+    if (a === null) {
+      this.failed(call.key, call.fingerprint, now, this.engine.unreadable());
     } else {
-      const s = unchecked(res.statuses[0]);
-      this.count(s.code == 2 ? R_OVER : s.limited ? R_OK : R_UNLIMITED);
-      updateState<ClusterPool>(call.key, call.fingerprint, new AnsweredOp(now, s.code, s.limited, s.resetMs, call.granted, call.reported,
-        <i64>s.remaining));
+      this.count(a.code == 2 ? R_OVER : a.limited ? R_OK : R_UNLIMITED);
+      const granted = a.granted >= 0 ? a.granted : call.granted;
+      updateState<ClusterPool>(call.key, call.fingerprint, new AnsweredOp(now, a.code, a.limited, a.resetMs, granted, call.reported, a.remaining));
+      if (call.kind == PoolKind.Provider && a.cooldownMs > 0) this.cooldowns.learned(call.name, now, a.cooldownMs, a.cooldownReason);
       if (this.failing) {
         this.failing = false;
-        if (enabled(Level.Info)) log(Level.Info, "ai-failover: cluster limits: the rate limit service answers again");
+        if (enabled(Level.Info)) log(Level.Info, "ai-failover: cluster limits: the " + this.engine.label() + " answers again");
       }
       if (enabled(Level.Debug)) {
         log(Level.Debug, "ai-failover: cluster lease " + call.name + " " + call.granted.toString() + "+" + call.reported.toString() +
-          " tokens: " + (s.code == 2 ? "over limit" : s.limited ? "granted" : "not limited") + " in " + (now - call.sentMs).toString() + " ms");
+          " tokens: " + (a.code == 2 ? "over limit" : a.limited ? "granted " + granted.toString() : "not limited") + " in " +
+          (now - call.sentMs).toString() + " ms");
       }
     }
     this.resume(call, now);
+  }
+
+  private callFailed(token: u32, now: i64, why: string): void {
+    const call = this.calls.get(token);
+    this.calls.delete(token);
+    if (this.inFlight.has(call.key) && this.inFlight.get(call.key) == token) this.inFlight.delete(call.key);
+    this.failed(call.key, call.fingerprint, now, why);
+    this.resume(call, now);
+  }
+
+  /** proxy_on_grpc_receive: the rate limit service's answer. False for a token this VM did not send. */
+  receive(token: u32, size: u32): bool {
+    if (!this.calls.has(token)) return false;
+    this.answered(token, nowMs(), this.engine.answer(size));
     return true;
   }
 
   /** proxy_on_grpc_close: the call failed (timeout, unreachable, service error). */
   close(token: u32, status: u32): bool {
     if (!this.calls.has(token)) return false;
-    const call = this.calls.get(token);
-    this.calls.delete(token);
-    if (this.inFlight.has(call.key) && this.inFlight.get(call.key) == token) this.inFlight.delete(call.key);
     const now = nowMs();
-    this.failed(call.key, call.fingerprint, now, "rate limit service call failed: gRPC status " + status.toString() + " " +
-      grpcStatusMessage() + " after " + (now - call.sentMs).toString() + " ms");
-    this.resume(call, now);
+    const call = this.calls.get(token);
+    this.callFailed(token, now, "rate limit service call failed: gRPC status " + status.toString() + " " + grpcStatusMessage() + " after " +
+      (now - call.sentMs).toString() + " ms");
+    return true;
+  }
+
+  /** proxy_on_redis_call_response (Higress build): the reply, or a failed call (status ≠ Ok). */
+  redisAnswer(token: u32, status: u32, size: u32): bool {
+    if (!this.calls.has(token)) return false;
+    const now = nowMs();
+    if (status == REDIS_OK) this.answered(token, now, this.engine.answer(size));
+    else {
+      const call = this.calls.get(token);
+      this.callFailed(token, now, "redis call failed (connection refused, closed or timed out: status " + status.toString() + ") after " +
+        (now - call.sentMs).toString() + " ms");
+    }
     return true;
   }
 

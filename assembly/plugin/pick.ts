@@ -112,7 +112,8 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
       const p = unchecked(providers[i]);
       const t = cluster!.take(PoolKind.Provider, p.name, need, p.limits.tokensPerMinute, p.limits.windowMs, false, now);
       if (t.hold !== null) r.reservation!.cluster = t.hold;
-      else {
+      // Taken without a hold: not counted cluster-wide (the Redis engine and a provider without a limit).
+      else if (t.verdict != Take.Taken) {
         r.reservation!.settle(-1, now);
         if (t.verdict == Take.Lease && mayWait) {
           out.leaseFor = i;

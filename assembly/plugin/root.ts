@@ -21,7 +21,7 @@ import { ErrorBodyWait } from "./error_wait";
 import { ModelEjections } from "./model_ejections";
 import { Tokens } from "./tokens";
 import { ProviderConfig } from "../config/model";
-import { ClusterLimiter } from "./cluster";
+import { ClusterLimiter, unsupportedByBuild } from "./cluster";
 
 /** "key ****abcd (apiKeyEnv:K)" or "credentials key ****abcd (…), identity east (identity:east); quota shared". */
 function credentialsLine(p: ProviderConfig): string {
@@ -64,7 +64,6 @@ export class FailoverRoot extends RootContext {
   tokens: Tokens = new Tokens(this.callouts, this.metrics);
   /** Cluster-wide limits through the rate limit service (clusterLimits). */
   cluster: ClusterLimiter = new ClusterLimiter();
-  private providerNames: string[] = [];
   private health: HealthChecks = new HealthChecks(this.callouts, this.metrics, this.tokens);
   private generation: Generation = new Generation();
   private tickMs: i64 = 1000;
@@ -88,6 +87,13 @@ export class FailoverRoot extends RootContext {
       return false;
     }
     const cfg = result.config!;
+    // What this build cannot serve (clusterLimits.redis in the Envoy build) is a configuration error too.
+    const unsupported = unsupportedByBuild(cfg);
+    if (unsupported !== null) {
+      log(Level.Error, "ai-failover: configuration rejected: 1 problem(s)");
+      log(Level.Error, "ai-failover: invalid configuration: " + unsupported);
+      return false;
+    }
     setLevel(cfg.logLevel);
     this.config = cfg;
     // Every provider of every view, once per name: what the health checks cover.
@@ -96,12 +102,7 @@ export class FailoverRoot extends RootContext {
     this.rulesNeedCluster = needsCluster(this.views);
     this.health.configure(cfg, this.registry.all);
     this.tokens.configure(cfg.identities);
-    this.cluster.configure(cfg);
-    this.providerNames = [];
-    for (let i = 0; i < this.registry.all.length; i++) {
-      const name = unchecked(this.registry.all[i]).config.name;
-      if (!this.providerNames.includes(name)) this.providerNames.push(name);
-    }
+    this.cluster.configure(cfg, this.registry.all);
     this.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
     this.metrics.reset();
     this.tickMs = cfg.healthCheck.intervalMs < 1000 ? cfg.healthCheck.intervalMs : 1000;
@@ -128,13 +129,18 @@ export class FailoverRoot extends RootContext {
     if (!this.generation.current()) return;
     this.metrics.publishStates(this.registry.all, loadStates(this.registry.all), now);
     this.tokens.tick(now, this.generation.leaseKey + "/tokens", this.tickMs * 3);
-    if (this.cluster.on) this.cluster.tick(this.config!, this.providerNames, now);
+    if (this.cluster.on) this.cluster.tick(this.config!, this.registry.all, now);
     this.health.tick(now, this.tickMs, this.generation.leaseKey);
   }
 
   // gRPC answers: the rate limit service's (plugin/cluster.ts).
   on_grpc_receive(token: u32, responseSize: u32): void {
     if (!this.cluster.receive(token, responseSize)) log(Level.Warn, "ai-failover: gRPC answer for unknown call " + token.toString());
+  }
+
+  /** Higress build: a Redis reply (plugin/cluster.ts; exported by entry_higress.ts). */
+  onRedisCallResponse(token: u32, status: u32, size: u32): void {
+    if (!this.cluster.redisAnswer(token, status, size) && enabled(Level.Debug)) log(Level.Debug, "ai-failover: redis reply for unknown call " + token.toString());
   }
 
   on_grpc_close(token: u32, statusCode: u32): void {
