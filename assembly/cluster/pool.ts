@@ -10,12 +10,17 @@
 //     refused whole, and its tokens are lost for that window: under-use ≤ one lease);
 //   - usage above a request's estimate and whatever was admitted without the service (fail-open)
 //     is `unreported` and rides on the next lease's hits;
-//   - leased tokens left when the service's window ends are dropped.
+//   - leased tokens left when the service's window ends are dropped;
+//   - a failover attempt, which cannot wait for a lease, may borrow up to its replica's share of what
+//     the engine last said remained in the window (lastRemaining / replicas), as unreported: the next
+//     call (at most a tick later) counts it. Between two calls the replicas together borrow at most
+//     that remainder, so a window can exceed its limit by at most what was borrowed since the last
+//     call, and only when leases took the same remainder meanwhile.
 
 import { Window } from "../admission/window";
 
-const POOL_LAYOUT: u32 = 0x434c5001; // "CLP" + version 1
-const POOL_BYTES: i32 = 72;
+const POOL_LAYOUT: u32 = 0x434c5002; // "CLP" + version 2
+const POOL_BYTES: i32 = 80;
 
 export const enum PoolMode {
   /** Leased tokens while they last, then lease again. */
@@ -41,6 +46,8 @@ export class ClusterPool extends Window {
   fallbackStartMs: i64 = 0;
   /** limit_remaining of the last answer, for the window ending at windowEndMs (-1: unknown). */
   lastRemaining: i64 = -1;
+  /** Tokens failover attempts borrowed since the last answer (against lastRemaining / replicas). */
+  borrowed: i64 = 0;
 
   encode(): ArrayBuffer {
     const buf = new ArrayBuffer(POOL_BYTES);
@@ -55,6 +62,7 @@ export class ClusterPool extends Window {
     store<i64>(p, this.fallback, 48);
     store<i64>(p, this.fallbackStartMs, 56);
     store<i64>(p, this.lastRemaining, 64);
+    store<i64>(p, this.borrowed, 72);
     return buf;
   }
 
@@ -71,6 +79,7 @@ export class ClusterPool extends Window {
     this.fallback = load<i64>(p, 48);
     this.fallbackStartMs = load<i64>(p, 56);
     this.lastRemaining = load<i64>(p, 64);
+    this.borrowed = load<i64>(p, 72);
     return true;
   }
 }
@@ -82,6 +91,7 @@ export function rollPool(s: ClusterPool, now: i64): void {
     s.mode = PoolMode.Leasing;
     s.leased = 0;
     s.lastRemaining = -1;
+    s.borrowed = 0;
   }
 }
 
@@ -96,13 +106,20 @@ export const enum Take {
   Full = 3,
   /** The service is unreachable and the failure mode is closed. */
   Unavailable = 4,
+  /** Borrowed against the last answer's remainder (a failover attempt, which cannot wait). */
+  TakenBorrowed = 5,
 }
+
+/** Where a take came from (how it is settled). */
+export const enum TakeSource { Lease = 0, Fallback = 1, Borrowed = 2 }
 
 /**
  * Takes `need` tokens. `fallbackLimit`: the fail-open allowance per `fallbackWindowMs` (the
- * local limit / replicas; 0 = unlimited); `failOpen` false: no admission without the service.
+ * local limit / replicas; 0 = unlimited); `failOpen` false: no admission without the service;
+ * `borrow`: the taker cannot wait for a lease (a failover attempt).
  */
-export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fallbackLimit: i64, fallbackWindowMs: i64, replicas: i64): Take {
+export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fallbackLimit: i64, fallbackWindowMs: i64, replicas: i64,
+  borrow: bool = false): Take {
   rollPool(s, now);
   if (s.mode == PoolMode.Unlimited) return Take.Taken;
   if (s.leased >= need) {
@@ -110,7 +127,14 @@ export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fa
     return Take.Taken;
   }
   if (s.mode == PoolMode.Exhausted) return Take.Full;
-  if (now >= s.degradedUntilMs) return Take.Lease;
+  if (now >= s.degradedUntilMs) {
+    if (borrow && s.windowEndMs > now && s.lastRemaining > 0 && s.borrowed + need <= s.lastRemaining / (replicas > 0 ? replicas : 1)) {
+      s.borrowed += need;
+      s.unreported += need;
+      return Take.TakenBorrowed;
+    }
+    return Take.Lease;
+  }
   if (!failOpen) return Take.Unavailable;
   if (s.fallbackStartMs == 0 || now - s.fallbackStartMs >= fallbackWindowMs || now < s.fallbackStartMs) {
     s.fallbackStartMs = now;
@@ -135,6 +159,7 @@ export function leaseAnswered(s: ClusterPool, now: i64, code: i32, limited: bool
   s.unreported -= reported;
   if (s.unreported < 0) s.unreported = 0;
   s.degradedUntilMs = 0;
+  s.borrowed = 0;
   // Windows are the service's: whole units, ending `resetMs` from now (a minute when not said).
   const end = now + (resetMs > 0 ? resetMs : 60000);
   s.lastRemaining = remaining;
@@ -166,7 +191,7 @@ export function leaseFailed(s: ClusterPool, untilMs: i64): void {
  * `refunds` (consumer budgets) or nothing was used at all (a failed attempt), and only in the
  * window it was taken from.
  */
-export function settleTake(s: ClusterPool, taken: i64, actual: i64, refunds: bool, takenWindowEndMs: i64, fromFallback: bool, now: i64): void {
+export function settleTake(s: ClusterPool, taken: i64, actual: i64, refunds: bool, takenWindowEndMs: i64, source: TakeSource, now: i64): void {
   rollPool(s, now);
   if (actual > taken) {
     s.unreported += actual - taken;
@@ -174,10 +199,11 @@ export function settleTake(s: ClusterPool, taken: i64, actual: i64, refunds: boo
   }
   if (!refunds && actual >= 0) return;
   const back = taken - (actual > 0 ? actual : 0);
-  if (fromFallback) {
+  if (source != TakeSource.Lease) {
     s.unreported -= back;
     if (s.unreported < 0) s.unreported = 0;
-    s.fallback += back;
+    if (source == TakeSource.Fallback) s.fallback += back;
+    else if (s.windowEndMs == takenWindowEndMs) s.borrowed = s.borrowed > back ? s.borrowed - back : 0;
     return;
   }
   if (s.windowEndMs != 0 && s.windowEndMs == takenWindowEndMs && s.mode != PoolMode.Unlimited) s.leased += back;

@@ -10,7 +10,7 @@
 
 import { ClusterLimitsConfig } from "../config/cluster_limits";
 import { Config, ConsumerConfig } from "../config/model";
-import { ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom } from "../cluster/pool";
+import { ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom, TakeSource } from "../cluster/pool";
 import { fnv1a32 } from "../lib/hash";
 import { StateOp } from "../lib/state_op";
 import { defineMetric, incrementMetric, nowMs, Result, setEffectiveContext } from "../host/calls";
@@ -37,12 +37,12 @@ class TakeOp extends StateOp<ClusterPool> {
   verdict: Take = Take.Lease;
   windowEndMs: i64 = 0;
   constructor(public need: i64, public now: i64, public failOpen: bool, public fallback: i64, public fallbackWindowMs: i64,
-    public replicas: i64) { super(); }
+    public replicas: i64, public borrow: bool) { super(); }
   apply(s: ClusterPool): bool {
-    this.verdict = takeFrom(s, this.need, this.now, this.failOpen, this.fallback, this.fallbackWindowMs, this.replicas);
+    this.verdict = takeFrom(s, this.need, this.now, this.failOpen, this.fallback, this.fallbackWindowMs, this.replicas, this.borrow);
     this.windowEndMs = s.windowEndMs;
     // Only a take changes the record (a roll to a new window can wait for the next writer).
-    return this.verdict == Take.Taken || this.verdict == Take.TakenFallback;
+    return taken(this.verdict);
   }
 }
 
@@ -77,10 +77,18 @@ class FailedOp extends StateOp<ClusterPool> {
   }
 }
 
+function taken(v: Take): bool {
+  return v == Take.Taken || v == Take.TakenFallback || v == Take.TakenBorrowed;
+}
+
+function sourceOf(v: Take): TakeSource {
+  return v == Take.TakenFallback ? TakeSource.Fallback : v == Take.TakenBorrowed ? TakeSource.Borrowed : TakeSource.Lease;
+}
+
 class SettleTakeOp extends StateOp<ClusterPool> {
-  constructor(public taken: i64, public actual: i64, public refunds: bool, public windowEndMs: i64, public fallback: bool, public now: i64) { super(); }
+  constructor(public taken: i64, public actual: i64, public refunds: bool, public windowEndMs: i64, public source: TakeSource, public now: i64) { super(); }
   apply(s: ClusterPool): bool {
-    settleTake(s, this.taken, this.actual, this.refunds, this.windowEndMs, this.fallback, this.now);
+    settleTake(s, this.taken, this.actual, this.refunds, this.windowEndMs, this.source, this.now);
     return true;
   }
 }
@@ -89,11 +97,11 @@ class SettleTakeOp extends StateOp<ClusterPool> {
 export class ClusterHold {
   private held: bool = true;
   constructor(public key: string, public fingerprint: u32, public taken: i64, public refunds: bool, public windowEndMs: i64,
-    public fromFallback: bool) {}
+    public source: TakeSource) {}
   settle(actual: i64, now: i64): void {
     if (!this.held) return;
     this.held = false;
-    updateState<ClusterPool>(this.key, this.fingerprint, new SettleTakeOp(this.taken, actual, this.refunds, this.windowEndMs, this.fromFallback, now));
+    updateState<ClusterPool>(this.key, this.fingerprint, new SettleTakeOp(this.taken, actual, this.refunds, this.windowEndMs, this.source, now));
   }
 }
 
@@ -189,21 +197,23 @@ export class ClusterLimiter {
    * Takes `need` tokens from the pool of `name`. `limit`: its configured tokens per window (the
    * fail-open share is limit / replicas); `refunds`: settle both ways (consumer budgets).
    * Redis engine: a pool without a configured limit is not counted cluster-wide (Taken, no hold).
+   * `borrow`: the taker cannot wait for a lease (a failover attempt): it may borrow its replica's
+   * share of the last answer's remainder (cluster/pool.ts).
    */
-  take(kind: PoolKind, name: string, need: i64, limit: i64, windowMs: i64, refunds: bool, now: i64): ClusterTake {
+  take(kind: PoolKind, name: string, need: i64, limit: i64, windowMs: i64, refunds: bool, now: i64, borrow: bool = false): ClusterTake {
     const c = this.cfg!;
     if (limit <= 0 && this.engine.limitsHere()) return new ClusterTake();
     const key = this.key(kind, name);
     const fp = fnv1a32(key);
     const share = limit > 0 ? (limit + c.replicas - 1) / c.replicas : 0;
-    const op = new TakeOp(need, now, c.failOpen, share, windowMs, c.replicas);
+    const op = new TakeOp(need, now, c.failOpen, share, windowMs, c.replicas, borrow);
     const w = updateState<ClusterPool>(key, fp, op);
     const out = new ClusterTake();
     out.verdict = op.verdict;
     out.windowEndMs = op.windowEndMs;
-    if (w !== null && (op.verdict == Take.Taken || op.verdict == Take.TakenFallback)) {
-      out.hold = new ClusterHold(key, fp, need, refunds, w.windowEndMs, op.verdict == Take.TakenFallback);
-    } else if (w === null && (op.verdict == Take.Taken || op.verdict == Take.TakenFallback)) {
+    if (w !== null && taken(op.verdict)) {
+      out.hold = new ClusterHold(key, fp, need, refunds, w.windowEndMs, sourceOf(op.verdict));
+    } else if (w === null && taken(op.verdict)) {
       // The CAS rounds ran out: count it as short (lease again) rather than admit untracked.
       out.verdict = Take.Lease;
     }

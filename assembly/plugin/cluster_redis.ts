@@ -84,7 +84,8 @@ export class RedisEngine extends ClusterEngine {
     if (!rep.ok) {
       this.lastError = rep.error;
       // NOAUTH / WRONGPASS: the connection's AUTH failed; initialise again before the next call.
-      if (rep.error.startsWith("NOAUTH") || rep.error.startsWith("WRONGPASS")) this.ready = false;
+      // (Redis 7 answers an unauthenticated connection's long command with a protocol error instead.)
+      if (rep.error.startsWith("NOAUTH") || rep.error.startsWith("WRONGPASS") || rep.error.includes("unauthenticated")) this.ready = false;
       return null;
     }
     const a = new EngineAnswer();

@@ -15,6 +15,8 @@ export interface RedisClientOptions {
   port: number;
   /** Per command, ms (connect included). Default 2000. */
   timeoutMs?: number;
+  /** Sent as AUTH first on every new connection. */
+  password?: string;
 }
 
 interface Pending {
@@ -53,6 +55,11 @@ export class RedisClient {
     socket.on("error", fail);
     socket.on("close", () => fail());
     this.socket = socket;
+    if (this.opts.password) {
+      // AUTH rides first on the connection; its reply is dropped.
+      this.pending.push({ resolve: () => {}, reject: () => {} });
+      socket.write(encodeCommand(["AUTH", this.opts.password]));
+    }
     return socket;
   }
 

@@ -2,7 +2,8 @@
  * A throwaway redis-server for tests and harness runs: Debian's `redis-server` (or $REDIS_SERVER_BIN)
  * on 127.0.0.1 and a free port, no persistence (`--save "" --appendonly no`), its working directory
  * a fresh temp dir. It can be killed (SIGKILL, like a crash) or stopped and started again on the same
- * port mid-test, so fail-open paths can be driven. A restarted server starts empty.
+ * port mid-test, or paused (SIGSTOP: connections stay open, nothing answers — a hung server), so
+ * fail-open paths can be driven. A restarted server starts empty. `password` sets requirepass.
  *
  *   const found = findRedisServer();               // { bin, version } or { reason }
  *   const redis = await startRedis();              // redis.port, redis.host
@@ -50,18 +51,19 @@ export class RedisServer {
   private constructor(
     readonly bin: string,
     readonly port: number,
+    private readonly password?: string,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), "harness-redis-"));
   }
 
-  static async start(opts: { bin?: string; port?: number } = {}): Promise<RedisServer> {
+  static async start(opts: { bin?: string; port?: number; password?: string } = {}): Promise<RedisServer> {
     let bin = opts.bin;
     if (!bin) {
       const found = findRedisServer();
       if ("reason" in found) throw new Error(found.reason);
       bin = found.bin;
     }
-    const server = new RedisServer(bin, opts.port ?? (await freePort()));
+    const server = new RedisServer(bin, opts.port ?? (await freePort()), opts.password);
     await server.spawn();
     return server;
   }
@@ -79,6 +81,7 @@ export class RedisServer {
     const args = [
       "--port", String(this.port), "--bind", this.host, "--save", "", "--appendonly", "no",
       "--daemonize", "no", "--dir", this.dir, "--logfile", "", "--loglevel", "warning",
+      ...(this.password ? ["--requirepass", this.password] : []),
     ];
     const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
@@ -89,6 +92,7 @@ export class RedisServer {
       if (!this.running) throw new Error(`redis-server exited at start (port ${this.port}):\n${this.output}`);
       const c = new RedisClient({ port: this.port, timeoutMs: 500 });
       try {
+        if (this.password) await c.command(["AUTH", this.password]);
         if ((await c.command(["PING"])) === "PONG") return;
       } catch {
         // not listening yet
@@ -103,6 +107,7 @@ export class RedisServer {
   private async signal(sig: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (!child || !this.running) return;
+    child.kill("SIGCONT");
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     child.kill(sig);
     await exited;
@@ -119,6 +124,15 @@ export class RedisServer {
     await this.spawn();
   }
 
+  /** Freezes it (SIGSTOP): it accepts nothing new and answers nothing until resume(). */
+  pause(): void {
+    if (this.running) this.child!.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    if (this.running) this.child!.kill("SIGCONT");
+  }
+
   /** Stops it (SIGTERM) and removes its directory. */
   async stop(): Promise<void> {
     await this.signal("SIGTERM");
@@ -126,8 +140,9 @@ export class RedisServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** A client (authenticated when the server has a password: its first command is AUTH). */
   client(): RedisClient {
-    return new RedisClient({ host: this.host, port: this.port });
+    return new RedisClient({ host: this.host, port: this.port, password: this.password });
   }
 }
 

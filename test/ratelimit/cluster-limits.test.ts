@@ -43,7 +43,8 @@ async function replicas(n: number, workers: number, ports: { east: number; west:
 }
 
 const CLUSTER = (extra: Record<string, unknown> = {}) => ({
-  rateLimitService: { cluster: "ratelimit", domain: "ai-failover", timeout: "200ms" }, failureMode: "open", replicas: 3, ...extra,
+  // 1 s: a loaded test machine must not turn a slow answer into fail-open (a test of its own below).
+  rateLimitService: { cluster: "ratelimit", domain: "ai-failover", timeout: "1s" }, failureMode: "open", replicas: 3, ...extra,
 });
 
 /** Offered load: `total` chat requests of ~`maxTokens` tokens, `concurrency` at a time, round-robin over the replicas. */
