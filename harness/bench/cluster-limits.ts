@@ -1,7 +1,9 @@
 /**
  * What cluster-wide limits cost per request (issue 11): one gateway replica (2 workers) in front of
  * a mock PTU, with clusterLimits off, per request (one ShouldRateLimit per request) and leased
- * (blocks of `leaseTokens`), against the rate limit service stand-in on a real redis-server.
+ * (blocks of `leaseTokens`), against the rate limit service stand-in on a real redis-server; and
+ * the Higress build with clusterLimits.redis (one EVAL per request, or leased) on the same
+ * redis-server, against its own baseline (the Higress build on a host playing Higress, off).
  * Latency percentiles of the client's whole request, sequential clients at a fixed concurrency.
  *
  *   node --import tsx harness/bench/cluster-limits.ts [requests=400] [concurrency=4]
@@ -14,6 +16,7 @@ import { RateLimitConfig } from "../ratelimit/config.ts";
 import { startRateLimitService } from "../ratelimit/server.ts";
 import { withRlsCluster } from "../ratelimit/bootstrap.ts";
 import { findRedisServer, RedisServer } from "../redis/server.ts";
+import { withHigressBuild, withoutStopIterationFlag, withRedisCluster } from "../redis/bootstrap.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const EAST_KEY = "mockkey-east-Qz7WkP3xRmT9vLs2";
@@ -21,7 +24,7 @@ const WEST_KEY = "mockkey-west-Hy4NqJ8wXcV6bGt5";
 const N = Number(process.argv[2] ?? 400);
 const C = Number(process.argv[3] ?? 4);
 
-function bootstrap(ports: { east: number; west: number; rls: number }, cluster: unknown): string {
+function bootstrap(ports: { east: number; west: number; rls: number; redis: number }, cluster: unknown, higress: boolean): string {
   let y = readFileSync(new URL("../../envoy/local.yaml", import.meta.url), "utf8")
     .replace("port_value: 10000", "port_value: 0").replace("port_value: 9901", "port_value: 0")
     .replace("port_value: 18081", `port_value: ${ports.east}`).replace("port_value: 18082", `port_value: ${ports.west}`);
@@ -33,6 +36,7 @@ function bootstrap(ports: { east: number; west: number; rls: number }, cluster: 
   cfg.providers[0].limits = { tokensPerMinute: 100000000 };
   if (cluster) cfg.clusterLimits = cluster;
   y = y.slice(0, js) + JSON.stringify(cfg) + y.slice(je);
+  if (higress) y = withRedisCluster(withoutStopIterationFlag(withHigressBuild(y)), ports.redis);
   return withRlsCluster(y, ports.rls);
 }
 
@@ -63,34 +67,47 @@ async function main() {
     "domain: ai-failover\ndescriptors:\n  - key: provider\n    value: aoai-east-ptu\n    rate_limit: { unit: minute, requests_per_unit: 100000000 }\n") });
   const east = await startMockProvider({ kind: "azure", name: "aoai-east", keys: [EAST_KEY], deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06" } } });
   const west = await startMockProvider({ kind: "azure", name: "aoai-west", keys: [WEST_KEY], deployments: { "gpt4o-payg": { model: "gpt-4o-2024-08-06" } } });
-  const modes: Array<[string, unknown]> = [
+  const redisEngine = { service: "redis.dns", timeout: "100ms" };
+  // [name, clusterLimits, Higress build on a Higress host]
+  const modes: Array<[string, unknown, boolean]> = [
     // The harness's own JIT warms up on the first gateway: not reported.
-    ["warm-up", null],
-    ["off", null],
-    ["per request", { rateLimitService: { cluster: "ratelimit", timeout: "100ms" } }],
-    ["lease 5000", { rateLimitService: { cluster: "ratelimit", timeout: "100ms" }, leaseTokens: 5000 }],
+    ["warm-up", null, false],
+    ["off", null, false],
+    ["RLS per request", { rateLimitService: { cluster: "ratelimit", timeout: "100ms" } }, false],
+    ["RLS lease 5000", { rateLimitService: { cluster: "ratelimit", timeout: "100ms" }, leaseTokens: 5000 }, false],
+    ["off (Higress build)", null, true],
+    ["redis per request", { redis: redisEngine }, true],
+    ["redis lease 5000", { redis: redisEngine, leaseTokens: 5000 }, true],
   ];
   const rows: string[] = [];
   let base50 = 0, base99 = 0;
-  for (const [name, cluster] of modes) {
-    const gw = await startGateway({ bootstrapText: bootstrap({ east: east.port, west: west.port, rls: rls.port }, cluster), baseDir: ROOT, workers: 2 });
-    const callsBefore = rls.calls.length;
+  const evals = async () => {
+    const info = String(await redis.client().command(["INFO", "commandstats"]));
+    const m = /cmdstat_eval:calls=(\d+)/.exec(info);
+    return m ? Number(m[1]) : 0;
+  };
+  for (const [name, cluster, higress] of modes) {
+    const gw = await startGateway({
+      bootstrapText: bootstrap({ east: east.port, west: west.port, rls: rls.port, redis: redis.port }, cluster, higress), baseDir: ROOT, workers: 2,
+      hostOptions: { flavour: higress ? "higress" : "envoy" },
+    });
     for (let i = 0; i < 50; i++) await post(gw.url); // warm-up
     const lat: number[] = [];
     let next = 0;
     const calls0 = rls.calls.length;
+    const evals0 = await evals();
     await Promise.all(Array.from({ length: C }, async () => { while (next++ < N) lat.push(await post(gw.url)); }));
-    const calls = rls.calls.length - calls0;
+    // Engine calls per request: ShouldRateLimit calls, or EVALs (the tick's looks included).
+    const calls = rls.calls.length - calls0 + (higress ? (await evals()) - evals0 : 0);
     lat.sort((a, b) => a - b);
     const p50 = pct(lat, 50), p99 = pct(lat, 99);
     if (name === "warm-up") { await gw.close(); continue; }
-    if (name === "off") { base50 = p50; base99 = p99; }
+    if (name.startsWith("off")) { base50 = p50; base99 = p99; }
     rows.push(`| ${name} | ${p50.toFixed(2)} | ${p99.toFixed(2)} | ${(p50 - base50).toFixed(2)} | ${(p99 - base99).toFixed(2)} | ${(calls / N).toFixed(3)} |`);
-    void callsBefore;
     await gw.close();
   }
-  console.log(`cluster limits: ${N} requests, concurrency ${C}, 1 replica × 2 workers, RLS stand-in + redis-server on 127.0.0.1`);
-  console.log("| mode | p50 ms | p99 ms | added p50 | added p99 | RLS calls / request |\n|---|---|---|---|---|---|\n" + rows.join("\n"));
+  console.log(`cluster limits: ${N} requests, concurrency ${C}, 1 replica × 2 workers, RLS stand-in + redis-server on 127.0.0.1 (added: against the "off" row above it)`);
+  console.log("| mode | p50 ms | p99 ms | added p50 | added p99 | engine calls / request |\n|---|---|---|---|---|---|\n" + rows.join("\n"));
   agent.destroy();
   await Promise.all([east.close(), west.close(), rls.close()]);
   await redis.stop();
