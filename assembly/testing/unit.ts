@@ -10,4 +10,4 @@ export { capReset, capFits, capReserve, capSettle, capLearn, capState } from "./
 export { healthReset, healthProbe, healthResponse, healthAvailable } from "./health_api";
 export { selectDraws } from "./select_api";
 export { planUpstream, planParse, planClassify, planCharge, planNoProvider, planOverBudget, phaseTransitions } from "./plan_api";
-export { rlsEncode, rlsDecode, clusterNameIsProtobuf } from "./cluster_api";
+export { rlsEncode, rlsDecode, clusterNameIsProtobuf, redisCommand, redisReply } from "./cluster_api";

@@ -10,6 +10,7 @@ import { RedisServer } from "../../harness/redis/server.ts";
 import { withHigressBuild, withoutStopIterationFlag, withRedisCluster } from "../../harness/redis/bootstrap.ts";
 import { bootstrapWith, EAST_KEY, post, ROOT, sleep, until, WEST_KEY, withVmEnv } from "../support/stack.ts";
 import { REDIS, redisSkipNote } from "../support/redis.ts";
+import { startGatewayProcess } from "../support/gateway-process.ts";
 
 const PASSWORD = "redis-Pw-N4v8Qm2Lx7";
 const EAST_KEY_NAME = "ai-failover:provider:aoai-east-ptu";
@@ -23,6 +24,13 @@ interface Replicas {
   close(): Promise<void>;
 }
 
+/** The bootstrap of one replica: envoy/local.yaml with the mocks, the Redis cluster and the Higress build. */
+function replicaBootstrap(ports: { east: number; west: number; redis: number }, edit: (cfg: any) => any, build: "higress" | "envoy" = "higress"): string {
+  let yaml = withVmEnv(bootstrapWith(ports, edit), { REDIS_PASSWORD: PASSWORD });
+  if (build === "higress") yaml = withoutStopIterationFlag(withHigressBuild(yaml));
+  return withRedisCluster(yaml, ports.redis);
+}
+
 async function replicas(n: number, workers: number, ports: { east: number; west: number; redis: number }, edit: (cfg: any) => any,
   build: "higress" | "envoy" = "higress"): Promise<Replicas> {
   const logs: LogRecord[][] = [];
@@ -30,10 +38,9 @@ async function replicas(n: number, workers: number, ports: { east: number; west:
   for (let i = 0; i < n; i++) {
     const mine: LogRecord[] = [];
     logs.push(mine);
-    let yaml = withVmEnv(bootstrapWith(ports, edit), { REDIS_PASSWORD: PASSWORD });
-    if (build === "higress") yaml = withoutStopIterationFlag(withHigressBuild(yaml));
+    const yaml = replicaBootstrap(ports, edit, build);
     gateways.push(await startGateway({
-      bootstrapText: withRedisCluster(yaml, ports.redis),
+      bootstrapText: yaml,
       hostOptions: { flavour: "higress" }, baseDir: ROOT, workers, logLevel: 0, logger: (r) => mine.push(r),
     }));
   }
@@ -51,7 +58,7 @@ const CLUSTER = (extra: Record<string, unknown> = {}) => ({
 });
 
 /** Offered load: `total` chat requests of ~`maxTokens` tokens, `concurrency` at a time, round-robin over the replicas. */
-async function load(gws: Gateway[], total: number, concurrency: number, maxTokens: number, headers: Record<string, string> = {}) {
+async function load(gws: Array<{ url: string }>, total: number, concurrency: number, maxTokens: number, headers: Record<string, string> = {}) {
   const statuses: number[] = [];
   const providers: string[] = [];
   const ms: number[] = [];
@@ -122,6 +129,28 @@ describe.skipIf(!REDIS.ok)(`cluster-wide limits in Redis (Higress build): 3 repl
       expect(rep.all().filter((l) => l.level >= 3 && /cluster limits/.test(l.message))).toEqual([]);
     } finally {
       await rep.close();
+      await closeMocks();
+    }
+  });
+
+  it("the same with 3 gateway processes × 2 workers (each replica an OS process of its own, running in parallel)", async () => {
+    await clearOfMinuteEdge(25000);
+    await mocks();
+    const procs = await Promise.all([0, 1, 2].map(() => startGatewayProcess(
+      replicaBootstrap(ports(), (c) => ({ ...c, healthCheck: { enabled: false }, clusterLimits: CLUSTER() })), { flavour: "higress", workers: 2, baseDir: ROOT })));
+    try {
+      expect(new Set(procs.map((p) => p.pid)).size).toBe(3);
+      const { statuses, providers } = await load(procs, 58, 12, 500);
+      const onEast = chatsOf(east);
+      expect(statuses.filter((s) => s !== 200), providers.join(",")).toEqual([]);
+      expect(onEast.filter((r) => r.status === 429)).toHaveLength(0);
+      expect(onEast.length * PER_REQUEST).toBeLessThanOrEqual(10000);
+      expect(onEast.length * PER_REQUEST).toBeGreaterThanOrEqual(10000 - 4 * PER_REQUEST);
+      // Every process sent some of the PTU's requests: the limit was shared, not won by one.
+      const logs = await Promise.all(procs.map((p) => p.logs()));
+      for (const l of logs) expect(l.some((r) => /access: provider=aoai-east-ptu .*status=200/.test(r.message))).toBe(true);
+    } finally {
+      await Promise.all(procs.map((p) => p.close()));
       await closeMocks();
     }
   });
