@@ -323,8 +323,8 @@ export class ClusterLimiter {
       if (peek.degraded) return;
       call.reported = peek.unreported;
     } else if (this.cooldowns.degraded(now)) return;
+    // A provider without a cluster limit is looked at too: for the cooldowns others published.
     this.cooldowns.toPublish(slot, now, call);
-    if (call.tokenLimit <= 0 && call.publishMs == 0 && !this.cooldowns.due(now)) return;
     this.send(call, key, fp, now, null);
   }
 

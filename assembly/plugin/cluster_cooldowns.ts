@@ -79,11 +79,6 @@ export class ClusterCooldowns {
     return now < this.degradedUntilMs;
   }
 
-  /** Every tick: a provider without a cluster limit is still looked at, for others' cooldowns. */
-  due(now: i64): bool {
-    return this.on;
-  }
-
   /** Fills `call` with the provider's cooldown if this process has one newer than the last shared. */
   toPublish(slot: ProviderSlot, now: i64, call: EngineCall): void {
     if (!this.on || slot.credential >= 0) return;

@@ -59,14 +59,18 @@ function named(problem: string, config: Json): string {
   return colon < 0 ? `${problem} (${kind} "${name}")` : `${problem.slice(0, colon)} (${kind} "${name}")${problem.slice(colon)}`;
 }
 
-/** The filter's own verdict on `configuration` with `environment`: its error lines, as problems. */
-async function filterProblems(root: string, configuration: string, environment: Record<string, string>): Promise<string[]> {
-  const wasmPath = join(root, "build/ai-failover.wasm");
+/**
+ * The filter's own verdict on `configuration` with `environment`: its error lines, as problems.
+ * `higress`: configured as Higress would (its host rules and the module Higress deployments load);
+ * a Higress configuration with clusterLimits.redis needs the Higress build, which has Redis calls.
+ */
+async function filterProblems(root: string, configuration: string, environment: Record<string, string>, higress = false): Promise<string[]> {
+  const wasmPath = join(root, higress && usesRedis(configuration) ? "build/ai-failover-higress.wasm" : "build/ai-failover.wasm");
   if (!existsSync(wasmPath)) return [`${wasmPath} is missing: run npm run build first`];
   try {
     const host = await PluginHost.create({
       wasm: new Uint8Array(readFileSync(wasmPath)), rootId: "ai-failover", vmId: "validate", configuration, environment,
-      workers: 1, allowOnHeadersStopIteration: true, logLevel: 4, logger: () => {},
+      workers: 1, allowOnHeadersStopIteration: !higress, flavour: higress ? "higress" : "envoy", logLevel: 4, logger: () => {},
     });
     await host.close();
     return [];
@@ -154,6 +158,15 @@ async function validateBootstrap(root: string, file: string, text: string, doc: 
   return { kind: "Envoy bootstrap", problems, summary: `${providers} provider(s), ${config?._rules_?.length ?? 0} rule(s)` };
 }
 
+function usesRedis(configuration: string): boolean {
+  try {
+    const c = JSON.parse(configuration);
+    return !!c && typeof c === "object" && !!c.clusterLimits && typeof c.clusterLimits === "object" && c.clusterLimits.redis != null;
+  } catch {
+    return false;
+  }
+}
+
 async function validateWasmPlugin(root: string, spec: WasmPluginSpec & { vmConfig?: { env?: Array<{ name: string; valueFrom?: string; value?: string }> } }): Promise<ValidateResult> {
   const problems: string[] = [];
   let config: Json;
@@ -164,7 +177,7 @@ async function validateWasmPlugin(root: string, spec: WasmPluginSpec & { vmConfi
   }
   const env: Record<string, string> = {};
   for (const e of spec.vmConfig?.env ?? []) env[e.name] = e.valueFrom === "HOST" ? placeholder(e.name) : (e.value ?? "");
-  problems.push(...(await filterProblems(root, JSON.stringify(config), env)).map((p) => {
+  problems.push(...(await filterProblems(root, JSON.stringify(config), env, true)).map((p) => {
     // Paths of the delivered configuration → the WasmPlugin's fields.
     const q = named(p, config);
     const r = /^_rules_\[(\d+)\]/.exec(q);
@@ -202,7 +215,8 @@ export async function validateFile(root: string, file: string): Promise<Validate
   }
   const names = envNames(doc);
   const env = Object.fromEntries(names.map((n) => [n, placeholder(n)]));
-  const problems = (await filterProblems(root, JSON.stringify(doc), env)).map((p) => named(p, doc));
+  // A bare plugin configuration: Higress's when it uses Redis (only the Higress build can serve it).
+  const problems = (await filterProblems(root, JSON.stringify(doc), env, usesRedis(JSON.stringify(doc)))).map((p) => named(p, doc));
   return {
     kind: "plugin configuration",
     problems,
