@@ -256,28 +256,35 @@ describe.skipIf(!REDIS.ok)(`cluster-wide limits in Redis (Higress build): 3 repl
     }
   });
 
-  it("a 429 one replica sees cools the provider for all: the others learn it within two ticks and send it nothing until its retry-after", async () => {
+  it.each([
+    ["a 429 (retry-after 20 s)", [{ type: "rateLimit", retryAfterMs: 20000, count: 1 }], 1, "rate_limited", 1, {}],
+    ["an insufficient_quota 429", [{ type: "insufficientQuota", count: 1 }], 1, "quota_exhausted", 4, {}],
+    ["an ejection after 2 consecutive 503s", [{ type: "status", status: 503, count: 2 }], 2, "upstream_failures", 3, { consecutiveFailures: 2, baseEjection: "30s" }],
+  ] as const)("%s on replica A cools the provider for all: the others learn it within two ticks and send it nothing", async (_what, faults, sent, reason, code, cooldown) => {
     await mocks();
-    const rep = await replicas(3, 1, ports(), (c) => ({ ...c, healthCheck: { enabled: false }, clusterLimits: CLUSTER() }));
+    const rep = await replicas(3, 1, ports(), (c) => ({ ...c, healthCheck: { enabled: false }, cooldown, clusterLimits: CLUSTER() }));
     try {
       // A failover attempt cannot wait for a lease: it borrows against what the last look at the
       // PAYG's window said remained — the first look is the first tick's.
       await sleep(1200);
-      east.setFault({ type: "rateLimit", retryAfterMs: 20000, count: 1 });
-      const first = await post(rep.gateways[0]!.url, "/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 50 });
-      const t429 = Date.now();
-      expect(first.status, first.body + "\n" + rep.all().filter((l) => l.level >= 1).map((l) => l.message).join("\n")).toBe(200);
-      expect(first.headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
-      // Replicas B and C log when they learn it: at most two ticks (1 s each: A publishes on its tick, B reads on its) after the 429.
-      await until(() => [1, 2].every((i) => rep.logs[i]!.some((l) => /provider aoai-east-ptu cooling down for \d+ ms \(rate_limited\), published by another replica/.test(l.message))), 4000);
-      expect(Date.now() - t429).toBeLessThanOrEqual(2 * 1000 + 500);
+      for (const f of faults) east.setFault({ ...f } as never);
+      for (let i = 0; i < sent; i++) {
+        const r = await post(rep.gateways[0]!.url, "/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 50 });
+        expect(r.status).toBe(200);
+        expect(r.headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
+      }
+      const tCooled = Date.now();
+      // Replicas B and C log when they learn it: at most two ticks (1 s each: A publishes on its tick, B reads on its) after A's answer.
+      const learned = new RegExp(`provider aoai-east-ptu cooling down for \\d+ ms \\(${reason}\\), published by another replica`);
+      await until(() => [1, 2].every((i) => rep.logs[i]!.some((l) => learned.test(l.message))), 4000);
+      expect(Date.now() - tCooled).toBeLessThanOrEqual(2 * 1000 + 500);
       const after = await load(rep.gateways.slice(1), 10, 2, 50);
       expect(after.statuses).toEqual(Array(10).fill(200));
       expect(after.providers.every((p) => p === "aoai-west-payg")).toBe(true);
-      // East saw only A's one request.
-      expect(chatsOf(east)).toHaveLength(1);
+      // East saw only A's requests.
+      expect(chatsOf(east)).toHaveLength(sent);
       const c = await redis.client().command(["HMGET", EAST_KEY_NAME, "cr"]) as Buffer[];
-      expect(Number(String(c[0]))).toBe(1);
+      expect(Number(String(c[0]))).toBe(code);
     } finally {
       await rep.close();
       await closeMocks();
