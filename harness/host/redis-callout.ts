@@ -21,8 +21,11 @@
  *     connection) → (root, token, 1 = NetworkError, 0) with proxy_get_status 11 "reset".
  *   - the op timeout runs while a connection has calls in flight (restarted by each reply); when it
  *     fires the connection closes and every call on it fails.
- * Differences: Envoy buffers commands up to 3 ms or 1024 bytes before writing; the harness writes at
- * once. One connection per host per VM, as Envoy has one per host per worker thread.
+ *   - commands are buffered before they are written (raw_client_impl.cc makeRawRequest, with
+ *     AsyncClientConfig's fixed max_buffer_size_before_flush 1024 and buffer_flush_timeout 3 ms,
+ *     envoy/redis/async_client.h): a command that brings the buffer to 1,024 bytes or more flushes it
+ *     at once; otherwise the first command into an empty buffer starts a 3 ms timer that flushes it.
+ * One connection per host per VM, as Envoy has one per host per worker thread.
  */
 import net from "node:net";
 import { WasmResult } from "./abi.ts";
@@ -30,6 +33,10 @@ import { RespProtocolError, RespSplitter } from "../redis/resp.ts";
 import type { WasmVm } from "./vm.ts";
 
 export const RedisStatus = { Ok: 0, NetworkError: 1 } as const;
+
+/** Envoy's write buffering of Redis commands (AsyncClientConfig: max_buffer_size_before_flush, buffer_flush_timeout). */
+export const REDIS_FLUSH_BYTES = 1024;
+export const REDIS_FLUSH_MS = 3;
 
 interface Config {
   username: string;
@@ -49,6 +56,10 @@ class RedisConnection {
   private readonly pending: Pending[] = [];
   private connected = false;
   private timer: NodeJS.Timeout | null = null;
+  /** Encoded commands not yet written, and the flush timer. */
+  private buffer: Uint8Array[] = [];
+  private buffered = 0;
+  private flushTimer: NodeJS.Timeout | null = null;
   closed = false;
 
   constructor(
@@ -87,8 +98,22 @@ class RedisConnection {
 
   send(query: Uint8Array, token?: number): void {
     this.pending.push({ token });
-    this.socket.write(query);
+    const wasEmpty = this.buffered === 0;
+    this.buffer.push(query);
+    this.buffered += query.length;
+    if (this.buffered >= REDIS_FLUSH_BYTES) this.flush();
+    else if (wasEmpty) this.flushTimer = setTimeout(() => this.flush(), REDIS_FLUSH_MS);
     if (this.connected && this.pending.length === 1) this.arm(this.owner.config.opTimeoutMs);
+  }
+
+  private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.buffered === 0 || this.closed) return;
+    const bytes = Buffer.concat(this.buffer);
+    this.buffer = [];
+    this.buffered = 0;
+    this.socket.write(bytes);
   }
 
   private onData(chunk: Buffer): void {
@@ -117,6 +142,8 @@ class RedisConnection {
     if (this.closed) return;
     this.closed = true;
     this.disarm();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     this.owner.forget(this);
     const failed = this.pending.splice(0);
     for (const p of failed) if (p.token !== undefined) this.owner.done(p.token, null);
