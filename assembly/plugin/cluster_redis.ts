@@ -31,15 +31,16 @@ export class RedisEngine extends ClusterEngine {
 
   configure(c: ClusterLimitsConfig): void {
     this.ready = false;
-    this.init(c);
+    this.init(c, true);
   }
 
-  private init(c: ClusterLimitsConfig): bool {
+  /** `loud`: warn when it fails (at configure time; later failures are the limiter's rate-limited warnings). */
+  private init(c: ClusterLimitsConfig, loud: bool = false): bool {
     const r = c.redis!;
     // The password goes to the host only; messages name where it came from, never its value.
     const res = redisInit(r.cluster, r.username, r.password.reveal(), <u32>c.timeoutMs);
     this.ready = res == Result.Ok;
-    if (!this.ready && enabled(Level.Warn)) {
+    if (!this.ready && loud && enabled(Level.Warn)) {
       log(Level.Warn, "ai-failover: cluster limits: redis client for cluster " + r.cluster + " not initialised (result " + res.toString() +
         (res == Result.BadArgument ? ": no such cluster" : "") + "); retried before the next call");
     }
@@ -50,7 +51,7 @@ export class RedisEngine extends ClusterEngine {
     const out = new EngineStart();
     const r = c.redis!;
     if (!this.ready && !this.init(c)) {
-      out.why = "redis client for cluster " + r.cluster + " could not be initialised";
+      out.why = "redis client for cluster " + r.cluster + " could not be initialised (no such cluster?)";
       return out;
     }
     const a = new ReserveArgs();

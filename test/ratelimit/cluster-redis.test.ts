@@ -326,6 +326,24 @@ describe.skipIf(!REDIS.ok)(`cluster-wide limits in Redis (Higress build): 3 repl
     }
   });
 
+  it("a Redis service Higress has no cluster for: one warning at configure time naming the cluster, then the failure mode (open: served)", async () => {
+    await mocks();
+    const rep = await replicas(1, 2, ports(), (c) => ({ ...c, healthCheck: { enabled: false },
+      clusterLimits: CLUSTER({ redis: { service: "nosuch-redis.dns" }, retryAfter: "200ms" }) }));
+    try {
+      expect(rep.all().filter((l) => /redis client for cluster outbound\|6379\|\|nosuch-redis\.dns not initialised \(result 2: no such cluster\)/.test(l.message)).length).toBeGreaterThan(0);
+      const r = await load(rep.gateways, 20, 4, 50);
+      expect(r.statuses).toEqual(Array(20).fill(200));
+      // Rate-limited: one warning per worker per 10 s, not one per request.
+      const warned = rep.all().filter((l) => /cluster limits: redis client for cluster outbound\|6379\|\|nosuch-redis\.dns could not be initialised/.test(l.message));
+      expect(warned.length).toBeGreaterThan(0);
+      expect(warned.length).toBeLessThanOrEqual(2);
+    } finally {
+      await rep.close();
+      await closeMocks();
+    }
+  });
+
   it("clusterLimits.redis on the Envoy build is a configuration error naming the path", async () => {
     await mocks();
     const logs: LogRecord[] = [];
