@@ -62,7 +62,7 @@ export class FailoverRoot extends RootContext {
   modelsOut: ModelEjections = new ModelEjections();
   /** Entra tokens of the configured identities (shared by every worker). */
   tokens: Tokens = new Tokens(this.callouts, this.metrics);
-  /** Cluster-wide limits through the rate limit service (clusterLimits). */
+  /** Cluster-wide limits (clusterLimits): the rate limit service, or Redis in the Higress build. */
   cluster: ClusterLimiter = new ClusterLimiter();
   private health: HealthChecks = new HealthChecks(this.callouts, this.metrics, this.tokens);
   private generation: Generation = new Generation();
