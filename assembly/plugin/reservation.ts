@@ -41,6 +41,9 @@ export class Reservation<T extends Window> extends Held {
     if (c !== null) c.settle(actual, now);
     const l = this.linked;
     if (l !== null) l.settle(actual, now);
+    // A window that refunds nothing (a provider's) is left exactly as it is by a use at or below
+    // the reservation (admission/window.ts settle): no read and write for an unchanged record.
+    if (!this.refunds && actual >= 0 && actual <= this.tokens) return;
     updateState<T>(this.key, this.fingerprint, new SettleOp<T>(this.limits, this.tokens, actual, this.at, now, this.refunds));
   }
 }
