@@ -2,18 +2,19 @@
 // over the providers' shared states, then a CAS reservation in the chosen one's window; a
 // lost race (another worker took the capacity between read and write) chooses again.
 
-import { fits, windowResetAt } from "../admission/window";
-import { ProviderType } from "../config/model";
+import { fits } from "../admission/window";
+import { ProviderConfig, ProviderType } from "../config/model";
 import { ProviderState } from "../health/state";
-import { SharedValue } from "../host/calls";
+import { getShared, SharedValue } from "../host/calls";
+import { stateOf } from "../host/store";
 import { ApiKind } from "../provider/api";
 import { bodyNeedsModel } from "../provider/route";
 import { Rng } from "../select/rng";
-import { choose, NoChoice } from "../select/selector";
+import { Choice, choose, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
 import { ConfigView, loadStates } from "./views";
 import { simpleAuth, usableCredential } from "./credentials";
-import { DeploymentRead, deploymentFits, readDeployment, perDeployment, reserveDeployment } from "./deployments";
+import { deploymentCooldown, perDeployment } from "./deployments";
 import { Tokens } from "./tokens";
 import { ClusterLimiter, PoolKind } from "./cluster";
 import { Take } from "../cluster/pool";
@@ -39,53 +40,37 @@ export class Picked {
  * it are skipped.
  */
 export function pickProvider(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool,
-  rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null, cluster: ClusterLimiter | null = null, mayWait: bool = false,
-  affinity: u64 = 0): Picked {
+  rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null, cluster: ClusterLimiter | null = null, mayWait: bool = false): Picked {
   const providers = view.providers;
   const n = providers.length;
   const out = new Picked();
   let contended = 0;
   const reads: SharedValue[] = [];
   const creds = new Array<i32>(n);
-  // Providers with several deployments: the record of the one serving the model (null: none read).
-  let deployments: Array<DeploymentRead | null> | null = null;
   // Cluster limits: providers whose cluster-wide share is spent for this request.
   const clusterOut = cluster !== null && cluster.on ? new Array<bool>(n) : null;
   for (let round = 0; round < n + 2; round++) {
-    const states = loadStates(view.slots, reads);
+    const states = new Array<ProviderState>(n);
     const capacity = new Array<bool>(n);
-    for (let i = 0; i < n; i++) {
-      const p = unchecked(providers[i]);
-      unchecked((capacity[i] = fits(unchecked(states[i]), p.limits, need, now)));
-      if (perDeployment(p) && model.length > 0 && p.serves(model)) {
-        // Its cooldown, its window and its last report are the deployment's own.
-        const d = readDeployment(unchecked(view.slots[i]), p, model);
-        if (deployments === null) deployments = new Array<DeploymentRead | null>(n);
-        unchecked((deployments![i] = d));
-        unchecked(states[i]).deploymentCooldownUntilMs = d.state.cooldownUntilMs;
-        if (!deploymentFits(d, need, now)) {
-          unchecked((capacity[i] = false));
-          unchecked(states[i]).deploymentWindowResetMs = windowResetAt(d.state, d.limits);
-        }
-      }
-      const slot = unchecked(view.slots[i]);
-      if (simpleAuth(slot, p)) continue;
-      const k = usableCredential(slot, p, unchecked(states[i]), tokens, now);
-      unchecked((creds[i] = k));
-      if (k < 0) unchecked(states[i]).noCredential = true;
-    }
-    // Providers that do not serve this model (plugin/model_ejections.ts).
-    if (skip !== null) for (let i = 0; i < n; i++) if (unchecked(skip[i])) unchecked((capacity[i] = false));
-    if (clusterOut !== null) for (let i = 0; i < n; i++) if (unchecked(clusterOut[i])) unchecked((capacity[i] = false));
-    if (headerOnly) {
+    const loaded = new Array<bool>(n);
+    reads.length = n;
+    // States are read a priority group at a time, lowest first, only as far as the choice needs:
+    // a group with a provider that can take the request ends it (select/selector.ts never looks
+    // past that group), so the usual request reads one provider's state, not all of them.
+    let limit = nextPriority(providers, i64.MIN_VALUE);
+    let choice: Choice;
+    while (true) {
       for (let i = 0; i < n; i++) {
-        const p = unchecked(providers[i]);
-        if (p.type == ProviderType.AzureOpenAI && bodyNeedsModel(p, api) && p.deploymentFor(model) != model) {
-          unchecked((capacity[i] = false));
-        }
+        if (unchecked(loaded[i]) || <i64>unchecked(providers[i]).priority > limit) continue;
+        unchecked((loaded[i] = true));
+        judge(view, i, model, api, need, headerOnly, now, tokens, skip, clusterOut, states, capacity, creds, reads);
       }
+      choice = choose(providers, states, model, now, tried, capacity, rng, <i32>limit);
+      if (choice.index >= 0) break;
+      const next = nextPriority(providers, limit);
+      if (next == i64.MAX_VALUE) break;
+      limit = next;
     }
-    const choice = choose(providers, states, model, now, tried, capacity, rng, affinity);
     if (choice.index < 0) {
       out.why = choice.why;
       out.states = states;
@@ -96,24 +81,12 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     // The first CAS round writes over the read the choice was made on (a write since fails it).
     const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(providers[i]).limits, need, now, false,
       unchecked(reads[i]));
-    const dr = deployments !== null ? unchecked(deployments![i]) : null;
-    if (r.reservation !== null && dr !== null) {
-      // The deployment's window too; a race lost there gives the provider's back and chooses again.
-      const d = reserveDeployment(slot, dr, need, now);
-      if (!d.ok) {
-        r.reservation!.settle(-1, now);
-        if (d.contended && contended++ < 8) round--;
-        continue;
-      }
-      r.reservation!.linked = d.reservation;
-    }
     if (r.reservation !== null && clusterOut !== null) {
       // The provider's cluster-wide window (plugin/cluster.ts): take the estimate from the lease.
       const p = unchecked(providers[i]);
-      const t = cluster!.take(PoolKind.Provider, p.name, need, p.limits.tokensPerMinute, p.limits.windowMs, false, now, !mayWait);
+      const t = cluster!.take(PoolKind.Provider, p.name, need, p.limits.tokensPerMinute, p.limits.windowMs, false, now);
       if (t.hold !== null) r.reservation!.cluster = t.hold;
-      // Taken without a hold: not counted cluster-wide (the Redis engine and a provider without a limit).
-      else if (t.verdict != Take.Taken) {
+      else {
         r.reservation!.settle(-1, now);
         if (t.verdict == Take.Lease && mayWait) {
           out.leaseFor = i;
@@ -139,4 +112,38 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
   out.why = NoChoice.NoCapacity;
   out.states = loadStates(view.slots);
   return out;
+}
+
+/** The lowest provider priority above `above` (i64.MAX_VALUE: none). */
+function nextPriority(providers: ProviderConfig[], above: i64): i64 {
+  let next = i64.MAX_VALUE;
+  for (let i = 0; i < providers.length; i++) {
+    const pr = <i64>unchecked(providers[i]).priority;
+    if (pr > above && pr < next) next = pr;
+  }
+  return next;
+}
+
+/** Reads candidate i's state and judges whether it could take the request now. */
+function judge(view: ConfigView, i: i32, model: string, api: ApiKind, need: i64, headerOnly: bool, now: i64, tokens: Tokens,
+  skip: bool[] | null, clusterOut: bool[] | null, states: ProviderState[], capacity: bool[], creds: i32[], reads: SharedValue[]): void {
+  const p = unchecked(view.providers[i]);
+  const slot = unchecked(view.slots[i]);
+  const v = getShared(slot.stateKey);
+  unchecked((reads[i] = v));
+  const st = stateOf<ProviderState>(v, slot.stateFingerprint);
+  unchecked((states[i] = st));
+  let fit = fits(st, p.limits, need, now);
+  if (perDeployment(p) && model.length > 0 && p.serves(model)) st.deploymentCooldownUntilMs = deploymentCooldown(slot, p.deploymentFor(model));
+  if (!simpleAuth(slot, p)) {
+    const k = usableCredential(slot, p, st, tokens, now);
+    unchecked((creds[i] = k));
+    if (k < 0) st.noCredential = true;
+  }
+  // Providers that do not serve this model (plugin/model_ejections.ts), or whose cluster-wide share is spent.
+  if (skip !== null && unchecked(skip[i])) fit = false;
+  if (clusterOut !== null && unchecked(clusterOut[i])) fit = false;
+  // Header mode: the body will not be rewritten, so a provider that needs another model name in it cannot take it.
+  if (headerOnly && p.type == ProviderType.AzureOpenAI && bodyNeedsModel(p, api) && p.deploymentFor(model) != model) fit = false;
+  unchecked((capacity[i] = fit));
 }
