@@ -60,6 +60,7 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
   h.remainingRequests = parseCount(requests);
   h.contentType = contentType;
   h.present = present;
+  if (watch !== null) h.pairs = buf;
   return h;
 }
 

@@ -85,6 +85,14 @@ export class ByteBuilder {
     this.len += n;
     return this;
   }
+  /** `n` bytes from `p` (memory the caller owns). */
+  raw(p: usize, n: i32): ByteBuilder {
+    if (n <= 0) return this;
+    this.ensure(n);
+    memory.copy(this.buf.dataStart + <usize>this.len, p, <usize>n);
+    this.len += n;
+    return this;
+  }
   str(s: string): ByteBuilder {
     const n = String.UTF8.byteLength(s);
     this.ensure(n);

@@ -20,6 +20,7 @@ import {
   BufferType, getBuffer, getHeader, getHeaderPairsRaw, MapType, nowMs, removeHeader, sendLocalResponse, setBuffer,
 } from "../host/calls";
 import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
+import { headerEdit } from "../host/header_edit";
 import { enabled, Level, log } from "../host/log";
 import { sendError } from "../host/replies";
 import { ApiKind, ApiRequest, apiName, classifyPath, isStateful } from "../provider/api";
@@ -97,6 +98,9 @@ export class ClientRequest extends Context {
   budgetLeftRequests: i64 = -1;
   /** Cluster limits: leases this request has waited for (plugin/cluster_wait.ts). */
   clusterWaits: i32 = 0;
+  /** The request's header map as read at its headers and the names stripped from it since (until it is rewritten for its provider). */
+  headerPairs: ArrayBuffer | null = null;
+  stripped: string[] = [];
   private owner: RequestOwner | null = null;
 
   constructor(contextId: u32, root: FailoverRoot) {
@@ -135,6 +139,8 @@ export class ClientRequest extends Context {
     }
     // Never let a client credential or a client-chosen cluster through.
     for (let i = 0; i < h.strip.length; i++) removeHeader(MapType.RequestHeaders, unchecked(h.strip[i]));
+    this.headerPairs = h.raw;
+    this.stripped = h.strip;
     const aff = cfg.affinity;
     if (aff.header.length > 0) {
       const v = getHeader(MapType.RequestHeaders, aff.header);
@@ -288,12 +294,11 @@ export class ClientRequest extends Context {
     this.attempt = attempt;
     this.attempts = 1;
     const up = attempt.upstream;
-    rewriteRequestHeaders(up);
-    if (haveBody && up.bodyChanged) {
-      setBuffer(BufferType.RequestBody, 0, <u32>this.body.length, up.body.buffer);
-      // Envoy never recomputes content-length: a stale one would truncate or hang the upstream.
-      removeHeader(MapType.RequestHeaders, "content-length");
-    }
+    // Envoy never recomputes content-length: a stale one would truncate or hang the upstream.
+    const rewritesBody = haveBody && up.bodyChanged;
+    rewriteRequestHeaders(up, this.headerPairs, this.stripped, rewritesBody);
+    this.headerPairs = null;
+    if (rewritesBody) setBuffer(BufferType.RequestBody, 0, <u32>this.body.length, up.body.buffer);
     this.enter(Phase.Forwarded);
     if (enabled(Level.Debug)) {
       const p = attempt.provider;
@@ -454,10 +459,15 @@ export class ClientRequest extends Context {
       read.contentType = getHeader(MapType.ResponseHeaders, "content-type");
       read.present = 0xffffffff;
     }
+    // With the map as read, every change goes in one set_header_map_pairs (host/header_edit.ts).
+    const pairs = read.pairs;
+    const edit = pairs !== null ? headerEdit.begin() : null;
     if (a.scan.start(this.api.kind, status, read.contentType, a.upstream.injectedUsage)) {
-      removeHeader(MapType.ResponseHeaders, "content-length");
+      if (edit !== null) edit.remove("content-length");
+      else removeHeader(MapType.ResponseHeaders, "content-length");
     }
-    decorateResponse(this, a, read);
+    decorateResponse(this, a, read, edit);
+    if (edit !== null) edit.apply(MapType.ResponseHeaders, pairs!);
     if (this.phase != Phase.Replied) this.enter(Phase.Responding);
   }
 

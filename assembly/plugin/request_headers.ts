@@ -3,10 +3,10 @@
 
 import { utf8 } from "../lib/bytes";
 import { MapType, PairsReader, removeHeader, replaceHeader } from "../host/calls";
+import { headerEdit } from "../host/header_edit";
 import { pinRoute } from "../host/routing";
-import { CLUSTER_HEADER, PER_TRY_TIMEOUT_HEADER, ROUTE_TIMEOUT_HEADER, UpstreamRequest } from "../plan/upstream";
+import { CLUSTER_HEADER, UpstreamRequest } from "../plan/upstream";
 import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
-import { PIN_HEADER } from "../config/sections";
 
 const PATH = utf8(":path");
 const METHOD = utf8(":method");
@@ -29,7 +29,6 @@ for (let i = 0; i < STRIPPED.length; i++) {
 function strippedNames(): string[] {
   const out = CLIENT_CREDENTIAL_HEADERS.slice(0);
   if (!out.includes(CLUSTER_HEADER)) out.push(CLUSTER_HEADER);
-  out.push(PIN_HEADER);
   return out;
 }
 
@@ -44,16 +43,17 @@ export class RequestHeaders {
   bearer: string = "";
   apiKey: string = "";
   xApiKey: string = "";
-  /** x-ai-failover-provider's value (a provider pin, when affinity.providerHeader allows it); null: absent. */
-  pin: string | null = null;
   /** Present headers that must not go upstream (client credentials, our routing header). */
   strip: string[] = [];
+  /** The header map as read (null: none). */
+  raw: ArrayBuffer | null;
 
   /**
    * From the request's header pairs (host/calls.ts getHeaderPairsRaw; null: none), walked as
    * bytes: only the values the filter reads are decoded.
    */
   constructor(pairs: ArrayBuffer | null) {
+    this.raw = pairs;
     if (pairs !== null) this.read(pairs);
   }
 
@@ -88,7 +88,6 @@ export class RequestHeaders {
           if (a.length > 7 && a.substring(0, 7).toLowerCase() == "bearer ") this.bearer = a.substring(7).trim();
         } else if (name == "api-key" && this.apiKey.length == 0) this.apiKey = r.valueString().trim();
         else if (name == "x-api-key" && this.xApiKey.length == 0) this.xApiKey = r.valueString().trim();
-        else if (name == PIN_HEADER && this.pin === null) this.pin = r.valueString().trim();
         if (!this.strip.includes(name)) this.strip.push(name);
         break;
       }
@@ -103,17 +102,31 @@ export class RequestHeaders {
   }
 }
 
-/** The request headers as the provider of the in-band attempt must see them. */
-export function rewriteRequestHeaders(up: UpstreamRequest): void {
-  // The cluster first: on Higress the route is matched on it and kept (host/route_pin.ts).
+/**
+ * The request headers as the provider of the in-band attempt must see them. `pairs`: the request's
+ * header map as read at its headers (null: unknown), `stripped` the names removed from it since,
+ * `dropContentLength`: the body was rewritten (Envoy never recomputes content-length).
+ */
+export function rewriteRequestHeaders(up: UpstreamRequest, pairs: ArrayBuffer | null, stripped: string[], dropContentLength: bool): void {
+  // The cluster first: on Higress the route is matched on it and kept (host/routing.ts).
   replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, up.cluster);
   const pinned = pinRoute();
-  replaceHeader(MapType.RequestHeaders, ":authority", up.authority);
-  replaceHeader(MapType.RequestHeaders, ":path", up.path);
-  replaceHeader(MapType.RequestHeaders, up.authName, up.authValue);
-  // Only when the provider sets them: the router consumes both, the route's own timeout applies otherwise.
-  if (up.routeTimeoutMs > 0) replaceHeader(MapType.RequestHeaders, ROUTE_TIMEOUT_HEADER, up.routeTimeoutMs.toString());
-  if (up.firstByteMs > 0) replaceHeader(MapType.RequestHeaders, PER_TRY_TIMEOUT_HEADER, up.firstByteMs.toString());
-  // The kept route has its cluster: the routing header need not reach the provider.
-  if (pinned) removeHeader(MapType.RequestHeaders, CLUSTER_HEADER);
+  if (pairs === null) {
+    replaceHeader(MapType.RequestHeaders, ":authority", up.authority);
+    replaceHeader(MapType.RequestHeaders, ":path", up.path);
+    replaceHeader(MapType.RequestHeaders, up.authName, up.authValue);
+    // The kept route has its cluster: the routing header need not reach the provider.
+    if (pinned) removeHeader(MapType.RequestHeaders, CLUSTER_HEADER);
+    if (dropContentLength) removeHeader(MapType.RequestHeaders, "content-length");
+    return;
+  }
+  // The rest in one call: the map as read, less what was stripped since, with the same changes
+  // in the same order as the calls above (host/header_edit.ts).
+  const e = headerEdit.begin();
+  for (let i = 0; i < stripped.length; i++) e.remove(unchecked(stripped[i]));
+  if (pinned) e.remove(CLUSTER_HEADER);
+  else e.set(CLUSTER_HEADER, up.cluster);
+  e.set(":authority", up.authority).set(":path", up.path).set(up.authName, up.authValue);
+  if (dropContentLength) e.remove("content-length");
+  e.apply(MapType.RequestHeaders, pairs);
 }

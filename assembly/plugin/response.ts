@@ -5,6 +5,7 @@ import { AnswerHeaders } from "../plan/answer";
 import { CLUSTER_HEADER } from "../plan/upstream";
 import { utf8 } from "../lib/bytes";
 import { MapType, removeHeader, replaceHeader } from "../host/calls";
+import { HeaderEdit } from "../host/header_edit";
 import { Attempt } from "./attempt";
 import { ClientRequest } from "./request";
 
@@ -41,26 +42,37 @@ export function clientHeaders(r: ClientRequest, out: string[]): void {
 
 /**
  * Rewrites the in-band response headers for the client. `h`: those headers as read with
- * RESPONSE_WATCH (what is absent need not be removed).
+ * RESPONSE_WATCH (what is absent need not be removed). `edit`: collects the changes for one
+ * set_header_map_pairs (null: each is its own call).
  */
-export function decorateResponse(r: ClientRequest, a: Attempt, h: AnswerHeaders): void {
+export function decorateResponse(r: ClientRequest, a: Attempt, h: AnswerHeaders, edit: HeaderEdit | null = null): void {
   const present = h.present;
   // A provider's credential or our routing header never reaches the client.
   for (let i = 0; i < NEVER_TO_CLIENT.length; i++) {
-    if ((present & (<u32>1 << <u32>i)) != 0) removeHeader(MapType.ResponseHeaders, unchecked(NEVER_TO_CLIENT[i]));
+    if ((present & (<u32>1 << <u32>i)) != 0) drop(edit, unchecked(NEVER_TO_CLIENT[i]));
   }
-  replaceHeader(MapType.ResponseHeaders, PROVIDER_HEADER, a.provider.name);
-  replaceHeader(MapType.ResponseHeaders, ATTEMPTS_HEADER, r.attempts.toString());
+  put(edit, PROVIDER_HEADER, a.provider.name);
+  put(edit, ATTEMPTS_HEADER, r.attempts.toString());
   if (r.consumer >= 0) {
     // The client sees its own budget, not the provider's.
     const base = NEVER_TO_CLIENT.length;
     for (let i = 0; i < PROVIDER_RATE_LIMIT_HEADERS.length; i++) {
-      if ((present & (<u32>1 << <u32>(base + i))) != 0) removeHeader(MapType.ResponseHeaders, unchecked(PROVIDER_RATE_LIMIT_HEADERS[i]));
+      if ((present & (<u32>1 << <u32>(base + i))) != 0) drop(edit, unchecked(PROVIDER_RATE_LIMIT_HEADERS[i]));
     }
     const kv: string[] = [];
     clientHeaders(r, kv);
-    for (let k = 0; k + 1 < kv.length; k += 2) replaceHeader(MapType.ResponseHeaders, unchecked(kv[k]), unchecked(kv[k + 1]));
+    for (let k = 0; k + 1 < kv.length; k += 2) put(edit, unchecked(kv[k]), unchecked(kv[k + 1]));
   }
+}
+
+function drop(edit: HeaderEdit | null, name: string): void {
+  if (edit !== null) edit.remove(name);
+  else removeHeader(MapType.ResponseHeaders, name);
+}
+
+function put(edit: HeaderEdit | null, name: string, value: string): void {
+  if (edit !== null) edit.set(name, value);
+  else replaceHeader(MapType.ResponseHeaders, name, value);
 }
 
 /** Trailers are headers too: a provider credential echoed there never reaches the client. */
