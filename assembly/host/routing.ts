@@ -28,6 +28,25 @@ const ROUTE_NAME = propertyPathBytes(["route_name"]);
 const CLUSTER_NAME = propertyPathBytes(["cluster_name"]);
 const XDS_CLUSTER_NAME = propertyPathBytes(["xds", "cluster_name"]);
 const CLEAR_ROUTE_CACHE = propertyPathBytes(["clear_route_cache"]);
+const NODE_ID = propertyPathBytes(["node", "id"]);
+
+/**
+ * Does the host answer the legacy top-level property names? Envoy 1.33 removed them all at once
+ * (`node`, `route_name`, `cluster_name`, …: envoyproxy/envoy#36619); Higress's Envoy and older
+ * ones have them. Without them `route_name` is never answered, so a route can never be pinned
+ * and the legacy reads are skipped. Learnt once per configuration (root context: `node` is the
+ * bootstrap's there, on every host that has it).
+ */
+let legacyNames = true;
+
+export function learnLegacyNames(): void {
+  legacyNames = getPropertyAt(NODE_ID) !== null;
+}
+
+/** May pinRoute() pin the route on this host (false: it never can, skip it)? */
+export function mayPinRoute(): bool {
+  return legacyNames;
+}
 
 function text(b: ArrayBuffer | null): string {
   return b !== null ? String.UTF8.decode(b) : "";
@@ -40,7 +59,7 @@ function text(b: ArrayBuffer | null): string {
  */
 export function routeName(): string {
   const x = getPropertyAt(XDS_ROUTE_NAME);
-  return x !== null ? text(x) : text(getPropertyAt(ROUTE_NAME));
+  return x !== null || !legacyNames ? text(x) : text(getPropertyAt(ROUTE_NAME));
 }
 
 /**
@@ -49,7 +68,7 @@ export function routeName(): string {
  * Before the filter chose a provider, a `cluster_header` route has none: "".
  */
 export function clusterName(): string {
-  const c = getPropertyAt(CLUSTER_NAME);
+  const c = legacyNames ? getPropertyAt(CLUSTER_NAME) : null;
   return c !== null ? text(c) : text(getPropertyAt(XDS_CLUSTER_NAME));
 }
 
@@ -58,6 +77,7 @@ export function clusterName(): string {
  * the route is now matched and kept: later request-header changes will not re-route the request.
  */
 export function pinRoute(): bool {
+  if (!legacyNames) return false;
   const name = getPropertyAt(ROUTE_NAME);
   if (name === null || name.byteLength == 0) return false;
   return setPropertyAt(CLEAR_ROUTE_CACHE, "off") == Result.Ok;

@@ -4,7 +4,7 @@
 import { utf8 } from "../lib/bytes";
 import { MapType, PairsReader, removeHeader, replaceHeader } from "../host/calls";
 import { headerEdit } from "../host/header_edit";
-import { pinRoute } from "../host/routing";
+import { mayPinRoute, pinRoute } from "../host/routing";
 import { CLUSTER_HEADER, UpstreamRequest } from "../plan/upstream";
 import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
 
@@ -108,9 +108,11 @@ export class RequestHeaders {
  * `dropContentLength`: the body was rewritten (Envoy never recomputes content-length).
  */
 export function rewriteRequestHeaders(up: UpstreamRequest, pairs: ArrayBuffer | null, stripped: string[], dropContentLength: bool): void {
-  // The cluster first: on Higress the route is matched on it and kept (host/routing.ts).
-  replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, up.cluster);
-  const pinned = pinRoute();
+  // The cluster first: on Higress the route is matched on it and kept (host/routing.ts). A host
+  // that cannot keep it gets the cluster header with the rest.
+  const mayPin = pairs === null || mayPinRoute();
+  if (mayPin) replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, up.cluster);
+  const pinned = mayPin && pinRoute();
   if (pairs === null) {
     replaceHeader(MapType.RequestHeaders, ":authority", up.authority);
     replaceHeader(MapType.RequestHeaders, ":path", up.path);

@@ -9,6 +9,7 @@ import { BufferType, getBuffer, nowMs, setTickPeriod } from "../host/calls";
 import { Callouts } from "../host/callouts";
 import { log, Level, setLevel, enabled } from "../host/log";
 import { readEnvironment, randomU64 } from "../host/wasi";
+import { learnLegacyNames } from "../host/routing";
 import { ProviderRegistry } from "../provider/registry";
 import { Rng } from "../select/rng";
 import { BodyWaitWatch } from "./body_wait";
@@ -100,6 +101,7 @@ export class FailoverRoot extends RootContext {
     this.registry = new ProviderRegistry();
     this.views = buildViews(cfg, this.registry);
     this.rulesNeedCluster = needsCluster(this.views);
+    learnLegacyNames();
     this.health.configure(cfg, this.registry.all);
     this.tokens.configure(cfg.identities);
     this.cluster.configure(cfg, this.registry.all);

@@ -21,6 +21,10 @@ export function lookupProperty(vm: WasmVm, path: string): Uint8Array | undefined
     case "plugin_vm_id":
       return toBytes(vm.opts.vmId);
   }
+  // Higress's Envoy (1.27) still answers the legacy top-level names; `node` is the bootstrap's
+  // node, from the root context too (Context::findValue NODE: root_local_info_ or the plugin's
+  // local info). Only its `id` is played here (empty: the harness has no node id).
+  if (vm.opts.flavour === "higress" && path === "node\u0000id") return new Uint8Array(0);
   const ctx = vm.context();
   const fromStream = ctx.streamProperty(path);
   if (fromStream !== undefined) return fromStream;
