@@ -22,11 +22,15 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
   const buf = getHeaderPairsRaw(map);
   if (buf === null) return h;
   const r = new PairsReader(buf);
-  let status: string | null = null;
+  // Plain digits (the usual value) are read in place; anything else as the parsers read text.
+  let status: i32 = 0;
+  let haveStatus = false;
   let retryMs: string | null = null;
   let retry: string | null = null;
-  let tokens: string | null = null;
-  let requests: string | null = null;
+  let tokens: i64 = -1;
+  let haveTokens = false;
+  let requests: i64 = -1;
+  let haveRequests = false;
   let contentType: string | null = null;
   let present: u32 = 0;
   // Bit (n & 63) set when some watched name is n bytes long: most headers are passed over on their length.
@@ -37,10 +41,21 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
     if (len == 0) continue;
     const c0 = load<u8>(r.name);
     if (c0 == 0x3a) {
-      if (status === null && r.nameIs(STATUS)) status = r.valueString();
+      if (!haveStatus && r.nameIs(STATUS)) {
+        haveStatus = true;
+        const d = digits(r.value, r.valueLen);
+        status = r.valueLen == 3 && d >= 0 ? <i32>d : parseStatus(r.valueString());
+      }
     } else if (len == 28 || len == 30) {
-      if (tokens === null && r.nameIs(REMAINING_TOKENS)) tokens = r.valueString();
-      else if (requests === null && r.nameIs(REMAINING_REQUESTS)) requests = r.valueString();
+      if (!haveTokens && r.nameIs(REMAINING_TOKENS)) {
+        haveTokens = true;
+        const d = digits(r.value, r.valueLen);
+        tokens = d >= 0 ? d : parseCount(r.valueString());
+      } else if (!haveRequests && r.nameIs(REMAINING_REQUESTS)) {
+        haveRequests = true;
+        const d = digits(r.value, r.valueLen);
+        requests = d >= 0 ? d : parseCount(r.valueString());
+      }
     } else if (len == 12) {
       if (contentType === null && r.nameIs(CONTENT_TYPE)) contentType = r.valueString();
     } else if (len == 14) {
@@ -54,14 +69,26 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
       }
     }
   }
-  h.status = parseStatus(status);
+  h.status = status;
   if (h.status == 429) h.retryAfterMs = parseRetryAfterMs(retryMs, retry);
-  h.remainingTokens = parseCount(tokens);
-  h.remainingRequests = parseCount(requests);
+  h.remainingTokens = tokens;
+  h.remainingRequests = requests;
   h.contentType = contentType;
   h.present = present;
   if (watch !== null) h.pairs = buf;
   return h;
+}
+
+/** A value of 1 to 15 ASCII digits and nothing else, as a number (what parseStatus/parseCount make of it); -1 otherwise. */
+function digits(p: usize, n: i32): i64 {
+  if (n < 1 || n > 15) return -1;
+  let v: i64 = 0;
+  for (let i = 0; i < n; i++) {
+    const c = <i32>load<u8>(p + <usize>i) - 0x30;
+    if (<u32>c > 9) return -1;
+    v = v * 10 + <i64>c;
+  }
+  return v;
 }
 
 /** The first ERROR_BODY_PREFIX bytes of a body of `size` bytes (null when empty or unreadable). */

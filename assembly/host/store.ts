@@ -32,16 +32,21 @@ export function stateOf<T extends Window>(v: SharedValue, fingerprint: u32): T {
  * Read–modify–write with CAS, retried on conflict (bounded). Returns the record written, or
  * null when the op declined or the retries ran out. `seed`: a read of `key` just made (its value
  * and cas), used for the first round instead of reading again; if another worker wrote since,
- * the CAS fails and the next round reads afresh.
+ * the CAS fails and the next round reads afresh. `seedState`: that read decoded by stateOf (it is
+ * changed in place by the op).
  */
-export function updateState<T extends Window>(key: string, fingerprint: u32, op: StateOp<T>, seed: SharedValue | null = null): T | null {
+export function updateState<T extends Window>(key: string, fingerprint: u32, op: StateOp<T>, seed: SharedValue | null = null,
+  seedState: T | null = null): T | null {
   for (let attempt = 0; attempt < MAX_CAS_TRIES; attempt++) {
     const v = attempt == 0 && seed !== null ? seed : getShared(key);
     let s: T | null = null;
     // An absent key is created only if it is still absent (never over another worker's write).
     let cas: u32 = CREATE_CAS;
-    if (v.result == Result.Ok) {
-      cas = v.cas;
+    if (v.result == Result.Ok) cas = v.cas;
+    if (attempt == 0 && seed !== null && seedState !== null) {
+      // The seed as stateOf decoded it (fresh when unreadable): not decoded a second time.
+      s = seedState;
+    } else if (v.result == Result.Ok) {
       const cur = instantiate<T>();
       if (cur.decodeFrom(v.value) && cur.fingerprint == fingerprint) s = cur;
     }

@@ -45,15 +45,16 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
   const n = providers.length;
   const out = new Picked();
   let contended = 0;
-  const reads: SharedValue[] = [];
-  const creds = new Array<i32>(n);
+  const sc = scratch.size(n);
+  const reads = sc.reads;
+  const creds = sc.creds;
+  const states = sc.states;
+  const capacity = sc.capacity;
+  const loaded = sc.loaded;
   // Cluster limits: providers whose cluster-wide share is spent for this request.
   const clusterOut = cluster !== null && cluster.on ? new Array<bool>(n) : null;
   for (let round = 0; round < n + 2; round++) {
-    const states = new Array<ProviderState>(n);
-    const capacity = new Array<bool>(n);
-    const loaded = new Array<bool>(n);
-    reads.length = n;
+    for (let i = 0; i < n; i++) unchecked((loaded[i] = false));
     // States are read a priority group at a time, lowest first, only as far as the choice needs:
     // a group with a provider that can take the request ends it (select/selector.ts never looks
     // past that group), so the usual request reads one provider's state, not all of them.
@@ -73,14 +74,15 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     }
     if (choice.index < 0) {
       out.why = choice.why;
-      out.states = states;
+      // Every group was read; a copy (the scratch serves the next pick).
+      out.states = states.slice(0, n);
       return out;
     }
     const i = choice.index;
     const slot = unchecked(view.slots[i]);
     // The first CAS round writes over the read the choice was made on (a write since fails it).
     const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(providers[i]).limits, need, now, false,
-      unchecked(reads[i]));
+      unchecked(reads[i]), unchecked(states[i]));
     if (r.reservation !== null && clusterOut !== null) {
       // The provider's cluster-wide window (plugin/cluster.ts): take the estimate from the lease.
       const p = unchecked(providers[i]);
@@ -114,6 +116,30 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
   return out;
 }
 
+/**
+ * A pick's working arrays, reused by every pick of the VM (a pick runs to its end before the next
+ * begins; nothing in them outlives it).
+ */
+class PickScratch {
+  states: ProviderState[] = [];
+  capacity: bool[] = [];
+  loaded: bool[] = [];
+  creds: i32[] = [];
+  reads: SharedValue[] = [];
+  size(n: i32): PickScratch {
+    if (this.states.length < n) {
+      this.states = new Array<ProviderState>(n);
+      this.capacity = new Array<bool>(n);
+      this.loaded = new Array<bool>(n);
+      this.creds = new Array<i32>(n);
+      this.reads = new Array<SharedValue>(n);
+    }
+    return this;
+  }
+}
+
+const scratch = new PickScratch();
+
 /** The lowest provider priority above `above` (i64.MAX_VALUE: none). */
 function nextPriority(providers: ProviderConfig[], above: i64): i64 {
   let next = i64.MAX_VALUE;
@@ -139,7 +165,7 @@ function judge(view: ConfigView, i: i32, model: string, api: ApiKind, need: i64,
     const k = usableCredential(slot, p, st, tokens, now);
     unchecked((creds[i] = k));
     if (k < 0) st.noCredential = true;
-  }
+  } else unchecked((creds[i] = 0));
   // Providers that do not serve this model (plugin/model_ejections.ts), or whose cluster-wide share is spent.
   if (skip !== null && unchecked(skip[i])) fit = false;
   if (clusterOut !== null && unchecked(clusterOut[i])) fit = false;

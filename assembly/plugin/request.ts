@@ -44,19 +44,26 @@ import { capturesIds, isMultipart, multipartField, storesNothing } from "./forms
 import { PoolKind } from "./cluster";
 import { clusterConsumer, clusterUnavailable, mayWait, parkForLease } from "./cluster_wait";
 
+// Shared initial values of a request's fields (each is replaced before anything is added to it):
+// a request's context allocates none of them.
+const NO_API = new ApiRequest();
+const NO_NAMES: string[] = [];
+const NO_BYTES = new Uint8Array(0);
+const NO_PROVIDERS: bool[] = [];
+
 export class ClientRequest extends Context {
   readonly root: FailoverRoot;
   /** The configuration this request runs under (global or a matching `_rules_` entry). */
   view: ConfigView | null = null;
   phase: Phase = Phase.Idle;
-  api: ApiRequest = new ApiRequest();
+  api: ApiRequest = NO_API;
   method: string = "";
   model: string = "";
   scan: RequestScan | null = null;
   /** The client's content-type (multipart bodies pass unmodified, with it). */
   contentType: string = "";
   /** Stored objects the request names (path id, previous_response_id, conversation, files, reasoning items). */
-  referenced: string[] = [];
+  referenced: string[] = NO_NAMES;
   /** The request ended with its headers (GET, DELETE, a bodiless POST …/cancel): resendable as it is. */
   noBody: bool = false;
   /** The x-ai-model header's value ("" when absent). */
@@ -70,12 +77,12 @@ export class ClientRequest extends Context {
   /** It names objects whose owner is unknown: a "not held here" answer moves it on. */
   discovering: bool = false;
   /** The client's body as received (kept while a retry is possible). */
-  body: Uint8Array = new Uint8Array(0);
+  body: Uint8Array = NO_BYTES;
   headerOnly: bool = false;
   /** The client's request has fully arrived (a retry may only resend a whole body). */
   bodyComplete: bool = false;
   /** Providers tried so far (empty: retries are off for this request). */
-  tried: bool[] = [];
+  tried: bool[] = NO_PROVIDERS;
   attempts: i32 = 0;
   /** Why each earlier attempt was left (failovers_total's reasons, comma-separated; "" none). */
   failovers: string = "";
@@ -100,7 +107,7 @@ export class ClientRequest extends Context {
   clusterWaits: i32 = 0;
   /** The request's header map as read at its headers and the names stripped from it since (until it is rewritten for its provider). */
   headerPairs: ArrayBuffer | null = null;
-  stripped: string[] = [];
+  stripped: string[] = NO_NAMES;
   private owner: RequestOwner | null = null;
 
   constructor(contextId: u32, root: FailoverRoot) {
@@ -132,7 +139,7 @@ export class ClientRequest extends Context {
     this.contentType = h.contentType;
     if (h.hasModel) this.headerModel = h.model;
     this.api = classifyPath(h.path.length > 0 ? h.path : "/");
-    if (this.api.objectId.length > 0) this.referenced.push(this.api.objectId);
+    if (this.api.objectId.length > 0) this.referenced = [this.api.objectId];
     if (cfg.consumers.length > 0) {
       const key = h.presentedKey();
       this.consumer = key.length > 0 ? findConsumer(cfg, key) : -1;
@@ -225,7 +232,10 @@ export class ClientRequest extends Context {
     }
     this.scan = scan;
     this.model = scan.model.length > 0 ? scan.model : this.api.pathModel;
-    if (this.api.kind == ApiKind.Responses || isStateful(this.api.kind)) referencedIds(this.body, this.referenced);
+    if (this.api.kind == ApiKind.Responses || isStateful(this.api.kind)) {
+      if (this.referenced === NO_NAMES) this.referenced = [];
+      referencedIds(this.body, this.referenced);
+    }
     if (scan.stream && !cfg.streaming.allow) {
       this.reject(streamingDisabled());
       return FilterDataStatusValues.StopIterationNoBuffer;

@@ -58,12 +58,13 @@ export class Reserved<T extends Window> {
 
 /**
  * Reserves `tokens` and one request in the window at `key`; CAS, so it holds across workers.
- * `seed`: the read of `key` the choice was just made on (saves reading it again).
+ * `seed`: the read of `key` the choice was just made on (saves reading it again), `seedState` that
+ * read decoded (saves decoding it again; changed in place).
  */
 export function reserveIn<T extends Window>(key: string, fingerprint: u32, limits: Limits, tokens: i64, now: i64, refunds: bool,
-  seed: SharedValue | null = null): Reserved<T> {
+  seed: SharedValue | null = null, seedState: T | null = null): Reserved<T> {
   const op = new ReserveOp<T>(limits, tokens, now);
-  const w = updateState<T>(key, fingerprint, op, seed);
+  const w = updateState<T>(key, fingerprint, op, seed, seedState);
   if (w !== null && op.ok) return new Reserved<T>(new Reservation<T>(key, fingerprint, limits, tokens, w.windowStartMs, refunds), w);
   return new Reserved<T>(null, null, op.ok);
 }
