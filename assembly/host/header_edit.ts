@@ -27,6 +27,8 @@ export class HeaderEdit {
   private values: string[] = [];
   private n: i32 = 0;
   private keep: Uint8Array = new Uint8Array(64);
+  /** Per set name: its UTF-8 size and its value's. */
+  private sizes: Int32Array = new Int32Array(16);
   private out: ByteBuilder = new ByteBuilder(1024);
 
   /** Starts a new edit (the previous one's names are forgotten). */
@@ -81,28 +83,72 @@ export class HeaderEdit {
       if (stays) kept++;
       at += ks + vs + 2;
     }
+    // The sets' sizes, once.
+    if (this.sizes.length < 2 * m) this.sizes = new Int32Array(2 * m);
+    const sizes = this.sizes.dataStart;
     let sets = 0;
-    for (let j = 0; j < m; j++) if (unchecked(this.isSet[j])) sets++;
-    // Count, sizes, then each name\0value\0; the kept pairs' bytes are copied as they are.
+    let setBytes = 0;
+    for (let j = 0; j < m; j++) {
+      if (!unchecked(this.isSet[j])) continue;
+      const nb = String.UTF8.byteLength(unchecked(names[j]));
+      const vb = String.UTF8.byteLength(unchecked(this.values[j]));
+      store<i32>(sizes + (<usize>j << 3), nb);
+      store<i32>(sizes + (<usize>j << 3) + 4, vb);
+      sets++;
+      setBytes += 10 + nb + vb;
+    }
+    // Count, sizes, then each name\0value\0; the kept pairs' table entries and bytes are copied
+    // as they are, a run of consecutive kept pairs at a time. No more than the map as read plus
+    // the sets is written.
     const b = this.out;
     b.reset();
-    b.u32le(<u32>(kept + sets));
-    for (let i = 0; i < count; i++) if (load<u8>(keep + <usize>i) != 0) b.raw(src + 4 + (<usize>i << 3), 8);
+    b.reserve(pairs.byteLength + setBytes + 4);
+    const base = b.buf.dataStart;
+    let o = base;
+    store<u32>(o, <u32>(kept + sets));
+    o += 4;
+    let i = 0;
+    while (i < count) {
+      if (load<u8>(keep + <usize>i) == 0) { i++; continue; }
+      let j = i + 1;
+      while (j < count && load<u8>(keep + <usize>j) != 0) j++;
+      const n = <usize>(j - i) << 3;
+      memory.copy(o, src + 4 + (<usize>i << 3), n);
+      o += n;
+      i = j;
+    }
     for (let j = 0; j < m; j++) {
       if (!unchecked(this.isSet[j])) continue;
-      b.u32le(<u32>String.UTF8.byteLength(unchecked(names[j]))).u32le(<u32>String.UTF8.byteLength(unchecked(this.values[j])));
+      store<u64>(o, load<u64>(sizes + (<usize>j << 3)));
+      o += 8;
     }
     at = data;
-    for (let i = 0; i < count; i++) {
-      const n = <i32>(load<u32>(src + 4 + (<usize>i << 3)) + load<u32>(src + 8 + (<usize>i << 3)) + 2);
-      if (load<u8>(keep + <usize>i) != 0) b.raw(at, n);
-      at += <usize>n;
+    i = 0;
+    while (i < count) {
+      const ks = <usize>load<u32>(src + 4 + (<usize>i << 3));
+      const vs = <usize>load<u32>(src + 8 + (<usize>i << 3));
+      if (load<u8>(keep + <usize>i) == 0) { at += ks + vs + 2; i++; continue; }
+      const from = at;
+      while (i < count && load<u8>(keep + <usize>i) != 0) {
+        at += <usize>load<u32>(src + 4 + (<usize>i << 3)) + <usize>load<u32>(src + 8 + (<usize>i << 3)) + 2;
+        i++;
+      }
+      memory.copy(o, from, at - from);
+      o += at - from;
     }
     for (let j = 0; j < m; j++) {
       if (!unchecked(this.isSet[j])) continue;
-      b.str(unchecked(names[j])).byte(0).str(unchecked(this.values[j])).byte(0);
+      const name = unchecked(names[j]);
+      const value = unchecked(this.values[j]);
+      String.UTF8.encodeUnsafe(changetype<usize>(name), name.length, o);
+      o += <usize>load<i32>(sizes + (<usize>j << 3));
+      store<u8>(o++, 0);
+      String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, o);
+      o += <usize>load<i32>(sizes + (<usize>j << 3) + 4);
+      store<u8>(o++, 0);
     }
-    return imp.proxy_set_header_map_pairs(map, b.buf.dataStart, b.len);
+    b.len = <i32>(o - base);
+    return imp.proxy_set_header_map_pairs(map, base, <usize>b.len);
   }
 }
 

@@ -67,6 +67,10 @@ export class ByteBuilder {
   constructor(cap: i32 = 256) {
     this.buf = new Uint8Array(cap);
   }
+  /** Room for `extra` more bytes (written by the caller at buf.dataStart + len). */
+  reserve(extra: i32): void {
+    this.ensure(extra);
+  }
   private ensure(extra: i32): void {
     const need = this.len + extra;
     if (need <= this.buf.length) return;
