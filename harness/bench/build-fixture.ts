@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { FIXTURES, ROOT } from "./paths.ts";
 
 /** The product's runtime and release optimisation (asconfig.json). */
-const BUILD_FLAGS = ["--runtime", "incremental", "--use", "abort=abort_proc_exit", "--optimizeLevel", "3", "--shrinkLevel", "1", "--noColors"];
+const BUILD_FLAGS = ["--runtime", "incremental", "--use", "abort=abort_proc_exit", "--optimizeLevel", "3", "--shrinkLevel", "0", "--noColors"];
 
 async function compile(out: string): Promise<void> {
   const { default: asc } = await import("assemblyscript/asc");
