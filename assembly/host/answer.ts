@@ -11,6 +11,9 @@ const RETRY_AFTER = utf8("retry-after");
 const REMAINING_TOKENS = utf8("x-ratelimit-remaining-tokens");
 const REMAINING_REQUESTS = utf8("x-ratelimit-remaining-requests");
 const CONTENT_TYPE = utf8("content-type");
+/** Content types most answers carry, kept as constants (matched as bytes, not decoded). */
+const KNOWN_TYPES: string[] = ["application/json", "text/event-stream", "application/json; charset=utf-8", "text/event-stream; charset=utf-8"];
+const KNOWN_TYPE_BYTES: Uint8Array[] = KNOWN_TYPES.map<Uint8Array>((t: string) => utf8(t));
 
 /**
  * What the planning layer reads of an answer's headers, from one get_header_map_pairs (the first
@@ -57,7 +60,7 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
         requests = d >= 0 ? d : parseCount(r.valueString());
       }
     } else if (len == 12) {
-      if (contentType === null && r.nameIs(CONTENT_TYPE)) contentType = r.valueString();
+      if (contentType === null && r.nameIs(CONTENT_TYPE)) contentType = r.valueOneOf(KNOWN_TYPES, KNOWN_TYPE_BYTES);
     } else if (len == 14) {
       if (retryMs === null && r.nameIs(RETRY_AFTER_MS)) retryMs = r.valueString();
     } else if (len == 11) {

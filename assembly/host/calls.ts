@@ -147,6 +147,14 @@ export class PairsReader {
   valueString(): string {
     return String.UTF8.decodeUnsafe(this.value, <usize>this.valueLen);
   }
+  /** The value as one of `list` when its bytes are exactly `bytes[i]` (no decoding), else decoded. */
+  valueOneOf(list: string[], bytes: Uint8Array[]): string {
+    for (let i = 0; i < bytes.length; i++) {
+      const b = unchecked(bytes[i]);
+      if (b.length == this.valueLen && memory.compare(this.value, b.dataStart, <usize>b.length) == 0) return unchecked(list[i]);
+    }
+    return this.valueString();
+  }
 }
 
 /** All pairs of a map as [name, value, name, value, …]; empty when unavailable. */

@@ -40,10 +40,10 @@ export function matchAt(hay: Uint8Array, at: i32, needle: Uint8Array): bool {
   return memory.compare(hay.dataStart + <usize>at, needle.dataStart, <usize>n) == 0;
 }
 
-/** First index of `needle` in `hay` at or after `from`, or -1. */
-export function indexOf(hay: Uint8Array, needle: Uint8Array, from: i32 = 0): i32 {
+/** First index of `needle` in `hay` at or after `from` (and ending by `to`, -1: the end), or -1. */
+export function indexOf(hay: Uint8Array, needle: Uint8Array, from: i32 = 0, to: i32 = -1): i32 {
   const n = needle.length;
-  const last = hay.length - n;
+  const last = (to < 0 || to > hay.length ? hay.length : to) - n;
   if (n == 0) return from <= hay.length ? from : -1;
   const first = unchecked(needle[0]);
   for (let i = from; i <= last; i++) {

@@ -18,18 +18,20 @@ const S_COLON = 1;
 const S_OPEN = 2;
 const S_CAPTURE = 3;
 
-function numberAfterKey(b: Uint8Array, len: i32, key: Uint8Array): i64 {
-  const at = indexOf(b, key, 0);
-  if (at < 0 || at >= len) return -1;
+/** The number after `key` : within b[start, end) (-1: none). */
+function numberAfterKey(b: Uint8Array, start: i32, end: i32, key: Uint8Array): i64 {
+  const at = indexOf(b, key, start, end);
+  if (at < 0) return -1;
+  const data = b.dataStart;
   let i = at + key.length;
-  while (i < len && isWs(unchecked(b[i]))) i++;
-  if (i >= len || unchecked(b[i]) != CH_COLON) return -1;
+  while (i < end && isWs(load<u8>(data + <usize>i))) i++;
+  if (i >= end || load<u8>(data + <usize>i) != CH_COLON) return -1;
   i++;
-  while (i < len && isWs(unchecked(b[i]))) i++;
+  while (i < end && isWs(load<u8>(data + <usize>i))) i++;
   let v: i64 = 0;
   let digits = 0;
-  while (i < len) {
-    const c = unchecked(b[i]);
+  while (i < end) {
+    const c = load<u8>(data + <usize>i);
     if (c < 0x30 || c > 0x39) break;
     v = v * 10 + <i64>(c - 0x30);
     digits++;
@@ -49,7 +51,10 @@ export class UsageScanner {
   private depth: i32 = 0;
   private inString: bool = false;
   private escaped: bool = false;
-  /** The usage object being captured (made at the first one: most answers carry one, at their end). */
+  /**
+   * A usage object split across chunks, as captured so far (made at the first such: an object
+   * that lies within one chunk, the usual case, is read where it is).
+   */
   private cap: ByteBuilder | null = null;
 
   feed(b: Uint8Array, start: i32 = 0, end: i32 = -1): void {
@@ -59,6 +64,8 @@ export class UsageScanner {
     const data = b.dataStart;
     const pat = PATTERN.dataStart;
     const plen = PATTERN.length;
+    // Where the usage object being captured began in this chunk (-1: before it, or none).
+    let local = -1;
     let i = start;
     while (i < end) {
       if (this.state == S_MATCH) {
@@ -93,10 +100,7 @@ export class UsageScanner {
           this.depth = 1;
           this.inString = false;
           this.escaped = false;
-          let cap = this.cap;
-          if (cap === null) this.cap = cap = new ByteBuilder(256);
-          cap.reset();
-          cap.byte(c);
+          local = i - 1;
         } else if (!isWs(c)) { this.state = S_MATCH; this.k = c == CH_QUOTE ? 1 : 0; }
       } else {
         // Capturing: a local loop to the object's end (or the chunk's), then one copy of the run.
@@ -124,27 +128,45 @@ export class UsageScanner {
         this.depth = depth;
         this.inString = inString;
         this.escaped = escaped;
-        const cap = this.cap!;
-        const room = MAX_CAPTURE - cap.len;
-        if (room > 0) cap.bytes(b, runStart, i - runStart < room ? i : runStart + room);
+        if (closed && local >= 0) {
+          // The whole object is in this chunk: read in place (its first MAX_CAPTURE bytes, as captured).
+          this.read(b, local, i - local < MAX_CAPTURE ? i : local + MAX_CAPTURE);
+          local = -1;
+        } else {
+          if (local >= 0) {
+            this.startCapture(b, local, i);
+            local = -1;
+          } else {
+            const cap = this.cap!;
+            const room = MAX_CAPTURE - cap.len;
+            if (room > 0) cap.bytes(b, runStart, i - runStart < room ? i : runStart + room);
+          }
+          if (closed) this.read(this.cap!.buf, 0, this.cap!.len);
+        }
         if (closed) {
-          this.read();
           this.state = S_MATCH;
           this.k = 0;
         }
       }
     }
+    // The chunk ended right after an object's `{`: keep it for the next chunk.
+    if (local >= 0) this.startCapture(b, local, end);
   }
 
-  private read(): void {
-    const cap = this.cap!;
-    const b = cap.buf;
-    const n = cap.len;
-    let p = numberAfterKey(b, n, K_PROMPT);
-    if (p < 0) p = numberAfterKey(b, n, K_INPUT);
-    let c = numberAfterKey(b, n, K_COMPLETION);
-    if (c < 0) c = numberAfterKey(b, n, K_OUTPUT);
-    const t = numberAfterKey(b, n, K_TOTAL);
+  /** An object split across chunks: its bytes b[from, to) so far start the capture. */
+  private startCapture(b: Uint8Array, from: i32, to: i32): void {
+    let cap = this.cap;
+    if (cap === null) this.cap = cap = new ByteBuilder(256);
+    cap.reset();
+    cap.bytes(b, from, to - from < MAX_CAPTURE ? to : from + MAX_CAPTURE);
+  }
+
+  private read(b: Uint8Array, s: i32, e: i32): void {
+    let p = numberAfterKey(b, s, e, K_PROMPT);
+    if (p < 0) p = numberAfterKey(b, s, e, K_INPUT);
+    let c = numberAfterKey(b, s, e, K_COMPLETION);
+    if (c < 0) c = numberAfterKey(b, s, e, K_OUTPUT);
+    const t = numberAfterKey(b, s, e, K_TOTAL);
     if (p < 0 && c < 0 && t < 0) return;
     this.promptTokens = p;
     this.completionTokens = c;

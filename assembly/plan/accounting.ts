@@ -21,6 +21,9 @@ export class Charge {
   }
 }
 
+/** Nothing charged (shared: a Charge is never changed once charge() made it). */
+export const NO_CHARGE = new Charge();
+
 /**
  * `ok`: the answer was a success (only successes are estimated). `outputEvents`: streamed
  * content events counted (-1 when not streamed); `responseBytes` otherwise sizes the output.

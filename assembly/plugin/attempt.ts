@@ -9,7 +9,7 @@ import { AnswerOp } from "../health/ops";
 import { ProviderState } from "../health/state";
 import { Outcome } from "../health/transitions";
 import { AnswerHeaders, classifyAnswer, Verdict } from "../plan/answer";
-import { Charge, charge } from "../plan/accounting";
+import { Charge, charge, NO_CHARGE } from "../plan/accounting";
 import { ResponseScan } from "../plan/response_scan";
 import { UpstreamRequest } from "../plan/upstream";
 import { BufferType, getBuffer, getHeader, MapType, nowMs } from "../host/calls";
@@ -50,7 +50,7 @@ export class Attempt extends CalloutHandler {
   /** What has arrived of that answer's body (at most ERROR_BODY_PREFIX bytes). */
   errorPrefix: Uint8Array | null = null;
   private finished: bool = false;
-  private charged: Charge = new Charge();
+  private charged: Charge = NO_CHARGE;
   /** The deployment the request went to ("" for OpenAI-type providers and model-less requests). */
   deployment: string = "";
   /** That deployment's limits (set with `deployment`). */

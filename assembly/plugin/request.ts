@@ -7,7 +7,7 @@ import { Context, FilterDataStatusValues, FilterHeadersStatusValues, FilterTrail
 import { BudgetState } from "../admission/budget";
 import { Config } from "../config/model";
 import { RequestScan, scanRequest } from "../lib/json_scan";
-import { Charge } from "../plan/accounting";
+import { NO_CHARGE } from "../plan/accounting";
 import { AnswerHeaders, classifyAnswer, ERROR_BODY_PREFIX } from "../plan/answer";
 import { modelList } from "../plan/models";
 import { fnv1a64 } from "../lib/hash";
@@ -548,7 +548,7 @@ export class ClientRequest extends Context {
     this.root.errorWait.release(this.context_id);
     if (this.view === null) return;
     const a = this.attempt;
-    let c = new Charge();
+    let c = NO_CHARGE;
     if (a !== null && this.phase == Phase.FailingOver) {
       // The client left while a failover attempt is in flight: the attempt's answer settles the
       // consumer's budget (charged if it succeeds, released if not).

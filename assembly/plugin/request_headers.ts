@@ -26,6 +26,12 @@ for (let i = 0; i < STRIPPED.length; i++) {
   strippedLengths |= <u64>1 << <u64>(b.length & 63);
 }
 
+// Values most requests carry, kept as constants: matched as bytes, not decoded.
+const KNOWN_METHODS: string[] = ["POST", "GET", "DELETE"];
+const KNOWN_METHOD_BYTES: Uint8Array[] = KNOWN_METHODS.map<Uint8Array>((m: string) => utf8(m));
+const KNOWN_TYPES: string[] = ["application/json"];
+const KNOWN_TYPE_BYTES: Uint8Array[] = KNOWN_TYPES.map<Uint8Array>((m: string) => utf8(m));
+
 function strippedNames(): string[] {
   const out = CLIENT_CREDENTIAL_HEADERS.slice(0);
   if (!out.includes(CLUSTER_HEADER)) out.push(CLUSTER_HEADER);
@@ -64,12 +70,12 @@ export class RequestHeaders {
       if (len == 0) continue;
       if (load<u8>(r.name) == 0x3a) {
         if (r.nameIs(PATH)) this.path = r.valueString();
-        else if (r.nameIs(METHOD)) this.method = r.valueString();
+        else if (r.nameIs(METHOD)) this.method = r.valueOneOf(KNOWN_METHODS, KNOWN_METHOD_BYTES);
         else if (r.nameIs(AUTHORITY)) this.authority = r.valueString();
         continue;
       }
       if (r.nameIs(MODEL)) { this.model = r.valueString(); this.hasModel = true; }
-      else if (r.nameIs(CONTENT_TYPE)) this.contentType = r.valueString();
+      else if (r.nameIs(CONTENT_TYPE)) this.contentType = r.valueOneOf(KNOWN_TYPES, KNOWN_TYPE_BYTES);
       else if (r.nameIs(CONTENT_LENGTH)) {
         const t = r.valueString().trim();
         let v: i64 = t.length > 0 && t.length <= 15 ? 0 : -1;
