@@ -38,7 +38,8 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
   let present: u32 = 0;
   // Bit (n & 63) set when some watched name is n bytes long: most headers are passed over on their length.
   let watchLengths: u64 = 0;
-  if (watch !== null) for (let i = 0; i < watch.length; i++) watchLengths |= <u64>1 << <u64>(unchecked(watch[i]).length & 63);
+  const nWatch = watch !== null ? watch.length : 0;
+  for (let i = 0; i < nWatch; i++) watchLengths |= <u64>1 << <u64>(unchecked(watch![i]).byteLength & 63);
   while (r.next()) {
     const len = r.nameLen;
     if (len == 0) continue;
@@ -66,9 +67,9 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
     } else if (len == 11) {
       if (retry === null && r.nameIs(RETRY_AFTER)) retry = r.valueString();
     }
-    if (watch !== null && (watchLengths & (<u64>1 << <u64>(len & 63))) != 0) {
-      for (let i = 0; i < watch.length; i++) {
-        if (r.nameIs(unchecked(watch[i]))) present |= <u32>1 << <u32>i;
+    if ((watchLengths & (<u64>1 << <u64>(len & 63))) != 0) {
+      for (let i = 0; i < nWatch; i++) {
+        if (r.nameIs(unchecked(watch![i]))) present |= <u32>1 << <u32>i;
       }
     }
   }

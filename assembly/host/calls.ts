@@ -133,14 +133,16 @@ export class PairsReader {
   }
   /** Is the current name `lower` (given in lower case), ASCII case-insensitively? */
   nameIs(lower: Uint8Array): bool {
-    const n = lower.length;
+    // Raw loads: a Uint8Array's length and index accessors are calls in this runtime.
+    const n = lower.byteLength;
     if (n != this.nameLen) return false;
+    const l = lower.dataStart;
     // Envoy's header maps keep names in lower case: an exact match first.
-    if (memory.compare(this.name, lower.dataStart, <usize>n) == 0) return true;
+    if (memory.compare(this.name, l, <usize>n) == 0) return true;
     for (let k = 0; k < n; k++) {
       let c = load<u8>(this.name + <usize>k);
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-      if (c != unchecked(lower[k])) return false;
+      if (c != load<u8>(l + <usize>k)) return false;
     }
     return true;
   }

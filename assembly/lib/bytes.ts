@@ -35,19 +35,19 @@ export function decode(b: Uint8Array, start: i32 = 0, end: i32 = -1): string {
 
 /** Does `hay` contain `needle` at `at`? */
 export function matchAt(hay: Uint8Array, at: i32, needle: Uint8Array): bool {
-  const n = needle.length;
-  if (at < 0 || at + n > hay.length) return false;
+  const n = needle.byteLength;
+  if (at < 0 || at + n > hay.byteLength) return false;
   return memory.compare(hay.dataStart + <usize>at, needle.dataStart, <usize>n) == 0;
 }
 
 /** First index of `needle` in `hay` at or after `from` (and ending by `to`, -1: the end), or -1. */
 export function indexOf(hay: Uint8Array, needle: Uint8Array, from: i32 = 0, to: i32 = -1): i32 {
-  const n = needle.length;
-  const last = (to < 0 || to > hay.length ? hay.length : to) - n;
-  if (n == 0) return from <= hay.length ? from : -1;
-  const first = unchecked(needle[0]);
+  const n = needle.byteLength;
+  const last = (to < 0 || to > hay.byteLength ? hay.byteLength : to) - n;
+  if (n == 0) return from <= hay.byteLength ? from : -1;
+  const first = load<u8>(needle.dataStart + <usize>(0));
   for (let i = from; i <= last; i++) {
-    if (unchecked(hay[i]) == first && memory.compare(hay.dataStart + <usize>i, needle.dataStart, <usize>n) == 0) return i;
+    if (load<u8>(hay.dataStart + <usize>(i)) == first && memory.compare(hay.dataStart + <usize>i, needle.dataStart, <usize>n) == 0) return i;
   }
   return -1;
 }

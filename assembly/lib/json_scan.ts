@@ -119,8 +119,8 @@ let keyKind: u8 = KEY_PLAIN;
 let audioDepth: i32 = -1;
 
 function skipWs(b: Uint8Array, i: i32): i32 {
-  const n = b.length;
-  while (i < n && isWs(unchecked(b[i]))) i++;
+  const n = b.byteLength;
+  while (i < n && isWs(load<u8>(b.dataStart + <usize>(i)))) i++;
   return i;
 }
 
@@ -129,18 +129,18 @@ function skipWs(b: Uint8Array, i: i32): i32 {
  * JSON (unterminated, a raw control character, an unknown escape or a \u without 4 hex digits).
  */
 function skipString(b: Uint8Array, i: i32): i32 {
-  const n = b.length;
+  const n = b.byteLength;
   i++;
   while (i < n) {
-    const c = unchecked(b[i]);
+    const c = load<u8>(b.dataStart + <usize>(i));
     if (c == CH_QUOTE) return i + 1;
     if (c < 0x20) return -1;
     if (c == CH_BACKSLASH) {
       if (i + 1 >= n) return -1;
-      const e = unchecked(b[i + 1]);
+      const e = load<u8>(b.dataStart + <usize>(i + 1));
       if (e == 0x75 /* u */) {
         if (i + 6 > n) return -1;
-        for (let k = i + 2; k < i + 6; k++) if (!isHex(unchecked(b[k]))) return -1;
+        for (let k = i + 2; k < i + 6; k++) if (!isHex(load<u8>(b.dataStart + <usize>(k)))) return -1;
         i += 6;
         continue;
       }
@@ -168,31 +168,31 @@ function isDigit(c: u8): bool {
 
 /** A number (-?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?) or true/false/null at i → index after it, or -1. */
 function skipScalar(b: Uint8Array, i: i32): i32 {
-  const n = b.length;
+  const n = b.byteLength;
   if (matchAt(b, i, L_TRUE)) return i + 4;
   if (matchAt(b, i, L_FALSE)) return i + 5;
   if (matchAt(b, i, L_NULL)) return i + 4;
-  if (i < n && unchecked(b[i]) == CH_MINUS) i++;
-  if (i >= n || !isDigit(unchecked(b[i]))) return -1;
-  if (unchecked(b[i]) == 0x30) i++;
-  else while (i < n && isDigit(unchecked(b[i]))) i++;
-  if (i < n && unchecked(b[i]) == 0x2e /* . */) {
+  if (i < n && load<u8>(b.dataStart + <usize>(i)) == CH_MINUS) i++;
+  if (i >= n || !isDigit(load<u8>(b.dataStart + <usize>(i)))) return -1;
+  if (load<u8>(b.dataStart + <usize>(i)) == 0x30) i++;
+  else while (i < n && isDigit(load<u8>(b.dataStart + <usize>(i)))) i++;
+  if (i < n && load<u8>(b.dataStart + <usize>(i)) == 0x2e /* . */) {
     i++;
-    if (i >= n || !isDigit(unchecked(b[i]))) return -1;
-    while (i < n && isDigit(unchecked(b[i]))) i++;
+    if (i >= n || !isDigit(load<u8>(b.dataStart + <usize>(i)))) return -1;
+    while (i < n && isDigit(load<u8>(b.dataStart + <usize>(i)))) i++;
   }
-  if (i < n && (unchecked(b[i]) == 0x65 || unchecked(b[i]) == 0x45) /* e E */) {
+  if (i < n && (load<u8>(b.dataStart + <usize>(i)) == 0x65 || load<u8>(b.dataStart + <usize>(i)) == 0x45) /* e E */) {
     i++;
-    if (i < n && (unchecked(b[i]) == 0x2b || unchecked(b[i]) == CH_MINUS)) i++;
-    if (i >= n || !isDigit(unchecked(b[i]))) return -1;
-    while (i < n && isDigit(unchecked(b[i]))) i++;
+    if (i < n && (load<u8>(b.dataStart + <usize>(i)) == 0x2b || load<u8>(b.dataStart + <usize>(i)) == CH_MINUS)) i++;
+    if (i >= n || !isDigit(load<u8>(b.dataStart + <usize>(i)))) return -1;
+    while (i < n && isDigit(load<u8>(b.dataStart + <usize>(i)))) i++;
   }
   return i;
 }
 
 /** At a key's opening quote (after whitespace): index after the ':' that follows it, or -1. */
 function skipKeyColon(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
-  if (i >= b.length || unchecked(b[i]) != CH_QUOTE) return -1;
+  if (i >= b.byteLength || load<u8>(b.dataStart + <usize>(i)) != CH_QUOTE) return -1;
   const e = skipString(b, i);
   if (e < 0) return -1;
   if (count) {
@@ -201,21 +201,21 @@ function skipKeyColon(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32
       : spanIs(b, i, e, K_INPUT_AUDIO) ? KEY_AUDIO : spanIs(b, i, e, K_DATA) ? KEY_DATA : KEY_PLAIN;
   }
   const j = skipWs(b, e);
-  if (j >= b.length || unchecked(b[j]) != CH_COLON) return -1;
+  if (j >= b.byteLength || load<u8>(b.dataStart + <usize>(j)) != CH_COLON) return -1;
   return j + 1;
 }
 
 /** Is b[s, e) exactly `lit`? */
 function spanIs(b: Uint8Array, s: i32, e: i32, lit: Uint8Array): bool {
-  if (e - s != lit.length) return false;
-  for (let k = 0; k < lit.length; k++) if (unchecked(b[s + k]) != unchecked(lit[k])) return false;
+  if (e - s != lit.byteLength) return false;
+  for (let k = 0; k < lit.byteLength; k++) if (load<u8>(b.dataStart + <usize>(s + k)) != load<u8>(lit.dataStart + <usize>(k))) return false;
   return true;
 }
 
 /** Does the string at [s, e) (quotes included) start with `lit`? */
 function stringStarts(b: Uint8Array, s: i32, e: i32, lit: Uint8Array): bool {
-  if (e - s - 2 < lit.length) return false;
-  for (let k = 0; k < lit.length; k++) if (unchecked(b[s + 1 + k]) != unchecked(lit[k])) return false;
+  if (e - s - 2 < lit.byteLength) return false;
+  for (let k = 0; k < lit.byteLength; k++) if (load<u8>(b.dataStart + <usize>(s + 1 + k)) != load<u8>(lit.dataStart + <usize>(k))) return false;
   return true;
 }
 
@@ -232,11 +232,11 @@ const K_ARRAY: u8 = 2;
 let valueStack = new Uint8Array(16);
 
 function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
-  const n = b.length;
+  const n = b.byteLength;
   if (i >= n) return -1;
   // A value that ended in an error may have left its input_audio open.
   audioDepth = -1;
-  const arrayTop = unchecked(b[i]) == CH_LBRACKET;
+  const arrayTop = load<u8>(b.dataStart + <usize>(i)) == CH_LBRACKET;
   // One stack for every call (skipValue never runs inside itself), grown as deep as needed.
   let stack = valueStack;
   let depth = 0;
@@ -244,7 +244,7 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
     // A value is expected at i.
     i = skipWs(b, i);
     if (i >= n) return -1;
-    const c = unchecked(b[i]);
+    const c = load<u8>(b.dataStart + <usize>(i));
     let closed = false;
     const kind = keyKind;
     keyKind = KEY_PLAIN;
@@ -272,7 +272,7 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
       if (count && arrayTop && depth == 2 && c == CH_LBRACE) out.messageCount++;
       i = skipWs(b, i + 1);
       if (i >= n) return -1;
-      const d = unchecked(b[i]);
+      const d = load<u8>(b.dataStart + <usize>(i));
       if ((c == CH_LBRACE && d == CH_RBRACE) || (c == CH_LBRACKET && d == CH_RBRACKET)) {
         if (depth == audioDepth) audioDepth = -1;
         depth--;
@@ -293,7 +293,7 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
       if (depth == 0) return i;
       i = skipWs(b, i);
       if (i >= n) return -1;
-      const d = unchecked(b[i]);
+      const d = load<u8>(b.dataStart + <usize>(i));
       const top = unchecked(stack[depth - 1]);
       if (d == CH_COMMA) {
         i++;
@@ -327,7 +327,7 @@ function parseBoundAt(b: Uint8Array, i: i32, end: i32): i64 {
   let v: i64 = 0;
   if (i >= end) return -1;
   for (let k = i; k < end; k++) {
-    const c = unchecked(b[k]);
+    const c = load<u8>(b.dataStart + <usize>(k));
     if (c < 0x30 || c > 0x39) return parseNumberAt(b, i, end);
     v = v * 10 + <i64>(c - 0x30);
     if (v > MAX_BOUND) return MAX_BOUND;
@@ -336,7 +336,7 @@ function parseBoundAt(b: Uint8Array, i: i32, end: i32): i64 {
 }
 
 function parseNumberAt(b: Uint8Array, i: i32, end: i32): i64 {
-  const c = unchecked(b[i]);
+  const c = load<u8>(b.dataStart + <usize>(i));
   if (c != 0x2d && (c < 0x30 || c > 0x39)) return -1; // a string, true, null, an object…
   if (end - i > 64) return -1;
   const f = F64.parseFloat(decode(b, i, end));
@@ -353,13 +353,13 @@ function parseNumberAt(b: Uint8Array, i: i32, end: i32): i64 {
 function scanIncludeUsage(b: Uint8Array, s: i32, e: i32, out: RequestScan): i32 {
   let found = -1;
   let i = skipWs(b, s + 1);
-  while (i < e && unchecked(b[i]) == CH_QUOTE) {
+  while (i < e && load<u8>(b.dataStart + <usize>(i)) == CH_QUOTE) {
     const ke = skipString(b, i);
     if (ke < 0) return -1;
     keyBytes(b, i, ke);
     const isUsageKey = isKey(K_INCLUDE_USAGE);
     let j = skipWs(b, ke);
-    if (j >= e || unchecked(b[j]) != CH_COLON) return -1;
+    if (j >= e || load<u8>(b.dataStart + <usize>(j)) != CH_COLON) return -1;
     j = skipWs(b, j + 1);
     const ve = skipValue(b, j, new RequestScan(), false);
     if (ve < 0) return -1;
@@ -369,7 +369,7 @@ function scanIncludeUsage(b: Uint8Array, s: i32, e: i32, out: RequestScan): i32 
       out.includeUsageValueEnd = found < 0 ? ve : -1;
     }
     i = skipWs(b, ve);
-    if (i < e && unchecked(b[i]) == CH_COMMA) i = skipWs(b, i + 1);
+    if (i < e && load<u8>(b.dataStart + <usize>(i)) == CH_COMMA) i = skipWs(b, i + 1);
   }
   return found;
 }
@@ -382,7 +382,7 @@ function scanIncludeUsage(b: Uint8Array, s: i32, e: i32, out: RequestScan): i32 
 function keyBytes(b: Uint8Array, ks: i32, ke: i32): void {
   let escaped = false;
   for (let k = ks + 1; k < ke - 1; k++) {
-    if (unchecked(b[k]) == CH_BACKSLASH) { escaped = true; break; }
+    if (load<u8>(b.dataStart + <usize>(k)) == CH_BACKSLASH) { escaped = true; break; }
   }
   if (!escaped) {
     // Compared in place: no copy, no view object.
@@ -394,7 +394,7 @@ function keyBytes(b: Uint8Array, ks: i32, ke: i32): void {
   const raw = decode(b, ks + 1, ke - 1);
   keyBuf = utf8("\"" + decodeJsonString(raw, 0, raw.length) + "\"");
   keyStart = 0;
-  keyLen = keyBuf.length;
+  keyLen = keyBuf.byteLength;
 }
 
 /** The current key (keyBytes): keyLen bytes at keyStart of keyBuf. */
@@ -403,13 +403,13 @@ let keyStart: i32 = 0;
 let keyLen: i32 = 0;
 
 function isKey(k: Uint8Array): bool {
-  return keyLen == k.length && memory.compare(keyBuf.dataStart + <usize>keyStart, k.dataStart, <usize>keyLen) == 0;
+  return keyLen == k.byteLength && memory.compare(keyBuf.dataStart + <usize>keyStart, k.dataStart, <usize>keyLen) == 0;
 }
 
 /** The top-level object ended at i (its closing brace). */
 function finish(b: Uint8Array, i: i32, out: RequestScan): RequestScan {
   out.objectEnd = i;
-  if (skipWs(b, i + 1) != b.length) {
+  if (skipWs(b, i + 1) != b.byteLength) {
     out.error = "unexpected data after the JSON object";
     return out;
   }
@@ -427,21 +427,21 @@ const EMPTY = new Uint8Array(0);
 
 function scanMembers(b: Uint8Array): RequestScan {
   const out = new RequestScan();
-  const n = b.length;
+  const n = b.byteLength;
   let i = skipWs(b, 0);
-  if (i >= n || unchecked(b[i]) != CH_LBRACE) {
+  if (i >= n || load<u8>(b.dataStart + <usize>(i)) != CH_LBRACE) {
     out.error = "request body is not a JSON object";
     return out;
   }
   i = skipWs(b, i + 1);
-  if (i < n && unchecked(b[i]) == CH_RBRACE) return finish(b, i, out);
+  if (i < n && load<u8>(b.dataStart + <usize>(i)) == CH_RBRACE) return finish(b, i, out);
   // Members: "key": value, separated by single commas, closed by '}'.
-  while (i < n && unchecked(b[i]) == CH_QUOTE) {
+  while (i < n && load<u8>(b.dataStart + <usize>(i)) == CH_QUOTE) {
     const ks = i;
     const ke = skipString(b, i);
     if (ke < 0) break;
     i = skipWs(b, ke);
-    if (i >= n || unchecked(b[i]) != CH_COLON) break;
+    if (i >= n || load<u8>(b.dataStart + <usize>(i)) != CH_COLON) break;
     i = skipWs(b, i + 1);
     if (i >= n) break;
     const vs = i;
@@ -461,7 +461,7 @@ function scanMembers(b: Uint8Array): RequestScan {
       out.modelEnd = -1;
       out.modelValueStart = vs;
       out.modelValueEnd = ve;
-      if (unchecked(b[vs]) == CH_QUOTE) {
+      if (load<u8>(b.dataStart + <usize>(vs)) == CH_QUOTE) {
         out.modelStart = vs + 1;
         out.modelEnd = ve - 1;
         // The model as the provider reads it (escapes decoded); the span stays the raw text.
@@ -486,7 +486,7 @@ function scanMembers(b: Uint8Array): RequestScan {
       out.includeUsage = -1;
       out.includeUsageValueStart = -1;
       out.includeUsageValueEnd = -1;
-      if (unchecked(b[vs]) == CH_LBRACE) {
+      if (load<u8>(b.dataStart + <usize>(vs)) == CH_LBRACE) {
         out.hasStreamOptions = true;
         out.streamOptionsStart = vs;
         out.streamOptionsEnd = ve;
@@ -495,7 +495,7 @@ function scanMembers(b: Uint8Array): RequestScan {
     }
     i = skipWs(b, ve);
     if (i >= n) break;
-    const c = unchecked(b[i]);
+    const c = load<u8>(b.dataStart + <usize>(i));
     if (c == CH_RBRACE) return finish(b, i, out);
     if (c != CH_COMMA) break;
     i = skipWs(b, i + 1);

@@ -9,7 +9,7 @@ const USAGE_KEY = utf8("\"usage\"");
 
 function skipSpace(b: Uint8Array, i: i32, e: i32): i32 {
   while (i < e) {
-    const c = unchecked(b[i]);
+    const c = load<u8>(b.dataStart + <usize>(i));
     if (c != 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) break;
     i++;
   }
@@ -23,12 +23,12 @@ function keyThen(b: Uint8Array, s: i32, e: i32, key: Uint8Array, open: u8, close
     const at = indexOf(b, key, from);
     if (at < 0 || at >= e) return false;
     let i = skipSpace(b, at + key.length, e);
-    if (i < e && unchecked(b[i]) == 0x3a) {
+    if (i < e && load<u8>(b.dataStart + <usize>(i)) == 0x3a) {
       i = skipSpace(b, i + 1, e);
-      if (i < e && unchecked(b[i]) == open) {
+      if (i < e && load<u8>(b.dataStart + <usize>(i)) == open) {
         if (close == 0) return true;
         i = skipSpace(b, i + 1, e);
-        if (i < e && unchecked(b[i]) == close) return true;
+        if (i < e && load<u8>(b.dataStart + <usize>(i)) == close) return true;
       }
     }
     from = at + 1;
@@ -236,18 +236,18 @@ export class SseLine {
       const c = load<u8>(data + <usize>i);
       if (c == CH_LF || c == CH_CR) { phase = 0; k = 0; continue; }
       if (phase == 0) {
-        if (c != unchecked(f[k])) { phase = 3; continue; }
+        if (c != load<u8>(f.dataStart + <usize>(k))) { phase = 3; continue; }
         k++;
-        if (k == f.length) { phase = 1; k = 0; }
+        if (k == f.byteLength) { phase = 1; k = 0; }
         continue;
       }
       if (phase == 1) {
         phase = 2;
         if (c == 0x20) continue;
       }
-      if (c != unchecked(v[k])) { phase = 3; continue; }
+      if (c != load<u8>(v.dataStart + <usize>(k))) { phase = 3; continue; }
       k++;
-      if (k == v.length) { this.found = true; return; }
+      if (k == v.byteLength) { this.found = true; return; }
     }
     this.phase = phase;
     this.k = k;

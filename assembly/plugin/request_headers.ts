@@ -86,7 +86,7 @@ export class RequestHeaders {
         this.contentLength = v;
       }
       if ((strippedLengths & (<u64>1 << <u64>(len & 63))) == 0) continue;
-      for (let i = 0; i < STRIPPED_BYTES.length; i++) {
+      for (let i = 0, ns = STRIPPED_BYTES.length; i < ns; i++) {
         if (!r.nameIs(unchecked(STRIPPED_BYTES[i]))) continue;
         const name = unchecked(STRIPPED[i]);
         if (name == "authorization" && this.bearer.length == 0) {
