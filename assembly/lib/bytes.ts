@@ -22,6 +22,39 @@ export const CH_9: u8 = 0x39;
   return c == CH_SPACE || c == CH_LF || c == CH_CR || c == CH_TAB;
 }
 
+const ONES: u64 = 0x0101010101010101;
+const HIGHS: u64 = 0x8080808080808080;
+
+/** Does the word hold a zero byte? (exact as a yes/no: the classic haszero test) */
+@inline function hasZero(x: u64): bool {
+  return ((x - ONES) & ~x & HIGHS) != 0;
+}
+
+/** The first index in [i, n) of memory at `data` holding `c` (n when none); eight bytes a step. */
+@inline export function findByte(data: usize, i: i32, n: i32, c: u8): i32 {
+  const pat = ONES * <u64>c;
+  while (i + 8 <= n && !hasZero(load<u64>(data + <usize>i) ^ pat)) i += 8;
+  while (i < n && load<u8>(data + <usize>i) != c) i++;
+  return i;
+}
+
+/** The first index in [i, n) holding `a` or `b` (n when none); eight bytes a step. */
+@inline export function findEither(data: usize, i: i32, n: i32, a: u8, b: u8): i32 {
+  const pa = ONES * <u64>a;
+  const pb = ONES * <u64>b;
+  while (i + 8 <= n) {
+    const w = load<u64>(data + <usize>i);
+    if (hasZero(w ^ pa) || hasZero(w ^ pb)) break;
+    i += 8;
+  }
+  while (i < n) {
+    const d = load<u8>(data + <usize>i);
+    if (d == a || d == b) break;
+    i++;
+  }
+  return i;
+}
+
 /** UTF-8 bytes of a string (allocates once; callers cache constants). */
 export function utf8(s: string): Uint8Array {
   return Uint8Array.wrap(String.UTF8.encode(s));

@@ -1,7 +1,7 @@
 // Finds a fixed byte pattern in a stream split into arbitrary chunks (KMP state carried
 // between chunks, no copies).
 
-import { utf8 } from "./bytes";
+import { findByte, utf8 } from "./bytes";
 
 export class Needle {
   private pat: Uint8Array;
@@ -39,7 +39,7 @@ export class Needle {
     let i: usize = 0;
     while (i < len) {
       if (k == 0) {
-        while (i < len && load<u8>(data + i) != first) i++;
+        i = <usize>findByte(data, <i32>i, <i32>len, first);
         if (i >= len) break;
         i++;
         k = 1;

@@ -2,7 +2,7 @@
 // released at once, a partial trailing event waits (bounded) for its end. Only used when
 // stripping; otherwise chunks pass through untouched and only the UsageScanner reads them.
 
-import { ByteBuilder, CH_CR, CH_LF, indexOf, utf8 } from "./bytes";
+import { ByteBuilder, CH_CR, CH_LF, findEither, indexOf, utf8 } from "./bytes";
 
 const CHOICES_KEY = utf8("\"choices\"");
 const USAGE_KEY = utf8("\"usage\"");
@@ -226,11 +226,7 @@ export class SseLine {
     for (let i = 0; i < n; i++) {
       if (phase == 3) {
         // Not this line: skip to its end in a tight loop.
-        while (i < n) {
-          const d = load<u8>(data + <usize>i);
-          if (d == CH_LF || d == CH_CR) break;
-          i++;
-        }
+        i = findEither(data, i, n, CH_LF, CH_CR);
         if (i >= n) break;
       }
       const c = load<u8>(data + <usize>i);

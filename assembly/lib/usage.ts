@@ -3,7 +3,7 @@
 // most 2 KiB) and its counters read. Chunks may split anything anywhere; `null` usages (every
 // streaming chunk before the last) are skipped; the last usage object seen wins.
 
-import { ByteBuilder, CH_BACKSLASH, CH_COLON, CH_LBRACE, CH_QUOTE, CH_RBRACE, indexOf, isWs, utf8 } from "./bytes";
+import { ByteBuilder, CH_BACKSLASH, CH_COLON, CH_LBRACE, CH_QUOTE, CH_RBRACE, findByte, indexOf, isWs, utf8 } from "./bytes";
 
 const PATTERN = utf8("\"usage\"");
 const MAX_CAPTURE = 2048;
@@ -73,7 +73,7 @@ export class UsageScanner {
         while (i < end) {
           if (k == 0) {
             // Outside a partial match only a quote can start one.
-            while (i < end && load<u8>(data + <usize>i) != CH_QUOTE) i++;
+            i = findByte(data, i, end, CH_QUOTE);
             if (i >= end) break;
           }
           const c = load<u8>(data + <usize>i);
