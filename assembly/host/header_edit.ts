@@ -9,13 +9,13 @@ import * as imp from "@solo-io/proxy-runtime/assembly/imports";
 import { ByteBuilder } from "../lib/bytes";
 import { MapType } from "./calls";
 
-/** Is the pair name at `p` (`n` bytes) `name` (lower-case ASCII), ASCII case-insensitively? */
+/** Is the pair name at `p` (`n` bytes) `name` (lower-case ASCII, `n` code units), ASCII case-insensitively? */
 function nameEquals(p: usize, n: i32, name: string): bool {
-  if (n != name.length) return false;
+  const q = changetype<usize>(name);
   for (let k = 0; k < n; k++) {
     let c = <u32>load<u8>(p + <usize>k);
     if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (c != <u32>name.charCodeAt(k)) return false;
+    if (c != <u32>load<u16>(q + (<usize>k << 1))) return false;
   }
   return true;
 }
@@ -70,6 +70,9 @@ export class HeaderEdit {
     const keep = this.keep.dataStart;
     const names = this.names;
     const m = this.n;
+    // Bit (n & 63) set when some edited name is n long: most pairs are kept on their name's length.
+    let lengths: u64 = 0;
+    for (let j = 0; j < m; j++) lengths |= <u64>1 << <u64>(unchecked(names[j]).length & 63);
     // Which pairs stay (a pair past the end of a short buffer is dropped, as PairsReader stops there).
     const data = src + 4 + (<usize>count << 3);
     let at = data;
@@ -78,7 +81,12 @@ export class HeaderEdit {
       const ks = <usize>load<u32>(src + 4 + (<usize>i << 3));
       const vs = <usize>load<u32>(src + 8 + (<usize>i << 3));
       let stays = at + ks + vs + 2 <= srcEnd;
-      for (let j = 0; stays && j < m; j++) if (nameEquals(at, <i32>ks, unchecked(names[j]))) stays = false;
+      if (stays && (lengths & (<u64>1 << <u64>(ks & 63))) != 0) {
+        for (let j = 0; j < m; j++) {
+          const name = unchecked(names[j]);
+          if (name.length == <i32>ks && nameEquals(at, <i32>ks, name)) { stays = false; break; }
+        }
+      }
       store<u8>(keep + <usize>i, stays ? 1 : 0);
       if (stays) kept++;
       at += ks + vs + 2;
