@@ -21,6 +21,8 @@ function nextNonWs(b: Uint8Array, i: i32): i32 {
  * it); `injectUsage` = add include_usage:true (only when the client did not say either way).
  */
 export function shapeBody(body: Uint8Array, scan: RequestScan, model: string, injectUsage: bool): Uint8Array {
+  // Nothing to change (the usual request): the body as it is, nothing allocated.
+  if (!(model.length > 0 && model != scan.model) && !(injectUsage && scan.includeUsage < 0)) return body;
   const edits = new Array<Edit>();
   if (model.length > 0 && model != scan.model) {
     if (scan.modelStart >= 0) {

@@ -51,6 +51,21 @@ const NO_NAMES: string[] = [];
 const NO_BYTES = new Uint8Array(0);
 const NO_PROVIDERS: bool[] = [];
 
+/**
+ * What classifyPath makes of a path, remembered per path (requests mostly repeat a few paths; the
+ * result is never changed once made). Bounded: forgotten all at once when full (paths are the client's).
+ */
+const classifiedPaths = new Map<string, ApiRequest>();
+const MAX_CLASSIFIED = 256;
+
+function classified(path: string): ApiRequest {
+  if (classifiedPaths.has(path)) return classifiedPaths.get(path);
+  const a = classifyPath(path);
+  if (classifiedPaths.size >= MAX_CLASSIFIED) classifiedPaths.clear();
+  classifiedPaths.set(path, a);
+  return a;
+}
+
 export class ClientRequest extends Context {
   readonly root: FailoverRoot;
   /** The configuration this request runs under (global or a matching `_rules_` entry). */
@@ -138,7 +153,7 @@ export class ClientRequest extends Context {
     this.method = h.method;
     this.contentType = h.contentType;
     if (h.hasModel) this.headerModel = h.model;
-    this.api = classifyPath(h.path.length > 0 ? h.path : "/");
+    this.api = classified(h.path.length > 0 ? h.path : "/");
     if (this.api.objectId.length > 0) this.referenced = [this.api.objectId];
     if (cfg.consumers.length > 0) {
       const key = h.presentedKey();

@@ -38,6 +38,8 @@ function strippedNames(): string[] {
   return out;
 }
 
+const NONE: string[] = [];
+
 export class RequestHeaders {
   path: string = "";
   method: string = "";
@@ -49,8 +51,8 @@ export class RequestHeaders {
   bearer: string = "";
   apiKey: string = "";
   xApiKey: string = "";
-  /** Present headers that must not go upstream (client credentials, our routing header). */
-  strip: string[] = [];
+  /** Present headers that must not go upstream (client credentials, our routing header); shared and empty until one is found. */
+  strip: string[] = NONE;
   /** The header map as read (null: none). */
   raw: ArrayBuffer | null;
 
@@ -94,6 +96,7 @@ export class RequestHeaders {
           if (a.length > 7 && a.substring(0, 7).toLowerCase() == "bearer ") this.bearer = a.substring(7).trim();
         } else if (name == "api-key" && this.apiKey.length == 0) this.apiKey = r.valueString().trim();
         else if (name == "x-api-key" && this.xApiKey.length == 0) this.xApiKey = r.valueString().trim();
+        if (this.strip === NONE) this.strip = [];
         if (!this.strip.includes(name)) this.strip.push(name);
         break;
       }
