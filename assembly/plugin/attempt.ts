@@ -85,9 +85,13 @@ export class Attempt extends CalloutHandler {
     return unchecked(this.view.slots[this.index]);
   }
 
-  /** The provider's record as this request's view has it. */
+  /**
+   * The provider's record as this request's view has it. `index` is the candidate's (a provider
+   * whose credentials each have their own quota is several candidates): view.providers, not
+   * config.providers, is indexed by it.
+   */
   get provider(): ProviderConfig {
-    return unchecked(this.view.config.providers[this.index]);
+    return unchecked(this.view.providers[this.index]);
   }
 
   get ok(): bool {
