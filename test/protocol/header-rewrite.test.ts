@@ -49,4 +49,21 @@ describe("header rewrites in one call", () => {
     m.replace("x-ai-failover-attempts", "1");
     expect(f.responseHeaders).toEqual(m.entries);
   });
+
+  // The route pin only where the host can keep a route (Higress: legacy `route_name` answered,
+  // `node.id` at configure); upstream Envoy ≥ 1.33 answers neither, so nothing is read for it.
+  for (const flavour of ["envoy", "higress"] as const) {
+    it(`routing a request on ${flavour === "envoy" ? "upstream Envoy: one header call, no route_name read" : "Higress: the cluster header first, then the route_name read"}`, async () => {
+      r = await rig(baseConfig(), flavour === "envoy" ? { trace: true } : { trace: true, flavour, allowOnHeadersStopIteration: false });
+      const before = r.host.traceRecords().length;
+      const f = r.request(PATH, chatBody());
+      expect(f.upstreamHeaders, "routed").not.toBeNull();
+      const calls = r.host.traceRecords().slice(before).map((t) => t.call);
+      const n = (name: string) => calls.filter((c) => c === "env." + name).length;
+      expect(n("proxy_set_header_map_pairs")).toBe(1);
+      expect(n("proxy_replace_header_map_value")).toBe(flavour === "envoy" ? 0 : 1);
+      expect(n("proxy_get_property")).toBe(flavour === "envoy" ? 0 : 1);
+      expect(f.up("x-ai-failover-cluster")).toBe("east");
+    });
+  }
 });
