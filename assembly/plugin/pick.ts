@@ -2,7 +2,7 @@
 // over the providers' shared states, then a CAS reservation in the chosen one's window; a
 // lost race (another worker took the capacity between read and write) chooses again.
 
-import { fits } from "../admission/window";
+import { fits, windowResetAt } from "../admission/window";
 import { ProviderConfig, ProviderType } from "../config/model";
 import { ProviderState } from "../health/state";
 import { getShared, SharedValue } from "../host/calls";
@@ -14,7 +14,7 @@ import { Choice, choose, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
 import { ConfigView, loadStates } from "./views";
 import { simpleAuth, usableCredential } from "./credentials";
-import { deploymentCooldown, perDeployment } from "./deployments";
+import { DeploymentRead, deploymentFits, perDeployment, readDeployment, reserveDeployment } from "./deployments";
 import { Tokens } from "./tokens";
 import { ClusterLimiter, PoolKind } from "./cluster";
 import { Take } from "../cluster/pool";
@@ -40,7 +40,8 @@ export class Picked {
  * it are skipped.
  */
 export function pickProvider(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool,
-  rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null, cluster: ClusterLimiter | null = null, mayWait: bool = false): Picked {
+  rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null, cluster: ClusterLimiter | null = null, mayWait: bool = false,
+  affinity: u64 = 0): Picked {
   const providers = view.providers;
   const n = providers.length;
   const out = new Picked();
@@ -51,10 +52,12 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
   const states = sc.states;
   const capacity = sc.capacity;
   const loaded = sc.loaded;
+  // Providers with several deployments: the record of the one serving the model (null: not read).
+  const deployments = sc.deployments;
   // Cluster limits: providers whose cluster-wide share is spent for this request.
   const clusterOut = cluster !== null && cluster.on ? new Array<bool>(n) : null;
   for (let round = 0; round < n + 2; round++) {
-    for (let i = 0; i < n; i++) unchecked((loaded[i] = false));
+    for (let i = 0; i < n; i++) { unchecked((loaded[i] = false)); unchecked((deployments[i] = null)); }
     // States are read a priority group at a time, lowest first, only as far as the choice needs:
     // a group with a provider that can take the request ends it (select/selector.ts never looks
     // past that group), so the usual request reads one provider's state, not all of them.
@@ -64,9 +67,9 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
       for (let i = 0; i < n; i++) {
         if (unchecked(loaded[i]) || <i64>unchecked(providers[i]).priority > limit) continue;
         unchecked((loaded[i] = true));
-        judge(view, i, model, api, need, headerOnly, now, tokens, skip, clusterOut, states, capacity, creds, reads);
+        judge(view, i, model, api, need, headerOnly, now, tokens, skip, clusterOut, states, capacity, creds, reads, deployments);
       }
-      choice = choose(providers, states, model, now, tried, capacity, rng, <i32>limit);
+      choice = choose(providers, states, model, now, tried, capacity, rng, <i32>limit, affinity);
       if (choice.index >= 0) break;
       const next = nextPriority(providers, limit);
       if (next == i64.MAX_VALUE) break;
@@ -83,6 +86,17 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     // The first CAS round writes over the read the choice was made on (a write since fails it).
     const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(providers[i]).limits, need, now, false,
       unchecked(reads[i]), unchecked(states[i]));
+    const dr = unchecked(deployments[i]);
+    if (r.reservation !== null && dr !== null) {
+      // The deployment's window too; a race lost there gives the provider's back and chooses again.
+      const d = reserveDeployment(slot, dr, need, now);
+      if (!d.ok) {
+        r.reservation!.settle(-1, now);
+        if (d.contended && contended++ < 8) round--;
+        continue;
+      }
+      r.reservation!.linked = d.reservation;
+    }
     if (r.reservation !== null && clusterOut !== null) {
       // The provider's cluster-wide window (plugin/cluster.ts): take the estimate from the lease.
       const p = unchecked(providers[i]);
@@ -126,6 +140,7 @@ class PickScratch {
   loaded: bool[] = [];
   creds: i32[] = [];
   reads: SharedValue[] = [];
+  deployments: Array<DeploymentRead | null> = [];
   size(n: i32): PickScratch {
     if (this.states.length < n) {
       this.states = new Array<ProviderState>(n);
@@ -133,6 +148,7 @@ class PickScratch {
       this.loaded = new Array<bool>(n);
       this.creds = new Array<i32>(n);
       this.reads = new Array<SharedValue>(n);
+      this.deployments = new Array<DeploymentRead | null>(n);
     }
     return this;
   }
@@ -152,7 +168,8 @@ function nextPriority(providers: ProviderConfig[], above: i64): i64 {
 
 /** Reads candidate i's state and judges whether it could take the request now. */
 function judge(view: ConfigView, i: i32, model: string, api: ApiKind, need: i64, headerOnly: bool, now: i64, tokens: Tokens,
-  skip: bool[] | null, clusterOut: bool[] | null, states: ProviderState[], capacity: bool[], creds: i32[], reads: SharedValue[]): void {
+  skip: bool[] | null, clusterOut: bool[] | null, states: ProviderState[], capacity: bool[], creds: i32[], reads: SharedValue[],
+  deployments: Array<DeploymentRead | null>): void {
   const p = unchecked(view.providers[i]);
   const slot = unchecked(view.slots[i]);
   const v = getShared(slot.stateKey);
@@ -160,7 +177,16 @@ function judge(view: ConfigView, i: i32, model: string, api: ApiKind, need: i64,
   const st = stateOf<ProviderState>(v, slot.stateFingerprint);
   unchecked((states[i] = st));
   let fit = fits(st, p.limits, need, now);
-  if (perDeployment(p) && model.length > 0 && p.serves(model)) st.deploymentCooldownUntilMs = deploymentCooldown(slot, p.deploymentFor(model));
+  if (perDeployment(p) && model.length > 0 && p.serves(model)) {
+    // Its cooldown, its window and its last report are the deployment's own (plugin/deployments.ts).
+    const d = readDeployment(slot, p, model);
+    unchecked((deployments[i] = d));
+    st.deploymentCooldownUntilMs = d.state.cooldownUntilMs;
+    if (!deploymentFits(d, need, now)) {
+      fit = false;
+      st.deploymentWindowResetMs = windowResetAt(d.state, d.limits);
+    }
+  }
   if (!simpleAuth(slot, p)) {
     const k = usableCredential(slot, p, st, tokens, now);
     unchecked((creds[i] = k));

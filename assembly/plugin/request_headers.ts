@@ -5,8 +5,9 @@ import { utf8 } from "../lib/bytes";
 import { MapType, PairsReader, removeHeader, replaceHeader } from "../host/calls";
 import { headerEdit } from "../host/header_edit";
 import { mayPinRoute, pinRoute } from "../host/routing";
-import { CLUSTER_HEADER, UpstreamRequest } from "../plan/upstream";
+import { CLUSTER_HEADER, PER_TRY_TIMEOUT_HEADER, ROUTE_TIMEOUT_HEADER, UpstreamRequest } from "../plan/upstream";
 import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
+import { PIN_HEADER } from "../config/sections";
 
 const PATH = utf8(":path");
 const METHOD = utf8(":method");
@@ -35,6 +36,7 @@ const KNOWN_TYPE_BYTES: Uint8Array[] = KNOWN_TYPES.map<Uint8Array>((m: string) =
 function strippedNames(): string[] {
   const out = CLIENT_CREDENTIAL_HEADERS.slice(0);
   if (!out.includes(CLUSTER_HEADER)) out.push(CLUSTER_HEADER);
+  out.push(PIN_HEADER);
   return out;
 }
 
@@ -51,6 +53,8 @@ export class RequestHeaders {
   bearer: string = "";
   apiKey: string = "";
   xApiKey: string = "";
+  /** x-ai-failover-provider's value (a provider pin, when affinity.providerHeader allows it); null: absent. */
+  pin: string | null = null;
   /** Present headers that must not go upstream (client credentials, our routing header); shared and empty until one is found. */
   strip: string[] = NONE;
   /** The header map as read (null: none). */
@@ -96,6 +100,7 @@ export class RequestHeaders {
           if (a.length > 7 && a.substring(0, 7).toLowerCase() == "bearer ") this.bearer = a.substring(7).trim();
         } else if (name == "api-key" && this.apiKey.length == 0) this.apiKey = r.valueString().trim();
         else if (name == "x-api-key" && this.xApiKey.length == 0) this.xApiKey = r.valueString().trim();
+        else if (name == PIN_HEADER && this.pin === null) this.pin = r.valueString().trim();
         if (this.strip === NONE) this.strip = [];
         if (!this.strip.includes(name)) this.strip.push(name);
         break;
@@ -126,6 +131,9 @@ export function rewriteRequestHeaders(up: UpstreamRequest, pairs: ArrayBuffer | 
     replaceHeader(MapType.RequestHeaders, ":authority", up.authority);
     replaceHeader(MapType.RequestHeaders, ":path", up.path);
     replaceHeader(MapType.RequestHeaders, up.authName, up.authValue);
+    // Only when the provider sets them: the router consumes both, the route's own timeout applies otherwise.
+    if (up.routeTimeoutMs > 0) replaceHeader(MapType.RequestHeaders, ROUTE_TIMEOUT_HEADER, up.routeTimeoutMs.toString());
+    if (up.firstByteMs > 0) replaceHeader(MapType.RequestHeaders, PER_TRY_TIMEOUT_HEADER, up.firstByteMs.toString());
     // The kept route has its cluster: the routing header need not reach the provider.
     if (pinned) removeHeader(MapType.RequestHeaders, CLUSTER_HEADER);
     if (dropContentLength) removeHeader(MapType.RequestHeaders, "content-length");
@@ -138,6 +146,8 @@ export function rewriteRequestHeaders(up: UpstreamRequest, pairs: ArrayBuffer | 
   if (pinned) e.remove(CLUSTER_HEADER);
   else e.set(CLUSTER_HEADER, up.cluster);
   e.set(":authority", up.authority).set(":path", up.path).set(up.authName, up.authValue);
+  if (up.routeTimeoutMs > 0) e.set(ROUTE_TIMEOUT_HEADER, up.routeTimeoutMs.toString());
+  if (up.firstByteMs > 0) e.set(PER_TRY_TIMEOUT_HEADER, up.firstByteMs.toString());
   if (dropContentLength) e.remove("content-length");
   e.apply(MapType.RequestHeaders, pairs);
 }

@@ -4,6 +4,7 @@
 import { ProviderConfig } from "../config/model";
 import { ProviderState } from "../health/state";
 import { Rng } from "./rng";
+import { Fnv64 } from "../lib/hash";
 
 /** Why nothing could be chosen (for the client's error and the metrics). */
 export const enum NoChoice {
@@ -25,7 +26,7 @@ export class Choice {
  * is the choice over all groups, and no random draw is made for a group that has no candidate.
  */
 export function choose(providers: ProviderConfig[], states: ProviderState[], model: string, nowMs: i64,
-  excluded: bool[], capacityOk: bool[], rng: Rng, maxPriority: i32 = i32.MAX_VALUE): Choice {
+  excluded: bool[], capacityOk: bool[], rng: Rng, maxPriority: i32 = i32.MAX_VALUE, affinity: u64 = 0): Choice {
   const out = new Choice();
   const n = providers.length;
   let serving = 0;
@@ -53,13 +54,23 @@ export function choose(providers: ProviderConfig[], states: ProviderState[], mod
       total += <u32>p.weight;
     }
     if (total == 0) continue;
+    if (affinity != 0) {
+      // Sticky: the same key picks the same provider on every worker and replica while the
+      // group's candidates are the same (weighted rendezvous hashing: a provider leaving moves
+      // only its own keys).
+      let best: f64 = -1;
+      for (let i = 0; i < n; i++) {
+        const p = unchecked(providers[i]);
+        if (!candidate(p, i, current, model, nowMs, states, excluded, capacityOk)) continue;
+        const score = rendezvous(affinity, p.name, p.weight);
+        if (score > best) { best = score; out.index = i; }
+      }
+      return out;
+    }
     let r = rng.below(total);
     for (let i = 0; i < n; i++) {
       const p = unchecked(providers[i]);
-      if (p.priority != current || !p.serves(model) || p.weight <= 0) continue;
-      if (i < excluded.length && unchecked(excluded[i])) continue;
-      if (!unchecked(states[i]).available(nowMs)) continue;
-      if (i < capacityOk.length && !unchecked(capacityOk[i])) continue;
+      if (!candidate(p, i, current, model, nowMs, states, excluded, capacityOk)) continue;
       const w = <u32>p.weight;
       if (r < w) { out.index = i; return out; }
       r -= w;
@@ -69,4 +80,31 @@ export function choose(providers: ProviderConfig[], states: ProviderState[], mod
   else if (availableSeen == 0) out.why = NoChoice.AllUnavailable;
   else out.why = NoChoice.NoCapacity;
   return out;
+}
+
+/** May provider i of priority group `group` take the request (serves it, weighted, not tried, available, has capacity)? */
+// @ts-ignore: decorator
+@inline function candidate(p: ProviderConfig, i: i32, group: i32, model: string, nowMs: i64, states: ProviderState[], excluded: bool[],
+  capacityOk: bool[]): bool {
+  if (p.priority != group || !p.serves(model) || p.weight <= 0) return false;
+  if (i < excluded.length && unchecked(excluded[i])) return false;
+  if (!unchecked(states[i]).available(nowMs)) return false;
+  return i >= capacityOk.length || unchecked(capacityOk[i]);
+}
+
+/**
+ * Weighted rendezvous score of provider `name` for an affinity key: weight / -ln(u), u uniform in
+ * (0, 1) from a hash of key and name. The highest score wins; equal weights give each provider
+ * an equal share of keys.
+ */
+export function rendezvous(key: u64, name: string, weight: i32): f64 {
+  const f = new Fnv64();
+  f.h ^= key;
+  let x = f.str(name).h;
+  // splitmix64's finalizer: FNV's low bits alone are not uniform enough for a share.
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+  x = x ^ (x >> 31);
+  const u = (<f64>(x >> 11) + 0.5) / 9007199254740992.0;
+  return <f64>weight / -Math.log(u);
 }
