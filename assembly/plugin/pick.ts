@@ -100,9 +100,10 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     if (r.reservation !== null && clusterOut !== null) {
       // The provider's cluster-wide window (plugin/cluster.ts): take the estimate from the lease.
       const p = unchecked(providers[i]);
-      const t = cluster!.take(PoolKind.Provider, p.name, need, p.limits.tokensPerMinute, p.limits.windowMs, false, now);
+      const t = cluster!.take(PoolKind.Provider, p.name, need, p.limits.tokensPerMinute, p.limits.windowMs, false, now, !mayWait);
       if (t.hold !== null) r.reservation!.cluster = t.hold;
-      else {
+      // Taken without a hold: not counted cluster-wide (the Redis engine and a provider without a limit).
+      else if (t.verdict != Take.Taken) {
         r.reservation!.settle(-1, now);
         if (t.verdict == Take.Lease && mayWait) {
           out.leaseFor = i;
