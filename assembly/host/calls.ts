@@ -12,7 +12,9 @@ export const enum MapType {
   HttpCallResponseHeaders = 6, HttpCallResponseTrailers = 7,
 }
 export const enum BufferType {
-  RequestBody = 0, ResponseBody = 1, HttpCallResponseBody = 4, VmConfiguration = 6, PluginConfiguration = 7,
+  RequestBody = 0, ResponseBody = 1, HttpCallResponseBody = 4, GrpcReceiveBuffer = 5, VmConfiguration = 6, PluginConfiguration = 7,
+  /** Higress only: a redis call's reply (proxy_on_redis_call_response). */
+  RedisCallResponse = 9,
 }
 
 // Return slots the host writes into: pointer, size, cas/u64.

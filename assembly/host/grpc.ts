@@ -3,14 +3,13 @@
 // the ABI's 12) and would not link, so it is declared here.
 
 import * as imp from "@solo-io/proxy-runtime/assembly/imports";
+import { BufferType, getBuffer } from "./calls";
 
 @external("env", "proxy_grpc_call")
 declare function proxy_grpc_call(servicePtr: usize, serviceSize: usize, serviceNamePtr: usize, serviceNameSize: usize,
   methodPtr: usize, methodSize: usize, metadataPtr: usize, metadataSize: usize, requestPtr: usize, requestSize: usize,
   timeoutMs: u32, tokenPtr: usize): u32;
 
-/** proxy-wasm buffer type of a gRPC callout's answer. */
-const GRPC_RECEIVE_BUFFER: u32 = 5;
 
 const RET = memory.data(16);
 
@@ -43,15 +42,8 @@ export function grpcCall(cluster: string, service: string, method: string, messa
 
 /** The answer's message inside proxy_on_grpc_receive. */
 export function grpcMessage(size: u32): Uint8Array {
-  if (size == 0) return new Uint8Array(0);
-  store<u64>(RET, 0);
-  const r = imp.proxy_get_buffer_bytes(GRPC_RECEIVE_BUFFER, 0, size, RET, RET + 4);
-  const ptr = load<u32>(RET);
-  const n = load<u32>(RET + 4);
-  if (r != 0 || ptr == 0 || n == 0) return new Uint8Array(0);
-  const buf = changetype<ArrayBuffer>(<usize>ptr);
-  __unpin(<usize>ptr);
-  return Uint8Array.wrap(buf);
+  const b = size > 0 ? getBuffer(BufferType.GrpcReceiveBuffer, 0, size) : null;
+  return b !== null ? Uint8Array.wrap(b) : new Uint8Array(0);
 }
 
 /** proxy_get_status's message inside proxy_on_grpc_close ("" when none). */

@@ -11,7 +11,7 @@
 //     proxy_on_redis_call_response(root_id, token, status 0 = Ok | 1 = NetworkError, size), its raw
 //     RESP bytes in buffer type 9 (RedisCallResponse).
 
-import * as imp from "@solo-io/proxy-runtime/assembly/imports";
+import { BufferType, getBuffer } from "./calls";
 
 @external("env", "proxy_redis_init")
 declare function proxy_redis_init(clusterPtr: usize, clusterSize: usize, userPtr: usize, userSize: usize, passwordPtr: usize,
@@ -20,8 +20,6 @@ declare function proxy_redis_init(clusterPtr: usize, clusterSize: usize, userPtr
 @external("env", "proxy_redis_call")
 declare function proxy_redis_call(clusterPtr: usize, clusterSize: usize, queryPtr: usize, querySize: usize, tokenPtr: usize): u32;
 
-/** proxy-wasm buffer type of a Redis reply (higress-group/proxy-wasm-cpp-host WasmBufferType::RedisCallResponse). */
-const REDIS_RESPONSE_BUFFER: u32 = 9;
 
 /** proxy_on_redis_call_response's status: the reply arrived. Anything else: the call failed (no reply). */
 export const REDIS_OK: u32 = 0;
@@ -53,13 +51,6 @@ export function redisCall(cluster: string, query: Uint8Array): RedisStart {
 
 /** The reply's bytes inside proxy_on_redis_call_response. */
 export function redisReply(size: u32): Uint8Array {
-  if (size == 0) return new Uint8Array(0);
-  store<u64>(RET, 0);
-  const r = imp.proxy_get_buffer_bytes(REDIS_RESPONSE_BUFFER, 0, size, RET, RET + 4);
-  const ptr = load<u32>(RET);
-  const n = load<u32>(RET + 4);
-  if (r != 0 || ptr == 0 || n == 0) return new Uint8Array(0);
-  const buf = changetype<ArrayBuffer>(<usize>ptr);
-  __unpin(<usize>ptr);
-  return Uint8Array.wrap(buf);
+  const b = size > 0 ? getBuffer(BufferType.RedisCallResponse, 0, size) : null;
+  return b !== null ? Uint8Array.wrap(b) : new Uint8Array(0);
 }
