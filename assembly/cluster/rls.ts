@@ -2,8 +2,8 @@
 // (envoyproxy/data-plane-api): what the filter sends to envoyproxy/ratelimit and reads back.
 //
 //   RateLimitRequest   { string domain = 1; repeated RateLimitDescriptor descriptors = 2; uint32 hits_addend = 3; }
-//   RateLimitDescriptor { repeated Entry entries = 1; google.protobuf.UInt64Value hits_addend = 3; }
-//     Entry { string key = 1; string value = 2; }
+//   RateLimitDescriptor { repeated Entry entries = 1; RateLimitOverride limit = 2; google.protobuf.UInt64Value hits_addend = 3; }
+//     Entry { string key = 1; string value = 2; }   RateLimitOverride { uint32 requests_per_unit = 1; RateLimitUnit unit = 2; }
 //   RateLimitResponse  { Code overall_code = 1; repeated DescriptorStatus statuses = 2; … }
 //     DescriptorStatus { Code code = 1; RateLimit current_limit = 2; uint32 limit_remaining = 3;
 //                        google.protobuf.Duration duration_until_reset = 4; }
@@ -16,14 +16,26 @@ export const RLS_METHOD = "ShouldRateLimit";
 
 export const enum RlsCode { Unknown = 0, Ok = 1, OverLimit = 2 }
 
-/** One descriptor: its entries (key, value pairs) and the hits it adds. */
+/** envoy.type.v3.RateLimitUnit (the service casts it to RateLimitResponse.RateLimit.Unit: same numbers). */
+export const RLS_UNIT_SECOND: u32 = 1;
+
+/** One descriptor: its entries (key, value pairs), the hits it adds and, optionally, its own limit. */
 export class RlsDescriptor {
   keys: string[] = [];
   values: string[] = [];
+  /** RateLimitOverride: the limit the service applies instead of its YAML's (unit 0: none sent). */
+  overrideUnit: u32 = 0;
+  overridePerUnit: u32 = 0;
   constructor(public hits: u64) {}
   entry(key: string, value: string): RlsDescriptor {
     this.keys.push(key);
     this.values.push(value);
+    return this;
+  }
+  /** Sends the limit with the descriptor (envoyproxy/ratelimit GetLimit uses it when the domain is known). */
+  limit(perUnit: u32, unit: u32): RlsDescriptor {
+    this.overridePerUnit = perUnit;
+    this.overrideUnit = unit;
     return this;
   }
 }
@@ -40,6 +52,7 @@ export function encodeRateLimitRequest(domain: string, descriptors: RlsDescripto
     for (let k = 0; k < d.keys.length; k++) {
       dw.message(1, new ProtoWriter().string(1, unchecked(d.keys[k])).string(2, unchecked(d.values[k])));
     }
+    if (d.overrideUnit != 0) dw.message(2, new ProtoWriter().uint(1, <u64>d.overridePerUnit).uint(2, <u64>d.overrideUnit));
     dw.message(3, new ProtoWriter().uint(1, d.hits));
     w.message(2, dw);
   }

@@ -47,6 +47,12 @@ export class ClusterLimitsConfig {
   replicas: i64 = 1;
   /** After a failed call, how long the service is not asked again (requests use the failure mode meanwhile). */
   retryMs: i64 = 1000;
+  /**
+   * Share provider cooldowns and ejections across the replicas (a 429 seen by one cools the
+   * provider for all): Redis carries them in the provider's key (plugin/cluster_cooldowns.ts), the
+   * rate limit service in a per-second descriptor per provider (plugin/cluster_rls_cooldowns.ts).
+   */
+  shareCooldowns: bool = true;
 }
 
 /**
@@ -166,6 +172,7 @@ export function readClusterLimits(root: ObjReader, env: EnvLookup): ClusterLimit
   }
   c.replicas = o.int("replicas", c.replicas, 1, 10000);
   c.retryMs = o.duration("retryAfter", c.retryMs, 1, 600000);
+  c.shareCooldowns = o.boolean("shareCooldowns", c.shareCooldowns);
   o.finish();
   return c;
 }

@@ -11,6 +11,7 @@ export const enum Reason {
   Failures = 3,      // consecutive 5xx / connect failures / resets / timeouts
   Quota = 4,         // insufficient_quota: long ejection
   ProbeFailed = 5,   // active health check marked it unhealthy
+  Remote = 6,        // another replica publishes a cooldown through the rate limit service (reason unknown); never republished
 }
 
 export function reasonName(r: Reason): string {
@@ -20,6 +21,7 @@ export function reasonName(r: Reason): string {
     case Reason.Failures: return "upstream_failures";
     case Reason.Quota: return "quota_exhausted";
     case Reason.ProbeFailed: return "health_check_failed";
+    case Reason.Remote: return "cluster_cooldown";
   }
   return "none";
 }
@@ -110,7 +112,7 @@ export class ProviderState extends Window {
     s.healthy = load<u8>(p, 8) != 0;
     s.credentialBad = load<u8>(p, 9) != 0;
     const r = load<u8>(p, 10);
-    s.reason = r <= 5 ? <Reason>r : Reason.None;
+    s.reason = r <= 6 ? <Reason>r : Reason.None;
     s.consecutiveFailures = load<i32>(p, 12);
     s.consecutiveSuccesses = load<i32>(p, 16);
     s.probeFailures = load<i32>(p, 20);

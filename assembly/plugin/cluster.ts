@@ -5,16 +5,18 @@
 // the process draws on. A request whose pool is short is parked (its body held) while the lease is
 // asked for, and routed again when the answer — or the failure — arrives; the call's timeout (and,
 // as a backstop, the tick) bounds the wait. Engine down: fail open (each replica admits up to
-// limit / replicas) or closed. With Redis, provider cooldowns travel the same way
-// (plugin/cluster_cooldowns.ts).
+// limit / replicas) or closed. Provider cooldowns travel too: with Redis in the provider's key
+// (plugin/cluster_cooldowns.ts), with the rate limit service in a per-second descriptor per
+// provider (plugin/cluster_rls_cooldowns.ts).
 
 import { ClusterLimitsConfig } from "../config/cluster_limits";
 import { Config, ConsumerConfig } from "../config/model";
 import { ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom, TakeSource } from "../cluster/pool";
+import { decodeRateLimitResponse } from "../cluster/rls";
 import { fnv1a32 } from "../lib/hash";
 import { StateOp } from "../lib/state_op";
 import { defineMetric, incrementMetric, nowMs, Result, setEffectiveContext } from "../host/calls";
-import { grpcStatusMessage } from "../host/grpc";
+import { grpcMessage, grpcStatusMessage } from "../host/grpc";
 import { enabled, Level, log } from "../host/log";
 import { REDIS_OK } from "../host/redis";
 import { updateState } from "../host/store";
@@ -22,6 +24,7 @@ import { ProviderSlot } from "../provider/registry";
 import { ClusterEngine, EngineAnswer, EngineCall, PoolKind, redisEngine } from "./cluster_engine";
 import { ClusterCooldowns } from "./cluster_cooldowns";
 import { RlsEngine } from "./cluster_rls";
+import { CooldownCall, RlsCooldowns } from "./cluster_rls_cooldowns";
 
 export { PoolKind } from "./cluster_engine";
 
@@ -148,6 +151,7 @@ export class ClusterLimiter {
   cfg: ClusterLimitsConfig | null = null;
   engine: ClusterEngine = RLS_ENGINE;
   cooldowns: ClusterCooldowns = new ClusterCooldowns();
+  rlsCooldowns: RlsCooldowns = new RlsCooldowns();
   private calls: Map<u32, LeaseCall> = new Map();
   /** Leases in flight per pool key (lease mode: requests join the one in flight). */
   private inFlight: Map<string, u32> = new Map();
@@ -177,6 +181,7 @@ export class ClusterLimiter {
       this.limits.set(this.key(PoolKind.Consumer, k.name), new PoolLimits(k.tokensPerMinute, k.requestsPerMinute, 60000));
     }
     this.cooldowns.configure(c, providers);
+    this.rlsCooldowns.configure(c, providers);
     this.engine.configure(c);
   }
 
@@ -289,10 +294,11 @@ export class ClusterLimiter {
    * wait, finds a provider the service does not limit already marked so, and fail-open
    * admissions are reported soon after the engine is back. With Redis, one worker per process also
    * looks at every provider each tick, publishing cooldowns this process learned and learning
-   * those others published (plugin/cluster_cooldowns.ts). Calls older than their timeout (plus a
-   * margin) are failed here, whatever the host does.
+   * those others published (plugin/cluster_cooldowns.ts); with the rate limit service it publishes
+   * and checks the cooldown descriptors (plugin/cluster_rls_cooldowns.ts). Calls older than their
+   * timeout (plus a margin) are failed here, whatever the host does.
    */
-  tick(cfg: Config, providers: ProviderSlot[], now: i64): void {
+  tick(cfg: Config, providers: ProviderSlot[], now: i64, tickMs: i64): void {
     if (this.cfg === null) return;
     this.expire(now);
     const here = this.engine.limitsHere();
@@ -308,6 +314,35 @@ export class ClusterLimiter {
       const c = unchecked(cfg.consumers[i]);
       if (c.tokensPerMinute > 0) this.lease(PoolKind.Consumer, c.name, 0, now, null, true);
     }
+    if (!here && this.rlsCooldowns.due(now, tickMs)) this.syncRlsCooldowns(now);
+  }
+
+  /** Rate limit service: this tick's publish call (own cooldowns, hits 1) and check call (the others, hits 0). */
+  private syncRlsCooldowns(now: i64): void {
+    const publish: string[] = [];
+    const check: string[] = [];
+    this.rlsCooldowns.split(now, publish, check);
+    if (publish.length > 0) this.sendCooldowns(true, publish, now);
+    if (check.length > 0) this.sendCooldowns(false, check, now);
+  }
+
+  private sendCooldowns(publish: bool, names: string[], now: i64): void {
+    const c = this.cfg!;
+    const start = (<RlsEngine>this.engine).send(this.rlsCooldowns.request(names, publish ? 1 : 0), c);
+    if (!start.ok) {
+      this.rlsCooldowns.backOff(now + c.retryMs);
+      this.count(R_FAILED);
+      this.warn(now, start.why + " (cooldown sync; traffic goes on, learned cooldowns run out)", false);
+      return;
+    }
+    this.rlsCooldowns.sent(start.token, new CooldownCall(publish, names, now));
+  }
+
+  private cooldownCallFailed(token: u32, now: i64, why: string): void {
+    this.rlsCooldowns.drop(token);
+    this.rlsCooldowns.backOff(now + this.cfg!.retryMs);
+    this.count(R_FAILED);
+    this.warn(now, why + " (cooldown sync; traffic goes on, learned cooldowns run out)", false);
   }
 
   /** Redis: one look at a provider's key that also publishes its cooldown, if this process has a new one. */
@@ -338,6 +373,8 @@ export class ClusterLimiter {
       if (now - this.calls.get(t).sentMs > limit) late.push(t);
     }
     for (let i = 0; i < late.length; i++) this.callFailed(unchecked(late[i]), now, "no answer from the " + this.engine.label() + " within " + limit.toString() + " ms");
+    const lateSync = this.rlsCooldowns.late(now, limit);
+    for (let i = 0; i < lateSync.length; i++) this.cooldownCallFailed(unchecked(lateSync[i]), now, "no answer from the rate limit service within " + limit.toString() + " ms");
   }
 
   private count(result: i32): void {
@@ -354,12 +391,17 @@ export class ClusterLimiter {
     this.count(R_FAILED);
     updateState<ClusterPool>(key, fp, new FailedOp(now + c.retryMs));
     this.cooldowns.failed(now + c.retryMs);
+    this.warn(now, why);
+  }
+
+  /** One warning per 10 s per worker, whatever the request rate. */
+  private warn(now: i64, why: string, limits: bool = true): void {
+    const c = this.cfg!;
     this.failing = true;
-    // One warning per 10 s per worker, whatever the request rate.
     if (now - this.lastWarnMs >= 10000 && enabled(Level.Warn)) {
       this.lastWarnMs = now;
-      log(Level.Warn, "ai-failover: cluster limits: " + why + "; failing " + (c.failOpen ? "open (each replica admits up to limit / " +
-        c.replicas.toString() + ")" : "closed (503)") + " for " + c.retryMs.toString() + " ms");
+      log(Level.Warn, "ai-failover: cluster limits: " + why + (limits ? "; failing " + (c.failOpen ? "open (each replica admits up to limit / " +
+        c.replicas.toString() + ")" : "closed (503)") : "; not asked again") + " for " + c.retryMs.toString() + " ms");
     }
   }
 
@@ -375,10 +417,7 @@ export class ClusterLimiter {
       const granted = a.granted >= 0 ? a.granted : call.granted;
       updateState<ClusterPool>(call.key, call.fingerprint, new AnsweredOp(now, a.code, a.limited, a.resetMs, granted, call.reported, a.remaining));
       if (call.kind == PoolKind.Provider && a.cooldownMs > 0) this.cooldowns.learned(call.name, now, a.cooldownMs, a.cooldownReason);
-      if (this.failing) {
-        this.failing = false;
-        if (enabled(Level.Info)) log(Level.Info, "ai-failover: cluster limits: the " + this.engine.label() + " answers again");
-      }
+      this.answeredAgain();
       if (enabled(Level.Debug)) {
         log(Level.Debug, "ai-failover: cluster lease " + call.name + " " + call.granted.toString() + "+" + call.reported.toString() +
           " tokens: " + (a.code == 2 ? "over limit" : a.limited ? "granted " + granted.toString() : "not limited") + " in " +
@@ -386,6 +425,12 @@ export class ClusterLimiter {
       }
     }
     this.resume(call, now);
+  }
+
+  private answeredAgain(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    if (enabled(Level.Info)) log(Level.Info, "ai-failover: cluster limits: the " + this.engine.label() + " answers again");
   }
 
   private callFailed(token: u32, now: i64, why: string): void {
@@ -398,6 +443,18 @@ export class ClusterLimiter {
 
   /** proxy_on_grpc_receive: the rate limit service's answer. False for a token this VM did not send. */
   receive(token: u32, size: u32): bool {
+    if (this.rlsCooldowns.owns(token)) {
+      const now = nowMs();
+      if (this.rlsCooldowns.answered(token, decodeRateLimitResponse(grpcMessage(size)), now)) {
+        this.count(R_OK);
+        this.answeredAgain();
+      } else {
+        this.rlsCooldowns.backOff(now + this.cfg!.retryMs);
+        this.count(R_FAILED);
+        this.warn(now, "unreadable answer from the rate limit service (cooldown sync; traffic goes on, learned cooldowns run out)", false);
+      }
+      return true;
+    }
     if (!this.calls.has(token)) return false;
     this.answered(token, nowMs(), this.engine.answer(size));
     return true;
@@ -405,6 +462,11 @@ export class ClusterLimiter {
 
   /** proxy_on_grpc_close: the call failed (timeout, unreachable, service error). */
   close(token: u32, status: u32): bool {
+    if (this.rlsCooldowns.owns(token)) {
+      const now = nowMs();
+      this.cooldownCallFailed(token, now, "rate limit service call failed: gRPC status " + status.toString() + " " + grpcStatusMessage());
+      return true;
+    }
     if (!this.calls.has(token)) return false;
     const now = nowMs();
     const call = this.calls.get(token);

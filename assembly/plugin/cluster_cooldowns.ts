@@ -26,7 +26,8 @@ import { loadStates, updateProvider } from "./views";
 /** Deadlines closer than this are the same one (clocks and call times differ by a few ms). */
 const SAME_MS: i64 = 100;
 
-function shared(r: Reason): bool {
+/** The reasons a cooldown is shared for (a learned one, Reason.Remote, is not: it is someone else's). */
+export function sharedReason(r: Reason): bool {
   return r == Reason.RateLimited || r == Reason.Quota || r == Reason.Failures || r == Reason.CredentialBad;
 }
 
@@ -54,7 +55,7 @@ export class ClusterCooldowns {
   private degradedUntilMs: i64 = 0;
 
   configure(c: ClusterLimitsConfig, providers: ProviderSlot[]): void {
-    this.on = c.redis !== null;
+    this.on = c.redis !== null && c.shareCooldowns;
     this.slots = new Map();
     this.known = new Map();
     if (this.owner == 0) this.owner = randomU64();
@@ -85,7 +86,7 @@ export class ClusterCooldowns {
     const name = slot.config.name;
     const s = unchecked(loadStates([slot])[0]);
     const until = s.cooldownUntilMs;
-    if (until <= now + SAME_MS || !shared(s.reason)) return;
+    if (until <= now + SAME_MS || !sharedReason(s.reason)) return;
     const known = this.known.has(name) ? this.known.get(name) : 0;
     if (until <= known + SAME_MS) return;
     call.publishMs = until - now;
@@ -100,7 +101,7 @@ export class ClusterCooldowns {
     const known = this.known.has(name) ? this.known.get(name) : 0;
     if (until <= known + SAME_MS) return;
     this.known.set(name, until);
-    const r: Reason = shared(<Reason>reason) ? <Reason>reason : Reason.RateLimited;
+    const r: Reason = sharedReason(<Reason>reason) ? <Reason>reason : Reason.RateLimited;
     const op = new RemoteCooldownOp(until, r);
     updateProvider(this.slots.get(name), op);
     if (op.applied && enabled(Level.Info)) {

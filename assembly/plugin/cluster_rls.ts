@@ -18,7 +18,11 @@ export class RlsEngine extends ClusterEngine {
 
   start(call: EngineCall, c: ClusterLimitsConfig): EngineStart {
     const d = new RlsDescriptor(<u64>(call.want + call.reported)).entry(call.kind == PoolKind.Provider ? "provider" : "consumer", call.name);
-    const msg = encodeRateLimitRequest(c.domain, [d]);
+    return this.send(encodeRateLimitRequest(c.domain, [d]), c);
+  }
+
+  /** One ShouldRateLimit of `msg` (a RateLimitRequest) to the service. */
+  send(msg: Uint8Array, c: ClusterLimitsConfig): EngineStart {
     const start = grpcCall(c.cluster, RLS_SERVICE, RLS_METHOD, msg, <u32>c.timeoutMs);
     const out = new EngineStart();
     out.ok = start.result == Result.Ok;

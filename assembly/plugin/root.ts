@@ -23,6 +23,7 @@ import { ModelEjections } from "./model_ejections";
 import { Tokens } from "./tokens";
 import { ProviderConfig } from "../config/model";
 import { ClusterLimiter, unsupportedByBuild } from "./cluster";
+import { RLS_COOLDOWN_TICK_MS, sharesThroughService } from "./cluster_rls_cooldowns";
 
 /** "key ****abcd (apiKeyEnv:K)" or "credentials key ****abcd (…), identity east (identity:east); quota shared". */
 function credentialsLine(p: ProviderConfig): string {
@@ -108,6 +109,8 @@ export class FailoverRoot extends RootContext {
     this.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
     this.metrics.reset();
     this.tickMs = cfg.healthCheck.intervalMs < 1000 ? cfg.healthCheck.intervalMs : 1000;
+    // Cooldowns shared through the rate limit service live in one-second counts: two checks a second.
+    if (sharesThroughService(cfg.clusterLimits) && this.tickMs > RLS_COOLDOWN_TICK_MS) this.tickMs = RLS_COOLDOWN_TICK_MS;
     if (this.tickMs < 50) this.tickMs = 50;
     setTickPeriod(<u32>this.tickMs);
     this.generation.claim(text, nowMs());
@@ -131,7 +134,7 @@ export class FailoverRoot extends RootContext {
     if (!this.generation.current()) return;
     this.metrics.publishStates(this.registry.all, loadStates(this.registry.all), now);
     this.tokens.tick(now, this.generation.leaseKey + "/tokens", this.tickMs * 3);
-    if (this.cluster.on) this.cluster.tick(this.config!, this.registry.all, now);
+    if (this.cluster.on) this.cluster.tick(this.config!, this.registry.all, now, this.tickMs);
     this.health.tick(now, this.tickMs, this.generation.leaseKey);
   }
 

@@ -6,14 +6,25 @@ import { decodeRateLimitResponse, encodeRateLimitRequest, RlsDescriptor } from "
 import { parsesAsProtobuf } from "../config/cluster_limits";
 import { readReserveReply, ReserveArgs, reserveCommand } from "../cluster/redis_script";
 
-/** RateLimitRequest bytes as hex: descriptors "k=v,k=v:hits;…". */
+/** RateLimitRequest bytes as hex: descriptors "k=v,k=v:hits[@perUnit/unit];…" (@: the descriptor's own limit). */
 export function rlsEncode(domain: string, spec: string): string {
   const ds: RlsDescriptor[] = [];
   const parts = spec.split(";");
   for (let i = 0; i < parts.length; i++) {
-    const at = parts[i].lastIndexOf(":");
-    const d = new RlsDescriptor(U64.parseInt(parts[i].substring(at + 1)));
-    const entries = parts[i].substring(0, at).split(",");
+    let part = parts[i];
+    let perUnit: u32 = 0;
+    let unit: u32 = 0;
+    const lim = part.indexOf("@");
+    if (lim >= 0) {
+      const l = part.substring(lim + 1).split("/");
+      perUnit = U32.parseInt(l[0]);
+      unit = U32.parseInt(l[1]);
+      part = part.substring(0, lim);
+    }
+    const at = part.lastIndexOf(":");
+    const d = new RlsDescriptor(U64.parseInt(part.substring(at + 1)));
+    if (unit != 0) d.limit(perUnit, unit);
+    const entries = part.substring(0, at).split(",");
     for (let k = 0; k < entries.length; k++) {
       const eq = entries[k].indexOf("=");
       d.entry(entries[k].substring(0, eq), entries[k].substring(eq + 1));

@@ -8,7 +8,7 @@ import { startMockProvider, type MockProvider } from "../../harness/providers/in
 import { RateLimitConfig } from "../../harness/ratelimit/config.ts";
 import { startRateLimitService, type RateLimitService } from "../../harness/ratelimit/server.ts";
 import type { LogRecord } from "../../harness/host/types.ts";
-import { bootstrapWith, EAST_KEY, post, ROOT, WEST_KEY, withVmEnv } from "../support/stack.ts";
+import { bootstrapWith, EAST_KEY, post, ROOT, sleep, until, WEST_KEY } from "../support/stack.ts";
 import { REDIS, redisSkipNote, withRedis } from "../support/redis.ts";
 import { withRlsCluster } from "../../harness/ratelimit/bootstrap.ts";
 
@@ -26,20 +26,25 @@ descriptors:
 interface Replicas {
   gateways: Gateway[];
   logs: LogRecord[];
+  /** Each replica's logs. */
+  each: LogRecord[][];
   close(): Promise<void>;
 }
 
 async function replicas(n: number, workers: number, ports: { east: number; west: number; rls: number }, edit: (cfg: any) => any): Promise<Replicas> {
   const logs: LogRecord[] = [];
+  const each: LogRecord[][] = [];
   const gateways: Gateway[] = [];
   for (let i = 0; i < n; i++) {
+    const mine: LogRecord[] = [];
+    each.push(mine);
     // Each startGateway is its own Envoy process: its own host, VMs and shared data.
     gateways.push(await startGateway({
       bootstrapText: withRlsCluster(bootstrapWith(ports, edit), ports.rls),
-      baseDir: ROOT, workers, logLevel: 0, logger: (r) => logs.push(r),
+      baseDir: ROOT, workers, logLevel: 0, logger: (r) => { logs.push(r); mine.push(r); },
     }));
   }
-  return { gateways, logs, async close() { await Promise.all(gateways.map((g) => g.close())); } };
+  return { gateways, logs, each, async close() { await Promise.all(gateways.map((g) => g.close())); } };
 }
 
 const CLUSTER = (extra: Record<string, unknown> = {}) => ({
@@ -192,6 +197,149 @@ describe.skipIf(!REDIS.ok)(`cluster-wide limits: 3 replicas, one rate limit serv
       rls.delayMs = 0;
       await rep.close();
       await closeMocks();
+    }
+  });
+});
+
+// Cooldowns shared through the rate limit service (plugin/cluster_rls_cooldowns.ts): a stand-in on
+// the real clock (the cooldown counts live one second), the README's YAML (no cooldown entry: the
+// descriptors carry their own limit).
+describe.skipIf(!REDIS.ok)(`cluster-wide cooldowns through the rate limit service: 3 replicas ${redisSkipNote}`, () => {
+  const redis = withRedis();
+  let east: MockProvider;
+  let west: MockProvider;
+  let rls: RateLimitService;
+  async function setUp() {
+    await redis().client().command(["FLUSHALL"]);
+    rls = await startRateLimitService({ redisPort: redis().port, config: RateLimitConfig.fromYaml(RLS_YAML) });
+    east = await startMockProvider({ kind: "azure", name: "aoai-east", keys: [EAST_KEY],
+      deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06", tokensPerMinute: 10000 } } });
+    west = await startMockProvider({ kind: "azure", name: "aoai-west", keys: [WEST_KEY],
+      deployments: { "gpt4o-payg": { model: "gpt-4o-2024-08-06" } } });
+  }
+  async function tearDown() {
+    await Promise.all([east.close(), west.close(), rls.close()]);
+  }
+  const ports = () => ({ east: east.port, west: west.port, rls: rls.port });
+  const chat = (gw: Gateway) => post(gw.url, "/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 20 });
+  const LEARNED = /provider aoai-east-ptu cooling down \(cluster_cooldown\), published by another replica through the rate limit service/;
+  // The README's bound: published at the next tick (≤ 500 ms), seen at one of the next two checks
+  // (≤ 1 s), plus the calls; a loaded test machine gets 700 ms more.
+  const LEARN_MS = 1500 + 700;
+  // Resumed ≤ 2.5 s after the deadline (last hit's second + a 1.5 s hold), plus the same slack.
+  const RESUME_MS = 2500 + 700;
+
+  /** Replica A (gateways[0]) gets the PTU's 429 with retry-after 3 s and fails over; returns when it answered. */
+  async function ptu429OnA(rep: Replicas): Promise<{ at: number; deadline: number }> {
+    // The first ticks learn every pool's window (a failover attempt borrows against it).
+    await sleep(1200);
+    east.setFault({ type: "rateLimit", retryAfterMs: 3000, count: 1 });
+    const r = await chat(rep.gateways[0]!);
+    const at = Date.now();
+    expect(r.status).toBe(200);
+    expect(r.headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
+    expect(chatsOf(east).map((c) => c.status)).toEqual([429]);
+    return { at, deadline: at + 3000 };
+  }
+
+  it("a PTU 429 (retry-after 3 s) on replica A: B and C learn it within the bound, send the PTU nothing until the deadline, then resume", async () => {
+    await setUp();
+    const rep = await replicas(3, 2, ports(), (c) => ({ ...c, healthCheck: { enabled: false }, clusterLimits: CLUSTER() }));
+    try {
+      const { at, deadline } = await ptu429OnA(rep);
+      await until(() => [1, 2].every((i) => rep.each[i]!.some((l) => LEARNED.test(l.message))), LEARN_MS + 2000);
+      const learnedMs = Date.now() - at;
+      expect(learnedMs).toBeLessThanOrEqual(LEARN_MS);
+      // From then until the deadline, B and C keep the PTU cooled: everything goes to the PAYG.
+      const seen: string[] = [];
+      while (Date.now() < deadline - 150) {
+        const rs = await Promise.all([chat(rep.gateways[1]!), chat(rep.gateways[2]!)]);
+        for (const r of rs) {
+          expect(r.status, `${r.body.slice(0, 300)} ${JSON.stringify(r.headers)}`).toBe(200);
+          seen.push(String(r.headers["x-ai-failover-provider"]));
+        }
+        // Paced: the PAYG admits 600 requests a minute per replica.
+        await sleep(50);
+      }
+      expect(seen.length, `learned after ${learnedMs} ms`).toBeGreaterThan(0);
+      expect(seen.every((p) => p === "aoai-west-payg"), seen.join(",")).toBe(true);
+      expect(chatsOf(east)).toHaveLength(1);
+      // Published by A only (hits 1 on its own descriptor), checked by all with hits 0: the counts are A's ticks.
+      const published = rls.calls.filter((c) => c.request?.descriptors.some((d) => d.entries[0]?.key === "cooldown" && d.hitsAddend === 1));
+      expect(published.length).toBeGreaterThanOrEqual(4);
+      expect(published.every((c) => c.request!.descriptors.every((d) => d.entries[0]!.value === "aoai-east-ptu" && d.limit?.requestsPerUnit === 0 && d.limit?.unit === 1))).toBe(true);
+      // A's own cooldown ends at its deadline: it goes back to the PTU at once (its own last hit is
+      // not read as another replica's).
+      await sleep(Math.max(0, deadline + 100 - Date.now()));
+      expect((await chat(rep.gateways[0]!)).headers["x-ai-failover-provider"]).toBe("aoai-east-ptu");
+      expect(rep.each[0]!.some((l) => LEARNED.test(l.message))).toBe(false);
+      // B and C follow within the resume bound.
+      for (;;) {
+        const rs = await Promise.all([chat(rep.gateways[1]!), chat(rep.gateways[2]!)]);
+        if (rs.every((r) => r.headers["x-ai-failover-provider"] === "aoai-east-ptu")) break;
+        if (Date.now() > deadline + RESUME_MS) throw new Error(`B and C still avoid the PTU ${Date.now() - deadline} ms after its deadline`);
+        await sleep(100);
+      }
+      expect(Date.now() - deadline).toBeLessThanOrEqual(RESUME_MS);
+      expect(chatsOf(east).filter((c) => c.status === 200).length).toBeGreaterThanOrEqual(3);
+      const metrics = await (await fetch(`${rep.gateways[1]!.adminUrl}/stats/prometheus`)).text();
+      expect(metrics).toMatch(/ai_failover_cluster_limit_calls_total\{result="ok"\} [1-9]/);
+    } finally {
+      await rep.close();
+      await tearDown();
+    }
+  });
+
+  it("control: shareCooldowns false — B and C keep sending to the PTU that answered A's request 429", async () => {
+    await setUp();
+    const rep = await replicas(3, 1, ports(), (c) => ({ ...c, healthCheck: { enabled: false }, clusterLimits: CLUSTER({ shareCooldowns: false }) }));
+    try {
+      await ptu429OnA(rep);
+      await sleep(LEARN_MS);
+      const rs = await Promise.all([chat(rep.gateways[1]!), chat(rep.gateways[2]!), chat(rep.gateways[1]!), chat(rep.gateways[2]!)]);
+      expect(rs.map((r) => r.headers["x-ai-failover-provider"])).toEqual(Array(4).fill("aoai-east-ptu"));
+      expect(rep.logs.some((l) => LEARNED.test(l.message))).toBe(false);
+      expect(rls.calls.some((c) => c.request?.descriptors.some((d) => d.entries[0]?.key === "cooldown"))).toBe(false);
+    } finally {
+      await rep.close();
+      await tearDown();
+    }
+  });
+
+  it("a stalled, then killed service: no request hangs and traffic goes on; the cooldown calls fail with a warning and the failed metric", async () => {
+    await setUp();
+    const rep = await replicas(3, 1, ports(), (c) => ({ ...c, healthCheck: { enabled: false },
+      clusterLimits: CLUSTER({ rateLimitService: { cluster: "ratelimit", timeout: "200ms" }, retryAfter: "300ms" }) }));
+    try {
+      await ptu429OnA(rep);
+      rls.delayMs = 5000;
+      const t0 = Date.now();
+      const stalled: number[] = [];
+      for (let k = 0; k < 6; k++) {
+        const t = Date.now();
+        const r = await chat(rep.gateways[k % 3]!);
+        expect(r.status).toBe(200);
+        stalled.push(Date.now() - t);
+      }
+      // Each request waits at most its lease's timeout (fail-open); the cooldown sync waits for nothing.
+      expect(Math.max(...stalled)).toBeLessThan(1500);
+      await rls.close();
+      const killed: number[] = [];
+      for (let k = 0; k < 6; k++) {
+        const t = Date.now();
+        const r = await chat(rep.gateways[k % 3]!);
+        expect(r.status).toBe(200);
+        killed.push(Date.now() - t);
+      }
+      expect(Math.max(...killed)).toBeLessThan(1500);
+      expect(Date.now() - t0).toBeLessThan(15000);
+      await until(() => rep.logs.some((l) => l.level === 3 && /cooldown sync; traffic goes on, learned cooldowns run out/.test(l.message)), 3000);
+      const metrics = await (await fetch(`${rep.gateways[1]!.adminUrl}/stats/prometheus`)).text();
+      expect(metrics).toMatch(/ai_failover_cluster_limit_calls_total\{result="failed"\} [1-9]/);
+    } finally {
+      rls.delayMs = 0;
+      await rep.close();
+      await Promise.all([east.close(), west.close()]);
     }
   });
 });

@@ -97,6 +97,41 @@ describe.skipIf(!REDIS.ok)(`rate limit service stand-in ${redisSkipNote}`, () =>
     c.close();
   });
 
+  it("requests_per_unit 0 per SECOND (the cooldown descriptors): a check (hits 0) is OK until something hit it in this second, then OVER_LIMIT; the next second starts at 0 — in the YAML or sent as the descriptor's limit", async () => {
+    // envoyproxy/ratelimit base_limiter.go GetResponseDescriptorStatus: OVER_LIMIT iff
+    // limitAfterIncrease > requests_per_unit, so 0 + 0 > 0 is OK (remaining 0) and 1 > 0 is over;
+    // config_impl.go GetLimit: a descriptor's own limit (RateLimitOverride) wins when the domain is known.
+    await redis().client().command(["FLUSHALL"]);
+    let clock = 1_700_000_100;
+    const svc = await startRateLimitService({ redisPort: redis().port, nowSeconds: () => clock,
+      config: RateLimitConfig.fromYaml("domain: ai\ndescriptors:\n  - key: cooldown\n    rate_limit: { unit: second, requests_per_unit: 0 }\n") });
+    try {
+      const viaYaml = (hits: number) => ({ entries: [{ key: "cooldown", value: "ptu" }], hitsAddend: hits });
+      const viaOverride = (hits: number) => ({ entries: [{ key: "cd", value: "ptu" }], limit: { requestsPerUnit: 0, unit: Unit.SECOND }, hitsAddend: hits });
+      const statuses = async (ds: RateLimitRequest["descriptors"]) =>
+        (await shouldRateLimit(svc.url, { domain: "ai", descriptors: ds, hitsAddend: 0 })).response!.statuses;
+      const second = { requestsPerUnit: 0, unit: Unit.SECOND, name: "" };
+      expect(await statuses([viaYaml(0), viaOverride(0)])).toEqual([
+        { code: Code.OK, currentLimit: second, limitRemaining: 0, durationUntilResetMs: 1000 },
+        { code: Code.OK, currentLimit: second, limitRemaining: 0, durationUntilResetMs: 1000 },
+      ]);
+      // A publisher hits it (its own status is over at once) …
+      expect((await statuses([viaYaml(1), viaOverride(1)])).map((x) => x.code)).toEqual([Code.OVER_LIMIT, Code.OVER_LIMIT]);
+      // … and every check in the same second sees it, without adding to it.
+      expect((await statuses([viaYaml(0), viaOverride(0)])).map((x) => x.code)).toEqual([Code.OVER_LIMIT, Code.OVER_LIMIT]);
+      expect(String(await redis().client().command(["GET", "ai_cooldown_ptu_1700000100"]))).toBe("1");
+      expect(String(await redis().client().command(["GET", "ai_cd_ptu_1700000100"]))).toBe("1");
+      // The next second is a new key: OK again until hit again.
+      clock += 1;
+      expect((await statuses([viaYaml(0), viaOverride(0)])).map((x) => x.code)).toEqual([Code.OK, Code.OK]);
+      // The override needs a known domain (an unknown one limits nothing: OK without current_limit).
+      const other = await shouldRateLimit(svc.url, { domain: "nope", descriptors: [viaOverride(1)], hitsAddend: 0 });
+      expect(other.response!.statuses).toEqual([{ code: Code.OK, limitRemaining: 0 }]);
+    } finally {
+      await svc.close();
+    }
+  });
+
   it("service errors are gRPC UNKNOWN with the service's message; Redis down → UNKNOWN, and back once it restarts", async () => {
     expect(await shouldRateLimit(rls.url, one([["consumer", "e"]], { domain: "" }))).toMatchObject({ status: 2, message: "rate limit domain must not be empty" });
     expect(await shouldRateLimit(rls.url, { domain: "ai", descriptors: [], hitsAddend: 0 })).toMatchObject({ status: 2, message: "rate limit descriptor list must not be empty" });

@@ -28,6 +28,8 @@ const VALID: [string, unknown][] = [
     leaseTokens: 1000, failureMode: "closed", replicas: 3, retryAfter: "2s",
   }],
   ["redis by cluster name, inline password", { redis: { service: "outbound|6379||redis.dns", password: PASSWORD } }],
+  ["rate limit service without shared cooldowns", { rateLimitService: { cluster: "ratelimit" }, shareCooldowns: false }],
+  ["redis with shared cooldowns (the default)", { redis: { service: "redis.dns" }, shareCooldowns: true }],
 ];
 
 const INVALID: [string, unknown, string[]][] = [
@@ -60,6 +62,7 @@ const INVALID: [string, unknown, string[]][] = [
   ["redis bad key prefix", { redis: { service: "redis.dns", keyPrefix: "a:b" } }, [
     "clusterLimits.redis.keyPrefix: must match [A-Za-z0-9._-]{1,64}, found \"a:b\"",
   ]],
+  ["shareCooldowns not a boolean", { rateLimitService: { cluster: "ratelimit" }, shareCooldowns: "yes" }, ["clusterLimits.shareCooldowns: "]],
   ["redis timeout too long", { redis: { service: "redis.dns", timeout: "2m" } }, ["clusterLimits.redis.timeout: must be between 1ms and 1m, found \"2m\""]],
 ];
 
