@@ -5,11 +5,14 @@
  * the Higress build with clusterLimits.redis (one EVAL per request, or leased) on the same
  * redis-server, against its own baseline (the Higress build on a host playing Higress, off).
  * Latency percentiles of the client's whole request, sequential clients at a fixed concurrency.
+ * `npm run bench` runs it (main.ts: 400 requests, 100 with --quick) and puts its table in the
+ * report; skipped, with the reason, where there is no redis-server.
  *
  *   node --import tsx harness/bench/cluster-limits.ts [requests=400] [concurrency=4]
  */
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import { pathToFileURL } from "node:url";
 import { startGateway } from "../gateway/index.ts";
 import { startMockProvider } from "../providers/index.ts";
 import { RateLimitConfig } from "../ratelimit/config.ts";
@@ -21,8 +24,27 @@ import { withHigressBuild, withoutStopIterationFlag, withRedisCluster } from "..
 const ROOT = new URL("../../", import.meta.url).pathname;
 const EAST_KEY = "mockkey-east-Qz7WkP3xRmT9vLs2";
 const WEST_KEY = "mockkey-west-Hy4NqJ8wXcV6bGt5";
-const N = Number(process.argv[2] ?? 400);
-const C = Number(process.argv[3] ?? 4);
+
+export interface ClusterLimitsRow {
+  mode: string;
+  /** Which build and host: the Envoy build, or the Higress build on a host playing Higress. */
+  build: "envoy" | "higress";
+  p50: number;
+  p99: number;
+  /** Against the "off" row of the same build. */
+  addedP50: number;
+  addedP99: number;
+  /** ShouldRateLimit calls or EVALs per request (the ticks' calls included). */
+  callsPerRequest: number;
+}
+
+export interface ClusterLimitsResult {
+  /** Why it did not run (no redis-server). */
+  skipped?: string;
+  requests: number;
+  concurrency: number;
+  rows: ClusterLimitsRow[];
+}
 
 function bootstrap(ports: { east: number; west: number; rls: number; redis: number }, cluster: unknown, higress: boolean): string {
   let y = readFileSync(new URL("../../envoy/local.yaml", import.meta.url), "utf8")
@@ -40,8 +62,7 @@ function bootstrap(ports: { east: number; west: number; rls: number; redis: numb
   return withRlsCluster(y, ports.rls);
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: C });
-function post(url: string): Promise<number> {
+function post(agent: http.Agent, url: string): Promise<number> {
   const body = JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 50 });
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
@@ -56,12 +77,17 @@ function post(url: string): Promise<number> {
 
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
-async function main() {
+/** The table: `requests` per mode after `warmup` unrecorded ones, `concurrency` clients. */
+export async function runClusterLimitsBench(opts: { requests: number; concurrency: number; warmup?: number; progress?: (m: string) => void }): Promise<ClusterLimitsResult> {
+  const N = opts.requests;
+  const C = opts.concurrency;
+  const out: ClusterLimitsResult = { requests: N, concurrency: C, rows: [] };
   const found = findRedisServer();
   if ("reason" in found) {
-    console.log(`cluster-limits bench: SKIPPED — ${found.reason}`);
-    return;
+    out.skipped = found.reason;
+    return out;
   }
+  const agent = new http.Agent({ keepAlive: true, maxSockets: C });
   const redis = await RedisServer.start({ bin: found.bin });
   const rls = await startRateLimitService({ redisPort: redis.port, config: RateLimitConfig.fromYaml(
     "domain: ai-failover\ndescriptors:\n  - key: provider\n    value: aoai-east-ptu\n    rate_limit: { unit: minute, requests_per_unit: 100000000 }\n") });
@@ -79,37 +105,52 @@ async function main() {
     ["redis per request", { redis: redisEngine }, true],
     ["redis lease 5000", { redis: redisEngine, leaseTokens: 5000 }, true],
   ];
-  const rows: string[] = [];
   let base50 = 0, base99 = 0;
   const evals = async () => {
     const info = String(await redis.client().command(["INFO", "commandstats"]));
     const m = /cmdstat_eval:calls=(\d+)/.exec(info);
     return m ? Number(m[1]) : 0;
   };
-  for (const [name, cluster, higress] of modes) {
-    const gw = await startGateway({
-      bootstrapText: bootstrap({ east: east.port, west: west.port, rls: rls.port, redis: redis.port }, cluster, higress), baseDir: ROOT, workers: 2,
-      hostOptions: { flavour: higress ? "higress" : "envoy" },
-    });
-    for (let i = 0; i < 50; i++) await post(gw.url); // warm-up
-    const lat: number[] = [];
-    let next = 0;
-    const calls0 = rls.calls.length;
-    const evals0 = await evals();
-    await Promise.all(Array.from({ length: C }, async () => { while (next++ < N) lat.push(await post(gw.url)); }));
-    // Engine calls per request: ShouldRateLimit calls, or EVALs (the tick's looks included).
-    const calls = rls.calls.length - calls0 + (higress ? (await evals()) - evals0 : 0);
-    lat.sort((a, b) => a - b);
-    const p50 = pct(lat, 50), p99 = pct(lat, 99);
-    if (name === "warm-up") { await gw.close(); continue; }
-    if (name.startsWith("off")) { base50 = p50; base99 = p99; }
-    rows.push(`| ${name} | ${p50.toFixed(2)} | ${p99.toFixed(2)} | ${(p50 - base50).toFixed(2)} | ${(p99 - base99).toFixed(2)} | ${(calls / N).toFixed(3)} |`);
-    await gw.close();
+  try {
+    for (const [name, cluster, higress] of modes) {
+      opts.progress?.(`cluster limits: ${name}`);
+      const gw = await startGateway({
+        bootstrapText: bootstrap({ east: east.port, west: west.port, rls: rls.port, redis: redis.port }, cluster, higress), baseDir: ROOT, workers: 2,
+        hostOptions: { flavour: higress ? "higress" : "envoy" },
+      });
+      for (let i = 0; i < (opts.warmup ?? 50); i++) await post(agent, gw.url); // warm-up
+      const lat: number[] = [];
+      let next = 0;
+      const calls0 = rls.calls.length;
+      const evals0 = await evals();
+      await Promise.all(Array.from({ length: C }, async () => { while (next++ < N) lat.push(await post(agent, gw.url)); }));
+      // Engine calls per request: ShouldRateLimit calls, or EVALs (the tick's looks included).
+      const calls = rls.calls.length - calls0 + (higress ? (await evals()) - evals0 : 0);
+      lat.sort((a, b) => a - b);
+      const p50 = pct(lat, 50), p99 = pct(lat, 99);
+      if (name === "warm-up") { await gw.close(); continue; }
+      if (name.startsWith("off")) { base50 = p50; base99 = p99; }
+      out.rows.push({ mode: name, build: higress ? "higress" : "envoy", p50, p99, addedP50: p50 - base50, addedP99: p99 - base99, callsPerRequest: calls / N });
+      await gw.close();
+    }
+  } finally {
+    agent.destroy();
+    await Promise.all([east.close(), west.close(), rls.close()]);
+    await redis.stop();
   }
-  console.log(`cluster limits: ${N} requests, concurrency ${C}, 1 replica × 2 workers, RLS stand-in + redis-server on 127.0.0.1 (added: against the "off" row above it)`);
-  console.log("| mode | p50 ms | p99 ms | added p50 | added p99 | engine calls / request |\n|---|---|---|---|---|---|\n" + rows.join("\n"));
-  agent.destroy();
-  await Promise.all([east.close(), west.close(), rls.close()]);
-  await redis.stop();
+  return out;
 }
-await main();
+
+/** The result as Markdown (a heading-less paragraph and table). */
+export function renderClusterLimits(r: ClusterLimitsResult): string {
+  if (r.skipped !== undefined) return `Skipped: ${r.skipped} (the engines need redis-server).`;
+  const rows = r.rows.map((x) => `| ${x.mode} | ${x.p50.toFixed(2)} | ${x.p99.toFixed(2)} | ${x.addedP50.toFixed(2)} | ${x.addedP99.toFixed(2)} | ${x.callsPerRequest.toFixed(3)} |`);
+  return `${r.requests} requests per mode, concurrency ${r.concurrency}, 1 replica × 2 workers, the rate limit service stand-in and redis-server on ` +
+    "127.0.0.1; added = over the \"off\" row of the same build (the Higress build on a host playing Higress for Redis). Engine calls include the ticks' calls.\n\n" +
+    "| mode | p50 ms | p99 ms | added p50 | added p99 | engine calls / request |\n|---|---:|---:|---:|---:|---:|\n" + rows.join("\n");
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const r = await runClusterLimitsBench({ requests: Number(process.argv[2] ?? 400), concurrency: Number(process.argv[3] ?? 4) });
+  console.log(renderClusterLimits(r));
+}

@@ -15,6 +15,7 @@ import { EventEmitter } from "node:events";
 import os from "node:os";
 import { join, relative } from "node:path";
 import { buildPassthrough } from "./build-fixture.ts";
+import { runClusterLimitsBench } from "./cluster-limits.ts";
 import { captureExchanges, runHostBench } from "./host-bench.ts";
 import { configureMocks, runSlice, WORKLOADS, type SliceResult, type Target, type TargetId, type Workload } from "./load.ts";
 import { PRODUCT_WASM, ROOT } from "./paths.ts";
@@ -35,17 +36,20 @@ interface Settings {
   confirmLeaks: boolean;
   /** Host bench: profiled rounds (time inside the module vs in host imports). */
   profileRounds: number;
+  /** Cluster-wide limits (cluster-limits.ts): recorded requests per mode, after `clusterWarmup`. */
+  clusterRequests: number;
+  clusterWarmup: number;
   /** The whole run is aborted past this. */
   deadlineMs: number;
 }
 
 const FULL: Settings = {
   mode: "full", sliceMs: 3000, rounds: 2, warmupMs: 1500, maxRequestsPerSlice: 200_000,
-  hostRequests: 10_000, hostBlock: 1000, confirmLeaks: true, profileRounds: 10, deadlineMs: 300_000,
+  hostRequests: 10_000, hostBlock: 1000, confirmLeaks: true, profileRounds: 10, clusterRequests: 400, clusterWarmup: 50, deadlineMs: 300_000,
 };
 const QUICK: Settings = {
   mode: "quick", sliceMs: 300, rounds: 1, warmupMs: 200, maxRequestsPerSlice: 20_000,
-  hostRequests: 1000, hostBlock: 250, confirmLeaks: false, profileRounds: 5, deadlineMs: 90_000,
+  hostRequests: 1000, hostBlock: 250, confirmLeaks: false, profileRounds: 5, clusterRequests: 100, clusterWarmup: 20, deadlineMs: 90_000,
 };
 
 const t0 = performance.now();
@@ -234,6 +238,11 @@ async function main(): Promise<number> {
     const gatewayMemory: GatewayMemory[] = [];
     for (const [id, g] of gateways) gatewayMemory.push({ target: id, start: memStart[id]!, end: await g.stats() });
 
+    // 3. Cluster-wide limits: off / per request / leased, for both engines (needs redis-server).
+    progress(`cluster limits: ${s.clusterRequests} requests per mode`);
+    const clusterLimits = await runClusterLimitsBench({ requests: s.clusterRequests, concurrency: 4, warmup: s.clusterWarmup, progress });
+    if (clusterLimits.skipped) progress(`cluster limits skipped: ${clusterLimits.skipped}`);
+
     const report: BenchReport = {
       mode: s.mode,
       startedAt,
@@ -244,6 +253,7 @@ async function main(): Promise<number> {
       workloads,
       host,
       gateways: gatewayMemory,
+      clusterLimits,
       warnings,
     };
     const md = renderMarkdown(report);

@@ -1,6 +1,7 @@
 /** The bench report: results per workload and target, ratios against the same run's baselines, Markdown. */
 import type { FilterHostResult, HostBenchResult } from "./host-bench.ts";
 import type { SliceResult, TargetId, Workload } from "./load.ts";
+import { renderClusterLimits, type ClusterLimitsResult } from "./cluster-limits.ts";
 import type { ChildStats } from "./stack.ts";
 import { ratio, summarize } from "./stats.ts";
 
@@ -56,6 +57,8 @@ export interface BenchReport {
   workloads: WorkloadResult[];
   host: HostBenchResult;
   gateways: GatewayMemory[];
+  /** What cluster-wide limits add per request (cluster-limits.ts); absent in reports from before it. */
+  clusterLimits?: ClusterLimitsResult;
   warnings: string[];
 }
 
@@ -206,6 +209,7 @@ export function renderMarkdown(r: BenchReport): string {
       `${mb(g.start.heapUsed)} → ${mb(g.end.heapUsed)}`, mb(g.end.rss), String(g.end.logLines.slice(2).reduce((a, b) => a + b, 0)),
     ]),
   ), "");
+  if (r.clusterLimits) out.push("## Cluster-wide limits: added latency per engine", "", renderClusterLimits(r.clusterLimits), "");
   return out.join("\n");
 }
 

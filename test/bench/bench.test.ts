@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WORKLOADS } from "../../harness/bench/load.ts";
 import type { BenchReport } from "../../harness/bench/report.ts";
+import { REDIS } from "../support/redis.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TARGETS = ["direct", "passthrough", "ai-failover"];
@@ -109,5 +110,25 @@ describe("npm run bench -- --quick", () => {
     expect(markdown).toContain("### Inside the module vs in host imports");
     const targets = markdown.split("### Targets")[1]!.split("\n## ")[0]!;
     expect(targets.split("\n").filter((l) => l.startsWith("| ai-failover"))).toHaveLength(3);
+  });
+
+  it("has the cluster-wide limits table (off / per request / leased for both engines), or says why it was skipped", () => {
+    const section = markdown.split("## Cluster-wide limits: added latency per engine")[1];
+    expect(section, "no cluster-limits section").toBeDefined();
+    const cl = report.clusterLimits!;
+    if (!REDIS.ok) {
+      expect(cl.skipped).toBe(REDIS.reason);
+      expect(section).toContain(`Skipped: ${REDIS.reason}`);
+      return;
+    }
+    expect(cl.skipped).toBeUndefined();
+    expect(cl.rows.map((r) => r.mode)).toEqual(["off", "RLS per request", "RLS lease 5000", "off (Higress build)", "redis per request", "redis lease 5000"]);
+    for (const r of cl.rows) {
+      for (const k of ["p50", "p99", "addedP50", "addedP99", "callsPerRequest"] as const) expect(Number.isFinite(r[k]), `${r.mode} ${k} = ${r[k]}`).toBe(true);
+    }
+    // Per request: about one engine call per request; leased: far fewer.
+    for (const mode of ["RLS per request", "redis per request"]) expect(cl.rows.find((r) => r.mode === mode)!.callsPerRequest).toBeGreaterThanOrEqual(1);
+    for (const mode of ["RLS lease 5000", "redis lease 5000"]) expect(cl.rows.find((r) => r.mode === mode)!.callsPerRequest).toBeLessThan(0.5);
+    expect(section!.split("\n").filter((l) => /^\| (off|RLS|redis)/.test(l))).toHaveLength(6);
   });
 });
