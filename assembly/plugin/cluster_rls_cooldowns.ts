@@ -94,7 +94,7 @@ export class RlsCooldowns {
     this.on = sharesThroughService(c);
     this.slots = [];
     this.byName = new Map();
-    this.calls = new Map();
+    // Calls in flight stay known: their answers are consumed (not logged as unknown) or expire.
     this.degradedUntilMs = 0;
     this.warnedNoLimit = false;
     this.publishedMs = new Map();
