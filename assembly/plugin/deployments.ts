@@ -113,11 +113,6 @@ export class DeploymentReserved {
   reservation: Reservation<DeploymentState> | null = null;
 }
 
-/** Until when `deployment` of the slot's provider is cooling down (0: it is not). */
-export function deploymentCooldown(d: DeploymentRead): i64 {
-  return d.state.cooldownUntilMs;
-}
-
 /**
  * What one answer said of the deployment: a rate-limit 429 cools it down until `coolUntilMs`
  * (a later cooldown already there is kept) and ends its window then, dropping its report;
