@@ -9,7 +9,7 @@ import { parse, stringify } from "yaml";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import { FakeHost } from "./fake-host.ts";
 import {
-  deadPort,
+  refusedPort,
   localBootstrap,
   request,
   resettingUpstream,
@@ -112,7 +112,7 @@ describe("routing by the cluster header", () => {
 
 describe("upstream failures", () => {
   it("connect failure → 503 with Envoy's reset body", async () => {
-    const { gw } = await gateway({ east: await deadPort(), west: 2 });
+    const { gw } = await gateway({ east: await refusedPort(), west: 2 });
     const r = await request(gw.url, { headers: { "x-test-cluster": "aoai-east" } });
     expect(r.status).toBe(503);
     expect(r.body).toBe(

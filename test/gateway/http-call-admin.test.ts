@@ -4,7 +4,7 @@ import { parse, stringify } from "yaml";
 import { renderPrometheus, startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import type { ClusterDispatcher } from "../../harness/host/types.ts";
 import { FakeHost } from "./fake-host.ts";
-import { deadPort, localBootstrap, request, resettingUpstream, startUpstream } from "../support/stack.ts";
+import { localBootstrap, refusedPort, request, resettingUpstream, startUpstream } from "../support/stack.ts";
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -63,7 +63,7 @@ describe("http_call dispatch (ClusterDispatcher)", () => {
   it("connect failure and reset are reported as such; abort cancels", async () => {
     const bad = await resettingUpstream();
     cleanups.push(() => bad.close());
-    const { dispatcher } = await gateway(localBootstrap({ east: await deadPort(), west: bad.port }));
+    const { dispatcher } = await gateway(localBootstrap({ east: await refusedPort(), west: bad.port }));
     expect(await dispatcher.send("aoai-east", get("/"), new AbortController().signal)).toEqual({ kind: "connect-failure" });
     expect(await dispatcher.send("aoai-west", get("/"), new AbortController().signal)).toEqual({ kind: "reset" });
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
 import { buildFixture } from "./fixture.ts";
 import type { PluginHost } from "../../harness/host/index.ts";
-import { deadPort, localBootstrap, request, resettingUpstream, sleep, startUpstream, until, type Upstream } from "../support/stack.ts";
+import { localBootstrap, refusedPort, request, resettingUpstream, sleep, startUpstream, until, type Upstream } from "../support/stack.ts";
 
 let gw: Gateway;
 let east: Upstream;
@@ -89,7 +89,7 @@ describe("gateway + real host + wasm filter", () => {
     expect([unknown.status, unknown.body]).toEqual([500, "http_call result 2"]);
 
     const bad = await resettingUpstream();
-    const dead = await deadPort();
+    const dead = await refusedPort();
     const g2 = await startGateway({
       bootstrapText: localBootstrap({ east: dead, west: bad.port, wasmFile: (await buildFixture()) }),
       workers: 1,

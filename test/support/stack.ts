@@ -300,6 +300,23 @@ export async function deadPort(): Promise<number> {
   return port;
 }
 
+/**
+ * A port that refuses connections, for connect-failure tests. Not deadPort's: a port freed after
+ * listen(0) can be taken by another test file's server before it is used (a CI run saw a gateway
+ * answer on one); listen(0) never hands out ports below the ephemeral range (Linux: 32768+).
+ */
+export async function refusedPort(): Promise<number> {
+  for (const port of [9, 2, 1, 7, 13, 19, 37, 79, 113]) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const c = net.connect({ host: "127.0.0.1", port });
+      c.once("connect", () => { c.destroy(); resolve(false); });
+      c.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
+    });
+    if (refused) return port;
+  }
+  throw new Error("refusedPort: every candidate low port accepts connections");
+}
+
 /** A TCP server that accepts, reads the request, and resets the connection without answering. */
 export async function resettingUpstream(): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
