@@ -264,6 +264,16 @@ export class RetryConfig {
    */
   onContentFilter: bool = false;
   onContextLength: bool = false;
+  /**
+   * Retries at the same provider per request (not counted in maxAttempts): after a 429 whose
+   * Retry-After is at most sameProviderMaxWaitMs, or one transient 500/502/503/reset, when no
+   * provider of the same priority group can take the request (only a costlier group, or none).
+   * 0 turns them off.
+   */
+  sameProviderRetries: i32 = 1;
+  sameProviderMaxWaitMs: i64 = 2000;
+  /** Back-off before a retry after a transient failure: this × 2^k, jittered ±50 %. */
+  sameProviderBackoffMs: i64 = 200;
 }
 
 export class CooldownConfig {

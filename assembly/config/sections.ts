@@ -54,6 +54,9 @@ function readRetry(root: ObjReader): RetryConfig {
   r.maxAnswerBytes = o.int("maxAnswerBytes", r.maxAnswerBytes, 65536, 256 * 1024 * 1024);
   r.onContentFilter = o.boolean("onContentFilter", r.onContentFilter);
   r.onContextLength = o.boolean("onContextLength", r.onContextLength);
+  r.sameProviderRetries = <i32>o.int("sameProviderRetries", r.sameProviderRetries, 0, 3);
+  r.sameProviderMaxWaitMs = o.duration("sameProviderMaxWait", r.sameProviderMaxWaitMs, 0, 30_000);
+  r.sameProviderBackoffMs = o.duration("sameProviderBackoff", r.sameProviderBackoffMs, 1, 10_000);
   o.finish();
   return r;
 }

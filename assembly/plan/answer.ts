@@ -5,6 +5,7 @@
 
 import { indexOf, utf8 } from "../lib/bytes";
 import { classifyStatus, MAX_RETRY_AFTER_MS, Outcome } from "../health/transitions";
+import { Answer, AnswerKind } from "./decide";
 
 /** How much of an error body is read to classify it (error bodies are small JSON). */
 export const ERROR_BODY_PREFIX: u32 = 65536;
@@ -117,4 +118,49 @@ export function classifyAnswer(h: AnswerHeaders, bodyPrefix: Uint8Array | null):
   const status = h.status;
   const quota = status == 429 && isQuotaError(bodyPrefix);
   return new Verdict(classifyStatus(status, quota), status, status == 429 ? h.retryAfterMs : 0, h.remainingTokens, h.remainingRequests);
+}
+
+const NOT_FOUND_CODE = utf8("previous_response_not_found");
+const NOT_FOUND_TEXT = utf8("not found");
+
+/** Does this answer say the objects the request names are not held here (404, or a 400 previous_response_not_found / "not found")? */
+export function notHeldHere(status: i32, prefix: Uint8Array | null): bool {
+  if (status == 404) return true;
+  if (status != 400 || prefix === null) return false;
+  return indexOf(prefix, NOT_FOUND_CODE, 0) >= 0 || indexOf(prefix, NOT_FOUND_TEXT, 0) >= 0;
+}
+
+/**
+ * What an answer is for the decision after it (plan/decide.ts). `prefix`: the start of its body
+ * (null: not read); `timedOut`: the router gave the attempt up before its first byte (the 504 is
+ * Envoy's per-try timeout, told apart by the host adapter); `discovering`: the request looks for
+ * the owner of the objects it names, so a "not found" means "not here".
+ */
+export function answerOf(h: AnswerHeaders, prefix: Uint8Array | null, timedOut: bool, discovering: bool): Answer {
+  const status = h.status;
+  if (status >= 100 && status < 400) return new Answer(AnswerKind.Success, status);
+  if (status == 0) return new Answer(AnswerKind.Reset, 0);
+  if (discovering && notHeldHere(status, prefix)) return new Answer(AnswerKind.NotHeldHere, status);
+  if (status == 429) return new Answer(isQuotaError(prefix) ? AnswerKind.QuotaExhausted : AnswerKind.RateLimited, 429, h.retryAfterMs);
+  if (status == 401 || status == 403) return new Answer(AnswerKind.CredentialRejected, status);
+  if (status == 504 && timedOut) return new Answer(AnswerKind.FirstByteTimeout, 504);
+  if (status >= 500) return new Answer(AnswerKind.ServerError, status);
+  if (isModelNotServed(status, prefix)) return new Answer(AnswerKind.ModelNotServed, status);
+  if (status == 400 && prefix !== null) {
+    if (indexOf(prefix, CONTENT_FILTER) >= 0) return new Answer(AnswerKind.ContentFilter, 400);
+    if (indexOf(prefix, CONTEXT_LENGTH) >= 0) return new Answer(AnswerKind.ContextLength, 400);
+  }
+  // 408: the provider gave up waiting for the request: a failure of the provider's side as classifyStatus says.
+  if (status == 408) return new Answer(AnswerKind.ServerError, 408);
+  return new Answer(AnswerKind.ClientError, status);
+}
+
+/** Must the answer's body be read before deciding (its error code says what it is)? */
+export function needsBody(status: i32, discovering: bool, retry: bool): bool {
+  return status == 429 || status == 404 || (status == 400 && (retry || discovering));
+}
+
+/** Could this 504 be the router's own per-try timeout (an attempt with a firstByteTimeout)? The host adapter tells it apart. */
+export function mayBeRouterTimeout(h: AnswerHeaders, firstByteMs: i64): bool {
+  return h.status == 504 && firstByteMs > 0;
 }

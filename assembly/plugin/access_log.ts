@@ -5,7 +5,7 @@ import { ByteBuilder } from "../lib/bytes";
 import { enabled, Level, logBytes } from "../host/log";
 import { apiName } from "../provider/api";
 import { Attempt } from "./attempt";
-import { ClientRequest } from "./request";
+import { RequestState } from "./request_state";
 
 /** A client-supplied value made safe for one log line: printable, no spaces, at most 64 chars. */
 export function logSafe(v: string): string {
@@ -43,7 +43,7 @@ function metricKey(view: i32, provider: i32, consumer: i32, model: i32): u64 {
 }
 
 /** A request ended: `a` its last attempt (null: none), `c` what it was charged. */
-export function recordRequest(r: ClientRequest, a: Attempt | null, c: Charge, now: i64): void {
+export function recordRequest(r: RequestState, a: Attempt | null, c: Charge, now: i64): void {
   const view = r.view!;
   const cfg = view.config;
   const routed = a !== null;
@@ -56,9 +56,9 @@ export function recordRequest(r: ClientRequest, a: Attempt | null, c: Charge, no
   const code = routed ? view.modelCode(r.model) : -1;
   const model = !routed ? "none" : code >= 0 ? r.model : "other";
   const key = metricKey(view.ordinal, a !== null ? a.index : -1, r.consumer, !routed ? 0 : code >= 0 ? code + 2 : 1);
-  const ids = r.root.metrics.requestSet(key, provider, consumer, model);
+  const ids = r.svc.metrics.requestSet(key, provider, consumer, model);
   const ttfb = r.firstByteMs >= 0 ? r.firstByteMs - r.startedMs : -1;
-  r.root.metrics.finished(ids, r.startedMs > 0, r.status, c.input, c.output, c.estimated, routed ? ttfb : -1);
+  r.svc.metrics.finished(ids, r.startedMs > 0, r.status, c.input, c.output, c.estimated, routed ? ttfb : -1);
   const level = view.config.accessLogLevel;
   if (r.startedMs > 0 && level >= 0 && enabled(<Level>level)) {
     const b = line;

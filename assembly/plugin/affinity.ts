@@ -211,12 +211,3 @@ export class IdCapture {
     }
   }
 }
-
-/** Does this answer say the id is not held here (404, or a 400 previous_response_not_found / "not found")? */
-export function notHeldHere(status: i32, prefix: Uint8Array | null): bool {
-  if (status == 404) return true;
-  if (status != 400 || prefix === null) return false;
-  return indexOf(prefix, NOT_FOUND_CODE, 0) >= 0 || indexOf(prefix, NOT_FOUND_TEXT, 0) >= 0;
-}
-const NOT_FOUND_CODE = utf8("previous_response_not_found");
-const NOT_FOUND_TEXT = utf8("not found");

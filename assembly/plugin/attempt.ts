@@ -24,17 +24,15 @@ import { setCredentialAside } from "./credentials";
 import { IdCapture, providerHash, recordOwner } from "./affinity";
 import { coolDeployment, learnDeployment, perDeployment } from "./deployments";
 import { MAX_RETRY_AFTER_MS } from "../health/transitions";
+import { TimerOwner } from "./request_timers";
 
 /** Window for reading an http_call answer that is only accounted. */
 const WINDOW: u32 = 64 << 10;
 
 /** What an attempt needs of its request (AssemblyScript has no closures: an interface by subclass). */
-export abstract class AttemptOwner {
-  abstract contextId(): u32;
+export abstract class AttemptOwner extends TimerOwner {
   /** An http_call attempt answered while the client is still there. */
   abstract attemptAnswered(a: Attempt, headers: u32, bodySize: u32): void;
-  /** The body of a held in-band 429 did not arrive in time: decide from what was read. */
-  abstract errorBodyExpired(now: i64): void;
 }
 
 export class Attempt extends CalloutHandler {

@@ -9,7 +9,8 @@ import { Rejection } from "../plan/rejection";
 import { overBudget } from "../plan/rejection";
 import { LeaseWaiter, PoolKind } from "./cluster";
 import { Phase } from "./phase";
-import { ClientRequest } from "./request";
+import { RequestState } from "./request_state";
+import { reject } from "./response";
 
 /** The gateway's reply when the cluster-wide limits cannot be checked and the failure mode is closed. */
 export function clusterUnavailable(): Rejection {
@@ -20,7 +21,7 @@ export function clusterUnavailable(): Rejection {
 
 /** Routes the request again once its lease was answered; lets it go on if it is sent. */
 class RouteAgain extends LeaseWaiter {
-  constructor(public request: ClientRequest) { super(); }
+  constructor(public request: RequestState) { super(); }
   contextId(): u32 {
     return this.request.context_id;
   }
@@ -36,22 +37,22 @@ class RouteAgain extends LeaseWaiter {
  * May the request wait for a lease? Only before its first attempt, with its whole body held, and
  * a bounded number of times (a request that keeps losing fresh leases to others stops waiting).
  */
-export function mayWait(r: ClientRequest): bool {
+export function mayWait(r: RequestState): bool {
   return r.attempts == 0 && r.bodyComplete && r.clusterWaits < 4;
 }
 
 /** Parks the request on a lease for `name`'s pool. False when no call could start (route again now). */
-export function parkForLease(r: ClientRequest, kind: PoolKind, name: string, now: i64): bool {
+export function parkForLease(r: RequestState, kind: PoolKind, name: string, now: i64): bool {
   r.clusterWaits++;
-  return r.root.cluster.lease(kind, name, r.need, now, new RouteAgain(r));
+  return r.svc.cluster.lease(kind, name, r.need, now, new RouteAgain(r));
 }
 
 /**
  * The consumer's cluster-wide budget (consumers with tokensPerMinute only: their local budget
  * reservation carries the take). True: admitted; false: a reply was sent or the request is parked.
  */
-export function clusterConsumer(r: ClientRequest, c: ConsumerConfig, now: i64): bool {
-  const lim = r.root.cluster;
+export function clusterConsumer(r: RequestState, c: ConsumerConfig, now: i64): bool {
+  const lim = r.svc.cluster;
   const budget = r.budget;
   if (!lim.on || budget === null || c.tokensPerMinute <= 0) return true;
   for (let tries = 0; tries < 2; tries++) {
@@ -71,11 +72,11 @@ export function clusterConsumer(r: ClientRequest, c: ConsumerConfig, now: i64): 
       else if (tries == 0) continue;
     }
     r.releaseBudget(now);
-    if (t.verdict == Take.Unavailable) r.reject(clusterUnavailable());
-    else r.reject(overBudget(c, r.need, t.windowEndMs > now ? t.windowEndMs - now : 1000));
+    if (t.verdict == Take.Unavailable) reject(r, clusterUnavailable());
+    else reject(r, overBudget(c, r.need, t.windowEndMs > now ? t.windowEndMs - now : 1000));
     return false;
   }
   r.releaseBudget(now);
-  r.reject(clusterUnavailable());
+  reject(r, clusterUnavailable());
   return false;
 }

@@ -1,20 +1,28 @@
-// In-request failover: after a retryable answer, the saved request goes to the next provider
-// through http_call (with that provider's own credential), and its answer replaces the failed
-// one as a local reply.
+// After a provider answered: apply what plan/decide.ts decides — deliver the answer, retry at the
+// same provider after a wait, try another credential, the next provider or a fallback model
+// (through http_call, with that provider's own credential: its answer replaces the failed one as
+// a local reply), or the gateway's own error. The same for the in-band answer and a failover
+// attempt's.
 
-import { AnswerHeaders, classifyAnswer, isModelNotServed, movableClientError } from "../plan/answer";
-import { upstreamAnswerTooLarge, upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
+import {
+  AnswerHeaders, answerOf, classifyAnswer, ERROR_BODY_PREFIX, mayBeRouterTimeout, needsBody,
+} from "../plan/answer";
+import { Answer, AnswerKind, decide, Next, Situation, wantsPeer } from "../plan/decide";
+import { noProvider, upstreamAnswerTooLarge, upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
 import { BufferType, continueResponse, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponseBytes } from "../host/calls";
+import { Config } from "../config/model";
 import { Outcome } from "../health/transitions";
-import { ERROR_BODY_WAIT_MS } from "./error_wait";
 import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
 import { enabled, Level, log } from "../host/log";
+import { NoChoice } from "../select/selector";
 import { Attempt } from "./attempt";
-import { Phase } from "./phase";
-import { ATTEMPTS_HEADER, clientHeaders, PROVIDER_HEADER } from "./response";
-import { ClientRequest } from "./request";
 import { logSafe } from "./access_log";
-import { notHeldHere } from "./affinity";
+import { newAttempt, peerOf } from "./next_attempt";
+import { Phase } from "./phase";
+import { RequestState } from "./request_state";
+import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
+import { ATTEMPTS_HEADER, clientHeaders, PROVIDER_HEADER, reject, respond } from "./response";
+import { loadStates } from "./views";
 
 /** Response headers of an http_call attempt that are passed on to the client. */
 const FORWARDED_RESPONSE_HEADERS: string[] = [
@@ -23,69 +31,137 @@ const FORWARDED_RESPONSE_HEADERS: string[] = [
   "x-ratelimit-limit-tokens", "x-ratelimit-limit-requests", "x-ratelimit-reset-tokens", "x-ratelimit-reset-requests",
 ];
 
-function failoverReason(status: i32): string {
-  if (status == 429) return "rate_limited";
-  if (status == 401 || status == 403) return "credential_rejected";
-  if (status == 0) return "reset";
-  if (status == 503) return "unavailable";
-  if (status >= 500) return "upstream_error";
-  return "status_" + status.toString();
+/** Must an error body be read to decide (a 400 means something to the policy, or to a request looking for its objects)? */
+export function readsErrorBody(r: RequestState, status: i32): bool {
+  const retry = r.cfg().retry;
+  return needsBody(status, r.discovering, retry.onContentFilter || retry.onContextLength || contextFallbacks(r.cfg()));
 }
 
-/** Attempts are left for this request (retries on, fewer tried than retry.maxAttempts). */
-function attemptsLeft(r: ClientRequest): bool {
-  return r.tried.length > 0 && r.attempts < r.cfg().retry.maxAttempts;
+/** Does any model fall back to a larger-context one? (model fallbacks are configured per model) */
+function contextFallbacks(_cfg: Config): bool {
+  return false;
 }
 
-function shouldRetry(r: ClientRequest, status: i32): bool {
-  const cfg = r.cfg();
-  // A request pinned to the provider holding its state goes nowhere else: another provider would
-  // answer "not found" in place of the owner's own 429 or error.
-  if (r.pinned && !(r.attempt !== null && r.attempt!.credentialSetAside)) return false;
-  if (!attemptsLeft(r)) return false;
-  if (status == 0) return cfg.retry.onConnectFailure;
-  if (status == 401 || status == 403) return true; // the next provider has its own key
-  return cfg.retry.onStatus.includes(status);
+/** The fallback model for the request's current model ("" none; a model already tried never again). */
+function fallbackFor(_r: RequestState): string {
+  return "";
 }
 
-/** Fails over after an answer of `status` when policy allows and a provider is left; false otherwise. */
-export function failover(r: ClientRequest, status: i32, now: i64): bool {
-  return shouldRetry(r, status) && sendNext(r, now);
+/** The larger-context model for the request's current model ("" none). */
+function contextFallbackFor(_r: RequestState): string {
+  return "";
 }
 
-/** Sends the saved request to the next available provider. False when none is left. */
-function sendNext(r: ClientRequest, now: i64, reason: string = ""): bool {
-  // Without the whole request body there is nothing to resend (header-only mode: the body
-  // is still arriving, or was over the limit).
+/** The whole request can be sent again: its body arrived whole and was kept (or it never had one). */
+function resendable(r: RequestState): bool {
   if (!r.bodyComplete) return false;
-  if (r.body.length == 0 && r.method != "GET" && !r.noBody) return false;
+  return r.body.length > 0 || r.method == "GET" || r.noBody;
+}
+
+function situation(r: RequestState, a: Attempt, ans: Answer, now: i64): Situation {
+  const cfg = r.cfg();
+  const s = new Situation();
+  s.attempts = r.attempts;
+  s.retriesOn = r.tried.length > 0;
+  s.resendable = resendable(r);
+  s.pinned = r.pinned;
+  s.discovering = r.discovering;
+  s.credentialSetAside = a.credentialSetAside;
+  s.sameRetries = r.sameRetries;
+  s.elapsedMs = now - r.startedMs;
+  s.budgetMs = cfg.calloutTimeoutFor(a.provider);
+  s.jitter = <f64>r.svc.rng.below(1000) / 1000.0;
+  // Looked at only when the decision depends on it (a short Retry-After, a transient failure).
+  if (wantsPeer(ans, s, cfg.retry)) s.peer = peerOf(r, a, now);
+  if (ans.kind == AnswerKind.ContextLength) s.contextModel = contextFallbackFor(r);
+  s.fallbackModel = fallbackFor(r);
+  return s;
+}
+
+/**
+ * Decides what follows answer `ans` of attempt `a` and does it. True when the request goes on
+ * elsewhere (another attempt is in flight or waiting) or the gateway replied itself; false: the
+ * client gets this answer.
+ */
+export function afterAnswer(r: RequestState, a: Attempt, ans: Answer, now: i64): bool {
+  if (ans.kind == AnswerKind.ModelNotServed) modelNotServed(r, a, now);
+  const cfg = r.cfg();
+  const s = situation(r, a, ans, now);
+  // A failover that finds no provider left asks again (then only a fallback model or the answer remain).
+  for (let round = 0; round < 4; round++) {
+    const d = decide(ans, s, cfg.retry);
+    switch (d.next) {
+      case Next.Deliver: return false;
+      case Next.Reject: {
+        if (ans.kind == AnswerKind.CredentialRejected) rejectCredential(r, a, ans.status);
+        else {
+          const e = upstreamReset();
+          e.extra = [PROVIDER_HEADER, a.provider.name, ATTEMPTS_HEADER, r.attempts.toString()];
+          reject(r, e);
+        }
+        return true;
+      }
+      case Next.RetryHere: {
+        waitThenRetry(r, a, d.reason, d.waitMs, now);
+        return true;
+      }
+      case Next.FallbackModel: {
+        if (switchModel(r, d.model) && sendNext(r, now, d.reason)) return true;
+        s.fallbackModel = fallbackFor(r);
+        s.contextModel = "";
+        s.exhausted = true;
+        break;
+      }
+      default: {
+        // FailOver, OtherCredential: the next attempt (the same provider when its credential was set aside).
+        if (sendNext(r, now, d.reason)) return true;
+        s.exhausted = true;
+      }
+    }
+  }
+  return false;
+}
+
+/** Moves the request to `model` (a fallback): every provider may take it again. False when it was tried already. */
+function switchModel(r: RequestState, model: string): bool {
+  if (r.modelsTried.includes(model)) return false;
+  if (enabled(Level.Info)) log(Level.Info, "ai-failover: model " + logSafe(r.model) + " → fallback " + logSafe(model));
+  if (r.modelsTried.length == 0) r.modelsTried = [r.model];
+  r.modelsTried.push(model);
+  r.model = model;
+  r.tried = new Array<bool>(r.view!.providers.length);
+  r.notOwner = null;
+  return true;
+}
+
+/** Sends the saved request to the next available provider (`only`: that one or none). False when none is left. */
+function sendNext(r: RequestState, now: i64, why: string, only: i32 = -1): bool {
+  if (!resendable(r)) return false;
   const cfg = r.cfg();
   // A credential set aside (a rejected key of several, a token being renewed): the same provider
   // may take the request again with what it has left.
-  const prev0 = r.attempt;
-  if (prev0 !== null && prev0.credentialSetAside && prev0.index < r.tried.length) unchecked((r.tried[prev0.index] = false));
+  const prev = r.attempt!;
+  if (prev.credentialSetAside && prev.index < r.tried.length) unchecked((r.tried[prev.index] = false));
   while (true) {
-    const next = r.newAttempt(now);
+    const next = newAttempt(r, now, only);
     if (next === null) return false;
     const up = next.upstream;
     const timeout = cfg.calloutTimeoutFor(next.provider);
-    const sent = r.root.callouts.send(up.cluster, up.calloutHeaders(), up.body.buffer, <u32>timeout, next);
+    const sent = r.svc.callouts.send(up.cluster, up.calloutHeaders(), up.body.buffer, <u32>timeout, next);
     next.sentMs = now;
     if (sent != Result.Ok) {
       // Not even sent (unknown cluster, no healthy host): a failure of that provider; try the next.
       next.answered(classifyAnswer(new AnswerHeaders(), null), now);
+      if (only >= 0) return false;
       continue;
     }
-    const prev = r.attempt!.provider.name;
-    const expired = r.attempt!.firstByteExpired;
-    const why = reason.length > 0 ? reason : expired ? "first_byte_timeout" : failoverReason(r.status);
-    r.root.metrics.failover(prev, why);
+    r.svc.metrics.failover(prev.provider.name, why);
     // For the access line: why each attempt was left, in order.
     r.failovers = r.failovers.length > 0 ? r.failovers + "," + why : why;
     if (enabled(Level.Info)) {
-      log(Level.Info, "ai-failover: failover " + prev + " → " + next.provider.name +
-        " (attempt " + (r.attempts + 1).toString() + ", previous status " + r.status.toString() +
-        (expired ? ": no answer within " + r.attempt!.upstream.firstByteMs.toString() + " ms, firstByteTimeout" : "") + ")");
+      log(Level.Info, "ai-failover: " + (next.index == prev.index ? "retry at " : "failover " + prev.provider.name + " → ") + next.provider.name +
+        " (attempt " + (r.attempts + 1).toString() + ", previous status " + r.status.toString() + ", " + why +
+        (why == "first_byte_timeout" ? ": no answer within " + prev.upstream.firstByteMs.toString() + " ms, firstByteTimeout" : "") + ")");
     }
     r.attempt = next;
     r.attempts++;
@@ -95,37 +171,67 @@ function sendNext(r: ClientRequest, now: i64, reason: string = ""): bool {
   return false;
 }
 
+/** The same provider again once `waitMs` have passed (its Retry-After, or a back-off): the answer is held meanwhile. */
+function waitThenRetry(r: RequestState, a: Attempt, why: string, waitMs: i64, now: i64): void {
+  r.sameRetries++;
+  r.retryIndex = a.index;
+  r.retryReason = why;
+  r.enter(Phase.FailingOver);
+  r.svc.timers.set(r.attemptOwner(), now + waitMs, Timer.Retry);
+  if (enabled(Level.Info)) {
+    log(Level.Info, "ai-failover: provider " + a.provider.name + " answered " + a.status.toString() + "; retrying it in " + waitMs.toString() +
+      " ms (" + why + ": no provider of its priority group can take the request)");
+  }
+}
+
+/** A retry at the same provider is due: there, else wherever the request fits now, else the gateway's 429. */
+function retryDue(r: RequestState, now: i64): void {
+  if (r.phase != Phase.FailingOver || r.retryIndex < 0) return;
+  const i = r.retryIndex;
+  r.retryIndex = -1;
+  if (i < r.tried.length) unchecked((r.tried[i] = false));
+  if (sendNext(r, now, r.retryReason, i) || sendNext(r, now, r.retryReason)) return;
+  const view = r.view!;
+  reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, NoChoice.AllUnavailable, loadStates(view.slots), now));
+}
+
+/** A timer of the request's is due (plugin/request_timers.ts). */
+export function timerDue(r: RequestState, timer: Timer, now: i64): void {
+  if (timer == Timer.Retry) retryDue(r, now);
+  else errorBodyExpired(r, now);
+}
+
 /** An http_call attempt answered while the client is still there. */
-export function attemptAnswered(r: ClientRequest, a: Attempt, headers: u32, bodySize: u32): void {
+export function attemptAnswered(r: RequestState, a: Attempt, headers: u32, bodySize: u32): void {
   const h = headers > 0 ? readAnswerHeaders(MapType.HttpCallResponseHeaders) : new AnswerHeaders();
   const status = h.status;
   const now = nowMs();
+  const cfg = r.cfg();
   r.status = status;
-  const prefix = status == 429 || status == 404 || status == 400 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
-  a.answered(classifyAnswer(h, status == 429 ? prefix : null), now);
-  if (status == 504 && a.upstream.firstByteMs > 0) a.firstByteExpired = perTryTimedOut(a, bodySize, now, r.cfg().calloutTimeoutFor(a.provider));
-  if (r.discovering && notHeldHere(status, prefix) && lookElsewhere(r, now)) return;
-  if (isModelNotServed(status, prefix) && modelNotServed(r, a, now)) return;
-  if (status == 400 && movedOn(r, prefix, now)) return;
+  const prefix = readsErrorBody(r, status) ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
+  a.answered(classifyAnswer(h, prefix), now);
+  const timedOut = mayBeRouterTimeout(h, a.upstream.firstByteMs) && perTryTimedOut(a, bodySize, now, cfg.calloutTimeoutFor(a.provider));
+  const ans = answerOf(h, prefix, timedOut, r.discovering);
   // The answer is copied into the VM to be sent as one reply: bounded (retry.maxAnswerBytes).
-  const limit = r.cfg().retry.maxAnswerBytes;
+  const limit = cfg.retry.maxAnswerBytes;
   const tooLarge = <i64>bodySize > limit;
-  if (shouldRetry(r, status)) {
-    const saved: ArrayBuffer | null = tooLarge ? null : getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
-    const savedHeaders = getHeaderPairs(MapType.HttpCallResponseHeaders);
-    if (sendNext(r, now)) return;
+  if (ans.kind != AnswerKind.Success) {
+    // Kept before anything else is sent: the client gets it if nobody else can take the request.
+    const saved: ArrayBuffer | null = tooLarge || bodySize == 0 ? null : getBuffer(BufferType.HttpCallResponseBody, 0, bodySize);
+    const savedHeaders = headers > 0 ? getHeaderPairs(MapType.HttpCallResponseHeaders) : [];
+    if (afterAnswer(r, a, ans, now)) return;
     if (tooLarge) answerTooLarge(r, a, bodySize, limit);
     else replyWithAttempt(r, a, status, savedHeaders, saved !== null ? Uint8Array.wrap(saved) : null);
     return;
   }
   if (tooLarge) {
-    if (status >= 200 && status < 300) a.scanAnswer(bodySize);
+    if (a.ok) a.scanAnswer(bodySize);
     answerTooLarge(r, a, bodySize, limit);
     return;
   }
   const raw = bodySize > 0 ? getBuffer(BufferType.HttpCallResponseBody, 0, bodySize) : null;
   let body: Uint8Array | null = raw !== null ? Uint8Array.wrap(raw) : null;
-  if (body !== null && status >= 200 && status < 300) {
+  if (body !== null && a.ok) {
     // The answer arrives whole: account it, and strip the injected usage chunk (in place).
     if (r.firstByteMs < 0) r.firstByteMs = now;
     const cap = a.capture;
@@ -149,39 +255,29 @@ function perTryTimedOut(a: Attempt, bodySize: u32, now: i64, totalMs: i64): bool
   return b !== null && String.UTF8.decode(b) == ROUTER_TIMEOUT_BODY;
 }
 
-function answerTooLarge(r: ClientRequest, a: Attempt, bodySize: u32, limit: i64): void {
+function answerTooLarge(r: RequestState, a: Attempt, bodySize: u32, limit: i64): void {
   if (enabled(Level.Warn)) {
     log(Level.Warn, "ai-failover: provider " + a.provider.name + " answered a failover attempt with " + bodySize.toString() +
       " bytes, more than retry.maxAnswerBytes (" + limit.toString() + "): the client gets 502 upstream_answer_too_large");
   }
   const e = upstreamAnswerTooLarge(a.provider.name, bodySize, limit);
   e.extra = [PROVIDER_HEADER, a.provider.name, ATTEMPTS_HEADER, r.attempts.toString()];
-  r.reject(e);
+  reject(r, e);
 }
 
 /** The last provider rejected the gateway's key for it: a 502 naming it, never its body. */
-export function rejectCredential(r: ClientRequest, a: Attempt, status: i32): void {
+function rejectCredential(r: RequestState, a: Attempt, status: i32): void {
   const e = upstreamCredentialRejected(a.provider.name, status);
   e.extra.push(PROVIDER_HEADER);
   e.extra.push(a.provider.name);
   e.extra.push(ATTEMPTS_HEADER);
   e.extra.push(r.attempts.toString());
-  r.reject(e);
+  reject(r, e);
 }
 
-function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: string[], body: Uint8Array | null): void {
+function replyWithAttempt(r: RequestState, a: Attempt, status: i32, pairs: string[], body: Uint8Array | null): void {
   const provider = a.provider.name;
   if (r.firstByteMs < 0) r.firstByteMs = nowMs();
-  if (status == 401 || status == 403) {
-    rejectCredential(r, a, status);
-    return;
-  }
-  if (status == 0) {
-    const e = upstreamReset();
-    e.extra = [PROVIDER_HEADER, provider, ATTEMPTS_HEADER, r.attempts.toString()];
-    r.reject(e);
-    return;
-  }
   const consumer = r.consumer >= 0;
   const headers: string[] = [];
   for (let k = 0; k + 1 < pairs.length; k += 2) {
@@ -199,62 +295,41 @@ function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: stri
 }
 
 /**
- * A held in-band 429 or 404, decided from `prefix` (what arrived of its body). A 429: a quota
- * error ejects the provider for long, a rate limit was cooled down at the headers. A 404 saying
- * the provider does not serve the model: skipped for that model, and the request moves on. True
- * when another provider takes the request.
+ * A held in-band error, decided from `prefix` (what arrived of its body): a 429 may be a quota
+ * error (a long ejection; a rate limit was cooled down at the headers), a 404 may say the provider
+ * does not serve the model, a 400 may be one the policy moves on from. True when the request goes
+ * on elsewhere.
  */
-export function decideHeldError(r: ClientRequest, a: Attempt, prefix: Uint8Array | null, now: i64): bool {
-  r.root.errorWait.release(r.context_id);
+export function decideHeldError(r: RequestState, a: Attempt, prefix: Uint8Array | null, now: i64): bool {
+  r.svc.timers.release(r.context_id);
   const held = a.heldError;
   const h = held !== null ? held : new AnswerHeaders();
   a.heldError = null;
   a.errorPrefix = null;
-  if (r.discovering && notHeldHere(h.status, prefix) && lookElsewhere(r, now)) return true;
-  if (h.status == 404) return isModelNotServed(404, prefix) && modelNotServed(r, a, now);
-  if (h.status == 400) return movedOn(r, prefix, now);
-  h.remainingTokens = -1; // cooled down at the headers; a quota error makes it a long ejection
+  // A 429 was cooled down at the headers; a quota error makes it a long ejection.
+  h.remainingTokens = -1;
   h.remainingRequests = -1;
   const v = classifyAnswer(h, prefix);
   if (v.outcome == Outcome.QuotaExhausted) a.answered(v, now);
-  return failover(r, 429, now);
-}
-
-/**
- * The provider does not hold the objects the request names (their owner was unknown): the next
- * provider may. Not a failure of this one; bounded by the providers, not retry.maxAttempts.
- */
-function lookElsewhere(r: ClientRequest, now: i64): bool {
-  if (!r.bodyComplete) return false;
-  return sendNext(r, now, "not_owner");
-}
-
-/** A 400 the policy lets move on (retry.onContentFilter / onContextLength): to the next provider. */
-function movedOn(r: ClientRequest, prefix: Uint8Array | null, now: i64): bool {
-  const cfg = r.cfg();
-  const why = movableClientError(400, prefix, cfg.retry.onContentFilter, cfg.retry.onContextLength);
-  if (why.length == 0 || !attemptsLeft(r)) return false;
-  return sendNext(r, now, why);
+  return afterAnswer(r, a, answerOf(h, prefix, false, r.discovering), now);
 }
 
 /**
  * The provider answered that it does not serve the model: skip it for this model for
- * cooldown.authFailure, and move the request on (whatever retry.onStatus says: the next provider
- * may well serve it). True when another provider takes the request.
+ * cooldown.authFailure (the request moves on whatever retry.onStatus says: the next provider may
+ * well serve it).
  */
-function modelNotServed(r: ClientRequest, a: Attempt, now: i64): bool {
+function modelNotServed(r: RequestState, a: Attempt, now: i64): void {
   const cfg = r.cfg();
-  r.root.modelsOut.eject(a.slot.stateKey, r.model, now + cfg.cooldown.authFailureMs);
+  r.svc.modelsOut.eject(a.slot.stateKey, r.model, now + cfg.cooldown.authFailureMs);
   if (enabled(Level.Warn)) {
     log(Level.Warn, "ai-failover: provider " + a.provider.name + " does not serve model " + logSafe(r.model) + " (404 " +
       "DeploymentNotFound/model_not_found): skipped for that model for " + cfg.cooldown.authFailureMs.toString() + " ms");
   }
-  if (!attemptsLeft(r)) return false;
-  return sendNext(r, now, "model_not_served");
 }
 
-/** The held 429's body stalled: decided from what arrived; the 429 goes on if nobody else can take the request. */
-export function errorBodyExpired(r: ClientRequest, now: i64): void {
+/** The held error's body stalled: decided from what arrived; the error goes on if nobody else can take the request. */
+function errorBodyExpired(r: RequestState, now: i64): void {
   if (r.phase != Phase.ReadingError) return;
   const a = r.attempt!;
   const got = a.errorPrefix;
@@ -265,6 +340,26 @@ export function errorBodyExpired(r: ClientRequest, now: i64): void {
   }
   const held = a.heldError;
   if (decideHeldError(r, a, got, now)) return;
-  r.respond(a, held !== null ? held.status : 429, held);
+  respond(r, a, held !== null ? held.status : 429, held);
   continueResponse();
 }
+
+/** The in-band answer's body while it is held (an error being read): true when it is decided (it went elsewhere or is the client's now). */
+export function heldErrorChunk(r: RequestState, a: Attempt, bodySize: u32, endOfStream: bool): i32 {
+  // Decided from the first ERROR_BODY_PREFIX bytes at most: a huge body must not outgrow Envoy's
+  // buffer; a stalled one is decided on the tick from what arrived.
+  const prefix = readBodyPrefix(BufferType.ResponseBody, bodySize);
+  if (!endOfStream && bodySize < ERROR_BODY_PREFIX) {
+    a.errorPrefix = prefix;
+    return HELD_MORE;
+  }
+  const held = a.heldError;
+  if (decideHeldError(r, a, prefix, nowMs())) return HELD_ELSEWHERE;
+  // Nothing else can take it: the client gets the provider's answer as it was.
+  respond(r, a, held !== null ? held.status : 429, held);
+  return HELD_DELIVERED;
+}
+
+export const HELD_MORE = 0;
+export const HELD_ELSEWHERE = 1;
+export const HELD_DELIVERED = 2;

@@ -6,10 +6,11 @@ import { concat } from "../lib/bytes";
 import { scanRequest } from "../lib/json_scan";
 import { modelMismatch } from "../plan/rejection";
 import { BufferType, getBuffer, nowMs } from "../host/calls";
-import { ClientRequest } from "./request";
+import { RequestState } from "./request_state";
+import { reject } from "./response";
 
 /** A body chunk of a request already sent upstream in header mode. */
-export function headerModeBody(r: ClientRequest, bodySize: usize, endOfStream: bool): FilterDataStatusValues {
+export function headerModeBody(r: RequestState, bodySize: usize, endOfStream: bool): FilterDataStatusValues {
   const cfg = r.cfg();
   if (r.consumer >= 0 && unchecked(cfg.consumers[r.consumer]).models.length > 0) {
     // A model allow-list: the provider reads the model from the body, so the body must say the
@@ -22,7 +23,7 @@ export function headerModeBody(r: ClientRequest, bodySize: usize, endOfStream: b
       const now = nowMs();
       r.attempt!.reservation.settle(-1, now);
       r.releaseBudget(now);
-      r.reject(modelMismatch());
+      reject(r, modelMismatch());
       return FilterDataStatusValues.StopIterationNoBuffer;
     }
     r.body = bytes;

@@ -10,7 +10,7 @@ import { stateOf } from "../host/store";
 import { ApiKind } from "../provider/api";
 import { bodyNeedsModel } from "../provider/route";
 import { Rng } from "../select/rng";
-import { Choice, choose, NoChoice } from "../select/selector";
+import { Choice, choose, isCandidate, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
 import { ConfigView, loadStates } from "./views";
 import { simpleAuth, usableCredential } from "./credentials";
@@ -129,6 +129,29 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
   out.why = NoChoice.NoCapacity;
   out.states = loadStates(view.slots);
   return out;
+}
+
+/**
+ * Who else could take the request now: 2 a provider of `group` (other than `self`, not in `tried`),
+ * 1 only one of another group, 0 none. Read without reserving anything: it tells whether retrying
+ * at the same provider is the better choice (plan/decide.ts).
+ */
+export function peerLevel(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool, now: i64,
+  tokens: Tokens, skip: bool[] | null, group: i32, self: i32): i32 {
+  const providers = view.providers;
+  const n = providers.length;
+  const sc = scratch.size(n);
+  let level = 0;
+  for (let i = 0; i < n; i++) {
+    const p = unchecked(providers[i]);
+    if (i == self || (i < tried.length && unchecked(tried[i]))) continue;
+    if (level == 1 && p.priority != group) continue;
+    judge(view, i, model, api, need, headerOnly, now, tokens, skip, null, sc.states, sc.capacity, sc.creds, sc.reads, sc.deployments);
+    if (!isCandidate(p, i, p.priority, model, now, sc.states, tried, sc.capacity)) continue;
+    if (p.priority == group) return 2;
+    level = 1;
+  }
+  return level;
 }
 
 /**

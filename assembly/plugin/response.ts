@@ -2,12 +2,15 @@
 // budget instead of the provider's, and never a provider credential or our routing header.
 
 import { AnswerHeaders } from "../plan/answer";
+import { Rejection } from "../plan/rejection";
 import { CLUSTER_HEADER } from "../plan/upstream";
 import { utf8 } from "../lib/bytes";
-import { MapType, removeHeader, replaceHeader } from "../host/calls";
-import { HeaderEdit } from "../host/header_edit";
+import { getHeader, MapType, removeHeader, replaceHeader } from "../host/calls";
+import { headerEdit, HeaderEdit } from "../host/header_edit";
+import { sendError } from "../host/replies";
 import { Attempt } from "./attempt";
-import { ClientRequest } from "./request";
+import { Phase } from "./phase";
+import { RequestState } from "./request_state";
 
 export const PROVIDER_HEADER = "x-ai-failover-provider";
 export const ATTEMPTS_HEADER = "x-ai-failover-attempts";
@@ -34,7 +37,7 @@ function watchList(): Uint8Array[] {
 }
 
 /** Appends the consumer's x-ratelimit-remaining-* (as reserved for this request) to `out`. */
-export function clientHeaders(r: ClientRequest, out: string[]): void {
+export function clientHeaders(r: RequestState, out: string[]): void {
   if (r.consumer < 0) return;
   if (r.budgetLeftTokens >= 0) { out.push("x-ratelimit-remaining-tokens"); out.push(r.budgetLeftTokens.toString()); }
   if (r.budgetLeftRequests >= 0) { out.push("x-ratelimit-remaining-requests"); out.push(r.budgetLeftRequests.toString()); }
@@ -45,7 +48,7 @@ export function clientHeaders(r: ClientRequest, out: string[]): void {
  * RESPONSE_WATCH (what is absent need not be removed). `edit`: collects the changes for one
  * set_header_map_pairs (null: each is its own call).
  */
-export function decorateResponse(r: ClientRequest, a: Attempt, h: AnswerHeaders, edit: HeaderEdit | null = null): void {
+export function decorateResponse(r: RequestState, a: Attempt, h: AnswerHeaders, edit: HeaderEdit | null = null): void {
   const present = h.present;
   // A provider's credential or our routing header never reaches the client.
   for (let i = 0; i < NEVER_TO_CLIENT.length; i++) {
@@ -80,4 +83,38 @@ export function stripResponseTrailers(): void {
   removeHeader(MapType.ResponseTrailers, "api-key");
   removeHeader(MapType.ResponseTrailers, "authorization");
   removeHeader(MapType.ResponseTrailers, CLUSTER_HEADER);
+}
+
+/**
+ * An in-band answer goes on to the client. `h`: its headers as read at on_response_headers
+ * (null: not known, everything that must not reach the client is removed unconditionally).
+ */
+export function respond(r: RequestState, a: Attempt, status: i32, h: AnswerHeaders | null): void {
+  let read = h;
+  if (read === null) {
+    read = new AnswerHeaders();
+    read.contentType = getHeader(MapType.ResponseHeaders, "content-type");
+    read.present = 0xffffffff;
+  }
+  // With the map as read, every change goes in one set_header_map_pairs (host/header_edit.ts).
+  const pairs = read.pairs;
+  const edit = pairs !== null ? headerEdit.begin() : null;
+  if (a.scan.start(r.api.kind, status, read.contentType, a.upstream.injectedUsage)) {
+    if (edit !== null) edit.remove("content-length");
+    else removeHeader(MapType.ResponseHeaders, "content-length");
+  }
+  decorateResponse(r, a, read, edit);
+  if (edit !== null) edit.apply(MapType.ResponseHeaders, pairs!);
+  if (r.phase != Phase.Replied) r.enter(Phase.Responding);
+}
+
+/** The gateway answers itself (OpenAI error shape, the consumer's budget headers). */
+export function reject(r: RequestState, e: Rejection): void {
+  if (e.metric.length > 0) r.svc.metrics.rejected(e.metric);
+  r.enter(Phase.Replied);
+  r.status = <i32>e.status;
+  const extra = e.extra;
+  if (e.retryAfterS >= 0) { extra.push("retry-after"); extra.push(e.retryAfterS.toString()); }
+  clientHeaders(r, extra);
+  sendError(e.status, e.details, e.message, e.type, e.code, extra);
 }

@@ -6,23 +6,19 @@ import { RootContext, Context } from "@solo-io/proxy-runtime/assembly";
 import { Config } from "../config/model";
 import { EnvLookup, parseConfig } from "../config/parse";
 import { BufferType, getBuffer, nowMs, setTickPeriod } from "../host/calls";
-import { Callouts } from "../host/callouts";
 import { log, Level, setLevel, enabled } from "../host/log";
 import { readEnvironment, randomU64 } from "../host/wasi";
 import { learnLegacyNames } from "../host/routing";
 import { ProviderRegistry } from "../provider/registry";
 import { Rng } from "../select/rng";
-import { BodyWaitWatch } from "./body_wait";
 import { Generation } from "./generation";
 import { HealthChecks } from "./health_checks";
-import { Metrics } from "./metrics";
 import { ClientRequest } from "./request";
-import { buildViews, ConfigView, loadStates, needsCluster } from "./views";
-import { ErrorBodyWait } from "./error_wait";
-import { ModelEjections } from "./model_ejections";
-import { Tokens } from "./tokens";
+import { buildViews, loadStates, needsCluster } from "./views";
+import { Services } from "./services";
+import { TIMER_TICK_MS } from "./request_timers";
 import { ProviderConfig } from "../config/model";
-import { ClusterLimiter, unsupportedByBuild } from "./cluster";
+import { unsupportedByBuild } from "./cluster";
 import { RLS_COOLDOWN_TICK_MS, sharesThroughService } from "./cluster_rls_cooldowns";
 
 /** "key ****abcd (apiKeyEnv:K)" or "credentials key ****abcd (…), identity east (identity:east); quota shared". */
@@ -50,28 +46,21 @@ class MapEnv extends EnvLookup {
 const LARGE_ANSWER: u32 = 1 << 20;
 
 export class FailoverRoot extends RootContext {
-  config: Config | null = null;
-  /** Global view first, then one per `_rules_` entry. */
-  views: ConfigView[] = [];
-  /** Some `_match_service_` rule: each request's cluster name is read. */
-  rulesNeedCluster: bool = false;
+  /** What the requests share (the configuration's views, metrics, callouts, timers, tokens, cluster limits). */
+  readonly svc: Services = new Services();
   registry: ProviderRegistry = new ProviderRegistry();
-  rng: Rng = new Rng(1);
-  metrics: Metrics = new Metrics();
-  callouts: Callouts = new Callouts();
-  bodyWait: BodyWaitWatch = new BodyWaitWatch();
-  errorWait: ErrorBodyWait = new ErrorBodyWait();
-  modelsOut: ModelEjections = new ModelEjections();
-  /** Entra tokens of the configured identities (shared by every worker). */
-  tokens: Tokens = new Tokens(this.callouts, this.metrics);
-  /** Cluster-wide limits (clusterLimits): the rate limit service, or Redis in the Higress build. */
-  cluster: ClusterLimiter = new ClusterLimiter();
-  private health: HealthChecks = new HealthChecks(this.callouts, this.metrics, this.tokens);
+  private health: HealthChecks = new HealthChecks(this.svc.callouts, this.svc.metrics, this.svc.tokens);
   private generation: Generation = new Generation();
+  /** The period of the slower work (health checks, gauges, token renewal, cluster sync); the tick itself comes every TIMER_TICK_MS. */
   private tickMs: i64 = 1000;
+  private nextSlowMs: i64 = 0;
+
+  get config(): Config | null {
+    return this.svc.config;
+  }
 
   createContext(contextId: u32): Context {
-    return new ClientRequest(contextId, this);
+    return new ClientRequest(contextId, this, this.svc);
   }
 
   onConfigure(configurationSize: u32): bool {
@@ -97,22 +86,26 @@ export class FailoverRoot extends RootContext {
       return false;
     }
     setLevel(cfg.logLevel);
-    this.config = cfg;
+    const svc = this.svc;
+    svc.config = cfg;
     // Every provider of every view, once per name: what the health checks cover.
     this.registry = new ProviderRegistry();
-    this.views = buildViews(cfg, this.registry);
-    this.rulesNeedCluster = needsCluster(this.views);
+    svc.views = buildViews(cfg, this.registry);
+    svc.rulesNeedCluster = needsCluster(svc.views);
     learnLegacyNames();
     this.health.configure(cfg, this.registry.all);
-    this.tokens.configure(cfg.identities);
-    this.cluster.configure(cfg, this.registry.all);
-    this.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
-    this.metrics.reset();
+    svc.tokens.configure(cfg.identities);
+    svc.cluster.configure(cfg, this.registry.all);
+    svc.rng = new Rng(cfg.seed != 0 ? cfg.seed : randomU64());
+    svc.metrics.reset();
     this.tickMs = cfg.healthCheck.intervalMs < 1000 ? cfg.healthCheck.intervalMs : 1000;
     // Cooldowns shared through the rate limit service live in one-second counts: two checks a second.
     if (sharesThroughService(cfg.clusterLimits) && this.tickMs > RLS_COOLDOWN_TICK_MS) this.tickMs = RLS_COOLDOWN_TICK_MS;
     if (this.tickMs < 50) this.tickMs = 50;
-    setTickPeriod(<u32>this.tickMs);
+    // Requests that wait (a retry after its Retry-After, a stalled error body) are looked at every
+    // TIMER_TICK_MS; the rest keeps its own period.
+    setTickPeriod(<u32>(this.tickMs < TIMER_TICK_MS ? this.tickMs : TIMER_TICK_MS));
+    this.nextSlowMs = 0;
     this.generation.claim(text, nowMs());
     if (enabled(Level.Info)) {
       for (let i = 0; i < cfg.providers.length; i++) {
@@ -127,34 +120,38 @@ export class FailoverRoot extends RootContext {
   onTick(): void {
     if (this.config === null) return;
     const now = nowMs();
-    this.bodyWait.check(now);
-    this.errorWait.check(now);
+    const svc = this.svc;
+    svc.timers.check(now);
+    if (now < this.nextSlowMs) return;
+    // Slightly early rather than a whole timer tick late.
+    this.nextSlowMs = now + this.tickMs - TIMER_TICK_MS / 2;
+    svc.bodyWait.check(now);
     // A replaced configuration still serves its draining streams, but no longer speaks for the
     // providers: the current one probes them (with its keys) and publishes their state.
     if (!this.generation.current()) return;
-    this.metrics.publishStates(this.registry.all, loadStates(this.registry.all), now);
-    this.tokens.tick(now, this.generation.leaseKey + "/tokens", this.tickMs * 3);
-    if (this.cluster.on) this.cluster.tick(this.config!, this.registry.all, now, this.tickMs);
+    svc.metrics.publishStates(this.registry.all, loadStates(this.registry.all), now);
+    svc.tokens.tick(now, this.generation.leaseKey + "/tokens", this.tickMs * 3);
+    if (svc.cluster.on) svc.cluster.tick(this.config!, this.registry.all, now, this.tickMs);
     this.health.tick(now, this.tickMs, this.generation.leaseKey);
   }
 
   // gRPC answers: the rate limit service's (plugin/cluster.ts).
   on_grpc_receive(token: u32, responseSize: u32): void {
-    if (!this.cluster.receive(token, responseSize)) log(Level.Warn, "ai-failover: gRPC answer for unknown call " + token.toString());
+    if (!this.svc.cluster.receive(token, responseSize)) log(Level.Warn, "ai-failover: gRPC answer for unknown call " + token.toString());
   }
 
   /** Higress build: a Redis reply (plugin/cluster.ts; exported by entry_higress.ts). */
   onRedisCallResponse(token: u32, status: u32, size: u32): void {
-    if (!this.cluster.redisAnswer(token, status, size) && enabled(Level.Debug)) log(Level.Debug, "ai-failover: redis reply for unknown call " + token.toString());
+    if (!this.svc.cluster.redisAnswer(token, status, size) && enabled(Level.Debug)) log(Level.Debug, "ai-failover: redis reply for unknown call " + token.toString());
   }
 
   on_grpc_close(token: u32, statusCode: u32): void {
     // A close for a token never handed out follows a call the host refused at once (no healthy host).
-    if (!this.cluster.close(token, statusCode) && enabled(Level.Debug)) log(Level.Debug, "ai-failover: gRPC close for unknown call " + token.toString());
+    if (!this.svc.cluster.close(token, statusCode) && enabled(Level.Debug)) log(Level.Debug, "ai-failover: gRPC close for unknown call " + token.toString());
   }
 
   onHttpCallResponse(token: u32, headers: u32, bodySize: u32, trailers: u32): void {
-    if (!this.callouts.deliver(token, headers, bodySize, trailers)) {
+    if (!this.svc.callouts.deliver(token, headers, bodySize, trailers)) {
       log(Level.Warn, "ai-failover: response for unknown callout " + token.toString());
     }
     // A large answer (a failover attempt's, read whole) left as much garbage: collect it now,

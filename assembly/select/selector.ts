@@ -92,6 +92,12 @@ export function choose(providers: ProviderConfig[], states: ProviderState[], mod
   return i >= capacityOk.length || unchecked(capacityOk[i]);
 }
 
+/** Could provider i of `group` take a request for `model` now (serves it, available, not excluded, with capacity)? */
+export function isCandidate(p: ProviderConfig, i: i32, group: i32, model: string, nowMs: i64, states: ProviderState[], excluded: bool[],
+  capacityOk: bool[]): bool {
+  return candidate(p, i, group, model, nowMs, states, excluded, capacityOk);
+}
+
 /**
  * Weighted rendezvous score of provider `name` for an affinity key: weight / -ln(u), u uniform in
  * (0, 1) from a hash of key and name. The highest score wins; equal weights give each provider

@@ -6,7 +6,9 @@ import { ProviderState } from "../health/state";
 import { scanRequest } from "../lib/json_scan";
 import { UsageScanner } from "../lib/usage";
 import { charge } from "../plan/accounting";
-import { AnswerHeaders, classifyAnswer, parseCount, parseRetryAfterMs, parseStatus } from "../plan/answer";
+import { AnswerHeaders, answerOf, classifyAnswer, parseCount, parseRetryAfterMs, parseStatus } from "../plan/answer";
+import { decide, Situation } from "../plan/decide";
+import { RetryConfig } from "../config/model";
 import { noProvider, overBudget } from "../plan/rejection";
 import { upstreamRequest } from "../plan/upstream";
 import { ConsumerConfig } from "../config/model";
@@ -133,4 +135,58 @@ export function phaseTransitions(): string {
     }
   }
   return out.join(",");
+}
+
+/**
+ * The decision after an answer (plan/decide.ts): `status`, its body ("\u0000" not read), its
+ * Retry-After; `facts` "key=value,…" sets the Situation (attempts, retriesOn, resendable, pinned,
+ * discovering, aside, same, elapsed, budget, peer, exhausted, fallback, context, jitter) and
+ * the policy (maxAttempts, onStatus "429+503", onConnectFailure, onContentFilter, onContextLength,
+ * sameRetries, maxWait, backoff).
+ */
+export function planDecide(status: i32, body: string, retryAfterMs: i64, timedOut: bool, facts: string): string {
+  const h = new AnswerHeaders();
+  h.status = status;
+  h.retryAfterMs = retryAfterMs;
+  const s = new Situation();
+  const p = new RetryConfig();
+  const b = opt(body);
+  const parts = facts.length > 0 ? facts.split(",") : new Array<string>();
+  for (let i = 0; i < parts.length; i++) {
+    const kv = unchecked(parts[i]).split("=");
+    const k = kv[0];
+    const v = kv.length > 1 ? kv[1] : "";
+    const n = v.length > 0 && (v.charCodeAt(0) == 45 || (v.charCodeAt(0) >= 48 && v.charCodeAt(0) <= 57)) ? I64.parseInt(v) : 0;
+    if (k == "attempts") s.attempts = <i32>n;
+    else if (k == "retriesOn") s.retriesOn = n != 0;
+    else if (k == "resendable") s.resendable = n != 0;
+    else if (k == "pinned") s.pinned = n != 0;
+    else if (k == "discovering") s.discovering = n != 0;
+    else if (k == "aside") s.credentialSetAside = n != 0;
+    else if (k == "same") s.sameRetries = <i32>n;
+    else if (k == "elapsed") s.elapsedMs = n;
+    else if (k == "budget") s.budgetMs = n;
+    else if (k == "peer") s.peer = <i32>n;
+    else if (k == "exhausted") s.exhausted = n != 0;
+    else if (k == "fallback") s.fallbackModel = v;
+    else if (k == "context") s.contextModel = v;
+    else if (k == "jitter") s.jitter = <f64>n / 100.0;
+    else if (k == "maxAttempts") p.maxAttempts = <i32>n;
+    else if (k == "onStatus") {
+      const codes = new Array<i32>();
+      const list = v.split("+");
+      for (let j = 0; j < list.length; j++) if (unchecked(list[j]).length > 0) codes.push(<i32>I64.parseInt(unchecked(list[j])));
+      p.onStatus = codes;
+    } else if (k == "onConnectFailure") p.onConnectFailure = n != 0;
+    else if (k == "onContentFilter") p.onContentFilter = n != 0;
+    else if (k == "onContextLength") p.onContextLength = n != 0;
+    else if (k == "sameRetries") p.sameProviderRetries = <i32>n;
+    else if (k == "maxWait") p.sameProviderMaxWaitMs = n;
+    else if (k == "backoff") p.sameProviderBackoffMs = n;
+  }
+  const a = answerOf(h, b !== null ? Uint8Array.wrap(String.UTF8.encode(b)) : null, timedOut, s.discovering);
+  const d = decide(a, s, p);
+  const names = ["deliver", "retry_here", "other_credential", "fail_over", "fallback_model", "reject"];
+  return new JsonObject().int("kind", <i64>a.kind).str("next", names[<i32>d.next]).str("reason", d.reason)
+    .int("waitMs", d.waitMs).str("model", d.model).toString();
 }

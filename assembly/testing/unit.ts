@@ -9,5 +9,5 @@ export { usageScan, sseStrip, sseStripTrace, sseStripWhole, needleScan, sseLineS
 export { capReset, capFits, capReserve, capSettle, capLearn, capState } from "./capacity_api";
 export { healthReset, healthProbe, healthResponse, healthAvailable } from "./health_api";
 export { selectDraws } from "./select_api";
-export { planUpstream, planParse, planClassify, planCharge, planNoProvider, planOverBudget, phaseTransitions } from "./plan_api";
+export { planUpstream, planParse, planClassify, planCharge, planNoProvider, planOverBudget, phaseTransitions, planDecide } from "./plan_api";
 export { rlsEncode, rlsDecode, clusterNameIsProtobuf, redisCommand, redisReply } from "./cluster_api";

@@ -86,7 +86,8 @@ describe("capacity: the provider's window", () => {
   // 100 ms retry-after the provider is refused for the rest of the minute: the client gets a 429
   // with retry-after ~60 s while the provider has capacity again.
   it("a 429's remaining=0 report does not outlive the provider's retry-after", async () => {
-    r = await rig(baseConfig({ providers: [azure("east", EAST_KEY, 0)], retry: { maxAttempts: 1 } }));
+    // The 429 reaches the client (no wait for its 100 ms retry-after at the same provider).
+    r = await rig(baseConfig({ providers: [azure("east", EAST_KEY, 0)], retry: { maxAttempts: 1, sameProviderRetries: 0 } }));
     const f = r.request("/v1/chat/completions", chatBody());
     f.respond(429, '{"error":{"code":"429","message":"Rate limit is exceeded."}}',
       [["retry-after-ms", "100"], ["x-ratelimit-remaining-tokens", "0"], ["x-ratelimit-remaining-requests", "0"]]);

@@ -57,7 +57,8 @@ describe("credentials: headers and trailers", () => {
   it("an http_call failover attempt carries exactly the next provider's key", async () => {
     r = await rig(baseConfig());
     const f = r.request("/v1/chat/completions", chatBody(), [["api-key", "client-secret-key-0000"], ["x-api-key", "client-secret-key-0000"]]);
-    f.respond(429, '{"error":{"code":"429","message":"Rate limit is exceeded."}}', [["retry-after", "1"]]);
+    // Retry-After above retry.sameProviderMaxWait: moved on at once (no wait at east).
+    f.respond(429, '{"error":{"code":"429","message":"Rate limit is exceeded."}}', [["retry-after", "5"]]);
     await new Promise((res) => setTimeout(res, 50));
     expect(r.callouts).toHaveLength(1);
     const call = r.callouts[0]!;

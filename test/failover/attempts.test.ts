@@ -37,7 +37,8 @@ describe("failover: attempts", () => {
   it("three providers all failing: each tried once, the last answer reaches the client", async () => {
     r = await rig(baseConfig({
       providers: [...(baseConfig().providers as unknown[]), openai("oai", OAI_KEY, 2, { models: ["gpt-4o"] })],
-      retry: { maxAttempts: 5 },
+      // No second try at the last provider (retry.sameProviderRetries: tested in same-provider-retry.test.ts).
+      retry: { maxAttempts: 5, sameProviderRetries: 0 },
     }));
     r.script.answer = (c) => ({ kind: "response", headers: [[":status", "503"], ["content-type", "text/plain"]], body: Buffer.from("busy " + c.cluster), trailers: [] });
     const f = r.request("/v1/chat/completions", chatBody());

@@ -95,3 +95,4 @@ describe("firstByteTimeout and per-provider upstreamTimeout", () => {
     expect(s.west.records[0].headers["x-envoy-upstream-rq-per-try-timeout-ms"]).toBeUndefined();
   });
 });
+

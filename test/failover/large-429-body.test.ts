@@ -12,7 +12,7 @@ describe("a 429 with a very large body", () => {
     r = await rig(baseConfig());
     const f = r.request("/v1/chat/completions", chatBody());
     expect(f.up(":authority")).toBe("east.openai.azure.com");
-    f.callOnResponseHeaders([[":status", "429"], ["content-type", "application/json"], ["retry-after", "1"]], false);
+    f.callOnResponseHeaders([[":status", "429"], ["content-type", "application/json"], ["retry-after", "5"]], false); // above retry.sameProviderMaxWait: no wait at east
     const piece = Buffer.alloc(32 * 1024, 0x20);
     f.callOnResponseBody(Buffer.from('{"error":{"code":"429","message":"Rate limit is exceeded."'), false);
     for (let k = 0; k < 64; k++) f.callOnResponseBody(piece, false); // 2 MB of padding, never ending

@@ -16,7 +16,8 @@ const body = JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", conten
 async function stallingUpstream(firstBytes: string): Promise<Upstream> {
   const timers: NodeJS.Timeout[] = [];
   const u = await startUpstream("east", (_req, res) => {
-    res.writeHead(429, { "content-type": "application/json", "retry-after": "1" });
+    // Longer than retry.sameProviderMaxWait: the decision is between failing over and passing the 429 on.
+    res.writeHead(429, { "content-type": "application/json", "retry-after": "5" });
     res.write(firstBytes);
     timers.push(setTimeout(() => res.end('"}}'), STALL_MS));
   });
@@ -44,7 +45,7 @@ async function gateway(east: Upstream, west: Upstream, maxAttempts: number) {
 
 describe("a 429 whose body stalls", () => {
   it("fails over within ~2 s, decided from the bytes that arrived (a rate limit: the provider is only cooled down)", async () => {
-    const east = await stallingUpstream('{"error":{"code":"429","message":"Rate limit is exceeded. Try again in 1 seconds.');
+    const east = await stallingUpstream('{"error":{"code":"429","message":"Rate limit is exceeded. Try again in 5 seconds.');
     const west = await okUpstream();
     const { gw, logs } = await gateway(east, west, 3);
     const t0 = performance.now();
@@ -64,7 +65,7 @@ describe("a 429 whose body stalls", () => {
     // Headers arrive as soon as the filter lets the 429 go; the body ends when the provider's does.
     const r = await request(gw.url, { method: "POST", path: "/v1/chat/completions", body, headers: { "content-type": "application/json" }, timeoutMs: 20000 });
     expect(r.status).toBe(429);
-    expect(r.headers["retry-after"]).toBe("1");
+    expect(r.headers["retry-after"]).toBe("5");
     expect(r.headersAtMs ?? STALL_MS).toBeLessThan(STALL_MS - 1500);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(STALL_MS - 500);
     expect(west.requests).toHaveLength(0);

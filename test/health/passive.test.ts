@@ -10,6 +10,8 @@ describe("passive health", () => {
       edit: (cfg) => ({
         ...cfg,
         healthCheck: { enabled: false },
+        // The cooldowns alone: no wait for a short Retry-After at the same provider (test/failover/same-provider-retry.test.ts).
+        retry: { sameProviderRetries: 0 },
         cooldown: { rateLimitDefault: "500ms", authFailure: "5m", consecutiveFailures: 2, baseEjection: "5m", maxEjection: "10m" },
       }),
     });

@@ -1,0 +1,150 @@
+// The next attempt of a request: which provider (the owner of its objects, the client's pin, or
+// the choice over the providers' states), its reservation, its credential and its planned
+// upstream request.
+
+import { fnv1a64 } from "../lib/hash";
+import { noProvider } from "../plan/rejection";
+import { upstreamRequest } from "../plan/upstream";
+import { ApiKind } from "../provider/api";
+import { NoChoice } from "../select/selector";
+import { IdCapture, ownerOf, providerHash } from "./affinity";
+import { Attempt } from "./attempt";
+import { clusterUnavailable, mayWait, parkForLease } from "./cluster_wait";
+import { PoolKind } from "./cluster";
+import { capturesIds, isMultipart, storesNothing } from "./forms";
+import { peerLevel, pickProvider } from "./pick";
+import { RequestState } from "./request_state";
+import { reject } from "./response";
+import { loadStates } from "./views";
+
+/** x-ai-failover-provider: this provider only, never failed over. False when the view has none of that name. */
+export function pinTo(r: RequestState, name: string): bool {
+  const view = r.view!;
+  const n = view.providers.length;
+  const mask = new Array<bool>(n);
+  let any = false;
+  for (let k = 0; k < n; k++) {
+    const own = unchecked(view.providers[k]).name == name;
+    unchecked((mask[k] = !own));
+    if (own) any = true;
+  }
+  if (!any) return false;
+  r.pinned = true;
+  r.notOwner = mask;
+  return true;
+}
+
+/**
+ * The provider holding the request's objects (the first one the owner table knows): the request
+ * is pinned to it. None known: the request may look for it (plugin/affinity.ts).
+ */
+export function findOwner(r: RequestState, now: i64): void {
+  const view = r.view!;
+  for (let i = 0; i < r.referenced.length; i++) {
+    const owner = ownerOf(unchecked(r.referenced[i]), now);
+    if (owner == 0) continue;
+    const n = view.providers.length;
+    const mask = new Array<bool>(n);
+    let any = false;
+    for (let k = 0; k < n; k++) {
+      const own = providerHash(unchecked(view.providers[k]).name) == owner;
+      unchecked((mask[k] = !own));
+      if (own) any = true;
+    }
+    if (!any) continue; // recorded for a provider this view does not have
+    r.pinned = true;
+    r.notOwner = mask;
+    return;
+  }
+  r.discovering = true;
+}
+
+/** The providers this request may not go to: those that do not serve its model, and all but the owner when pinned (null: none). */
+function skipMask(r: RequestState, now: i64): bool[] | null {
+  let skip = r.svc.modelsOut.mask(r.view!, r.model, now);
+  const notOwner = r.notOwner;
+  if (notOwner !== null) {
+    if (skip === null) skip = notOwner;
+    else for (let k = 0; k < skip.length; k++) if (unchecked(notOwner[k])) unchecked((skip[k] = true));
+  }
+  return skip;
+}
+
+/**
+ * Chooses the next provider, reserves its capacity and plans its request. Null when none can
+ * take it (the client is told why if this was to be the first attempt). `only`: that provider
+ * and no other (a retry at the same provider; -1: any).
+ */
+export function newAttempt(r: RequestState, now: i64, only: i32 = -1): Attempt | null {
+  const view = r.view!;
+  let skip = skipMask(r, now);
+  if (only >= 0) {
+    const n = view.providers.length;
+    const mask = new Array<bool>(n);
+    for (let k = 0; k < n; k++) unchecked((mask[k] = k != only || (skip !== null && unchecked(skip[k]))));
+    skip = mask;
+  }
+  const svc = r.svc;
+  const picked = pickProvider(view, r.model, r.api.kind, r.need, r.tried, r.headerOnly, svc.rng, now,
+    svc.tokens, skip, svc.cluster, mayWait(r), r.affinityKey);
+  if (picked.index < 0) {
+    if (picked.leaseFor >= 0) {
+      if (parkForLease(r, PoolKind.Provider, unchecked(view.providers[picked.leaseFor]).name, now)) return null;
+      // No call could start (the pool is degraded now): choose again under the failure mode.
+      return newAttempt(r, now, only);
+    }
+    if (only >= 0) return null;
+    if (r.attempts == 0 && picked.clusterClosed) reject(r, clusterUnavailable());
+    else if (r.attempts == 0) reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, picked.why, picked.states, now));
+    return null;
+  }
+  const i = picked.index;
+  unchecked((r.tried[i] = true));
+  const p = unchecked(view.providers[i]);
+  const k = picked.credential;
+  const id = p.credentialAt(k).identity;
+  // An identity's token as of now (usable when chosen; read again, it may just have been renewed).
+  const token = id !== null ? svc.tokens.current(id, now) : null;
+  if (id !== null && token === null) {
+    picked.reservation!.settle(-1, now);
+    if (r.attempts == 0) {
+      reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, NoChoice.AllUnavailable, loadStates(view.slots), now));
+    }
+    return null;
+  }
+  const up = upstreamRequest(p, r.api.kind, r.model, r.method, r.body, r.scan, view.config.streaming.includeUsage && p.includeUsage,
+    k, token !== null ? token.token : "", r.api.subPath, r.api.query);
+  if (isMultipart(r.contentType)) up.contentType = r.contentType;
+  if (p.upstreamTimeoutMs > 0) up.routeTimeoutMs = p.upstreamTimeoutMs;
+  up.firstByteMs = view.config.firstByteTimeoutFor(p);
+  const a = new Attempt(r.attemptOwner(), view, i, picked.reservation!, up, r.promptEstimate, r.maxTokens);
+  a.credential = k;
+  a.tokens = svc.tokens;
+  if (r.model.length > 0 && p.deploymentKeys.length > 0) {
+    a.deployment = p.deploymentFor(r.model);
+    a.deploymentLimits = p.deploymentLimitsFor(r.model);
+  }
+  if (capturesIds(r.api.kind, r.method)) {
+    // A creating request records the new object's id; any answer of these APIs its reasoning
+    // items and files; a request that looked for its objects' owner records what it found.
+    const creates = r.method == "POST" && r.api.objectId.length == 0 &&
+      !(r.api.kind == ApiKind.Responses && storesNothing(r.body));
+    a.capture = new IdCapture(creates, r.api.kind == ApiKind.Batches);
+    if (r.discovering) a.ownedIds = r.referenced;
+  }
+  if (token !== null) a.tokenGeneration = token.generation;
+  return a;
+}
+
+/** Who else could take the request now (plan/decide.ts PEER_*; read, not reserved). */
+export function peerOf(r: RequestState, a: Attempt, now: i64): i32 {
+  if (r.pinned) return 0;
+  const view = r.view!;
+  return peerLevel(view, r.model, r.api.kind, r.need, r.tried, r.headerOnly, now, r.svc.tokens, skipMask(r, now),
+    a.provider.priority, a.index);
+}
+
+/** The affinity key of a header value or a consumer's name (never 0: 0 means none). */
+export function affinityKeyOf(v: string): u64 {
+  return fnv1a64(v) | 1;
+}
