@@ -311,6 +311,12 @@ export class StreamingConfig {
   allow: bool = true;
   /** Inject stream_options.include_usage into streaming chat requests that lack it. */
   includeUsage: bool = true;
+  /**
+   * The time-to-headers limit of a streaming request when no firstByteTimeout is configured (0:
+   * none): a stream's headers come at once, so a silent provider costs the client at most this.
+   * Applied only when shorter than the attempt's upstream timeout.
+   */
+  firstByteTimeoutMs: i64 = 30000;
 }
 
 /** A Higress `_rules_` entry: match + a complete config built from global ⊕ overrides. */
@@ -355,10 +361,15 @@ export class Config {
     return p.upstreamTimeoutMs > 0 ? p.upstreamTimeoutMs : this.upstreamTimeoutMs;
   }
 
-  /** The time-to-headers limit of an attempt at `p`, ms (0: none). */
-  firstByteTimeoutFor(p: ProviderConfig): i64 {
-    return p.firstByteTimeoutMs >= 0 ? p.firstByteTimeoutMs : this.firstByteTimeoutMs;
+  /** The time-to-headers limit of an attempt at `p`, ms (0: none); `stream`: a streaming request (streaming.firstByteTimeout by default). */
+  firstByteTimeoutFor(p: ProviderConfig, stream: bool = false): i64 {
+    const set = p.firstByteTimeoutMs >= 0 ? p.firstByteTimeoutMs : this.firstByteTimeoutMs;
+    if (set > 0 || !stream || p.firstByteTimeoutMs == 0 || this.firstByteExplicit) return set;
+    const d = this.streaming.firstByteTimeoutMs;
+    return d > 0 && d < this.calloutTimeoutFor(p) ? d : 0;
   }
+  /** firstByteTimeout was set at the top level (even to 0: no limit, streams included). */
+  firstByteExplicit: bool = false;
   /**
    * `mode: "headers"`: route from the path and headers alone (x-ai-model, Azure deployment in
    * the path; tokens estimated from content-length) — for Envoys without

@@ -84,6 +84,7 @@ function readStreaming(root: ObjReader): StreamingConfig {
   if (o === null) return s;
   s.allow = o.boolean("allow", s.allow);
   s.includeUsage = o.boolean("includeUsage", s.includeUsage);
+  s.firstByteTimeoutMs = o.duration("firstByteTimeout", s.firstByteTimeoutMs, 0, HOUR);
   o.finish();
   return s;
 }
@@ -131,6 +132,7 @@ export function readSections(root: ObjReader, cfg: Config, env: EnvLookup): void
   }
   cfg.maxRequestBodyBytes = root.int("maxRequestBodyBytes", cfg.maxRequestBodyBytes, 1024, 64 * 1024 * 1024);
   cfg.upstreamTimeoutMs = root.duration("upstreamTimeout", cfg.upstreamTimeoutMs, 1, HOUR);
+  cfg.firstByteExplicit = root.has("firstByteTimeout");
   cfg.firstByteTimeoutMs = root.duration("firstByteTimeout", cfg.firstByteTimeoutMs, 0, HOUR);
   const level = root.str("logLevel", false);
   if (level !== null) {

@@ -116,7 +116,9 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1): Attempt |
     k, token !== null ? token.token : "", r.api.subPath, r.api.query);
   if (isMultipart(r.contentType)) up.contentType = r.contentType;
   if (p.upstreamTimeoutMs > 0) up.routeTimeoutMs = p.upstreamTimeoutMs;
-  up.firstByteMs = view.config.firstByteTimeoutFor(p);
+  // A stream's headers come at once: a silent provider is left after streaming.firstByteTimeout by default.
+  const scan = r.scan;
+  up.firstByteMs = view.config.firstByteTimeoutFor(p, scan !== null && scan.stream);
   const a = new Attempt(r.attemptOwner(), view, i, picked.reservation!, up, r.promptEstimate, r.maxTokens);
   a.credential = k;
   a.tokens = svc.tokens;

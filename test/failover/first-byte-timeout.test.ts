@@ -96,3 +96,26 @@ describe("firstByteTimeout and per-provider upstreamTimeout", () => {
   });
 });
 
+// Issue 19, item 5: with the defaults (no firstByteTimeout) a silent provider held a streaming
+// client for the route's whole timeout (120.9 s seen) before failover. A stream's headers come at
+// once, so streaming requests get streaming.firstByteTimeout (30 s) by default; non-streaming
+// ones, whose headers come only after the whole completion, keep the route's timeout.
+describe("the default first-byte limit of streaming requests", () => {
+  it("a silent provider under the defaults costs a streaming client ≤ 35 s; a non-streaming request carries no such limit", async () => {
+    s = await startStack({ edit: (cfg) => ({ ...cfg, healthCheck: { enabled: false } }) });
+    const plain = await post(s.gateway.url, "/v1/chat/completions", { ...chat(), max_tokens: 5 });
+    expect(plain.status).toBe(200);
+    expect(s.east.records.at(-1)!.headers["x-envoy-expected-rq-timeout-ms"]).not.toBe("30000");
+    s.east.setLatency(45000);
+    const t0 = performance.now();
+    const r = await post(s.gateway.url, "/v1/chat/completions", { ...chat(), max_tokens: 5, stream: true }, {}, 50000);
+    const ms = performance.now() - t0;
+    expect(r.status).toBe(200);
+    expect(r.headers["x-ai-failover-provider"]).toBe(WEST);
+    expect(r.body).toContain("data: [DONE]");
+    expect(ms).toBeGreaterThanOrEqual(29500);
+    expect(ms).toBeLessThanOrEqual(35000);
+    expect(s.east.records.at(-1)!.headers["x-envoy-expected-rq-timeout-ms"]).toBe("30000");
+    expect(failovers(await s.prometheus(), EAST, "first_byte_timeout")).toBe(1);
+  }, 60000);
+});
