@@ -49,11 +49,11 @@ describe("an ejection after failures ends", () => {
   let s: Stack | undefined;
   afterEach(async () => { await s?.close(); s = undefined; });
 
-  it("health checks on: good probes sent after the ejection began end it (base ejection 30 s, interval 1 s)", async () => {
+  it("health checks on: good probes sent after the ejection began end it (base ejection 30 s, interval 2 s)", async () => {
     s = await startStack({
       edit: (cfg) => ({
         ...cfg,
-        healthCheck: { interval: "1s", timeout: "500ms", unhealthyThreshold: 2, healthyThreshold: 1 },
+        healthCheck: { interval: "2s", timeout: "1s", unhealthyThreshold: 2, healthyThreshold: 1 },
         cooldown: { consecutiveFailures: 3, baseEjection: "30s", maxEjection: "5m" },
       }),
     });
