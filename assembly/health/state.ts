@@ -26,8 +26,8 @@ export function reasonName(r: Reason): string {
   return "none";
 }
 
-const LAYOUT_VERSION: u32 = 2;
-export const STATE_BYTES: i32 = 128;
+const LAYOUT_VERSION: u32 = 3;
+export const STATE_BYTES: i32 = 144;
 
 export class ProviderState extends Window {
   /** Result of active health checks (starts healthy: no traffic is refused before the first probe). */
@@ -50,6 +50,17 @@ export class ProviderState extends Window {
    */
   badCredentials: u8 = 0;
   badCredentialsUntilMs: i64 = 0;
+  /**
+   * When the latest ejection after failures began: probes sent before it, and good probes counted
+   * before it, do not end it (health/transitions.ts applyProbe).
+   */
+  ejectedAtMs: i64 = 0;
+  /**
+   * An ejection after failures whose time is up lets one live request through as a trial: it is
+   * out until then (0: none). Another request may take the trial after it, should the answer
+   * never come (health/ops.ts TrialOp).
+   */
+  trialUntilMs: i64 = 0;
   /** Not stored: this VM found no usable credential for it now (an identity without a token). */
   noCredential: bool = false;
   /** Not stored: the deployment a request needs is cooling down after its own 429 (plugin/deployments.ts). */
@@ -59,7 +70,16 @@ export class ProviderState extends Window {
 
   /** May this provider take traffic at `nowMs`? */
   available(nowMs: i64): bool {
-    return this.healthy && !this.credentialBad && !this.noCredential && nowMs >= this.cooldownUntilMs && nowMs >= this.deploymentCooldownUntilMs;
+    return this.healthy && !this.credentialBad && !this.noCredential && nowMs >= this.cooldownUntilMs && nowMs >= this.deploymentCooldownUntilMs &&
+      (nowMs >= this.trialUntilMs || this.reason != Reason.Failures);
+  }
+
+  /**
+   * Ejected after failures, the ejection's time is up, and nothing has proven it good yet (a
+   * live success or good probes): half-open, one request at a time may try it.
+   */
+  halfOpen(nowMs: i64): bool {
+    return this.reason == Reason.Failures && nowMs >= this.cooldownUntilMs;
   }
 
   /** Is credentials[k] set aside as rejected at `nowMs`? */
@@ -93,6 +113,8 @@ export class ProviderState extends Window {
     store<i64>(p, this.tokensAtReport, 104);
     store<i64>(p, this.requestsAtReport, 112);
     store<i64>(p, this.badCredentialsUntilMs, 120);
+    store<i64>(p, this.ejectedAtMs, 128);
+    store<i64>(p, this.trialUntilMs, 136);
     return buf;
   }
 
@@ -132,6 +154,8 @@ export class ProviderState extends Window {
     // Bytes 11 and 120..127 were zero before several credentials existed: none rejected.
     s.badCredentials = load<u8>(p, 11);
     s.badCredentialsUntilMs = load<i64>(p, 120);
+    s.ejectedAtMs = load<i64>(p, 128);
+    s.trialUntilMs = load<i64>(p, 136);
     return true;
   }
 }

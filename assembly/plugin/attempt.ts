@@ -128,7 +128,7 @@ export class Attempt extends CalloutHandler {
     } else if (op.becameUnavailable && enabled(Level.Warn)) {
       log(Level.Warn, "ai-failover: provider " + p.name + " unavailable after status " + v.status.toString() +
         (v.retryAfterMs > 0 ? " (retry after " + v.retryAfterMs.toString() + " ms)" : ""));
-    }
+    } else if (op.closed) log(Level.Info, "ai-failover: provider " + p.name + " back in service: its trial request succeeded");
   }
 
   /** A 401/403 to this attempt's credential: set aside (plugin/credentials.ts) rather than ejecting the provider? */

@@ -28,14 +28,16 @@ function allIdentities(p: ProviderConfig): bool {
 }
 
 class Probe extends CalloutHandler {
-  constructor(public checks: HealthChecks, public index: i32, public credential: i32, public generation: u32) { super(); }
+  constructor(public checks: HealthChecks, public index: i32, public credential: i32, public generation: u32,
+    /** When it was sent: a probe sent before an ejection began does not end it. */
+    public sentMs: i64) { super(); }
   contextId(): u32 {
     return 0;
   }
   onAnswer(headers: u32, bodySize: u32, _trailers: u32): void {
     const h = headers > 0 ? readAnswerHeaders(MapType.HttpCallResponseHeaders) : new AnswerHeaders();
     const body = h.status == 429 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
-    this.checks.answered(this.index, h, body, this.credential, this.generation);
+    this.checks.answered(this.index, h, body, this.credential, this.generation, this.sentMs);
   }
 }
 
@@ -102,7 +104,7 @@ export class HealthChecks {
       authHeaderName(p, k), authHeaderValue(p, k, token !== null ? token.token : ""), "user-agent", "ai-failover-health-check",
     ];
     const r = this.callouts.send(p.cluster, headers, new ArrayBuffer(0), <u32>this.cfg.healthCheck.timeoutMs,
-      new Probe(this, i, k, token !== null ? token.generation : 0));
+      new Probe(this, i, k, token !== null ? token.generation : 0, now));
     if (enabled(Level.Debug)) {
       log(Level.Debug, "ai-failover: health check " + slot.label + ": GET " + p.host + path + " via cluster " + p.cluster +
         " with " + (c.identity !== null ? c.masked() : "key " + c.masked()) + " → call result " + r.toString());
@@ -111,13 +113,13 @@ export class HealthChecks {
       // BadArgument: unknown cluster; InternalFailure: no healthy upstream host. Both are probe failures.
       const why = r == Result.BadArgument ? "cluster " + p.cluster + " is not defined in Envoy" : "cluster " + p.cluster + " has no healthy host";
       log(Level.Warn, "ai-failover: health check " + p.name + " could not be sent: " + why);
-      this.record(i, classifyAnswer(new AnswerHeaders(), null).outcome, 0, now, 0, k);
+      this.record(i, classifyAnswer(new AnswerHeaders(), null).outcome, 0, now, 0, k, now);
       return;
     }
     unchecked((this.probing[i] = true));
   }
 
-  answered(i: i32, h: AnswerHeaders, body: Uint8Array | null, k: i32, generation: u32): void {
+  answered(i: i32, h: AnswerHeaders, body: Uint8Array | null, k: i32, generation: u32, sentMs: i64): void {
     if (i >= this.probing.length) return;
     unchecked((this.probing[i] = false));
     const v = classifyAnswer(h, body);
@@ -127,7 +129,7 @@ export class HealthChecks {
       this.metrics.probe(unchecked(this.slots[i]).config.name, "credential_set_aside");
       return;
     }
-    this.record(i, outcome, v.status, now, v.retryAfterMs, k);
+    this.record(i, outcome, v.status, now, v.retryAfterMs, k, sentMs);
   }
 
   /** A probe's 401/403 to one of several credentials, or to a token: set aside (plugin/credentials.ts)? */
@@ -137,10 +139,10 @@ export class HealthChecks {
       "health check " + slot.config.name);
   }
 
-  private record(i: i32, outcome: Outcome, status: i32, now: i64, retryAfter: i64, k: i32): void {
+  private record(i: i32, outcome: Outcome, status: i32, now: i64, retryAfter: i64, k: i32, sentMs: i64): void {
     const slot = unchecked(this.slots[i]);
     const p = slot.config;
-    const op = new ProbeOp(outcome, status, now, retryAfter, this.cfg.healthCheck, this.cfg.cooldown);
+    const op = new ProbeOp(outcome, status, now, retryAfter, this.cfg.healthCheck, this.cfg.cooldown, sentMs);
     const s = updateProvider(slot, op);
     if (outcome == Outcome.Success && slot.credential < 0 && p.credentials.length > 1) updateProvider(slot, new CredentialGoodOp(k));
     this.metrics.probe(p.name, outcome == Outcome.Success || outcome == Outcome.RateLimited ? "ok"
@@ -156,6 +158,9 @@ export class HealthChecks {
       if (s.healthy) log(Level.Info, "ai-failover: provider " + p.name + " is healthy again (status " + status.toString() + ")");
       else log(Level.Warn, "ai-failover: provider " + p.name + " marked unhealthy: " + reasonName(s.reason) +
         " (last probe status " + status.toString() + ")");
+    } else if (s !== null && op.ejectionEnded) {
+      log(Level.Info, "ai-failover: provider " + p.name + " back in service: " + this.cfg.healthCheck.healthyThreshold.toString() +
+        " good health check(s) since its ejection after failures (status " + status.toString() + ")");
     }
   }
 }

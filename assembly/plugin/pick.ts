@@ -3,8 +3,10 @@
 // lost race (another worker took the capacity between read and write) chooses again.
 
 import { fits, windowResetAt } from "../admission/window";
-import { ProviderConfig, ProviderType } from "../config/model";
+import { Config, ProviderConfig, ProviderType } from "../config/model";
 import { ProviderState } from "../health/state";
+import { TrialOp } from "../health/ops";
+import { enabled, Level, log } from "../host/log";
 import { getShared, SharedValue } from "../host/calls";
 import { stateOf } from "../host/store";
 import { ApiKind } from "../provider/api";
@@ -12,7 +14,7 @@ import { bodyNeedsModel } from "../provider/route";
 import { Rng } from "../select/rng";
 import { Choice, choose, isCandidate, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
-import { ConfigView, loadStates } from "./views";
+import { ConfigView, loadStates, updateProvider } from "./views";
 import { simpleAuth, usableCredential } from "./credentials";
 import { DeploymentRead, deploymentFits, perDeployment, readDeployment, reserveDeployment } from "./deployments";
 import { Tokens } from "./tokens";
@@ -116,6 +118,18 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
         continue;
       }
     }
+    if (r.reservation !== null && unchecked(states[i]).halfOpen(now)) {
+      // Its ejection after failures is over and nothing has proven it good since: this request
+      // is its one trial, unless another request holds it (then choose again without it).
+      const p = unchecked(providers[i]);
+      const t = new TrialOp(now, now + trialBoundMs(view.config, p));
+      const w = updateProvider(slot, t);
+      if (!t.ok || (t.took && w === null)) {
+        r.reservation!.settle(-1, now);
+        continue;
+      }
+      if (t.took && enabled(Level.Info)) log(Level.Info, "ai-failover: provider " + p.name + ": ejection over, one request tries it");
+    }
     if (r.reservation !== null) {
       out.index = i;
       out.credential = unchecked(creds[i]);
@@ -179,6 +193,16 @@ class PickScratch {
 }
 
 const scratch = new PickScratch();
+
+/**
+ * How long a trial request holds a half-open provider at most: its answer, or its timeout's,
+ * comes by then (firstByteTimeout, else upstreamTimeout, plus 1 s); a trial whose answer never
+ * comes (its client left) does not keep the provider out longer.
+ */
+function trialBoundMs(cfg: Config, p: ProviderConfig): i64 {
+  const fb = cfg.firstByteTimeoutFor(p);
+  return (fb > 0 ? fb : cfg.calloutTimeoutFor(p)) + 1000;
+}
 
 /** The lowest provider priority above `above` (i64.MAX_VALUE: none). */
 function nextPriority(providers: ProviderConfig[], above: i64): i64 {

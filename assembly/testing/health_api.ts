@@ -4,6 +4,7 @@
 
 import { CooldownConfig, HealthCheckConfig } from "../config/model";
 import { ProviderState, reasonName } from "../health/state";
+import { TrialOp } from "../health/ops";
 import { applyProbe, applyResponse, classifyStatus } from "../health/transitions";
 import { JsonObject } from "./json_out";
 
@@ -25,8 +26,8 @@ export function healthReset(unhealthyThreshold: i32, healthyThreshold: i32, cons
   state = new ProviderState();
 }
 
-function view(s: ProviderState, nowMs: i64, flipped: bool): string {
-  return new JsonObject()
+function view(s: ProviderState, nowMs: i64, flipped: bool, o: JsonObject = new JsonObject()): string {
+  return o
     .bool("flipped", flipped)
     .bool("available", s.available(nowMs))
     .bool("healthy", s.healthy)
@@ -35,6 +36,9 @@ function view(s: ProviderState, nowMs: i64, flipped: bool): string {
     .str("reason", reasonName(s.reason))
     .int("ejections", s.ejections)
     .int("consecutiveFailures", s.consecutiveFailures)
+    .bool("halfOpen", s.halfOpen(nowMs))
+    .int("ejectedAtMs", s.ejectedAtMs)
+    .int("trialUntilMs", s.trialUntilMs)
     .toString();
 }
 
@@ -43,6 +47,25 @@ export function healthProbe(status: i32, nowMs: i64, retryAfterMs: i64, quota: b
   state = ProviderState.decode(state.encode());
   const flipped = applyProbe(state, classifyStatus(status, quota), status, nowMs, retryAfterMs, hc, cd);
   return view(state, nowMs, flipped);
+}
+
+/** An active probe sent at `sentMs` answered `status` at `nowMs`. */
+export function healthProbeSent(status: i32, sentMs: i64, nowMs: i64, retryAfterMs: i64, quota: bool): string {
+  state = ProviderState.decode(state.encode());
+  const flipped = applyProbe(state, classifyStatus(status, quota), status, nowMs, retryAfterMs, hc, cd, sentMs);
+  return view(state, nowMs, flipped);
+}
+
+/**
+ * A request chose the provider at `nowMs` and takes its trial if it is half-open (plugin/pick.ts):
+ * "go" says whether the request may go to it, "took" whether it took the trial (until `untilMs`).
+ */
+export function healthTrial(nowMs: i64, untilMs: i64): string {
+  state = ProviderState.decode(state.encode());
+  const op = new TrialOp(nowMs, untilMs);
+  const copy = ProviderState.decode(state.encode());
+  if (op.apply(copy)) state = copy;
+  return view(state, nowMs, false, new JsonObject().bool("go", op.ok).bool("took", op.took));
 }
 
 /** A live attempt ended with `status` at `nowMs`; "flipped" = it became unavailable. */

@@ -7,7 +7,7 @@ export {
 } from "./core_api";
 export { usageScan, sseStrip, sseStripTrace, sseStripWhole, needleScan, sseLineScan } from "./stream_api";
 export { capReset, capFits, capReserve, capSettle, capLearn, capState } from "./capacity_api";
-export { healthReset, healthProbe, healthResponse, healthAvailable } from "./health_api";
+export { healthReset, healthProbe, healthProbeSent, healthResponse, healthTrial, healthAvailable } from "./health_api";
 export { selectDraws } from "./select_api";
 export { planUpstream, planParse, planClassify, planCharge, planNoProvider, planOverBudget, phaseTransitions, planDecide } from "./plan_api";
 export { rlsEncode, rlsDecode, clusterNameIsProtobuf, redisCommand, redisReply } from "./cluster_api";

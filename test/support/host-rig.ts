@@ -210,7 +210,7 @@ export class Flow {
 
 // ---- shared data ----------------------------------------------------------------------------
 
-/** Decoded provider state (assembly/health/state.ts layout, 128 bytes). */
+/** Decoded provider state (assembly/health/state.ts layout, 144 bytes; the fields tests read). */
 export interface PState {
   healthy: boolean; credentialBad: boolean; reason: number; consecutiveFailures: number; cooldownUntilMs: bigint;
   windowStartMs: bigint; tokensReserved: bigint; requestsReserved: bigint; remainingTokens: bigint;
