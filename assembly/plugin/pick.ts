@@ -3,12 +3,12 @@
 // lost race (another worker took the capacity between read and write) chooses again.
 
 import { fits, windowResetAt } from "../admission/window";
-import { ProviderConfig, ProviderType } from "../config/model";
+import { ProviderConfig } from "../config/model";
 import { ProviderState } from "../health/state";
 import { getShared, SharedValue } from "../host/calls";
 import { stateOf } from "../host/store";
 import { ApiKind } from "../provider/api";
-import { bodyNeedsModel } from "../provider/route";
+import { takesBodyAsSent } from "../provider/route";
 import { Rng } from "../select/rng";
 import { Choice, choose, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
@@ -37,11 +37,11 @@ export class Picked {
 /**
  * An available provider serving `model` with capacity for `need` tokens, not in `tried`.
  * `headerOnly`: the body will not be rewritten, so providers that need another model name in
- * it are skipped.
+ * it are skipped; `bodyModel` is the model the body names when it is not `model` (a fallback).
  */
 export function pickProvider(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool,
   rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null, cluster: ClusterLimiter | null = null, mayWait: bool = false,
-  affinity: u64 = 0): Picked {
+  affinity: u64 = 0, bodyModel: string = ""): Picked {
   const providers = view.providers;
   const n = providers.length;
   const out = new Picked();
@@ -67,7 +67,7 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
       for (let i = 0; i < n; i++) {
         if (unchecked(loaded[i]) || <i64>unchecked(providers[i]).priority > limit) continue;
         unchecked((loaded[i] = true));
-        judge(view, i, model, api, need, headerOnly, now, tokens, skip, clusterOut, states, capacity, creds, reads, deployments);
+        judge(view, i, model, bodyModel, api, need, headerOnly, now, tokens, skip, clusterOut, states, capacity, creds, reads, deployments);
       }
       choice = choose(providers, states, model, now, tried, capacity, rng, <i32>limit, affinity);
       if (choice.index >= 0) break;
@@ -168,7 +168,7 @@ function nextPriority(providers: ProviderConfig[], above: i64): i64 {
 }
 
 /** Reads candidate i's state and judges whether it could take the request now. */
-function judge(view: ConfigView, i: i32, model: string, api: ApiKind, need: i64, headerOnly: bool, now: i64, tokens: Tokens,
+function judge(view: ConfigView, i: i32, model: string, bodyModel: string, api: ApiKind, need: i64, headerOnly: bool, now: i64, tokens: Tokens,
   skip: bool[] | null, clusterOut: bool[] | null, states: ProviderState[], capacity: bool[], creds: i32[], reads: SharedValue[],
   deployments: Array<DeploymentRead | null>): void {
   const p = unchecked(view.providers[i]);
@@ -197,6 +197,6 @@ function judge(view: ConfigView, i: i32, model: string, api: ApiKind, need: i64,
   if (skip !== null && unchecked(skip[i])) fit = false;
   if (clusterOut !== null && unchecked(clusterOut[i])) fit = false;
   // Header mode: the body will not be rewritten, so a provider that needs another model name in it cannot take it.
-  if (headerOnly && p.type == ProviderType.AzureOpenAI && bodyNeedsModel(p, api) && p.deploymentFor(model) != model) fit = false;
+  if (headerOnly && !takesBodyAsSent(p, api, model, bodyModel.length > 0 ? bodyModel : model)) fit = false;
   unchecked((capacity[i] = fit));
 }
