@@ -384,6 +384,13 @@ export class Config {
   rules: RuleConfig[] = [];
   /** Limits counted across gateway replicas by the rate limit service (null: per process only). */
   clusterLimits: ClusterLimitsConfig | null = null;
+  /**
+   * `fallbacks`: model → the models to use instead, in order, when no provider of that model can
+   * take the request (plan/fallback.ts). Every model named is served by a provider of this config.
+   */
+  fallbacks: Map<string, string[]> = new Map<string, string[]>();
+  /** `contextWindowFallbacks`: model → the larger-context model to use after a 400 context_length_exceeded. */
+  contextWindowFallbacks: Map<string, string> = new Map<string, string>();
 
   providerIndex(name: string): i32 {
     for (let i = 0; i < this.providers.length; i++) {
