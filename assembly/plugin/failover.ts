@@ -11,7 +11,7 @@ import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
 import { enabled, Level, log } from "../host/log";
 import { Attempt } from "./attempt";
 import { Phase } from "./phase";
-import { ATTEMPTS_HEADER, clientHeaders, PROVIDER_HEADER } from "./response";
+import { ATTEMPTS_HEADER, clientHeaders, MODEL_HEADER, PROVIDER_HEADER } from "./response";
 import { ClientRequest } from "./request";
 import { logSafe } from "./access_log";
 import { notHeldHere } from "./affinity";
@@ -193,6 +193,7 @@ function replyWithAttempt(r: ClientRequest, a: Attempt, status: i32, pairs: stri
   }
   clientHeaders(r, headers);
   headers.push(PROVIDER_HEADER); headers.push(provider);
+  if (a.model.length > 0) { headers.push(MODEL_HEADER); headers.push(a.model); }
   headers.push(ATTEMPTS_HEADER); headers.push(r.attempts.toString());
   r.enter(Phase.Replied);
   sendLocalResponseBytes(<u32>status, "ai_failover_attempt_" + r.attempts.toString(), body !== null ? body : new Uint8Array(0), headers);
