@@ -8,6 +8,7 @@
 // and answers model_not_found to anything else).
 import { afterEach, describe, expect, it } from "vitest";
 import { chat, credentialAudit, post, startStack, WEST_KEY, type Stack } from "../support/stack.ts";
+import { OAI_KEY, openai, reqHeaders, rig, type HostRig } from "../support/host-rig.ts";
 
 const OA_KEY = "sk-proj-mapped-Xq7Lm2Vw9Rt4Zp1K";
 const MAPPED = "gpt-4o-2024-08-06";
@@ -56,5 +57,38 @@ describe("an OpenAI provider with a models map", () => {
     expect(chats.map((x) => [x.status, JSON.parse(x.body).model])).toEqual([[200, MAPPED]]);
     expect(credentialAudit(s.east, OA_KEY)).toEqual([]);
     expect(credentialAudit(s.west, WEST_KEY)).toEqual([]);
+  });
+});
+
+// Header mode never rewrites the body (plugin/pick.ts judge, provider/route.ts takesBodyAsSent): a
+// provider that would need its own name in the body cannot take such a request; it must never be
+// sent the gateway's name for the model instead.
+describe("header mode and a models map", () => {
+  let r: HostRig;
+  afterEach(async () => { await r?.close(); });
+  const body = Buffer.from(JSON.stringify(chat()));
+  const send = () => {
+    const f = r.open();
+    f.callOnRequestHeaders(reqHeaders("/v1/chat/completions", body, [["x-ai-model", "gpt-4o"]]), false);
+    if (f.localReply === null) f.callOnRequestBody(body, true);
+    return f;
+  };
+  const mapped = () => openai("mapped", OAI_KEY, 0, { models: { "gpt-4o": MAPPED } });
+
+  it("a provider that needs its own name in the body is passed over for one that takes the body as sent", async () => {
+    r = await rig({ mode: "headers", healthCheck: { enabled: false }, providers: [mapped(), openai("plain", OAI_KEY + "2", 1, { models: ["gpt-4o"] })] },
+      { allowOnHeadersStopIteration: false });
+    const f = send();
+    expect(f.localReply).toBeNull();
+    expect(f.up(":authority")).toBe("plain.example.com");
+    expect(JSON.parse(f.upstreamBody).model).toBe("gpt-4o");
+    f.complete();
+  });
+
+  it("with no such provider the gateway answers itself instead of sending the wrong name", async () => {
+    r = await rig({ mode: "headers", healthCheck: { enabled: false }, providers: [mapped()] }, { allowOnHeadersStopIteration: false });
+    const f = send();
+    expect(f.localReply).toBe(429);
+    expect(r.callouts).toEqual([]);
   });
 });
