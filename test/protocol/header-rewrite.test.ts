@@ -46,6 +46,7 @@ describe("header rewrites in one call", () => {
     const m = new HeaderMap([[":status", "200"], ["content-type", "application/json"], ...answer]);
     m.remove("api-key");
     m.replace("x-ai-failover-provider", "east");
+    m.replace("x-ai-failover-model", "gpt-4o");
     m.replace("x-ai-failover-attempts", "1");
     expect(f.responseHeaders).toEqual(m.entries);
   });
