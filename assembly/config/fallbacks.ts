@@ -131,39 +131,75 @@ function readContextFallbacks(root: ObjReader, check: ServedCheck): Map<string, 
 /**
  * Every chain model → its entry → … must end (at a model without an entry) within MAX_FALLBACKS
  * steps. A loop is reported once, at its first member in document order; a chain that is too
- * long, at its head (a model no entry leads to).
+ * long, at its head (a model no entry leads to). Each model has at most one entry, so one walk
+ * per model that was not reached before covers them all (linear in the entries).
  */
 function checkChains(o: ObjReader, map: Map<string, string>, paths: Map<string, string>, order: string[]): void {
-  const targets = new Set<string>();
-  for (let i = 0; i < order.length; i++) targets.add(map.get(unchecked(order[i])));
-  const looped = new Set<string>();
-  for (let i = 0; i < order.length; i++) {
-    const start = unchecked(order[i]);
-    const chain = [start];
-    let cur = map.get(start);
-    let loop = false;
-    // Each step visits a new model, and there are at most MAX_FALLBACK_ENTRIES of them: bounded.
+  const n = order.length;
+  const index = new Map<string, i32>();
+  for (let i = 0; i < n; i++) index.set(unchecked(order[i]), i);
+  // Per entry: 0 not reached, 1 on the walk in progress, 2 done. Steps to the chain's end
+  // (-1: it runs into a loop).
+  const state = new Array<i32>(n);
+  const steps = new Array<i32>(n);
+  const isTarget = new Array<bool>(n);
+  for (let i = 0; i < n; i++) {
+    const to = map.get(unchecked(order[i]));
+    if (index.has(to)) unchecked((isTarget[index.get(to)] = true));
+  }
+  const walk = new Array<i32>();
+  for (let i = 0; i < n; i++) {
+    if (unchecked(state[i]) != 0) continue;
+    walk.length = 0;
+    let k = i;
+    let end = 0; // steps from the walk's last entry to the chain's end (-1: a loop)
     while (true) {
-      if (chain.includes(cur)) {
-        loop = cur == start;
-        if (loop) chain.push(cur);
+      unchecked((state[k] = 1));
+      walk.push(k);
+      const to = map.get(unchecked(order[k]));
+      if (!index.has(to)) { end = 1; break; }
+      const next = index.get(to);
+      const st = unchecked(state[next]);
+      if (st == 2) {
+        const s = unchecked(steps[next]);
+        end = s < 0 ? -1 : s + 1;
         break;
       }
-      chain.push(cur);
-      if (!map.has(cur)) break;
-      cur = map.get(cur);
+      if (st == 1) {
+        // A loop: `next` and the entries walked after it.
+        let first = next;
+        let from = walk.indexOf(next);
+        for (let w = from; w < walk.length; w++) if (unchecked(walk[w]) < first) first = unchecked(walk[w]);
+        o.errs.add(paths.get(unchecked(order[first])), "falls back in a loop: " + chainText(map, unchecked(order[first]), walk.length - from) +
+          "; a chain must end at a model without an entry");
+        end = -1;
+        break;
+      }
+      k = next;
     }
-    if (loop) {
-      if (looped.has(start)) continue;
-      for (let k = 0; k < chain.length; k++) looped.add(unchecked(chain[k]));
-      o.errs.add(paths.get(start), "falls back in a loop: " + chain.join(" → ") + "; a chain must end at a model without an entry");
-      continue;
-    }
-    // A chain that runs into a loop further on is reported with that loop.
-    if (targets.has(start) || map.has(unchecked(chain[chain.length - 1]))) continue;
-    const steps = chain.length - 1;
-    if (steps > MAX_FALLBACKS) {
-      o.errs.add(paths.get(start), "the chain " + chain.join(" → ") + " has " + steps.toString() + " steps; at most " + MAX_FALLBACKS.toString());
+    // Back along the walk: each entry is one step further from the end than the next.
+    for (let w = walk.length - 1; w >= 0; w--) {
+      const e = unchecked(walk[w]);
+      unchecked((state[e] = 2));
+      unchecked((steps[e] = end));
+      if (end > 0) end++;
     }
   }
+  for (let i = 0; i < n; i++) {
+    const s = unchecked(steps[i]);
+    if (unchecked(isTarget[i]) || s <= MAX_FALLBACKS) continue;
+    const model = unchecked(order[i]);
+    o.errs.add(paths.get(model), "the chain " + chainText(map, model, s) + " has " + s.toString() + " steps; at most " + MAX_FALLBACKS.toString());
+  }
+}
+
+/** "a → b → …" from `model`, `steps` steps along `map`. */
+function chainText(map: Map<string, string>, model: string, steps: i32): string {
+  const parts = [model];
+  let cur = model;
+  for (let i = 0; i < steps && map.has(cur); i++) {
+    cur = map.get(cur);
+    parts.push(cur);
+  }
+  return parts.join(" → ");
 }

@@ -132,6 +132,16 @@ describe("fallbacks and contextWindowFallbacks: validation", () => {
     expect(configOf({ ...anyModel, contextWindowFallbacks: chain(8) }).contextWindowFallbacks).toEqual(chain(8));
     expect(errorsOf({ ...anyModel, contextWindowFallbacks: chain(9) }))
       .toEqual(["contextWindowFallbacks.m0: the chain m0 → m1 → m2 → m3 → m4 → m5 → m6 → m7 → m8 → m9 has 9 steps; at most 8"]);
+    // The largest maps: one chain through all 256 entries, and one loop through all of them.
+    const long = errorsOf({ ...anyModel, contextWindowFallbacks: chain(256) });
+    expect(long).toHaveLength(1);
+    expect(long[0]).toMatch(/^contextWindowFallbacks\.m0: the chain m0 → m1 → .* → m256 has 256 steps; at most 8$/);
+    const loop = errorsOf({ ...anyModel, contextWindowFallbacks: { ...chain(255), m255: "m0" } });
+    expect(loop).toHaveLength(1);
+    expect(loop[0]).toMatch(/^contextWindowFallbacks\.m0: falls back in a loop: m0 → m1 → .* → m255 → m0; a chain must end at a model without an entry$/);
+    // Two chains joining, one of them too long: reported at its own head only.
+    expect(errorsOf({ ...anyModel, contextWindowFallbacks: { ...chain(9), x: "m5" } }))
+      .toEqual(["contextWindowFallbacks.m0: the chain m0 → m1 → m2 → m3 → m4 → m5 → m6 → m7 → m8 → m9 has 9 steps; at most 8"]);
   });
 
   it("providers in error: no served-check (their own errors say what is wrong)", () => {
