@@ -1,7 +1,8 @@
 // A provider record's fingerprint: changes when anything that decides where requests go or
 // which key they carry changes (type, cluster, host, basePath, api, apiVersion, deployments,
 // credential). The credential enters only as its FNV-1a 32 hash, so the fingerprint is safe to
-// log and to store in shared data.
+// log and to store in shared data. An OpenAI provider's `models` (list or map to its own names)
+// is not part of it: no state is kept per model there, and a rule may serve other models.
 
 import { ProviderConfig } from "./model";
 import { Fnv64, fnv1a32, hex } from "../lib/hash";

@@ -150,6 +150,11 @@ export class ProviderConfig {
   hasDeploymentLimits: bool = false;
   /** OpenAI: models this provider serves (empty = any). Azure: derived from deployments. */
   models: string[] = [];
+  /**
+   * OpenAI, `models` written as an object: the name this provider knows models[i] by (parallel to
+   * `models`; empty when `models` is a list: each model goes under its own name).
+   */
+  modelTargets: string[] = [];
   /** The first of `credentials` (the only one unless auth lists several). */
   credential: Credential = new Credential("");
   /** Where the credential came from, for messages: "apiKey", "apiKeyEnv:NAME" or "identity:NAME". */
@@ -201,6 +206,21 @@ export class ProviderConfig {
       if (unchecked(this.deploymentKeys[i]) == model) return unchecked(this.deploymentValues[i]);
     }
     return "";
+  }
+
+  /**
+   * The model name this provider expects in a request body for `model`: Azure, the deployment
+   * (v1 and the Responses API read it there); OpenAI, its `models` map's name for it, else `model`.
+   */
+  upstreamModel(model: string): string {
+    if (this.type == ProviderType.AzureOpenAI) return this.deploymentFor(model);
+    const targets = this.modelTargets;
+    if (targets.length == 0) return model;
+    const models = this.models;
+    for (let i = 0; i < models.length && i < targets.length; i++) {
+      if (unchecked(models[i]) == model) return unchecked(targets[i]);
+    }
+    return model;
   }
 
   /** The limits of the deployment serving `model` (none configured: all zero, the provider's window length). */
@@ -385,6 +405,13 @@ export class Config {
   rules: RuleConfig[] = [];
   /** Limits counted across gateway replicas by the rate limit service (null: per process only). */
   clusterLimits: ClusterLimitsConfig | null = null;
+  /**
+   * `fallbacks`: model → the models to use instead, in order, when no provider of that model can
+   * take the request (plan/fallback.ts). Every model named is served by a provider of this config.
+   */
+  fallbacks: Map<string, string[]> = new Map<string, string[]>();
+  /** `contextWindowFallbacks`: model → the larger-context model to use after a 400 context_length_exceeded. */
+  contextWindowFallbacks: Map<string, string> = new Map<string, string>();
 
   providerIndex(name: string): i32 {
     for (let i = 0; i < this.providers.length; i++) {

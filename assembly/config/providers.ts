@@ -112,11 +112,37 @@ function readAzure(o: ObjReader, p: ProviderConfig): void {
 }
 
 function readOpenAI(o: ObjReader, p: ProviderConfig): void {
-  const models = o.strings("models", true);
-  if (models !== null) p.models = models;
+  const v = o.opt("models");
+  if (v !== null && v.type == JSON.Types.Object) readModelMap(o, p);
+  else {
+    const models = o.strings("models", true);
+    if (models !== null) p.models = models;
+  }
   o.reject("deployments", "not allowed for type \"openai\" (Azure only): list the models in models");
   o.reject("api", "not allowed for type \"openai\" (Azure only)");
   o.reject("apiVersion", "not allowed for type \"openai\" (Azure only)");
+}
+
+/**
+ * `models` as an object: model → the name this provider knows it by (`{ "gpt-4o": "gpt-4o-2024-08-06" }`),
+ * written into the body's "model" of every request it gets for that model (plan/upstream.ts).
+ */
+function readModelMap(o: ObjReader, p: ProviderConfig): void {
+  const m = o.obj("models");
+  if (m === null) return;
+  for (let i = 0; i < m.keys.length; i++) {
+    const model = unchecked(m.keys[i]);
+    const path = unchecked(m.keyPaths[i]);
+    const v = m.field(model)!;
+    if (model.length == 0) {
+      m.errs.add(path, "model name (the key) must not be empty");
+      continue;
+    }
+    const name = readNonEmpty(v, path, m.errs);
+    if (name === null) continue;
+    p.models.push(model);
+    p.modelTargets.push(name);
+  }
 }
 
 function readLimits(o: ObjReader): Limits {

@@ -8,6 +8,7 @@ import { ProviderList, ProviderMemo, readProviders } from "./providers";
 import { readSections } from "./sections";
 import { readIdentities } from "./identities";
 import { checkConsumerKeys, ConsumerList, readConsumers } from "./consumers";
+import { readFallbacks } from "./fallbacks";
 
 export class ReadConfig {
   config: Config;
@@ -42,6 +43,7 @@ export function readConfig(root: ObjReader, env: EnvLookup, memo: ProviderMemo |
   cfg.providers = providers.providers;
   readSections(root, cfg, env);
   checkTimeouts(cfg, providers, root);
+  readFallbacks(root, cfg, providers);
   const consumers = readConsumers(root, env);
   cfg.consumers = consumers.consumers;
   checkConsumerKeys(consumers, cfg.providers, root.errs);

@@ -3,7 +3,7 @@
 // client's held request, rewritten) or through http_call (a failover). Pure: the plugin applies
 // the result.
 
-import { ProviderConfig, ProviderType } from "../config/model";
+import { ProviderConfig } from "../config/model";
 import { RequestScan } from "../lib/json_scan";
 import { ApiKind } from "../provider/api";
 import { authHeaderName, authHeaderValue, bodyNeedsModel, objectPath } from "../provider/route";
@@ -21,6 +21,8 @@ export const PER_TRY_TIMEOUT_HEADER = "x-envoy-upstream-rq-per-try-timeout-ms";
 
 export class UpstreamRequest {
   api: ApiKind = ApiKind.Unknown;
+  /** The model this request asks for, as the configuration names it ("" none): the client's, or a fallback. */
+  model: string = "";
   method: string = "POST";
   path: string = "";
   authority: string = "";
@@ -57,8 +59,9 @@ export class UpstreamRequest {
 }
 
 /**
- * The request for provider `p`. `scan` is null when the body was not read (header-only mode):
- * the body then goes as the client sent it. `includeUsage` is the gateway's streaming policy.
+ * The request for provider `p` for `model` (the client's, or a fallback model: plan/fallback.ts).
+ * `scan` is null when the body was not read (header-only mode): the body then goes as the client
+ * sent it. `includeUsage` is the gateway's streaming policy.
  */
 export function upstreamRequest(p: ProviderConfig, api: ApiKind, model: string, method: string, body: Uint8Array,
   scan: RequestScan | null, includeUsage: bool, credential: i32 = 0, token: string = "", subPath: string = "", query: string = ""): UpstreamRequest {
@@ -71,9 +74,13 @@ export function upstreamRequest(p: ProviderConfig, api: ApiKind, model: string, 
   r.authValue = authHeaderValue(p, credential, token);
   r.cluster = p.cluster;
   r.body = body;
+  r.model = model;
   if (scan !== null) {
+    // The provider's own name for the model: Azure's deployment, an OpenAI provider's `models` map
+    // entry. Where the provider reads the model from the path (Azure classic), a body naming another
+    // model (the client's, when this attempt is for a fallback) is still made to name this one.
     let bodyModel = "";
-    if (bodyNeedsModel(p, api) && model.length > 0) bodyModel = p.type == ProviderType.AzureOpenAI ? p.deploymentFor(model) : model;
+    if (model.length > 0 && (bodyNeedsModel(p, api) || (scan.model.length > 0 && model != scan.model))) bodyModel = p.upstreamModel(model);
     r.injectedUsage = scan.stream && api == ApiKind.ChatCompletions && includeUsage && scan.includeUsage < 0;
     const shaped = shapeBody(body, scan, bodyModel, r.injectedUsage);
     r.bodyChanged = shaped !== body;

@@ -49,6 +49,11 @@ export class Attempt extends CalloutHandler {
   errorPrefix: Uint8Array | null = null;
   private finished: bool = false;
   private charged: Charge = NO_CHARGE;
+  /**
+   * The model this attempt asks for, as the configuration names it ("" none): the client's, or a
+   * fallback's. Its planned request's unless the caller sets another; x-ai-failover-model says it.
+   */
+  model: string;
   /** The deployment the request went to ("" for OpenAI-type providers and model-less requests). */
   deployment: string = "";
   /** That deployment's limits (set with `deployment`). */
@@ -77,6 +82,7 @@ export class Attempt extends CalloutHandler {
     public readonly promptEstimate: i64, public readonly maxTokens: i64) {
     super();
     this.owner = owner;
+    this.model = upstream.model;
   }
 
   get slot(): ProviderSlot {

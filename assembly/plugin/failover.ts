@@ -17,11 +17,11 @@ import { enabled, Level, log } from "../host/log";
 import { NoChoice } from "../select/selector";
 import { Attempt } from "./attempt";
 import { logSafe } from "./access_log";
-import { newAttempt, peerOf } from "./next_attempt";
+import { contextFallbackFor, fallbackFor, newAttempt, peerOf, switchModel } from "./next_attempt";
 import { Phase } from "./phase";
 import { RequestState } from "./request_state";
 import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
-import { ATTEMPTS_HEADER, clientHeaders, PROVIDER_HEADER, reject, respond } from "./response";
+import { ATTEMPTS_HEADER, clientHeaders, MODEL_HEADER, PROVIDER_HEADER, reject, respond } from "./response";
 import { loadStates } from "./views";
 
 /** Response headers of an http_call attempt that are passed on to the client. */
@@ -37,19 +37,9 @@ export function readsErrorBody(r: RequestState, status: i32): bool {
   return needsBody(status, r.discovering, retry.onContentFilter || retry.onContextLength || contextFallbacks(r.cfg()));
 }
 
-/** Does any model fall back to a larger-context one? (model fallbacks are configured per model) */
-function contextFallbacks(_cfg: Config): bool {
-  return false;
-}
-
-/** The fallback model for the request's current model ("" none; a model already tried never again). */
-function fallbackFor(_r: RequestState): string {
-  return "";
-}
-
-/** The larger-context model for the request's current model ("" none). */
-function contextFallbackFor(_r: RequestState): string {
-  return "";
+/** Does any model fall back to a larger-context one (a 400's body must then be read)? */
+function contextFallbacks(cfg: Config): bool {
+  return cfg.contextWindowFallbacks.size > 0;
 }
 
 /** The whole request can be sent again: its body arrived whole and was kept (or it never had one). */
@@ -120,18 +110,6 @@ export function afterAnswer(r: RequestState, a: Attempt, ans: Answer, now: i64):
     }
   }
   return false;
-}
-
-/** Moves the request to `model` (a fallback): every provider may take it again. False when it was tried already. */
-function switchModel(r: RequestState, model: string): bool {
-  if (r.modelsTried.includes(model)) return false;
-  if (enabled(Level.Info)) log(Level.Info, "ai-failover: model " + logSafe(r.model) + " → fallback " + logSafe(model));
-  if (r.modelsTried.length == 0) r.modelsTried = [r.model];
-  r.modelsTried.push(model);
-  r.model = model;
-  r.tried = new Array<bool>(r.view!.providers.length);
-  r.notOwner = null;
-  return true;
 }
 
 /** Sends the saved request to the next available provider (`only`: that one or none). False when none is left. */
@@ -289,6 +267,7 @@ function replyWithAttempt(r: RequestState, a: Attempt, status: i32, pairs: strin
   }
   clientHeaders(r, headers);
   headers.push(PROVIDER_HEADER); headers.push(provider);
+  if (a.model.length > 0) { headers.push(MODEL_HEADER); headers.push(a.model); }
   headers.push(ATTEMPTS_HEADER); headers.push(r.attempts.toString());
   r.enter(Phase.Replied);
   sendLocalResponseBytes(<u32>status, "ai_failover_attempt_" + r.attempts.toString(), body !== null ? body : new Uint8Array(0), headers);

@@ -3,6 +3,10 @@
 // upstream request.
 
 import { fnv1a64 } from "../lib/hash";
+import { ConsumerConfig } from "../config/model";
+import { contextFallbackModel, nextFallbackModel } from "../plan/fallback";
+import { enabled, Level, log } from "../host/log";
+import { logSafe } from "./access_log";
 import { noProvider } from "../plan/rejection";
 import { upstreamRequest } from "../plan/upstream";
 import { ApiKind } from "../provider/api";
@@ -13,6 +17,7 @@ import { clusterUnavailable, mayWait, parkForLease } from "./cluster_wait";
 import { PoolKind } from "./cluster";
 import { capturesIds, isMultipart, storesNothing } from "./forms";
 import { peerLevel, pickProvider } from "./pick";
+import { Phase } from "./phase";
 import { RequestState } from "./request_state";
 import { reject } from "./response";
 import { loadStates } from "./views";
@@ -75,7 +80,7 @@ function skipMask(r: RequestState, now: i64): bool[] | null {
  * take it (the client is told why if this was to be the first attempt). `only`: that provider
  * and no other (a retry at the same provider; -1: any).
  */
-export function newAttempt(r: RequestState, now: i64, only: i32 = -1): Attempt | null {
+export function newAttempt(r: RequestState, now: i64, only: i32 = -1, quiet: bool = false): Attempt | null {
   const view = r.view!;
   let skip = skipMask(r, now);
   if (only >= 0) {
@@ -85,15 +90,27 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1): Attempt |
     skip = mask;
   }
   const svc = r.svc;
+  // A fallback model: the body still names the client's (rewritten per attempt; not in header mode).
+  const bodyModel = r.model != r.requestedModel ? r.requestedModel : "";
   const picked = pickProvider(view, r.model, r.api.kind, r.need, r.tried, r.headerOnly, svc.rng, now,
-    svc.tokens, skip, svc.cluster, mayWait(r), r.affinityKey);
+    svc.tokens, skip, svc.cluster, mayWait(r), r.affinityKey, bodyModel);
   if (picked.index < 0) {
     if (picked.leaseFor >= 0) {
       if (parkForLease(r, PoolKind.Provider, unchecked(view.providers[picked.leaseFor]).name, now)) return null;
       // No call could start (the pool is degraded now): choose again under the failure mode.
-      return newAttempt(r, now, only);
+      return newAttempt(r, now, only, quiet);
     }
     if (only >= 0) return null;
+    if (r.attempts == 0 && !picked.clusterClosed && !quiet) {
+      // No provider of the model can take it now: its fallbacks (fallbacks), in order.
+      while (switchModel(r, fallbackFor(r))) {
+        const a = newAttempt(r, now, -1, true);
+        if (a !== null || r.phase == Phase.Replied || svc.cluster.parked(r.context_id)) return a;
+      }
+      // The client hears about the model it asked for.
+      r.model = r.requestedModel;
+    }
+    if (quiet) return null;
     if (r.attempts == 0 && picked.clusterClosed) reject(r, clusterUnavailable());
     else if (r.attempts == 0) reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, picked.why, picked.states, now));
     return null;
@@ -107,7 +124,7 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1): Attempt |
   const token = id !== null ? svc.tokens.current(id, now) : null;
   if (id !== null && token === null) {
     picked.reservation!.settle(-1, now);
-    if (r.attempts == 0) {
+    if (r.attempts == 0 && !quiet) {
       reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, NoChoice.AllUnavailable, loadStates(view.slots), now));
     }
     return null;
@@ -150,3 +167,33 @@ export function peerOf(r: RequestState, a: Attempt, now: i64): i32 {
 export function affinityKeyOf(v: string): u64 {
   return fnv1a64(v) | 1;
 }
+
+function consumerOf(r: RequestState): ConsumerConfig | null {
+  return r.consumer >= 0 ? unchecked(r.cfg().consumers[r.consumer]) : null;
+}
+
+/** The fallback model for the client's model ("" none; a model already tried never again; the consumer's models list applies). */
+export function fallbackFor(r: RequestState): string {
+  return nextFallbackModel(r.cfg(), r.requestedModel, r.modelsTried, consumerOf(r));
+}
+
+/** The larger-context model for the request's current model ("" none). */
+export function contextFallbackFor(r: RequestState): string {
+  return contextFallbackModel(r.cfg(), r.model, consumerOf(r), r.modelsTried);
+}
+
+/**
+ * Moves the request to `model` (a fallback): every provider serving it may take it, one that
+ * already failed for the other model included (a per-model fault need not hold for this one).
+ * False when it was tried already.
+ */
+export function switchModel(r: RequestState, model: string): bool {
+  if (model.length == 0 || model == r.model || r.modelsTried.includes(model)) return false;
+  if (enabled(Level.Info)) log(Level.Info, "ai-failover: model " + logSafe(r.model) + " → fallback " + logSafe(model));
+  if (r.modelsTried.length == 0) r.modelsTried = [r.model];
+  r.modelsTried.push(model);
+  r.model = model;
+  if (r.tried.length > 0) r.tried = new Array<bool>(r.view!.providers.length);
+  return true;
+}
+

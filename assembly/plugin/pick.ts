@@ -3,14 +3,14 @@
 // lost race (another worker took the capacity between read and write) chooses again.
 
 import { fits, windowResetAt } from "../admission/window";
-import { Config, ProviderConfig, ProviderType } from "../config/model";
+import { Config, ProviderConfig } from "../config/model";
 import { ProviderState } from "../health/state";
 import { TrialOp } from "../health/ops";
 import { enabled, Level, log } from "../host/log";
 import { getShared, SharedValue } from "../host/calls";
 import { stateOf } from "../host/store";
 import { ApiKind } from "../provider/api";
-import { bodyNeedsModel } from "../provider/route";
+import { takesBodyAsSent } from "../provider/route";
 import { Rng } from "../select/rng";
 import { Choice, choose, isCandidate, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
@@ -39,11 +39,11 @@ export class Picked {
 /**
  * An available provider serving `model` with capacity for `need` tokens, not in `tried`.
  * `headerOnly`: the body will not be rewritten, so providers that need another model name in
- * it are skipped.
+ * it are skipped; `bodyModel` is the model the body names when it is not `model` (a fallback).
  */
 export function pickProvider(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool,
   rng: Rng, now: i64, tokens: Tokens, skip: bool[] | null = null, cluster: ClusterLimiter | null = null, mayWait: bool = false,
-  affinity: u64 = 0): Picked {
+  affinity: u64 = 0, bodyModel: string = ""): Picked {
   const providers = view.providers;
   const n = providers.length;
   const out = new Picked();
@@ -69,7 +69,7 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
       for (let i = 0; i < n; i++) {
         if (unchecked(loaded[i]) || <i64>unchecked(providers[i]).priority > limit) continue;
         unchecked((loaded[i] = true));
-        judge(view, i, model, api, need, headerOnly, now, tokens, skip, clusterOut, states, capacity, creds, reads, deployments);
+        judge(view, i, model, bodyModel, api, need, headerOnly, now, tokens, skip, clusterOut, states, capacity, creds, reads, deployments);
       }
       choice = choose(providers, states, model, now, tried, capacity, rng, <i32>limit, affinity);
       if (choice.index >= 0) break;
@@ -151,7 +151,7 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
  * at the same provider is the better choice (plan/decide.ts).
  */
 export function peerLevel(view: ConfigView, model: string, api: ApiKind, need: i64, tried: bool[], headerOnly: bool, now: i64,
-  tokens: Tokens, skip: bool[] | null, group: i32, self: i32): i32 {
+  tokens: Tokens, skip: bool[] | null, group: i32, self: i32, bodyModel: string = ""): i32 {
   const providers = view.providers;
   const n = providers.length;
   const sc = scratch.size(n);
@@ -160,7 +160,7 @@ export function peerLevel(view: ConfigView, model: string, api: ApiKind, need: i
     const p = unchecked(providers[i]);
     if (i == self || (i < tried.length && unchecked(tried[i]))) continue;
     if (level == 1 && p.priority != group) continue;
-    judge(view, i, model, api, need, headerOnly, now, tokens, skip, null, sc.states, sc.capacity, sc.creds, sc.reads, sc.deployments);
+    judge(view, i, model, bodyModel, api, need, headerOnly, now, tokens, skip, null, sc.states, sc.capacity, sc.creds, sc.reads, sc.deployments);
     if (!isCandidate(p, i, p.priority, model, now, sc.states, tried, sc.capacity)) continue;
     if (p.priority == group) return 2;
     level = 1;
@@ -215,7 +215,7 @@ function nextPriority(providers: ProviderConfig[], above: i64): i64 {
 }
 
 /** Reads candidate i's state and judges whether it could take the request now. */
-function judge(view: ConfigView, i: i32, model: string, api: ApiKind, need: i64, headerOnly: bool, now: i64, tokens: Tokens,
+function judge(view: ConfigView, i: i32, model: string, bodyModel: string, api: ApiKind, need: i64, headerOnly: bool, now: i64, tokens: Tokens,
   skip: bool[] | null, clusterOut: bool[] | null, states: ProviderState[], capacity: bool[], creds: i32[], reads: SharedValue[],
   deployments: Array<DeploymentRead | null>): void {
   const p = unchecked(view.providers[i]);
@@ -244,6 +244,6 @@ function judge(view: ConfigView, i: i32, model: string, api: ApiKind, need: i64,
   if (skip !== null && unchecked(skip[i])) fit = false;
   if (clusterOut !== null && unchecked(clusterOut[i])) fit = false;
   // Header mode: the body will not be rewritten, so a provider that needs another model name in it cannot take it.
-  if (headerOnly && p.type == ProviderType.AzureOpenAI && bodyNeedsModel(p, api) && p.deploymentFor(model) != model) fit = false;
+  if (headerOnly && !takesBodyAsSent(p, api, model, bodyModel.length > 0 ? bodyModel : model)) fit = false;
   unchecked((capacity[i] = fit));
 }

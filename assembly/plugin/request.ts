@@ -212,6 +212,7 @@ export class ClientRequest extends RequestState {
   route(promptTokens: i64, maxTokens: i64, haveBody: bool): bool {
     const cfg = this.cfg();
     const now = nowMs();
+    if (this.requestedModel.length == 0) this.requestedModel = this.model;
     this.need = promptTokens + maxTokens;
     this.maxTokens = maxTokens;
     this.promptEstimate = promptTokens;

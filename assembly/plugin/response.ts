@@ -13,6 +13,8 @@ import { Phase } from "./phase";
 import { RequestState } from "./request_state";
 
 export const PROVIDER_HEADER = "x-ai-failover-provider";
+/** The model that answered, as the configuration names it: the client's, or a fallback (plan/fallback.ts). */
+export const MODEL_HEADER = "x-ai-failover-model";
 export const ATTEMPTS_HEADER = "x-ai-failover-attempts";
 
 const PROVIDER_RATE_LIMIT_HEADERS: string[] = [
@@ -55,6 +57,7 @@ export function decorateResponse(r: RequestState, a: Attempt, h: AnswerHeaders, 
     if ((present & (<u32>1 << <u32>i)) != 0) drop(edit, unchecked(NEVER_TO_CLIENT[i]));
   }
   put(edit, PROVIDER_HEADER, a.provider.name);
+  if (a.model.length > 0) put(edit, MODEL_HEADER, a.model);
   put(edit, ATTEMPTS_HEADER, r.attempts.toString());
   if (r.consumer >= 0) {
     // The client sees its own budget, not the provider's.

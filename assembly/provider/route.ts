@@ -61,6 +61,16 @@ export function bodyNeedsModel(p: ProviderConfig, kind: ApiKind): bool {
   return p.azureApi == AzureApi.V1 || kind == ApiKind.Responses || kind == ApiKind.Conversations;
 }
 
+/**
+ * Can `p` take a request for `model` whose body goes as the client sent it, naming `bodyModel`
+ * (header mode: the body is never rewritten)? Only if `p` does not read the model from the body, or
+ * reads there its own name for `model` (an Azure deployment, an OpenAI provider's `models` map
+ * entry): otherwise it would serve, or refuse, another model than the one chosen.
+ */
+export function takesBodyAsSent(p: ProviderConfig, kind: ApiKind, model: string, bodyModel: string): bool {
+  return !bodyNeedsModel(p, kind) || p.upstreamModel(model) == bodyModel;
+}
+
 /** The health probe path: the models endpoint (authenticated, costs no tokens). */
 export function probePath(p: ProviderConfig): string {
   if (p.healthPath.length > 0) return p.healthPath;

@@ -8,7 +8,7 @@ import { AzureApi, Config, ConsumerConfig, IdentityConfig, IdentityKind, Provide
 import { JsonObject, jsonString } from "./json_out";
 
 /** Environment from "K=V\n…" lines ("K=" is set but empty; lines without '=' are ignored). */
-class TextEnv extends EnvLookup {
+export class TextEnv extends EnvLookup {
   names: string[] = [];
   values: string[] = [];
 
@@ -51,6 +51,7 @@ function providerJson(p: ProviderConfig): string {
     .str("apiVersion", p.apiVersion)
     .raw("deployments", deployments.toString())
     .strs("models", p.models)
+    .raw("modelMap", modelMap(p))
     .str("credential", p.credential.masked())
     .str("credentialSource", p.credentialSource)
     .strs("credentials", maskedAll(p))
@@ -63,6 +64,27 @@ function providerJson(p: ProviderConfig): string {
     .str("healthPath", p.healthPath)
     .str("fingerprint", p.fingerprint)
     .toString();
+}
+
+/** An OpenAI provider's `models` object (model → its name there); {} for a list. */
+function modelMap(p: ProviderConfig): string {
+  const o = new JsonObject();
+  for (let i = 0; i < p.modelTargets.length && i < p.models.length; i++) o.str(unchecked(p.models[i]), unchecked(p.modelTargets[i]));
+  return o.toString();
+}
+
+function fallbacksJson(c: Config): string {
+  const o = new JsonObject();
+  const keys = c.fallbacks.keys();
+  for (let i = 0; i < keys.length; i++) o.strs(unchecked(keys[i]), c.fallbacks.get(unchecked(keys[i])));
+  return o.toString();
+}
+
+function contextFallbacksJson(c: Config): string {
+  const o = new JsonObject();
+  const keys = c.contextWindowFallbacks.keys();
+  for (let i = 0; i < keys.length; i++) o.str(unchecked(keys[i]), c.contextWindowFallbacks.get(unchecked(keys[i])));
+  return o.toString();
 }
 
 function maskedAll(p: ProviderConfig): string[] {
@@ -144,6 +166,8 @@ function configJson(c: Config): string {
       .int("maxEjectionMs", c.cooldown.maxEjectionMs)
       .toString())
     .raw("consumers", "[" + consumers.join(",") + "]")
+    .raw("fallbacks", fallbacksJson(c))
+    .raw("contextWindowFallbacks", contextFallbacksJson(c))
     .raw("streaming", new JsonObject()
       .bool("allow", c.streaming.allow)
       .bool("includeUsage", c.streaming.includeUsage)

@@ -11,3 +11,4 @@ export { healthReset, healthProbe, healthProbeSent, healthResponse, healthTrial,
 export { selectDraws } from "./select_api";
 export { planUpstream, planParse, planClassify, planCharge, planNoProvider, planOverBudget, phaseTransitions, planDecide } from "./plan_api";
 export { rlsEncode, rlsDecode, clusterNameIsProtobuf, redisCommand, redisReply } from "./cluster_api";
+export { planFallback, planUpstreamFor } from "./fallback_api";

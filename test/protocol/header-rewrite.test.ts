@@ -32,6 +32,8 @@ describe("header rewrites in one call", () => {
       m.replace(":path", f.up(":path")!);
       m.replace("api-key", EAST_KEY);
       if (stream) m.remove("content-length");
+      // A stream gets the default first-byte limit (streaming.firstByteTimeout), as Envoy's per-try timeout.
+      if (stream) m.replace("x-envoy-upstream-rq-per-try-timeout-ms", "30000");
       expect(f.upstreamHeaders).toEqual(m.entries);
       expect(f.up(":path")).toContain("/openai/deployments/");
     });
@@ -46,6 +48,7 @@ describe("header rewrites in one call", () => {
     const m = new HeaderMap([[":status", "200"], ["content-type", "application/json"], ...answer]);
     m.remove("api-key");
     m.replace("x-ai-failover-provider", "east");
+    m.replace("x-ai-failover-model", "gpt-4o");
     m.replace("x-ai-failover-attempts", "1");
     expect(f.responseHeaders).toEqual(m.entries);
   });

@@ -36,6 +36,8 @@ export const full = () => ({
   retry: { maxAttempts: 4, onStatus: [429, 503], onConnectFailure: false, maxAnswerBytes: 8388608, onContentFilter: true },
   cooldown: { rateLimitDefault: "5s", authFailure: "10m", baseEjection: "30s", maxEjection: "5m", consecutiveFailures: 5 },
   consumers: [{ name: "team-a", apiKey: CONSUMER_KEY, tokensPerMinute: 5000, requestsPerMinute: 30, models: ["gpt-4o"] }],
+  fallbacks: { "gpt-4o": ["gpt-4o-mini"] },
+  contextWindowFallbacks: { "gpt-4o-mini": "gpt-4o" },
   streaming: { allow: true, includeUsage: false },
   defaults: { maxTokens: 2048 },
   maxRequestBodyBytes: 2097152,

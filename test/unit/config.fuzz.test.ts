@@ -16,10 +16,12 @@ const valid = () => ({
   providers: [
     {
       name: "aoai", type: "azure-openai", cluster: "aoai", host: "aoai.openai.azure.com", apiVersion: "2024-10-21",
-      deployments: { "gpt-4o": "gpt4o" }, auth: { apiKey: AZURE_KEY }, limits: { tokensPerMinute: 1000 },
+      deployments: { "gpt-4o": "gpt4o", "gpt-4o-mini": "mini" }, auth: { apiKey: AZURE_KEY }, limits: { tokensPerMinute: 1000 },
     },
-    { name: "oai", type: "openai", cluster: "oai", host: "api.openai.com", models: ["gpt-4o"], auth: { apiKeyEnv: "OAI_KEY" }, priority: 1 },
+    { name: "oai", type: "openai", cluster: "oai", host: "api.openai.com", models: { "gpt-4o": "gpt-4o-2024-08-06" }, auth: { apiKeyEnv: "OAI_KEY" }, priority: 1 },
   ],
+  fallbacks: { "gpt-4o": ["gpt-4o-mini"], "gpt-4o-mini": ["gpt-4o"] },
+  contextWindowFallbacks: { "gpt-4o-mini": "gpt-4o" },
   healthCheck: { interval: "10s", timeout: "2s" },
   retry: { maxAttempts: 3, onStatus: [429, 503] },
   consumers: [{ name: "team-a", apiKey: CONSUMER_KEY }],
@@ -65,7 +67,7 @@ const words = [
   "providers", "name", "type", "cluster", "host", "basePath", "api", "apiVersion", "deployments", "models", "auth",
   "apiKey", "apiKeyEnv", "priority", "weight", "limits", "tokensPerMinute", "healthCheck", "path", "interval",
   "timeout", "retry", "maxAttempts", "onStatus", "cooldown", "consumers", "streaming", "defaults", "maxTokens",
-  "seed", "logLevel", "_rules_", "_match_route_", "_match_domain_", "_match_service_", "_match_route_prefix_", "upstreamTimeout", "maxRequestBodyBytes",
+  "seed", "logLevel", "fallbacks", "contextWindowFallbacks", "gpt-4o", "gpt-4o-mini", "_rules_", "_match_route_", "_match_domain_", "_match_service_", "_match_route_prefix_", "upstreamTimeout", "maxRequestBodyBytes",
 ];
 const scalars = fc.oneof(
   fc.constantFrom("azure-openai", "openai", "10s", "1.5s", "500ms", "2m", "-1s", "", "/v1", "https://x", "h:99999",

@@ -39,7 +39,7 @@ describe("valid configuration → completed model", () => {
         {
           name: "aoai-east-ptu", type: "azure-openai", cluster: "aoai-east", host: "aoai-east.openai.azure.com",
           basePath: "", api: "classic", apiVersion: "2024-10-21",
-          deployments: { "gpt-4o": "gpt4o-ptu", "gpt-4o-mini": "mini" }, models: ["gpt-4o", "gpt-4o-mini"],
+          deployments: { "gpt-4o": "gpt4o-ptu", "gpt-4o-mini": "mini" }, models: ["gpt-4o", "gpt-4o-mini"], modelMap: {},
           credential: "****cdef", credentialSource: "apiKey", credentials: ["****cdef"], credentialSources: ["apiKey"], quota: "shared",
           priority: 0, weight: 3, includeUsage: true,
           limits: { tokensPerMinute: 10000, requestsPerMinute: 60, minRemainingTokens: 500, minRemainingRequests: 2, windowMs: 60000 },
@@ -47,7 +47,7 @@ describe("valid configuration → completed model", () => {
         },
         {
           name: "openai-payg", type: "openai", cluster: "openai", host: "api.openai.com:443",
-          basePath: "/v1", api: "", apiVersion: "", deployments: {}, models: ["gpt-4o", "gpt-4o-mini"],
+          basePath: "/v1", api: "", apiVersion: "", deployments: {}, models: ["gpt-4o", "gpt-4o-mini"], modelMap: {},
           credential: "****wxyz", credentialSource: "apiKeyEnv:OAI_KEY", credentials: ["****wxyz"], credentialSources: ["apiKeyEnv:OAI_KEY"],
           quota: "shared", priority: 1, weight: 1, includeUsage: false,
           limits: { tokensPerMinute: 0, requestsPerMinute: 0, minRemainingTokens: 0, minRemainingRequests: 0, windowMs: 60000 },
@@ -59,6 +59,8 @@ describe("valid configuration → completed model", () => {
       cooldown: { defaultRateLimitMs: 5000, authFailureMs: 600000, consecutiveFailures: 5, baseEjectionMs: 30000, maxEjectionMs: 300000 },
       identities: [],
       consumers: [{ name: "team-a", credential: "****5b4a", credentialSource: "apiKey", tokensPerMinute: 5000, requestsPerMinute: 30, models: ["gpt-4o"] }],
+      fallbacks: { "gpt-4o": ["gpt-4o-mini"] },
+      contextWindowFallbacks: { "gpt-4o-mini": "gpt-4o" },
       streaming: { allow: true, includeUsage: false },
       defaultMaxTokens: 2048,
       defaultImageTokens: 1445,
@@ -396,9 +398,9 @@ describe("null counts as absent for optional fields (Higress YAML `key:` with no
     walk(full(), "");
     let optional = 0;
     for (const p of paths) {
-      // Entries of the deployments map are data, not optional fields: `gpt-4o:` with no
-      // deployment is a mistake and stays an error (see below).
-      if (/\.deployments\./.test(p)) continue;
+      // Entries of the deployments and fallback maps are data, not optional fields: `gpt-4o:`
+      // with no deployment (or fallback) is a mistake and stays an error (see below).
+      if (/(^|\.)(deployments|fallbacks|contextWindowFallbacks)\./.test(p)) continue;
       const absent = run(withAt(full(), p, undefined));
       const nulled = run(withAt(full(), p, null));
       if (absent.config !== undefined) {
@@ -428,6 +430,7 @@ describe("null counts as absent for optional fields (Higress YAML `key:` with no
       streaming: { allow: null, includeUsage: null },
       defaults: { maxTokens: null },
       maxRequestBodyBytes: null, upstreamTimeout: null, logLevel: null, seed: null, mode: null, _rules_: null,
+      fallbacks: null, contextWindowFallbacks: null,
     };
     const c = configOf(nulls);
     expect(c).toEqual(configOf(dropNulls(nulls)));
@@ -467,6 +470,7 @@ describe("null counts as absent for optional fields (Higress YAML `key:` with no
       ["consumers[0].name: required (a unique name: letters, digits, '.', '_' or '-'), found null"]],
     ["null inside a list is still an error", { ...minimal(), retry: { onStatus: [429, null] } }, ["retry.onStatus[1]: expected an integer between 400 and 599, found null"]],
     ["a null deployment is still an error", { providers: [{ ...azure(), deployments: { "gpt-4o": null } }] }, ["providers[0].deployments.gpt-4o: expected a string, found null"]],
+    ["a null fallback list is still an error", { ...minimal(), fallbacks: { "gpt-4o": null } }, ["fallbacks.gpt-4o: expected an array, found null"]],
     ["an unknown field set to null is still unknown", { ...minimal(), retyr: null }, ["retyr: unknown field (did you mean retry?)"]],
   ] as [string, Json, string[]][])("errors stay errors: %s", (_n, cfg, expected) => {
     expect(errorsOf(cfg)).toEqual(expected);

@@ -46,6 +46,10 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
   "rule: same name, different record": "provider identity across the global config and each rule",
   "rule: same name, different key": "provider identity across the global config and each rule",
   "rule: consumer key = a rule provider's key": "equality of credentials across the merged rule view",
+  "a fallback to a model no provider serves": "models served by the providers, across sections",
+  "a model falling back to itself": "a list entry equal to its own key",
+  "a context fallback to itself": "a value equal to its own key",
+  "a contextWindowFallbacks loop": "a walk through the map",
 };
 
 const VALID_CASES: [string, unknown][] = [
@@ -84,6 +88,11 @@ const VALID_CASES: [string, unknown][] = [
   }],
   ["a credential member null, the other set", withAt(minimal(), "providers.0.auth", { apiKey: null, apiKeyEnv: "OAI_KEY" })],
   ["a rule member null", { providers: [openai()], _rules_: [{ _match_route_: ["r"], retry: null, _rules_: null, _match_domain_: null }] }],
+  ["OpenAI models as a map to the provider's names", { providers: [{ ...openai(), models: { "gpt-4o": "gpt-4o-2024-08-06", "gpt-4o-mini": "gpt-4o-mini" } }] }],
+  ["fallbacks and contextWindowFallbacks", {
+    providers: [azure(), openai()], fallbacks: { "gpt-4o": ["gpt-4o-mini"], "gpt-4o-mini": ["gpt-4o"] }, contextWindowFallbacks: { "gpt-4o-mini": "gpt-4o" },
+    _rules_: [{ _match_route_: ["r"], fallbacks: {}, contextWindowFallbacks: null }],
+  }],
 ];
 
 const EXTRA_INVALID: [string, unknown][] = [
@@ -131,6 +140,21 @@ const EXTRA_INVALID: [string, unknown][] = [
   ["providers null", { providers: null }],
   ["auth with both null", withAt(minimal(), "providers.0.auth", { apiKey: null, apiKeyEnv: null })],
   ["a null deployment", { providers: [{ ...azure(), deployments: { "gpt-4o": null } }] }],
+  ["OpenAI models map with an empty name", { providers: [{ ...openai(), models: { "gpt-4o": "" } }] }],
+  ["OpenAI models map with an empty model", { providers: [{ ...openai(), models: { "": "x" } }] }],
+  ["OpenAI models map with a number", { providers: [{ ...openai(), models: { "gpt-4o": 4 } }] }],
+  ["fallbacks: a list that is a string", { ...minimal(), fallbacks: { "gpt-4o": "gpt-4o-mini" } }],
+  ["fallbacks: an empty list", { ...minimal(), fallbacks: { "gpt-4o": [] } }],
+  ["fallbacks: nine models", { ...minimal(), fallbacks: { "gpt-4o": Array.from({ length: 9 }, (_, i) => `m${i}`) } }],
+  ["fallbacks: a duplicate", { ...minimal(), fallbacks: { "gpt-4o": ["gpt-4o-mini", "gpt-4o-mini"] } }],
+  ["fallbacks: an empty key", { ...minimal(), fallbacks: { "": ["gpt-4o"] } }],
+  ["fallbacks: an array", { ...minimal(), fallbacks: ["gpt-4o"] }],
+  ["contextWindowFallbacks: a list", { ...minimal(), contextWindowFallbacks: { "gpt-4o": ["gpt-4o-mini"] } }],
+  ["contextWindowFallbacks: an empty model", { ...minimal(), contextWindowFallbacks: { "gpt-4o": "" } }],
+  ["a fallback to a model no provider serves", { ...minimal(), fallbacks: { "gpt-4o": ["gpt-5"] } }],
+  ["a model falling back to itself", { ...minimal(), fallbacks: { "gpt-4o": ["gpt-4o"] } }],
+  ["a context fallback to itself", { ...minimal(), contextWindowFallbacks: { "gpt-4o": "gpt-4o" } }],
+  ["a contextWindowFallbacks loop", { ...minimal(), contextWindowFallbacks: { "gpt-4o": "gpt-4o-mini", "gpt-4o-mini": "gpt-4o" } }],
   ["an unknown field set to null", { ...minimal(), retyr: null }],
   ["rule without a match", { ...minimal(), _rules_: [{ retry: { maxAttempts: 5 } }] }],
   ["rule with only a null match", { ...minimal(), _rules_: [{ _match_route_: null }] }],
