@@ -190,6 +190,14 @@ export class ProviderConfig {
    * first token takes minutes is not cut once its headers came.
    */
   firstByteTimeoutMs: i64 = -1;
+  /**
+   * Time a streamed answer of this provider may take to its first token, ms, from when the
+   * attempt went upstream (-1: the top-level firstTokenTimeout; 0: none). The stream's headers are
+   * held until then (plugin/response.ts): past it, the attempt fails over like a first-byte timeout.
+   */
+  firstTokenTimeoutMs: i64 = -1;
+  /** Longest silence of a stream that is answering, ms, before it is given up as stalled (-1: the top-level streamIdleTimeout; 0: none). */
+  streamIdleTimeoutMs: i64 = -1;
   limits: Limits = new Limits();
   /** Health probe path override (default: the models endpoint for the type). */
   healthPath: string = "";
@@ -390,6 +398,23 @@ export class Config {
   }
   /** firstByteTimeout was set at the top level (even to 0: no limit, streams included). */
   firstByteExplicit: bool = false;
+  /** Default time a streamed answer may take to its first token, ms (0: none; per provider too). */
+  firstTokenTimeoutMs: i64 = 0;
+  /**
+   * Default longest silence of a stream that is answering, ms (0: none): below the HCM's own
+   * stream_idle_timeout (5 min by default), so that the gateway, not Envoy's reset, ends it.
+   */
+  streamIdleTimeoutMs: i64 = 240000;
+
+  /** The first-token limit of a streamed answer of `p`, ms (0: none). */
+  firstTokenTimeoutFor(p: ProviderConfig): i64 {
+    return p.firstTokenTimeoutMs >= 0 ? p.firstTokenTimeoutMs : this.firstTokenTimeoutMs;
+  }
+
+  /** The stall limit of a stream of `p`, ms (0: none). */
+  streamIdleTimeoutFor(p: ProviderConfig): i64 {
+    return p.streamIdleTimeoutMs >= 0 ? p.streamIdleTimeoutMs : this.streamIdleTimeoutMs;
+  }
   /**
    * `mode: "headers"`: route from the path and headers alone (x-ai-model, Azure deployment in
    * the path; tokens estimated from content-length) — for Envoys without

@@ -1,7 +1,7 @@
 // Entry of the unit-test build (test/setup/build-unit.ts → test/.build/unit/unit.wasm).
 // Each layer re-exports its test-facing functions here; keep the functions in their own files.
 
-export { configSummary } from "./config_api";
+export { configSummary, configStreamLimits } from "./config_api";
 export {
   coreScanRequest, coreClassifyPath, coreClassifyObject, coreRoute, coreChoose, coreProbes, coreResponses, coreStateRoundTrip,
 } from "./core_api";
