@@ -20,7 +20,7 @@ export const enum AnswerKind {
   ServerError = 4,
   /** No answer: reset, connect failure (status 0). */
   Reset = 5,
-  /** The router's 504: no response headers within firstByteTimeout (or no first token within firstTokenTimeout). */
+  /** The router's 504: no response headers within firstByteTimeout. */
   FirstByteTimeout = 6,
   /** 404 DeploymentNotFound / model_not_found: this provider does not serve the model. */
   ModelNotServed = 7,
@@ -32,6 +32,11 @@ export const enum AnswerKind {
   ContextLength = 10,
   /** Any other 4xx: the client's own fault, passed on. */
   ClientError = 11,
+  /**
+   * A stream whose headers came but whose first token did not within firstTokenTimeout (its
+   * headers are held meanwhile): a timeout of the provider's, as a 504.
+   */
+  FirstTokenTimeout = 12,
 }
 
 /** What is done next. */
@@ -108,6 +113,7 @@ export function failoverReason(a: Answer): string {
     case AnswerKind.CredentialRejected: return "credential_rejected";
     case AnswerKind.Reset: return "reset";
     case AnswerKind.FirstByteTimeout: return "first_byte_timeout";
+    case AnswerKind.FirstTokenTimeout: return "first_token_timeout";
     case AnswerKind.ModelNotServed: return "model_not_served";
     case AnswerKind.NotHeldHere: return "not_owner";
     case AnswerKind.ContentFilter: return "content_filter";
@@ -127,6 +133,7 @@ function retryable(a: Answer, p: RetryConfig): bool {
     case AnswerKind.QuotaExhausted:
     case AnswerKind.ServerError:
     case AnswerKind.FirstByteTimeout:
+    case AnswerKind.FirstTokenTimeout:
       return p.onStatus.includes(a.status);
   }
   return false;
@@ -195,6 +202,7 @@ function movesToFallback(a: Answer): bool {
     case AnswerKind.ServerError:
     case AnswerKind.Reset:
     case AnswerKind.FirstByteTimeout:
+    case AnswerKind.FirstTokenTimeout:
     case AnswerKind.ModelNotServed:
       return true;
   }
