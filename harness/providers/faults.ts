@@ -10,11 +10,12 @@
  *   x-mock-target: aoai-east          only this provider obeys the x-mock-* headers
  *   x-mock-status: 503                answer 503 with the provider's default error body
  *   x-mock-fault: reset | hang | rate-limit | rate-limit-no-headers | insufficient-quota
- *                 | content-filter | content-filter-output | cut-stream:<K>
+ *                 | content-filter | content-filter-output | cut-stream:<K> | stall-stream:<K>
  *   x-mock-retry-after-ms: 2500       with rate-limit
  *   x-mock-latency-ms: 200            extra delay before the response headers
  *   x-mock-completion-tokens: 20      answer length
  *   x-mock-first-chunk-ms / x-mock-chunk-interval-ms   stream timing
+ *   x-mock-first-token-ms: 6000       the first content frame this late (the frames before it at once)
  */
 import type { ApiName, Fault, FaultAction, StreamTiming } from "./types.ts";
 
@@ -79,7 +80,11 @@ export function readHeaderScript(headers: Record<string, string>, providerName: 
   const script: HeaderScript = {
     latencyMs: num(headers["x-mock-latency-ms"]),
     completionTokens: num(headers["x-mock-completion-tokens"]),
-    timing: { firstChunkMs: num(headers["x-mock-first-chunk-ms"]), chunkIntervalMs: num(headers["x-mock-chunk-interval-ms"]) },
+    timing: {
+      firstChunkMs: num(headers["x-mock-first-chunk-ms"]),
+      chunkIntervalMs: num(headers["x-mock-chunk-interval-ms"]),
+      firstTokenMs: num(headers["x-mock-first-token-ms"]),
+    },
   };
   const status = num(headers["x-mock-status"]);
   if (status !== undefined) script.fault = { type: "status", status };
@@ -87,7 +92,9 @@ export function readHeaderScript(headers: Record<string, string>, providerName: 
   if (f) {
     const retryAfterMs = num(headers["x-mock-retry-after-ms"]);
     const cut = /^cut-stream:(\d+)$/.exec(f);
+    const stall = /^stall-stream:(\d+)$/.exec(f);
     if (cut) script.fault = { type: "cutStream", afterChunks: Number(cut[1]) };
+    else if (stall) script.fault = { type: "stallStream", afterChunks: Number(stall[1]) };
     else if (f === "reset") script.fault = { type: "reset" };
     else if (f === "hang") script.fault = { type: "hang" };
     else if (f === "rate-limit") script.fault = { type: "rateLimit", retryAfterMs };

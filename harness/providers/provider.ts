@@ -89,7 +89,7 @@ class MockProviderServer implements MockProvider {
   private readonly entraTokens: Set<string>;
   private readonly models: Record<string, ModelSpec> | undefined;
   private latencyMs: number;
-  private timing: Required<StreamTiming>;
+  private timing: StreamTiming & { firstChunkMs: number; chunkIntervalMs: number };
   private admitted = 0;
   private seq = 0;
   private readonly responseStore: ResponseStore;
@@ -109,7 +109,7 @@ class MockProviderServer implements MockProvider {
     this.entraTokens = new Set(opts.entraTokens ?? []);
     this.models = normalizeModels(opts.models);
     this.latencyMs = opts.latencyMs ?? 0;
-    this.timing = { firstChunkMs: opts.stream?.firstChunkMs ?? 0, chunkIntervalMs: opts.stream?.chunkIntervalMs ?? 0 };
+    this.timing = { firstChunkMs: opts.stream?.firstChunkMs ?? 0, chunkIntervalMs: opts.stream?.chunkIntervalMs ?? 0, firstTokenMs: opts.stream?.firstTokenMs };
     const t = opts.timing ?? {};
     const maxStored = opts.maxStored ?? 10_000;
     this.responseStore = new ResponseStore(maxStored, {
@@ -413,16 +413,19 @@ class MockProviderServer implements MockProvider {
     rec.outcome = "ok";
     res.writeHead(200, { ...okHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
     res.flushHeaders();
+    const firstTokenMs = script.timing.firstTokenMs ?? this.timing.firstTokenMs;
     const end = await writeFrames(res, frames, {
       firstChunkMs: script.timing.firstChunkMs ?? this.timing.firstChunkMs,
       chunkIntervalMs: script.timing.chunkIntervalMs ?? this.timing.chunkIntervalMs,
+      firstToken: firstTokenMs !== undefined ? { frame: firstPieceFrame, ms: firstTokenMs } : undefined,
       cutAfter: fault?.type === "cutStream" ? fault.afterChunks : undefined,
+      stallAfter: fault?.type === "stallStream" ? fault.afterChunks : undefined,
       signal: this.closing.signal,
       sentAt: (rec.frameSentAt = []),
     });
     rec.completed = end.end === "completed";
     if (!rec.completed) {
-      rec.outcome = end.end === "cut" ? "fault:cut-stream" : end.end;
+      rec.outcome = end.end === "cut" ? "fault:cut-stream" : end.end === "stalled" ? "fault:stall-stream" : end.end;
       rec.completionTokens = Math.min(answer.pieces.length, Math.max(0, end.written - firstPieceFrame));
     }
   }
