@@ -103,6 +103,19 @@ export class ResponseScan {
     if (ev !== null) ev.feed(chunk);
   }
 
+  /**
+   * The stream carried more than a content-free preamble (a role delta, Azure's
+   * prompt_filter_results frame): a content event, its end ([DONE], a terminal event) or its
+   * usage. What a stream's first token is (plugin/response.ts holds a stream until then).
+   */
+  get pastPreamble(): bool {
+    if (this.eventCount > 0 || this.usage.found) return true;
+    const done = this.done;
+    const di = this.doneIncomplete;
+    const df = this.doneFailed;
+    return (done !== null && done.found) || (di !== null && di.found) || (df !== null && df.found);
+  }
+
   /** Content events counted, or -1 when the answer was not a stream. */
   get eventCount(): i64 {
     const ev = this.events;

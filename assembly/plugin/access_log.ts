@@ -69,7 +69,8 @@ export function recordRequest(r: RequestState, a: Attempt | null, c: Charge, now
     b.ascii(" consumer=").str(consumer).ascii(" api=").ascii(apiName(r.api.kind)).ascii(" model=");
     writeLogSafe(b, r.model);
     b.ascii(" status=").dec(r.status).ascii(" attempts=").dec(r.attempts)
-      .ascii(stream ? " stream=true" : " stream=false")
+      // stream=stalled: the gateway ended a stream that went silent (streamIdleTimeout).
+      .ascii(a !== null && a.stalled ? " stream=stalled" : stream ? " stream=true" : " stream=false")
       .ascii(" prompt_tokens=").dec(c.input).ascii(" completion_tokens=").dec(c.output)
       .ascii(c.estimated ? " estimated=true" : " estimated=false").ascii(" ttfb_ms=").dec(ttfb).ascii(" total_ms=").dec(now - r.startedMs);
     // Only after a failover: why each earlier attempt was left.

@@ -29,6 +29,23 @@ import { TimerOwner } from "./request_timers";
 /** Window for reading an http_call answer that is only accounted. */
 const WINDOW: u32 = 64 << 10;
 
+/**
+ * A streamed in-band answer held until its first token (firstTokenTimeout): its headers as read,
+ * its health verdict (recorded when it is released or given up), and how far its buffered body
+ * was scanned.
+ */
+export class HeldStream {
+  /** Bytes of the buffered body scanned so far: what precedes them is what the client will get. */
+  scanned: u32 = 0;
+  /** The scan changes the body's bytes (the usage event is stripped): content-length goes. */
+  changes: bool = false;
+  /** An error event came: the wait ends, the client gets it. */
+  error: bool = false;
+  /** The last bytes scanned (an error event split by a chunk is found across it). */
+  tail: Uint8Array = new Uint8Array(0);
+  constructor(public headers: AnswerHeaders, public verdict: Verdict, public limitMs: i64) {}
+}
+
 /** What an attempt needs of its request (AssemblyScript has no closures: an interface by subclass). */
 export abstract class AttemptOwner extends TimerOwner {
   /** An http_call attempt answered while the client is still there. */
@@ -75,6 +92,10 @@ export class Attempt extends CalloutHandler {
   sentMs: i64 = 0;
   /** Ids to record as this provider's when it answers with success (a request that looked for their owner). */
   ownedIds: string[] | null = null;
+  /** The in-band stream is held until its first token (null: not held). */
+  held: HeldStream | null = null;
+  /** The stream went silent past streamIdleTimeout and was ended by the gateway (the access line's stream=stalled). */
+  stalled: bool = false;
 
   constructor(owner: AttemptOwner, public readonly view: ConfigView, public readonly index: i32,
     public readonly reservation: Reservation<ProviderState>, public readonly upstream: UpstreamRequest,
@@ -135,6 +156,18 @@ export class Attempt extends CalloutHandler {
       log(Level.Warn, "ai-failover: provider " + p.name + " unavailable after status " + v.status.toString() +
         (v.retryAfterMs > 0 ? " (retry after " + v.retryAfterMs.toString() + " ms)" : ""));
     } else if (op.closed) log(Level.Info, "ai-failover: provider " + p.name + " back in service: its trial request succeeded");
+  }
+
+  /**
+   * The answer (a 200 stream) is held for its first token: it counts as answered for the
+   * accounting (a client that leaves meanwhile is charged like a cut stream), while its health
+   * verdict waits for the first token or the limit.
+   */
+  hold(h: AnswerHeaders, v: Verdict, limitMs: i64): HeldStream {
+    this.status = v.status;
+    const held = new HeldStream(h, v, limitMs);
+    this.held = held;
+    return held;
   }
 
   /** A 401/403 to this attempt's credential: set aside (plugin/credentials.ts) rather than ejecting the provider? */

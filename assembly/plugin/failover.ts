@@ -5,7 +5,7 @@
 // attempt's.
 
 import {
-  AnswerHeaders, answerOf, classifyAnswer, ERROR_BODY_PREFIX, mayBeRouterTimeout, needsBody,
+  AnswerHeaders, answerOf, classifyAnswer, ERROR_BODY_PREFIX, firstTokenTimedOut, firstTokenVerdict, mayBeRouterTimeout, needsBody,
 } from "../plan/answer";
 import { Answer, AnswerKind, decide, Next, Situation, wantsPeer } from "../plan/decide";
 import { noProvider, upstreamAnswerTooLarge, upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
@@ -21,7 +21,7 @@ import { contextFallbackFor, fallbackFor, newAttempt, peerOf, switchModel } from
 import { Phase } from "./phase";
 import { RequestState } from "./request_state";
 import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
-import { ATTEMPTS_HEADER, clientHeaders, MODEL_HEADER, PROVIDER_HEADER, reject, respond } from "./response";
+import { ATTEMPTS_HEADER, clientHeaders, MODEL_HEADER, PROVIDER_HEADER, reject, releaseHeld, respond, streamStalled } from "./response";
 import { loadStates } from "./views";
 
 /** Response headers of an http_call attempt that are passed on to the client. */
@@ -139,7 +139,8 @@ function sendNext(r: RequestState, now: i64, why: string, only: i32 = -1): bool 
     if (enabled(Level.Info)) {
       log(Level.Info, "ai-failover: " + (next.index == prev.index ? "retry at " : "failover " + prev.provider.name + " → ") + next.provider.name +
         " (attempt " + (r.attempts + 1).toString() + ", previous status " + r.status.toString() + ", " + why +
-        (why == "first_byte_timeout" ? ": no answer within " + prev.upstream.firstByteMs.toString() + " ms, firstByteTimeout" : "") + ")");
+        (why == "first_byte_timeout" ? ": no answer within " + prev.upstream.firstByteMs.toString() + " ms, firstByteTimeout" : "") +
+        (why == "first_token_timeout" && prev.held !== null ? ": no first token within " + prev.held!.limitMs.toString() + " ms, firstTokenTimeout" : "") + ")");
     }
     r.attempt = next;
     r.attempts++;
@@ -176,7 +177,32 @@ function retryDue(r: RequestState, now: i64): void {
 /** A timer of the request's is due (plugin/request_timers.ts). */
 export function timerDue(r: RequestState, timer: Timer, now: i64): void {
   if (timer == Timer.Retry) retryDue(r, now);
+  else if (timer == Timer.FirstToken) firstTokenDue(r, now);
+  else if (timer == Timer.Stalled) streamStalled(r);
   else errorBodyExpired(r, now);
+}
+
+/**
+ * A held stream got no first token within firstTokenTimeout: the request moves on like after a
+ * first-byte timeout (the held answer is replaced by the next attempt's, a local reply; the
+ * provider is charged a failure). When nobody else can take it, the stream goes on as it is:
+ * waiting longer for the one provider that answers serves the client better than an error.
+ */
+function firstTokenDue(r: RequestState, now: i64): void {
+  const a = r.attempt;
+  if (a === null || a.held === null || r.phase != Phase.Forwarded) return;
+  const held = a.held!;
+  if (afterAnswer(r, a, firstTokenTimedOut(), now)) {
+    a.held = null;
+    a.answered(firstTokenVerdict(held.verdict), now);
+    return;
+  }
+  if (enabled(Level.Warn)) {
+    log(Level.Warn, "ai-failover: provider " + a.provider.name + " sent no first token within " + held.limitMs.toString() +
+      " ms (firstTokenTimeout) and no other provider can take the request: its stream goes on");
+  }
+  releaseHeld(r, a, now);
+  continueResponse();
 }
 
 /** An http_call attempt answered while the client is still there. */

@@ -28,7 +28,7 @@ import { afterAnswer, attemptAnswered, HELD_DELIVERED, HELD_MORE, heldErrorChunk
 import { headerModeBody } from "./header_mode";
 import { Phase } from "./phase";
 import { affinityKeyOf, findOwner, newAttempt, pinTo } from "./next_attempt";
-import { reject, respond, RESPONSE_WATCH, stripResponseTrailers } from "./response";
+import { heldStreamChunk, holdForFirstToken, reject, respond, RESPONSE_WATCH, stripResponseTrailers } from "./response";
 import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
 import { RequestState, NO_NAMES } from "./request_state";
 import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
@@ -245,6 +245,7 @@ export class ClientRequest extends RequestState {
     }
     this.attempt = attempt;
     this.attempts = 1;
+    attempt.sentMs = now;
     const up = attempt.upstream;
     // Envoy never recomputes content-length: a stale one would truncate or hang the upstream.
     const rewritesBody = haveBody && up.bodyChanged;
@@ -267,8 +268,11 @@ export class ClientRequest extends RequestState {
     this.status = h.status;
     const now = nowMs();
     this.headersMs = now;
+    const v = classifyAnswer(h, null);
+    // A stream with a first-token limit waits for its first token with its headers held.
+    if (!endOfStream && holdForFirstToken(this, a, h, v, now)) return FilterHeadersStatusValues.StopIteration;
     // Cool the provider down at once (no other request may pick it meanwhile).
-    a.answered(classifyAnswer(h, null), now);
+    a.answered(v, now);
     if (readsErrorBody(this, h.status) && !endOfStream && !this.headerOnly) {
       // A 429 may also be a quota error (insufficient_quota: a long ejection, not a short
       // cooldown), a 404 may say the provider does not serve the model (DeploymentNotFound): read
@@ -298,6 +302,12 @@ export class ClientRequest extends RequestState {
       if (held == HELD_MORE) return FilterDataStatusValues.StopIterationAndBuffer;
       return held == HELD_DELIVERED ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
     }
+    // A stream held until its first token: buffered until then, then headers and buffer at once.
+    if (a.held !== null) {
+      return heldStreamChunk(this, a, <u32>bodySize, endOfStream) ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationAndBuffer;
+    }
+    // Given up as stalled: nothing more reaches the client (its end is on its way).
+    if (a.stalled) return FilterDataStatusValues.StopIterationNoBuffer;
     let chunk: Uint8Array;
     if (bodySize > 0) {
       const raw = getBuffer(BufferType.ResponseBody, 0, <u32>bodySize);
@@ -310,6 +320,7 @@ export class ClientRequest extends RequestState {
     }
     const out = a.chunk(chunk, endOfStream);
     if (out !== chunk) setBuffer(BufferType.ResponseBody, 0, <u32>chunk.length, out.buffer);
+    if (endOfStream) this.svc.timers.unwatch(this.context_id);
     return FilterDataStatusValues.Continue;
   }
 
@@ -322,6 +333,7 @@ export class ClientRequest extends RequestState {
     const now = nowMs();
     this.svc.bodyWait.ended(this.context_id, now);
     this.svc.timers.release(this.context_id);
+    this.svc.timers.unwatch(this.context_id);
     if (this.view === null) return;
     const a = this.attempt;
     let c = NO_CHARGE;
