@@ -1,14 +1,16 @@
 // What a stream of server-sent events says of its answer, read as it passes: whether the answer
-// finished, how many content events it carried and how many bytes of content text (the base of
-// an estimate when the provider reports no usage).
+// finished, the usage the provider reported, how many content events it carried and how many
+// bytes of content text (the base of an estimate when the provider reports no usage).
 //
 // One pass over each byte, two levels at once, chunks split anywhere:
 // - SSE (the WHATWG event-stream format): field lines, a blank line ends an event, lines end with
 //   CRLF, LF or CR, one optional space after the colon; several `data:` lines of one event are
 //   one JSON text joined by line feeds (a line break is JSON whitespace).
 // - JSON, structurally: container depth, strings (escapes), keys — any JSON whitespace anywhere
-//   (`"delta": {"content": "…"}` reads as `"delta":{"content":"…"}`). No tree, no copies but
-//   a key's first bytes; a malformed event is forgotten at its end.
+//   (`"delta": {"content": "…"}` reads as `"delta":{"content":"…"}`). No tree, no copies (a key
+//   or type is compared where it lies; only one split by a chunk is kept); strings are skipped
+//   eight bytes a step; keys are only compared at the depths where one matters. A malformed event
+//   is forgotten at its end.
 //
 // Two shapes of answer:
 // - CHOICES (Chat Completions, Completions): `choices[]` of each event's object; a choice's
@@ -23,10 +25,14 @@
 //   speech.audio.done, image_generation.completed, image_edit.completed). A content event: a
 //   type `*.delta` other than audio (base64, not text); its top-level `delta` string is content.
 // Either shape: a `data: [DONE]` event (the data starts with [DONE], as the openai SDK reads
-// it) is the provider's explicit clean end, and counts as complete.
+// it) is the provider's explicit clean end, and counts as complete. Usage: a `usage` object at
+// an event's top level (chat) or one level down (Responses: `response.usage`), its counters
+// prompt_tokens / input_tokens, completion_tokens / output_tokens, total_tokens read as
+// lib/usage.ts reads them (the last object with any wins; `"usage": null` is none).
 
+import { Usage } from "./usage";
 import {
-  CH_BACKSLASH, CH_COLON, CH_COMMA, CH_CR, CH_LBRACE, CH_LBRACKET, CH_LF, CH_QUOTE, CH_RBRACE, CH_RBRACKET, findEither, isWs, utf8,
+  CH_BACKSLASH, CH_COLON, CH_COMMA, CH_CR, CH_LBRACE, CH_LBRACKET, CH_LF, CH_QUOTE, CH_RBRACE, CH_RBRACKET, CH_SPACE, findEither, utf8,
 } from "./bytes";
 
 export const SHAPE_CHOICES: i32 = 0;
@@ -56,15 +62,99 @@ const K_FINISH: u8 = 3;
 const K_CONTENT: u8 = 4; // content, text, refusal, reasoning_content, reasoning, arguments
 const K_TYPE: u8 = 5;
 const K_DELTA: u8 = 6;
+const K_USAGE: u8 = 7;
+// A usage object's counters (K_COUNT + their slot).
+const K_COUNT: u8 = 8;
+const SLOT_PROMPT: u8 = 0;
+const SLOT_INPUT: u8 = 1;
+const SLOT_COMPLETION: u8 = 2;
+const SLOT_OUTPUT: u8 = 3;
+const SLOT_TOTAL: u8 = 4;
 
-/** Bytes kept of a key or a type (longer ones are none of the known ones). */
+/** Bytes kept of a key or a type split by a chunk (longer ones are none of the known ones). */
 const KEEP: i32 = 64;
 
-const KEYS: Uint8Array[] = [
-  utf8("choices"), utf8("index"), utf8("finish_reason"), utf8("content"), utf8("text"), utf8("refusal"),
-  utf8("reasoning_content"), utf8("reasoning"), utf8("arguments"), utf8("type"), utf8("delta"),
-];
-const KEY_IDS: u8[] = [K_CHOICES, K_INDEX, K_FINISH, K_CONTENT, K_CONTENT, K_CONTENT, K_CONTENT, K_CONTENT, K_CONTENT, K_TYPE, K_DELTA];
+// The known keys as little-endian words, compared by length first (no call per key).
+@inline function w32(s: string, at: i32): u32 {
+  return <u32>s.charCodeAt(at) | (<u32>s.charCodeAt(at + 1) << 8) | (<u32>s.charCodeAt(at + 2) << 16) | (<u32>s.charCodeAt(at + 3) << 24);
+}
+@inline function w64(s: string, at: i32): u64 {
+  return <u64>w32(s, at) | (<u64>w32(s, at + 4) << 32);
+}
+const TEXT = w32("text", 0);
+const TYPE = w32("type", 0);
+const INDE = w32("index", 0);
+const DELT = w32("delta", 0);
+const CHOI = w32("choices", 0);
+const ICES = w32("choices", 3);
+const CONT = w32("content", 0);
+const TENT = w32("content", 3);
+const REFU = w32("refusal", 0);
+const USAL = w32("refusal", 3);
+const REASONIN = w64("reasoning", 0);
+const ARGUMENT = w64("arguments", 0);
+const FINISH_R = w64("finish_reason", 0);
+const H_REASON = w64("finish_reason", 5);
+const REASONING_CONTENT_A = w64("reasoning_content", 0);
+const REASONING_CONTENT_B = w64("reasoning_content", 8);
+const USAG = w32("usage", 0);
+const PROMPT_T = w64("prompt_tokens", 0);
+const T_TOKENS = w64("prompt_tokens", 5);
+const OUTPUT_T = w64("output_tokens", 0);
+const INPUT_TO = w64("input_tokens", 0);
+const TOTAL_TO = w64("total_tokens", 0);
+const TOKENS = w32("input_tokens", 8);
+const COMPLETI = w64("completion_tokens", 0);
+const ON_TOKEN = w64("completion_tokens", 8);
+
+/** Which known key the `len` bytes at `p` are (K_OTHER: none): by length, then a word or two. */
+function keyId(p: usize, len: i32): u8 {
+  switch (len) {
+    case 4: {
+      const a = load<u32>(p);
+      return a == TEXT ? K_CONTENT : a == TYPE ? K_TYPE : K_OTHER;
+    }
+    case 5: {
+      const a = load<u32>(p);
+      const e = load<u8>(p, 4);
+      return a == INDE && e == 0x78 ? K_INDEX : a == DELT && e == 0x61 ? K_DELTA : a == USAG && e == 0x65 ? K_USAGE : K_OTHER;
+    }
+    case 7: {
+      const a = load<u32>(p);
+      const b = load<u32>(p, 3);
+      return a == CHOI && b == ICES ? K_CHOICES : (a == CONT && b == TENT) || (a == REFU && b == USAL) ? K_CONTENT : K_OTHER;
+    }
+    case 9: {
+      const a = load<u64>(p);
+      const e = load<u8>(p, 8);
+      return (a == REASONIN && e == 0x67) || (a == ARGUMENT && e == 0x73) ? K_CONTENT : K_OTHER;
+    }
+    case 12: {
+      if (load<u32>(p, 8) != TOKENS) return K_OTHER;
+      const a = load<u64>(p);
+      return a == INPUT_TO ? K_COUNT + SLOT_INPUT : a == TOTAL_TO ? K_COUNT + SLOT_TOTAL : K_OTHER;
+    }
+    case 13: {
+      const a = load<u64>(p);
+      const b = load<u64>(p, 5);
+      if (a == FINISH_R && b == H_REASON) return K_FINISH;
+      if (b != T_TOKENS) return K_OTHER;
+      return a == PROMPT_T ? K_COUNT + SLOT_PROMPT : a == OUTPUT_T ? K_COUNT + SLOT_OUTPUT : K_OTHER;
+    }
+    case 17: {
+      const a = load<u64>(p);
+      const b = load<u64>(p, 8);
+      const e = load<u8>(p, 16);
+      if (a == REASONING_CONTENT_A && b == REASONING_CONTENT_B && e == 0x74) return K_CONTENT;
+      return a == COMPLETI && b == ON_TOKEN && e == 0x73 ? K_COUNT + SLOT_COMPLETION : K_OTHER;
+    }
+  }
+  return K_OTHER;
+}
+
+@inline function same(p: usize, w: Uint8Array): bool {
+  return memory.compare(p, w.dataStart, <usize>w.length) == 0;
+}
 
 const TERMINAL_TYPES: Uint8Array[] = [
   utf8("response.completed"), utf8("response.incomplete"), utf8("response.failed"), utf8("transcript.text.done"),
@@ -73,6 +163,8 @@ const TERMINAL_TYPES: Uint8Array[] = [
 const DELTA_SUFFIX = utf8(".delta");
 const AUDIO_DELTAS: Uint8Array[] = [utf8("response.audio.delta"), utf8("speech.audio.delta")];
 const DONE = utf8("[DONE]");
+/** "data" as a little-endian u32. */
+const DATA_WORD: u32 = 0x61746164;
 const DATA = utf8("data");
 
 const ONES: u64 = 0x0101010101010101;
@@ -101,10 +193,11 @@ const HIGHS: u64 = 0x8080808080808080;
   return i;
 }
 
-/** Is `kept[0, len)` exactly `lit`? */
-function keptIs(kept: Uint8Array, len: i32, lit: Uint8Array): bool {
-  return len == lit.length && memory.compare(kept.dataStart, lit.dataStart, <usize>len) == 0;
-}
+// Scalar states.
+const SC_NONE: u8 = 0; // not in a scalar
+const SC_INDEX: u8 = 1; // in a choice's index digits
+const SC_OTHER: u8 = 2; // in another scalar
+const SC_COUNT: u8 = 3; // in a usage counter's digits
 
 export class StreamEvents {
   /** Content events seen (see the header). */
@@ -115,6 +208,8 @@ export class StreamEvents {
   doneSeen: bool = false;
   /** A terminal typed event came (TYPED). */
   terminal: bool = false;
+  /** The usage the provider reported (found: false when none). */
+  readonly usage: Usage = new Usage();
   // Choice indexes seen and finished (CHOICES): bits 0–127; a larger index counts as 127.
   private seen0: u64 = 0;
   private seen1: u64 = 0;
@@ -129,7 +224,7 @@ export class StreamEvents {
   private fieldK: i32 = 0;
   /** The current event has had a data line. */
   private hadData: bool = false;
-  /** Bytes of "[DONE]" matched at the start of the event's data (-1: not matching). */
+  /** Bytes of "[DONE]" matched at the start of the event's data, when a chunk split it (-1: not matching). */
   private doneK: i32 = -1;
 
   // -- JSON level (reset at each event's end)
@@ -138,16 +233,19 @@ export class StreamEvents {
   private objects: u64 = 0;
   private expectKey: bool = false;
   private str: u8 = S_NONE;
+  /** The string's byte after a backslash is in the next chunk. */
   private esc: bool = false;
   /** Length of the string being read so far (its bytes, escapes as written). */
   private strLen: i32 = 0;
+  /** The key or type being read had an escape (it is none of the known ones). */
+  private strEscaped: bool = false;
+  /** The first bytes of a key or type split by a chunk. */
   private kept: Uint8Array = new Uint8Array(KEEP);
+  private keptLen: i32 = 0;
   /** The last key read and the depth it was read at. */
   private key: u8 = K_OTHER;
   private keyDepth: i32 = -1;
-  /** In a bare scalar (number, literal); `scalarIndex`: a choice's index being read. */
-  private inScalar: bool = false;
-  private scalarIndex: bool = false;
+  private scalar: u8 = SC_NONE;
   /** The array at depth 2 is the event's `choices`. */
   private inChoices: bool = false;
   // The choice (object at depth 3 inside choices) being read.
@@ -158,6 +256,11 @@ export class StreamEvents {
   private typeContent: bool = false;
   private typeTerminal: bool = false;
   private deltaBytes: i64 = 0;
+  // The usage object being read: its depth (-1: none), its counters (-1: absent), the counter being read.
+  private usageDepth: i32 = -1;
+  private counts: StaticArray<i64> = [-1, -1, -1, -1, -1];
+  private countSlot: i32 = 0;
+  private countDigits: i32 = 0;
 
   constructor(public readonly shape: i32) {}
 
@@ -188,6 +291,11 @@ export class StreamEvents {
       } else if (line == L_SKIP) {
         i = findEither(data, i, n, CH_LF, CH_CR);
         if (i >= n) break;
+      } else if (line == L_START && i + 5 <= n && load<u32>(data + <usize>i) == DATA_WORD && load<u8>(data + <usize>(i + 4)) == CH_COLON) {
+        // The usual line: "data:" whole in this chunk.
+        this.cr = false;
+        i = this.dataValue(data, i + 5, n);
+        continue;
       }
       const c = load<u8>(data + <usize>i);
       i++;
@@ -200,20 +308,43 @@ export class StreamEvents {
         if (line == L_START) { this.line = L_FIELD; this.fieldK = 0; }
         const k = this.fieldK;
         if (c == CH_COLON) {
-          if (k == 4) {
-            this.line = L_VALUE0;
-            this.doneK = this.hadData ? -1 : 0;
-            this.hadData = true;
-          } else this.line = L_SKIP;
+          if (k == 4) i = this.dataValue(data, i, n);
+          else this.line = L_SKIP;
         } else if (k >= 0 && k < 4 && c == unchecked(DATA[k])) this.fieldK = k + 1;
         else this.fieldK = -1;
         continue;
       }
       if (line == L_VALUE0) {
+        // The value's first byte, in the next chunk: one space may be skipped.
         this.line = L_DATA;
-        if (c != 0x20) i--; // the value's first byte: read as data
+        if (c != CH_SPACE) i--;
+        if (this.doneK == 0) this.checkDone(data, i, n);
       }
     }
+  }
+
+  /** After a data line's colon at i: its optional space, and whether the event's data is [DONE]. */
+  private dataValue(data: usize, i: i32, n: i32): i32 {
+    const first = !this.hadData;
+    this.hadData = true;
+    this.doneK = -1;
+    if (i >= n) {
+      this.line = L_VALUE0;
+      if (first) this.doneK = 0;
+      return i;
+    }
+    if (load<u8>(data + <usize>i) == CH_SPACE) i++;
+    this.line = L_DATA;
+    if (first) this.checkDone(data, i, n);
+    return i;
+  }
+
+  /** The event's data starts at i: is it [DONE] (read here when whole in the chunk, else byte by byte)? */
+  private checkDone(data: usize, i: i32, n: i32): void {
+    this.doneK = -1;
+    if (i + DONE.length <= n) {
+      if (memory.compare(data + <usize>i, DONE.dataStart, <usize>DONE.length) == 0) this.doneSeen = true;
+    } else this.doneK = 0;
   }
 
   /** A line ended by `c` (CR or LF). */
@@ -227,9 +358,9 @@ export class StreamEvents {
     }
     if (line == L_FIELD && this.fieldK == 4) {
       // `data` alone is a data line with an empty value.
-      this.doneK = -1;
       this.hadData = true;
     }
+    this.doneK = -1;
     this.line = L_START;
   }
 
@@ -244,152 +375,240 @@ export class StreamEvents {
     this.esc = false;
     this.key = K_OTHER;
     this.keyDepth = -1;
-    this.inScalar = false;
-    this.scalarIndex = false;
+    this.scalar = SC_NONE;
     this.inChoices = false;
+    this.usageDepth = -1;
   }
 
   /**
-   * Data bytes from i: JSON until the line ends (handled by the caller) or the chunk does.
-   * Returns where it stopped.
+   * Data bytes from i: JSON until the line ends (at a CR or LF: returns its index) or the chunk
+   * does (returns n). The hot loop: its state in locals, written back on the way out.
    */
   private json(data: usize, i: i32, n: i32): i32 {
+    const choicesShape = this.shape == SHAPE_CHOICES;
+    let depth = this.depth;
+    let objects = this.objects;
+    let expectKey = this.expectKey;
+    let key = this.key;
+    let keyDepth = this.keyDepth;
+    let inChoices = this.inChoices;
+    let str = this.str;
+    let strLen = this.strLen;
+    let scalar = this.scalar;
+    let dk = this.doneK;
+    // Where the current string's bytes start in this chunk (a string continued from the previous chunk: here).
+    let strStart = i;
+    if (str != S_NONE && this.esc) {
+      // The byte after a backslash that ended the previous chunk.
+      this.esc = false;
+      const e = load<u8>(data + <usize>i);
+      if (e != CH_LF && e != CH_CR) {
+        i++;
+        strLen++;
+        strStart = i;
+      }
+    }
     while (i < n) {
-      const str = this.str;
       if (str != S_NONE) {
-        i = this.inString(data, i, n, str);
+        const j = findStringStop(data, i, n);
+        strLen += j - i;
+        if (j >= n) {
+          // The chunk ends inside the string: a key or type keeps its bytes so far.
+          if ((str == S_KEY || str == S_TYPE) && !this.strEscaped) this.keep(data, strStart, n);
+          i = n;
+          break;
+        }
+        const c = load<u8>(data + <usize>j);
+        if (c == CH_QUOTE) {
+          i = j + 1;
+          if (str == S_KEY) {
+            key = K_OTHER;
+            // Only where a key matters: the event's top level (and the next for Responses' usage),
+            // inside a choice, inside a usage object.
+            if (!this.strEscaped && (depth == 1 || (depth == 2 && !choicesShape) || (inChoices && depth >= 3) || depth == this.usageDepth)) {
+              if (this.keptLen == 0) key = keyId(data + <usize>strStart, j - strStart);
+              else if (this.keep(data, strStart, j)) key = keyId(this.kept.dataStart, this.keptLen);
+            }
+            keyDepth = depth;
+            expectKey = false;
+          } else if (str != S_SKIP) {
+            this.valueString(str, strLen, data + <usize>strStart, j - strStart);
+          }
+          str = S_NONE;
+          continue;
+        }
+        if (c == CH_BACKSLASH) {
+          // An escape: both bytes are the string's (a key or type with one is none of the known ones).
+          this.strEscaped = true;
+          if (j + 1 >= n) {
+            strLen++;
+            this.esc = true;
+            i = n;
+            break;
+          }
+          const e = load<u8>(data + <usize>(j + 1));
+          if (e != CH_LF && e != CH_CR) {
+            strLen += 2;
+            i = j + 2;
+            continue;
+          }
+          i = j + 1;
+          continue; // the line break: handled below, next turn
+        }
+        if (c == CH_LF || c == CH_CR) {
+          // A raw line break inside a string: not JSON. The rest of this event's data is skipped.
+          str = S_NONE;
+          depth = -1;
+          i = j;
+          break;
+        }
+        // Another control byte (a raw tab): invalid, but harmless: part of the string.
+        strLen++;
+        i = j + 1;
         continue;
       }
       const c = load<u8>(data + <usize>i);
-      if (c == CH_LF || c == CH_CR) return i; // the line's end: the caller's
+      if (c == CH_LF || c == CH_CR) break; // the line's end: the caller's
       i++;
-      let dk = this.doneK;
       if (dk >= 0) {
+        // [DONE] split by a chunk: matched byte by byte.
         if (c == unchecked(DONE[dk])) {
           dk++;
           if (dk == DONE.length) { this.doneSeen = true; dk = -1; }
         } else dk = -1;
-        this.doneK = dk;
-      }
-      if (isWs(c)) {
-        this.inScalar = false;
-        continue;
       }
       if (c == CH_QUOTE) {
-        this.inScalar = false;
-        this.openString();
-      } else if (c == CH_LBRACE || c == CH_LBRACKET) {
-        this.inScalar = false;
-        this.open(c == CH_LBRACE);
-      } else if (c == CH_RBRACE || c == CH_RBRACKET) {
-        this.inScalar = false;
-        this.close(c == CH_RBRACE);
-      } else if (c == CH_COMMA) {
-        this.inScalar = false;
-        const d = this.depth;
-        this.expectKey = d >= 1 && d <= 64 && ((this.objects >> <u64>(d - 1)) & 1) != 0;
-      } else if (c == CH_COLON) {
-        this.inScalar = false;
-        this.expectKey = false;
-      } else this.scalarByte(c);
+        scalar = SC_NONE;
+        strLen = 0;
+        strStart = i;
+        this.strEscaped = false;
+        this.keptLen = 0;
+        if (depth < 0) str = S_SKIP;
+        else if (expectKey) str = S_KEY;
+        else {
+          str = S_SKIP;
+          if (keyDepth == depth && key != K_OTHER) {
+            if (choicesShape) {
+              if (inChoices && depth >= 3) {
+                if (key == K_CONTENT) str = S_CONTENT;
+                else if (key == K_FINISH && depth == 3) str = S_FINISH;
+              }
+            } else if (depth == 1) {
+              if (key == K_TYPE) str = S_TYPE;
+              else if (key == K_DELTA) str = S_DELTA;
+            }
+          }
+        }
+        continue;
+      }
+      if (c <= CH_SPACE) {
+        scalar = SC_NONE;
+        continue;
+      }
+      if (c == CH_LBRACE || c == CH_LBRACKET) {
+        scalar = SC_NONE;
+        if (depth < 0) continue;
+        const object = c == CH_LBRACE;
+        const k = keyDepth == depth ? key : K_OTHER;
+        depth++;
+        if (depth <= 64) {
+          const bit = (<u64>1) << <u64>(depth - 1);
+          objects = object ? objects | bit : objects & ~bit;
+        }
+        expectKey = object;
+        if (depth == 1) {
+          // An event's value begins.
+          inChoices = false;
+          this.typeContent = false;
+          this.typeTerminal = false;
+          this.deltaBytes = 0;
+        } else if (depth == 2 && !object && k == K_CHOICES && choicesShape) {
+          inChoices = true;
+        } else if (depth == 3 && object && inChoices) {
+          this.choiceIndex = 0;
+          this.choiceFinished = false;
+          this.choiceContent = false;
+        }
+        if (k == K_USAGE && object && depth <= 3) this.usageStart(depth);
+        continue;
+      }
+      if (c == CH_RBRACE || c == CH_RBRACKET) {
+        scalar = SC_NONE;
+        if (depth <= 0) continue;
+        if (inChoices) {
+          if (depth == 3 && c == CH_RBRACE) this.choiceEnd();
+          else if (depth == 2) inChoices = false;
+        } else if (depth == 1 && !choicesShape) this.typedEnd();
+        if (depth == this.usageDepth) this.usageEnd();
+        depth--;
+        expectKey = false;
+        keyDepth = -1;
+        continue;
+      }
+      if (c == CH_COMMA) {
+        scalar = SC_NONE;
+        expectKey = depth >= 1 && depth <= 64 && ((objects >> <u64>(depth - 1)) & 1) != 0;
+        continue;
+      }
+      if (c == CH_COLON) {
+        scalar = SC_NONE;
+        expectKey = false;
+        continue;
+      }
+      // A scalar's byte (number, true, false, null): only a choice's index and usage counters are read.
+      if (scalar == SC_NONE) {
+        scalar = SC_OTHER;
+        if (keyDepth == depth) {
+          if (depth == 3 && inChoices && key == K_INDEX) {
+            scalar = SC_INDEX;
+            this.choiceIndex = 0;
+          } else if (depth == this.usageDepth && key >= K_COUNT) {
+            scalar = SC_COUNT;
+            this.countSlot = <i32>(key - K_COUNT);
+            this.countDigits = 0;
+          }
+        }
+      }
+      if (scalar == SC_INDEX) {
+        if (c >= 0x30 && c <= 0x39) {
+          const v = this.choiceIndex * 10 + <i32>(c - 0x30);
+          this.choiceIndex = v > 127 ? 127 : v;
+        } else scalar = SC_OTHER;
+      } else if (scalar == SC_COUNT) {
+        if (!this.countByte(c)) scalar = SC_OTHER;
+      }
     }
+    this.depth = depth;
+    this.objects = objects;
+    this.expectKey = expectKey;
+    this.key = key;
+    this.keyDepth = keyDepth;
+    this.inChoices = inChoices;
+    this.str = str;
+    this.strLen = strLen;
+    this.scalar = scalar;
+    this.doneK = dk;
     return i;
   }
 
-  /** Bytes of a string from i, up to its end, the line's end or the chunk's. */
-  private inString(data: usize, i: i32, n: i32, str: u8): i32 {
-    if (this.esc) {
-      // The byte after a backslash: part of the string (a line break is not: see below).
-      this.esc = false;
-      const e = load<u8>(data + <usize>i);
-      if (e != CH_LF && e != CH_CR) {
-        this.strByte(str, e);
-        return i + 1;
-      }
+  /**
+   * Adds b[from, to) to the kept bytes of a key or type split by a chunk. False when they do not
+   * fit (then it is none of the known ones).
+   */
+  private keep(data: usize, from: i32, to: i32): bool {
+    const len = this.keptLen;
+    const add = to - from;
+    if (len + add > KEEP) {
+      this.strEscaped = true; // too long: none of the known ones
+      return false;
     }
-    const from = i;
-    if (str == S_KEY || str == S_TYPE) {
-      // Short: kept byte by byte.
-      while (i < n) {
-        const c = load<u8>(data + <usize>i);
-        if (c == CH_QUOTE || c == CH_BACKSLASH || c < 0x20) break;
-        this.strByte(str, c);
-        i++;
-      }
-    } else {
-      i = findStringStop(data, i, n);
-      this.strLen += i - from;
-    }
-    if (i >= n) return i;
-    const c = load<u8>(data + <usize>i);
-    if (c == CH_QUOTE) {
-      this.closeString(str);
-      return i + 1;
-    }
-    if (c == CH_BACKSLASH) {
-      // An escape: its two bytes are string bytes (a key or type with escapes is none of the known ones).
-      if (str == S_KEY || str == S_TYPE) this.strLen = KEEP + 1;
-      else this.strLen++;
-      this.esc = true;
-      return i + 1;
-    }
-    if (c == CH_LF || c == CH_CR) {
-      // A raw line break inside a string: not JSON. The rest of this event's data is skipped.
-      this.str = S_NONE;
-      this.depth = -1;
-      return i;
-    }
-    // Another control byte (a raw tab): invalid, but harmless: part of the string.
-    this.strByte(str, c);
-    return i + 1;
+    memory.copy(this.kept.dataStart + <usize>len, data + <usize>from, <usize>add);
+    this.keptLen = len + add;
+    return true;
   }
 
-  @inline private strByte(str: u8, c: u8): void {
-    const len = this.strLen;
-    if ((str == S_KEY || str == S_TYPE) && len < KEEP) unchecked((this.kept[len] = c));
-    this.strLen = len + 1;
-  }
-
-  private openString(): void {
-    const d = this.depth;
-    this.strLen = 0;
-    this.esc = false;
-    if (d < 0) { this.str = S_SKIP; return; }
-    if (this.expectKey) {
-      this.str = S_KEY;
-      return;
-    }
-    let kind = S_SKIP;
-    const key = this.keyDepth == d ? this.key : K_OTHER;
-    if (key != K_OTHER) {
-      if (this.shape == SHAPE_CHOICES) {
-        if (this.inChoices && d >= 3) {
-          if (key == K_CONTENT) kind = S_CONTENT;
-          else if (key == K_FINISH && d == 3) kind = S_FINISH;
-        }
-      } else if (d == 1) {
-        if (key == K_TYPE) kind = S_TYPE;
-        else if (key == K_DELTA) kind = S_DELTA;
-      }
-    }
-    this.str = kind;
-  }
-
-  private closeString(str: u8): void {
-    this.str = S_NONE;
-    const len = this.strLen;
-    if (str == S_KEY) {
-      let id = K_OTHER;
-      if (len <= KEEP) {
-        for (let k = 0; k < KEYS.length; k++) {
-          if (keptIs(this.kept, len, unchecked(KEYS[k]))) { id = unchecked(KEY_IDS[k]); break; }
-        }
-      }
-      this.key = id;
-      this.keyDepth = this.depth;
-      this.expectKey = false;
-      return;
-    }
+  /** A value string of interest closed: `len` its whole length; its last `tail` bytes at `p` (all of it unless split). */
+  private valueString(str: u8, len: i32, p: usize, tail: i32): void {
     if (str == S_CONTENT) {
       if (len > 0) {
         this.choiceContent = true;
@@ -400,73 +619,68 @@ export class StreamEvents {
     } else if (str == S_DELTA) {
       this.deltaBytes += len;
     } else if (str == S_TYPE) {
-      this.judgeType(len);
+      this.typeTerminal = false;
+      this.typeContent = false;
+      if (this.strEscaped) return;
+      if (this.keptLen == 0) this.judgeType(p, tail);
+      else if (this.keep(p, 0, tail)) this.judgeType(this.kept.dataStart, this.keptLen);
     }
   }
 
-  /** The kept type of a typed event: terminal? content? */
-  private judgeType(len: i32): void {
-    this.typeTerminal = false;
-    this.typeContent = false;
-    if (len > KEEP) return;
-    const kept = this.kept;
+  /** The type of a typed event (`len` bytes at `p`): terminal? content? */
+  private judgeType(p: usize, len: i32): void {
     for (let k = 0; k < TERMINAL_TYPES.length; k++) {
-      if (keptIs(kept, len, unchecked(TERMINAL_TYPES[k]))) { this.typeTerminal = true; return; }
+      const t = unchecked(TERMINAL_TYPES[k]);
+      if (len == t.length && same(p, t)) { this.typeTerminal = true; return; }
     }
     const sl = DELTA_SUFFIX.length;
-    if (len > sl && memory.compare(kept.dataStart + <usize>(len - sl), DELTA_SUFFIX.dataStart, <usize>sl) == 0) {
-      for (let k = 0; k < AUDIO_DELTAS.length; k++) if (keptIs(kept, len, unchecked(AUDIO_DELTAS[k]))) return;
+    if (len > sl && memory.compare(p + <usize>(len - sl), DELTA_SUFFIX.dataStart, <usize>sl) == 0) {
+      for (let k = 0; k < AUDIO_DELTAS.length; k++) {
+        const a = unchecked(AUDIO_DELTAS[k]);
+        if (len == a.length && same(p, a)) return;
+      }
       this.typeContent = true;
     }
   }
 
-  private open(object: bool): void {
-    let d = this.depth;
-    if (d < 0) return;
-    const key = this.keyDepth == d ? this.key : K_OTHER;
-    d++;
-    this.depth = d;
-    if (d <= 64) {
-      const bit = (<u64>1) << <u64>(d - 1);
-      this.objects = object ? this.objects | bit : this.objects & ~bit;
-    }
-    this.expectKey = object;
-    if (d == 1) {
-      // An event's value begins.
-      this.inChoices = false;
-      this.typeContent = false;
-      this.typeTerminal = false;
-      this.deltaBytes = 0;
-    } else if (d == 2 && !object && key == K_CHOICES && this.shape == SHAPE_CHOICES) {
-      this.inChoices = true;
-    } else if (d == 3 && object && this.inChoices) {
-      this.choiceIndex = 0;
-      this.choiceFinished = false;
-      this.choiceContent = false;
+  /** A usage object opens at `depth`: its counters start absent. */
+  private usageStart(depth: i32): void {
+    this.usageDepth = depth;
+    const counts = this.counts;
+    for (let k = 0; k < 5; k++) unchecked((counts[k] = -1));
+  }
+
+  /** A byte of a usage counter's number (digits as lib/usage.ts reads them: at most 15). False: the number ended. */
+  private countByte(c: u8): bool {
+    if (c < 0x30 || c > 0x39) return false;
+    const counts = this.counts;
+    const slot = this.countSlot;
+    const digits = this.countDigits + 1;
+    this.countDigits = digits;
+    const v = digits == 1 ? <i64>0 : unchecked(counts[slot]);
+    unchecked((counts[slot] = digits > 15 ? -1 : v * 10 + <i64>(c - 0x30)));
+    return digits <= 15;
+  }
+
+  /** The usage object closed: its counters are the usage (when it has any). */
+  private usageEnd(): void {
+    this.usageDepth = -1;
+    const c = this.counts;
+    this.usage.record(unchecked(c[SLOT_PROMPT]), unchecked(c[SLOT_INPUT]), unchecked(c[SLOT_COMPLETION]), unchecked(c[SLOT_OUTPUT]), unchecked(c[SLOT_TOTAL]));
+  }
+
+  /** A typed event's top-level object closed. */
+  private typedEnd(): void {
+    if (this.typeTerminal) this.terminal = true;
+    if (this.typeContent) {
+      this.events++;
+      this.contentBytes += this.deltaBytes;
     }
   }
 
-  private close(object: bool): void {
-    const d = this.depth;
-    if (d <= 0) return;
-    if (this.inChoices) {
-      if (d == 3 && object) this.choiceEnd();
-      else if (d == 2) this.inChoices = false;
-    } else if (d == 1 && this.shape == SHAPE_TYPED) {
-      if (this.typeTerminal) this.terminal = true;
-      if (this.typeContent) {
-        this.events++;
-        this.contentBytes += this.deltaBytes;
-      }
-    }
-    this.depth = d - 1;
-    this.expectKey = false;
-    this.keyDepth = -1;
-  }
-
+  /** A choice object closed: its index seen (and finished), a content event if it carried text. */
   private choiceEnd(): void {
-    let ix = this.choiceIndex;
-    if (ix > 127) ix = 127;
+    const ix = this.choiceIndex;
     if (ix < 64) {
       const bit = (<u64>1) << <u64>ix;
       this.seen0 |= bit;
@@ -477,21 +691,5 @@ export class StreamEvents {
       if (this.choiceFinished) this.fin1 |= bit;
     }
     if (this.choiceContent) this.events++;
-  }
-
-  /** A byte of a bare scalar (number, true/false/null). */
-  private scalarByte(c: u8): void {
-    if (!this.inScalar) {
-      this.inScalar = true;
-      const d = this.depth;
-      this.scalarIndex = d == 3 && this.inChoices && this.keyDepth == 3 && this.key == K_INDEX;
-      if (this.scalarIndex) this.choiceIndex = 0;
-    }
-    if (this.scalarIndex) {
-      if (c >= 0x30 && c <= 0x39) {
-        const v = this.choiceIndex * 10 + <i32>(c - 0x30);
-        this.choiceIndex = v > 127 ? 127 : v;
-      } else this.scalarIndex = false;
-    }
   }
 }

@@ -1,4 +1,5 @@
-// Finds the token usage in a response body as it streams by, for JSON and SSE alike, one
+// Finds the token usage in a response body as it streams by (JSON answers, and SSE other than a
+// 200 event stream, whose usage lib/stream_events.ts reads in its own pass), one
 // byte-state-machine pass per chunk: `"usage"` → `:` → `{` … matching `}` is captured (at
 // most 2 KiB) and its counters read. Chunks may split anything anywhere; `null` usages (every
 // streaming chunk before the last) are skipped; the last usage object seen wins. Any JSON
@@ -45,11 +46,29 @@ function numberAfterKey(b: Uint8Array, start: i32, end: i32, key: Uint8Array): i
   return digits > 0 ? v : -1;
 }
 
-export class UsageScanner {
+/** Token usage a provider reported (-1: a counter it did not report). */
+export class Usage {
   promptTokens: i64 = -1;
   completionTokens: i64 = -1;
   totalTokens: i64 = -1;
   found: bool = false;
+
+  /**
+   * One usage object's counters (prompt_tokens or input_tokens, completion_tokens or output_tokens,
+   * total_tokens; -1 absent): the last object with any of them wins.
+   */
+  record(prompt: i64, input: i64, completion: i64, output: i64, total: i64): void {
+    const p = prompt >= 0 ? prompt : input;
+    const c = completion >= 0 ? completion : output;
+    if (p < 0 && c < 0 && total < 0) return;
+    this.promptTokens = p;
+    this.completionTokens = c;
+    this.totalTokens = total;
+    this.found = true;
+  }
+}
+
+export class UsageScanner extends Usage {
   private state: i32 = S_MATCH;
   private k: i32 = 0;
   /**
@@ -182,15 +201,7 @@ export class UsageScanner {
   }
 
   private read(b: Uint8Array, s: i32, e: i32): void {
-    let p = numberAfterKey(b, s, e, K_PROMPT);
-    if (p < 0) p = numberAfterKey(b, s, e, K_INPUT);
-    let c = numberAfterKey(b, s, e, K_COMPLETION);
-    if (c < 0) c = numberAfterKey(b, s, e, K_OUTPUT);
-    const t = numberAfterKey(b, s, e, K_TOTAL);
-    if (p < 0 && c < 0 && t < 0) return;
-    this.promptTokens = p;
-    this.completionTokens = c;
-    this.totalTokens = t;
-    this.found = true;
+    this.record(numberAfterKey(b, s, e, K_PROMPT), numberAfterKey(b, s, e, K_INPUT), numberAfterKey(b, s, e, K_COMPLETION),
+      numberAfterKey(b, s, e, K_OUTPUT), numberAfterKey(b, s, e, K_TOTAL));
   }
 }

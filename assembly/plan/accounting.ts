@@ -1,7 +1,7 @@
 // What an answered attempt is charged: the provider's own usage when it reported one, else an
 // estimate (said to be one). The one rule for every way an attempt ends. Pure.
 
-import { UsageScanner } from "../lib/usage";
+import { Usage } from "../lib/usage";
 
 export class Charge {
   input: i64 = 0;
@@ -30,7 +30,7 @@ export const NO_CHARGE = new Charge();
  * text (ResponseScan.streamedOutput; -1 when not streamed); `responseBytes` otherwise sizes the
  * output.
  */
-export function charge(usage: UsageScanner, ok: bool, promptEstimate: i64, maxTokens: i64, streamedOutput: i64,
+export function charge(usage: Usage, ok: bool, promptEstimate: i64, maxTokens: i64, streamedOutput: i64,
   responseBytes: i64): Charge {
   const c = new Charge();
   if (usage.found) {

@@ -5,7 +5,7 @@
 import { concat, utf8 } from "../lib/bytes";
 import { SseStripper } from "../lib/sse";
 import { SHAPE_CHOICES, SHAPE_TYPED, StreamEvents } from "../lib/stream_events";
-import { UsageScanner } from "../lib/usage";
+import { Usage, UsageScanner } from "../lib/usage";
 import { ApiKind } from "../provider/api";
 
 const STREAM_INCOMPLETE = utf8("event: error\ndata: {\"error\":{\"message\":\"the provider's stream ended before the response was complete\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_incomplete\"}}\n\n");
@@ -45,7 +45,8 @@ function isEventStream(contentType: string | null): bool {
 }
 
 export class ResponseScan {
-  readonly usage: UsageScanner = new UsageScanner();
+  /** The usage of an answer that is not an event stream (a stream's: its StreamEvents'). */
+  private scanner: UsageScanner = new UsageScanner();
   /** What the stream carried (null: the answer is not a stream). */
   events: StreamEvents | null = null;
   bytes: i64 = 0;
@@ -75,9 +76,9 @@ export class ResponseScan {
   /** One chunk on its way to the client; returns what to send instead (the chunk itself when unchanged). */
   chunk(chunk: Uint8Array, endOfStream: bool): Uint8Array {
     this.bytes += chunk.length;
-    this.usage.feed(chunk);
     const events = this.events;
     if (events !== null) events.feed(chunk);
+    else this.scanner.feed(chunk);
     const stripper = this.stripper;
     let out = chunk;
     if (stripper !== null) out = stripper.feed(chunk, endOfStream);
@@ -98,10 +99,12 @@ export class ResponseScan {
    * a view of `body`'s first bytes; the error event appended to a stream that did not finish).
    */
   whole(api: ApiKind, body: Uint8Array, contentType: string | null, stripUsage: bool): Uint8Array {
-    this.usage.feed(body);
     this.bytes += body.length;
     this.ended = true;
-    if (!isEventStream(contentType)) return body;
+    if (!isEventStream(contentType)) {
+      this.scanner.feed(body);
+      return body;
+    }
     const ev = new StreamEvents(shapeOf(api));
     ev.feed(body);
     this.events = ev;
@@ -116,11 +119,17 @@ export class ResponseScan {
    * `first` starts it. Nothing is stripped or returned.
    */
   window(api: ApiKind, chunk: Uint8Array, contentType: string | null, first: bool): void {
-    this.usage.feed(chunk);
     this.bytes += chunk.length;
     if (first) this.events = isEventStream(contentType) ? new StreamEvents(shapeOf(api)) : null;
     const ev = this.events;
     if (ev !== null) ev.feed(chunk);
+    else this.scanner.feed(chunk);
+  }
+
+  /** The usage the provider reported (found: false when none). */
+  get usage(): Usage {
+    const ev = this.events;
+    return ev !== null ? ev.usage : this.scanner;
   }
 
   /**

@@ -78,6 +78,10 @@ export function streamEventsScan(shape: i32, body: Uint8Array, splits: Int32Arra
     .int("choices", e.choices)
     .bool("done", e.doneSeen)
     .bool("terminal", e.terminal)
+    .bool("usageFound", e.usage.found)
+    .int("prompt", e.usage.promptTokens)
+    .int("completion", e.usage.completionTokens)
+    .int("total", e.usage.totalTokens)
     .toString();
 }
 

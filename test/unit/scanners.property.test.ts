@@ -68,7 +68,19 @@ const TERMINAL = new Set(["response.completed", "response.incomplete", "response
 /** A string's bytes as JSON writes it (escapes as written), without its quotes. */
 const rawLen = (s: string) => enc.encode(JSON.stringify(s)).length - 2;
 
-type Figures = { complete: boolean; events: number; contentBytes: number; choices: number; done: boolean; terminal: boolean };
+type Figures = {
+  complete: boolean; events: number; contentBytes: number; choices: number; done: boolean; terminal: boolean;
+  usageFound: boolean; prompt: number; completion: number; total: number;
+};
+
+/** A usage object's counters as the providers name them (-1: absent or not a non-negative integer). */
+function counters(u: any): [number, number, number] | null {
+  const n = (x: unknown) => (Number.isInteger(x) && (x as number) >= 0 ? (x as number) : -1);
+  const p = n(u.prompt_tokens) >= 0 ? n(u.prompt_tokens) : n(u.input_tokens);
+  const c = n(u.completion_tokens) >= 0 ? n(u.completion_tokens) : n(u.output_tokens);
+  const t = n(u.total_tokens);
+  return p < 0 && c < 0 && t < 0 ? null : [p, c, t];
+}
 
 /** What a stream carried, by JSON.parse of each (complete) event. */
 function reference(shape: number, text: string): Figures {
@@ -78,6 +90,7 @@ function reference(shape: number, text: string): Figures {
   let contentBytes = 0;
   let done = false;
   let terminal = false;
+  let usage: [number, number, number] | null = null;
   const walk = (v: unknown, acc: { has: boolean; bytes: number }) => {
     if (Array.isArray(v)) { for (const x of v) if (x && typeof x === "object") walk(x, acc); return; }
     if (!v || typeof v !== "object") return;
@@ -91,6 +104,11 @@ function reference(shape: number, text: string): Figures {
     let v: any;
     try { v = JSON.parse(data); } catch { continue; }
     if (!v || typeof v !== "object" || Array.isArray(v)) continue;
+    // The usage: at the event's top level, or one level down (Responses: response.usage).
+    for (const holder of [v, ...Object.values(v).filter((x) => x && typeof x === "object" && !Array.isArray(x))] as any[]) {
+      const u = holder.usage;
+      if (u && typeof u === "object" && !Array.isArray(u)) usage = counters(u) ?? usage;
+    }
     if (shape === CHOICES) {
       if (!Array.isArray(v.choices)) continue;
       for (const c of v.choices) {
@@ -111,7 +129,10 @@ function reference(shape: number, text: string): Figures {
     }
   }
   const complete = done || (shape === CHOICES ? seen.size > 0 && [...seen].every((i) => fin.has(i)) : terminal);
-  return { complete, events, contentBytes, choices: shape === CHOICES ? seen.size : 0, done, terminal };
+  return {
+    complete, events, contentBytes, choices: shape === CHOICES ? seen.size : 0, done, terminal,
+    usageFound: usage !== null, prompt: usage?.[0] ?? -1, completion: usage?.[1] ?? -1, total: usage?.[2] ?? -1,
+  };
 }
 
 const scan = (shape: number, text: string, splits: Int32Array): Figures => JSON.parse(streamEventsScan(shape, enc.encode(text), splits));
@@ -195,18 +216,30 @@ const chatEvent = fc.array(choice, { maxLength: 3 }).map((cs) => ({
     return o;
   }),
 }));
-const chatStream = fc.record({ events: fc.array(chatEvent, { maxLength: 8 }), done: fc.boolean() })
-  .map(({ events, done }) => events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join("") + (done ? "data: [DONE]\n\n" : ""));
+/** A usage object (OpenAI's or the Responses API's names; sometimes null, sometimes without counters). */
+const usageObject = fc.oneof(
+  fc.record({ prompt_tokens: fc.nat(), completion_tokens: fc.nat(), total_tokens: fc.nat(), prompt_tokens_details: fc.constant({ cached_tokens: 1 }) }),
+  fc.record({ input_tokens: fc.nat(), output_tokens: fc.nat(), total_tokens: fc.nat(), output_tokens_details: fc.constant({ reasoning_tokens: 2 }) }),
+  fc.record({ total_tokens: fc.nat() }),
+  fc.constant({}),
+  fc.constant(null),
+);
+const chatStream = fc.record({ events: fc.array(chatEvent, { maxLength: 8 }), done: fc.boolean(), usage: fc.option(usageObject) })
+  .map(({ events, done, usage }) => events.map((e) => `data: ${JSON.stringify({ ...e, usage: null })}\n\n`).join("") +
+    (usage !== null ? `data: ${JSON.stringify({ id: "chatcmpl-x", choices: [], usage })}\n\n` : "") + (done ? "data: [DONE]\n\n" : ""));
 
 const typedEvent = fc.record({
   type: fc.constantFrom("response.created", "response.output_text.delta", "response.function_call_arguments.delta", "response.reasoning_summary_text.delta",
     "response.audio.delta", "response.output_text.done", "response.completed", "response.incomplete", "response.failed", "error", "response.refusal.delta"),
   delta: text,
   nested: fc.boolean(),
+  usage: usageObject,
 }).map((e) => ({
   type: e.type, sequence_number: 3, item_id: "msg_1",
   ...(e.type.endsWith(".delta") ? { delta: e.delta } : {}),
-  ...(e.nested ? { response: { id: "resp_1", status: "in_progress", output: [{ type: "message", content: [{ type: "output_text", text: e.delta }] }] } } : {}),
+  ...(e.nested || e.type.startsWith("response.") && !e.type.endsWith(".delta")
+    ? { response: { id: "resp_1", status: "in_progress", output: [{ type: "message", content: [{ type: "output_text", text: e.delta }] }], usage: e.usage } }
+    : {}),
 }));
 const typedStream = fc.array(typedEvent, { maxLength: 10 })
   .map((events) => events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join(""));
@@ -309,6 +342,10 @@ describe("every JSON byte scan accepts any JSON whitespace", () => {
   for (const [name, kind, body] of STREAMS) {
     it(`stream: ${name}`, () => {
       const compact = run(kind, body, new Int32Array(0), true);
+      // The stream's usage (read by StreamEvents) is what the JSON usage scanner reads of the same bytes.
+      const scanned = JSON.parse(usageScan(enc.encode(body), new Int32Array(0)));
+      expect({ found: compact.usageFound, prompt: compact.prompt, completion: compact.completion })
+        .toEqual({ found: scanned.found, prompt: scanned.prompt, completion: scanned.completion });
       const compactKept = run(kind, body, new Int32Array(0), false);
       fc.assert(fc.property(fc.nat(), fc.nat(), fc.nat(), fc.nat(), (seed, a, b, c) => {
         const styled = restyleStream(body, seed);
