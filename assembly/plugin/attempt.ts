@@ -163,7 +163,7 @@ export class Attempt extends CalloutHandler {
     this.finished = true;
     const ok = this.ok;
     if (ok) this.recordOwnership(now);
-    const c = charge(this.scan.usage, ok, this.promptEstimate, this.maxTokens, this.scan.eventCount, this.scan.bytes);
+    const c = charge(this.scan.usage, ok, this.promptEstimate, this.maxTokens, this.scan.streamedOutput, this.scan.bytes);
     this.charged = c;
     // A failed answer released the provider's reservation already; one never answered stays
     // reserved (the provider may have done the work).

@@ -147,7 +147,7 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1, quiet: boo
     // A creating request records the new object's id; any answer of these APIs its reasoning
     // items and files; a request that looked for its objects' owner records what it found.
     const creates = r.method == "POST" && r.api.objectId.length == 0 &&
-      !(r.api.kind == ApiKind.Responses && storesNothing(r.body));
+      !(r.api.kind == ApiKind.Responses && storesNothing(r.scan));
     a.capture = new IdCapture(creates, r.api.kind == ApiKind.Batches);
     if (r.discovering) a.ownedIds = r.referenced;
   }

@@ -160,6 +160,8 @@ export type FaultAction =
   | { type: "hang" }
   /** Stream normally, then destroy the connection after `afterChunks` SSE frames. */
   | { type: "cutStream"; afterChunks: number }
+  /** Stream normally, then end the response cleanly (HTTP-wise) after `afterChunks` SSE frames: unfinished. */
+  | { type: "endStream"; afterChunks: number }
   /** Extra delay before the response headers, then answer normally. */
   | { type: "latency"; ms: number };
 
