@@ -30,6 +30,8 @@ async function openaiPair(opts: {
   /** What the primary / fallback mocks serve (absent: any model, unlimited). */
   primaryModels?: MockProviderOptions["models"];
   fallbackModels?: MockProviderOptions["models"];
+  /** The gateway's `models` for the primary as an object: model → the provider's name for it. */
+  modelMap?: Record<string, string>;
   /** The gateway's `limits` for the primary. */
   primaryLimits?: Record<string, unknown>;
   extra?: Record<string, unknown>;
@@ -43,6 +45,7 @@ async function openaiPair(opts: {
         {
           name: PRIMARY, type: "openai", cluster: "aoai-east", host: "api.openai.com", auth: { apiKeyEnv: "AOAI_EAST_KEY" }, priority: 0,
           ...(opts.models ? { models: opts.models } : {}),
+          ...(opts.modelMap ? { models: opts.modelMap } : {}),
           ...(opts.primaryLimits ? { limits: opts.primaryLimits } : {}),
         },
         { name: FALLBACK, type: "openai", cluster: "aoai-west", host: "fallback.example.com", auth: { apiKeyEnv: "AOAI_WEST_KEY" }, priority: 1 },
@@ -111,6 +114,22 @@ describe.each([
     expect(primaryA[1]!.time - t0).toBeGreaterThanOrEqual(4900);
     expect(s!.west.records.filter((r) => r.model === B)).toEqual([]);
     expect(s!.logs.some((l) => l.message.includes(`provider ${PRIMARY} model ${A} rate limited`))).toBe(true);
+    noForeignCredentials();
+  });
+});
+
+describe("OpenAI-type primary with a models map: the record is the provider's model", () => {
+  it("a 429 for \"smart\" (gpt-4o there) cools \"smart-alias\" (gpt-4o too), not \"fast\" (gpt-4o-mini)", async () => {
+    await openaiPair({ modelMap: { smart: A, "smart-alias": A, fast: B } });
+    expect(servedBy(await ask("smart", 0, atPrimary({ "x-mock-fault": "rate-limit", "x-mock-retry-after-ms": "30000" })))).toBe(FALLBACK);
+    const alias = await ask("smart-alias", 0);
+    expect(alias.status).toBe(200);
+    expect(servedBy(alias)).toBe(FALLBACK);
+    const fast = await ask("fast", 0);
+    expect(fast.status).toBe(200);
+    expect(servedBy(fast)).toBe(PRIMARY);
+    // What the primary saw: its own names, gpt-4o once (the 429), gpt-4o-mini after it.
+    expect(s!.east.records.map((r) => `${r.model} ${r.status}`)).toEqual([`${A} 429`, `${B} 200`]);
     noForeignCredentials();
   });
 });
