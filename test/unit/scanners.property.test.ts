@@ -8,6 +8,7 @@
 //   comment and other field lines — give the same model, bounds, store, usage, completeness,
 //   estimates and stripped output as their compact form.
 import fc from "fast-check";
+import { rng } from "../../harness/replay/load.ts";
 import { describe, expect, it } from "vitest";
 import {
   coreScanRequest, planUpstream, responseScanRun, responseScanWhole, sseStrip, streamEventsScan, usageScan,
@@ -139,17 +140,8 @@ const scan = (shape: number, text: string, splits: Int32Array): Figures => JSON.
 
 // ---- random JSON whitespace ---------------------------------------------------------------------
 
-/** A small deterministic generator (mulberry32) driven by a fast-check seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic generator (mulberry32, the replay loads') driven by a fast-check seed. */
+const prng = rng;
 
 /** `v` as JSON with 0–3 random JSON whitespace characters (from `alphabet`) around every token. */
 function spaced(v: unknown, rnd: () => number, alphabet: string[]): string {
