@@ -219,6 +219,7 @@ export class ProviderConfig {
   /**
    * The model name this provider expects in a request body for `model`: Azure, the deployment
    * (v1 and the Responses API read it there); OpenAI, its `models` map's name for it, else `model`.
+   * Per-model rate-limit state (plugin/model_records.ts) is keyed by it.
    */
   upstreamModel(model: string): string {
     if (this.type == ProviderType.AzureOpenAI) return this.deploymentFor(model);
@@ -230,6 +231,26 @@ export class ProviderConfig {
     }
     return model;
   }
+
+  /**
+   * The limits of `model`'s own window (plugin/model_records.ts). Azure: its deployment's
+   * (deploymentLimitsFor). OpenAI-type: no per-minute limits of its own (the provider's `limits`
+   * bound all its models together), but the provider's spill-over thresholds and window length:
+   * the provider's x-ratelimit-remaining-* are the model's, so minRemaining* apply to them there.
+   */
+  modelLimitsFor(model: string): Limits {
+    if (this.type == ProviderType.AzureOpenAI) return this.deploymentLimitsFor(model);
+    let l = this.openModelLimits;
+    if (l === null) {
+      l = new Limits();
+      l.minRemainingTokens = this.limits.minRemainingTokens;
+      l.minRemainingRequests = this.limits.minRemainingRequests;
+      l.windowMs = this.limits.windowMs;
+      this.openModelLimits = l;
+    }
+    return l;
+  }
+  private openModelLimits: Limits | null = null;
 
   /** The limits of the deployment serving `model` (none configured: all zero, the provider's window length). */
   deploymentLimitsFor(model: string): Limits {

@@ -146,7 +146,7 @@ export function noProvider(cfg: Config, providers: ProviderConfig[], model: stri
       // Available but without capacity: its window frees up.
       at = windowResetAt(s, p.limits);
       if (at <= now) at = now + 1000;
-      // Its deployment's own window is the one that is full (plugin/deployments.ts).
+      // Its model's (deployment's) own window is the one that is full (plugin/model_records.ts).
       if (s.deploymentWindowResetMs > at) at = s.deploymentWindowResetMs;
     }
     if (at < earliest) earliest = at;

@@ -326,7 +326,7 @@ export function decideHeldError(r: RequestState, a: Attempt, prefix: Uint8Array 
  */
 function modelNotServed(r: RequestState, a: Attempt, now: i64): void {
   const cfg = r.cfg();
-  r.svc.modelsOut.eject(a.slot.stateKey, r.model, now + cfg.cooldown.authFailureMs);
+  r.svc.modelsOut.eject(a.slot.stateKey, r.model, now + cfg.cooldown.authFailureMs, now);
   if (enabled(Level.Warn)) {
     log(Level.Warn, "ai-failover: provider " + a.provider.name + " does not serve model " + logSafe(r.model) + " (404 " +
       "DeploymentNotFound/model_not_found): skipped for that model for " + cfg.cooldown.authFailureMs.toString() + " ms");

@@ -139,15 +139,15 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1, quiet: boo
   const a = new Attempt(r.attemptOwner(), view, i, picked.reservation!, up, r.promptEstimate, r.maxTokens);
   a.credential = k;
   a.tokens = svc.tokens;
-  if (r.model.length > 0 && p.deploymentKeys.length > 0) {
-    a.deployment = p.deploymentFor(r.model);
-    a.deploymentLimits = p.deploymentLimitsFor(r.model);
+  if (r.model.length > 0) {
+    a.upstreamModel = p.upstreamModel(r.model);
+    a.modelLimits = p.modelLimitsFor(r.model);
   }
   if (capturesIds(r.api.kind, r.method)) {
     // A creating request records the new object's id; any answer of these APIs its reasoning
     // items and files; a request that looked for its objects' owner records what it found.
     const creates = r.method == "POST" && r.api.objectId.length == 0 &&
-      !(r.api.kind == ApiKind.Responses && storesNothing(r.body));
+      !(r.api.kind == ApiKind.Responses && storesNothing(r.scan));
     a.capture = new IdCapture(creates, r.api.kind == ApiKind.Batches);
     if (r.discovering) a.ownedIds = r.referenced;
   }

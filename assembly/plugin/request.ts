@@ -288,6 +288,7 @@ export class ClientRequest extends RequestState {
     // Another attempt's answer (a local reply) or the gateway's own error replaces this one.
     if (afterAnswer(this, a, answerOf(h, null, timedOut, this.discovering), now)) return FilterHeadersStatusValues.StopIteration;
     respond(this, a, h.status, h);
+    if (endOfStream) a.scan.ended = true; // an answer without a body ended at its headers
     return FilterHeadersStatusValues.Continue;
   }
 

@@ -116,7 +116,7 @@ export function respond(r: RequestState, a: Attempt, status: i32, h: AnswerHeade
   decorateResponse(r, a, read, edit);
   if (edit !== null) edit.apply(MapType.ResponseHeaders, pairs!);
   if (r.phase != Phase.Replied) r.enter(Phase.Responding);
-  if (a.scan.eventCount >= 0) watchStream(r, a);
+  if (a.scan.events !== null) watchStream(r, a);
 }
 
 // ---- a stream's first token (firstTokenTimeout)
@@ -136,7 +136,7 @@ export function holdForFirstToken(r: RequestState, a: Attempt, h: AnswerHeaders,
   if (limit <= 0) return false;
   const changes = a.scan.start(r.api.kind, 200, h.contentType, a.upstream.injectedUsage);
   // Not an event stream (an error page with a 200): it goes on as it is.
-  if (a.scan.eventCount < 0) return false;
+  if (a.scan.events === null) return false;
   const held = a.hold(h, v, limit);
   held.changes = changes;
   const from = a.sentMs > 0 ? a.sentMs : now;
@@ -219,6 +219,8 @@ export function streamStalled(r: RequestState): void {
   const a = r.attempt;
   if (a === null || r.phase != Phase.Responding || a.stalled) return;
   a.stalled = true;
+  // The access line's stream=stalled, the requests metric's status_class="stalled".
+  a.scan.markStalled();
   const idle = r.cfg().streamIdleTimeoutFor(a.provider);
   const withEvent = endResponseWith(stalledEvent(idle));
   if (enabled(Level.Warn)) {

@@ -166,6 +166,8 @@ export type FaultAction =
   | { type: "hang" }
   /** Stream normally, then destroy the connection after `afterChunks` SSE frames. */
   | { type: "cutStream"; afterChunks: number }
+  /** Stream normally, then end the response cleanly (HTTP-wise) after `afterChunks` SSE frames: unfinished. */
+  | { type: "endStream"; afterChunks: number }
   /** Stream normally, then go silent after `afterChunks` SSE frames: the connection stays open until the client goes. */
   | { type: "stallStream"; afterChunks: number }
   /** Extra delay before the response headers, then answer normally. */

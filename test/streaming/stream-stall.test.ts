@@ -78,6 +78,19 @@ const edit = (cfg: any) => ({
   consumers: [{ name: "team", apiKey: TEAM, tokensPerMinute: BUDGET }],
 });
 
+/** What a cut stream is charged for its output: a token per content event, or per 4 bytes of its text when more. */
+function streamedEstimate(body: string): number {
+  const texts = [...body.matchAll(/"content":"([^"]+)"/g)].map((m) => m[1]!);
+  const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
+  return Math.max(texts.length, Math.ceil(bytes / 4));
+}
+
+function requests(prom: string, provider: string, statusClass: string): number {
+  const line = prom.split("\n").find((l) => l.startsWith("ai_failover_requests_total{") && l.includes(`provider="${provider}"`) &&
+    l.includes(`status_class="${statusClass}"`));
+  return line ? Number(line.split(" ").pop()) : 0;
+}
+
 /** The charge on the access line: prompt_tokens + completion_tokens. */
 function lineCharge(line: string): number {
   return Number(/ prompt_tokens=(\d+)/.exec(line)![1]) + Number(/ completion_tokens=(\d+)/.exec(line)![1]);
@@ -103,8 +116,10 @@ describe("streamIdleTimeout: a stream that stalls mid-answer", () => {
     expect(line).toContain(`provider=${EAST}`);
     expect(line).toContain(" status=200 ");
     expect(line).toContain(" stream=stalled ");
-    // Charged what it streamed (2 content events; no usage came): an estimate.
-    expect(line).toContain(" completion_tokens=2 estimated=true ");
+    // Charged what it streamed (no usage came): an estimate.
+    expect(line).toContain(` completion_tokens=${streamedEstimate(r.body)} estimated=true `);
+    expect(requests(await s.prometheus(), EAST, "stalled")).toBe(1);
+    expect(requests(await s.prometheus(), EAST, "2xx")).toBe(0);
     expect(s.logs.some((l) => l.message.includes(`stream from ${EAST} stalled: nothing for 1000 ms (streamIdleTimeout); the client's stream is reset`))).toBe(true);
     // Its reservation is settled with that charge (the consumer's budget gets the rest back).
     const charged = await chargedToBudget(s, r);
@@ -132,7 +147,8 @@ describe("streamIdleTimeout: a stream that stalls mid-answer", () => {
     await until(() => s!.east.records[0]?.outcome === "fault:stall-stream");
     await until(() => access(s!).length > 0);
     expect(access(s)[0]).toContain(" stream=stalled ");
-    expect(access(s)[0]).toContain(" completion_tokens=2 estimated=true ");
+    expect(access(s)[0]).toContain(` completion_tokens=${streamedEstimate(r.body)} estimated=true `);
+    expect(requests(await s.prometheus(), EAST, "stalled")).toBe(1);
     expect(await chargedToBudget(s, r)).toBe(lineCharge(access(s)[0]));
   });
 
