@@ -28,7 +28,7 @@ import { afterAnswer, attemptAnswered, HELD_DELIVERED, HELD_MORE, heldErrorChunk
 import { headerModeBody } from "./header_mode";
 import { Phase } from "./phase";
 import { affinityKeyOf, findOwner, newAttempt, pinTo } from "./next_attempt";
-import { heldStreamChunk, holdForFirstToken, reject, respond, RESPONSE_WATCH, stripResponseTrailers } from "./response";
+import { heldStreamChunk, holdForFirstToken, reject, releaseHeld, respond, RESPONSE_WATCH, stripResponseTrailers } from "./response";
 import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
 import { RequestState, NO_NAMES } from "./request_state";
 import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
@@ -327,6 +327,9 @@ export class ClientRequest extends RequestState {
 
   onResponseTrailers(_trailers: u32): FilterTrailersStatusValues {
     stripResponseTrailers();
+    // A held stream that ends with trailers (before its first token): its headers go decorated.
+    const a = this.attempt;
+    if (a !== null && a.held !== null && this.phase == Phase.Forwarded) releaseHeld(this, a, nowMs());
     return FilterTrailersStatusValues.Continue;
   }
 

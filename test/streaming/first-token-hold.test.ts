@@ -4,7 +4,7 @@
 // first token: a content event, its end, its usage, or an error event. Then headers and buffer go
 // at once, rewritten where the scan changes them (the usage event the client did not ask for).
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, rig, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, header, rig, type HostRig } from "../support/host-rig.ts";
 
 let r: HostRig;
 afterEach(async () => { await r?.close(); });
@@ -102,6 +102,17 @@ describe("a stream held until its first token", () => {
     expect(f.body.startsWith(FILTER + ROLE)).toBe(true);
     expect(f.body).toContain("upstream_stream_incomplete");
     expect(f.responseEnded).toBe(true);
+    f.complete();
+  });
+
+  it("a held stream that ends with trailers goes on with its headers decorated", async () => {
+    const f = await held();
+    f.callOnResponseBody(ROLE, false);
+    f.callOnResponseTrailers([["x-trailer", "1"], ["api-key", "leaked"]]);
+    expect(f.status).toBe(200);
+    expect(f.header("x-ai-failover-provider")).toBe("east");
+    expect(f.body).toBe(ROLE);
+    expect(header(f.responseTrailers, "api-key")).toBeUndefined();
     f.complete();
   });
 
