@@ -67,6 +67,8 @@ export class Situation {
   pinned: bool = false;
   /** The request looks for the provider holding the objects it names. */
   discovering: bool = false;
+  /** Providers a discovering request may ask at most (retry.maxAttempts; 0: every provider). */
+  discoverAttempts: i32 = 0;
   /** The attempt's credential was set aside and the provider keeps another. */
   credentialSetAside: bool = false;
   /** Retries on the same provider made so far (retry.sameProvider bounds them). */
@@ -219,8 +221,10 @@ export function decide(a: Answer, s: Situation, p: RetryConfig): Decision {
       if (s.exhausted || s.pinned || !p.onStatus.includes(a.status) || !attemptsLeft(s, p)) return DELIVER;
       return new Decision(Next.FailOver, failoverReason(a));
     case AnswerKind.NotHeldHere:
-      // Not a failure of this provider: the next one may hold the objects (bounded by the providers).
+      // Not a failure of this provider: the next one may hold the objects — bounded by the providers
+      // and by discoverAttempts (an unknown id must not cost one upstream call per provider; issue 20).
       if (!s.discovering || s.exhausted || !s.resendable) return DELIVER;
+      if (s.discoverAttempts > 0 && s.attempts >= s.discoverAttempts) return DELIVER;
       return new Decision(Next.FailOver, "not_owner");
     case AnswerKind.ContextLength: {
       // A larger-context model answers once; another provider of the same model has the same context.

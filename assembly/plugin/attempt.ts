@@ -97,6 +97,8 @@ export class Attempt extends CalloutHandler {
   held: HeldStream | null = null;
   /** The stream went silent past streamIdleTimeout and was ended by the gateway (nothing more goes to the client). */
   stalled: bool = false;
+  /** The consumer whose objects the answer creates (affinity.ts tenantTag; 0: none). */
+  tenant: u32 = 0;
 
   constructor(owner: AttemptOwner, public readonly view: ConfigView, public readonly index: i32,
     public readonly reservation: Reservation<ProviderState>, public readonly upstream: UpstreamRequest,
@@ -219,8 +221,8 @@ export class Attempt extends CalloutHandler {
     const found = this.ownedIds;
     if (cap === null && found === null) return;
     const owner = providerHash(this.provider.name);
-    if (cap !== null) for (let i = 0; i < cap.ids.length; i++) recordOwner(unchecked(cap.ids[i]), owner, now);
-    if (found !== null) for (let i = 0; i < found.length; i++) recordOwner(unchecked(found[i]), owner, now);
+    if (cap !== null) for (let i = 0; i < cap.ids.length; i++) recordOwner(unchecked(cap.ids[i]), owner, now, this.tenant);
+    if (found !== null) for (let i = 0; i < found.length; i++) recordOwner(unchecked(found[i]), owner, now, this.tenant);
   }
 
   // ---- http_call answers

@@ -17,7 +17,7 @@ import { enabled, Level, log } from "../host/log";
 import { NoChoice } from "../select/selector";
 import { Attempt } from "./attempt";
 import { logSafe } from "./access_log";
-import { contextFallbackFor, fallbackFor, newAttempt, peerOf, switchModel } from "./next_attempt";
+import { contextFallbackFor, fallbackFor, newAttempt, notHeldAt, peerOf, switchModel } from "./next_attempt";
 import { Phase } from "./phase";
 import { RequestState } from "./request_state";
 import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
@@ -56,6 +56,7 @@ function situation(r: RequestState, a: Attempt, ans: Answer, now: i64): Situatio
   s.resendable = resendable(r);
   s.pinned = r.pinned;
   s.discovering = r.discovering;
+  s.discoverAttempts = cfg.retry.maxAttempts;
   s.credentialSetAside = a.credentialSetAside;
   s.sameRetries = r.sameRetries;
   s.elapsedMs = now - r.startedMs;
@@ -75,6 +76,7 @@ function situation(r: RequestState, a: Attempt, ans: Answer, now: i64): Situatio
  */
 export function afterAnswer(r: RequestState, a: Attempt, ans: Answer, now: i64): bool {
   if (ans.kind == AnswerKind.ModelNotServed) modelNotServed(r, a, now);
+  if (ans.kind == AnswerKind.NotHeldHere) notHeldAt(r, a, now);
   const cfg = r.cfg();
   const s = situation(r, a, ans, now);
   // A failover that finds no provider left asks again (then only a fallback model or the answer remain).

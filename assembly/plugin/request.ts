@@ -27,7 +27,7 @@ import { admitConsumer, allowsModel, findConsumer } from "./consumers";
 import { afterAnswer, attemptAnswered, HELD_DELIVERED, HELD_MORE, heldErrorChunk, readsErrorBody, timerDue } from "./failover";
 import { headerModeBody } from "./header_mode";
 import { Phase } from "./phase";
-import { affinityKeyOf, findOwner, newAttempt, pinTo } from "./next_attempt";
+import { affinityKeyOf, findOwner, newAttempt, pinTo, tenantMayList } from "./next_attempt";
 import { heldStreamChunk, holdForFirstToken, reject, releaseHeld, respond, RESPONSE_WATCH, stripResponseTrailers } from "./response";
 import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
 import { RequestState, NO_NAMES } from "./request_state";
@@ -236,8 +236,11 @@ export class ClientRequest extends RequestState {
       this.budget = a.reservation;
       if (!clusterConsumer(this, c, now)) return false;
     }
-    // A provider the client pinned wins over the owner table (its explicit choice).
-    if (this.referenced.length > 0 && !this.pinned) findOwner(this, now);
+    // A provider the client pinned wins over the owner table (its explicit choice); another consumer's objects never.
+    if (!tenantMayList(this) || (this.referenced.length > 0 && !findOwner(this, now))) {
+      this.releaseBudget(now);
+      return false;
+    }
     const attempt = newAttempt(this, now);
     if (attempt === null) {
       this.releaseBudget(now);

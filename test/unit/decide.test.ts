@@ -52,6 +52,9 @@ describe("decide: what follows an answer", () => {
     ["404 DeploymentNotFound, nobody left: the fallback model", () => decide(404, "exhausted=1,fallback=gpt-4o-mini", NOT_DEPLOYED), { next: "fallback_model", model: "gpt-4o-mini" }],
     ["404 while looking for the objects' owner: the next provider", () => decide(404, "discovering=1"), { next: "fail_over", reason: "not_owner" }],
     ["400 previous_response_not_found while looking: the next provider", () => decide(400, "discovering=1", PREV_NOT_FOUND), { next: "fail_over", reason: "not_owner" }],
+    // Issue 20: an unknown id asks at most retry.maxAttempts providers, not every one.
+    ["404 while looking, below the walk's bound: the next provider", () => decide(404, "discovering=1,discoverAttempts=3,attempts=2"), { next: "fail_over", reason: "not_owner" }],
+    ["404 while looking, at the walk's bound: the client gets it", () => decide(404, "discovering=1,discoverAttempts=3,attempts=3"), { next: "deliver" }],
     ["404 not looking: the client's (an unknown id)", () => decide(404, "", '{"error":{"code":"not_found"}}'), { next: "deliver" }],
     ["400 content_filter, policy off: delivered", () => decide(400, "", FILTERED), { next: "deliver" }],
     ["400 content_filter, onContentFilter: the next provider", () => decide(400, "onContentFilter=1", FILTERED), { next: "fail_over", reason: "content_filter" }],
