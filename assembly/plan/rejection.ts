@@ -68,7 +68,7 @@ export function modelNotAllowed(c: ConsumerConfig, model: string): Rejection {
 
 /** What a provider answers another organisation for an object it does not show it (OpenAI's shape). */
 export function objectNotFound(id: string): Rejection {
-  return new Rejection(404, "ai_failover_object_not_found", "No object found with id '" + id + "'.", INVALID, "not_found")
+  return new Rejection(404, "ai_failover_object_not_found", (id.length <= 128 ? "No object found with id '" + id + "'." : "No object found with that id."), INVALID, "not_found")
     .counted("object_not_found");
 }
 

@@ -137,8 +137,14 @@ const KEY_CONTENT: u8 = 12;
 const KEY_NAMES: string[] = ["", "id", "response", "output", "item", "output_file_id", "error_file_id",
   "previous_response_id", "conversation", "input", "input_file_id", "file_id", "content"];
 
-function keyOf(s: string): u8 {
-  for (let k = 1; k < KEY_NAMES.length; k++) if (unchecked(KEY_NAMES[k]) == s) return <u8>k;
+const KEY_BYTES: Uint8Array[] = KEY_NAMES.map<Uint8Array>((k: string) => Uint8Array.wrap(String.UTF8.encode(k)));
+
+/** The key named by `len` bytes at `p` (no allocation: keys are compared as bytes). */
+function keyOf(p: usize, len: i32): u8 {
+  for (let k = 1; k < KEY_BYTES.length; k++) {
+    const name = unchecked(KEY_BYTES[k]);
+    if (name.length == len && memory.compare(name.dataStart, p, <usize>len) == 0) return <u8>k;
+  }
   return KEY_OTHER;
 }
 
@@ -219,13 +225,15 @@ abstract class JsonWalker {
     if (d > MAX_DEPTH) return;
     const isKey = unchecked(this.kinds[d]) == KIND_OBJECT && unchecked(this.expectKey[d]) == 1;
     const clean = !this.dirty && this.len <= MAX_ID;
-    const s = clean ? String.UTF8.decodeUnsafe(this.buf.dataStart, <usize>this.len) : "";
     if (isKey) {
       unchecked((this.expectKey[d] = 0));
-      unchecked((this.keys[d] = clean ? keyOf(s) : KEY_OTHER));
+      unchecked((this.keys[d] = clean ? keyOf(this.buf.dataStart, this.len) : KEY_OTHER));
       return;
     }
-    if (clean && idLike(s)) this.value(d, s);
+    // Only a value under a key of interest is decoded (a string allocated per id, not per value).
+    if (!clean || this.keyAt(d) == KEY_OTHER) return;
+    const s = String.UTF8.decodeUnsafe(this.buf.dataStart, <usize>this.len);
+    if (idLike(s)) this.value(d, s);
   }
 
   /** The key of the object at depth d holding the current value (KEY_OTHER for an array or too deep). */
