@@ -122,6 +122,31 @@ describe("stored objects and consumers (issue 20)", () => {
     }
   });
 
+  it("2: a previous_response_id inside metadata is no reference: the answering provider is never recorded as its owner", async () => {
+    // The victim's response, made at east directly: the gateway's table does not know it.
+    const direct = await post(s.east.url, "/openai/v1/responses", { model: "gpt4o-ptu", input: "made directly" }, { "api-key": EAST_KEY });
+    expect(direct.status, direct.body).toBe(200);
+    const victim = JSON.parse(direct.body).id as string;
+    expect(s.east.owns(victim)).toBe(true);
+    // The attacker names it only inside metadata, which every provider accepts and echoes.
+    const by = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await post(s.gateway.url, "/v1/responses", { model: "gpt-4o", input: "hi", metadata: { previous_response_id: victim } }, as(A));
+      expect(r.status, r.body).toBe(200);
+      by.add(String(r.headers["x-ai-failover-provider"]));
+    }
+    expect(by.has(NAMES[1])).toBe(true); // west answered some: it must not have become the owner
+    // The victim's GET finds east (an unknown id: looked for, one provider per try, remembered).
+    const statuses: number[] = [];
+    let found: string | undefined;
+    for (let i = 0; i < 5 && found === undefined; i++) {
+      const g = await request(s.gateway.url, { path: `/v1/responses/${victim}`, headers: as(B) });
+      statuses.push(g.status);
+      if (g.status === 200) found = String(g.headers["x-ai-failover-provider"]);
+    }
+    expect(found, `statuses ${statuses}`).toBe(NAMES[0]);
+  });
+
   it("3: an unknown previous_response_id asks at most retry.maxAttempts providers, then the remembered not-found", async () => {
     const unknown = `resp_${"ab".repeat(24)}`;
     const big = "x".repeat(200_000);
