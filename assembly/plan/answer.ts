@@ -24,7 +24,7 @@ export class AnswerHeaders {
   /** content-type (null = absent). */
   contentType: string | null = null;
   /** Which of the names the reader was asked to watch are present (bit i: the i-th name). */
-  present: u32 = 0;
+  present: u64 = 0;
   /** The header map as read (host/answer.ts; null: not read whole), to rewrite it in one call. */
   pairs: ArrayBuffer | null = null;
 }

@@ -316,7 +316,7 @@ export class ClientRequest extends RequestState {
   }
 
   onResponseTrailers(_trailers: u32): FilterTrailersStatusValues {
-    stripResponseTrailers();
+    stripResponseTrailers(this.view !== null ? this.cfg() : null);
     return FilterTrailersStatusValues.Continue;
   }
 
