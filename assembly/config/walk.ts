@@ -334,12 +334,15 @@ export class ArrReader {
   /** All elements as non-empty strings; duplicates are errors when `unique`. */
   strings(unique: bool): string[] {
     const out = new Array<string>();
+    // A set, not out.indexOf: a list of 30,000 models took 8 s to validate.
+    const seen = new Set<string>();
     for (let i = 0; i < this.length; i++) {
       const s = readNonEmpty(this.at(i), this.pathAt(i), this.errs);
       if (s === null) continue;
       if (unique) {
-        const j = out.indexOf(s);
-        if (j >= 0) {
+        const dup = seen.has(s);
+        seen.add(s);
+        if (dup) {
           this.errs.add(this.pathAt(i), "duplicate value " + quote(s));
           continue;
         }

@@ -35,7 +35,7 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
   let requests: i64 = -1;
   let haveRequests = false;
   let contentType: string | null = null;
-  let present: u32 = 0;
+  let present: u64 = 0;
   // Bit (n & 63) set when some watched name is n bytes long: most headers are passed over on their length.
   let watchLengths: u64 = 0;
   const nWatch = watch !== null ? watch.length : 0;
@@ -69,7 +69,7 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
     }
     if ((watchLengths & (<u64>1 << <u64>(len & 63))) != 0) {
       for (let i = 0; i < nWatch; i++) {
-        if (r.nameIs(unchecked(watch![i]))) present |= <u32>1 << <u32>i;
+        if (r.nameIs(unchecked(watch![i]))) present |= <u64>1 << <u64>i;
       }
     }
   }

@@ -24,7 +24,7 @@ export class AnswerHeaders {
   /** content-type (null = absent). */
   contentType: string | null = null;
   /** Which of the names the reader was asked to watch are present (bit i: the i-th name). */
-  present: u32 = 0;
+  present: u64 = 0;
   /** The header map as read (host/answer.ts; null: not read whole), to rewrite it in one call. */
   pairs: ArrayBuffer | null = null;
 }
@@ -40,11 +40,18 @@ export class Verdict {
 
 function parseNumber(s: string): f64 {
   if (s.length == 0) return -1;
+  // Digits with at most one '.', and at least one digit: "." or "1.2.3" is no number (it was read as 0).
+  let digits = 0;
+  let dots = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (!((c >= 0x30 && c <= 0x39) || c == 0x2e)) return -1;
+    if (c >= 0x30 && c <= 0x39) digits++;
+    else if (c == 0x2e) dots++;
+    else return -1;
   }
-  return F64.parseFloat(s);
+  if (digits == 0 || dots > 1) return -1;
+  const v = F64.parseFloat(s);
+  return isFinite(v) ? v : -1;
 }
 
 /** retry-after-ms, else retry-after (seconds), else 0; capped at MAX_RETRY_AFTER_MS. */

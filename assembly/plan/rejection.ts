@@ -56,6 +56,11 @@ export function invalidBody(why: string): Rejection {
   return new Rejection(400, "ai_failover_invalid_body", why, INVALID, "invalid_json");
 }
 
+/** A multipart/form-data body the gateway will not guess at (plugin/forms.ts says why). */
+export function invalidForm(why: string): Rejection {
+  return new Rejection(400, "ai_failover_invalid_form", why, INVALID, "invalid_multipart").counted("invalid_multipart");
+}
+
 export function streamingDisabled(): Rejection {
   return new Rejection(400, "ai_failover_streaming_disabled", "streaming is disabled by this gateway's policy (streaming.allow: false); " +
     "send the request without \"stream\": true", INVALID, "streaming_not_allowed");

@@ -21,7 +21,7 @@ import { contextFallbackFor, fallbackFor, newAttempt, notHeldAt, peerOf, switchM
 import { Phase } from "./phase";
 import { RequestState } from "./request_state";
 import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
-import { ATTEMPTS_HEADER, clientHeaders, MODEL_HEADER, PROVIDER_HEADER, reject, releaseHeld, respond, streamStalled } from "./response";
+import { ATTEMPTS_HEADER, clientHeaders, holdsSecret, MODEL_HEADER, PROVIDER_HEADER, reject, releaseHeld, respond, streamStalled } from "./response";
 import { loadStates } from "./views";
 
 /** Response headers of an http_call attempt that are passed on to the client. */
@@ -288,7 +288,7 @@ function replyWithAttempt(r: RequestState, a: Attempt, status: i32, pairs: strin
   const headers: string[] = [];
   for (let k = 0; k + 1 < pairs.length; k += 2) {
     const name = unchecked(pairs[k]);
-    if (!FORWARDED_RESPONSE_HEADERS.includes(name)) continue;
+    if (!FORWARDED_RESPONSE_HEADERS.includes(name) || holdsSecret(r.cfg(), unchecked(pairs[k + 1]))) continue;
     if (consumer && name.startsWith("x-ratelimit-")) continue;
     headers.push(name);
     headers.push(unchecked(pairs[k + 1]));

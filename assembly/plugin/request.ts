@@ -36,7 +36,7 @@ import { Services } from "./services";
 import { clusterName, perTryTimeoutDetails, routeName } from "../host/routing";
 import { viewFor } from "./views";
 import { referencedIds } from "./affinity";
-import { isMultipart, multipartField } from "./forms";
+import { isMultipart, multipartModel, refuseBody } from "./forms";
 import { clusterConsumer } from "./cluster_wait";
 
 /**
@@ -158,8 +158,9 @@ export class ClientRequest extends RequestState {
       // Uploads, image edits, audio: not JSON. The model comes from the form (or the Azure path, or
       // x-ai-model); the body goes as it came. No tokens are reserved (these APIs are limited by
       // requests), only the request.
-      const formModel = multipartField(this.body, this.contentType, "model");
-      this.model = formModel.length > 0 ? formModel : this.api.pathModel;
+      const form = multipartModel(this.body, this.contentType);
+      if (form.error.length > 0) return refuseBody(this, form.error);
+      this.model = form.model.length > 0 ? form.model : this.api.pathModel;
       if (this.model.length == 0) this.model = this.headerModel;
       if (!this.route(0, 0, true)) {
         return this.svc.cluster.parked(this.context_id) ? FilterDataStatusValues.StopIterationAndBuffer : FilterDataStatusValues.StopIterationNoBuffer;
@@ -329,7 +330,7 @@ export class ClientRequest extends RequestState {
   }
 
   onResponseTrailers(_trailers: u32): FilterTrailersStatusValues {
-    stripResponseTrailers();
+    stripResponseTrailers(this.view !== null ? this.cfg() : null);
     // A held stream that ends with trailers (before its first token): its headers go decorated.
     const a = this.attempt;
     if (a !== null && a.held !== null && this.phase == Phase.Forwarded) releaseHeld(this, a, nowMs());

@@ -6,8 +6,10 @@
 import { AnswerHeaders, carriesErrorEvent, Verdict } from "../plan/answer";
 import { Rejection } from "../plan/rejection";
 import { CLUSTER_HEADER } from "../plan/upstream";
-import { concat, utf8 } from "../lib/bytes";
-import { BufferType, getBuffer, getHeader, MapType, nowMs, removeHeader, replaceHeader, setBuffer } from "../host/calls";
+import { concat, indexOf, utf8 } from "../lib/bytes";
+import { Config } from "../config/model";
+import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
+import { BufferType, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, PairsReader, removeHeader, replaceHeader, setBuffer } from "../host/calls";
 import { headerEdit, HeaderEdit } from "../host/header_edit";
 import { enabled, Level, log } from "../host/log";
 import { sendError } from "../host/replies";
@@ -27,8 +29,25 @@ const PROVIDER_RATE_LIMIT_HEADERS: string[] = [
   "x-ratelimit-remaining-tokens", "x-ratelimit-remaining-requests",
 ];
 
-/** Response headers the client never sees (bits 0–2 of AnswerHeaders.present when read with RESPONSE_WATCH). */
-const NEVER_TO_CLIENT: string[] = ["api-key", "authorization", CLUSTER_HEADER];
+/**
+ * Response headers the client never sees (the first bits of AnswerHeaders.present when read with
+ * RESPONSE_WATCH): our routing header and every credential header a client may not send
+ * (provider/route.ts CLIENT_CREDENTIAL_HEADERS) in both spellings, `-` and `_` — an upstream
+ * echoing `x-api-key` or `ocp_apim_subscription_key` must not hand the key to the client.
+ */
+const NEVER_TO_CLIENT: string[] = neverToClient();
+
+function neverToClient(): string[] {
+  const out: string[] = [CLUSTER_HEADER];
+  for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) {
+    const h = unchecked(CLIENT_CREDENTIAL_HEADERS[i]);
+    const spellings = [h, h.replaceAll("_", "-"), h.replaceAll("-", "_")];
+    for (let k = 0; k < 3; k++) if (!out.includes(unchecked(spellings[k]))) out.push(unchecked(spellings[k]));
+  }
+  // Watched as bits of a u64 with the rate-limit headers after them.
+  assert(out.length + PROVIDER_RATE_LIMIT_HEADERS.length <= 64);
+  return out;
+}
 
 /**
  * The names the in-band response's headers are read with (host/answer.ts readAnswerHeaders):
@@ -59,8 +78,10 @@ export function decorateResponse(r: RequestState, a: Attempt, h: AnswerHeaders, 
   const present = h.present;
   // A provider's credential or our routing header never reaches the client.
   for (let i = 0; i < NEVER_TO_CLIENT.length; i++) {
-    if ((present & (<u32>1 << <u32>i)) != 0) drop(edit, unchecked(NEVER_TO_CLIENT[i]));
+    if ((present & (<u64>1 << <u64>i)) != 0) drop(edit, unchecked(NEVER_TO_CLIENT[i]));
   }
+  // Nor a header of any name whose value holds a configured secret.
+  dropSecretValues(r.cfg(), h.pairs, edit);
   put(edit, PROVIDER_HEADER, a.provider.name);
   if (a.model.length > 0) put(edit, MODEL_HEADER, a.model);
   put(edit, ATTEMPTS_HEADER, r.attempts.toString());
@@ -68,7 +89,7 @@ export function decorateResponse(r: RequestState, a: Attempt, h: AnswerHeaders, 
     // The client sees its own budget, not the provider's.
     const base = NEVER_TO_CLIENT.length;
     for (let i = 0; i < PROVIDER_RATE_LIMIT_HEADERS.length; i++) {
-      if ((present & (<u32>1 << <u32>(base + i))) != 0) drop(edit, unchecked(PROVIDER_RATE_LIMIT_HEADERS[i]));
+      if ((present & (<u64>1 << <u64>(base + i))) != 0) drop(edit, unchecked(PROVIDER_RATE_LIMIT_HEADERS[i]));
     }
     const kv: string[] = [];
     clientHeaders(r, kv);
@@ -86,11 +107,78 @@ function put(edit: HeaderEdit | null, name: string, value: string): void {
   else replaceHeader(MapType.ResponseHeaders, name, value);
 }
 
-/** Trailers are headers too: a provider credential echoed there never reaches the client. */
-export function stripResponseTrailers(): void {
-  removeHeader(MapType.ResponseTrailers, "api-key");
-  removeHeader(MapType.ResponseTrailers, "authorization");
-  removeHeader(MapType.ResponseTrailers, CLUSTER_HEADER);
+/** Trailers are headers too (rare: no read first): a provider credential echoed there never reaches the client. */
+export function stripResponseTrailers(cfg: Config | null = null): void {
+  for (let i = 0; i < NEVER_TO_CLIENT.length; i++) removeHeader(MapType.ResponseTrailers, unchecked(NEVER_TO_CLIENT[i]));
+  if (cfg === null) return;
+  const pairs = getHeaderPairs(MapType.ResponseTrailers);
+  for (let k = 0; k + 1 < pairs.length; k += 2) {
+    if (holdsSecret(cfg, unchecked(pairs[k + 1]))) removeHeader(MapType.ResponseTrailers, unchecked(pairs[k]));
+  }
+}
+
+// ---- configured secrets in answer header values ---------------------------------------------
+
+/** Secrets shorter than this are not looked for (a short one would match ordinary values). */
+const MIN_SECRET = 8;
+const secretConfigs: Config[] = [];
+const secretLists: Array<Uint8Array[]> = [];
+
+/** Every provider key and identity secret of `cfg` (UTF-8), built once per configuration (view). */
+function secretsOf(cfg: Config): Uint8Array[] {
+  for (let i = 0; i < secretConfigs.length; i++) if (unchecked(secretConfigs[i]) === cfg) return unchecked(secretLists[i]);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < cfg.providers.length; i++) {
+    const p = unchecked(cfg.providers[i]);
+    const n = p.credentials.length > 0 ? p.credentials.length : 1;
+    for (let k = 0; k < n; k++) {
+      const s = p.credentialAt(k).reveal();
+      if (s.length >= MIN_SECRET) out.push(utf8(s));
+    }
+  }
+  for (let i = 0; i < cfg.identities.length; i++) {
+    const s = unchecked(cfg.identities[i]).secret.reveal();
+    if (s.length >= MIN_SECRET) out.push(utf8(s));
+  }
+  if (secretConfigs.length >= 64) { secretConfigs.length = 0; secretLists.length = 0; } // configurations were replaced
+  secretConfigs.push(cfg);
+  secretLists.push(out);
+  return out;
+}
+
+/** Does a header value hold one of the configured secrets? (the failover reply's filter) */
+export function holdsSecret(cfg: Config, value: string): bool {
+  const ss = secretsOf(cfg);
+  if (ss.length == 0 || value.length < MIN_SECRET) return false;
+  const v = utf8(value);
+  for (let i = 0; i < ss.length; i++) if (indexOf(v, unchecked(ss[i])) >= 0) return true;
+  return false;
+}
+
+/**
+ * Drops every in-band answer header whose value holds a configured secret. `pairs`: the headers
+ * as read (null: read them now). One search per secret over the whole buffer; the headers are
+ * walked only when one is found.
+ */
+function dropSecretValues(cfg: Config, pairs: ArrayBuffer | null, edit: HeaderEdit | null): void {
+  const ss = secretsOf(cfg);
+  if (ss.length == 0) return;
+  if (pairs === null) {
+    const list = getHeaderPairs(MapType.ResponseHeaders);
+    for (let k = 0; k + 1 < list.length; k += 2) if (holdsSecret(cfg, unchecked(list[k + 1]))) drop(edit, unchecked(list[k]));
+    return;
+  }
+  const all = Uint8Array.wrap(pairs);
+  for (let i = 0; i < ss.length; i++) {
+    const secret = unchecked(ss[i]);
+    if (indexOf(all, secret) < 0) continue;
+    const rd = new PairsReader(pairs);
+    while (rd.next()) {
+      if (rd.valueLen < secret.length) continue;
+      const v = Uint8Array.wrap(pairs, <i32>(rd.value - changetype<usize>(pairs)), rd.valueLen);
+      if (indexOf(v, secret) >= 0) drop(edit, String.UTF8.decodeUnsafe(rd.name, <usize>rd.nameLen).toLowerCase());
+    }
+  }
 }
 
 /**
@@ -104,7 +192,7 @@ export function respond(r: RequestState, a: Attempt, status: i32, h: AnswerHeade
   if (read === null) {
     read = new AnswerHeaders();
     read.contentType = getHeader(MapType.ResponseHeaders, "content-type");
-    read.present = 0xffffffff;
+    read.present = 0xffffffffffffffff;
   }
   // With the map as read, every change goes in one set_header_map_pairs (host/header_edit.ts).
   const pairs = read.pairs;

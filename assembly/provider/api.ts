@@ -151,6 +151,29 @@ function classifyOp(rest: string, out: ApiRequest): ApiKind {
   return kind;
 }
 
+/**
+ * Is this query parameter api-version, as a server may read its name: in any case
+ * (`Api-Version`), percent-encoded (`api%2Dversion`), with or without a value?
+ */
+function isVersionParam(part: string): bool {
+  const eq = part.indexOf("=");
+  let name = eq >= 0 ? part.substring(0, eq) : part;
+  if (name.length < 11 || name.length > 33) return false;
+  if (name.indexOf("%") >= 0) {
+    let d = "";
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c == 0x25 && i + 2 < name.length) {
+        const h = I32.parseInt(name.substring(i + 1, i + 3), 16);
+        if (h > 0 && h < 128) { d += String.fromCharCode(h); i += 2; continue; }
+      }
+      d += String.fromCharCode(c);
+    }
+    name = d;
+  }
+  return name.toLowerCase() == "api-version";
+}
+
 /** The query without api-version (the provider's own is added where it needs one). */
 function queryWithoutVersion(q: string): string {
   if (q.length == 0) return "";
@@ -158,7 +181,7 @@ function queryWithoutVersion(q: string): string {
   const keep: string[] = [];
   for (let i = 0; i < parts.length; i++) {
     const part = unchecked(parts[i]);
-    if (part.length == 0 || part.startsWith("api-version=")) continue;
+    if (part.length == 0 || isVersionParam(part)) continue;
     // Only printable ASCII goes on (it is copied into the provider's :path).
     let ok = true;
     for (let k = 0; k < part.length; k++) {

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { casesPerClass } from "./fuzz/common.ts";
 import { bodiesLinear, fuzzBodies } from "./fuzz/bodies.ts";
+import { fuzzMultipart, multipartLinear } from "./fuzz/multipart.ts";
 
 const N = casesPerClass(500);
 
@@ -15,5 +16,17 @@ describe("fuzz: request bodies", () => {
   it("work is linear in the body's size", async () => {
     const t = await bodiesLinear();
     expect(t).toHaveLength(4);
+  }, 60_000);
+});
+
+describe("fuzz: multipart bodies", () => {
+  it(`${N} random forms: no trap, own key only, body unchanged, the provider reads no model the consumer may not use`, async () => {
+    const res = await fuzzMultipart(N, "assert");
+    expect(res.cases).toBe(N);
+  }, 60_000 + N * 20);
+
+  it("work is linear in the form's size (parts, empty parts, fake delimiters)", async () => {
+    const t = await multipartLinear();
+    expect(t).toHaveLength(3);
   }, 60_000);
 });
