@@ -48,11 +48,15 @@ describe("smaller tenancy findings", () => {
   it("api-version in another case or percent-encoded never reaches Azure beside the provider's own", async () => {
     for (const q of ["Api-Version=2099-01-01", "API-VERSION=2099-01-01", "api%2Dversion=2099-01-01", "api-version=2099-01-01"]) {
       const before = s.east.records.length + s.west.records.length;
-      const r = await request(s.gateway.url, { method: "GET", path: `/openai/files?${q}&limit=2`, headers: { authorization: `Bearer ${FREE}` } });
+      // A chat request on the Azure path (list calls are refused to consumers: the tenant model).
+      const r = await request(s.gateway.url, {
+        method: "POST", path: `/openai/deployments/gpt-4o/chat/completions?${q}&limit=2`, body: JSON.stringify(chat()),
+        headers: { authorization: `Bearer ${FREE}`, "content-type": "application/json" },
+      });
       expect(r.status, r.body).toBeLessThan(400);
-      const recs = [...s.east.records, ...s.west.records].sort((a, b) => a.seq - b.seq);
       expect(s.east.records.length + s.west.records.length).toBe(before + 1);
-      const rec = recs.find((x) => x.method === "GET" && x.path.endsWith("/openai/files") && x.seq > 0 && ![...s.east.records, ...s.west.records].slice(0, before).includes(x))!;
+      const rec = [...s.east.records, ...s.west.records].sort((a, b) => a.seq - b.seq).at(-1)!;
+      expect(rec.method).toBe("POST");
       const versions = Object.keys(rec.query).filter((k) => decodeURIComponent(k).toLowerCase() === "api-version");
       expect(versions, q).toEqual(["api-version"]);
       expect(rec.query["api-version"]).toBe("2024-10-21");
