@@ -29,6 +29,9 @@ import { TimerOwner } from "./request_timers";
 /** Window for reading an http_call answer that is only accounted. */
 const WINDOW: u32 = 64 << 10;
 
+/** Beyond an identity's token-request timeout, how long a request waits for its renewed token (the fetch may start at the next tick). */
+const TOKEN_WAIT_MARGIN_MS: i64 = 1000;
+
 /** What an attempt needs of its request (AssemblyScript has no closures: an interface by subclass). */
 export abstract class AttemptOwner extends TimerOwner {
   /** An http_call attempt answered while the client is still there. */
@@ -67,6 +70,11 @@ export class Attempt extends CalloutHandler {
    * a new token): the request may try the same provider again.
    */
   credentialSetAside: bool = false;
+  /**
+   * The 401 set this attempt's identity token aside and a new one is being fetched: the longest
+   * worth waiting for it to retry here with it (ms; 0: not so). plan/decide.ts Situation.tokenWaitMs.
+   */
+  tokenWaitMs: i64 = 0;
   /** Collects the ids the answer creates or reveals (plugin/affinity.ts); null when the API keeps none. */
   capture: IdCapture | null = null;
   /** Envoy gave the attempt up before the provider started answering (firstByteTimeout): a 504 of the router's own. */
@@ -109,6 +117,12 @@ export class Attempt extends CalloutHandler {
     const p = this.provider;
     let outcome = v.outcome;
     if (outcome == Outcome.CredentialRejected && this.setAside(v.status, now)) outcome = Outcome.ClientError;
+    // A token accepted: a later 401 to it is a stale token again, not "no access" (plugin/tokens.ts).
+    const tokens = this.tokens;
+    if (v.ok && this.tokenGeneration != 0 && tokens !== null) {
+      const id = p.credentialAt(this.credential).identity;
+      if (id !== null) tokens.accepted(id, this.tokenGeneration, p.name);
+    }
     const byDeployment = perDeployment(p) && this.deployment.length > 0;
     if (outcome == Outcome.RateLimited && byDeployment) {
       // Azure's quota is the deployment's: cool that one down, the provider's other deployments serve on.
@@ -142,6 +156,15 @@ export class Attempt extends CalloutHandler {
     const aside = setCredentialAside(this.slot, this.provider, this.credential, this.tokenGeneration, status, now,
       this.view.config.cooldown.authFailureMs, this.tokens, "provider " + this.provider.name);
     if (aside) this.credentialSetAside = true;
+    // An identity's token set aside: a new one is on its way; the request may wait for it (its
+    // fetch's timeout and a tick) and is woken as soon as it is there.
+    const id = this.provider.credentialAt(this.credential).identity;
+    const owner = this.owner;
+    const tokens = this.tokens;
+    if (aside && id !== null && owner !== null && tokens !== null) {
+      this.tokenWaitMs = id.timeoutMs + TOKEN_WAIT_MARGIN_MS;
+      tokens.waitFor(id, this.tokenGeneration, owner, now + this.tokenWaitMs);
+    }
     return aside;
   }
 

@@ -140,7 +140,7 @@ export function phaseTransitions(): string {
 /**
  * The decision after an answer (plan/decide.ts): `status`, its body ("\u0000" not read), its
  * Retry-After; `facts` "key=value,…" sets the Situation (attempts, retriesOn, resendable, pinned,
- * discovering, aside, same, elapsed, budget, peer, exhausted, fallback, context, jitter) and
+ * discovering, aside, tokenWait, same, elapsed, budget, peer, exhausted, fallback, context, jitter) and
  * the policy (maxAttempts, onStatus "429+503", onConnectFailure, onContentFilter, onContextLength,
  * sameRetries, maxWait, backoff).
  */
@@ -163,6 +163,7 @@ export function planDecide(status: i32, body: string, retryAfterMs: i64, timedOu
     else if (k == "pinned") s.pinned = n != 0;
     else if (k == "discovering") s.discovering = n != 0;
     else if (k == "aside") s.credentialSetAside = n != 0;
+    else if (k == "tokenWait") s.tokenWaitMs = n;
     else if (k == "same") s.sameRetries = <i32>n;
     else if (k == "elapsed") s.elapsedMs = n;
     else if (k == "budget") s.budgetMs = n;
