@@ -275,7 +275,7 @@ class FetchFailedOp extends TokenOp {
 }
 
 /** A token answer's fields (a small JSON object; scanned, not parsed). */
-export class TokenAnswer {
+class TokenAnswer {
   token: string = "";
   /** The lifetime believed (≤ MAX_LIFETIME_MS; ≤ 0: none usable). */
   lifetimeMs: i64 = -1;
@@ -294,8 +294,8 @@ const REFRESH_IN = utf8("\"refresh_in\"");
 const ERROR = utf8("\"error\"");
 const ERROR_CODES = utf8("\"error_codes\"");
 
-/** Reads a token answer received at `now` (exported for the unit tests). */
-export function readTokenAnswer(b: Uint8Array, now: i64): TokenAnswer {
+/** Reads a token answer received at `now`. */
+function readTokenAnswer(b: Uint8Array, now: i64): TokenAnswer {
   const a = new TokenAnswer();
   const t = stringAt(b, findValue(b, ACCESS_TOKEN), MAX_TOKEN, false);
   if (t === null || !isHeaderToken(t)) return a;
@@ -598,8 +598,8 @@ function errorCode(bodySize: u32): string {
   return errorSummary(Uint8Array.wrap(raw));
 }
 
-/** " (error, AADSTS…, …)" of a token endpoint's error answer ("" when it has neither). Exported for the unit tests. */
-export function errorSummary(b: Uint8Array): string {
+/** " (error, AADSTS…, …)" of a token endpoint's error answer ("" when it has neither). */
+function errorSummary(b: Uint8Array): string {
   const parts: string[] = [];
   const e = stringAt(b, findValue(b, ERROR), 64, true);
   if (e !== null) parts.push(e);
