@@ -190,6 +190,14 @@ export class ProviderConfig {
    * first token takes minutes is not cut once its headers came.
    */
   firstByteTimeoutMs: i64 = -1;
+  /**
+   * Time a streamed answer of this provider may take to its first token, ms, from when the
+   * attempt went upstream (-1: the top-level firstTokenTimeout; 0: none). The stream's headers are
+   * held until then (plugin/response.ts): past it, the attempt fails over like a first-byte timeout.
+   */
+  firstTokenTimeoutMs: i64 = -1;
+  /** Longest silence of a stream that is answering, ms, before it is given up as stalled (-1: the top-level streamIdleTimeout; 0: none). */
+  streamIdleTimeoutMs: i64 = -1;
   limits: Limits = new Limits();
   /** Health probe path override (default: the models endpoint for the type). */
   healthPath: string = "";
@@ -211,6 +219,7 @@ export class ProviderConfig {
   /**
    * The model name this provider expects in a request body for `model`: Azure, the deployment
    * (v1 and the Responses API read it there); OpenAI, its `models` map's name for it, else `model`.
+   * Per-model rate-limit state (plugin/model_records.ts) is keyed by it.
    */
   upstreamModel(model: string): string {
     if (this.type == ProviderType.AzureOpenAI) return this.deploymentFor(model);
@@ -222,6 +231,26 @@ export class ProviderConfig {
     }
     return model;
   }
+
+  /**
+   * The limits of `model`'s own window (plugin/model_records.ts). Azure: its deployment's
+   * (deploymentLimitsFor). OpenAI-type: no per-minute limits of its own (the provider's `limits`
+   * bound all its models together), but the provider's spill-over thresholds and window length:
+   * the provider's x-ratelimit-remaining-* are the model's, so minRemaining* apply to them there.
+   */
+  modelLimitsFor(model: string): Limits {
+    if (this.type == ProviderType.AzureOpenAI) return this.deploymentLimitsFor(model);
+    let l = this.openModelLimits;
+    if (l === null) {
+      l = new Limits();
+      l.minRemainingTokens = this.limits.minRemainingTokens;
+      l.minRemainingRequests = this.limits.minRemainingRequests;
+      l.windowMs = this.limits.windowMs;
+      this.openModelLimits = l;
+    }
+    return l;
+  }
+  private openModelLimits: Limits | null = null;
 
   /** The limits of the deployment serving `model` (none configured: all zero, the provider's window length). */
   deploymentLimitsFor(model: string): Limits {
@@ -390,6 +419,23 @@ export class Config {
   }
   /** firstByteTimeout was set at the top level (even to 0: no limit, streams included). */
   firstByteExplicit: bool = false;
+  /** Default time a streamed answer may take to its first token, ms (0: none; per provider too). */
+  firstTokenTimeoutMs: i64 = 0;
+  /**
+   * Default longest silence of a stream that is answering, ms (0: none): below the HCM's own
+   * stream_idle_timeout (5 min by default), so that the gateway, not Envoy's reset, ends it.
+   */
+  streamIdleTimeoutMs: i64 = 240000;
+
+  /** The first-token limit of a streamed answer of `p`, ms (0: none). */
+  firstTokenTimeoutFor(p: ProviderConfig): i64 {
+    return p.firstTokenTimeoutMs >= 0 ? p.firstTokenTimeoutMs : this.firstTokenTimeoutMs;
+  }
+
+  /** The stall limit of a stream of `p`, ms (0: none). */
+  streamIdleTimeoutFor(p: ProviderConfig): i64 {
+    return p.streamIdleTimeoutMs >= 0 ? p.streamIdleTimeoutMs : this.streamIdleTimeoutMs;
+  }
   /**
    * `mode: "headers"`: route from the path and headers alone (x-ai-model, Azure deployment in
    * the path; tokens estimated from content-length) — for Envoys without

@@ -206,6 +206,8 @@ export function readProvider(o: ObjReader, env: EnvLookup, identities: IdentityC
   p.includeUsage = o.boolean("includeUsage", true);
   p.upstreamTimeoutMs = o.duration("upstreamTimeout", -1, 1, 3600000);
   p.firstByteTimeoutMs = o.duration("firstByteTimeout", -1, 0, 3600000);
+  p.firstTokenTimeoutMs = o.duration("firstTokenTimeout", -1, 0, 3600000);
+  p.streamIdleTimeoutMs = o.duration("streamIdleTimeout", -1, 0, 3600000);
   p.limits = readLimits(o);
   for (let i = 0; i < p.deploymentLimits.length; i++) {
     const l = unchecked(p.deploymentLimits[i]);

@@ -52,14 +52,25 @@ export function readConfig(root: ObjReader, env: EnvLookup, memo: ProviderMemo |
 }
 
 /**
+ * A provider's first-token limit must be shorter than its own upstreamTimeout.
  * A provider's first-byte limit must be shorter than its failover attempts' timeout: Envoy's router
  * drops a per-try timeout that is not (router.cc FilterUtility::finalTimeout), so the limit would
  * silently not apply.
  */
 function checkTimeouts(cfg: Config, providers: ProviderList, root: ObjReader): void {
   let topReported = false;
+  let tokenReported = false;
   for (let k = 0; k < cfg.providers.length; k++) {
     const p = unchecked(cfg.providers[k]);
+    // The first token is waited for with the response headers held: the attempt's whole timeout
+    // (the router's, x-envoy-upstream-rq-timeout-ms) would end it first with Envoy's own 504.
+    const token = cfg.firstTokenTimeoutFor(p);
+    if (token > 0 && p.upstreamTimeoutMs > 0 && token >= p.upstreamTimeoutMs && (p.firstTokenTimeoutMs >= 0 || !tokenReported)) {
+      if (p.firstTokenTimeoutMs < 0) tokenReported = true;
+      const at = p.firstTokenTimeoutMs >= 0 ? childPath(providers.pathAt(k), "firstTokenTimeout") : root.pathOf("firstTokenTimeout");
+      root.errs.add(at, "must be shorter than the provider's upstreamTimeout (" + token.toString() + " ms ≥ " + p.upstreamTimeoutMs.toString() +
+        " ms): the attempt's whole timeout would end the stream first" + (p.firstTokenTimeoutMs >= 0 ? "" : " (provider " + p.name + ")"));
+    }
     const first = cfg.firstByteTimeoutFor(p);
     const total = cfg.calloutTimeoutFor(p);
     if (first <= 0 || first < total) continue;

@@ -134,6 +134,8 @@ export function readSections(root: ObjReader, cfg: Config, env: EnvLookup): void
   cfg.upstreamTimeoutMs = root.duration("upstreamTimeout", cfg.upstreamTimeoutMs, 1, HOUR);
   cfg.firstByteExplicit = root.has("firstByteTimeout");
   cfg.firstByteTimeoutMs = root.duration("firstByteTimeout", cfg.firstByteTimeoutMs, 0, HOUR);
+  cfg.firstTokenTimeoutMs = root.duration("firstTokenTimeout", cfg.firstTokenTimeoutMs, 0, HOUR);
+  cfg.streamIdleTimeoutMs = root.duration("streamIdleTimeout", cfg.streamIdleTimeoutMs, 0, HOUR);
   const level = root.str("logLevel", false);
   if (level !== null) {
     const i = LOG_LEVELS.indexOf(level);

@@ -63,9 +63,9 @@ export class ProviderState extends Window {
   trialUntilMs: i64 = 0;
   /** Not stored: this VM found no usable credential for it now (an identity without a token). */
   noCredential: bool = false;
-  /** Not stored: the deployment a request needs is cooling down after its own 429 (plugin/deployments.ts). */
+  /** Not stored: the model (Azure: deployment) a request needs is cooling down after its own 429 (plugin/model_records.ts). */
   deploymentCooldownUntilMs: i64 = 0;
-  /** Not stored: the deployment a request needs has no room in its window until then (0: it has). */
+  /** Not stored: the model (Azure: deployment) a request needs has no room in its window until then (0: it has). */
   deploymentWindowResetMs: i64 = 0;
 
   /** May this provider take traffic at `nowMs`? */

@@ -22,6 +22,31 @@ export const CH_9: u8 = 0x39;
   return c == CH_SPACE || c == CH_LF || c == CH_CR || c == CH_TAB;
 }
 
+/**
+ * Skips JSON whitespace in b[i, end). The JSON of one server-sent event may be split over several
+ * `data:` lines (a client joins them with line feeds, which are whitespace to JSON): after a line
+ * break, a `data:` field name and its one optional space are skipped too. Returns where it stopped.
+ */
+export function skipJsonWs(b: Uint8Array, i: i32, end: i32): i32 {
+  const data = b.dataStart;
+  while (i < end) {
+    const c = load<u8>(data + <usize>i);
+    if (c == CH_SPACE || c == CH_TAB) { i++; continue; }
+    if (c != CH_LF && c != CH_CR) break;
+    i++;
+    // "data:" right after the break (and a CRLF's LF).
+    if (i < end && c == CH_CR && load<u8>(data + <usize>i) == CH_LF) i++;
+    if (i + 5 <= end && load<u32>(data + <usize>i) == DATA_WORD && load<u8>(data + <usize>(i + 4)) == CH_COLON) {
+      i += 5;
+      if (i < end && load<u8>(data + <usize>i) == CH_SPACE) i++;
+    }
+  }
+  return i;
+}
+
+/** "data" as a little-endian u32. */
+const DATA_WORD: u32 = 0x61746164;
+
 const ONES: u64 = 0x0101010101010101;
 const HIGHS: u64 = 0x8080808080808080;
 

@@ -1,5 +1,5 @@
 // Request-body scanner: reads the few top-level fields routing and admission need
-// (model, stream, max tokens, stream_options) and sizes the prompt, in one pass over the
+// (model, stream, max tokens, n, store, stream_options) and sizes the prompt, in one pass over the
 // bytes, without building a JSON tree. Iterative (no recursion): hostile nesting cannot
 // overflow the stack, and malformed input yields ok=false, never a trap.
 
@@ -15,6 +15,7 @@ const K_MAX_TOKENS = utf8("\"max_tokens\"");
 const K_MAX_COMPLETION = utf8("\"max_completion_tokens\"");
 const K_MAX_OUTPUT = utf8("\"max_output_tokens\"");
 const K_N = utf8("\"n\"");
+const K_STORE = utf8("\"store\"");
 const K_STREAM_OPTIONS = utf8("\"stream_options\"");
 const K_INCLUDE_USAGE = utf8("\"include_usage\"");
 const K_MESSAGES = utf8("\"messages\"");
@@ -46,6 +47,8 @@ export class RequestScan {
   maxTokens: i64 = -1;
   /** `n`: how many choices the answer has (each may use the whole output bound); 1 when absent. */
   choices: i32 = 1;
+  /** Top-level `store` (Responses API): -1 absent or not a boolean, 0 false, 1 true. */
+  store: i32 = -1;
   hasStreamOptions: bool = false;
   /** -1 absent, 0 false, 1 true. */
   includeUsage: i32 = -1;
@@ -470,6 +473,8 @@ function scanMembers(b: Uint8Array): RequestScan {
       }
     } else if (isKey(K_STREAM)) {
       out.stream = matchAt(b, vs, L_TRUE);
+    } else if (isKey(K_STORE)) {
+      out.store = matchAt(b, vs, L_TRUE) ? 1 : matchAt(b, vs, L_FALSE) ? 0 : -1;
     } else if (isKey(K_N)) {
       // Providers allow 1–128; a value outside is refused by them (count it as 1 here).
       const n = parseBoundAt(b, vs, ve);

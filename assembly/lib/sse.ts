@@ -2,19 +2,10 @@
 // released at once, a partial trailing event waits (bounded) for its end. Only used when
 // stripping; otherwise chunks pass through untouched and only the UsageScanner reads them.
 
-import { ByteBuilder, CH_CR, CH_LF, findEither, indexOf, utf8 } from "./bytes";
+import { ByteBuilder, CH_CR, CH_LF, indexOf, skipJsonWs, utf8 } from "./bytes";
 
 const CHOICES_KEY = utf8("\"choices\"");
 const USAGE_KEY = utf8("\"usage\"");
-
-function skipSpace(b: Uint8Array, i: i32, e: i32): i32 {
-  while (i < e) {
-    const c = load<u8>(b.dataStart + <usize>(i));
-    if (c != 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) break;
-    i++;
-  }
-  return i;
-}
 
 /** Somewhere in [s,e): `key` : `open` (then `close` right after, when close != 0). */
 function keyThen(b: Uint8Array, s: i32, e: i32, key: Uint8Array, open: u8, close: u8): bool {
@@ -22,12 +13,12 @@ function keyThen(b: Uint8Array, s: i32, e: i32, key: Uint8Array, open: u8, close
   while (true) {
     const at = indexOf(b, key, from);
     if (at < 0 || at >= e) return false;
-    let i = skipSpace(b, at + key.length, e);
+    let i = skipJsonWs(b, at + key.length, e);
     if (i < e && load<u8>(b.dataStart + <usize>(i)) == 0x3a) {
-      i = skipSpace(b, i + 1, e);
+      i = skipJsonWs(b, i + 1, e);
       if (i < e && load<u8>(b.dataStart + <usize>(i)) == open) {
         if (close == 0) return true;
-        i = skipSpace(b, i + 1, e);
+        i = skipJsonWs(b, i + 1, e);
         if (i < e && load<u8>(b.dataStart + <usize>(i)) == close) return true;
       }
     }
@@ -191,61 +182,11 @@ export class SseStripper {
     else this.carry.reset();
   }
 
-  /** `"choices"` : [ ] and `"usage"` : { — whitespace allowed around the punctuation. */
+  /**
+   * `"choices"` : [ ] and `"usage"` : { — any JSON whitespace around the punctuation (also a line
+   * break and the next `data:` line's field name: skipJsonWs).
+   */
   private isUsageOnly(b: Uint8Array, s: i32, e: i32): bool {
     return keyThen(b, s, e, CHOICES_KEY, 0x5b, 0x5d) && keyThen(b, s, e, USAGE_KEY, 0x7b, 0);
-  }
-}
-
-/**
- * Finds a line `<field>:<value>` (one optional space after the colon, as the SSE format allows)
- * at the start of a line — the stream's start, or after CR or LF — in a stream split anywhere:
- * e.g. `data: [DONE]`, `data:[DONE]`, `event: response.completed`. Each byte is read once.
- */
-export class SseLine {
-  private field: Uint8Array;
-  private value: Uint8Array;
-  /** 0: matching the field and colon; 1: after the colon (a space may come); 2: matching the value; 3: not this line. */
-  private phase: i32 = 0;
-  private k: i32 = 0;
-  found: bool = false;
-
-  constructor(field: string, value: string) {
-    this.field = utf8(field + ":");
-    this.value = utf8(value);
-  }
-
-  feed(b: Uint8Array): void {
-    if (this.found) return;
-    const data = b.dataStart;
-    const n = b.length;
-    const f = this.field;
-    const v = this.value;
-    let phase = this.phase;
-    let k = this.k;
-    for (let i = 0; i < n; i++) {
-      if (phase == 3) {
-        // Not this line: skip to its end in a tight loop.
-        i = findEither(data, i, n, CH_LF, CH_CR);
-        if (i >= n) break;
-      }
-      const c = load<u8>(data + <usize>i);
-      if (c == CH_LF || c == CH_CR) { phase = 0; k = 0; continue; }
-      if (phase == 0) {
-        if (c != load<u8>(f.dataStart + <usize>(k))) { phase = 3; continue; }
-        k++;
-        if (k == f.byteLength) { phase = 1; k = 0; }
-        continue;
-      }
-      if (phase == 1) {
-        phase = 2;
-        if (c == 0x20) continue;
-      }
-      if (c != load<u8>(v.dataStart + <usize>(k))) { phase = 3; continue; }
-      k++;
-      if (k == v.byteLength) { this.found = true; return; }
-    }
-    this.phase = phase;
-    this.k = k;
   }
 }

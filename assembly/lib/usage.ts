@@ -1,9 +1,14 @@
-// Finds the token usage in a response body as it streams by, for JSON and SSE alike, one
+// Finds the token usage in a response body as it streams by (JSON answers, and SSE other than a
+// 200 event stream, whose usage lib/stream_events.ts reads in its own pass), one
 // byte-state-machine pass per chunk: `"usage"` → `:` → `{` … matching `}` is captured (at
 // most 2 KiB) and its counters read. Chunks may split anything anywhere; `null` usages (every
-// streaming chunk before the last) are skipped; the last usage object seen wins.
+// streaming chunk before the last) are skipped; the last usage object seen wins. Any JSON
+// whitespace between the tokens, also a line break followed by the next `data:` line's field
+// name (an event's JSON split over several data lines).
 
-import { ByteBuilder, CH_BACKSLASH, CH_COLON, CH_LBRACE, CH_QUOTE, CH_RBRACE, findByte, indexOf, isWs, utf8 } from "./bytes";
+import {
+  ByteBuilder, CH_BACKSLASH, CH_COLON, CH_CR, CH_LBRACE, CH_LF, CH_QUOTE, CH_RBRACE, CH_SPACE, findByte, indexOf, isWs, skipJsonWs, utf8,
+} from "./bytes";
 
 const PATTERN = utf8("\"usage\"");
 const MAX_CAPTURE = 2048;
@@ -12,6 +17,8 @@ const K_INPUT = utf8("\"input_tokens\"");
 const K_COMPLETION = utf8("\"completion_tokens\"");
 const K_OUTPUT = utf8("\"output_tokens\"");
 const K_TOTAL = utf8("\"total_tokens\"");
+
+const DATA_COLON = utf8("data:");
 
 const S_MATCH = 0;
 const S_COLON = 1;
@@ -23,11 +30,9 @@ function numberAfterKey(b: Uint8Array, start: i32, end: i32, key: Uint8Array): i
   const at = indexOf(b, key, start, end);
   if (at < 0) return -1;
   const data = b.dataStart;
-  let i = at + key.length;
-  while (i < end && isWs(load<u8>(data + <usize>i))) i++;
+  let i = skipJsonWs(b, at + key.length, end);
   if (i >= end || load<u8>(data + <usize>i) != CH_COLON) return -1;
-  i++;
-  while (i < end && isWs(load<u8>(data + <usize>i))) i++;
+  i = skipJsonWs(b, i + 1, end);
   let v: i64 = 0;
   let digits = 0;
   while (i < end) {
@@ -41,13 +46,37 @@ function numberAfterKey(b: Uint8Array, start: i32, end: i32, key: Uint8Array): i
   return digits > 0 ? v : -1;
 }
 
-export class UsageScanner {
+/** Token usage a provider reported (-1: a counter it did not report). */
+export class Usage {
   promptTokens: i64 = -1;
   completionTokens: i64 = -1;
   totalTokens: i64 = -1;
   found: bool = false;
+
+  /**
+   * One usage object's counters (prompt_tokens or input_tokens, completion_tokens or output_tokens,
+   * total_tokens; -1 absent): the last object with any of them wins.
+   */
+  record(prompt: i64, input: i64, completion: i64, output: i64, total: i64): void {
+    const p = prompt >= 0 ? prompt : input;
+    const c = completion >= 0 ? completion : output;
+    if (p < 0 && c < 0 && total < 0) return;
+    this.promptTokens = p;
+    this.completionTokens = c;
+    this.totalTokens = total;
+    this.found = true;
+  }
+}
+
+export class UsageScanner extends Usage {
   private state: i32 = S_MATCH;
   private k: i32 = 0;
+  /**
+   * Between `"usage"` and its `{`, after a line break: the bytes of the next line's `data:` matched
+   * (0–5; 5: its optional space may come); -1: not after a break. The JSON of an event may be split
+   * over several data lines (skipJsonWs).
+   */
+  private prefix: i32 = -1;
   private depth: i32 = 0;
   private inString: bool = false;
   private escaped: bool = false;
@@ -80,7 +109,7 @@ export class UsageScanner {
           i++;
           if (c == load<u8>(pat + <usize>k)) {
             k++;
-            if (k == plen) { this.state = S_COLON; k = 0; break; }
+            if (k == plen) { this.state = S_COLON; this.prefix = -1; k = 0; break; }
           } else {
             k = c == CH_QUOTE ? 1 : 0;
           }
@@ -91,6 +120,16 @@ export class UsageScanner {
       const c = load<u8>(data + <usize>i);
       i++;
       const st = this.state;
+      if (st != S_CAPTURE) {
+        // Between tokens: a line break may bring the next data line's field name.
+        const p = this.prefix;
+        if (c == CH_LF || c == CH_CR) { this.prefix = 0; continue; }
+        if (p >= 0) {
+          if (p < 5 && c == unchecked(DATA_COLON[p])) { this.prefix = p + 1; continue; }
+          this.prefix = -1;
+          if (p == 5 && c == CH_SPACE) continue;
+        }
+      }
       if (st == S_COLON) {
         if (c == CH_COLON) this.state = S_OPEN;
         else if (!isWs(c)) { this.state = S_MATCH; this.k = c == CH_QUOTE ? 1 : 0; }
@@ -162,15 +201,7 @@ export class UsageScanner {
   }
 
   private read(b: Uint8Array, s: i32, e: i32): void {
-    let p = numberAfterKey(b, s, e, K_PROMPT);
-    if (p < 0) p = numberAfterKey(b, s, e, K_INPUT);
-    let c = numberAfterKey(b, s, e, K_COMPLETION);
-    if (c < 0) c = numberAfterKey(b, s, e, K_OUTPUT);
-    const t = numberAfterKey(b, s, e, K_TOTAL);
-    if (p < 0 && c < 0 && t < 0) return;
-    this.promptTokens = p;
-    this.completionTokens = c;
-    this.totalTokens = t;
-    this.found = true;
+    this.record(numberAfterKey(b, s, e, K_PROMPT), numberAfterKey(b, s, e, K_INPUT), numberAfterKey(b, s, e, K_COMPLETION),
+      numberAfterKey(b, s, e, K_OUTPUT), numberAfterKey(b, s, e, K_TOTAL));
   }
 }

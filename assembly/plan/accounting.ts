@@ -1,7 +1,7 @@
 // What an answered attempt is charged: the provider's own usage when it reported one, else an
 // estimate (said to be one). The one rule for every way an attempt ends. Pure.
 
-import { UsageScanner } from "../lib/usage";
+import { Usage } from "../lib/usage";
 
 export class Charge {
   input: i64 = 0;
@@ -25,10 +25,12 @@ export class Charge {
 export const NO_CHARGE = new Charge();
 
 /**
- * `ok`: the answer was a success (only successes are estimated). `outputEvents`: streamed
- * content events counted (-1 when not streamed); `responseBytes` otherwise sizes the output.
+ * `ok`: the answer was a success (only successes are estimated: a cut stream too, for what it
+ * streamed). `streamedOutput`: the output a stream carried, estimated from its content events and
+ * text (ResponseScan.streamedOutput; -1 when not streamed); `responseBytes` otherwise sizes the
+ * output.
  */
-export function charge(usage: UsageScanner, ok: bool, promptEstimate: i64, maxTokens: i64, outputEvents: i64,
+export function charge(usage: Usage, ok: bool, promptEstimate: i64, maxTokens: i64, streamedOutput: i64,
   responseBytes: i64): Charge {
   const c = new Charge();
   if (usage.found) {
@@ -41,7 +43,7 @@ export function charge(usage: UsageScanner, ok: bool, promptEstimate: i64, maxTo
     // No usage from the provider (cut stream, API without usage): estimate, and say so.
     c.estimated = true;
     c.input = promptEstimate;
-    c.output = outputEvents >= 0 ? outputEvents : responseBytes / 4;
+    c.output = streamedOutput >= 0 ? streamedOutput : responseBytes / 4;
     if (maxTokens > 0 && c.output > maxTokens) c.output = maxTokens;
   }
   return c;

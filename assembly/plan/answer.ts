@@ -3,7 +3,7 @@
 // body prefix come in, a Verdict goes out (the host adapters read them from whichever map the
 // answer arrived in: the in-band response or an http_call's).
 
-import { indexOf, utf8 } from "../lib/bytes";
+import { indexOf, matchAt, utf8 } from "../lib/bytes";
 import { classifyStatus, MAX_RETRY_AFTER_MS, Outcome } from "../health/transitions";
 import { Answer, AnswerKind } from "./decide";
 
@@ -153,6 +153,64 @@ export function answerOf(h: AnswerHeaders, prefix: Uint8Array | null, timedOut: 
   // 408: the provider gave up waiting for the request: a failure of the provider's side as classifyStatus says.
   if (status == 408) return new Answer(AnswerKind.ServerError, 408);
   return new Answer(AnswerKind.ClientError, status);
+}
+
+/**
+ * A stream whose first token did not come within firstTokenTimeout (its headers were held): for
+ * the decision a timeout of the provider's, a 504 (retry.onStatus governs it like the router's).
+ */
+export function firstTokenTimedOut(): Answer {
+  return new Answer(AnswerKind.FirstTokenTimeout, 504);
+}
+
+/** The health verdict of such a stream: a failure of the provider (like the router's 504), its rate-limit headers kept. */
+export function firstTokenVerdict(held: Verdict): Verdict {
+  return new Verdict(Outcome.UpstreamFailure, 504, 0, held.remainingTokens, held.remainingRequests);
+}
+
+const ERROR_MEMBER = utf8("\"error\"");
+const EVENT_FIELD = utf8("event:");
+const ERROR_NAME = utf8("error");
+
+function skipJsonSpace(b: Uint8Array, at: i32): i32 {
+  while (at < b.length) {
+    const c = unchecked(b[at]);
+    if (c != 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) break;
+    at++;
+  }
+  return at;
+}
+
+/**
+ * Does this part of an event stream carry an error event: an `"error"` member whose value is an
+ * object (`data: {"error":{…}}`, Azure's and OpenAI's chat streams), or an `event: error` line
+ * (the Responses API's)? Not `"error": null`, which every Responses API response object carries.
+ */
+export function carriesErrorEvent(b: Uint8Array): bool {
+  let at = 0;
+  while (true) {
+    const i = indexOf(b, ERROR_MEMBER, at);
+    if (i < 0) break;
+    let j = skipJsonSpace(b, i + ERROR_MEMBER.length);
+    if (j < b.length && unchecked(b[j]) == 0x3a) {
+      j = skipJsonSpace(b, j + 1);
+      if (j < b.length && unchecked(b[j]) == 0x7b) return true;
+    }
+    at = i + 1;
+  }
+  at = 0;
+  while (true) {
+    const i = indexOf(b, EVENT_FIELD, at);
+    if (i < 0) return false;
+    at = i + 1;
+    // A field at a line's start, its value "error" (one optional space after the colon).
+    if (i > 0 && unchecked(b[i - 1]) != 0x0a && unchecked(b[i - 1]) != 0x0d) continue;
+    let j = i + EVENT_FIELD.length;
+    if (j < b.length && unchecked(b[j]) == 0x20) j++;
+    if (!matchAt(b, j, ERROR_NAME)) continue;
+    j += ERROR_NAME.length;
+    if (j < b.length && (unchecked(b[j]) == 0x0a || unchecked(b[j]) == 0x0d)) return true;
+  }
 }
 
 /** Must the answer's body be read before deciding (its error code says what it is)? */

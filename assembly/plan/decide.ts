@@ -20,7 +20,7 @@ export const enum AnswerKind {
   ServerError = 4,
   /** No answer: reset, connect failure (status 0). */
   Reset = 5,
-  /** The router's 504: no response headers within firstByteTimeout (or no first token within firstTokenTimeout). */
+  /** The router's 504: no response headers within firstByteTimeout. */
   FirstByteTimeout = 6,
   /** 404 DeploymentNotFound / model_not_found: this provider does not serve the model. */
   ModelNotServed = 7,
@@ -32,6 +32,11 @@ export const enum AnswerKind {
   ContextLength = 10,
   /** Any other 4xx: the client's own fault, passed on. */
   ClientError = 11,
+  /**
+   * A stream whose headers came but whose first token did not within firstTokenTimeout (its
+   * headers are held meanwhile): a timeout of the provider's, as a 504.
+   */
+  FirstTokenTimeout = 12,
 }
 
 /** What is done next. */
@@ -62,6 +67,8 @@ export class Situation {
   pinned: bool = false;
   /** The request looks for the provider holding the objects it names. */
   discovering: bool = false;
+  /** Providers a discovering request may ask at most (retry.maxAttempts; 0: every provider). */
+  discoverAttempts: i32 = 0;
   /** The attempt's credential was set aside and the provider keeps another. */
   credentialSetAside: bool = false;
   /**
@@ -113,6 +120,7 @@ export function failoverReason(a: Answer): string {
     case AnswerKind.CredentialRejected: return "credential_rejected";
     case AnswerKind.Reset: return "reset";
     case AnswerKind.FirstByteTimeout: return "first_byte_timeout";
+    case AnswerKind.FirstTokenTimeout: return "first_token_timeout";
     case AnswerKind.ModelNotServed: return "model_not_served";
     case AnswerKind.NotHeldHere: return "not_owner";
     case AnswerKind.ContentFilter: return "content_filter";
@@ -132,6 +140,7 @@ function retryable(a: Answer, p: RetryConfig): bool {
     case AnswerKind.QuotaExhausted:
     case AnswerKind.ServerError:
     case AnswerKind.FirstByteTimeout:
+    case AnswerKind.FirstTokenTimeout:
       return p.onStatus.includes(a.status);
   }
   return false;
@@ -217,6 +226,7 @@ function movesToFallback(a: Answer): bool {
     case AnswerKind.ServerError:
     case AnswerKind.Reset:
     case AnswerKind.FirstByteTimeout:
+    case AnswerKind.FirstTokenTimeout:
     case AnswerKind.ModelNotServed:
       return true;
   }
@@ -233,8 +243,10 @@ export function decide(a: Answer, s: Situation, p: RetryConfig): Decision {
       if (s.exhausted || s.pinned || !p.onStatus.includes(a.status) || !attemptsLeft(s, p)) return DELIVER;
       return new Decision(Next.FailOver, failoverReason(a));
     case AnswerKind.NotHeldHere:
-      // Not a failure of this provider: the next one may hold the objects (bounded by the providers).
+      // Not a failure of this provider: the next one may hold the objects — bounded by the providers
+      // and by discoverAttempts (an unknown id must not cost one upstream call per provider; issue 20).
       if (!s.discovering || s.exhausted || !s.resendable) return DELIVER;
+      if (s.discoverAttempts > 0 && s.attempts >= s.discoverAttempts) return DELIVER;
       return new Decision(Next.FailOver, "not_owner");
     case AnswerKind.ContextLength: {
       // A larger-context model answers once; another provider of the same model has the same context.

@@ -66,6 +66,17 @@ export function modelNotAllowed(c: ConsumerConfig, model: string): Rejection {
     INVALID, "model_not_allowed").counted("model_not_allowed");
 }
 
+/** What a provider answers another organisation for an object it does not show it (OpenAI's shape). */
+export function objectNotFound(id: string): Rejection {
+  return new Rejection(404, "ai_failover_object_not_found", (id.length <= 128 ? "No object found with id '" + id + "'." : "No object found with that id."), INVALID, "not_found")
+    .counted("object_not_found");
+}
+
+export function listNotAllowed(): Rejection {
+  return new Rejection(403, "ai_failover_list_not_allowed", "listing stored objects is not available to consumers of this gateway " +
+    "(the provider lists every consumer's); keep the ids your requests created", INVALID, "list_not_allowed").counted("list_not_allowed");
+}
+
 export function modelMismatch(): Rejection {
   return new Rejection(400, "ai_failover_model_mismatch", "the body's \"model\" must be the model named in x-ai-model (or the path), " +
     "which this consumer's allow-list was checked against", INVALID, "model_mismatch");
@@ -175,7 +186,7 @@ export function noProvider(cfg: Config, providers: ProviderConfig[], model: stri
       // Available but without capacity: its window frees up.
       at = windowResetAt(s, p.limits);
       if (at <= now) at = now + 1000;
-      // Its deployment's own window is the one that is full (plugin/deployments.ts).
+      // Its model's (deployment's) own window is the one that is full (plugin/model_records.ts).
       if (s.deploymentWindowResetMs > at) at = s.deploymentWindowResetMs;
     }
     if (at < earliest) earliest = at;

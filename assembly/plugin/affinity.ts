@@ -19,25 +19,24 @@
 
 import { CREATE_CAS, getShared, Result, setShared } from "../host/calls";
 import { fnv1a32, fnv1a64, hex } from "../lib/hash";
-import { indexOf, utf8 } from "../lib/bytes";
-import { stringAt, valueAt } from "../lib/json_fields";
 
 const KEY_PREFIX = "ai-failover/owner/";
 const BUCKETS: u32 = 4096;
 const ENTRIES: i32 = 16;
 const ENTRY_BYTES: i32 = 24;
 export const OWNER_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
-/** Bytes kept across a chunk boundary (longer than any pattern and id looked for). */
-const SEAM: i32 = 160;
-/** Ids collected from one answer at most (reasoning items of a long response). */
+/** Ids collected from one answer, or read from one request, at most (reasoning items of a long response). */
 const MAX_CAPTURED: i32 = 32;
 
 function bucketKey(h: u64): string {
   return KEY_PREFIX + hex(<u64>(<u32>(h % <u64>BUCKETS)), 3);
 }
 
-/** The provider name hash recorded for `id` (0: unknown). */
-export function ownerOf(id: string, now: i64): u32 {
+/**
+ * The owner recorded for `id`: the provider's name hash in the low 32 bits (0: unknown), the
+ * creating consumer's tag (tenantTag; 0: none) in the high 32.
+ */
+export function ownerEntry(id: string, now: i64): u64 {
   const h = fnv1a64(id);
   const v = getShared(bucketKey(h));
   if (v.result != Result.Ok) return 0;
@@ -45,13 +44,24 @@ export function ownerOf(id: string, now: i64): u32 {
   const n = v.value.byteLength / ENTRY_BYTES;
   for (let i = 0; i < n; i++) {
     const at = p + <usize>(i * ENTRY_BYTES);
-    if (load<u64>(at) == h && load<i64>(at, 16) > now) return load<u32>(at, 8);
+    if (load<u64>(at) == h && load<i64>(at, 16) > now) return <u64>load<u32>(at, 8) | (<u64>load<u32>(at, 12) << 32);
   }
   return 0;
 }
 
-/** Records `provider` (name hash) as the owner of `id` until now + ttl. */
-export function recordOwner(id: string, provider: u32, now: i64, ttlMs: i64 = OWNER_TTL_MS): void {
+/** The provider name hash recorded for `id` (0: unknown). */
+export function ownerOf(id: string, now: i64): u32 {
+  return <u32>ownerEntry(id, now);
+}
+
+/** The tag a consumer's objects are recorded under (never 0: 0 means no consumer). */
+export function tenantTag(consumerName: string): u32 {
+  const h = fnv1a32("consumer:" + consumerName);
+  return h == 0 ? 1 : h;
+}
+
+/** Records `provider` (name hash) as the owner of `id` until now + ttl, created by consumer `tenant` (0: none). */
+export function recordOwner(id: string, provider: u32, now: i64, tenant: u32 = 0, ttlMs: i64 = OWNER_TTL_MS): void {
   const h = fnv1a64(id);
   const key = bucketKey(h);
   for (let attempt = 0; attempt < 16; attempt++) {
@@ -84,7 +94,7 @@ export function recordOwner(id: string, provider: u32, now: i64, ttlMs: i64 = OW
     const at = changetype<usize>(buf) + <usize>(slot * ENTRY_BYTES);
     store<u64>(at, h);
     store<u32>(at, provider, 8);
-    store<u32>(at, 0, 12);
+    store<u32>(at, tenant, 12);
     store<i64>(at, now + ttlMs, 16);
     const r = setShared(key, buf, v.result == Result.Ok ? v.cas : CREATE_CAS);
     if (r != Result.CasMismatch) return;
@@ -97,117 +107,279 @@ export function providerHash(name: string): u32 {
   return h == 0 ? 1 : h;
 }
 
-const ID = utf8("\"id\"");
-const PREV = utf8("\"previous_response_id\"");
-const CONVERSATION = utf8("\"conversation\"");
-const INPUT_FILE = utf8("\"input_file_id\"");
-const FILE_ID = utf8("\"file_id\"");
-const OUTPUT_FILE = utf8("\"output_file_id\"");
-const ERROR_FILE = utf8("\"error_file_id\"");
-const RS = utf8("\"rs_");
+// ---- Where ids are read (issue 20 item 2)
+//
+// Only ids at the positions the APIs define are read: a string anywhere else — `metadata` the
+// provider echoes back, a JSON-escaped "\u0072s_…", text in a message — is never an id. A small
+// streaming walker follows the JSON structure (depth, containers, the current key of each object)
+// across chunks, byte by byte, without building a tree; keys and id values with escapes are not
+// ids (providers write neither). Iterative; nesting deeper than MAX_DEPTH is followed by count only.
 
-/** The id-like string value of the key found at `at`, or null. */
-function stringValueAt(b: Uint8Array, at: i32, keyLen: i32): string | null {
-  return stringAt(b, valueAt(b, at, keyLen), 128, true);
+const MAX_DEPTH: i32 = 8;
+const MAX_ID: i32 = 128;
+const KIND_OBJECT: u8 = 1;
+const KIND_ARRAY: u8 = 2;
+
+const KEY_OTHER: u8 = 0;
+const KEY_ID: u8 = 1;
+const KEY_RESPONSE: u8 = 2;
+const KEY_OUTPUT: u8 = 3;
+const KEY_ITEM: u8 = 4;
+const KEY_OUTPUT_FILE: u8 = 5;
+const KEY_ERROR_FILE: u8 = 6;
+const KEY_PREV: u8 = 7;
+const KEY_CONVERSATION: u8 = 8;
+const KEY_INPUT: u8 = 9;
+const KEY_INPUT_FILE: u8 = 10;
+const KEY_FILE_ID: u8 = 11;
+const KEY_CONTENT: u8 = 12;
+
+const KEY_NAMES: string[] = ["", "id", "response", "output", "item", "output_file_id", "error_file_id",
+  "previous_response_id", "conversation", "input", "input_file_id", "file_id", "content"];
+
+const KEY_BYTES: Uint8Array[] = KEY_NAMES.map<Uint8Array>((k: string) => Uint8Array.wrap(String.UTF8.encode(k)));
+
+/** The key named by `len` bytes at `p` (no allocation: keys are compared as bytes). */
+function keyOf(p: usize, len: i32): u8 {
+  for (let k = 1; k < KEY_BYTES.length; k++) {
+    const name = unchecked(KEY_BYTES[k]);
+    if (name.length == len && memory.compare(name.dataStart, p, <usize>len) == 0) return <u8>k;
+  }
+  return KEY_OTHER;
 }
 
-/** Every string value of `key` in `b` (bounded). */
-function valuesOf(b: Uint8Array, key: Uint8Array, out: string[]): void {
-  let i = indexOf(b, key, 0);
-  while (i >= 0 && out.length < MAX_CAPTURED) {
-    const v = stringValueAt(b, i, key.length);
-    if (v !== null && !out.includes(v)) out.push(v);
-    i = indexOf(b, key, i + key.length);
+/** Is `s` an id a provider could have made (letters, digits, '_', '-', '.', ':')? */
+function idLike(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 95 || c == 45 || c == 46 || c == 58;
+    if (!ok) return false;
   }
-}
-
-/** Reasoning item ids ("rs_…" string values) in `b`. */
-function reasoningIds(b: Uint8Array, out: string[]): void {
-  let i = indexOf(b, RS, 0);
-  while (i >= 0 && out.length < MAX_CAPTURED) {
-    const v = stringAt(b, i, 128, true);
-    if (v !== null && !out.includes(v)) out.push(v);
-    i = indexOf(b, RS, i + RS.length);
-  }
+  return true;
 }
 
 /**
- * The stored objects a request body refers to: previous_response_id, conversation (its id, as a
- * string or {"id": …}), input_file_id, file_id, and reasoning items replayed in input.
+ * Follows JSON values fed in chunks and hands each short, escape-free string value to `value`
+ * with its depth; `kinds[d]`/`keys[d]` say the container at depth d and its current key.
+ * Text outside values (SSE field names) is skipped; `once`: stop after the first value.
  */
-export function referencedIds(body: Uint8Array, out: string[]): void {
-  if (body.length == 0) return;
-  valuesOf(body, PREV, out);
-  valuesOf(body, INPUT_FILE, out);
-  valuesOf(body, FILE_ID, out);
-  let i = indexOf(body, CONVERSATION, 0);
-  if (i >= 0) {
-    const v = stringValueAt(body, i, CONVERSATION.length);
-    if (v !== null) {
-      if (!out.includes(v)) out.push(v);
-    } else {
-      const id = indexOf(body, ID, i);
-      if (id >= 0) {
-        const w = stringValueAt(body, id, ID.length);
-        if (w !== null && w.startsWith("conv") && !out.includes(w)) out.push(w);
+abstract class JsonWalker {
+  protected kinds: Uint8Array = new Uint8Array(MAX_DEPTH + 1);
+  protected keys: Uint8Array = new Uint8Array(MAX_DEPTH + 1);
+  private expectKey: Uint8Array = new Uint8Array(MAX_DEPTH + 1);
+  protected depth: i32 = 0;
+  private inString: bool = false;
+  private escaped: bool = false;
+  private dirty: bool = false;
+  private buf: Uint8Array = new Uint8Array(MAX_ID);
+  private len: i32 = 0;
+  done: bool = false;
+
+  constructor(private once: bool) {}
+
+  abstract value(depth: i32, s: string): void;
+
+  feed(b: Uint8Array): void {
+    const n = b.length;
+    const p = b.dataStart;
+    for (let i = 0; i < n && !this.done; i++) {
+      const c = load<u8>(p + <usize>i);
+      if (this.inString) {
+        if (this.escaped) { this.escaped = false; continue; }
+        if (c == 0x5c) { this.escaped = true; this.dirty = true; continue; }
+        if (c == 0x22) { this.inString = false; this.stringEnded(); continue; }
+        if (this.len < MAX_ID) unchecked((this.buf[this.len] = c));
+        else this.dirty = true;
+        this.len++;
+        continue;
+      }
+      const d = this.depth;
+      if (c == 0x22) {
+        if (d == 0) continue; // outside any value (SSE text)
+        this.inString = true;
+        this.escaped = false;
+        this.dirty = false;
+        this.len = 0;
+      } else if (c == 0x7b || c == 0x5b) {
+        const nd = d + 1;
+        this.depth = nd;
+        if (nd <= MAX_DEPTH) {
+          unchecked((this.kinds[nd] = c == 0x7b ? KIND_OBJECT : KIND_ARRAY));
+          unchecked((this.keys[nd] = KEY_OTHER));
+          unchecked((this.expectKey[nd] = c == 0x7b ? 1 : 0));
+        }
+      } else if (c == 0x7d || c == 0x5d) {
+        if (d > 0) {
+          this.depth = d - 1;
+          if (d - 1 == 0 && this.once) this.done = true;
+        }
+      } else if (c == 0x2c) {
+        if (d > 0 && d <= MAX_DEPTH && unchecked(this.kinds[d]) == KIND_OBJECT) unchecked((this.expectKey[d] = 1));
       }
     }
   }
-  reasoningIds(body, out);
+
+  private stringEnded(): void {
+    const d = this.depth;
+    if (d > MAX_DEPTH) return;
+    const isKey = unchecked(this.kinds[d]) == KIND_OBJECT && unchecked(this.expectKey[d]) == 1;
+    const clean = !this.dirty && this.len <= MAX_ID;
+    if (isKey) {
+      unchecked((this.expectKey[d] = 0));
+      unchecked((this.keys[d] = clean ? keyOf(this.buf.dataStart, this.len) : KEY_OTHER));
+      return;
+    }
+    // Only a value under a key of interest is decoded (a string allocated per id, not per value).
+    if (!clean || this.keyAt(d) == KEY_OTHER) return;
+    const s = String.UTF8.decodeUnsafe(this.buf.dataStart, <usize>this.len);
+    if (idLike(s)) this.value(d, s);
+  }
+
+  /** The key of the object at depth d holding the current value (KEY_OTHER for an array or too deep). */
+  protected keyAt(d: i32): u8 {
+    return d >= 1 && d <= MAX_DEPTH && unchecked(this.kinds[d]) == KIND_OBJECT ? unchecked(this.keys[d]) : KEY_OTHER;
+  }
+
+  protected arrayAt(d: i32): bool {
+    return d >= 1 && d <= MAX_DEPTH && unchecked(this.kinds[d]) == KIND_ARRAY;
+  }
+}
+
+/** The ids a request body names, at their documented positions. */
+class ReferenceWalker extends JsonWalker {
+  constructor(public out: string[]) { super(true); }
+
+  value(d: i32, s: string): void {
+    if (this.out.length >= MAX_CAPTURED || this.out.includes(s)) return;
+    const k = this.keyAt(d);
+    let take = false;
+    if (d == 1) {
+      // Top level: previous_response_id, conversation (a string), input_file_id (a batch), file_id.
+      take = k == KEY_PREV || k == KEY_CONVERSATION || k == KEY_INPUT_FILE || k == KEY_FILE_ID;
+    } else if (d == 2) {
+      // "conversation": {"id": …}
+      take = k == KEY_ID && this.keyAt(1) == KEY_CONVERSATION && s.startsWith("conv");
+    } else if (d == 3) {
+      // input[].id of a replayed reasoning item.
+      take = k == KEY_ID && this.arrayAt(2) && this.keyAt(1) == KEY_INPUT && s.startsWith("rs_");
+    } else if (d == 5) {
+      // input[].content[].file_id (an input_file part).
+      take = k == KEY_FILE_ID && this.arrayAt(4) && this.keyAt(3) == KEY_CONTENT && this.arrayAt(2) && this.keyAt(1) == KEY_INPUT;
+    }
+    if (take) this.out.push(s);
+  }
 }
 
 /**
- * The ids an answer creates or reveals, collected as it passes (chunks; a pattern split across two
- * chunks is found in the seam kept from the previous one): the first "id" (the created object's,
- * for creating requests), reasoning item ids, output/error file ids.
+ * The stored objects a request body refers to: its top-level previous_response_id, conversation
+ * (a string or {"id": …}), input_file_id and file_id, reasoning items replayed in input[] (their
+ * id) and input files in input[].content[].file_id. Nothing else in the body (metadata, text) counts.
  */
-export class IdCapture {
+export function referencedIds(body: Uint8Array, out: string[]): void {
+  if (body.length == 0) return;
+  new ReferenceWalker(out).feed(body);
+}
+
+/**
+ * The ids an answer creates, collected as it passes (chunks): the created object's top-level
+ * `id` (a stream's `response.id`) for creating requests, reasoning items at `output[].id`
+ * (`item.id`, `response.output[].id` in a stream), a batch's `output_file_id`/`error_file_id`.
+ * At most MAX_CAPTURED per answer.
+ */
+export class IdCapture extends JsonWalker {
   ids: string[] = [];
   private firstIdSeen: bool;
-  /** The last SEAM bytes of the previous chunk, then (while scanning) the first SEAM of the next: one reused buffer. */
-  private seam: Uint8Array = new Uint8Array(2 * SEAM);
-  private kept: i32 = 0;
-  private seen: i32 = 0;
 
   /**
-   * `firstId`: the request creates an object (its id is the answer's first "id"); `files`: a batch's
-   * answers name its output and error files.
+   * `firstId`: the request creates an object (its id is the answer's top-level "id"); `files`: a
+   * batch's answers name its output and error files.
    */
   constructor(firstId: bool, private files: bool) {
+    super(false);
     this.firstIdSeen = !firstId;
   }
 
   feed(chunk: Uint8Array): void {
     if (chunk.length == 0 || this.ids.length >= MAX_CAPTURED) return;
-    const seam = this.seam;
-    // A pattern split between the previous chunk and this one is whole in the seam.
-    if (this.kept > 0) {
-      const head = chunk.length < SEAM ? chunk.length : SEAM;
-      memory.copy(seam.dataStart + <usize>this.kept, chunk.dataStart, <usize>head);
-      this.scan(seam.subarray(0, this.kept + head), true);
-    }
-    this.scan(chunk, false);
-    const keep = chunk.length < SEAM ? chunk.length : SEAM;
-    memory.copy(seam.dataStart, chunk.dataStart + <usize>(chunk.length - keep), <usize>keep);
-    this.kept = keep;
-    this.seen += chunk.length;
+    super.feed(chunk);
   }
 
-  private scan(b: Uint8Array, seam: bool): void {
-    if (!this.firstIdSeen && (this.seen < 65536 || seam)) {
-      const i = indexOf(b, ID, 0);
-      if (i >= 0) {
-        const v = stringValueAt(b, i, ID.length);
-        if (v !== null) {
-          this.firstIdSeen = true;
-          if (!this.ids.includes(v)) this.ids.push(v);
-        }
+  value(d: i32, s: string): void {
+    if (this.ids.length >= MAX_CAPTURED || this.ids.includes(s)) return;
+    const k = this.keyAt(d);
+    if (d == 1) {
+      if (k == KEY_ID && !this.firstIdSeen) {
+        this.firstIdSeen = true;
+        this.ids.push(s);
+      } else if (this.files && (k == KEY_OUTPUT_FILE || k == KEY_ERROR_FILE)) {
+        this.ids.push(s);
       }
+      return;
     }
-    reasoningIds(b, this.ids);
-    if (this.files) {
-      valuesOf(b, OUTPUT_FILE, this.ids);
-      valuesOf(b, ERROR_FILE, this.ids);
+    if (k != KEY_ID) return;
+    if (d == 2 && this.keyAt(1) == KEY_RESPONSE) {
+      if (!this.firstIdSeen) {
+        this.firstIdSeen = true;
+        this.ids.push(s);
+      }
+      return;
     }
+    if (!s.startsWith("rs_")) return;
+    const reasoning = (d == 2 && this.keyAt(1) == KEY_ITEM) ||
+      (d == 3 && this.arrayAt(2) && this.keyAt(1) == KEY_OUTPUT) ||
+      (d == 4 && this.arrayAt(3) && this.keyAt(2) == KEY_OUTPUT && this.keyAt(1) == KEY_RESPONSE);
+    if (reasoning) this.ids.push(s);
   }
+}
+
+// ---- Ids no provider held (issue 20 item 3)
+//
+// A request naming an id the owner table does not know looks for it at a bounded number of
+// providers (retry.maxAttempts); each provider that answered "not here" is remembered per worker
+// for NOT_HELD_TTL_MS, so the next request for the same id skips it, and once every provider of
+// the view said so the gateway answers 404 itself. At most NOT_HELD_MAX ids (expired ones go
+// first, else all).
+
+export const NOT_HELD_TTL_MS: i64 = 60_000;
+const NOT_HELD_MAX: i32 = 1024;
+/** Providers a worker may remember for one id (a view has at most this many worth remembering). */
+const NOT_HELD_PROVIDERS: i32 = 64;
+
+class NotHeld {
+  providers: u32[] = [];
+  constructor(public until: i64) {}
+}
+
+const notHeld = new Map<string, NotHeld>();
+
+/** Remembers that provider `provider` (name hash) does not hold `id`. */
+export function rememberNotHeld(id: string, provider: u32, now: i64): void {
+  let e: NotHeld | null = notHeld.has(id) ? notHeld.get(id) : null;
+  if (e !== null && e.until <= now) e = null;
+  if (e === null) {
+    if (notHeld.size >= NOT_HELD_MAX) {
+      const keys = notHeld.keys();
+      for (let i = 0; i < keys.length; i++) {
+        const k = unchecked(keys[i]);
+        if (notHeld.get(k).until <= now) notHeld.delete(k);
+      }
+      if (notHeld.size >= NOT_HELD_MAX) notHeld.clear();
+    }
+    e = new NotHeld(now + NOT_HELD_TTL_MS);
+    notHeld.set(id, e);
+  }
+  if (!e.providers.includes(provider) && e.providers.length < NOT_HELD_PROVIDERS) e.providers.push(provider);
+}
+
+/** Did provider `provider` say lately that it does not hold `id`? */
+export function knownNotHeld(id: string, provider: u32, now: i64): bool {
+  if (!notHeld.has(id)) return false;
+  const e = notHeld.get(id);
+  return e.until > now && e.providers.includes(provider);
+}
+
+/** Ids remembered (tests, metrics). */
+export function notHeldCount(): i32 {
+  return notHeld.size;
 }

@@ -4,7 +4,7 @@
 // arrived after the client had gone.
 
 import { BudgetState } from "../admission/budget";
-import { Limits, ProviderConfig } from "../config/model";
+import { Limits, ProviderConfig, ProviderType } from "../config/model";
 import { AnswerOp } from "../health/ops";
 import { ProviderState } from "../health/state";
 import { Outcome } from "../health/transitions";
@@ -22,7 +22,8 @@ import { ConfigView, updateProvider } from "./views";
 import { Tokens } from "./tokens";
 import { setCredentialAside } from "./credentials";
 import { IdCapture, providerHash, recordOwner } from "./affinity";
-import { coolDeployment, learnDeployment, perDeployment } from "./deployments";
+import { answerRecord, coolModel, learnModel, modelScope, ModelScope } from "./model_records";
+import { logSafe } from "../lib/log_safe";
 import { MAX_RETRY_AFTER_MS } from "../health/transitions";
 import { TimerOwner } from "./request_timers";
 
@@ -31,6 +32,23 @@ const WINDOW: u32 = 64 << 10;
 
 /** Beyond an identity's token-request timeout, how long a request waits for its renewed token (the fetch may start at the next tick). */
 const TOKEN_WAIT_MARGIN_MS: i64 = 1000;
+
+/**
+ * A streamed in-band answer held until its first token (firstTokenTimeout): its headers as read,
+ * its health verdict (recorded when it is released or given up), and how far its buffered body
+ * was scanned.
+ */
+export class HeldStream {
+  /** Bytes of the buffered body scanned so far: what precedes them is what the client will get. */
+  scanned: u32 = 0;
+  /** The scan changes the body's bytes (the usage event is stripped): content-length goes. */
+  changes: bool = false;
+  /** An error event came: the wait ends, the client gets it. */
+  error: bool = false;
+  /** The last bytes scanned (an error event split by a chunk is found across it). */
+  tail: Uint8Array = new Uint8Array(0);
+  constructor(public headers: AnswerHeaders, public verdict: Verdict, public limitMs: i64) {}
+}
 
 /** What an attempt needs of its request (AssemblyScript has no closures: an interface by subclass). */
 export abstract class AttemptOwner extends TimerOwner {
@@ -57,10 +75,10 @@ export class Attempt extends CalloutHandler {
    * fallback's. Its planned request's unless the caller sets another; x-ai-failover-model says it.
    */
   model: string;
-  /** The deployment the request went to ("" for OpenAI-type providers and model-less requests). */
-  deployment: string = "";
-  /** That deployment's limits (set with `deployment`). */
-  deploymentLimits: Limits | null = null;
+  /** The model as the provider sees it (Azure: the deployment; "" for model-less requests). */
+  upstreamModel: string = "";
+  /** That model's limits (an Azure deployment's own; set with `upstreamModel`). */
+  modelLimits: Limits | null = null;
   /** Which of the provider's credentials this attempt carries, and the token's generation when it is an identity. */
   credential: i32 = 0;
   tokenGeneration: u32 = 0;
@@ -83,6 +101,12 @@ export class Attempt extends CalloutHandler {
   sentMs: i64 = 0;
   /** Ids to record as this provider's when it answers with success (a request that looked for their owner). */
   ownedIds: string[] | null = null;
+  /** The in-band stream is held until its first token (null: not held). */
+  held: HeldStream | null = null;
+  /** The stream went silent past streamIdleTimeout and was ended by the gateway (nothing more goes to the client). */
+  stalled: bool = false;
+  /** The consumer whose objects the answer creates (affinity.ts tenantTag; 0: none). */
+  tenant: u32 = 0;
 
   constructor(owner: AttemptOwner, public readonly view: ConfigView, public readonly index: i32,
     public readonly reservation: Reservation<ProviderState>, public readonly upstream: UpstreamRequest,
@@ -123,22 +147,28 @@ export class Attempt extends CalloutHandler {
       const id = p.credentialAt(this.credential).identity;
       if (id !== null) tokens.accepted(id, this.tokenGeneration, p.name);
     }
-    const byDeployment = perDeployment(p) && this.deployment.length > 0;
-    if (outcome == Outcome.RateLimited && byDeployment) {
-      // Azure's quota is the deployment's: cool that one down, the provider's other deployments serve on.
+    // Rate limits are the model's (Azure: the deployment's), and so are x-ratelimit-remaining-*:
+    // its record takes them (plugin/model_records.ts), not the provider's state — when it has one.
+    const scope = modelScope(p);
+    const reports = outcome == Outcome.RateLimited || v.remainingTokens >= 0 || v.remainingRequests >= 0;
+    const lim = this.modelLimits;
+    const record = reports && lim !== null ? answerRecord(this.slot, p, this.upstreamModel, outcome == Outcome.Success || outcome == Outcome.RateLimited) : "";
+    if (outcome == Outcome.RateLimited && record.length > 0) {
+      // Cool that model down; the provider's other models serve on.
       const wait = v.retryAfterMs > 0 ? (v.retryAfterMs < MAX_RETRY_AFTER_MS ? v.retryAfterMs : MAX_RETRY_AFTER_MS) : this.view.config.cooldown.defaultRateLimitMs;
-      coolDeployment(this.slot, this.deployment, this.deploymentLimits!, now, now + wait, v.retryAfterMs);
+      coolModel(this.slot, record, lim!, now, now + wait, v.retryAfterMs);
       if (enabled(Level.Warn)) {
-        log(Level.Warn, "ai-failover: provider " + p.name + " deployment " + this.deployment + " rate limited (retry after " + wait.toString() +
-          " ms); its other deployments stay in service");
+        const azure = p.type == ProviderType.AzureOpenAI;
+        log(Level.Warn, "ai-failover: provider " + p.name + (azure ? " deployment " : " model ") + logSafe(this.upstreamModel) +
+          " rate limited (retry after " + wait.toString() + " ms); its other " + (azure ? "deployments" : "models") + " stay in service");
       }
       outcome = Outcome.ClientError;
     }
-    // x-ratelimit-remaining-* of a provider with several deployments are one deployment's: that
-    // deployment's record learns them, not the provider's.
-    const multi = perDeployment(p);
-    if (byDeployment && outcome != Outcome.RateLimited) learnDeployment(this.slot, this.deployment, this.deploymentLimits!, now, v.remainingTokens, v.remainingRequests);
-    const op = new AnswerOp(outcome, now, v.retryAfterMs, multi ? -1 : v.remainingTokens, multi ? -1 : v.remainingRequests,
+    if (record.length > 0 && outcome != Outcome.RateLimited) learnModel(this.slot, record, lim!, now, v.remainingTokens, v.remainingRequests);
+    // The provider's state learns remaining counts only when they are nobody else's: a provider
+    // of one model, or an open list's model past the bound (or a model-less request) there.
+    const own = scope == ModelScope.Provider || (scope == ModelScope.Open && record.length == 0);
+    const op = new AnswerOp(outcome, now, v.retryAfterMs, own ? v.remainingTokens : -1, own ? v.remainingRequests : -1,
       this.view.config.cooldown, p.limits);
     updateProvider(this.slot, op);
     if (outcome == Outcome.CredentialRejected) {
@@ -149,6 +179,18 @@ export class Attempt extends CalloutHandler {
       log(Level.Warn, "ai-failover: provider " + p.name + " unavailable after status " + v.status.toString() +
         (v.retryAfterMs > 0 ? " (retry after " + v.retryAfterMs.toString() + " ms)" : ""));
     } else if (op.closed) log(Level.Info, "ai-failover: provider " + p.name + " back in service: its trial request succeeded");
+  }
+
+  /**
+   * The answer (a 200 stream) is held for its first token: it counts as answered for the
+   * accounting (a client that leaves meanwhile is charged like a cut stream), while its health
+   * verdict waits for the first token or the limit.
+   */
+  hold(h: AnswerHeaders, v: Verdict, limitMs: i64): HeldStream {
+    this.status = v.status;
+    const held = new HeldStream(h, v, limitMs);
+    this.held = held;
+    return held;
   }
 
   /** A 401/403 to this attempt's credential: set aside (plugin/credentials.ts) rather than ejecting the provider? */
@@ -186,7 +228,7 @@ export class Attempt extends CalloutHandler {
     this.finished = true;
     const ok = this.ok;
     if (ok) this.recordOwnership(now);
-    const c = charge(this.scan.usage, ok, this.promptEstimate, this.maxTokens, this.scan.eventCount, this.scan.bytes);
+    const c = charge(this.scan.usage, ok, this.promptEstimate, this.maxTokens, this.scan.streamedOutput, this.scan.bytes);
     this.charged = c;
     // A failed answer released the provider's reservation already; one never answered stays
     // reserved (the provider may have done the work).
@@ -202,8 +244,8 @@ export class Attempt extends CalloutHandler {
     const found = this.ownedIds;
     if (cap === null && found === null) return;
     const owner = providerHash(this.provider.name);
-    if (cap !== null) for (let i = 0; i < cap.ids.length; i++) recordOwner(unchecked(cap.ids[i]), owner, now);
-    if (found !== null) for (let i = 0; i < found.length; i++) recordOwner(unchecked(found[i]), owner, now);
+    if (cap !== null) for (let i = 0; i < cap.ids.length; i++) recordOwner(unchecked(cap.ids[i]), owner, now, this.tenant);
+    if (found !== null) for (let i = 0; i < found.length; i++) recordOwner(unchecked(found[i]), owner, now, this.tenant);
   }
 
   // ---- http_call answers

@@ -9,9 +9,9 @@
 //
 // Staleness: a cooldown reaches Redis at its process's next tick and the other processes at
 // theirs — at most two ticks (≤ 1 s each) plus two calls after the 429; sooner for a replica that
-// leases for that provider meanwhile. Not shared: a deployment's cooldown (Azure per-deployment
-// 429s, plugin/deployments.ts), a key set aside among several, and health checks (each replica
-// probes for itself).
+// leases for that provider meanwhile. Not shared: a model's cooldown (Azure per-deployment and
+// OpenAI per-model 429s, plugin/model_records.ts), a key set aside among several, and health
+// checks (each replica probes for itself).
 
 import { ClusterLimitsConfig } from "../config/cluster_limits";
 import { ProviderState, Reason, reasonName } from "../health/state";

@@ -5,7 +5,7 @@
 // attempt's.
 
 import {
-  AnswerHeaders, answerOf, classifyAnswer, ERROR_BODY_PREFIX, mayBeRouterTimeout, needsBody,
+  AnswerHeaders, answerOf, classifyAnswer, ERROR_BODY_PREFIX, firstTokenTimedOut, firstTokenVerdict, mayBeRouterTimeout, needsBody,
 } from "../plan/answer";
 import { Answer, AnswerKind, decide, Next, Situation, wantsPeer } from "../plan/decide";
 import { noProvider, upstreamAnswerTooLarge, upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
@@ -17,11 +17,11 @@ import { enabled, Level, log } from "../host/log";
 import { NoChoice } from "../select/selector";
 import { Attempt } from "./attempt";
 import { logSafe } from "./access_log";
-import { contextFallbackFor, fallbackFor, newAttempt, peerOf, statesForReply, switchModel } from "./next_attempt";
+import { contextFallbackFor, fallbackFor, newAttempt, notHeldAt, peerOf, statesForReply, switchModel } from "./next_attempt";
 import { Phase } from "./phase";
 import { RequestState } from "./request_state";
 import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
-import { ATTEMPTS_HEADER, clientHeaders, MODEL_HEADER, PROVIDER_HEADER, reject, respond } from "./response";
+import { ATTEMPTS_HEADER, clientHeaders, MODEL_HEADER, PROVIDER_HEADER, reject, releaseHeld, respond, streamStalled } from "./response";
 
 /** Response headers of an http_call attempt that are passed on to the client. */
 const FORWARDED_RESPONSE_HEADERS: string[] = [
@@ -55,6 +55,7 @@ function situation(r: RequestState, a: Attempt, ans: Answer, now: i64): Situatio
   s.resendable = resendable(r);
   s.pinned = r.pinned;
   s.discovering = r.discovering;
+  s.discoverAttempts = cfg.retry.maxAttempts;
   s.credentialSetAside = a.credentialSetAside;
   s.tokenWaitMs = a.tokenWaitMs;
   s.sameRetries = r.sameRetries;
@@ -75,6 +76,7 @@ function situation(r: RequestState, a: Attempt, ans: Answer, now: i64): Situatio
  */
 export function afterAnswer(r: RequestState, a: Attempt, ans: Answer, now: i64): bool {
   if (ans.kind == AnswerKind.ModelNotServed) modelNotServed(r, a, now);
+  if (ans.kind == AnswerKind.NotHeldHere) notHeldAt(r, a, now);
   const cfg = r.cfg();
   const s = situation(r, a, ans, now);
   // A failover that finds no provider left asks again (then only a fallback model or the answer remain).
@@ -139,7 +141,8 @@ function sendNext(r: RequestState, now: i64, why: string, only: i32 = -1): bool 
     if (enabled(Level.Info)) {
       log(Level.Info, "ai-failover: " + (next.index == prev.index ? "retry at " : "failover " + prev.provider.name + " → ") + next.provider.name +
         " (attempt " + (r.attempts + 1).toString() + ", previous status " + r.status.toString() + ", " + why +
-        (why == "first_byte_timeout" ? ": no answer within " + prev.upstream.firstByteMs.toString() + " ms, firstByteTimeout" : "") + ")");
+        (why == "first_byte_timeout" ? ": no answer within " + prev.upstream.firstByteMs.toString() + " ms, firstByteTimeout" : "") +
+        (why == "first_token_timeout" && prev.held !== null ? ": no first token within " + prev.held!.limitMs.toString() + " ms, firstTokenTimeout" : "") + ")");
     }
     r.attempt = next;
     r.attempts++;
@@ -176,7 +179,32 @@ function retryDue(r: RequestState, now: i64): void {
 /** A timer of the request's is due (plugin/request_timers.ts). */
 export function timerDue(r: RequestState, timer: Timer, now: i64): void {
   if (timer == Timer.Retry) retryDue(r, now);
+  else if (timer == Timer.FirstToken) firstTokenDue(r, now);
+  else if (timer == Timer.Stalled) streamStalled(r);
   else errorBodyExpired(r, now);
+}
+
+/**
+ * A held stream got no first token within firstTokenTimeout: the request moves on like after a
+ * first-byte timeout (the held answer is replaced by the next attempt's, a local reply; the
+ * provider is charged a failure). When nobody else can take it, the stream goes on as it is:
+ * waiting longer for the one provider that answers serves the client better than an error.
+ */
+function firstTokenDue(r: RequestState, now: i64): void {
+  const a = r.attempt;
+  if (a === null || a.held === null || r.phase != Phase.Forwarded) return;
+  const held = a.held!;
+  if (afterAnswer(r, a, firstTokenTimedOut(), now)) {
+    a.held = null;
+    a.answered(firstTokenVerdict(held.verdict), now);
+    return;
+  }
+  if (enabled(Level.Warn)) {
+    log(Level.Warn, "ai-failover: provider " + a.provider.name + " sent no first token within " + held.limitMs.toString() +
+      " ms (firstTokenTimeout) and no other provider can take the request: its stream goes on");
+  }
+  releaseHeld(r, a, now);
+  continueResponse();
 }
 
 /** An http_call attempt answered while the client is still there. */
@@ -300,7 +328,7 @@ export function decideHeldError(r: RequestState, a: Attempt, prefix: Uint8Array 
  */
 function modelNotServed(r: RequestState, a: Attempt, now: i64): void {
   const cfg = r.cfg();
-  r.svc.modelsOut.eject(a.slot.stateKey, r.model, now + cfg.cooldown.authFailureMs);
+  r.svc.modelsOut.eject(a.slot.stateKey, r.model, now + cfg.cooldown.authFailureMs, now);
   if (enabled(Level.Warn)) {
     log(Level.Warn, "ai-failover: provider " + a.provider.name + " does not serve model " + logSafe(r.model) + " (404 " +
       "DeploymentNotFound/model_not_found): skipped for that model for " + cfg.cooldown.authFailureMs.toString() + " ms");

@@ -3,6 +3,7 @@
 
 import { ApiKind, isStateful } from "../provider/api";
 import { indexOf, utf8 } from "../lib/bytes";
+import { RequestScan } from "../lib/json_scan";
 
 export function isMultipart(contentType: string): bool {
   const t = contentType.trimStart();
@@ -51,12 +52,13 @@ export function multipartField(body: Uint8Array, contentType: string, name: stri
   return "";
 }
 
-const STORE_FALSE = utf8("\"store\":false");
-const STORE_FALSE_SPACED = utf8("\"store\": false");
-
-/** A Responses request with "store": false keeps nothing at the provider: freely routable. */
-export function storesNothing(body: Uint8Array): bool {
-  return indexOf(body, STORE_FALSE, 0) >= 0 || indexOf(body, STORE_FALSE_SPACED, 0) >= 0;
+/**
+ * A Responses request with a top-level "store": false keeps nothing at the provider: freely
+ * routable. Read by the request scanner (any JSON whitespace, `"store" : false` too; a `store`
+ * nested in metadata or in text is not the request's).
+ */
+export function storesNothing(scan: RequestScan | null): bool {
+  return scan !== null && scan.store == 0;
 }
 
 /** Do answers of this API create or reveal stored objects (plugin/affinity.ts records them)? */

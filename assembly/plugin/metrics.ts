@@ -7,6 +7,7 @@
 
 import { ProviderState } from "../health/state";
 import { defineMetric, incrementMetric, recordMetric } from "../host/calls";
+import { StreamEnd } from "../plan/response_scan";
 import { ProviderSlot } from "../provider/registry";
 
 const COUNTER = 0;
@@ -20,13 +21,21 @@ function label(name: string, value: string): string {
   return "_" + name + "=.=" + value + ";.;";
 }
 
-export function statusClass(status: i32): string {
-  return STATUS_CLASSES[statusClassIndex(status)];
+export function statusClass(status: i32, end: StreamEnd = StreamEnd.Whole): string {
+  return STATUS_CLASSES[statusClassIndex(status, end)];
 }
 
-const STATUS_CLASSES: string[] = ["2xx", "3xx", "4xx", "5xx", "reset"];
+/**
+ * The requests metric's status_class: the HTTP status class, or how a success answer's transfer
+ * failed — "cut" (a stream that ended without its finish, or a transfer broken after the
+ * headers) and "stalled" (given up by the stall timeout): the client saw a 200 but not the whole
+ * answer. "reset": no status at all.
+ */
+const STATUS_CLASSES: string[] = ["2xx", "3xx", "4xx", "5xx", "reset", "cut", "stalled"];
 
-function statusClassIndex(status: i32): i32 {
+function statusClassIndex(status: i32, end: StreamEnd): i32 {
+  if (end == StreamEnd.Cut) return 5;
+  if (end == StreamEnd.Stalled) return 6;
   if (status >= 200 && status < 600) return status / 100 - 2;
   return 4;
 }
@@ -37,8 +46,8 @@ function statusClassIndex(status: i32): i32 {
  * or hashed per request).
  */
 export class RequestMetricIds {
-  /** ai_failover_requests_total by status class (2xx, 3xx, 4xx, 5xx, reset). */
-  requests: StaticArray<u32> = [UNSET, UNSET, UNSET, UNSET, UNSET];
+  /** ai_failover_requests_total by status class (2xx, 3xx, 4xx, 5xx, reset, cut, stalled). */
+  requests: StaticArray<u32> = [UNSET, UNSET, UNSET, UNSET, UNSET, UNSET, UNSET];
   /** ai_failover_tokens_total: [estimated ? 2 : 0 + (output ? 1 : 0)]. */
   tokens: StaticArray<u32> = [UNSET, UNSET, UNSET, UNSET];
   ttfb: u32 = UNSET;
@@ -69,10 +78,13 @@ export class Metrics {
     return r;
   }
 
-  /** One finished client request, with its token usage and time to first byte (-1: none). */
-  finished(r: RequestMetricIds, counted: bool, status: i32, input: i64, output: i64, estimated: bool, ttfbMs: i64): void {
+  /**
+   * One finished client request, with how its answer ended, its token usage and time to first
+   * byte (-1: none).
+   */
+  finished(r: RequestMetricIds, counted: bool, status: i32, end: StreamEnd, input: i64, output: i64, estimated: bool, ttfbMs: i64): void {
     if (counted) {
-      const sc = statusClassIndex(status);
+      const sc = statusClassIndex(status, end);
       let id = unchecked(r.requests[sc]);
       if (id == UNSET) {
         id = this.id(COUNTER, "ai_failover_requests_total" + label("provider", r.provider) + label("consumer", r.consumer) +

@@ -5,12 +5,30 @@
 
 import { ConfigView } from "./views";
 
+/** At most this many (provider, model) pairs are remembered; past it the expired ones go, else all (they are learned again from the next 404). */
+const MAX_EJECTED = 1024;
+
 export class ModelEjections {
   /** provider state key + NUL + model → skipped until (ms). */
   private until: Map<string, i64> = new Map();
 
-  eject(stateKey: string, model: string, untilMs: i64): void {
+  eject(stateKey: string, model: string, untilMs: i64, now: i64 = 0): void {
+    // Model names are the client's: a stream of made-up ones must not grow the VM without bound.
+    if (this.until.size >= MAX_EJECTED) this.forgetExpired(now);
+    if (this.until.size >= MAX_EJECTED) this.until.clear();
     this.until.set(stateKey + "\u0000" + model, untilMs);
+  }
+
+  private forgetExpired(now: i64): void {
+    const keys = this.until.keys();
+    for (let i = 0; i < keys.length; i++) {
+      const k = unchecked(keys[i]);
+      if (now >= this.until.get(k)) this.until.delete(k);
+    }
+  }
+
+  get size(): i32 {
+    return this.until.size;
   }
 
   /** Which of the view's providers to skip for `model` (null: none). */

@@ -7,11 +7,11 @@ import { ConsumerConfig } from "../config/model";
 import { contextFallbackModel, nextFallbackModel } from "../plan/fallback";
 import { enabled, Level, log } from "../host/log";
 import { logSafe } from "./access_log";
-import { noProvider } from "../plan/rejection";
+import { listNotAllowed, noProvider, objectNotFound } from "../plan/rejection";
 import { upstreamRequest } from "../plan/upstream";
 import { ApiKind } from "../provider/api";
 import { NoChoice } from "../select/selector";
-import { IdCapture, ownerOf, providerHash } from "./affinity";
+import { IdCapture, knownNotHeld, ownerEntry, providerHash, rememberNotHeld, tenantTag } from "./affinity";
 import { Attempt } from "./attempt";
 import { clusterUnavailable, mayWait, parkForLease } from "./cluster_wait";
 import { PoolKind } from "./cluster";
@@ -43,14 +43,26 @@ export function pinTo(r: RequestState, name: string): bool {
 
 /**
  * The provider holding the request's objects (the first one the owner table knows): the request
- * is pinned to it. None known: the request may look for it (plugin/affinity.ts).
+ * is pinned to it. None known: the request may look for it (plugin/affinity.ts), skipping the
+ * providers that lately said they do not hold it. With consumers, an object another consumer
+ * created is answered 404, as the provider answers another organisation (issue 20). False when
+ * the client was answered.
  */
-export function findOwner(r: RequestState, now: i64): void {
+export function findOwner(r: RequestState, now: i64): bool {
   const view = r.view!;
+  const n = view.providers.length;
+  const tenant = requestTenant(r);
   for (let i = 0; i < r.referenced.length; i++) {
-    const owner = ownerOf(unchecked(r.referenced[i]), now);
+    const id = unchecked(r.referenced[i]);
+    const entry = ownerEntry(id, now);
+    const owner = <u32>entry;
     if (owner == 0) continue;
-    const n = view.providers.length;
+    const creator = <u32>(entry >> 32);
+    if (tenant != 0 && creator != tenant) {
+      reject(r, objectNotFound(id));
+      return false;
+    }
+    if (r.pinned) continue; // the client's pin wins over the table; only other consumers' ids are refused
     const mask = new Array<bool>(n);
     let any = false;
     for (let k = 0; k < n; k++) {
@@ -61,9 +73,52 @@ export function findOwner(r: RequestState, now: i64): void {
     if (!any) continue; // recorded for a provider this view does not have
     r.pinned = true;
     r.notOwner = mask;
-    return;
+    return true;
   }
+  if (r.pinned) return true;
+  // Unknown ids: providers that said lately they hold none of them are skipped; all of them said so: 404.
+  const mask = new Array<bool>(n);
+  let left = 0;
+  for (let k = 0; k < n; k++) {
+    const p = providerHash(unchecked(view.providers[k]).name);
+    let skip = r.referenced.length > 0;
+    for (let i = 0; i < r.referenced.length && skip; i++) if (!knownNotHeld(unchecked(r.referenced[i]), p, now)) skip = false;
+    unchecked((mask[k] = skip));
+    if (!skip) left++;
+  }
+  if (left == 0 && n > 0) {
+    reject(r, objectNotFound(unchecked(r.referenced[0])));
+    return false;
+  }
+  if (left < n) r.notOwner = mask;
   r.discovering = true;
+  return true;
+}
+
+/** The consumer tag the request's objects are recorded under (0: no consumer). */
+export function requestTenant(r: RequestState): u32 {
+  const c = consumerOf(r);
+  return c !== null ? tenantTag(c.name) : 0;
+}
+
+/**
+ * With consumers, listing stored objects (GET /v1/files, /v1/batches, /v1/conversations) is
+ * refused: the providers list every object made under the gateway's credential, every
+ * consumer's (issue 20). False when the client was answered.
+ */
+export function tenantMayList(r: RequestState): bool {
+  if (r.consumer < 0 || r.method != "GET" || r.api.objectId.length > 0) return true;
+  const k = r.api.kind;
+  if (k != ApiKind.Files && k != ApiKind.Batches && k != ApiKind.Conversations) return true;
+  reject(r, listNotAllowed());
+  return false;
+}
+
+/** A discovering request found nothing at attempt `a`'s provider: remember it for its ids. */
+export function notHeldAt(r: RequestState, a: Attempt, now: i64): void {
+  if (!r.discovering) return;
+  const p = providerHash(a.provider.name);
+  for (let i = 0; i < r.referenced.length; i++) rememberNotHeld(unchecked(r.referenced[i]), p, now);
 }
 
 /** The providers this request may not go to: those that do not serve its model, and all but the owner when pinned (null: none). */
@@ -141,17 +196,18 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1, quiet: boo
   const a = new Attempt(r.attemptOwner(), view, i, picked.reservation!, up, r.promptEstimate, r.maxTokens);
   a.credential = k;
   a.tokens = svc.tokens;
-  if (r.model.length > 0 && p.deploymentKeys.length > 0) {
-    a.deployment = p.deploymentFor(r.model);
-    a.deploymentLimits = p.deploymentLimitsFor(r.model);
+  if (r.model.length > 0) {
+    a.upstreamModel = p.upstreamModel(r.model);
+    a.modelLimits = p.modelLimitsFor(r.model);
   }
   if (capturesIds(r.api.kind, r.method)) {
     // A creating request records the new object's id; any answer of these APIs its reasoning
     // items and files; a request that looked for its objects' owner records what it found.
     const creates = r.method == "POST" && r.api.objectId.length == 0 &&
-      !(r.api.kind == ApiKind.Responses && storesNothing(r.body));
+      !(r.api.kind == ApiKind.Responses && storesNothing(r.scan));
     a.capture = new IdCapture(creates, r.api.kind == ApiKind.Batches);
     if (r.discovering) a.ownedIds = r.referenced;
+    a.tenant = requestTenant(r);
   }
   if (token !== null) a.tokenGeneration = token.generation;
   return a;

@@ -16,7 +16,7 @@ import { Choice, choose, isCandidate, NoChoice } from "../select/selector";
 import { Reservation, reserveIn } from "./reservation";
 import { ConfigView, loadStates, updateProvider } from "./views";
 import { simpleAuth, usableCredential } from "./credentials";
-import { DeploymentRead, deploymentFits, perDeployment, readDeployment, reserveDeployment } from "./deployments";
+import { ModelRead, modelFits, perModel, readModel, reserveModel } from "./model_records";
 import { Tokens } from "./tokens";
 import { ClusterLimiter, PoolKind } from "./cluster";
 import { Take } from "../cluster/pool";
@@ -54,12 +54,12 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
   const states = sc.states;
   const capacity = sc.capacity;
   const loaded = sc.loaded;
-  // Providers with several deployments: the record of the one serving the model (null: not read).
-  const deployments = sc.deployments;
+  // Providers with per-model state: the record of the model (Azure: its deployment) (null: not read).
+  const models = sc.models;
   // Cluster limits: providers whose cluster-wide share is spent for this request.
   const clusterOut = cluster !== null && cluster.on ? new Array<bool>(n) : null;
   for (let round = 0; round < n + 2; round++) {
-    for (let i = 0; i < n; i++) { unchecked((loaded[i] = false)); unchecked((deployments[i] = null)); }
+    for (let i = 0; i < n; i++) { unchecked((loaded[i] = false)); unchecked((models[i] = null)); }
     // States are read a priority group at a time, lowest first, only as far as the choice needs:
     // a group with a provider that can take the request ends it (select/selector.ts never looks
     // past that group), so the usual request reads one provider's state, not all of them.
@@ -69,7 +69,7 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
       for (let i = 0; i < n; i++) {
         if (unchecked(loaded[i]) || <i64>unchecked(providers[i]).priority > limit) continue;
         unchecked((loaded[i] = true));
-        judge(view, i, model, bodyModel, api, need, headerOnly, now, tokens, skip, clusterOut, states, capacity, creds, reads, deployments);
+        judge(view, i, model, bodyModel, api, need, headerOnly, now, tokens, skip, clusterOut, states, capacity, creds, reads, models);
       }
       choice = choose(providers, states, model, now, tried, capacity, rng, <i32>limit, affinity);
       if (choice.index >= 0) break;
@@ -88,10 +88,10 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
     // The first CAS round writes over the read the choice was made on (a write since fails it).
     const r = reserveIn<ProviderState>(slot.stateKey, slot.stateFingerprint, unchecked(providers[i]).limits, need, now, false,
       unchecked(reads[i]), unchecked(states[i]));
-    const dr = unchecked(deployments[i]);
+    const dr = unchecked(models[i]);
     if (r.reservation !== null && dr !== null) {
-      // The deployment's window too; a race lost there gives the provider's back and chooses again.
-      const d = reserveDeployment(slot, dr, need, now);
+      // The model's window too; a race lost there gives the provider's back and chooses again.
+      const d = reserveModel(slot, dr, need, now);
       if (!d.ok) {
         r.reservation!.settle(-1, now);
         if (d.contended && contended++ < 8) round--;
@@ -160,7 +160,7 @@ export function peerLevel(view: ConfigView, model: string, api: ApiKind, need: i
     const p = unchecked(providers[i]);
     if (i == self || (i < tried.length && unchecked(tried[i]))) continue;
     if (level == 1 && p.priority != group) continue;
-    judge(view, i, model, bodyModel, api, need, headerOnly, now, tokens, skip, null, sc.states, sc.capacity, sc.creds, sc.reads, sc.deployments);
+    judge(view, i, model, bodyModel, api, need, headerOnly, now, tokens, skip, null, sc.states, sc.capacity, sc.creds, sc.reads, sc.models);
     if (!isCandidate(p, i, p.priority, model, now, sc.states, tried, sc.capacity)) continue;
     if (p.priority == group) return 2;
     level = 1;
@@ -178,7 +178,7 @@ class PickScratch {
   loaded: bool[] = [];
   creds: i32[] = [];
   reads: SharedValue[] = [];
-  deployments: Array<DeploymentRead | null> = [];
+  models: Array<ModelRead | null> = [];
   size(n: i32): PickScratch {
     if (this.states.length < n) {
       this.states = new Array<ProviderState>(n);
@@ -186,7 +186,7 @@ class PickScratch {
       this.loaded = new Array<bool>(n);
       this.creds = new Array<i32>(n);
       this.reads = new Array<SharedValue>(n);
-      this.deployments = new Array<DeploymentRead | null>(n);
+      this.models = new Array<ModelRead | null>(n);
     }
     return this;
   }
@@ -217,7 +217,7 @@ function nextPriority(providers: ProviderConfig[], above: i64): i64 {
 /** Reads candidate i's state and judges whether it could take the request now. */
 function judge(view: ConfigView, i: i32, model: string, bodyModel: string, api: ApiKind, need: i64, headerOnly: bool, now: i64, tokens: Tokens,
   skip: bool[] | null, clusterOut: bool[] | null, states: ProviderState[], capacity: bool[], creds: i32[], reads: SharedValue[],
-  deployments: Array<DeploymentRead | null>): void {
+  models: Array<ModelRead | null>): void {
   const p = unchecked(view.providers[i]);
   const slot = unchecked(view.slots[i]);
   const v = getShared(slot.stateKey);
@@ -225,12 +225,13 @@ function judge(view: ConfigView, i: i32, model: string, bodyModel: string, api: 
   const st = stateOf<ProviderState>(v, slot.stateFingerprint);
   unchecked((states[i] = st));
   let fit = fits(st, p.limits, need, now);
-  if (perDeployment(p) && model.length > 0 && p.serves(model)) {
-    // Its cooldown, its window and its last report are the deployment's own (plugin/deployments.ts).
-    const d = readDeployment(slot, p, model);
-    unchecked((deployments[i] = d));
+  if (perModel(p) && model.length > 0 && p.serves(model)) {
+    // Its cooldown, its window and its last report are the model's own (Azure: the deployment's;
+    // plugin/model_records.ts). A model without a record reads fresh: nothing known of it.
+    const d = readModel(slot, p, model);
+    unchecked((models[i] = d));
     st.deploymentCooldownUntilMs = d.state.cooldownUntilMs;
-    if (!deploymentFits(d, need, now)) {
+    if (!modelFits(d, need, now)) {
       fit = false;
       st.deploymentWindowResetMs = windowResetAt(d.state, d.limits);
     }

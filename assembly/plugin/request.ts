@@ -27,8 +27,8 @@ import { admitConsumer, allowsModel, findConsumer } from "./consumers";
 import { afterAnswer, attemptAnswered, HELD_DELIVERED, HELD_MORE, heldErrorChunk, readsErrorBody, timerDue } from "./failover";
 import { headerModeBody } from "./header_mode";
 import { Phase } from "./phase";
-import { affinityKeyOf, findOwner, newAttempt, pinTo } from "./next_attempt";
-import { reject, respond, RESPONSE_WATCH, stripResponseTrailers } from "./response";
+import { affinityKeyOf, findOwner, newAttempt, pinTo, tenantMayList } from "./next_attempt";
+import { heldStreamChunk, holdForFirstToken, reject, releaseHeld, respond, RESPONSE_WATCH, stripResponseTrailers } from "./response";
 import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
 import { RequestState, NO_NAMES } from "./request_state";
 import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
@@ -236,8 +236,11 @@ export class ClientRequest extends RequestState {
       this.budget = a.reservation;
       if (!clusterConsumer(this, c, now)) return false;
     }
-    // A provider the client pinned wins over the owner table (its explicit choice).
-    if (this.referenced.length > 0 && !this.pinned) findOwner(this, now);
+    // A provider the client pinned wins over the owner table (its explicit choice); another consumer's objects never.
+    if (!tenantMayList(this) || (this.referenced.length > 0 && !findOwner(this, now))) {
+      this.releaseBudget(now);
+      return false;
+    }
     const attempt = newAttempt(this, now);
     if (attempt === null) {
       this.releaseBudget(now);
@@ -245,6 +248,7 @@ export class ClientRequest extends RequestState {
     }
     this.attempt = attempt;
     this.attempts = 1;
+    attempt.sentMs = now;
     const up = attempt.upstream;
     // Envoy never recomputes content-length: a stale one would truncate or hang the upstream.
     const rewritesBody = haveBody && up.bodyChanged;
@@ -267,8 +271,11 @@ export class ClientRequest extends RequestState {
     this.status = h.status;
     const now = nowMs();
     this.headersMs = now;
+    const v = classifyAnswer(h, null);
+    // A stream with a first-token limit waits for its first token with its headers held.
+    if (!endOfStream && holdForFirstToken(this, a, h, v, now)) return FilterHeadersStatusValues.StopIteration;
     // Cool the provider down at once (no other request may pick it meanwhile).
-    a.answered(classifyAnswer(h, null), now);
+    a.answered(v, now);
     if (readsErrorBody(this, h.status) && !endOfStream && !this.headerOnly) {
       // A 429 may also be a quota error (insufficient_quota: a long ejection, not a short
       // cooldown), a 404 may say the provider does not serve the model (DeploymentNotFound): read
@@ -284,6 +291,7 @@ export class ClientRequest extends RequestState {
     // Another attempt's answer (a local reply) or the gateway's own error replaces this one.
     if (afterAnswer(this, a, answerOf(h, null, timedOut, this.discovering), now)) return FilterHeadersStatusValues.StopIteration;
     respond(this, a, h.status, h);
+    if (endOfStream) a.scan.ended = true; // an answer without a body ended at its headers
     return FilterHeadersStatusValues.Continue;
   }
 
@@ -298,6 +306,12 @@ export class ClientRequest extends RequestState {
       if (held == HELD_MORE) return FilterDataStatusValues.StopIterationAndBuffer;
       return held == HELD_DELIVERED ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
     }
+    // A stream held until its first token: buffered until then, then headers and buffer at once.
+    if (a.held !== null) {
+      return heldStreamChunk(this, a, <u32>bodySize, endOfStream) ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationAndBuffer;
+    }
+    // Given up as stalled: nothing more reaches the client (its end is on its way).
+    if (a.stalled) return FilterDataStatusValues.StopIterationNoBuffer;
     let chunk: Uint8Array;
     if (bodySize > 0) {
       const raw = getBuffer(BufferType.ResponseBody, 0, <u32>bodySize);
@@ -310,11 +324,15 @@ export class ClientRequest extends RequestState {
     }
     const out = a.chunk(chunk, endOfStream);
     if (out !== chunk) setBuffer(BufferType.ResponseBody, 0, <u32>chunk.length, out.buffer);
+    if (endOfStream) this.svc.timers.unwatch(this.context_id);
     return FilterDataStatusValues.Continue;
   }
 
   onResponseTrailers(_trailers: u32): FilterTrailersStatusValues {
     stripResponseTrailers();
+    // A held stream that ends with trailers (before its first token): its headers go decorated.
+    const a = this.attempt;
+    if (a !== null && a.held !== null && this.phase == Phase.Forwarded) releaseHeld(this, a, nowMs());
     return FilterTrailersStatusValues.Continue;
   }
 
@@ -322,6 +340,7 @@ export class ClientRequest extends RequestState {
     const now = nowMs();
     this.svc.bodyWait.ended(this.context_id, now);
     this.svc.timers.release(this.context_id);
+    this.svc.timers.unwatch(this.context_id);
     if (this.view === null) return;
     const a = this.attempt;
     let c = NO_CHARGE;

@@ -19,7 +19,7 @@ export class Reservation<T extends Window> extends Held {
   private held: bool = true;
   /** Cluster limits: the tokens taken from the cluster-wide lease with it (plugin/cluster.ts). */
   cluster: ClusterHold | null = null;
-  /** The same request's reservation in its deployment's window (plugin/deployments.ts), settled with this one. */
+  /** The same request's reservation in its model's (Azure: deployment's) window (plugin/model_records.ts), settled with this one. */
   linked: Held | null = null;
 
   constructor(public readonly key: string, public readonly fingerprint: u32, public readonly limits: Limits,

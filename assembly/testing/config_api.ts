@@ -194,3 +194,20 @@ export function configSummary(text: string, env: string): string {
   }
   return "{\"config\":" + configJson(config) + "}";
 }
+
+/**
+ * The stream limits each provider gets (firstTokenTimeout, streamIdleTimeout resolved against the
+ * top level), or {"errors":[...]}: {"providers":[{"name","firstTokenTimeoutMs","streamIdleTimeoutMs"}]}.
+ */
+export function configStreamLimits(text: string, env: string): string {
+  const result = parseConfig(text, new TextEnv(env));
+  const config = result.config;
+  if (result.errors.length > 0 || config === null) return configSummary(text, env);
+  const out = new Array<string>();
+  for (let i = 0; i < config.providers.length; i++) {
+    const p = unchecked(config.providers[i]);
+    out.push(new JsonObject().str("name", p.name).int("firstTokenTimeoutMs", config.firstTokenTimeoutFor(p))
+      .int("streamIdleTimeoutMs", config.streamIdleTimeoutFor(p)).toString());
+  }
+  return "{\"providers\":[" + out.join(",") + "]}";
+}

@@ -19,6 +19,9 @@ export function coreScanRequest(body: string): string {
     ",\"modelStart\":" + s.modelStart.toString() +
     ",\"stream\":" + (s.stream ? "true" : "false") +
     ",\"maxTokens\":" + s.maxTokens.toString() +
+    ",\"choices\":" + s.choices.toString() +
+    ",\"store\":" + s.store.toString() +
+    ",\"hasStreamOptions\":" + (s.hasStreamOptions ? "true" : "false") +
     ",\"includeUsage\":" + s.includeUsage.toString() +
     ",\"promptBytes\":" + s.promptBytes.toString() +
     ",\"messageCount\":" + s.messageCount.toString() +

@@ -6,7 +6,7 @@ import { ProviderState } from "../health/state";
 import { scanRequest } from "../lib/json_scan";
 import { UsageScanner } from "../lib/usage";
 import { charge } from "../plan/accounting";
-import { AnswerHeaders, answerOf, classifyAnswer, parseCount, parseRetryAfterMs, parseStatus } from "../plan/answer";
+import { AnswerHeaders, answerOf, classifyAnswer, firstTokenTimedOut, parseCount, parseRetryAfterMs, parseStatus } from "../plan/answer";
 import { decide, Situation } from "../plan/decide";
 import { RetryConfig } from "../config/model";
 import { noProvider, overBudget } from "../plan/rejection";
@@ -140,9 +140,9 @@ export function phaseTransitions(): string {
 /**
  * The decision after an answer (plan/decide.ts): `status`, its body ("\u0000" not read), its
  * Retry-After; `facts` "key=value,…" sets the Situation (attempts, retriesOn, resendable, pinned,
- * discovering, aside, tokenWait, same, elapsed, budget, peer, exhausted, fallback, context, jitter) and
+ * discovering, discoverAttempts, aside, tokenWait, same, elapsed, budget, peer, exhausted, fallback, context, jitter) and
  * the policy (maxAttempts, onStatus "429+503", onConnectFailure, onContentFilter, onContextLength,
- * sameRetries, maxWait, backoff).
+ * sameRetries, maxWait, backoff); `firstToken=1` makes the answer a first-token timeout.
  */
 export function planDecide(status: i32, body: string, retryAfterMs: i64, timedOut: bool, facts: string): string {
   const h = new AnswerHeaders();
@@ -162,6 +162,7 @@ export function planDecide(status: i32, body: string, retryAfterMs: i64, timedOu
     else if (k == "resendable") s.resendable = n != 0;
     else if (k == "pinned") s.pinned = n != 0;
     else if (k == "discovering") s.discovering = n != 0;
+    else if (k == "discoverAttempts") s.discoverAttempts = <i32>n;
     else if (k == "aside") s.credentialSetAside = n != 0;
     else if (k == "tokenWait") s.tokenWaitMs = n;
     else if (k == "same") s.sameRetries = <i32>n;
@@ -185,7 +186,8 @@ export function planDecide(status: i32, body: string, retryAfterMs: i64, timedOu
     else if (k == "maxWait") p.sameProviderMaxWaitMs = n;
     else if (k == "backoff") p.sameProviderBackoffMs = n;
   }
-  const a = answerOf(h, b !== null ? Uint8Array.wrap(String.UTF8.encode(b)) : null, timedOut, s.discovering);
+  // firstToken=1: the stream's first token did not come within firstTokenTimeout (its 200 held).
+  const a = facts.includes("firstToken=1") ? firstTokenTimedOut() : answerOf(h, b !== null ? Uint8Array.wrap(String.UTF8.encode(b)) : null, timedOut, s.discovering);
   const d = decide(a, s, p);
   const names = ["deliver", "retry_here", "other_credential", "fail_over", "fallback_model", "reject"];
   return new JsonObject().int("kind", <i64>a.kind).str("next", names[<i32>d.next]).str("reason", d.reason)

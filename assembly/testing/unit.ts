@@ -1,11 +1,11 @@
 // Entry of the unit-test build (test/setup/build-unit.ts → test/.build/unit/unit.wasm).
 // Each layer re-exports its test-facing functions here; keep the functions in their own files.
 
-export { configSummary } from "./config_api";
+export { configSummary, configStreamLimits } from "./config_api";
 export {
   coreScanRequest, coreClassifyPath, coreClassifyObject, coreRoute, coreChoose, coreProbes, coreResponses, coreStateRoundTrip,
 } from "./core_api";
-export { usageScan, sseStrip, sseStripTrace, sseStripWhole, needleScan, sseLineScan } from "./stream_api";
+export { usageScan, sseStrip, sseStripTrace, sseStripWhole, streamEventsScan, responseScanRun, responseScanWhole } from "./stream_api";
 export { capReset, capFits, capReserve, capSettle, capLearn, capState } from "./capacity_api";
 export { healthReset, healthProbe, healthProbeSent, healthResponse, healthTrial, healthAvailable } from "./health_api";
 export { selectDraws } from "./select_api";

@@ -293,6 +293,9 @@ export class Exchange implements StreamCallbacks {
     this.touch();
     const headers = responseHeaders(res, Math.round(performance.now() - this.upstreamStart));
     this.stream.setProperty(["response", "code"], int64(res.statusCode ?? 0));
+    // router.cc onUpstreamHeaders: the stream info's response code details say the answer came
+    // from upstream (close_stream keeps them: Context::closeStream sets its own only when unset).
+    this.stream.setResponseCodeDetails?.("via_upstream");
     if (responseHasNoBody(this.method, res)) {
       res.on("end", () => this.onUpstreamComplete());
       res.resume();

@@ -145,6 +145,9 @@ export abstract class HostContext {
   /** Deferred by the caller; only streams answer. */
   sendLocalResponse(_reply: LocalReplyRequest): void {}
 
+  /** Higress's injectEncodedDataToFilterChain: only streams have an encoder chain (a root ignores it). */
+  injectEncodedData(_data: Uint8Array, _endStream: boolean): void {}
+
   /** Stream-scoped properties (stream info, filter state). */
   streamProperty(_path: string): Uint8Array | undefined {
     return undefined;

@@ -244,6 +244,28 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
     this.vm.defer(() => this.run(() => this.localReply(reply, false)));
   }
 
+  /**
+   * Higress's Context::injectEncodedDataToFilterChain: posted to the stream's dispatcher (it runs
+   * after the VM call, on a later turn of the event loop), then ActiveStreamEncoderFilter::
+   * injectEncodedDataToFilterChain (source/common/http/filter_manager.cc, higress-group/envoy):
+   * response headers the filter still holds go first (doHeaders), then the data enters the
+   * encoder chain *after* this filter (it never sees it); end_stream ends the response. The
+   * response's later input from upstream is past its end.
+   */
+  override injectEncodedData(data: Uint8Array, endStream: boolean): void {
+    setImmediate(() =>
+      this.run(() => {
+        const d = this.res;
+        if (this.done || d.aborted || d.ended || !d.headers) return;
+        if (!d.headersPassed) {
+          d.headersStopped = false;
+          this.passHeaders(d, false);
+        }
+        this.passData(d, data, endStream);
+      }),
+    );
+  }
+
   override streamProperty(path: string): Uint8Array | undefined {
     const seg = path.split("\u0000");
     const top = seg[0]!;

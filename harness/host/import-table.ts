@@ -86,13 +86,15 @@ const PROXY_ABI_SPECIFIC: Record<AbiVersion, Record<string, FuncType>> = {
 /**
  * Calls only Higress's fork registers (higress-group/proxy-wasm-cpp-host exports.h
  * FOR_ALL_HOST_FUNCTIONS, so for every ABI version): the harness implements the redis pair and
- * offers them when it plays Higress; upstream Envoy has none of them, so there a module importing
- * them fails to load ("missing import"). Its other additions (proxy_get_upstream_hosts,
- * proxy_set_upstream_override_host, proxy_inject_encoded_data_to_filter_chain) are not offered.
+ * proxy_inject_encoded_data_to_filter_chain and offers them when it plays Higress; upstream Envoy
+ * has none of them, so there a module importing them fails to load ("missing import"). Its other
+ * additions (proxy_get_upstream_hosts, proxy_set_upstream_override_host) are not offered.
  */
 const HIGRESS_ONLY: Record<string, FuncType> = {
   proxy_redis_init: sig(words(7)),
   proxy_redis_call: sig(words(5)),
+  // (body_ptr, body_size, end_stream) -> WasmResult
+  proxy_inject_encoded_data_to_filter_chain: sig(words(3)),
 };
 
 const ENV_MISC: Record<string, FuncType> = {

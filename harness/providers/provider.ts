@@ -29,13 +29,13 @@ import { distinctCredentials, joinHeaders, rawHeaderPairs } from "./records.ts";
 import { faultReply, rateLimitReply, type Reply } from "./replies.ts";
 import { isDeploymentCall, resolveRoute, type Route } from "./routes.ts";
 import { newId } from "./bounded-map.ts";
-import type { Answer } from "./chat.ts";
+import { SSE_DONE, type Answer } from "./chat.ts";
 import { FileBatchStore, type LineResult } from "./files-batches.ts";
 import { imageAnswer, speechAnswer, transcriptText, transcriptionAnswer } from "./media.ts";
 import { multipartBoundary, parseMultipart, type FormData } from "./multipart.ts";
 import { ResponseStore, type CreateContext, type StateReply } from "./response-store.ts";
 import { defaultShape, type ResponseShape } from "./responses-api.ts";
-import { writeFrames } from "./stream-writer.ts";
+import { restyleFrames, restyleJson, writeFrames } from "./stream-writer.ts";
 import { DEFAULT_MAX_TOKENS, estimatePromptTokens, requestedMaxTokens } from "./tokens.ts";
 import type {
   ApiName,
@@ -89,7 +89,7 @@ class MockProviderServer implements MockProvider {
   private readonly entraTokens: Set<string>;
   private readonly models: Record<string, ModelSpec> | undefined;
   private latencyMs: number;
-  private timing: Required<StreamTiming>;
+  private timing: StreamTiming & { firstChunkMs: number; chunkIntervalMs: number };
   private admitted = 0;
   private seq = 0;
   private readonly responseStore: ResponseStore;
@@ -109,7 +109,7 @@ class MockProviderServer implements MockProvider {
     this.entraTokens = new Set(opts.entraTokens ?? []);
     this.models = normalizeModels(opts.models);
     this.latencyMs = opts.latencyMs ?? 0;
-    this.timing = { firstChunkMs: opts.stream?.firstChunkMs ?? 0, chunkIntervalMs: opts.stream?.chunkIntervalMs ?? 0 };
+    this.timing = { firstChunkMs: opts.stream?.firstChunkMs ?? 0, chunkIntervalMs: opts.stream?.chunkIntervalMs ?? 0, firstTokenMs: opts.stream?.firstTokenMs };
     const t = opts.timing ?? {};
     const maxStored = opts.maxStored ?? 10_000;
     this.responseStore = new ResponseStore(maxStored, {
@@ -401,28 +401,35 @@ class MockProviderServer implements MockProvider {
         return this.sendJson(res, rec, 200, "ok", JSON.stringify(this.responseStore.view(answer.id, this.clock())), okHeaders);
       }
     }
-    if (!stream) return this.sendJson(res, rec, 200, "ok", answerBody(route.api, answer, maxOutputTokens, shape), okHeaders);
+    const style = script.json ?? "compact";
+    if (!stream) return this.sendJson(res, rec, 200, "ok", restyleJson(answerBody(route.api, answer, maxOutputTokens, shape), style), okHeaders);
 
-    const { frames, firstPieceFrame } = answerFrames(route.api, answer, {
+    const built = answerFrames(route.api, answer, {
       includeUsage: rec.includeUsage,
       promptFilterFrame: this.kind === "azure" && (this.opts.promptFilterFrame ?? true),
       maxOutputTokens,
       shape,
     });
+    const firstPieceFrame = built.firstPieceFrame;
+    const frames = restyleFrames(script.omitDone ? built.frames.filter((f) => f !== SSE_DONE) : built.frames, style);
     rec.status = 200;
     rec.outcome = "ok";
     res.writeHead(200, { ...okHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
     res.flushHeaders();
+    const firstTokenMs = script.timing.firstTokenMs ?? this.timing.firstTokenMs;
     const end = await writeFrames(res, frames, {
       firstChunkMs: script.timing.firstChunkMs ?? this.timing.firstChunkMs,
       chunkIntervalMs: script.timing.chunkIntervalMs ?? this.timing.chunkIntervalMs,
+      firstToken: firstTokenMs !== undefined ? { frame: firstPieceFrame, ms: firstTokenMs } : undefined,
       cutAfter: fault?.type === "cutStream" ? fault.afterChunks : undefined,
+      endAfter: fault?.type === "endStream" ? fault.afterChunks : undefined,
+      stallAfter: fault?.type === "stallStream" ? fault.afterChunks : undefined,
       signal: this.closing.signal,
       sentAt: (rec.frameSentAt = []),
     });
     rec.completed = end.end === "completed";
     if (!rec.completed) {
-      rec.outcome = end.end === "cut" ? "fault:cut-stream" : end.end;
+      rec.outcome = end.end === "cut" ? "fault:cut-stream" : end.end === "ended" ? "fault:end-stream" : end.end === "stalled" ? "fault:stall-stream" : end.end;
       rec.completionTokens = Math.min(answer.pieces.length, Math.max(0, end.written - firstPieceFrame));
     }
   }

@@ -18,7 +18,7 @@ export interface Reply {
 
 /**
  * The reply a fault sends instead of the answer; "reset"/"hang" act on the connection;
- * undefined when the fault only alters the normal answer (latency, cutStream, contentFilterOutput).
+ * undefined when the fault only alters the normal answer (latency, cutStream, endStream, stallStream, contentFilterOutput).
  * `rl` = the x-ratelimit-* headers of the current window.
  */
 export function faultReply(

@@ -73,6 +73,12 @@ export interface StreamTiming {
   firstChunkMs?: number;
   /** Delay between consecutive SSE frames (every frame counts, [DONE] included). */
   chunkIntervalMs?: number;
+  /**
+   * Delay before the first content frame: the frames before it (Azure's prompt_filter_results,
+   * the role delta) go at once after the headers, as a provider that is slow to its first token
+   * sends them.
+   */
+  firstTokenMs?: number;
 }
 
 export interface MockProviderOptions {
@@ -160,6 +166,10 @@ export type FaultAction =
   | { type: "hang" }
   /** Stream normally, then destroy the connection after `afterChunks` SSE frames. */
   | { type: "cutStream"; afterChunks: number }
+  /** Stream normally, then end the response cleanly (HTTP-wise) after `afterChunks` SSE frames: unfinished. */
+  | { type: "endStream"; afterChunks: number }
+  /** Stream normally, then go silent after `afterChunks` SSE frames: the connection stays open until the client goes. */
+  | { type: "stallStream"; afterChunks: number }
   /** Extra delay before the response headers, then answer normally. */
   | { type: "latency"; ms: number };
 

@@ -37,8 +37,10 @@ describe("reload: the old configuration alive next to the new one", () => {
     expect(westBefore.cooldownUntilMs - BigInt(Date.now())).toBeGreaterThan(50_000n);
 
     // Reload with east's key rotated; the old instance is not closed (streams draining).
-    const reloadAt = script.calls.length;
+    // Counted once the new configuration is in place: until then the old one is the current one and
+    // rightly probes with its key (a loaded machine takes a while to start the new VMs).
     const fresh = await rig(config(NEW_EAST_KEY), { workers: 2, dispatcher: script }, process);
+    const reloadAt = script.calls.length;
     // Several probe intervals with both configurations alive and ticking, new streams on the new
     // configuration meanwhile (west cools down: east serves them, with the rotated key).
     const until700 = Date.now() + 700;

@@ -74,6 +74,10 @@ describe("configuration at configure time", () => {
     ["an affinity header that is not a header name",
       JSON.stringify({ affinity: { header: "x session" }, providers: [provider("east")] }), {},
       [/^affinity\.header: must be a header name/]],
+    // A first token waited for with the headers held: the attempt's whole timeout would end it first.
+    ["a provider's firstTokenTimeout not shorter than its upstreamTimeout, and a malformed streamIdleTimeout",
+      JSON.stringify({ streamIdleTimeout: "idle", providers: [provider("east", { firstTokenTimeout: "2m", upstreamTimeout: "1m" })] }), {},
+      [/^providers\[0\]\.firstTokenTimeout: must be shorter than the provider's upstreamTimeout \(120000 ms ≥ 60000 ms\)/, /^streamIdleTimeout: /]],
     ["a negative or malformed timeout", JSON.stringify({ providers: [provider("east", { firstByteTimeout: "soon", upstreamTimeout: "0s" })] }), {},
       [/^providers\[0\]\.upstreamTimeout: /, /^providers\[0\]\.firstByteTimeout: /]],
   ];

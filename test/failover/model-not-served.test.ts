@@ -5,7 +5,7 @@
 // ai_failover_failovers_total{reason="model_not_served"} say why; its other models and its health
 // are untouched; any other 404 still goes to the client as it was.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, rig, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, CHAT_OK, OAI_KEY, openai, rig, until, type HostRig } from "../support/host-rig.ts";
 import { AZURE_404_DEPLOYMENT, chat, post, startStack, type Stack } from "../support/stack.ts";
 
 describe("a provider that does not serve the model", () => {
@@ -68,4 +68,29 @@ describe("a provider that does not serve the model", () => {
     expect(access.slice(1).every((m) => m.includes(" attempts=1 ") && !m.includes("failover="))).toBe(true);
     expect(await s.prometheus()).toMatch(/ai_failover_failovers_total\{[^}]*provider="aoai-east-ptu"[^}]*reason="model_not_served"[^}]*\} 1/);
   });
+
+  // Model names are the client's: each worker remembered every (provider, model) a 404 named, and
+  // made-up names grew that memory without bound. At most 1024 are kept (plugin/model_ejections.ts);
+  // past that the oldest are learned again from the provider's next 404.
+  it("the skipped models a worker remembers are bounded: 1,100 made-up names later, the first is asked again", async () => {
+    r = await rig({ providers: [openai("oai", OAI_KEY, 0), openai("oai2", OAI_KEY + "2", 1)], healthCheck: { enabled: false }, retry: { maxAttempts: 2 }, seed: 7 },
+      { workers: 1 });
+    r.script.answer = () => ({ kind: "response", headers: [[":status", "200"], ["content-type", "application/json"]], body: Buffer.from(CHAT_OK), trailers: [] });
+    const notFound = '{"error":{"message":"The model `x` does not exist","type":"invalid_request_error","param":null,"code":"model_not_found"}}';
+    const ask = async (model: string) => {
+      const f = r.request("/v1/chat/completions", chatBody({ model }));
+      const first = f.up(":authority");
+      if (first === "oai.example.com") {
+        f.callOnResponseHeaders([[":status", "404"], ["content-type", "application/json"]], false);
+        f.callOnResponseBody(Buffer.from(notFound), true);
+        await until(() => f.responseEnded);
+      } else f.respond(200, CHAT_OK);
+      f.complete();
+      return first;
+    };
+    expect(await ask("made-up-0")).toBe("oai.example.com");
+    expect(await ask("made-up-0")).toBe("oai2.example.com"); // remembered: skipped
+    for (let i = 1; i <= 1100; i++) await ask(`made-up-${i}`);
+    expect(await ask("made-up-0")).toBe("oai.example.com");
+  }, 60_000);
 });

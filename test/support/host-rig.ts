@@ -279,7 +279,9 @@ export class HostRig {
 
   /** The shared-data key of a provider's state: "ai-failover/provider/<name>/<record fingerprint>" (undefined: none yet). */
   providerKey(name: string, vmId = ""): string | undefined {
-    const keys = this.process.sharedData.keys(vmId).filter((k) => k.startsWith("ai-failover/provider/" + name + "/"));
+    // Not its per-model records (".../model/…", ".../deployment/…") nor their directory (".../models").
+    const keys = this.process.sharedData.keys(vmId)
+      .filter((k) => k.startsWith("ai-failover/provider/" + name + "/") && !/\/(model|deployment)\/|\/models$/.test(k));
     if (keys.length > 1) throw new Error(`several states for provider ${name} (records changed?): ${keys.join(", ")}`);
     return keys[0];
   }

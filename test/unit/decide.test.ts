@@ -66,6 +66,9 @@ describe("decide: what follows an answer", () => {
     ["404 DeploymentNotFound, nobody left: the fallback model", () => decide(404, "exhausted=1,fallback=gpt-4o-mini", NOT_DEPLOYED), { next: "fallback_model", model: "gpt-4o-mini" }],
     ["404 while looking for the objects' owner: the next provider", () => decide(404, "discovering=1"), { next: "fail_over", reason: "not_owner" }],
     ["400 previous_response_not_found while looking: the next provider", () => decide(400, "discovering=1", PREV_NOT_FOUND), { next: "fail_over", reason: "not_owner" }],
+    // Issue 20: an unknown id asks at most retry.maxAttempts providers, not every one.
+    ["404 while looking, below the walk's bound: the next provider", () => decide(404, "discovering=1,discoverAttempts=3,attempts=2"), { next: "fail_over", reason: "not_owner" }],
+    ["404 while looking, at the walk's bound: the client gets it", () => decide(404, "discovering=1,discoverAttempts=3,attempts=3"), { next: "deliver" }],
     ["404 not looking: the client's (an unknown id)", () => decide(404, "", '{"error":{"code":"not_found"}}'), { next: "deliver" }],
     ["400 content_filter, policy off: delivered", () => decide(400, "", FILTERED), { next: "deliver" }],
     ["400 content_filter, onContentFilter: the next provider", () => decide(400, "onContentFilter=1", FILTERED), { next: "fail_over", reason: "content_filter" }],
@@ -74,6 +77,12 @@ describe("decide: what follows an answer", () => {
     ["400 context_length, nothing configured: delivered", () => decide(400, "", TOO_LONG), { next: "deliver" }],
     ["every gpt-4o provider cooling (failover found none): the fallback model", () => decide(429, "exhausted=1,fallback=gpt-4o-mini", NR, 30000), { next: "fallback_model", model: "gpt-4o-mini" }],
     ["a fallback is never taken for the client's own error", () => decide(400, "fallback=gpt-4o-mini", '{"error":{"code":"invalid_request"}}'), { next: "deliver" }],
+    ["a stream's first token past firstTokenTimeout: failed over, named", () => decide(200, "firstToken=1,peer=2"), { kind: 12, next: "fail_over", reason: "first_token_timeout" }],
+    ["a first-token timeout is never retried here (it already cost its time)", () => decide(200, "firstToken=1,peer=0"), { next: "fail_over" }],
+    ["a first-token timeout with no attempts left: the held stream goes on (nothing else can serve it)", () => decide(200, "firstToken=1,attempts=3"), { next: "deliver" }],
+    ["a first-token timeout when 504 is not in onStatus: the held stream goes on", () => decide(200, "firstToken=1,onStatus=429+503"), { next: "deliver" }],
+    ["a first-token timeout, nobody left: the fallback model", () => decide(200, "firstToken=1,exhausted=1,fallback=gpt-4o-mini"), { next: "fallback_model", model: "gpt-4o-mini" }],
+    ["a first-token timeout of a pinned request: the held stream goes on", () => decide(200, "firstToken=1,pinned=1"), { next: "deliver" }],
     ["a fallback needs a body to resend", () => decide(503, "exhausted=1,same=1,resendable=0,fallback=gpt-4o-mini"), { next: "deliver" }],
   ])("%s", (_name, run, want) => {
     expect(run()).toMatchObject(want);

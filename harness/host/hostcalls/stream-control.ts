@@ -17,6 +17,19 @@ export function proxy_close_stream(vm: WasmVm, type: number): number {
   return vm.context().closeStream(type);
 }
 
+/**
+ * Higress only (offered when the host plays Higress, import-table.ts):
+ * proxy_inject_encoded_data_to_filter_chain(body_ptr, body_size, end_stream). higress-group/
+ * proxy-wasm-cpp-host src/exports.cc reads the bytes (InvalidMemoryAccess if it cannot), hands
+ * them to the context (current or effective) and answers Ok whatever the context does with them.
+ */
+export function proxy_inject_encoded_data_to_filter_chain(vm: WasmVm, bodyPtr: number, bodySize: number, endStream: number): number {
+  const body = vm.memory.read(bodyPtr, bodySize);
+  if (!body) return WasmResult.InvalidMemoryAccess;
+  vm.context().injectEncodedData(body.slice(), endStream !== 0);
+  return WasmResult.Ok;
+}
+
 export function proxy_continue_request(vm: WasmVm): number {
   return vm.context().continueStream(StreamType.Request);
 }
