@@ -116,11 +116,15 @@ export const enum TakeSource { Lease = 0, Fallback = 1, Borrowed = 2 }
 /**
  * Takes `need` tokens. `fallbackLimit`: the fail-open allowance per `fallbackWindowMs` (the
  * local limit / replicas; 0 = unlimited); `failOpen` false: no admission without the service;
- * `borrow`: the taker cannot wait for a lease (a failover attempt).
+ * `borrow`: the taker cannot wait for a lease (a failover attempt); `localOnly`: the service cannot
+ * count leases (a rate limit service too old, plugin/cluster_rls_check.ts): the fail-open allowance
+ * only, whatever the failure mode.
  */
 export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fallbackLimit: i64, fallbackWindowMs: i64, replicas: i64,
-  borrow: bool = false): Take {
+  borrow: bool = false, localOnly: bool = false): Take {
   rollPool(s, now);
+  // Nothing to report later either: that service would count it as one hit.
+  if (localOnly) return takeFallback(s, need, now, fallbackLimit, fallbackWindowMs, replicas, false);
   if (s.mode == PoolMode.Unlimited) return Take.Taken;
   if (s.leased >= need) {
     s.leased -= need;
@@ -136,6 +140,11 @@ export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fa
     return Take.Lease;
   }
   if (!failOpen) return Take.Unavailable;
+  return takeFallback(s, need, now, fallbackLimit, fallbackWindowMs, replicas, true);
+}
+
+/** From the fail-open allowance (limit / replicas per window of this replica's own); `report`: count it with the next lease. */
+function takeFallback(s: ClusterPool, need: i64, now: i64, fallbackLimit: i64, fallbackWindowMs: i64, replicas: i64, report: bool): Take {
   if (s.fallbackStartMs == 0 || now - s.fallbackStartMs >= fallbackWindowMs || now < s.fallbackStartMs) {
     s.fallbackStartMs = now;
     s.fallback = fallbackLimit;
@@ -149,8 +158,21 @@ export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fa
   }
   if (fallbackLimit > 0 && s.fallback < need) return Take.Full;
   if (fallbackLimit > 0) s.fallback -= need;
-  s.unreported += need;
+  if (report) s.unreported += need;
   return Take.TakenFallback;
+}
+
+/**
+ * The longest an engine's word is taken for: a window's end or a published cooldown further away
+ * than this is believed only this far (a rate limit service answering duration_until_reset 10^10 s
+ * locked a consumer out with retry-after 9999999931; the next call after this asks again).
+ */
+export const MAX_ENGINE_WAIT_MS: i64 = 3_600_000;
+
+/** `ms` (an engine's time until its window ends, or a cooldown) capped at `windowMs` (≤ 0: unknown) and MAX_ENGINE_WAIT_MS. */
+export function capEngineWait(ms: i64, windowMs: i64): i64 {
+  const cap = windowMs > 0 && windowMs < MAX_ENGINE_WAIT_MS ? windowMs : MAX_ENGINE_WAIT_MS;
+  return ms > cap ? cap : ms;
 }
 
 /** The answer to a lease of `granted` tokens that also reported `reported` unreported ones. */

@@ -19,6 +19,24 @@ export const enum RlsCode { Unknown = 0, Ok = 1, OverLimit = 2 }
 /** envoy.type.v3.RateLimitUnit (the service casts it to RateLimitResponse.RateLimit.Unit: same numbers). */
 export const RLS_UNIT_SECOND: u32 = 1;
 
+/**
+ * The length of a RateLimitResponse.RateLimit.Unit's window in ms (envoyproxy/ratelimit
+ * src/utils/utilities.go UnitToDivider: SECOND 1, MINUTE 2, HOUR 3, DAY 4, MONTH 5 = 30 days,
+ * YEAR 6 = 365 days, WEEK 7); 0 for UNKNOWN or a number it does not know.
+ */
+export function unitMs(unit: i32): i64 {
+  switch (unit) {
+    case 1: return 1000;
+    case 2: return 60_000;
+    case 3: return 3_600_000;
+    case 4: return 86_400_000;
+    case 5: return 2_592_000_000;
+    case 6: return 31_536_000_000;
+    case 7: return 604_800_000;
+  }
+  return 0;
+}
+
 /** One descriptor: its entries (key, value pairs), the hits it adds and, optionally, its own limit. */
 export class RlsDescriptor {
   keys: string[] = [];

@@ -3,7 +3,7 @@
 // on an Envoy cluster) or, in the Higress build, Redis directly (Higress's proxy_redis_call).
 // Parse → validate here; the plugin (plugin/cluster.ts) applies it.
 
-import { ProtoReader } from "../lib/protobuf";
+import { SHAPE_FAILS, SHAPE_GROUPS, unknownFieldsShape } from "../lib/protobuf";
 import { readSecret } from "./credential";
 import { EnvLookup } from "./env";
 import { Credential } from "./model";
@@ -57,13 +57,23 @@ export class ClusterLimitsConfig {
 
 /**
  * Would Envoy read `name` as a serialized envoy.config.core.v3.GrpcService instead of a cluster
- * name? (context.cc grpcCall: ParseFromArray first.) Names that parse as protobuf — e.g. "h1" —
- * are refused here: approximated as "every byte is part of a well-formed field".
+ * name? proxy_grpc_call's service argument is tried with ParseFromArray first (envoyproxy/envoy
+ * source/extensions/common/wasm/context.cc grpcCall) and only taken as a cluster name when that
+ * fails; a name that parses is a GrpcService without a target, and the first call panics
+ * (source/common/grpc/async_client_manager_impl.cc factoryForGrpcService, PANIC_DUE_TO_PROTO_UNSET:
+ * Envoy aborts). Protobuf's own rule decides (lib/protobuf.ts unknownFieldsShape), unknown groups
+ * included: "h1", "empty", and "cd", "st", "kl", "34", "h1st" all parse.
  */
 export function parsesAsProtobuf(name: string): bool {
-  const r = new ProtoReader(Uint8Array.wrap(String.UTF8.encode(name)));
-  while (r.next()) {}
-  return r.ok;
+  return unknownFieldsShape(Uint8Array.wrap(String.UTF8.encode(name))) != SHAPE_FAILS;
+}
+
+/** Why `name` parses as a protobuf message ("" when it does not). */
+export function protobufReason(name: string): string {
+  const shape = unknownFieldsShape(Uint8Array.wrap(String.UTF8.encode(name)));
+  if (shape == SHAPE_FAILS) return "";
+  return shape == SHAPE_GROUPS ? "its bytes are well-formed protobuf: fields and balanced groups (wire types 3/4), which protobuf accepts as unknown fields"
+    : "its bytes are well-formed protobuf fields, which protobuf accepts as unknown fields";
 }
 
 /** Higress's cluster name of a service (wasm-go pkg/wrapper/cluster_wrapper.go FQDNCluster): `outbound|<port>||<fqdn>`. */
@@ -151,8 +161,9 @@ export function readClusterLimits(root: ObjReader, env: EnvLookup): ClusterLimit
       if (!isHeaderToken(cluster) || cluster.length > 255) {
         rls.errs.add(rls.pathOf("cluster"), "must be at most 255 printable ASCII characters without spaces, found " + quote(cluster));
       } else if (parsesAsProtobuf(cluster)) {
-        rls.errs.add(rls.pathOf("cluster"), "Envoy would read " + quote(cluster) +
-          " as a serialized GrpcService, not as a cluster name (proxy_grpc_call tries that first); rename the cluster (e.g. \"ratelimit\")");
+        rls.errs.add(rls.pathOf("cluster"), "Envoy would read " + quote(cluster) + " as a serialized GrpcService, not as a cluster name (" +
+          protobufReason(cluster) + "; proxy_grpc_call tries that first), and abort at the first rate limit call (a GrpcService without a " +
+          "target, async_client_manager_impl.cc); rename the cluster (e.g. \"ratelimit\")");
       } else c.cluster = cluster;
     }
     const domain = rls.nonEmpty("domain", false);

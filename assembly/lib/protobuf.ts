@@ -134,3 +134,81 @@ export class ProtoReader {
     return false;
   }
 }
+
+export const WIRE_START_GROUP: i32 = 3;
+export const WIRE_END_GROUP: i32 = 4;
+
+/**
+ * Would protobuf's C++ runtime (MessageLite::ParseFromArray) accept `b` as a message none of whose
+ * fields it knows? Its rule, which `ProtoReader` (strict: no groups) does not follow: every tag a
+ * varint of field ≥ 1 with wire type 0, 1, 2, 5, or 3 (start group); each value whole; a start group
+ * closed by an end group (4) of the same field, groups nested to any depth and skipped whole
+ * (parse_context.h ParseGroup, ConsumeEndGroup); an end group outside its group, wire types 6/7,
+ * field 0, a tag beyond 32 bits, an unclosed group or truncation fail the parse.
+ * Deliberately wider than the real parse in two ways, so that it never passes what protobuf would
+ * take: length-delimited contents are not looked into (a known message field's would have to
+ * parse too), and protobuf's recursion limit (100 nested groups) is not applied.
+ */
+export function parsesAsUnknownFields(b: Uint8Array): bool {
+  return unknownFieldsShape(b) != SHAPE_FAILS;
+}
+
+/** The parse fails. */
+export const SHAPE_FAILS: i32 = 0;
+/** It parses, without a group. */
+export const SHAPE_FIELDS: i32 = 1;
+/** It parses, and holds at least one group. */
+export const SHAPE_GROUPS: i32 = 2;
+
+/** parsesAsUnknownFields, saying whether groups made it parse (for the reason given). */
+export function unknownFieldsShape(b: Uint8Array): i32 {
+  const groups = new Array<u32>();
+  let anyGroup = false;
+  let p = 0;
+  const n = b.length;
+  while (p < n) {
+    // The tag.
+    let tag: u64 = 0;
+    let done = false;
+    for (let shift: u64 = 0; shift < 70 && p < n; shift += 7) {
+      const c = <u64>unchecked(b[p++]);
+      tag |= (c & 0x7f) << shift;
+      if ((c & 0x80) == 0) { done = true; break; }
+    }
+    if (!done || tag > 0xffffffff) return SHAPE_FAILS;
+    const field = <u32>(tag >> 3);
+    const wire = <i32>(tag & 7);
+    if (field == 0) return SHAPE_FAILS;
+    if (wire == WIRE_VARINT) {
+      let ok = false;
+      for (let i = 0; i < 10 && p < n; i++) {
+        if ((unchecked(b[p++]) & 0x80) == 0) { ok = true; break; }
+      }
+      if (!ok) return SHAPE_FAILS;
+    } else if (wire == WIRE_I64) {
+      if (n - p < 8) return SHAPE_FAILS;
+      p += 8;
+    } else if (wire == WIRE_I32) {
+      if (n - p < 4) return SHAPE_FAILS;
+      p += 4;
+    } else if (wire == WIRE_LEN) {
+      let len: u64 = 0;
+      let ok = false;
+      for (let shift: u64 = 0; shift < 70 && p < n; shift += 7) {
+        const c = <u64>unchecked(b[p++]);
+        len |= (c & 0x7f) << shift;
+        if ((c & 0x80) == 0) { ok = true; break; }
+      }
+      if (!ok || len > <u64>(n - p)) return SHAPE_FAILS;
+      p += <i32>len;
+    } else if (wire == WIRE_START_GROUP) {
+      groups.push(field);
+      anyGroup = true;
+    } else if (wire == WIRE_END_GROUP) {
+      if (groups.length == 0 || groups.pop() != field) return SHAPE_FAILS;
+    } else return SHAPE_FAILS;
+  }
+  if (groups.length != 0) return SHAPE_FAILS;
+  return anyGroup ? SHAPE_GROUPS : SHAPE_FIELDS;
+}
+

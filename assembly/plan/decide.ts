@@ -71,6 +71,11 @@ export class Situation {
   discoverAttempts: i32 = 0;
   /** The attempt's credential was set aside and the provider keeps another. */
   credentialSetAside: bool = false;
+  /**
+   * The attempt's identity token was set aside after the 401 and a new one is being fetched: the
+   * longest worth waiting for it (ms; 0: not so). The request is then retried once with it.
+   */
+  tokenWaitMs: i64 = 0;
   /** Retries on the same provider made so far (retry.sameProvider bounds them). */
   sameRetries: i32 = 0;
   /** ms since the request arrived, and the time it may take in all (0: unbounded). */
@@ -151,6 +156,7 @@ function transient(a: Answer): bool {
  * is it worth looking.
  */
 export function wantsPeer(a: Answer, s: Situation, p: RetryConfig): bool {
+  if (a.kind == AnswerKind.CredentialRejected && s.tokenWaitMs > 0) return s.resendable;
   if (s.sameRetries >= p.sameProviderRetries || !s.resendable) return false;
   if (a.kind == AnswerKind.RateLimited) return a.retryAfterMs > 0 && a.retryAfterMs <= p.sameProviderMaxWaitMs;
   return transient(a);
@@ -179,6 +185,22 @@ function retryHere(a: Answer, s: Situation, p: RetryConfig): Decision | null {
   const wait = a.kind == AnswerKind.RateLimited ? a.retryAfterMs : backoffMs(p, s.sameRetries, s.jitter);
   if (s.budgetMs > 0 && s.elapsedMs + wait >= s.budgetMs) return null;
   return new Decision(Next.RetryHere, a.kind == AnswerKind.RateLimited ? "retry_after" : "transient", wait);
+}
+
+/**
+ * A 401 to an identity's token that is being renewed: the same provider with the new token, once,
+ * when no provider of its priority group can take the request meanwhile (only a costlier group, or
+ * none — a pinned request's owner included). The wait — woken as soon as the token is there — is
+ * bounded by the token request's own bound and retry.sameProviderMaxWait, and must fit the
+ * request's time. The request's own stale token was the fault, not the provider.
+ */
+function awaitToken(a: Answer, s: Situation, p: RetryConfig): Decision | null {
+  if (a.kind != AnswerKind.CredentialRejected || s.tokenWaitMs <= 0 || !s.resendable || !s.retriesOn) return null;
+  const peer = s.exhausted ? PEER_NONE : s.peer;
+  if (peer < 0 || peer == PEER_SAME_GROUP) return null;
+  const wait = s.tokenWaitMs < p.sameProviderMaxWaitMs ? s.tokenWaitMs : p.sameProviderMaxWaitMs;
+  if (wait <= 0 || (s.budgetMs > 0 && s.elapsedMs + wait >= s.budgetMs)) return null;
+  return new Decision(Next.RetryHere, "token_renewed", wait);
 }
 
 /** Attempts are left (retries on, fewer made than retry.maxAttempts) and the request can be sent again. */
@@ -241,6 +263,8 @@ export function decide(a: Answer, s: Situation, p: RetryConfig): Decision {
       return new Decision(Next.FailOver, "model_not_served");
   }
   // Failures of the provider: 429, 5xx, resets, timeouts, a rejected credential.
+  const renewed = awaitToken(a, s, p);
+  if (renewed !== null) return renewed;
   if (a.kind == AnswerKind.CredentialRejected && s.credentialSetAside && s.resendable && s.retriesOn && !s.exhausted) {
     return new Decision(Next.OtherCredential, "credential_rejected");
   }

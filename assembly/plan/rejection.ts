@@ -116,6 +116,25 @@ export function upstreamAnswerTooLarge(provider: string, size: u32, limit: i64):
     "server_error", "upstream_answer_too_large").counted("answer_too_large");
 }
 
+/** The names of `p`'s identities, added to `out` once each. */
+function identitiesOf(p: ProviderConfig, out: string[]): void {
+  const n = p.credentials.length > 0 ? p.credentials.length : 1;
+  for (let k = 0; k < n; k++) {
+    const id = p.credentialAt(k).identity;
+    if (id !== null && !out.includes(id.name)) out.push(id.name);
+  }
+}
+
+/**
+ * No provider serving the model has a usable token: the gateway's identity cannot get one (its
+ * token request fails) or is renewing it. Not the client's rate: 503, naming the identities.
+ */
+export function noToken(identities: string[], waitS: i64): Rejection {
+  return new Rejection(503, "ai_failover_no_token", "no provider serving this model has a usable Entra token: identity " + identities.join(", ") +
+    " (its token request fails, or a new token is being fetched; the gateway's logs say why); retry after " + waitS.toString() + " s",
+    "server_error", "identity_token_unavailable").counted("no_token").retryAfter(waitS);
+}
+
 /** "300 tokens", or "unlimited tokens" for a limit that is not set (0). */
 function perMinute(limit: i64, what: string): string {
   return (limit > 0 ? limit.toString() : "unlimited") + " " + what;
@@ -147,12 +166,22 @@ export function noProvider(cfg: Config, providers: ProviderConfig[], model: stri
   let earliest: i64 = i64.MAX_VALUE;
   let cooling = 0;
   let unhealthy = 0;
+  let serving = 0;
+  // Providers out only for want of a token (an identity's request fails, or its token is being renewed).
+  let tokenless = 0;
+  const identities: string[] = [];
   for (let i = 0; i < providers.length && i < states.length; i++) {
     const p = unchecked(providers[i]);
     if (!p.serves(model)) continue;
+    serving++;
     const s = unchecked(states[i]);
     let at: i64;
-    if (!s.healthy || s.credentialBad || s.noCredential) {
+    if (s.noCredential && s.healthy && !s.credentialBad) {
+      tokenless++;
+      identitiesOf(p, identities);
+      // A token request is retried within a second or two (plugin/tokens.ts).
+      at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + 1000;
+    } else if (!s.healthy || s.credentialBad || s.noCredential) {
       unhealthy++;
       at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + cfg.healthCheck.intervalMs;
     } else if (s.cooldownUntilMs > now || s.deploymentCooldownUntilMs > now) {
@@ -183,9 +212,13 @@ export function noProvider(cfg: Config, providers: ProviderConfig[], model: stri
       " tokens estimated: prompt + max output tokens) is larger than any provider's token window; lower max_tokens or the prompt",
       RATE, "request_exceeds_capacity").counted(metric).retryAfter(waitS);
   }
+  if (why != NoChoice.NoCapacity && tokenless > 0 && tokenless == serving) return noToken(identities, waitS);
   let msg: string;
   if (why == NoChoice.NoCapacity) msg = "no provider has capacity for this request right now";
-  else if (unhealthy > 0 && cooling == 0) msg = "every provider serving this model is unhealthy";
+  else if (tokenless > 0) {
+    msg = "no provider serving this model is available (" + unhealthy.toString() + " unhealthy, " + cooling.toString() + " cooling down, " +
+      tokenless.toString() + " without a usable token of identity " + identities.join(", ") + ")";
+  } else if (unhealthy > 0 && cooling == 0) msg = "every provider serving this model is unhealthy";
   else if (cooling > 0 && unhealthy == 0) msg = "every provider serving this model is cooling down after rate limiting";
   else msg = "no provider serving this model is available (" + unhealthy.toString() + " unhealthy, " + cooling.toString() + " cooling down)";
   return new Rejection(429, "ai_failover_no_provider", msg + "; retry after " + waitS.toString() + " s", RATE, "no_provider_available")

@@ -30,6 +30,9 @@ import { TimerOwner } from "./request_timers";
 /** Window for reading an http_call answer that is only accounted. */
 const WINDOW: u32 = 64 << 10;
 
+/** Beyond an identity's token-request timeout, how long a request waits for its renewed token (the fetch may start at the next tick). */
+const TOKEN_WAIT_MARGIN_MS: i64 = 1000;
+
 /**
  * A streamed in-band answer held until its first token (firstTokenTimeout): its headers as read,
  * its health verdict (recorded when it is released or given up), and how far its buffered body
@@ -85,6 +88,11 @@ export class Attempt extends CalloutHandler {
    * a new token): the request may try the same provider again.
    */
   credentialSetAside: bool = false;
+  /**
+   * The 401 set this attempt's identity token aside and a new one is being fetched: the longest
+   * worth waiting for it to retry here with it (ms; 0: not so). plan/decide.ts Situation.tokenWaitMs.
+   */
+  tokenWaitMs: i64 = 0;
   /** Collects the ids the answer creates or reveals (plugin/affinity.ts); null when the API keeps none. */
   capture: IdCapture | null = null;
   /** Envoy gave the attempt up before the provider started answering (firstByteTimeout): a 504 of the router's own. */
@@ -133,6 +141,12 @@ export class Attempt extends CalloutHandler {
     const p = this.provider;
     let outcome = v.outcome;
     if (outcome == Outcome.CredentialRejected && this.setAside(v.status, now)) outcome = Outcome.ClientError;
+    // A token accepted: a later 401 to it is a stale token again, not "no access" (plugin/tokens.ts).
+    const tokens = this.tokens;
+    if (v.ok && this.tokenGeneration != 0 && tokens !== null) {
+      const id = p.credentialAt(this.credential).identity;
+      if (id !== null) tokens.accepted(id, this.tokenGeneration, p.name);
+    }
     // Rate limits are the model's (Azure: the deployment's), and so are x-ratelimit-remaining-*:
     // its record takes them (plugin/model_records.ts), not the provider's state — when it has one.
     const scope = modelScope(p);
@@ -184,6 +198,15 @@ export class Attempt extends CalloutHandler {
     const aside = setCredentialAside(this.slot, this.provider, this.credential, this.tokenGeneration, status, now,
       this.view.config.cooldown.authFailureMs, this.tokens, "provider " + this.provider.name);
     if (aside) this.credentialSetAside = true;
+    // An identity's token set aside: a new one is on its way; the request may wait for it (its
+    // fetch's timeout and a tick) and is woken as soon as it is there.
+    const id = this.provider.credentialAt(this.credential).identity;
+    const owner = this.owner;
+    const tokens = this.tokens;
+    if (aside && id !== null && owner !== null && tokens !== null) {
+      this.tokenWaitMs = id.timeoutMs + TOKEN_WAIT_MARGIN_MS;
+      tokens.waitFor(id, this.tokenGeneration, owner, now + this.tokenWaitMs);
+    }
     return aside;
   }
 

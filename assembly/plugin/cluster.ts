@@ -11,7 +11,7 @@
 
 import { ClusterLimitsConfig } from "../config/cluster_limits";
 import { Config, ConsumerConfig } from "../config/model";
-import { ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom, TakeSource } from "../cluster/pool";
+import { capEngineWait, ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom, TakeSource } from "../cluster/pool";
 import { decodeRateLimitResponse } from "../cluster/rls";
 import { fnv1a32 } from "../lib/hash";
 import { StateOp } from "../lib/state_op";
@@ -25,6 +25,7 @@ import { ClusterEngine, EngineAnswer, EngineCall, PoolKind, redisEngine } from "
 import { ClusterCooldowns } from "./cluster_cooldowns";
 import { RlsEngine } from "./cluster_rls";
 import { CooldownCall, RlsCooldowns } from "./cluster_rls_cooldowns";
+import { RlsCheck, RlsVerdict } from "./cluster_rls_check";
 
 export { PoolKind } from "./cluster_engine";
 
@@ -40,9 +41,9 @@ class TakeOp extends StateOp<ClusterPool> {
   verdict: Take = Take.Lease;
   windowEndMs: i64 = 0;
   constructor(public need: i64, public now: i64, public failOpen: bool, public fallback: i64, public fallbackWindowMs: i64,
-    public replicas: i64, public borrow: bool) { super(); }
+    public replicas: i64, public borrow: bool, public localOnly: bool) { super(); }
   apply(s: ClusterPool): bool {
-    this.verdict = takeFrom(s, this.need, this.now, this.failOpen, this.fallback, this.fallbackWindowMs, this.replicas, this.borrow);
+    this.verdict = takeFrom(s, this.need, this.now, this.failOpen, this.fallback, this.fallbackWindowMs, this.replicas, this.borrow, this.localOnly);
     this.windowEndMs = s.windowEndMs;
     // Only a take changes the record (a roll to a new window can wait for the next writer).
     return taken(this.verdict);
@@ -118,6 +119,8 @@ export class ClusterTake {
 
 class LeaseCall {
   waiters: LeaseWaiter[] = [];
+  /** The pool's configured window (what an answer's window end is believed up to when the engine names none). */
+  windowMs: i64 = 60000;
   constructor(public key: string, public fingerprint: u32, public kind: PoolKind, public name: string, public granted: i64, public reported: i64,
     public sentMs: i64) {}
 }
@@ -152,6 +155,10 @@ export class ClusterLimiter {
   engine: ClusterEngine = RLS_ENGINE;
   cooldowns: ClusterCooldowns = new ClusterCooldowns();
   rlsCooldowns: RlsCooldowns = new RlsCooldowns();
+  /** Is the rate limit service one whose answers mean what the filter takes them to (plugin/cluster_rls_check.ts)? */
+  rlsCheck: RlsCheck = new RlsCheck();
+  /** Its verdict as of this VM's last tick. */
+  private rlsVerdict: RlsVerdict = RlsVerdict.Unknown;
   private calls: Map<u32, LeaseCall> = new Map();
   /** Leases in flight per pool key (lease mode: requests join the one in flight). */
   private inFlight: Map<string, u32> = new Map();
@@ -182,6 +189,8 @@ export class ClusterLimiter {
     }
     this.cooldowns.configure(c, providers);
     this.rlsCooldowns.configure(c, providers);
+    this.rlsCheck.configure(c);
+    this.rlsVerdict = this.rlsCheck.verdict();
     this.engine.configure(c);
   }
 
@@ -211,7 +220,9 @@ export class ClusterLimiter {
     const key = this.key(kind, name);
     const fp = fnv1a32(key);
     const share = limit > 0 ? (limit + c.replicas - 1) / c.replicas : 0;
-    const op = new TakeOp(need, now, c.failOpen, share, windowMs, c.replicas, borrow);
+    // A rate limit service too old to count a lease's tokens: this replica's share, never a lease.
+    const local = this.rlsVerdict == RlsVerdict.Legacy;
+    const op = new TakeOp(need, now, c.failOpen, share, windowMs, c.replicas, borrow, local);
     const w = updateState<ClusterPool>(key, fp, op);
     const out = new ClusterTake();
     out.verdict = op.verdict;
@@ -279,6 +290,7 @@ export class ClusterLimiter {
       return false;
     }
     const lc = new LeaseCall(key, fp, call.kind, call.name, call.want, call.reported, now);
+    lc.windowMs = call.windowMs;
     if (waiter !== null) {
       lc.waiters.push(waiter);
       this.parkedIds.add(waiter.contextId());
@@ -302,6 +314,12 @@ export class ClusterLimiter {
     if (this.cfg === null) return;
     this.expire(now);
     const here = this.engine.limitsHere();
+    if (!here) {
+      if (this.rlsCheck.due(now, tickMs)) this.sendCheck(now);
+      this.rlsVerdict = this.rlsCheck.verdict();
+      // Too old to count leases and checks (cluster_rls_check.ts): no lease, no cooldown sync.
+      if (this.rlsVerdict == RlsVerdict.Legacy) return;
+    }
     const syncing = here && this.cooldowns.holds(now);
     for (let i = 0; i < providers.length; i++) {
       const slot = unchecked(providers[i]);
@@ -314,7 +332,20 @@ export class ClusterLimiter {
       const c = unchecked(cfg.consumers[i]);
       if (c.tokensPerMinute > 0) this.lease(PoolKind.Consumer, c.name, 0, now, null, true);
     }
-    if (!here && this.rlsCooldowns.due(now, tickMs)) this.syncRlsCooldowns(now);
+    // Cooldowns are shared only through a service known to honour a check-only call.
+    if (!here && this.rlsVerdict == RlsVerdict.Current && this.rlsCooldowns.due(now, tickMs)) this.syncRlsCooldowns(now);
+  }
+
+  /** The rate limit service check (plugin/cluster_rls_check.ts). */
+  private sendCheck(now: i64): void {
+    const c = this.cfg!;
+    const start = RLS_ENGINE.send(this.rlsCheck.request(), c);
+    if (!start.ok) {
+      this.rlsCheck.failed(now, c.retryMs);
+      this.warn(now, start.why + " (version check; cooldowns are not shared until it answers)", false);
+      return;
+    }
+    this.rlsCheck.sent(start.token, now);
   }
 
   /** Rate limit service: this tick's publish call (own cooldowns, hits 1) and check call (the others, hits 0). */
@@ -373,6 +404,10 @@ export class ClusterLimiter {
       if (now - this.calls.get(t).sentMs > limit) late.push(t);
     }
     for (let i = 0; i < late.length; i++) this.callFailed(unchecked(late[i]), now, "no answer from the " + this.engine.label() + " within " + limit.toString() + " ms");
+    if (this.rlsCheck.late(now, limit)) {
+      this.rlsCheck.failed(now, this.cfg!.retryMs);
+      this.warn(now, "no answer from the rate limit service within " + limit.toString() + " ms (version check; cooldowns are not shared until it answers)", false);
+    }
     const lateSync = this.rlsCooldowns.late(now, limit);
     for (let i = 0; i < lateSync.length; i++) this.cooldownCallFailed(unchecked(lateSync[i]), now, "no answer from the rate limit service within " + limit.toString() + " ms");
   }
@@ -415,8 +450,11 @@ export class ClusterLimiter {
     } else {
       this.count(a.code == 2 ? R_OVER : a.limited ? R_OK : R_UNLIMITED);
       const granted = a.granted >= 0 ? a.granted : call.granted;
-      updateState<ClusterPool>(call.key, call.fingerprint, new AnsweredOp(now, a.code, a.limited, a.resetMs, granted, call.reported, a.remaining));
-      if (call.kind == PoolKind.Provider && a.cooldownMs > 0) this.cooldowns.learned(call.name, now, a.cooldownMs, a.cooldownReason);
+      // The engine's word on time is believed up to the window it counts in, and an hour (an answer
+      // of 10^10 s must not lock a pool, or hold a provider, for that long).
+      const reset = capEngineWait(a.resetMs, a.windowMs > 0 ? a.windowMs : call.windowMs);
+      updateState<ClusterPool>(call.key, call.fingerprint, new AnsweredOp(now, a.code, a.limited, reset, granted, call.reported, a.remaining));
+      if (call.kind == PoolKind.Provider && a.cooldownMs > 0) this.cooldowns.learned(call.name, now, capEngineWait(a.cooldownMs, 0), a.cooldownReason);
       this.answeredAgain();
       if (enabled(Level.Debug)) {
         log(Level.Debug, "ai-failover: cluster lease " + call.name + " " + call.granted.toString() + "+" + call.reported.toString() +
@@ -443,6 +481,18 @@ export class ClusterLimiter {
 
   /** proxy_on_grpc_receive: the rate limit service's answer. False for a token this VM did not send. */
   receive(token: u32, size: u32): bool {
+    if (this.rlsCheck.owns(token)) {
+      const now = nowMs();
+      if (this.rlsCheck.answered(decodeRateLimitResponse(grpcMessage(size)), now, this.cfg!.retryMs)) {
+        this.count(R_OK);
+        this.answeredAgain();
+        this.rlsVerdict = this.rlsCheck.verdict();
+      } else {
+        this.count(R_FAILED);
+        this.warn(now, "unreadable answer from the rate limit service (version check; cooldowns are not shared until it answers)", false);
+      }
+      return true;
+    }
     if (this.rlsCooldowns.owns(token)) {
       const now = nowMs();
       if (this.rlsCooldowns.answered(token, decodeRateLimitResponse(grpcMessage(size)), now)) {
@@ -462,6 +512,14 @@ export class ClusterLimiter {
 
   /** proxy_on_grpc_close: the call failed (timeout, unreachable, service error). */
   close(token: u32, status: u32): bool {
+    if (this.rlsCheck.owns(token)) {
+      const now = nowMs();
+      this.rlsCheck.failed(now, this.cfg!.retryMs);
+      this.count(R_FAILED);
+      this.warn(now, "rate limit service call failed: gRPC status " + status.toString() + " " + grpcStatusMessage() +
+        " (version check; cooldowns are not shared until it answers)", false);
+      return true;
+    }
     if (this.rlsCooldowns.owns(token)) {
       const now = nowMs();
       this.cooldownCallFailed(token, now, "rate limit service call failed: gRPC status " + status.toString() + " " + grpcStatusMessage());

@@ -34,8 +34,10 @@ export class EngineAnswer {
   code: i32 = 1;
   /** The pool has a limit at the engine (the rate limit service may not know a descriptor). */
   limited: bool = true;
-  /** ms until the engine's window ends (-1: not said). */
+  /** ms until the engine's window ends (-1: not said); believed up to `windowMs` and an hour (cluster/pool.ts capEngineWait). */
   resetMs: i64 = -1;
+  /** The window's length as the engine says it (the rate limit service's unit; 0: not said, the configured one applies). */
+  windowMs: i64 = 0;
   /** Tokens granted (-1: what was asked for). */
   granted: i64 = -1;
   /** Tokens left in the window after this call. */

@@ -2,7 +2,7 @@
 // lease is one descriptor whose hits_addend carries the tokens; the limits are the service's YAML.
 
 import { ClusterLimitsConfig } from "../config/cluster_limits";
-import { decodeRateLimitResponse, encodeRateLimitRequest, RLS_METHOD, RLS_SERVICE, RlsDescriptor } from "../cluster/rls";
+import { decodeRateLimitResponse, encodeRateLimitRequest, RLS_METHOD, RLS_SERVICE, RlsDescriptor, unitMs } from "../cluster/rls";
 import { Result } from "../host/calls";
 import { grpcCall, grpcMessage } from "../host/grpc";
 import { ClusterEngine, EngineAnswer, EngineCall, EngineStart, PoolKind } from "./cluster_engine";
@@ -40,6 +40,7 @@ export class RlsEngine extends ClusterEngine {
     a.code = s.code == 2 ? 2 : 1;
     a.limited = s.limited;
     a.resetMs = s.resetMs;
+    a.windowMs = s.limited ? unitMs(s.unit) : 0;
     a.remaining = <i64>s.remaining;
     return a;
   }

@@ -17,12 +17,11 @@ import { enabled, Level, log } from "../host/log";
 import { NoChoice } from "../select/selector";
 import { Attempt } from "./attempt";
 import { logSafe } from "./access_log";
-import { contextFallbackFor, fallbackFor, newAttempt, notHeldAt, peerOf, switchModel } from "./next_attempt";
+import { contextFallbackFor, fallbackFor, newAttempt, notHeldAt, peerOf, statesForReply, switchModel } from "./next_attempt";
 import { Phase } from "./phase";
 import { RequestState } from "./request_state";
 import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
 import { ATTEMPTS_HEADER, clientHeaders, holdsSecret, MODEL_HEADER, PROVIDER_HEADER, reject, releaseHeld, respond, streamStalled } from "./response";
-import { loadStates } from "./views";
 
 /** Response headers of an http_call attempt that are passed on to the client. */
 const FORWARDED_RESPONSE_HEADERS: string[] = [
@@ -58,6 +57,7 @@ function situation(r: RequestState, a: Attempt, ans: Answer, now: i64): Situatio
   s.discovering = r.discovering;
   s.discoverAttempts = cfg.retry.maxAttempts;
   s.credentialSetAside = a.credentialSetAside;
+  s.tokenWaitMs = a.tokenWaitMs;
   s.sameRetries = r.sameRetries;
   s.elapsedMs = now - r.startedMs;
   s.budgetMs = cfg.calloutTimeoutFor(a.provider);
@@ -173,7 +173,7 @@ function retryDue(r: RequestState, now: i64): void {
   if (i < r.tried.length) unchecked((r.tried[i] = false));
   if (sendNext(r, now, r.retryReason, i) || sendNext(r, now, r.retryReason)) return;
   const view = r.view!;
-  reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, NoChoice.AllUnavailable, loadStates(view.slots), now));
+  reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, NoChoice.AllUnavailable, statesForReply(r, now), now));
 }
 
 /** A timer of the request's is due (plugin/request_timers.ts). */

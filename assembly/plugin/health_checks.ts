@@ -45,6 +45,8 @@ export class HealthChecks {
   private slots: ProviderSlot[] = [];
   private cfg: Config = new Config();
   private probing: bool[] = [];
+  /** Per provider: the token generation its probe got a 401 to (0: none) — never probed with again. */
+  private refusedGeneration: u32[] = [];
   /** When each provider's next probe is due (this VM's view; reset when the lease moves here). */
   private nextProbeAt: i64[] = [];
   private owner: u64 = 0;
@@ -55,6 +57,7 @@ export class HealthChecks {
     this.cfg = cfg;
     this.slots = slots;
     this.probing = new Array<bool>(slots.length);
+    this.refusedGeneration = new Array<u32>(slots.length);
     this.nextProbeAt = new Array<i64>(slots.length);
     this.owner = randomU64();
   }
@@ -99,6 +102,9 @@ export class HealthChecks {
     const c = p.credentialAt(k);
     const token = c.identity !== null ? this.tokens.current(c.identity!, now) : null;
     if (c.identity !== null && token === null) return;
+    // Never a token this provider already refused (a probe's 401, or traffic's "no access"): the
+    // next one is fetched (plugin/tokens.ts), and probed with when it is there.
+    if (token !== null && (unchecked(this.refusedGeneration[i]) == token.generation || this.tokens.refusedBy(c.identity!, token.generation, p.name))) return;
     const headers: string[] = [
       ":method", "GET", ":path", path, ":authority", p.host, ":scheme", "https",
       authHeaderName(p, k), authHeaderValue(p, k, token !== null ? token.token : ""), "user-agent", "ai-failover-health-check",
@@ -125,6 +131,12 @@ export class HealthChecks {
     const v = classifyAnswer(h, body);
     const now = nowMs();
     let outcome = v.outcome;
+    const slot = unchecked(this.slots[i]);
+    const id = generation != 0 ? slot.config.credentialAt(k).identity : null;
+    if (id !== null) {
+      if (outcome == Outcome.CredentialRejected) unchecked((this.refusedGeneration[i] = generation));
+      else if (outcome == Outcome.Success) this.tokens.accepted(id, generation, slot.config.name);
+    }
     if (outcome == Outcome.CredentialRejected && this.setAside(i, k, generation, v.status, now)) {
       this.metrics.probe(unchecked(this.slots[i]).config.name, "credential_set_aside");
       return;

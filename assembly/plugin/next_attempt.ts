@@ -21,6 +21,8 @@ import { Phase } from "./phase";
 import { RequestState } from "./request_state";
 import { reject } from "./response";
 import { loadStates } from "./views";
+import { simpleAuth, usableCredential } from "./credentials";
+import { ProviderState } from "../health/state";
 
 /** x-ai-failover-provider: this provider only, never failed over. False when the view has none of that name. */
 export function pinTo(r: RequestState, name: string): bool {
@@ -180,7 +182,7 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1, quiet: boo
   if (id !== null && token === null) {
     picked.reservation!.settle(-1, now);
     if (r.attempts == 0 && !quiet) {
-      reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, NoChoice.AllUnavailable, loadStates(view.slots), now));
+      reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, NoChoice.AllUnavailable, statesForReply(r, now), now));
     }
     return null;
   }
@@ -209,6 +211,23 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1, quiet: boo
   }
   if (token !== null) a.tokenGeneration = token.generation;
   return a;
+}
+
+/**
+ * The providers' states for the gateway's own "no provider" reply, each marked when none of its
+ * credentials is usable now (an identity without a token: plan/rejection.ts noProvider then names
+ * the identity).
+ */
+export function statesForReply(r: RequestState, now: i64): ProviderState[] {
+  const view = r.view!;
+  const states = loadStates(view.slots);
+  for (let i = 0; i < states.length && i < view.providers.length; i++) {
+    const slot = unchecked(view.slots[i]);
+    const p = unchecked(view.providers[i]);
+    const s = unchecked(states[i]);
+    if (!simpleAuth(slot, p) && usableCredential(slot, p, s, r.svc.tokens, now) < 0) s.noCredential = true;
+  }
+  return states;
 }
 
 /** Who else could take the request now (plan/decide.ts PEER_*; read, not reserved). */

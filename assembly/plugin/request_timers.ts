@@ -60,6 +60,13 @@ export class RequestTimers {
     this.waiting.set(owner.contextId(), new Waiting(owner, dueMs, timer));
   }
 
+  /** Brings `contextId`'s pending `timer` forward to `dueMs` (nothing if it has no such timer, or one due sooner). */
+  hurry(contextId: u32, timer: Timer, dueMs: i64): void {
+    if (!this.waiting.has(contextId)) return;
+    const w = this.waiting.get(contextId);
+    if (w.timer == timer && dueMs < w.dueMs) w.dueMs = dueMs;
+  }
+
   release(contextId: u32): void {
     if (this.waiting.size == 0 || !this.waiting.has(contextId)) return;
     this.waiting.delete(contextId);

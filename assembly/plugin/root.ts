@@ -121,6 +121,8 @@ export class FailoverRoot extends RootContext {
     if (this.config === null) return;
     const now = nowMs();
     const svc = this.svc;
+    // Requests waiting for a renewed token (plugin/tokens.ts) are due as soon as it is there.
+    svc.tokens.wake(now);
     svc.timers.check(now);
     if (now < this.nextSlowMs) return;
     // Slightly early rather than a whole timer tick late.

@@ -26,7 +26,7 @@ export class Services {
   timers: RequestTimers = new RequestTimers();
   modelsOut: ModelEjections = new ModelEjections();
   /** Entra tokens of the configured identities (shared by every worker). */
-  tokens: Tokens = new Tokens(this.callouts, this.metrics);
+  tokens: Tokens = new Tokens(this.callouts, this.metrics, this.timers);
   /** Cluster-wide limits (clusterLimits): the rate limit service, or Redis in the Higress build. */
   cluster: ClusterLimiter = new ClusterLimiter();
 }

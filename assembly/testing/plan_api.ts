@@ -140,7 +140,7 @@ export function phaseTransitions(): string {
 /**
  * The decision after an answer (plan/decide.ts): `status`, its body ("\u0000" not read), its
  * Retry-After; `facts` "key=value,…" sets the Situation (attempts, retriesOn, resendable, pinned,
- * discovering, discoverAttempts, aside, same, elapsed, budget, peer, exhausted, fallback, context, jitter) and
+ * discovering, discoverAttempts, aside, tokenWait, same, elapsed, budget, peer, exhausted, fallback, context, jitter) and
  * the policy (maxAttempts, onStatus "429+503", onConnectFailure, onContentFilter, onContextLength,
  * sameRetries, maxWait, backoff); `firstToken=1` makes the answer a first-token timeout.
  */
@@ -164,6 +164,7 @@ export function planDecide(status: i32, body: string, retryAfterMs: i64, timedOu
     else if (k == "discovering") s.discovering = n != 0;
     else if (k == "discoverAttempts") s.discoverAttempts = <i32>n;
     else if (k == "aside") s.credentialSetAside = n != 0;
+    else if (k == "tokenWait") s.tokenWaitMs = n;
     else if (k == "same") s.sameRetries = <i32>n;
     else if (k == "elapsed") s.elapsedMs = n;
     else if (k == "budget") s.budgetMs = n;

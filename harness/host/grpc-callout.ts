@@ -32,7 +32,7 @@ import { CONNECT_FAILURE_BODY } from "./http-callout.ts";
 import type { DispatchResult, HeaderList } from "./types.ts";
 import type { WasmVm } from "./vm.ts";
 import { GrpcStatus, grpcFrame, grpcFrames, grpcStatusOf, httpToGrpcStatus, toGrpcTimeout } from "../proto/grpc.ts";
-import { ProtoError, readFields, text, WIRE } from "../proto/wire.ts";
+import { ProtoError, readFields, RECURSION_LIMIT, text, WIRE } from "../proto/wire.ts";
 
 const resetBody = (reason: string) => `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`;
 
@@ -48,8 +48,14 @@ type GrpcService =
   | { kind: "google" }
   | { kind: "unset" };
 
-/** GrpcService.ParseFromArray as protobuf does it (unknown fields kept, known ones checked). */
+/**
+ * GrpcService.ParseFromArray as protobuf does it (unknown fields kept, known ones checked): unknown
+ * groups (wire types 3/4, balanced, nested up to the recursion limit) are accepted, so short
+ * printable names such as "cd", "st", "kl", "34", "h1st" parse — as a GrpcService without a target.
+ */
 export function parseGrpcService(bytes: Uint8Array): GrpcService | null {
+  // Known fields' contents are parsed one message level down (ParseMessage costs one of the budget).
+  const sub = RECURSION_LIMIT - 1;
   try {
     let envoy: { cluster: string; authority: string } | null = null;
     let google = false;
@@ -58,24 +64,24 @@ export function parseGrpcService(bytes: Uint8Array): GrpcService | null {
       if (f.wire !== WIRE.LEN) continue;
       if (f.field === 1) {
         const e: { cluster: string; authority: string } = envoy ?? { cluster: "", authority: "" };
-        for (const g of readFields(f.data)) {
+        for (const g of readFields(f.data, sub)) {
           if (g.wire !== WIRE.LEN) continue;
           if (g.field === 1) e.cluster = text(g.data);
           else if (g.field === 2) e.authority = text(g.data);
-          else if (g.field === 3 || g.field === 4) readFields(g.data);
+          else if (g.field === 3 || g.field === 4) readFields(g.data, sub - 1);
         }
         envoy = e;
         google = false;
       } else if (f.field === 2) {
-        readFields(f.data);
+        readFields(f.data, sub);
         google = true;
         envoy = null;
       } else if (f.field === 3 || f.field === 6) {
-        readFields(f.data);
+        readFields(f.data, sub);
       } else if (f.field === 5) {
         let k = "";
         let v = "";
-        for (const g of readFields(f.data)) {
+        for (const g of readFields(f.data, sub)) {
           if (g.wire !== WIRE.LEN) continue;
           if (g.field === 1) k = text(g.data);
           if (g.field === 2) v = text(g.data);
@@ -123,7 +129,8 @@ export function startGrpcCall(vm: WasmVm, a: GrpcCallArgs): { result: number; to
   } else {
     // AsyncClientManagerImpl::factoryForGrpcService: TARGET_SPECIFIER_NOT_SET → PANIC_DUE_TO_PROTO_UNSET.
     throw new HostTrap(
-      "proxy_grpc_call: the service argument parses as a GrpcService with neither envoy_grpc nor google_grpc; Envoy aborts (PANIC_DUE_TO_PROTO_UNSET)",
+      "proxy_grpc_call: the service argument parses as a GrpcService with neither envoy_grpc nor google_grpc; Envoy aborts " +
+        "(PANIC_DUE_TO_PROTO_UNSET in source/common/grpc/async_client_manager_impl.cc factoryForGrpcService)",
     );
   }
 

@@ -102,12 +102,19 @@ function readVarint(buf: Uint8Array, at: number): [bigint, number] {
   throw new ProtoError("varint longer than 10 bytes");
 }
 
+/** protobuf's default recursion limit (io::CodedInputStream::GetDefaultRecursionLimit). */
+export const RECURSION_LIMIT = 100;
+
 /**
  * Every field of one message, in order; throws ProtoError on malformed input (what makes
- * protobuf's ParseFromArray fail: truncation, field number 0, wire types 6/7, unbalanced groups).
- * Groups are skipped whole (no field is reported for them).
+ * protobuf's ParseFromArray fail: truncation, field number 0, wire types 6/7, unbalanced groups,
+ * groups nested deeper than `depth`). Groups are skipped whole (no field is reported for them), as
+ * protobuf skips unknown ones: balanced start/end group tags (wire types 3/4) of the same field,
+ * nested — each level costs one of the parse's recursion budget (parse_context.h ParseGroup:
+ * `if (--depth_ < 0) return nullptr`; a sub-message costs one too, ParseMessage), which starts at
+ * RECURSION_LIMIT for the top-level message: pass `depth` one lower per message level.
  */
-export function readFields(buf: Uint8Array): ProtoField[] {
+export function readFields(buf: Uint8Array, depth: number = RECURSION_LIMIT): ProtoField[] {
   const out: ProtoField[] = [];
   let at = 0;
   const groups: number[] = [];
@@ -144,6 +151,7 @@ export function readFields(buf: Uint8Array): ProtoField[] {
       }
       case WIRE.SGROUP:
         groups.push(field);
+        if (groups.length > depth) throw new ProtoError("groups nested beyond the recursion limit");
         continue;
       case WIRE.EGROUP:
         if (groups.pop() !== field) throw new ProtoError("unbalanced group");

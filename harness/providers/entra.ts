@@ -19,6 +19,10 @@
  *        → 200 {"access_token","expires_on":"epoch s","resource","token_type":"Bearer","client_id"}
  * Faults: setFault({ type: "status", status }), { type: "slow", ms }, { type: "invalidClient" },
  * optionally for `count` requests. Every request is recorded (kind, identity, status).
+ * What a 200 says of the token's lifetime can be made to differ from the truth (the token still
+ * expires after `tokenTtlMs`): setLifetimeClaim({ expiresIn, expiresOn: "seconds" | "ms" | "omit",
+ * refreshIn }) — an `expires_in` of 10^20, an `expires_on` in milliseconds, MSAL's `refresh_in`.
+ * authority.revoke(token) makes the services refuse a token before its expiry.
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -46,6 +50,12 @@ export class TokenAuthority {
     const t: IssuedToken = { token: `eyJ0eXAiOiJKV1Qi.${randomBytes(24).toString("base64url")}`, identity, audience, issuedAt: now, expiresAt: now + ttlMs };
     this.tokens.set(t.token, t);
     return t;
+  }
+
+  /** The token is refused from now on (as if it had expired). */
+  revoke(token: string): void {
+    const t = this.tokens.get(token);
+    if (t) t.expiresAt = Math.min(t.expiresAt, this.clock());
   }
 
   /** Who a token is, or why it is refused. */
@@ -88,11 +98,23 @@ export interface EntraMockOptions {
   port?: number;
 }
 
+/** What a 200 claims of the token's lifetime instead of the truth (undefined fields: the truth). */
+export interface LifetimeClaim {
+  /** `expires_in` (seconds): a number, a string of digits (as IMDS writes it), or "omit". */
+  expiresIn?: number | string | "omit";
+  /** `expires_on`: the true epoch in "seconds" (the services' own), in "ms", or "omit". */
+  expiresOn?: "seconds" | "ms" | "omit";
+  /** MSAL's `refresh_in` (seconds). */
+  refreshIn?: number;
+}
+
 export interface EntraMock {
   readonly url: string;
   readonly port: number;
   readonly authority: TokenAuthority;
   readonly records: TokenRequestRecord[];
+  /** Lifetime fields of the next 200s (undefined: the truth). */
+  setLifetimeClaim(c: LifetimeClaim | undefined): void;
   setFault(f: TokenFault): void;
   clearFaults(): void;
   /** Token requests served with a token, per identity. */
@@ -123,6 +145,19 @@ export async function startEntraMock(opts: EntraMockOptions = {}): Promise<Entra
   const ttl = opts.tokenTtlMs ?? 3_600_000;
   const records: TokenRequestRecord[] = [];
   let faults: TokenFault[] = [];
+  let claim: LifetimeClaim | undefined;
+  /** The answer's lifetime fields, as claimed (over the true `fields`). */
+  const claimed = (fields: Record<string, unknown>, t: IssuedToken): Record<string, unknown> => {
+    if (!claim) return fields;
+    const out = { ...fields };
+    if (claim.expiresIn === "omit") delete out.expires_in;
+    else if (claim.expiresIn !== undefined) out.expires_in = claim.expiresIn;
+    if (claim.expiresOn === "omit") delete out.expires_on;
+    else if (claim.expiresOn === "ms") out.expires_on = typeof out.expires_on === "number" ? t.expiresAt : String(t.expiresAt);
+    else if (claim.expiresOn === "seconds") out.expires_on = String(Math.floor(t.expiresAt / 1000));
+    if (claim.refreshIn !== undefined) out.refresh_in = claim.refreshIn;
+    return out;
+  };
   const takeFault = (): TokenFault | undefined => {
     const f = faults[0];
     if (!f) return undefined;
@@ -157,7 +192,7 @@ export async function startEntraMock(opts: EntraMockOptions = {}): Promise<Entra
       }
       const t = authority.issue(rec.identity, COGNITIVE_RESOURCE, ttl);
       const s = Math.floor(ttl / 1000);
-      rec.status = json(res, 200, { token_type: "Bearer", expires_in: s, ext_expires_in: s, access_token: t.token });
+      rec.status = json(res, 200, claimed({ token_type: "Bearer", expires_in: s, ext_expires_in: s, access_token: t.token }, t));
       return;
     }
     if (rec.kind === "imds" || rec.kind === "app-service") {
@@ -178,9 +213,9 @@ export async function startEntraMock(opts: EntraMockOptions = {}): Promise<Entra
       const t = authority.issue(identity, COGNITIVE_RESOURCE, ttl);
       const expiresOn = String(Math.floor(t.expiresAt / 1000));
       const s = String(Math.floor(ttl / 1000));
-      rec.status = json(res, 200, rec.kind === "imds"
+      rec.status = json(res, 200, claimed(rec.kind === "imds"
         ? { access_token: t.token, client_id: clientId ?? "system", expires_in: s, expires_on: expiresOn, ext_expires_in: s, not_before: String(Math.floor(t.issuedAt / 1000)), resource: `${COGNITIVE_RESOURCE}/`, token_type: "Bearer" }
-        : { access_token: t.token, expires_on: expiresOn, resource: `${COGNITIVE_RESOURCE}/`, token_type: "Bearer", client_id: clientId ?? "system" });
+        : { access_token: t.token, expires_on: expiresOn, resource: `${COGNITIVE_RESOURCE}/`, token_type: "Bearer", client_id: clientId ?? "system" }, t));
       return;
     }
     rec.status = json(res, 404, { error: "not_found" });
@@ -197,6 +232,7 @@ export async function startEntraMock(opts: EntraMockOptions = {}): Promise<Entra
     port,
     authority,
     records,
+    setLifetimeClaim: (c) => void (claim = c),
     setFault: (f) => void faults.push({ ...f }),
     clearFaults: () => void (faults = []),
     issuedCount: (identity) => records.filter((r) => r.status === 200 && (identity === undefined || r.identity === identity)).length,

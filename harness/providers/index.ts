@@ -5,4 +5,4 @@ export { goDuration } from "./ratelimit-headers.ts";
 export { maskKey } from "./error-bodies.ts";
 export * as wireBodies from "./error-bodies.ts";
 export type * from "./types.ts";
-export { startEntraMock, TokenAuthority, COGNITIVE_RESOURCE, COGNITIVE_SCOPE, type EntraMock, type EntraMockOptions, type IssuedToken, type TokenFault } from "./entra.ts";
+export { startEntraMock, TokenAuthority, COGNITIVE_RESOURCE, COGNITIVE_SCOPE, type EntraMock, type EntraMockOptions, type IssuedToken, type LifetimeClaim, type TokenFault } from "./entra.ts";

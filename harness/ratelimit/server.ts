@@ -23,6 +23,13 @@
  * Defaults as the service's: CACHE_KEY_PREFIX "", EXPIRATION_JITTER_MAX_SECONDS 300, no local cache,
  * STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT false. See harness/ratelimit/README.md for the differences.
  *
+ * Without `redisPort` the counters live in this process (the same INCRBY/EXPIRE on a Map): several
+ * gateways of one test share them as they would share one Redis, with no redis-server needed.
+ * `legacyHitsAddend` plays an image older than envoyproxy/ratelimit commit 38500fe (2024-12-27,
+ * #802), which ignores a descriptor's own hits_addend: every descriptor counts
+ * max(1, request.hits_addend) (src/redis/fixed_cache_impl.go DoLimit before that commit).
+ * `rewrite` edits each answer before it is sent (a service that answers oddly).
+ *
  *   const rls = await startRateLimitService({ redisPort: redis.port, config: RateLimitConfig.fromYaml(yaml) });
  *   rls.port; rls.requests; rls.delayMs = 200; await rls.close();
  */
@@ -39,7 +46,10 @@ import {
 
 export interface RateLimitServiceOptions {
   config: RateLimitConfig;
-  redisPort: number;
+  /** The Redis counting the windows; absent: counters in this process (MemoryCounters). */
+  redisPort?: number;
+  /** Play an envoyproxy/ratelimit image older than 38500fe (2024-12-27): per-descriptor hits_addend ignored. */
+  legacyHitsAddend?: boolean;
   redisHost?: string;
   /** Listen port; default 0 (ephemeral). Always 127.0.0.1. */
   port?: number;
@@ -54,6 +64,8 @@ export interface RateLimitServiceOptions {
 }
 
 export interface RlsCall {
+  /** When it arrived (Date.now()). */
+  at: number;
   headers: http2.IncomingHttpHeaders;
   request?: RateLimitRequest;
   /** gRPC status sent. */
@@ -68,7 +80,47 @@ export interface RateLimitService {
   readonly calls: RlsCall[];
   /** Delay before answering (to drive client timeouts). Default 0. */
   delayMs: number;
+  /** Ignore per-descriptor hits_addend, as images older than envoyproxy/ratelimit 38500fe (2024-12-27) do. */
+  legacyHitsAddend: boolean;
+  /** Edits each answer before it is sent (the recorded `response` is the edited one). */
+  rewrite?: (response: RateLimitResponse, request: RateLimitRequest) => RateLimitResponse | void;
   close(): Promise<void>;
+}
+
+/** What the stand-in needs of Redis: a pipeline of INCRBY / EXPIRE. */
+interface Counters {
+  pipeline(commands: Array<Array<string | number>>): Promise<unknown[]>;
+  close(): void;
+}
+
+/** INCRBY / EXPIRE on a Map, for a stand-in without redis-server (keys expire on the real clock). */
+export class MemoryCounters implements Counters {
+  private readonly counts = new Map<string, { n: number; expiresAt: number }>();
+  async pipeline(commands: Array<Array<string | number>>): Promise<unknown[]> {
+    const now = Date.now();
+    return commands.map(([op, key, arg]) => {
+      const k = String(key);
+      let e = this.counts.get(k);
+      if (e && e.expiresAt <= now) {
+        this.counts.delete(k);
+        e = undefined;
+      }
+      if (op === "INCRBY") {
+        if (!e) this.counts.set(k, (e = { n: 0, expiresAt: Infinity }));
+        e.n += Number(arg);
+        return e.n;
+      }
+      if (op === "EXPIRE") {
+        if (!e) return 0;
+        e.expiresAt = now + Number(arg) * 1000;
+        return 1;
+      }
+      throw new Error(`MemoryCounters: ${String(op)} is not supported`);
+    });
+  }
+  close(): void {
+    this.counts.clear();
+  }
 }
 
 class ServiceError extends Error {}
@@ -76,7 +128,8 @@ class ServiceError extends Error {}
 const MAX_U32 = 0xffffffff;
 
 export async function startRateLimitService(opts: RateLimitServiceOptions): Promise<RateLimitService> {
-  const redis = new RedisClient({ host: opts.redisHost ?? "127.0.0.1", port: opts.redisPort, timeoutMs: opts.redisTimeoutMs ?? 1000 });
+  const redis: Counters = opts.redisPort === undefined ? new MemoryCounters()
+    : new RedisClient({ host: opts.redisHost ?? "127.0.0.1", port: opts.redisPort, timeoutMs: opts.redisTimeoutMs ?? 1000 });
   const prefix = opts.cacheKeyPrefix ?? "";
   const jitterMax = opts.expirationJitterMaxSeconds ?? 300;
   const now = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
@@ -91,7 +144,9 @@ export async function startRateLimitService(opts: RateLimitServiceOptions): Prom
       if (d.limit) return { requestsPerUnit: d.limit.requestsPerUnit, unit: d.limit.unit, name: "", unlimited: false };
       return opts.config.getLimit(req.domain, d.entries);
     });
-    const hits = req.descriptors.map((d) => (d.hitsAddend !== undefined ? d.hitsAddend : Math.max(1, req.hitsAddend)));
+    // Before 38500fe (2024-12-27) the service knew only the request's hits_addend (fixed_cache_impl.go
+    // DoLimit: hitsAddend := utils.Max(1, request.HitsAddend)); since, utils.GetHitsAddends per descriptor.
+    const hits = req.descriptors.map((d) => (d.hitsAddend !== undefined && !svc.legacyHitsAddend ? d.hitsAddend : Math.max(1, req.hitsAddend)));
     const keys = req.descriptors.map((d, i) => {
       const l = limits[i];
       if (!l || l.unlimited) return "";
@@ -135,7 +190,7 @@ export async function startRateLimitService(opts: RateLimitServiceOptions): Prom
   // Like a gRPC server (grpc-go), drop a connection that does not speak HTTP/2 at once.
   server.on("unknownProtocol", (socket) => socket.destroy());
   server.on("stream", (stream, headers) => {
-    const call: RlsCall = { headers, status: GrpcStatus.Unknown };
+    const call: RlsCall = { at: Date.now(), headers, status: GrpcStatus.Unknown };
     calls.push(call);
     const started = Date.now();
     const deadlineMs = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
@@ -172,6 +227,7 @@ export async function startRateLimitService(opts: RateLimitServiceOptions): Prom
       }
       if (deadlineMs !== undefined && Date.now() - started > deadlineMs) return trailersOnly(GrpcStatus.DeadlineExceeded, "context deadline exceeded");
       if (stream.destroyed) return;
+      if (svc.rewrite) response = svc.rewrite(response, call.request!) ?? response;
       call.status = GrpcStatus.Ok;
       call.response = response;
       stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
@@ -194,6 +250,7 @@ export async function startRateLimitService(opts: RateLimitServiceOptions): Prom
     url: `http://127.0.0.1:${port}`,
     calls,
     delayMs: 0,
+    legacyHitsAddend: opts.legacyHitsAddend ?? false,
     close: async () => {
       for (const s of sessions) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -207,11 +207,29 @@ describe("proxy_grpc_call: a unary call over h2c", () => {
     ["an empty service", ""],
     // 'h' = field 13 varint, '1' its value: a valid GrpcService with an unknown field, no cluster name.
     ["the cluster name \"h1\" (it parses as a protobuf)", "h1"],
-  ])("%s parses as a GrpcService with no target: Envoy aborts, the VM fails", async (_, service) => {
+    // Unknown groups: protobuf skips a balanced start/end group (wire types 3/4) of one field.
+    ["the cluster name \"cd\" (a group of field 12)", "cd"],
+    ["the cluster name \"st\" (a group of field 14)", "st"],
+    ["the cluster name \"kl\" (a group of field 13)", "kl"],
+    ["the cluster name \"34\" (a group of field 6)", "34"],
+    ["the cluster name \"h1st\" (a field, then a group)", "h1st"],
+    ["the cluster name \"ckld\" (nested groups)", "ckld"],
+  ])("%s parses as a GrpcService with no target: Envoy aborts (async_client_manager_impl.cc factoryForGrpcService), the VM fails", async (_, service) => {
     const r = await rig();
     call(r, { "x-service": service, "x-method": "Echo" });
-    expect(r.traps().map((l) => l.message).join("\n")).toContain("PANIC_DUE_TO_PROTO_UNSET");
+    const traps = r.traps().map((l) => l.message).join("\n");
+    expect(traps).toContain("PANIC_DUE_TO_PROTO_UNSET");
+    expect(traps).toContain("source/common/grpc/async_client_manager_impl.cc");
     expect(seen).toEqual([]);
+  });
+
+  it("groups nested beyond protobuf's recursion limit (100) fail the parse: the bytes are a cluster name (unknown → ParseFailure)", async () => {
+    const r = await rig();
+    // '#' = start group of field 4, '$' its end: 100 levels parse (and abort), 101 do not.
+    expect(call(r, { "x-service": "#".repeat(101) + "$".repeat(101), "x-method": "Echo" })).toMatch(/rc=4 token=0$/);
+    expect(r.traps()).toEqual([]);
+    call(r, { "x-service": "#".repeat(100) + "$".repeat(100), "x-method": "Echo" });
+    expect(r.traps().map((l) => l.message).join("\n")).toContain("PANIC_DUE_TO_PROTO_UNSET");
   });
 
   it("a bad token slot: InvalidMemoryAccess, yet the call was made and its callback arrives", async () => {

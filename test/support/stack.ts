@@ -115,6 +115,8 @@ export async function startStack(opts: {
   flavour?: HostFlavour;
   /** Everything the gateway sends its clients (startGateway's clientTap). */
   clientTap?: (id: number, part: string) => void;
+  /** The VMs' wall clock (proxy_get_current_time_nanoseconds), e.g. to jump hours ahead; default real time. */
+  clockNs?: () => bigint;
 }): Promise<Stack> {
   const east = await startMockProvider({
     kind: "azure", name: "aoai-east", keys: [EAST_KEY], deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06" } }, ...opts.east,
@@ -129,7 +131,7 @@ export async function startStack(opts: {
     bootstrapText: (opts.bootstrap ?? ((y) => y))(
       forHost(withVmEnv(bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)), opts.vmEnv ?? {})),
     ),
-    hostOptions: { flavour },
+    hostOptions: opts.clockNs ? { flavour, clockNs: opts.clockNs } : { flavour },
     clientTap: opts.clientTap,
     baseDir: ROOT,
     workers: opts.workers ?? 2,

@@ -2,6 +2,7 @@
 // harness's codec of rls.proto (harness/ratelimit/rls-proto.ts): the same bytes both ways.
 import { describe, expect, it } from "vitest";
 import { Code, decodeRequest, encodeResponse, Unit } from "../../harness/ratelimit/rls-proto.ts";
+import { parseGrpcService } from "../../harness/host/grpc-callout.ts";
 import { clusterNameIsProtobuf, rlsDecode, rlsEncode } from "../.build/unit/unit.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -41,7 +42,32 @@ describe("RateLimitResponse read by the filter", () => {
 });
 
 describe("cluster names Envoy would read as a serialized GrpcService", () => {
-  it.each([["h1", true], ["empty", true], ["ratelimit", false], ["rls", false], ["outbound|8081||ratelimit.default.svc.cluster.local", false]])("%s → %s", (name, parses) => {
+  it.each([
+    ["h1", true], ["empty", true], ["ratelimit", false], ["rls", false], ["outbound|8081||ratelimit.default.svc.cluster.local", false],
+    // Unknown groups, which protobuf accepts (wire type 3 … 4 of the same field): 'c' 'd' = start/end group of field 12.
+    ["cd", true], ["st", true], ["kl", true], ["34", true], ["h1st", true],
+    // Nested groups, and a group around other fields ('c' [ 'k' 'l' ] 'd'; 'c' 'h1' 'd').
+    ["ckld", true], ["ch1d", true],
+    // Unbalanced: an end group of another field, an end group outside any group, an unclosed group.
+    ["cl", false], ["d", false], ["c", false], ["ckd", false],
+  ])("%s → %s", (name, parses) => {
     expect(clusterNameIsProtobuf(name)).toBe(parses);
+  });
+
+  it("agrees with the harness's GrpcService parse (protobuf's rule) on every printable name of up to 3 characters and random longer ones", () => {
+    const chars = Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i));
+    const names: string[] = [...chars];
+    for (const a of chars) for (const b of chars) names.push(a + b);
+    for (const a of "cdklst34h1*+,#$") for (const b of chars) for (const c of "cdklst34h1*+,#$") names.push(a + b + c);
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let i = 0; i < 20000; i++) names.push(Array.from({ length: 4 + Math.floor(rnd() * 8) }, () => "cdklst34h1#$*+,"[Math.floor(rnd() * 15)]).join(""));
+    const disagree: string[] = [];
+    for (const n of names) {
+      const harness = parseGrpcService(new Uint8Array(Buffer.from(n, "latin1"))) !== null;
+      if (clusterNameIsProtobuf(n) !== harness) disagree.push(n);
+    }
+    expect(disagree.slice(0, 10)).toEqual([]);
+    expect(names.filter((n) => clusterNameIsProtobuf(n)).length).toBeGreaterThan(1000);
   });
 });
