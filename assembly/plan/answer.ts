@@ -229,3 +229,8 @@ export function needsBody(status: i32, discovering: bool, retry: bool): bool {
 export function mayBeRouterTimeout(h: AnswerHeaders, firstByteMs: i64): bool {
   return h.status == 504 && firstByteMs > 0;
 }
+
+/** An answer the client simply gets (1xx–3xx): no decision to make after it. */
+export function delivered(h: AnswerHeaders): bool {
+  return h.status >= 100 && h.status < 400;
+}

@@ -6,7 +6,7 @@
 import { FilterDataStatusValues, FilterHeadersStatusValues, FilterTrailersStatusValues, RootContext } from "@solo-io/proxy-runtime/assembly";
 import { scanRequest } from "../lib/json_scan";
 import { NO_CHARGE } from "../plan/accounting";
-import { answerOf, classifyAnswer, mayBeRouterTimeout } from "../plan/answer";
+import { answerOf, classifyAnswer, delivered, mayBeRouterTimeout } from "../plan/answer";
 import { modelList } from "../plan/models";
 import {
   bodyTooLarge, invalidBody, modelNotAllowed, noProvider, overBudget, streamingDisabled,
@@ -290,7 +290,7 @@ export class ClientRequest extends RequestState {
     // The router's own 504 when the provider sent no headers within firstByteTimeout.
     const timedOut = mayBeRouterTimeout(h, a.upstream.firstByteMs) && perTryTimeoutDetails();
     // Another attempt's answer (a local reply) or the gateway's own error replaces this one.
-    if (afterAnswer(this, a, answerOf(h, null, timedOut, this.discovering), now)) return FilterHeadersStatusValues.StopIteration;
+    if (!delivered(h) && afterAnswer(this, a, answerOf(h, null, timedOut, this.discovering), now)) return FilterHeadersStatusValues.StopIteration;
     respond(this, a, h.status, h);
     if (endOfStream) a.scan.ended = true; // an answer without a body ended at its headers
     return FilterHeadersStatusValues.Continue;
