@@ -20,6 +20,28 @@ const KNOWN_TYPE_BYTES: Uint8Array[] = KNOWN_TYPES.map<Uint8Array>((t: string) =
  * value of a repeated header, as get_header_map_value answers). `watch` (lower-case names, at most
  * 32): bit i of `present` is set when watch[i] is among the headers.
  */
+/** The watch list last indexed: its names' lengths as bits, and per length (& 63) the indices of its names of that length. */
+let indexedWatch: Uint8Array[] | null = null;
+let indexedLengths: u64 = 0;
+const indexedByLength: Array<i32[]> = byLengthTable();
+
+function byLengthTable(): Array<i32[]> {
+  const t = new Array<i32[]>(64);
+  for (let i = 0; i < 64; i++) unchecked((t[i] = []));
+  return t;
+}
+
+function indexWatch(watch: Uint8Array[]): void {
+  for (let i = 0; i < 64; i++) unchecked(indexedByLength[i]).length = 0;
+  indexedLengths = 0;
+  for (let i = 0; i < watch.length; i++) {
+    const n = unchecked(watch[i]).byteLength & 63;
+    indexedLengths |= <u64>1 << <u64>n;
+    unchecked(indexedByLength[n]).push(i);
+  }
+  indexedWatch = watch;
+}
+
 export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = null): AnswerHeaders {
   const h = new AnswerHeaders();
   const buf = getHeaderPairsRaw(map);
@@ -36,10 +58,10 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
   let haveRequests = false;
   let contentType: string | null = null;
   let present: u64 = 0;
-  // Bit (n & 63) set when some watched name is n bytes long: most headers are passed over on their length.
-  let watchLengths: u64 = 0;
-  const nWatch = watch !== null ? watch.length : 0;
-  for (let i = 0; i < nWatch; i++) watchLengths |= <u64>1 << <u64>(unchecked(watch![i]).byteLength & 63);
+  // Bit (n & 63) set when some watched name is n bytes long: most headers are passed over on their
+  // length, and the others compared only with the watched names of their length (indexed once per list).
+  if (watch !== null && watch !== indexedWatch) indexWatch(watch);
+  const watchLengths: u64 = watch !== null ? indexedLengths : 0;
   while (r.next()) {
     const len = r.nameLen;
     if (len == 0) continue;
@@ -68,7 +90,9 @@ export function readAnswerHeaders(map: MapType, watch: Uint8Array[] | null = nul
       if (retry === null && r.nameIs(RETRY_AFTER)) retry = r.valueString();
     }
     if ((watchLengths & (<u64>1 << <u64>(len & 63))) != 0) {
-      for (let i = 0; i < nWatch; i++) {
+      const same = unchecked(indexedByLength[len & 63]);
+      for (let k = 0; k < same.length; k++) {
+        const i = unchecked(same[k]);
         if (r.nameIs(unchecked(watch![i]))) present |= <u64>1 << <u64>i;
       }
     }

@@ -140,10 +140,74 @@ function secretsOf(cfg: Config): Uint8Array[] {
     const s = unchecked(cfg.identities[i]).secret.reveal();
     if (s.length >= MIN_SECRET) out.push(utf8(s));
   }
-  if (secretConfigs.length >= 64) { secretConfigs.length = 0; secretLists.length = 0; } // configurations were replaced
+  if (secretConfigs.length >= 64) { secretConfigs.length = 0; secretLists.length = 0; secretGrams.length = 0; } // configurations were replaced
   secretConfigs.push(cfg);
   secretLists.push(out);
+  secretGrams.push(new GramSet(out));
   return out;
+}
+
+const secretGrams: GramSet[] = [];
+
+/**
+ * Every 4-byte piece of every secret, to rule a header block out in one sampled pass: a secret of
+ * at least SAMPLED_MIN bytes covers a whole 4-byte piece at some multiple of 8 wherever it stands,
+ * so looking at every 8th offset finds it (then it is searched for properly).
+ */
+const SAMPLED_MIN = 11;
+
+class GramSet {
+  table: StaticArray<u32>;
+  mask: u32;
+  /** Some secret is too short to be found by sampling: search the whole block. */
+  short: bool = false;
+  constructor(secrets: Uint8Array[]) {
+    let count = 0;
+    for (let i = 0; i < secrets.length; i++) {
+      const n = unchecked(secrets[i]).length;
+      if (n < SAMPLED_MIN) this.short = true;
+      else count += n - 3;
+    }
+    let size: u32 = 64;
+    while (size < <u32>(count * 2)) size <<= 1;
+    this.table = new StaticArray<u32>(size);
+    this.mask = size - 1;
+    for (let i = 0; i < secrets.length; i++) {
+      const sec = unchecked(secrets[i]);
+      for (let k = 0; k + 4 <= sec.length; k++) this.add(load<u32>(sec.dataStart + <usize>k));
+    }
+  }
+  private add(v: u32): void {
+    // Secrets are printable text: a piece is never 0, the empty slot.
+    let h = (v * 0x9e3779b1) & this.mask;
+    while (true) {
+      const at = unchecked(this.table[h]);
+      if (at == 0) { unchecked((this.table[h] = v)); return; }
+      if (at == v) return;
+      h = (h + 1) & this.mask;
+    }
+  }
+  has(v: u32): bool {
+    if (v == 0) return false;
+    let h = (v * 0x9e3779b1) & this.mask;
+    while (true) {
+      const at = unchecked(this.table[h]);
+      if (at == v) return true;
+      if (at == 0) return false;
+      h = (h + 1) & this.mask;
+    }
+  }
+  /** Could `n` bytes at `p` hold one of the secrets? (false: surely not) */
+  mayHold(p: usize, n: i32): bool {
+    if (this.short) return true;
+    for (let i = 0; i + 4 <= n; i += 8) if (this.has(load<u32>(p + <usize>i))) return true;
+    return false;
+  }
+}
+
+function gramsOf(cfg: Config): GramSet | null {
+  for (let i = 0; i < secretConfigs.length; i++) if (unchecked(secretConfigs[i]) === cfg) return i < secretGrams.length ? unchecked(secretGrams[i]) : null;
+  return null;
 }
 
 /** Does a header value hold one of the configured secrets? (the failover reply's filter) */
@@ -168,6 +232,8 @@ function dropSecretValues(cfg: Config, pairs: ArrayBuffer | null, edit: HeaderEd
     for (let k = 0; k + 1 < list.length; k += 2) if (holdsSecret(cfg, unchecked(list[k + 1]))) drop(edit, unchecked(list[k]));
     return;
   }
+  const grams = gramsOf(cfg);
+  if (grams !== null && !grams.mayHold(changetype<usize>(pairs), pairs.byteLength)) return;
   const all = Uint8Array.wrap(pairs);
   for (let i = 0; i < ss.length; i++) {
     const secret = unchecked(ss[i]);
