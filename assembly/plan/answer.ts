@@ -104,13 +104,6 @@ export function isModelNotServed(status: i32, bodyPrefix: Uint8Array | null): bo
 const CONTENT_FILTER = utf8("\"content_filter\"");
 const CONTEXT_LENGTH = utf8("context_length_exceeded");
 
-/** A 400 another provider may answer (content_filter, context_length_exceeded) that the policy lets move on: its reason, else "". */
-export function movableClientError(status: i32, bodyPrefix: Uint8Array | null, onContentFilter: bool, onContextLength: bool): string {
-  if (status != 400 || bodyPrefix === null) return "";
-  if (onContentFilter && indexOf(bodyPrefix, CONTENT_FILTER) >= 0) return "content_filter";
-  if (onContextLength && indexOf(bodyPrefix, CONTEXT_LENGTH) >= 0) return "context_length";
-  return "";
-}
 
 /** Does this error body say the account's quota is used up (not a per-minute rate limit)? */
 function isQuotaError(bodyPrefix: Uint8Array | null): bool {

@@ -95,8 +95,6 @@ export class Attempt extends CalloutHandler {
   tokenWaitMs: i64 = 0;
   /** Collects the ids the answer creates or reveals (plugin/affinity.ts); null when the API keeps none. */
   capture: IdCapture | null = null;
-  /** Envoy gave the attempt up before the provider started answering (firstByteTimeout): a 504 of the router's own. */
-  firstByteExpired: bool = false;
   /** When a failover attempt was sent (http_call), ms. */
   sentMs: i64 = 0;
   /** Ids to record as this provider's when it answers with success (a request that looked for their owner). */
