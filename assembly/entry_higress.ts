@@ -8,8 +8,8 @@
 export * from "./entry";
 
 import { getRootContext } from "@solo-io/proxy-runtime/assembly/runtime";
-import { registerRedisEngine } from "./plugin/cluster_engine";
-import { RedisEngine } from "./plugin/cluster_redis";
+import { registerRedisEngine } from "./plugin/cluster/engine";
+import { RedisEngine } from "./plugin/cluster/redis_engine";
 import { FailoverRoot } from "./plugin/root";
 import { registerResponseInjector } from "./host/stream_end";
 import { HigressInjector } from "./host/higress_inject";

@@ -117,7 +117,7 @@ export const enum TakeSource { Lease = 0, Fallback = 1, Borrowed = 2 }
  * Takes `need` tokens. `fallbackLimit`: the fail-open allowance per `fallbackWindowMs` (the
  * local limit / replicas; 0 = unlimited); `failOpen` false: no admission without the service;
  * `borrow`: the taker cannot wait for a lease (a failover attempt); `localOnly`: the service cannot
- * count leases (a rate limit service too old, plugin/cluster_rls_check.ts): the fail-open allowance
+ * count leases (a rate limit service too old, plugin/cluster/rls_check.ts): the fail-open allowance
  * only, whatever the failure mode.
  */
 export function takeFrom(s: ClusterPool, need: i64, now: i64, failOpen: bool, fallbackLimit: i64, fallbackWindowMs: i64, replicas: i64,

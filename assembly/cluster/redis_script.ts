@@ -2,7 +2,7 @@
 // run atomically by Redis, that checks and reserves tokens (and, per request, one request) in a
 // provider's or consumer's fixed window and reads or publishes the provider's cooldown — one key
 // per pool, so it runs on a single Redis or a Redis Cluster alike. Pure: the command's RESP bytes
-// and the reply's reading; plugin/cluster_redis.ts sends them.
+// and the reply's reading; plugin/cluster/redis_engine.ts sends them.
 //
 // The key `<prefix>:provider:<name>` (or `:consumer:<name>`) is a hash:
 //   w  the window's start (ms, Redis's clock: every replica counts in the same windows whatever

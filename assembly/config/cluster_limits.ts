@@ -1,7 +1,7 @@
 // `clusterLimits`: limits counted across every gateway replica instead of per Envoy process, by
 // one of two engines: the rate limit service (envoyproxy/ratelimit, reached with proxy_grpc_call
 // on an Envoy cluster) or, in the Higress build, Redis directly (Higress's proxy_redis_call).
-// Parse → validate here; the plugin (plugin/cluster.ts) applies it.
+// Parse → validate here; the plugin (plugin/cluster/limiter.ts) applies it.
 
 import { SHAPE_FAILS, SHAPE_GROUPS, unknownFieldsShape } from "../lib/protobuf";
 import { readSecret } from "./credential";
@@ -49,8 +49,8 @@ export class ClusterLimitsConfig {
   retryMs: i64 = 1000;
   /**
    * Share provider cooldowns and ejections across the replicas (a 429 seen by one cools the
-   * provider for all): Redis carries them in the provider's key (plugin/cluster_cooldowns.ts), the
-   * rate limit service in a per-second descriptor per provider (plugin/cluster_rls_cooldowns.ts).
+   * provider for all): Redis carries them in the provider's key (plugin/cluster/cooldowns.ts), the
+   * rate limit service in a per-second descriptor per provider (plugin/cluster/rls_cooldowns.ts).
    */
   shareCooldowns: bool = true;
 }

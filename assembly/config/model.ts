@@ -23,7 +23,7 @@ export class Credential {
   private readonly secret: string;
   /**
    * A Microsoft Entra identity instead of a key: the provider gets `Authorization: Bearer` with
-   * that identity's current token (plugin/tokens.ts); `secret` is then empty.
+   * that identity's current token (plugin/credentials/tokens.ts); `secret` is then empty.
    */
   readonly identity: IdentityConfig | null;
   constructor(secret: string, identity: IdentityConfig | null = null) {
@@ -193,7 +193,7 @@ export class ProviderConfig {
   /**
    * Time a streamed answer of this provider may take to its first token, ms, from when the
    * attempt went upstream (-1: the top-level firstTokenTimeout; 0: none). The stream's headers are
-   * held until then (plugin/response.ts): past it, the attempt fails over like a first-byte timeout.
+   * held until then (plugin/request/response.ts): past it, the attempt fails over like a first-byte timeout.
    */
   firstTokenTimeoutMs: i64 = -1;
   /** Longest silence of a stream that is answering, ms, before it is given up as stalled (-1: the top-level streamIdleTimeout; 0: none). */
@@ -219,7 +219,7 @@ export class ProviderConfig {
   /**
    * The model name this provider expects in a request body for `model`: Azure, the deployment
    * (v1 and the Responses API read it there); OpenAI, its `models` map's name for it, else `model`.
-   * Per-model rate-limit state (plugin/model_records.ts) is keyed by it.
+   * Per-model rate-limit state (plugin/capacity/model_records.ts) is keyed by it.
    */
   upstreamModel(model: string): string {
     if (this.type == ProviderType.AzureOpenAI) return this.deploymentFor(model);
@@ -233,7 +233,7 @@ export class ProviderConfig {
   }
 
   /**
-   * The limits of `model`'s own window (plugin/model_records.ts). Azure: its deployment's
+   * The limits of `model`'s own window (plugin/capacity/model_records.ts). Azure: its deployment's
    * (deploymentLimitsFor). OpenAI-type: no per-minute limits of its own (the provider's `limits`
    * bound all its models together), but the provider's spill-over thresholds and window length:
    * the provider's x-ratelimit-remaining-* are the model's, so minRemaining* apply to them there.

@@ -63,7 +63,7 @@ export class ProviderState extends Window {
   trialUntilMs: i64 = 0;
   /** Not stored: this VM found no usable credential for it now (an identity without a token). */
   noCredential: bool = false;
-  /** Not stored: the model (Azure: deployment) a request needs is cooling down after its own 429 (plugin/model_records.ts). */
+  /** Not stored: the model (Azure: deployment) a request needs is cooling down after its own 429 (plugin/capacity/model_records.ts). */
   deploymentCooldownUntilMs: i64 = 0;
   /** Not stored: the model (Azure: deployment) a request needs has no room in its window until then (0: it has). */
   deploymentWindowResetMs: i64 = 0;

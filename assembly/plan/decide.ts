@@ -1,7 +1,7 @@
 // What happens after a provider answered: the one decision, for the in-band answer and for a
 // failover attempt's (http_call) alike. Pure: what the answer is (plan/answer.ts reads it), what
 // the request has left (attempts, same-provider retries, time) and the policy come in; what to do
-// comes out. The plugin applies it (plugin/failover.ts) and asks again, with `exhausted` set, when
+// comes out. The plugin applies it (plugin/request/failover.ts) and asks again, with `exhausted` set, when
 // a failover found no provider left.
 
 import { RetryConfig } from "../config/model";

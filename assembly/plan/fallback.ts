@@ -3,7 +3,7 @@
 // `contextWindowFallbacks` model after a 400 context_length_exceeded. Pure: the request decides
 // when to ask, plans the attempt with upstreamRequest(p, api, <the model returned>, …) — which
 // writes the provider's own name for that model into the body and an Azure classic path; the
-// attempt's model is what x-ai-failover-model tells the client (plugin/response.ts MODEL_HEADER).
+// attempt's model is what x-ai-failover-model tells the client (plugin/request/response.ts MODEL_HEADER).
 
 import { Config, ConsumerConfig } from "../config/model";
 import { MAX_FALLBACKS } from "../config/fallbacks";

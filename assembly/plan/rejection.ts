@@ -56,7 +56,7 @@ export function invalidBody(why: string): Rejection {
   return new Rejection(400, "ai_failover_invalid_body", why, INVALID, "invalid_json");
 }
 
-/** A multipart/form-data body the gateway will not guess at (plugin/forms.ts says why). */
+/** A multipart/form-data body the gateway will not guess at (plugin/request/forms.ts says why). */
 export function invalidForm(why: string): Rejection {
   return new Rejection(400, "ai_failover_invalid_form", why, INVALID, "invalid_multipart").counted("invalid_multipart");
 }
@@ -179,7 +179,7 @@ export function noProvider(cfg: Config, providers: ProviderConfig[], model: stri
     if (s.noCredential && s.healthy && !s.credentialBad) {
       tokenless++;
       identitiesOf(p, identities);
-      // A token request is retried within a second or two (plugin/tokens.ts).
+      // A token request is retried within a second or two (plugin/credentials/tokens.ts).
       at = s.cooldownUntilMs > now ? s.cooldownUntilMs : now + 1000;
     } else if (!s.healthy || s.credentialBad || s.noCredential) {
       unhealthy++;
@@ -191,7 +191,7 @@ export function noProvider(cfg: Config, providers: ProviderConfig[], model: stri
       // Available but without capacity: its window frees up.
       at = windowResetAt(s, p.limits);
       if (at <= now) at = now + 1000;
-      // Its model's (deployment's) own window is the one that is full (plugin/model_records.ts).
+      // Its model's (deployment's) own window is the one that is full (plugin/capacity/model_records.ts).
       if (s.deploymentWindowResetMs > at) at = s.deploymentWindowResetMs;
     }
     if (at < earliest) earliest = at;

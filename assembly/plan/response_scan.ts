@@ -129,7 +129,7 @@ export class ResponseScan {
   /**
    * The stream carried more than a content-free preamble (a role delta, Azure's
    * prompt_filter_results frame, the Responses API's response.created): a content event, its
-   * end or its usage. What a stream's first token is (plugin/response.ts holds a stream until then).
+   * end or its usage. What a stream's first token is (plugin/request/response.ts holds a stream until then).
    */
   get pastPreamble(): bool {
     const ev = this.events;

@@ -6,7 +6,7 @@ import { BudgetState } from "../admission/budget";
 import { requestsLeft, tokensLeft, windowResetAt } from "../admission/window";
 import { fnv1a32 } from "../lib/hash";
 import { loadState } from "../host/store";
-import { Reservation, reserveIn } from "./reservation";
+import { Reservation, reserveIn } from "./capacity/reservation";
 
 const PREFIX = "ai-failover/consumer/";
 

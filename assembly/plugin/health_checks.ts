@@ -17,8 +17,8 @@ import { authHeaderName, authHeaderValue, probePath } from "../provider/route";
 import { ProviderSlot } from "../provider/registry";
 import { Metrics } from "./metrics";
 import { loadStates, updateProvider } from "./views";
-import { CredentialGoodOp, setCredentialAside, simpleAuth, usableCredential } from "./credentials";
-import { Tokens } from "./tokens";
+import { CredentialGoodOp, setCredentialAside, simpleAuth, usableCredential } from "./credentials/choice";
+import { Tokens } from "./credentials/tokens";
 import { loadState } from "../host/store";
 import { ProviderConfig } from "../config/model";
 
@@ -103,7 +103,7 @@ export class HealthChecks {
     const token = c.identity !== null ? this.tokens.current(c.identity!, now) : null;
     if (c.identity !== null && token === null) return;
     // Never a token this provider already refused (a probe's 401, or traffic's "no access"): the
-    // next one is fetched (plugin/tokens.ts), and probed with when it is there.
+    // next one is fetched (plugin/credentials/tokens.ts), and probed with when it is there.
     if (token !== null && (unchecked(this.refusedGeneration[i]) == token.generation || this.tokens.refusedBy(c.identity!, token.generation, p.name))) return;
     const headers: string[] = [
       ":method", "GET", ":path", path, ":authority", p.host, ":scheme", "https",
@@ -144,7 +144,7 @@ export class HealthChecks {
     this.record(i, outcome, v.status, now, v.retryAfterMs, k, sentMs);
   }
 
-  /** A probe's 401/403 to one of several credentials, or to a token: set aside (plugin/credentials.ts)? */
+  /** A probe's 401/403 to one of several credentials, or to a token: set aside (plugin/credentials/choice.ts)? */
   private setAside(i: i32, k: i32, generation: u32, status: i32, now: i64): bool {
     const slot = unchecked(this.slots[i]);
     return setCredentialAside(slot, slot.config, k, generation, status, now, this.cfg.cooldown.authFailureMs, this.tokens,

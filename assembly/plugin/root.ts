@@ -13,13 +13,13 @@ import { ProviderRegistry } from "../provider/registry";
 import { Rng } from "../select/rng";
 import { Generation } from "./generation";
 import { HealthChecks } from "./health_checks";
-import { ClientRequest } from "./request";
+import { ClientRequest } from "./request/client_request";
 import { buildViews, loadStates, needsCluster } from "./views";
 import { Services } from "./services";
-import { TIMER_TICK_MS } from "./request_timers";
+import { TIMER_TICK_MS } from "./timers";
 import { ProviderConfig } from "../config/model";
-import { unsupportedByBuild } from "./cluster";
-import { RLS_COOLDOWN_TICK_MS, sharesThroughService } from "./cluster_rls_cooldowns";
+import { unsupportedByBuild } from "./cluster/limiter";
+import { RLS_COOLDOWN_TICK_MS, sharesThroughService } from "./cluster/rls_cooldowns";
 
 /** "key ****abcd (apiKeyEnv:K)" or "credentials key ****abcd (…), identity east (identity:east); quota shared". */
 function credentialsLine(p: ProviderConfig): string {
@@ -121,7 +121,7 @@ export class FailoverRoot extends RootContext {
     if (this.config === null) return;
     const now = nowMs();
     const svc = this.svc;
-    // Requests waiting for a renewed token (plugin/tokens.ts) are due as soon as it is there.
+    // Requests waiting for a renewed token (plugin/credentials/tokens.ts) are due as soon as it is there.
     svc.tokens.wake(now);
     svc.timers.check(now);
     if (now < this.nextSlowMs) return;
@@ -137,12 +137,12 @@ export class FailoverRoot extends RootContext {
     this.health.tick(now, this.tickMs, this.generation.leaseKey);
   }
 
-  // gRPC answers: the rate limit service's (plugin/cluster.ts).
+  // gRPC answers: the rate limit service's (plugin/cluster/limiter.ts).
   on_grpc_receive(token: u32, responseSize: u32): void {
     if (!this.svc.cluster.receive(token, responseSize)) log(Level.Warn, "ai-failover: gRPC answer for unknown call " + token.toString());
   }
 
-  /** Higress build: a Redis reply (plugin/cluster.ts; exported by entry_higress.ts). */
+  /** Higress build: a Redis reply (plugin/cluster/limiter.ts; exported by entry_higress.ts). */
   onRedisCallResponse(token: u32, status: u32, size: u32): void {
     if (!this.svc.cluster.redisAnswer(token, status, size) && enabled(Level.Debug)) log(Level.Debug, "ai-failover: redis reply for unknown call " + token.toString());
   }

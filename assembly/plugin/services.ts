@@ -6,11 +6,11 @@ import { Config } from "../config/model";
 import { Callouts } from "../host/callouts";
 import { Rng } from "../select/rng";
 import { BodyWaitWatch } from "./body_wait";
-import { ClusterLimiter } from "./cluster";
+import { ClusterLimiter } from "./cluster/limiter";
 import { Metrics } from "./metrics";
-import { ModelEjections } from "./model_ejections";
-import { RequestTimers } from "./request_timers";
-import { Tokens } from "./tokens";
+import { ModelEjections } from "./capacity/model_ejections";
+import { RequestTimers } from "./timers";
+import { Tokens } from "./credentials/tokens";
 import { ConfigView } from "./views";
 
 export class Services {

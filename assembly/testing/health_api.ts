@@ -57,7 +57,7 @@ export function healthProbeSent(status: i32, sentMs: i64, nowMs: i64, retryAfter
 }
 
 /**
- * A request chose the provider at `nowMs` and takes its trial if it is half-open (plugin/pick.ts):
+ * A request chose the provider at `nowMs` and takes its trial if it is half-open (plugin/capacity/pick.ts):
  * "go" says whether the request may go to it, "took" whether it took the trial (until `untilMs`).
  */
 export function healthTrial(nowMs: i64, untilMs: i64): string {

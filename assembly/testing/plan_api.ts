@@ -12,7 +12,7 @@ import { RetryConfig } from "../config/model";
 import { noProvider, overBudget } from "../plan/rejection";
 import { upstreamRequest } from "../plan/upstream";
 import { ConsumerConfig } from "../config/model";
-import { allowed, Phase, phaseName } from "../plugin/phase";
+import { allowed, Phase, phaseName } from "../plugin/request/phase";
 import { ApiKind } from "../provider/api";
 import { NoChoice } from "../select/selector";
 import { JsonObject } from "./json_out";

@@ -35,7 +35,7 @@ describe("consumers: admission and budgets", () => {
     expect(admitted).toBeLessThanOrEqual(4);
   });
 
-  // plugin/request.ts + plugin/header_mode.ts (mode: headers): routing, the consumer's model
+  // plugin/request/client_request.ts + plugin/request/header_mode.ts (mode: headers): routing, the consumer's model
   // allow-list and the reservation use x-ai-model, but the body streams through unread. An
   // OpenAI-type provider (and an Azure v1 one) serves the body's "model": a consumer limited to
   // gpt-4o-mini names it in x-ai-model and gets gpt-4o.
@@ -53,7 +53,7 @@ describe("consumers: admission and budgets", () => {
     expect(JSON.parse(f.upstreamBody).model, "the provider was asked for a model the consumer may not use").not.toBe("gpt-4o");
   });
 
-  // plan/rejection.ts noProvider (and the status-0 path of plugin/failover.ts replyWithAttempt): README: "every
+  // plan/rejection.ts noProvider (and the status-0 path of plugin/request/failover.ts replyWithAttempt): README: "every
   // response carries the consumer's own x-ratelimit-remaining-tokens / -requests". The gateway's
   // own 429 no_provider_available, sent after the consumer's reservation, carries none.
   it("the gateway's own 429 (no provider capacity) carries the consumer's x-ratelimit headers", async () => {

@@ -81,7 +81,7 @@ describe("credentials: headers and trailers", () => {
     f.complete();
   });
 
-  // plugin/response.ts decorateResponse strips api-key/authorization from response headers only; there is
+  // plugin/request/response.ts decorateResponse strips api-key/authorization from response headers only; there is
   // no on_response_trailers. A provider (or a proxy in front of it) echoing the credential in a
   // trailer hands it to the client.
   it("a provider's credential echoed in response trailers never reaches the client", async () => {

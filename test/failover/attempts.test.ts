@@ -53,7 +53,7 @@ describe("failover: attempts", () => {
     expect(f.header("x-ai-failover-attempts")).toBe("3");
   });
 
-  // plugin/failover.ts attemptAnswered + plugin/attempt.ts finish: an answer delivered through http_call (a failover) never
+  // plugin/request/failover.ts attemptAnswered + plugin/request/attempt.ts finish: an answer delivered through http_call (a failover) never
   // sets `events` nor counts `responseBytes`, so without usage (include_usage:false, an API
   // without usage) the completion estimate is 0: the consumer is settled (refund=true) at the
   // prompt estimate only, and the tokens metric/access log say 0 output. The same stream

@@ -1,4 +1,4 @@
-// One way to finish an attempt (assembly/plugin/attempt.ts `finish`): however an attempt ends —
+// One way to finish an attempt (assembly/plugin/request/attempt.ts `finish`): however an attempt ends —
 // its answer streamed in-band, a failover answer through http_call while the client waits, or
 // that answer arriving after the client left — it is charged by the same rule. Regression: the
 // client-left path summed prompt + completion tokens only, so an answer whose usage carries only

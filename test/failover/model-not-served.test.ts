@@ -70,7 +70,7 @@ describe("a provider that does not serve the model", () => {
   });
 
   // Model names are the client's: each worker remembered every (provider, model) a 404 named, and
-  // made-up names grew that memory without bound. At most 1024 are kept (plugin/model_ejections.ts);
+  // made-up names grew that memory without bound. At most 1024 are kept (plugin/capacity/model_ejections.ts);
   // past that the oldest are learned again from the provider's next 404.
   it("the skipped models a worker remembers are bounded: 1,100 made-up names later, the first is asked again", async () => {
     r = await rig({ providers: [openai("oai", OAI_KEY, 0), openai("oai2", OAI_KEY + "2", 1)], healthCheck: { enabled: false }, retry: { maxAttempts: 2 }, seed: 7 },

@@ -36,7 +36,7 @@ describe("failover: attempts that outlive the client", () => {
     expect(west.requestsReserved).toBe(0n);
   });
 
-  // plugin/request.ts onLog + plugin/attempt.ts onAnswer (the client has gone): the client leaves while a failover
+  // plugin/request/client_request.ts onLog + plugin/request/attempt.ts onAnswer (the client has gone): the client leaves while a failover
   // attempt is in flight. onLog sees the *previous* attempt's status (503), so it releases the
   // consumer's whole reservation; the orphan handler then settles only the provider. The attempt
   // succeeds and consumes 800 tokens that the consumer is never charged for (repeatable: a

@@ -22,7 +22,7 @@ describe("health: cooldowns", () => {
     next.complete();
   });
 
-  // plugin/request.ts onResponseHeaders (phase ReadingError): a 429 whose body has not ended defers record().
+  // plugin/request/client_request.ts onResponseHeaders (phase ReadingError): a 429 whose body has not ended defers record().
   // If the stream ends first (client disconnect, upstream reset mid-body), record() never runs:
   // the provider gets no cooldown despite its retry-after, and the reservation of a request the
   // provider refused stays in its window until the window ends.

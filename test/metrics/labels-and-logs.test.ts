@@ -47,7 +47,7 @@ describe("metrics and logs: client input and credentials", () => {
     for (const secret of [EAST_KEY, WEST_KEY, "client-secret-key-0000"]) expect(text).not.toContain(secret);
   });
 
-  // plugin/request.ts route(): the debug line logs the client's model raw ("model=" + this.model); a
+  // plugin/request/client_request.ts route(): the debug line logs the client's model raw ("model=" + this.model); a
   // JSON-escaped newline in "model" splits the log line and forges an access-log entry (the
   // access line itself uses logSafe).
   it("no log line carries a client-chosen line break (debug level)", async () => {

@@ -60,7 +60,7 @@ describe("an OpenAI provider with a models map", () => {
   });
 });
 
-// Header mode never rewrites the body (plugin/pick.ts judge, provider/route.ts takesBodyAsSent): a
+// Header mode never rewrites the body (plugin/capacity/pick.ts judge, provider/route.ts takesBodyAsSent): a
 // provider that would need its own name in the body cannot take such a request; it must never be
 // sent the gateway's name for the model instead.
 describe("header mode and a models map", () => {

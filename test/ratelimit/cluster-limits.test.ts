@@ -201,7 +201,7 @@ describe.skipIf(!REDIS.ok)(`cluster-wide limits: 3 replicas, one rate limit serv
   });
 });
 
-// Cooldowns shared through the rate limit service (plugin/cluster_rls_cooldowns.ts): a stand-in on
+// Cooldowns shared through the rate limit service (plugin/cluster/rls_cooldowns.ts): a stand-in on
 // the real clock (the cooldown counts live one second), the README's YAML (no cooldown entry: the
 // descriptors carry their own limit).
 describe.skipIf(!REDIS.ok)(`cluster-wide cooldowns through the rate limit service: 3 replicas ${redisSkipNote}`, () => {

@@ -1,4 +1,4 @@
-// firstTokenTimeout, callback by callback (plugin/response.ts holdForFirstToken /
+// firstTokenTimeout, callback by callback (plugin/request/response.ts holdForFirstToken /
 // heldStreamChunk): a 200 event stream is held — headers kept (StopIteration), body buffered
 // (StopIterationAndBuffer, each callback then sees the whole buffer) — until a callback brings its
 // first token: a content event, its end, its usage, or an error event. Then headers and buffer go

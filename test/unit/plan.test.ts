@@ -1,6 +1,6 @@
 // The planning layer (assembly/plan/) through the unit build: what goes upstream, what an
 // answer means, what an attempt is charged, what the gateway replies when nothing can take a
-// request, and the request phase table (assembly/plugin/phase.ts). Table-driven.
+// request, and the request phase table (assembly/plugin/request/phase.ts). Table-driven.
 import { describe, expect, it } from "vitest";
 import {
   planUpstream, planParse, planClassify, planCharge, planNoProvider, planOverBudget, phaseTransitions,

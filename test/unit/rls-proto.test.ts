@@ -14,7 +14,7 @@ describe("RateLimitRequest from the filter", () => {
     ["d", "consumer=team-a:0", [{ entries: [{ key: "consumer", value: "team-a" }], hitsAddend: 0 }]],
     ["d", "a=1,b=2:300000;c=3:1", [{ entries: [{ key: "a", value: "1" }, { key: "b", value: "2" }], hitsAddend: 300000 },
       { entries: [{ key: "c", value: "3" }], hitsAddend: 1 }]],
-    // The cooldown descriptors (plugin/cluster_rls_cooldowns.ts): their own limit, 0 per SECOND (requests_per_unit 0 is not written).
+    // The cooldown descriptors (plugin/cluster/rls_cooldowns.ts): their own limit, 0 per SECOND (requests_per_unit 0 is not written).
     ["ai-failover", "cooldown=aoai-east-ptu:1@0/1;cooldown=aoai-west-payg:0@0/1", [
       { entries: [{ key: "cooldown", value: "aoai-east-ptu" }], limit: { requestsPerUnit: 0, unit: Unit.SECOND }, hitsAddend: 1 },
       { entries: [{ key: "cooldown", value: "aoai-west-payg" }], limit: { requestsPerUnit: 0, unit: Unit.SECOND }, hitsAddend: 0 }]],

@@ -1,14 +1,14 @@
 // The per-request record: metrics and one access-log line (no credentials, no content).
 
-import { Charge } from "../plan/accounting";
-import { StreamEnd } from "../plan/response_scan";
-import { ByteBuilder } from "../lib/bytes";
-import { getPropertyAt, propertyPathBytes } from "../host/calls";
-import { enabled, Level, logBytes } from "../host/log";
-import { apiName } from "../provider/api";
+import { Charge } from "../../plan/accounting";
+import { StreamEnd } from "../../plan/response_scan";
+import { ByteBuilder } from "../../lib/bytes";
+import { getPropertyAt, propertyPathBytes } from "../../host/calls";
+import { enabled, Level, logBytes } from "../../host/log";
+import { apiName } from "../../provider/api";
 import { Attempt } from "./attempt";
-import { RequestState } from "./request_state";
-import { logSafe } from "../lib/log_safe";
+import { RequestState } from "./state";
+import { logSafe } from "../../lib/log_safe";
 
 // Moved to lib/ (attempt.ts logs client model names too, and access_log imports attempt).
 export { logSafe };

@@ -25,19 +25,19 @@
 //     health check sends a token the provider already rejected.
 //   - A failed token request is logged with its `error` and `error_codes` (AADSTS numbers).
 
-import { IdentityConfig, IdentityKind } from "../config/model";
-import { CREATE_CAS, BufferType, getBuffer, getShared, MapType, nowMs, Result, setShared } from "../host/calls";
-import { fnv1a32 } from "../lib/hash";
-import { RequestTimers, Timer, TimerOwner } from "./request_timers";
-import { readAnswerHeaders } from "../host/answer";
-import { CalloutHandler, Callouts } from "../host/callouts";
-import { acquireLease } from "../host/lease";
-import { enabled, Level, log } from "../host/log";
-import { randomU64 } from "../host/wasi";
-import { isHeaderToken } from "../config/patterns";
-import { utf8 } from "../lib/bytes";
-import { findValue, intAt, stringAt } from "../lib/json_fields";
-import { Metrics } from "./metrics";
+import { IdentityConfig, IdentityKind } from "../../config/model";
+import { CREATE_CAS, BufferType, getBuffer, getShared, MapType, nowMs, Result, setShared } from "../../host/calls";
+import { fnv1a32 } from "../../lib/hash";
+import { RequestTimers, Timer, TimerOwner } from "../timers";
+import { readAnswerHeaders } from "../../host/answer";
+import { CalloutHandler, Callouts } from "../../host/callouts";
+import { acquireLease } from "../../host/lease";
+import { enabled, Level, log } from "../../host/log";
+import { randomU64 } from "../../host/wasi";
+import { isHeaderToken } from "../../config/patterns";
+import { utf8 } from "../../lib/bytes";
+import { findValue, intAt, stringAt } from "../../lib/json_fields";
+import { Metrics } from "../metrics";
 
 const KEY_PREFIX = "ai-failover/token/";
 const VERSION: u32 = 2;

@@ -2,11 +2,11 @@
 // at its headers, routed from the path and headers alone; its body follows through the filter.
 
 import { FilterDataStatusValues } from "@solo-io/proxy-runtime/assembly";
-import { concat } from "../lib/bytes";
-import { scanRequest } from "../lib/json_scan";
-import { modelMismatch } from "../plan/rejection";
-import { BufferType, getBuffer, nowMs } from "../host/calls";
-import { RequestState } from "./request_state";
+import { concat } from "../../lib/bytes";
+import { scanRequest } from "../../lib/json_scan";
+import { modelMismatch } from "../../plan/rejection";
+import { BufferType, getBuffer, nowMs } from "../../host/calls";
+import { RequestState } from "./state";
 import { reject } from "./response";
 
 /** A body chunk of a request already sent upstream in header mode. */

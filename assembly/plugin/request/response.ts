@@ -3,21 +3,21 @@
 // when a stream's answer reaches the client: held until its first token (firstTokenTimeout), then
 // watched for a stall (streamIdleTimeout), which ends it with an error.
 
-import { AnswerHeaders, carriesErrorEvent, Verdict } from "../plan/answer";
-import { Rejection } from "../plan/rejection";
-import { CLUSTER_HEADER } from "../plan/upstream";
-import { concat, indexOf, utf8 } from "../lib/bytes";
-import { Config } from "../config/model";
-import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
-import { BufferType, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, PairsReader, removeHeader, replaceHeader, setBuffer } from "../host/calls";
-import { headerEdit, HeaderEdit } from "../host/header_edit";
-import { enabled, Level, log } from "../host/log";
-import { sendError } from "../host/replies";
-import { endResponseWith } from "../host/stream_end";
+import { AnswerHeaders, carriesErrorEvent, Verdict } from "../../plan/answer";
+import { Rejection } from "../../plan/rejection";
+import { CLUSTER_HEADER } from "../../plan/upstream";
+import { concat, indexOf, utf8 } from "../../lib/bytes";
+import { Config } from "../../config/model";
+import { CLIENT_CREDENTIAL_HEADERS } from "../../provider/route";
+import { BufferType, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, PairsReader, removeHeader, replaceHeader, setBuffer } from "../../host/calls";
+import { headerEdit, HeaderEdit } from "../../host/header_edit";
+import { enabled, Level, log } from "../../host/log";
+import { sendError } from "../../host/replies";
+import { endResponseWith } from "../../host/stream_end";
 import { Attempt } from "./attempt";
 import { Phase } from "./phase";
-import { RequestState } from "./request_state";
-import { Timer } from "./request_timers";
+import { RequestState } from "./state";
+import { Timer } from "../timers";
 
 export const PROVIDER_HEADER = "x-ai-failover-provider";
 /** The model that answered, as the configuration names it: the client's, or a fallback (plan/fallback.ts). */

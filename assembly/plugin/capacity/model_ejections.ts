@@ -3,7 +3,7 @@
 // their health are fine. Kept in the worker VM (no host call per request): each worker learns it
 // from its own 404, at most one failover per worker and period.
 
-import { ConfigView } from "./views";
+import { ConfigView } from "../views";
 
 /** At most this many (provider, model) pairs are remembered; past it the expired ones go, else all (they are learned again from the next 404). */
 const MAX_EJECTED = 1024;

@@ -1,12 +1,12 @@
 // Request bodies that are not JSON: multipart/form-data (file uploads, image edits, audio
 // transcriptions). Read as bytes, never rewritten: the model comes from its "model" field.
 
-import { ApiKind, isStateful } from "../provider/api";
-import { indexOf, matchAt, utf8 } from "../lib/bytes";
-import { RequestScan } from "../lib/json_scan";
+import { ApiKind, isStateful } from "../../provider/api";
+import { indexOf, matchAt, utf8 } from "../../lib/bytes";
+import { RequestScan } from "../../lib/json_scan";
 import { FilterDataStatusValues } from "@solo-io/proxy-runtime/assembly";
-import { invalidForm } from "../plan/rejection";
-import { RequestState } from "./request_state";
+import { invalidForm } from "../../plan/rejection";
+import { RequestState } from "./state";
 import { reject } from "./response";
 
 export function isMultipart(contentType: string): bool {

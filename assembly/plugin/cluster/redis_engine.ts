@@ -9,12 +9,12 @@
 // timeout) at configure time (a refused init is retried before the next call), and EVAL <script>
 // 1 <key> <args…> as a RESP array of bulk strings, the reply read as RESP.
 
-import { ClusterLimitsConfig } from "../config/cluster_limits";
-import { readReserveReply, ReserveArgs, reserveCommand } from "../cluster/redis_script";
-import { Result } from "../host/calls";
-import { enabled, Level, log } from "../host/log";
-import { redisCall, redisInit, redisReply } from "../host/redis";
-import { ClusterEngine, EngineAnswer, EngineCall, EngineStart, PoolKind } from "./cluster_engine";
+import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { readReserveReply, ReserveArgs, reserveCommand } from "../../cluster/redis_script";
+import { Result } from "../../host/calls";
+import { enabled, Level, log } from "../../host/log";
+import { redisCall, redisInit, redisReply } from "../../host/redis";
+import { ClusterEngine, EngineAnswer, EngineCall, EngineStart, PoolKind } from "./engine";
 
 export class RedisEngine extends ClusterEngine {
   private ready: bool = false;

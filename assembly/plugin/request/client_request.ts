@@ -4,38 +4,38 @@
 // applies them.
 
 import { FilterDataStatusValues, FilterHeadersStatusValues, FilterTrailersStatusValues, RootContext } from "@solo-io/proxy-runtime/assembly";
-import { scanRequest } from "../lib/json_scan";
-import { NO_CHARGE } from "../plan/accounting";
-import { answerOf, classifyAnswer, delivered, mayBeRouterTimeout } from "../plan/answer";
-import { modelList } from "../plan/models";
+import { scanRequest } from "../../lib/json_scan";
+import { NO_CHARGE } from "../../plan/accounting";
+import { answerOf, classifyAnswer, delivered, mayBeRouterTimeout } from "../../plan/answer";
+import { modelList } from "../../plan/models";
 import {
   bodyTooLarge, invalidBody, modelNotAllowed, noProvider, overBudget, streamingDisabled,
   unauthenticated, unknownApi, unknownPinnedProvider, unsupportedTrailers,
-} from "../plan/rejection";
-import { CLUSTER_HEADER } from "../plan/upstream";
+} from "../../plan/rejection";
+import { CLUSTER_HEADER } from "../../plan/upstream";
 import {
   BufferType, getBuffer, getHeader, getHeaderPairsRaw, MapType, nowMs, removeHeader, sendLocalResponse, setBuffer,
-} from "../host/calls";
-import { readAnswerHeaders } from "../host/answer";
-import { enabled, Level, log } from "../host/log";
-import { ApiKind, ApiRequest, apiName, classifyPath, isStateful } from "../provider/api";
-import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
-import { NoChoice } from "../select/selector";
+} from "../../host/calls";
+import { readAnswerHeaders } from "../../host/answer";
+import { enabled, Level, log } from "../../host/log";
+import { ApiKind, ApiRequest, apiName, classifyPath, isStateful } from "../../provider/api";
+import { CLIENT_CREDENTIAL_HEADERS } from "../../provider/route";
+import { NoChoice } from "../../select/selector";
 import { logSafe, recordRequest } from "./access_log";
 import { Attempt, AttemptOwner } from "./attempt";
-import { admitConsumer, allowsModel, findConsumer } from "./consumers";
+import { admitConsumer, allowsModel, findConsumer } from "../consumers";
 import { afterAnswer, attemptAnswered, HELD_DELIVERED, HELD_MORE, heldErrorChunk, readsErrorBody, timerDue } from "./failover";
 import { headerModeBody } from "./header_mode";
 import { Phase } from "./phase";
 import { affinityKeyOf, findOwner, newAttempt, pinTo, tenantMayList } from "./next_attempt";
 import { heldStreamChunk, holdForFirstToken, reject, releaseHeld, respond, RESPONSE_WATCH, stripResponseTrailers } from "./response";
-import { RequestHeaders, rewriteRequestHeaders } from "./request_headers";
-import { RequestState, NO_NAMES } from "./request_state";
-import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
-import { Services } from "./services";
-import { clusterName, perTryTimeoutDetails, routeName } from "../host/routing";
-import { viewFor } from "./views";
-import { referencedIds } from "./affinity";
+import { RequestHeaders, rewriteRequestHeaders } from "./headers";
+import { RequestState, NO_NAMES } from "./state";
+import { ERROR_BODY_WAIT_MS, Timer } from "../timers";
+import { Services } from "../services";
+import { clusterName, perTryTimeoutDetails, routeName } from "../../host/routing";
+import { viewFor } from "../views";
+import { referencedIds } from "../affinity";
 import { isMultipart, multipartModel, refuseBody } from "./forms";
 import { clusterConsumer } from "./cluster_wait";
 

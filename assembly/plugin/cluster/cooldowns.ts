@@ -1,7 +1,7 @@
 // Cluster-wide cooldowns (issue 11, Redis engine): a provider that one replica put in cooldown (a
 // 429 with its retry-after, an insufficient_quota, a rejected key, an ejection after failures) is
 // skipped by every replica until then. Each tick, one worker per process (a lease in shared data)
-// looks at every provider's Redis key (plugin/cluster.ts sync), publishing a cooldown of its
+// looks at every provider's Redis key (plugin/cluster/limiter.ts sync), publishing a cooldown of its
 // process that is newer than what it last published or learned, and learning one another replica
 // published; leases for a provider (per request mode: every admission) learn it too. Redis keeps
 // the deadline on its own clock (the script stores its end, answers the ms left), so replicas'
@@ -10,18 +10,18 @@
 // Staleness: a cooldown reaches Redis at its process's next tick and the other processes at
 // theirs — at most two ticks (≤ 1 s each) plus two calls after the 429; sooner for a replica that
 // leases for that provider meanwhile. Not shared: a model's cooldown (Azure per-deployment and
-// OpenAI per-model 429s, plugin/model_records.ts), a key set aside among several, and health
+// OpenAI per-model 429s, plugin/capacity/model_records.ts), a key set aside among several, and health
 // checks (each replica probes for itself).
 
-import { ClusterLimitsConfig } from "../config/cluster_limits";
-import { ProviderState, Reason, reasonName } from "../health/state";
-import { acquireLease } from "../host/lease";
-import { enabled, Level, log } from "../host/log";
-import { randomU64 } from "../host/wasi";
-import { StateOp } from "../lib/state_op";
-import { ProviderSlot } from "../provider/registry";
-import { EngineCall } from "./cluster_engine";
-import { loadStates, updateProvider } from "./views";
+import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { ProviderState, Reason, reasonName } from "../../health/state";
+import { acquireLease } from "../../host/lease";
+import { enabled, Level, log } from "../../host/log";
+import { randomU64 } from "../../host/wasi";
+import { StateOp } from "../../lib/state_op";
+import { ProviderSlot } from "../../provider/registry";
+import { EngineCall } from "./engine";
+import { loadStates, updateProvider } from "../views";
 
 /** Deadlines closer than this are the same one (clocks and call times differ by a few ms). */
 const SAME_MS: i64 = 100;

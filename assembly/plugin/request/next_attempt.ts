@@ -2,27 +2,27 @@
 // the choice over the providers' states), its reservation, its credential and its planned
 // upstream request.
 
-import { fnv1a64 } from "../lib/hash";
-import { ConsumerConfig } from "../config/model";
-import { contextFallbackModel, nextFallbackModel } from "../plan/fallback";
-import { enabled, Level, log } from "../host/log";
+import { fnv1a64 } from "../../lib/hash";
+import { ConsumerConfig } from "../../config/model";
+import { contextFallbackModel, nextFallbackModel } from "../../plan/fallback";
+import { enabled, Level, log } from "../../host/log";
 import { logSafe } from "./access_log";
-import { listNotAllowed, noProvider, objectNotFound } from "../plan/rejection";
-import { upstreamRequest } from "../plan/upstream";
-import { ApiKind } from "../provider/api";
-import { NoChoice } from "../select/selector";
-import { IdCapture, knownNotHeld, ownerEntry, providerHash, rememberNotHeld, tenantTag } from "./affinity";
+import { listNotAllowed, noProvider, objectNotFound } from "../../plan/rejection";
+import { upstreamRequest } from "../../plan/upstream";
+import { ApiKind } from "../../provider/api";
+import { NoChoice } from "../../select/selector";
+import { IdCapture, knownNotHeld, ownerEntry, providerHash, rememberNotHeld, tenantTag } from "../affinity";
 import { Attempt } from "./attempt";
 import { clusterUnavailable, mayWait, parkForLease } from "./cluster_wait";
-import { PoolKind } from "./cluster";
+import { PoolKind } from "../cluster/limiter";
 import { capturesIds, isMultipart, storesNothing } from "./forms";
-import { peerLevel, pickProvider } from "./pick";
+import { peerLevel, pickProvider } from "../capacity/pick";
 import { Phase } from "./phase";
-import { RequestState } from "./request_state";
+import { RequestState } from "./state";
 import { reject } from "./response";
-import { loadStates } from "./views";
-import { simpleAuth, usableCredential } from "./credentials";
-import { ProviderState } from "../health/state";
+import { loadStates } from "../views";
+import { simpleAuth, usableCredential } from "../credentials/choice";
+import { ProviderState } from "../../health/state";
 
 /** x-ai-failover-provider: this provider only, never failed over. False when the view has none of that name. */
 export function pinTo(r: RequestState, name: string): bool {

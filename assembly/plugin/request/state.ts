@@ -1,20 +1,20 @@
 // What lives as long as one client request: its view of the configuration, what its headers and
 // body said, the consumer and its budget reservation, the providers tried, the attempt whose
 // answer the client gets, and the facts of the access line. The request's callbacks
-// (plugin/request.ts) and the files that act for it (failover, response, header mode, cluster
+// (plugin/request/client_request.ts) and the files that act for it (failover, response, header mode, cluster
 // waits, access log) share this; none of them needs the others or the root.
 
 import { Context, RootContext } from "@solo-io/proxy-runtime/assembly";
-import { BudgetState } from "../admission/budget";
-import { Config } from "../config/model";
-import { RequestScan } from "../lib/json_scan";
-import { ApiRequest } from "../provider/api";
-import { Level, log } from "../host/log";
+import { BudgetState } from "../../admission/budget";
+import { Config } from "../../config/model";
+import { RequestScan } from "../../lib/json_scan";
+import { ApiRequest } from "../../provider/api";
+import { Level, log } from "../../host/log";
 import { Attempt, AttemptOwner } from "./attempt";
 import { allowed, Phase, phaseName } from "./phase";
-import { Reservation } from "./reservation";
-import { Services } from "./services";
-import { ConfigView } from "./views";
+import { Reservation } from "../capacity/reservation";
+import { Services } from "../services";
+import { ConfigView } from "../views";
 
 // Shared initial values of a request's fields (each is replaced before anything is added to it):
 // a request's context allocates none of them.
@@ -61,7 +61,7 @@ export abstract class RequestState extends Context {
   attempts: i32 = 0;
   /** Retries at the same provider so far (retry.sameProviderRetries). */
   sameRetries: i32 = 0;
-  /** A retry at the same provider waits (plugin/failover.ts): which provider, and why (-1: none). */
+  /** A retry at the same provider waits (plugin/request/failover.ts): which provider, and why (-1: none). */
   retryIndex: i32 = -1;
   retryReason: string = "";
   /** Models tried so far, the client's first (a model is never tried twice). */
@@ -85,7 +85,7 @@ export abstract class RequestState extends Context {
   budget: Reservation<BudgetState> | null = null;
   budgetLeftTokens: i64 = -1;
   budgetLeftRequests: i64 = -1;
-  /** Cluster limits: leases this request has waited for (plugin/cluster_wait.ts). */
+  /** Cluster limits: leases this request has waited for (plugin/request/cluster_wait.ts). */
   clusterWaits: i32 = 0;
   /** The request's header map as read at its headers and the names stripped from it since (until it is rewritten for its provider). */
   headerPairs: ArrayBuffer | null = null;

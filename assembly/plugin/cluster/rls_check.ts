@@ -1,5 +1,5 @@
 // Is the rate limit service the one the filter assumes? Two facts of envoyproxy/ratelimit decide
-// whether its answers mean what plugin/cluster.ts and plugin/cluster_rls_cooldowns.ts take them to:
+// whether its answers mean what plugin/cluster/limiter.ts and plugin/cluster/rls_cooldowns.ts take them to:
 //
 //   - A descriptor's own hits_addend (RateLimitDescriptor.hits_addend, a UInt64Value: 0 = check
 //     only) is honoured only since commit 38500fe (2024-12-27, #802, src/utils/utilities.go
@@ -22,13 +22,13 @@
 // The check is made again every RECHECK_MS (an upgraded service is found without a restart) and,
 // after a failed call, after clusterLimits.retryAfter.
 
-import { ClusterLimitsConfig } from "../config/cluster_limits";
-import { encodeRateLimitRequest, RLS_UNIT_SECOND, RlsDescriptor, RlsResponse } from "../cluster/rls";
-import { CREATE_CAS, getShared, Result, setShared } from "../host/calls";
-import { acquireLease } from "../host/lease";
-import { enabled, Level, log } from "../host/log";
-import { randomU64 } from "../host/wasi";
-import { hex } from "../lib/hash";
+import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { encodeRateLimitRequest, RLS_UNIT_SECOND, RlsDescriptor, RlsResponse } from "../../cluster/rls";
+import { CREATE_CAS, getShared, Result, setShared } from "../../host/calls";
+import { acquireLease } from "../../host/lease";
+import { enabled, Level, log } from "../../host/log";
+import { randomU64 } from "../../host/wasi";
+import { hex } from "../../lib/hash";
 
 export const enum RlsVerdict {
   /** Not checked yet (or the service could not be asked). */

@@ -1,15 +1,15 @@
-// A request and the cluster-wide limits (plugin/cluster.ts): its consumer's share taken at
+// A request and the cluster-wide limits (plugin/cluster/limiter.ts): its consumer's share taken at
 // admission, and the park-and-resume around a lease — the request's body stays held
 // (StopIterationAndBuffer) while the lease is asked for, and it is routed again from the answer.
 
-import { ConsumerConfig } from "../config/model";
-import { Take } from "../cluster/pool";
-import { continueRequest } from "../host/grpc";
-import { Rejection } from "../plan/rejection";
-import { overBudget } from "../plan/rejection";
-import { LeaseWaiter, PoolKind } from "./cluster";
+import { ConsumerConfig } from "../../config/model";
+import { Take } from "../../cluster/pool";
+import { continueRequest } from "../../host/grpc";
+import { Rejection } from "../../plan/rejection";
+import { overBudget } from "../../plan/rejection";
+import { LeaseWaiter, PoolKind } from "../cluster/limiter";
 import { Phase } from "./phase";
-import { RequestState } from "./request_state";
+import { RequestState } from "./state";
 import { reject } from "./response";
 
 /** The gateway's reply when the cluster-wide limits cannot be checked and the failure mode is closed. */

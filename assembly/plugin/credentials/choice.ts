@@ -3,13 +3,13 @@
 // skipping those set aside as rejected and identities without a usable token. -1: none is
 // usable now (the provider is then unavailable: never sent an empty or stale credential).
 
-import { ProviderConfig } from "../config/model";
-import { ProviderState } from "../health/state";
-import { ProviderSlot } from "../provider/registry";
+import { ProviderConfig } from "../../config/model";
+import { ProviderState } from "../../health/state";
+import { ProviderSlot } from "../../provider/registry";
 import { TokenRejection, Tokens } from "./tokens";
-import { updateState } from "../host/store";
-import { Level, log } from "../host/log";
-import { StateOp } from "../lib/state_op";
+import { updateState } from "../../host/store";
+import { Level, log } from "../../host/log";
+import { StateOp } from "../../lib/state_op";
 
 export function usableCredential(slot: ProviderSlot, p: ProviderConfig, s: ProviderState, tokens: Tokens, now: i64): i32 {
   const cs = p.credentials;

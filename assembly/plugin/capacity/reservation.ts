@@ -1,12 +1,12 @@
 // Reserving capacity in a shared window (a provider's or a consumer's) and the one place a
 // reservation is settled, whichever way the request or attempt that holds it ends.
 
-import { Limits } from "../config/model";
-import { ReserveOp, SettleOp } from "../admission/ops";
-import { Window } from "../admission/window";
-import { SharedValue } from "../host/calls";
-import { updateState } from "../host/store";
-import { ClusterHold } from "./cluster";
+import { Limits } from "../../config/model";
+import { ReserveOp, SettleOp } from "../../admission/ops";
+import { Window } from "../../admission/window";
+import { SharedValue } from "../../host/calls";
+import { updateState } from "../../host/store";
+import { ClusterHold } from "../cluster/limiter";
 
 /** Something a request holds until its answer says what was used. */
 export abstract class Held {
@@ -17,9 +17,9 @@ export abstract class Held {
 /** Tokens and one request held in a window until the answer says what was used. */
 export class Reservation<T extends Window> extends Held {
   private held: bool = true;
-  /** Cluster limits: the tokens taken from the cluster-wide lease with it (plugin/cluster.ts). */
+  /** Cluster limits: the tokens taken from the cluster-wide lease with it (plugin/cluster/limiter.ts). */
   cluster: ClusterHold | null = null;
-  /** The same request's reservation in its model's (Azure: deployment's) window (plugin/model_records.ts), settled with this one. */
+  /** The same request's reservation in its model's (Azure: deployment's) window (plugin/capacity/model_records.ts), settled with this one. */
   linked: Held | null = null;
 
   constructor(public readonly key: string, public readonly fingerprint: u32, public readonly limits: Limits,

@@ -2,29 +2,29 @@
 // over the providers' shared states, then a CAS reservation in the chosen one's window; a
 // lost race (another worker took the capacity between read and write) chooses again.
 
-import { fits, windowResetAt } from "../admission/window";
-import { Config, ProviderConfig } from "../config/model";
-import { ProviderState } from "../health/state";
-import { TrialOp } from "../health/ops";
-import { enabled, Level, log } from "../host/log";
-import { getShared, SharedValue } from "../host/calls";
-import { stateOf } from "../host/store";
-import { ApiKind } from "../provider/api";
-import { takesBodyAsSent } from "../provider/route";
-import { Rng } from "../select/rng";
-import { Choice, choose, isCandidate, NoChoice } from "../select/selector";
+import { fits, windowResetAt } from "../../admission/window";
+import { Config, ProviderConfig } from "../../config/model";
+import { ProviderState } from "../../health/state";
+import { TrialOp } from "../../health/ops";
+import { enabled, Level, log } from "../../host/log";
+import { getShared, SharedValue } from "../../host/calls";
+import { stateOf } from "../../host/store";
+import { ApiKind } from "../../provider/api";
+import { takesBodyAsSent } from "../../provider/route";
+import { Rng } from "../../select/rng";
+import { Choice, choose, isCandidate, NoChoice } from "../../select/selector";
 import { Reservation, reserveIn } from "./reservation";
-import { ConfigView, loadStates, updateProvider } from "./views";
-import { simpleAuth, usableCredential } from "./credentials";
+import { ConfigView, loadStates, updateProvider } from "../views";
+import { simpleAuth, usableCredential } from "../credentials/choice";
 import { ModelRead, modelFits, perModel, readModel, reserveModel } from "./model_records";
-import { Tokens } from "./tokens";
-import { ClusterLimiter, PoolKind } from "./cluster";
-import { Take } from "../cluster/pool";
+import { Tokens } from "../credentials/tokens";
+import { ClusterLimiter, PoolKind } from "../cluster/limiter";
+import { Take } from "../../cluster/pool";
 
 export class Picked {
   /** The provider's index in the view (-1: none could take the request). */
   index: i32 = -1;
-  /** Which of its credentials to send (plugin/credentials.ts). */
+  /** Which of its credentials to send (plugin/credentials/choice.ts). */
   credential: i32 = 0;
   reservation: Reservation<ProviderState> | null = null;
   /** When none: why, and the states it was judged on. */
@@ -100,7 +100,7 @@ export function pickProvider(view: ConfigView, model: string, api: ApiKind, need
       r.reservation!.linked = d.reservation;
     }
     if (r.reservation !== null && clusterOut !== null) {
-      // The provider's cluster-wide window (plugin/cluster.ts): take the estimate from the lease.
+      // The provider's cluster-wide window (plugin/cluster/limiter.ts): take the estimate from the lease.
       const p = unchecked(providers[i]);
       const t = cluster!.take(PoolKind.Provider, p.name, need, p.limits.tokensPerMinute, p.limits.windowMs, false, now, !mayWait);
       if (t.hold !== null) r.reservation!.cluster = t.hold;
@@ -227,7 +227,7 @@ function judge(view: ConfigView, i: i32, model: string, bodyModel: string, api: 
   let fit = fits(st, p.limits, need, now);
   if (perModel(p) && model.length > 0 && p.serves(model)) {
     // Its cooldown, its window and its last report are the model's own (Azure: the deployment's;
-    // plugin/model_records.ts). A model without a record reads fresh: nothing known of it.
+    // plugin/capacity/model_records.ts). A model without a record reads fresh: nothing known of it.
     const d = readModel(slot, p, model);
     unchecked((models[i] = d));
     st.deploymentCooldownUntilMs = d.state.cooldownUntilMs;
@@ -241,7 +241,7 @@ function judge(view: ConfigView, i: i32, model: string, bodyModel: string, api: 
     unchecked((creds[i] = k));
     if (k < 0) st.noCredential = true;
   } else unchecked((creds[i] = 0));
-  // Providers that do not serve this model (plugin/model_ejections.ts), or whose cluster-wide share is spent.
+  // Providers that do not serve this model (plugin/capacity/model_ejections.ts), or whose cluster-wide share is spent.
   if (skip !== null && unchecked(skip[i])) fit = false;
   if (clusterOut !== null && unchecked(clusterOut[i])) fit = false;
   // Header mode: the body will not be rewritten, so a provider that needs another model name in it cannot take it.

@@ -3,29 +3,29 @@
 // whichever way it ended: an in-band answer, an http_call answer, or an http_call answer that
 // arrived after the client had gone.
 
-import { BudgetState } from "../admission/budget";
-import { Limits, ProviderConfig, ProviderType } from "../config/model";
-import { AnswerOp } from "../health/ops";
-import { ProviderState } from "../health/state";
-import { Outcome } from "../health/transitions";
-import { AnswerHeaders, classifyAnswer, Verdict } from "../plan/answer";
-import { Charge, charge, NO_CHARGE } from "../plan/accounting";
-import { ResponseScan } from "../plan/response_scan";
-import { UpstreamRequest } from "../plan/upstream";
-import { BufferType, getBuffer, getHeader, MapType, nowMs } from "../host/calls";
-import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
-import { CalloutHandler } from "../host/callouts";
-import { enabled, Level, log } from "../host/log";
-import { ProviderSlot } from "../provider/registry";
-import { Reservation } from "./reservation";
-import { ConfigView, updateProvider } from "./views";
-import { Tokens } from "./tokens";
-import { setCredentialAside } from "./credentials";
-import { IdCapture, providerHash, recordOwner } from "./affinity";
-import { answerRecord, coolModel, learnModel, modelScope, ModelScope } from "./model_records";
-import { logSafe } from "../lib/log_safe";
-import { MAX_RETRY_AFTER_MS } from "../health/transitions";
-import { TimerOwner } from "./request_timers";
+import { BudgetState } from "../../admission/budget";
+import { Limits, ProviderConfig, ProviderType } from "../../config/model";
+import { AnswerOp } from "../../health/ops";
+import { ProviderState } from "../../health/state";
+import { Outcome } from "../../health/transitions";
+import { AnswerHeaders, classifyAnswer, Verdict } from "../../plan/answer";
+import { Charge, charge, NO_CHARGE } from "../../plan/accounting";
+import { ResponseScan } from "../../plan/response_scan";
+import { UpstreamRequest } from "../../plan/upstream";
+import { BufferType, getBuffer, getHeader, MapType, nowMs } from "../../host/calls";
+import { readAnswerHeaders, readBodyPrefix } from "../../host/answer";
+import { CalloutHandler } from "../../host/callouts";
+import { enabled, Level, log } from "../../host/log";
+import { ProviderSlot } from "../../provider/registry";
+import { Reservation } from "../capacity/reservation";
+import { ConfigView, updateProvider } from "../views";
+import { Tokens } from "../credentials/tokens";
+import { setCredentialAside } from "../credentials/choice";
+import { IdCapture, providerHash, recordOwner } from "../affinity";
+import { answerRecord, coolModel, learnModel, modelScope, ModelScope } from "../capacity/model_records";
+import { logSafe } from "../../lib/log_safe";
+import { MAX_RETRY_AFTER_MS } from "../../health/transitions";
+import { TimerOwner } from "../timers";
 
 /** Window for reading an http_call answer that is only accounted. */
 const WINDOW: u32 = 64 << 10;
@@ -139,14 +139,14 @@ export class Attempt extends CalloutHandler {
     const p = this.provider;
     let outcome = v.outcome;
     if (outcome == Outcome.CredentialRejected && this.setAside(v.status, now)) outcome = Outcome.ClientError;
-    // A token accepted: a later 401 to it is a stale token again, not "no access" (plugin/tokens.ts).
+    // A token accepted: a later 401 to it is a stale token again, not "no access" (plugin/credentials/tokens.ts).
     const tokens = this.tokens;
     if (v.ok && this.tokenGeneration != 0 && tokens !== null) {
       const id = p.credentialAt(this.credential).identity;
       if (id !== null) tokens.accepted(id, this.tokenGeneration, p.name);
     }
     // Rate limits are the model's (Azure: the deployment's), and so are x-ratelimit-remaining-*:
-    // its record takes them (plugin/model_records.ts), not the provider's state — when it has one.
+    // its record takes them (plugin/capacity/model_records.ts), not the provider's state — when it has one.
     const scope = modelScope(p);
     const reports = outcome == Outcome.RateLimited || v.remainingTokens >= 0 || v.remainingRequests >= 0;
     const lim = this.modelLimits;
@@ -191,7 +191,7 @@ export class Attempt extends CalloutHandler {
     return held;
   }
 
-  /** A 401/403 to this attempt's credential: set aside (plugin/credentials.ts) rather than ejecting the provider? */
+  /** A 401/403 to this attempt's credential: set aside (plugin/credentials/choice.ts) rather than ejecting the provider? */
   private setAside(status: i32, now: i64): bool {
     const aside = setCredentialAside(this.slot, this.provider, this.credential, this.tokenGeneration, status, now,
       this.view.config.cooldown.authFailureMs, this.tokens, "provider " + this.provider.name);

@@ -1,13 +1,13 @@
 // The request headers the filter needs, read from one get_header_map_pairs: routing inputs, the
 // credential a client presented, and which present headers must not go upstream.
 
-import { utf8 } from "../lib/bytes";
-import { MapType, PairsReader, removeHeader, replaceHeader } from "../host/calls";
-import { headerEdit } from "../host/header_edit";
-import { mayPinRoute, pinRoute } from "../host/routing";
-import { CLUSTER_HEADER, PER_TRY_TIMEOUT_HEADER, ROUTE_TIMEOUT_HEADER, UpstreamRequest } from "../plan/upstream";
-import { CLIENT_CREDENTIAL_HEADERS } from "../provider/route";
-import { PIN_HEADER } from "../config/sections";
+import { utf8 } from "../../lib/bytes";
+import { MapType, PairsReader, removeHeader, replaceHeader } from "../../host/calls";
+import { headerEdit } from "../../host/header_edit";
+import { mayPinRoute, pinRoute } from "../../host/routing";
+import { CLUSTER_HEADER, PER_TRY_TIMEOUT_HEADER, ROUTE_TIMEOUT_HEADER, UpstreamRequest } from "../../plan/upstream";
+import { CLIENT_CREDENTIAL_HEADERS } from "../../provider/route";
+import { PIN_HEADER } from "../../config/sections";
 
 const PATH = utf8(":path");
 const METHOD = utf8(":method");

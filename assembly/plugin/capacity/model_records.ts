@@ -14,13 +14,13 @@
 // and its remaining counts are the provider's, as they were before per-model state (safe: never
 // more traffic than the provider's limits allow, only more caution).
 
-import { Limits, ProviderConfig, ProviderType } from "../config/model";
-import { alignWindowEnd, fits, learnRemaining, rollWindow, Window } from "../admission/window";
-import { CREATE_CAS, getShared, Result, setShared, SharedValue } from "../host/calls";
-import { stateOf, updateState } from "../host/store";
-import { fnv1a64, hex } from "../lib/hash";
-import { StateOp } from "../lib/state_op";
-import { ProviderSlot } from "../provider/registry";
+import { Limits, ProviderConfig, ProviderType } from "../../config/model";
+import { alignWindowEnd, fits, learnRemaining, rollWindow, Window } from "../../admission/window";
+import { CREATE_CAS, getShared, Result, setShared, SharedValue } from "../../host/calls";
+import { stateOf, updateState } from "../../host/store";
+import { fnv1a64, hex } from "../../lib/hash";
+import { StateOp } from "../../lib/state_op";
+import { ProviderSlot } from "../../provider/registry";
 import { Reservation, reserveIn } from "./reservation";
 
 /** How a provider keeps what its answers say of one model. */

@@ -1,6 +1,6 @@
 // Cluster-wide cooldowns through the rate limit service (issue 11, every build): a provider that one
 // replica put in cooldown (a 429 with its retry-after, an insufficient_quota, a rejected key, an
-// ejection after failures — the reasons plugin/cluster_cooldowns.ts shares through Redis) is
+// ejection after failures — the reasons plugin/cluster/cooldowns.ts shares through Redis) is
 // skipped by every replica until its deadline, give or take a tick or two.
 //
 // The service has no deadline to store; what it has is counters in whole-unit windows
@@ -30,16 +30,16 @@
 // never published again (Reason.Remote), so two replicas cannot keep each other cooling. Failed
 // calls never block traffic: a learned cooldown simply runs out.
 
-import { ClusterLimitsConfig } from "../config/cluster_limits";
-import { encodeRateLimitRequest, RLS_UNIT_SECOND, RlsDescriptor, RlsResponse } from "../cluster/rls";
-import { ProviderState, Reason } from "../health/state";
-import { acquireLease } from "../host/lease";
-import { enabled, Level, log } from "../host/log";
-import { randomU64 } from "../host/wasi";
-import { StateOp } from "../lib/state_op";
-import { ProviderSlot } from "../provider/registry";
-import { sharedReason } from "./cluster_cooldowns";
-import { loadStates, updateProvider } from "./views";
+import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { encodeRateLimitRequest, RLS_UNIT_SECOND, RlsDescriptor, RlsResponse } from "../../cluster/rls";
+import { ProviderState, Reason } from "../../health/state";
+import { acquireLease } from "../../host/lease";
+import { enabled, Level, log } from "../../host/log";
+import { randomU64 } from "../../host/wasi";
+import { StateOp } from "../../lib/state_op";
+import { ProviderSlot } from "../../provider/registry";
+import { sharedReason } from "./cooldowns";
+import { loadStates, updateProvider } from "../views";
 
 /** The descriptor key (value: the provider's name), next to `provider` and `consumer`. */
 export const COOLDOWN_KEY = "cooldown";

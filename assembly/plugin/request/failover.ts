@@ -6,21 +6,21 @@
 
 import {
   AnswerHeaders, answerOf, classifyAnswer, ERROR_BODY_PREFIX, firstTokenTimedOut, firstTokenVerdict, mayBeRouterTimeout, needsBody,
-} from "../plan/answer";
-import { Answer, AnswerKind, decide, Next, Situation, wantsPeer } from "../plan/decide";
-import { noProvider, upstreamAnswerTooLarge, upstreamCredentialRejected, upstreamReset } from "../plan/rejection";
-import { BufferType, continueResponse, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponseBytes } from "../host/calls";
-import { Config } from "../config/model";
-import { Outcome } from "../health/transitions";
-import { readAnswerHeaders, readBodyPrefix } from "../host/answer";
-import { enabled, Level, log } from "../host/log";
-import { NoChoice } from "../select/selector";
+} from "../../plan/answer";
+import { Answer, AnswerKind, decide, Next, Situation, wantsPeer } from "../../plan/decide";
+import { noProvider, upstreamAnswerTooLarge, upstreamCredentialRejected, upstreamReset } from "../../plan/rejection";
+import { BufferType, continueResponse, getBuffer, getHeader, getHeaderPairs, MapType, nowMs, Result, sendLocalResponseBytes } from "../../host/calls";
+import { Config } from "../../config/model";
+import { Outcome } from "../../health/transitions";
+import { readAnswerHeaders, readBodyPrefix } from "../../host/answer";
+import { enabled, Level, log } from "../../host/log";
+import { NoChoice } from "../../select/selector";
 import { Attempt } from "./attempt";
 import { logSafe } from "./access_log";
 import { contextFallbackFor, fallbackFor, newAttempt, notHeldAt, peerOf, statesForReply, switchModel } from "./next_attempt";
 import { Phase } from "./phase";
-import { RequestState } from "./request_state";
-import { ERROR_BODY_WAIT_MS, Timer } from "./request_timers";
+import { RequestState } from "./state";
+import { ERROR_BODY_WAIT_MS, Timer } from "../timers";
 import { ATTEMPTS_HEADER, clientHeaders, holdsSecret, MODEL_HEADER, PROVIDER_HEADER, reject, releaseHeld, respond, streamStalled } from "./response";
 
 /** Response headers of an http_call attempt that are passed on to the client. */
@@ -176,7 +176,7 @@ function retryDue(r: RequestState, now: i64): void {
   reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, NoChoice.AllUnavailable, statesForReply(r, now), now));
 }
 
-/** A timer of the request's is due (plugin/request_timers.ts). */
+/** A timer of the request's is due (plugin/timers.ts). */
 export function timerDue(r: RequestState, timer: Timer, now: i64): void {
   if (timer == Timer.Retry) retryDue(r, now);
   else if (timer == Timer.FirstToken) firstTokenDue(r, now);

@@ -1,9 +1,9 @@
-// The engine that counts cluster-wide limits (plugin/cluster.ts): where a lease is asked for and
-// how its answer reads. Two exist: the rate limit service over gRPC (plugin/cluster_rls.ts, every
-// build) and Redis over Higress's Redis calls (plugin/cluster_redis.ts, only in the Higress build,
+// The engine that counts cluster-wide limits (plugin/cluster/limiter.ts): where a lease is asked for and
+// how its answer reads. Two exist: the rate limit service over gRPC (plugin/cluster/rls_engine.ts, every
+// build) and Redis over Higress's Redis calls (plugin/cluster/redis_engine.ts, only in the Higress build,
 // registered by assembly/entry_higress.ts so that the Envoy build never imports them).
 
-import { ClusterLimitsConfig } from "../config/cluster_limits";
+import { ClusterLimitsConfig } from "../../config/cluster_limits";
 
 export const enum PoolKind { Provider = 0, Consumer = 1 }
 

@@ -1,11 +1,11 @@
 // The rate limit service engine (envoyproxy/ratelimit, ShouldRateLimit over proxy_grpc_call): a
 // lease is one descriptor whose hits_addend carries the tokens; the limits are the service's YAML.
 
-import { ClusterLimitsConfig } from "../config/cluster_limits";
-import { decodeRateLimitResponse, encodeRateLimitRequest, RLS_METHOD, RLS_SERVICE, RlsDescriptor, unitMs } from "../cluster/rls";
-import { Result } from "../host/calls";
-import { grpcCall, grpcMessage } from "../host/grpc";
-import { ClusterEngine, EngineAnswer, EngineCall, EngineStart, PoolKind } from "./cluster_engine";
+import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { decodeRateLimitResponse, encodeRateLimitRequest, RLS_METHOD, RLS_SERVICE, RlsDescriptor, unitMs } from "../../cluster/rls";
+import { Result } from "../../host/calls";
+import { grpcCall, grpcMessage } from "../../host/grpc";
+import { ClusterEngine, EngineAnswer, EngineCall, EngineStart, PoolKind } from "./engine";
 
 export class RlsEngine extends ClusterEngine {
   label(): string {

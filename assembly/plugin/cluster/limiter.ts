@@ -1,33 +1,33 @@
 // Cluster-wide limits (issue 11): a replica's share of each provider's and consumer's token limit
 // is leased from an engine — the rate limit service (envoyproxy/ratelimit, ShouldRateLimit over
-// proxy_grpc_call; plugin/cluster_rls.ts) or, in the Higress build, Redis directly
-// (plugin/cluster_redis.ts) — into a pool in shared data (cluster/pool.ts), which every worker of
+// proxy_grpc_call; plugin/cluster/rls_engine.ts) or, in the Higress build, Redis directly
+// (plugin/cluster/redis_engine.ts) — into a pool in shared data (cluster/pool.ts), which every worker of
 // the process draws on. A request whose pool is short is parked (its body held) while the lease is
 // asked for, and routed again when the answer — or the failure — arrives; the call's timeout (and,
 // as a backstop, the tick) bounds the wait. Engine down: fail open (each replica admits up to
 // limit / replicas) or closed. Provider cooldowns travel too: with Redis in the provider's key
-// (plugin/cluster_cooldowns.ts), with the rate limit service in a per-second descriptor per
-// provider (plugin/cluster_rls_cooldowns.ts).
+// (plugin/cluster/cooldowns.ts), with the rate limit service in a per-second descriptor per
+// provider (plugin/cluster/rls_cooldowns.ts).
 
-import { ClusterLimitsConfig } from "../config/cluster_limits";
-import { Config, ConsumerConfig } from "../config/model";
-import { capEngineWait, ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom, TakeSource } from "../cluster/pool";
-import { decodeRateLimitResponse } from "../cluster/rls";
-import { fnv1a32 } from "../lib/hash";
-import { StateOp } from "../lib/state_op";
-import { defineMetric, incrementMetric, nowMs, Result, setEffectiveContext } from "../host/calls";
-import { grpcMessage, grpcStatusMessage } from "../host/grpc";
-import { enabled, Level, log } from "../host/log";
-import { REDIS_OK } from "../host/redis";
-import { updateState } from "../host/store";
-import { ProviderSlot } from "../provider/registry";
-import { ClusterEngine, EngineAnswer, EngineCall, PoolKind, redisEngine } from "./cluster_engine";
-import { ClusterCooldowns } from "./cluster_cooldowns";
-import { RlsEngine } from "./cluster_rls";
-import { CooldownCall, RlsCooldowns } from "./cluster_rls_cooldowns";
-import { RlsCheck, RlsVerdict } from "./cluster_rls_check";
+import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { Config, ConsumerConfig } from "../../config/model";
+import { capEngineWait, ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom, TakeSource } from "../../cluster/pool";
+import { decodeRateLimitResponse } from "../../cluster/rls";
+import { fnv1a32 } from "../../lib/hash";
+import { StateOp } from "../../lib/state_op";
+import { defineMetric, incrementMetric, nowMs, Result, setEffectiveContext } from "../../host/calls";
+import { grpcMessage, grpcStatusMessage } from "../../host/grpc";
+import { enabled, Level, log } from "../../host/log";
+import { REDIS_OK } from "../../host/redis";
+import { updateState } from "../../host/store";
+import { ProviderSlot } from "../../provider/registry";
+import { ClusterEngine, EngineAnswer, EngineCall, PoolKind, redisEngine } from "./engine";
+import { ClusterCooldowns } from "./cooldowns";
+import { RlsEngine } from "./rls_engine";
+import { CooldownCall, RlsCooldowns } from "./rls_cooldowns";
+import { RlsCheck, RlsVerdict } from "./rls_check";
 
-export { PoolKind } from "./cluster_engine";
+export { PoolKind } from "./engine";
 
 /** A request waiting for a lease: routed again (or told why not) when the answer comes. */
 export abstract class LeaseWaiter {
@@ -97,7 +97,7 @@ class SettleTakeOp extends StateOp<ClusterPool> {
   }
 }
 
-/** Tokens a request took from a pool; settled with the reservation that carries it (plugin/reservation.ts). */
+/** Tokens a request took from a pool; settled with the reservation that carries it (plugin/capacity/reservation.ts). */
 export class ClusterHold {
   private held: bool = true;
   constructor(public key: string, public fingerprint: u32, public taken: i64, public refunds: bool, public windowEndMs: i64,
@@ -155,7 +155,7 @@ export class ClusterLimiter {
   engine: ClusterEngine = RLS_ENGINE;
   cooldowns: ClusterCooldowns = new ClusterCooldowns();
   rlsCooldowns: RlsCooldowns = new RlsCooldowns();
-  /** Is the rate limit service one whose answers mean what the filter takes them to (plugin/cluster_rls_check.ts)? */
+  /** Is the rate limit service one whose answers mean what the filter takes them to (plugin/cluster/rls_check.ts)? */
   rlsCheck: RlsCheck = new RlsCheck();
   /** Its verdict as of this VM's last tick. */
   private rlsVerdict: RlsVerdict = RlsVerdict.Unknown;
@@ -306,8 +306,8 @@ export class ClusterLimiter {
    * wait, finds a provider the service does not limit already marked so, and fail-open
    * admissions are reported soon after the engine is back. With Redis, one worker per process also
    * looks at every provider each tick, publishing cooldowns this process learned and learning
-   * those others published (plugin/cluster_cooldowns.ts); with the rate limit service it publishes
-   * and checks the cooldown descriptors (plugin/cluster_rls_cooldowns.ts). Calls older than their
+   * those others published (plugin/cluster/cooldowns.ts); with the rate limit service it publishes
+   * and checks the cooldown descriptors (plugin/cluster/rls_cooldowns.ts). Calls older than their
    * timeout (plus a margin) are failed here, whatever the host does.
    */
   tick(cfg: Config, providers: ProviderSlot[], now: i64, tickMs: i64): void {
@@ -336,7 +336,7 @@ export class ClusterLimiter {
     if (!here && this.rlsVerdict == RlsVerdict.Current && this.rlsCooldowns.due(now, tickMs)) this.syncRlsCooldowns(now);
   }
 
-  /** The rate limit service check (plugin/cluster_rls_check.ts). */
+  /** The rate limit service check (plugin/cluster/rls_check.ts). */
   private sendCheck(now: i64): void {
     const c = this.cfg!;
     const start = RLS_ENGINE.send(this.rlsCheck.request(), c);
