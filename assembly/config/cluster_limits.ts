@@ -4,56 +4,12 @@
 // Parse → validate here; the plugin (plugin/cluster/limiter.ts) applies it.
 
 import { SHAPE_FAILS, SHAPE_GROUPS, unknownFieldsShape } from "../lib/protobuf";
+import { ClusterLimitsConfig, RedisEngineConfig } from "./model";
 import { readSecret } from "./credential";
 import { EnvLookup } from "./env";
-import { Credential } from "./model";
 import { isHeaderToken, isName } from "./patterns";
 import { quote } from "./text";
 import { ObjReader } from "./walk";
-
-/** `clusterLimits.redis`: Redis reached through Higress's Redis calls (the Higress build only). */
-export class RedisEngineConfig {
-  /** The cluster Higress generated for the Redis service (`outbound|6379||redis.dns`), plus `?db=N`. */
-  cluster: string = "";
-  /** As configured (for messages). */
-  service: string = "";
-  username: string = "";
-  /** AUTH password; empty: none. Masked whenever printed. */
-  password: Credential = new Credential("");
-  /** Where the password came from ("password", "passwordEnv:NAME", or "" for none). */
-  passwordSource: string = "";
-  database: i64 = 0;
-  /** Keys are `<keyPrefix>:provider:<name>` and `<keyPrefix>:consumer:<name>`. */
-  keyPrefix: string = "ai-failover";
-}
-
-export class ClusterLimitsConfig {
-  /** The Envoy cluster of the rate limit service (HTTP/2); "" with `redis`. */
-  cluster: string = "";
-  /** Redis instead of the rate limit service (exactly one of the two). */
-  redis: RedisEngineConfig | null = null;
-  /** The rate limit domain the descriptors belong to (the `domain` of the service's YAML); Redis: the key prefix. */
-  domain: string = "ai-failover";
-  /** Timeout of one ShouldRateLimit call (Redis: of one Redis call, Higress's op timeout). */
-  timeoutMs: i64 = 100;
-  /**
-   * Tokens leased per call (0 = per request: each request asks for exactly its estimate). A
-   * request larger than the lease leases its estimate.
-   */
-  leaseTokens: i64 = 0;
-  /** Service unreachable: true = each replica admits up to limit / replicas; false = refuse (503). */
-  failOpen: bool = true;
-  /** Gateway replicas sharing the limits (fail-open divides each limit by it). */
-  replicas: i64 = 1;
-  /** After a failed call, how long the service is not asked again (requests use the failure mode meanwhile). */
-  retryMs: i64 = 1000;
-  /**
-   * Share provider cooldowns and ejections across the replicas (a 429 seen by one cools the
-   * provider for all): Redis carries them in the provider's key (plugin/cluster/cooldowns.ts), the
-   * rate limit service in a per-second descriptor per provider (plugin/cluster/rls_cooldowns.ts).
-   */
-  shareCooldowns: bool = true;
-}
 
 /**
  * Would Envoy read `name` as a serialized envoy.config.core.v3.GrpcService instead of a cluster

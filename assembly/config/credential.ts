@@ -2,7 +2,7 @@
 // through EnvLookup). A missing, empty or malformed credential is a configuration error, never
 // a runtime 401. No message ever contains a secret, whole or in part.
 
-import { Credential, IdentityConfig, ProviderConfig } from "./model";
+import { Credential, IdentityConfig, ProviderConfig } from "./provider_model";
 import { EnvLookup } from "./env";
 import { ArrReader, ObjReader, readString } from "./walk";
 import { isEnvName, isHeaderToken } from "./patterns";

@@ -13,7 +13,7 @@
 // OpenAI per-model 429s, plugin/capacity/model_records.ts), a key set aside among several, and health
 // checks (each replica probes for itself).
 
-import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { ClusterLimitsConfig } from "../../config/model";
 import { ProviderState, Reason, reasonName } from "../../health/state";
 import { acquireLease } from "../../host/lease";
 import { enabled, Level, log } from "../../host/log";

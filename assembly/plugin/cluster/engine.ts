@@ -3,7 +3,7 @@
 // build) and Redis over Higress's Redis calls (plugin/cluster/redis_engine.ts, only in the Higress build,
 // registered by assembly/entry_higress.ts so that the Envoy build never imports them).
 
-import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { ClusterLimitsConfig } from "../../config/model";
 
 export const enum PoolKind { Provider = 0, Consumer = 1 }
 

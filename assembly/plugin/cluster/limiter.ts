@@ -9,7 +9,7 @@
 // (plugin/cluster/cooldowns.ts), with the rate limit service in a per-second descriptor per
 // provider (plugin/cluster/rls_cooldowns.ts).
 
-import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { ClusterLimitsConfig } from "../../config/model";
 import { Config, ConsumerConfig } from "../../config/model";
 import { capEngineWait, ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom, TakeSource } from "../../cluster/pool";
 import { decodeRateLimitResponse } from "../../cluster/rls";

@@ -9,7 +9,7 @@
 // timeout) at configure time (a refused init is retried before the next call), and EVAL <script>
 // 1 <key> <args…> as a RESP array of bulk strings, the reply read as RESP.
 
-import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { ClusterLimitsConfig } from "../../config/model";
 import { readReserveReply, ReserveArgs, reserveCommand } from "../../cluster/redis_script";
 import { Result } from "../../host/calls";
 import { enabled, Level, log } from "../../host/log";

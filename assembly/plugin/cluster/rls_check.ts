@@ -22,7 +22,7 @@
 // The check is made again every RECHECK_MS (an upgraded service is found without a restart) and,
 // after a failed call, after clusterLimits.retryAfter.
 
-import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { ClusterLimitsConfig } from "../../config/model";
 import { encodeRateLimitRequest, RLS_UNIT_SECOND, RlsDescriptor, RlsResponse } from "../../cluster/rls";
 import { CREATE_CAS, getShared, Result, setShared } from "../../host/calls";
 import { acquireLease } from "../../host/lease";

@@ -30,7 +30,7 @@
 // never published again (Reason.Remote), so two replicas cannot keep each other cooling. Failed
 // calls never block traffic: a learned cooldown simply runs out.
 
-import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { ClusterLimitsConfig } from "../../config/model";
 import { encodeRateLimitRequest, RLS_UNIT_SECOND, RlsDescriptor, RlsResponse } from "../../cluster/rls";
 import { ProviderState, Reason } from "../../health/state";
 import { acquireLease } from "../../host/lease";

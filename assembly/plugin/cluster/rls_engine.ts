@@ -1,7 +1,7 @@
 // The rate limit service engine (envoyproxy/ratelimit, ShouldRateLimit over proxy_grpc_call): a
 // lease is one descriptor whose hits_addend carries the tokens; the limits are the service's YAML.
 
-import { ClusterLimitsConfig } from "../../config/cluster_limits";
+import { ClusterLimitsConfig } from "../../config/model";
 import { decodeRateLimitResponse, encodeRateLimitRequest, RLS_METHOD, RLS_SERVICE, RlsDescriptor, unitMs } from "../../cluster/rls";
 import { Result } from "../../host/calls";
 import { grpcCall, grpcMessage } from "../../host/grpc";
