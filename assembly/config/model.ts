@@ -224,13 +224,6 @@ export class Config {
   fallbacks: Map<string, string[]> = new Map<string, string[]>();
   /** `contextWindowFallbacks`: model → the larger-context model to use after a 400 context_length_exceeded. */
   contextWindowFallbacks: Map<string, string> = new Map<string, string>();
-
-  providerIndex(name: string): i32 {
-    for (let i = 0; i < this.providers.length; i++) {
-      if (unchecked(this.providers[i]).name == name) return i;
-    }
-    return -1;
-  }
 }
 
 /** Outcome of parsing: a config, or every problem found, each "path: message". */

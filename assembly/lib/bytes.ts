@@ -9,14 +9,10 @@ export const CH_RBRACE: u8 = 0x7d;
 export const CH_LBRACKET: u8 = 0x5b;
 export const CH_RBRACKET: u8 = 0x5d;
 export const CH_SPACE: u8 = 0x20;
-export const CH_TAB: u8 = 0x09;
 export const CH_LF: u8 = 0x0a;
 export const CH_CR: u8 = 0x0d;
 export const CH_SLASH: u8 = 0x2f;
-export const CH_QMARK: u8 = 0x3f;
 export const CH_MINUS: u8 = 0x2d;
-export const CH_0: u8 = 0x30;
-export const CH_9: u8 = 0x39;
 
 @inline export function isWs(c: u8): bool {
   return c == CH_SPACE || c == CH_LF || c == CH_CR || c == CH_TAB;

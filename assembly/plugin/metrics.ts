@@ -21,10 +21,6 @@ function label(name: string, value: string): string {
   return "_" + name + "=.=" + value + ";.;";
 }
 
-export function statusClass(status: i32, end: StreamEnd = StreamEnd.Whole): string {
-  return STATUS_CLASSES[statusClassIndex(status, end)];
-}
-
 /**
  * The requests metric's status_class: the HTTP status class, or how a success answer's transfer
  * failed — "cut" (a stream that ended without its finish, or a transfer broken after the

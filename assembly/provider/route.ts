@@ -112,19 +112,3 @@ export const CLIENT_CREDENTIAL_HEADERS: string[] = [
   "openai-organization", "openai-project",
 ];
 
-/** First letters (a bit per lower-case letter) and the shortest length of the names above, from the list itself. */
-let firstLetters: u32 = 0;
-let shortest: i32 = i32.MAX_VALUE;
-for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) {
-  const h = unchecked(CLIENT_CREDENTIAL_HEADERS[i]);
-  firstLetters |= <u32>1 << <u32>((h.charCodeAt(0) - 0x61) & 31);
-  if (h.length < shortest) shortest = h.length;
-}
-
-/** Is `name` (lower-case) one of CLIENT_CREDENTIAL_HEADERS? Most headers are told apart by their first letter. */
-export function isClientCredentialHeader(name: string): bool {
-  if (name.length < shortest) return false;
-  const c = name.charCodeAt(0);
-  if (c < 0x61 || c > 0x7a || (firstLetters & (<u32>1 << <u32>(c - 0x61))) == 0) return false;
-  return CLIENT_CREDENTIAL_HEADERS.includes(name);
-}

@@ -45,7 +45,8 @@ export function planFallback(text: string, env: string, which: i32, model: strin
 export function planUpstreamFor(text: string, env: string, name: string, kind: i32, model: string, body: string, headerOnly: bool): string {
   const cfg = configOf(text, env);
   if (cfg === null) return "{\"error\":\"!config\"}";
-  const i = cfg.providerIndex(name);
+  let i = -1;
+  for (let k = 0; k < cfg.providers.length; k++) if (cfg.providers[k].name == name) i = k;
   if (i < 0) return "{\"error\":\"!provider\"}";
   const p = cfg.providers[i];
   const bytes = Uint8Array.wrap(String.UTF8.encode(body));
