@@ -9,6 +9,7 @@ export const CH_RBRACE: u8 = 0x7d;
 export const CH_LBRACKET: u8 = 0x5b;
 export const CH_RBRACKET: u8 = 0x5d;
 export const CH_SPACE: u8 = 0x20;
+export const CH_TAB: u8 = 0x09;
 export const CH_LF: u8 = 0x0a;
 export const CH_CR: u8 = 0x0d;
 export const CH_SLASH: u8 = 0x2f;

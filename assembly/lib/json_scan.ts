@@ -3,11 +3,10 @@
 // bytes, without building a JSON tree. Iterative (no recursion): hostile nesting cannot
 // overflow the stack, and malformed input yields ok=false, never a trap.
 
-import {
-  CH_BACKSLASH, CH_COLON, CH_COMMA, CH_LBRACE, CH_LBRACKET, CH_MINUS, CH_QUOTE, CH_RBRACE, CH_RBRACKET, CH_SLASH,
-  isWs, matchAt, utf8, decode,
-} from "./bytes";
+import { CH_BACKSLASH, CH_COLON, CH_COMMA, CH_LBRACE, CH_LBRACKET, CH_QUOTE, CH_RBRACE, CH_RBRACKET, matchAt, utf8, decode } from "./bytes";
 import { decodeJsonString } from "./json_text";
+import { L_FALSE, L_TRUE, skipScalar, skipString, skipWs, spanIs, stringStarts } from "./json_lex";
+import { audioTokens, DEFAULT_AUDIO_TOKENS_PER_SECOND, DEFAULT_IMAGE_TOKENS } from "./media_tokens";
 
 const K_MODEL = utf8("\"model\"");
 const K_STREAM = utf8("\"stream\"");
@@ -28,9 +27,6 @@ const K_FUNCTIONS = utf8("\"functions\"");
 const K_RESPONSE_FORMAT = utf8("\"response_format\"");
 const K_SYSTEM = utf8("\"system\"");
 const K_TEXT = utf8("\"text\"");
-const L_TRUE = utf8("true");
-const L_FALSE = utf8("false");
-const L_NULL = utf8("null");
 
 export class RequestScan {
   ok: bool = false;
@@ -84,27 +80,6 @@ export class RequestScan {
   }
 }
 
-/** Audio tokens a second when not configured (gpt-4o audio input: one token per 100 ms). */
-export const DEFAULT_AUDIO_TOKENS_PER_SECOND: i64 = 10;
-/**
- * The lowest byte rate audio in a prompt is taken to have: 32 kbit/s (a low mp3 rate; 16-bit PCM
- * wav is 32–48 KB/s). Duration = bytes / this, so a recording is never counted shorter than it
- * is; a 24 kHz wav is counted ~12× its real length, a 128 kbit/s mp3 4×.
- */
-export const AUDIO_MIN_BYTES_PER_SECOND: i64 = 4000;
-
-/** Tokens of `bytes` of audio: its longest plausible duration × tokens a second, rounded up. */
-export function audioTokens(bytes: i64, perSecond: i64): i64 {
-  if (bytes <= 0) return 0;
-  return (bytes * perSecond + AUDIO_MIN_BYTES_PER_SECOND - 1) / AUDIO_MIN_BYTES_PER_SECOND;
-}
-
-/**
- * An image's tokens when not configured: the most a high-detail image costs on gpt-4o (85 + 170
- * per 512-pixel tile; scaled to fit 2048 × 2048, then its short side to 768: at most 2 × 4 tiles).
- */
-export const DEFAULT_IMAGE_TOKENS: i64 = 1445;
-
 const DATA_IMAGE = utf8("data:image/");
 const DATA_AUDIO = utf8("data:audio/");
 const K_URL = utf8("\"url\"");
@@ -121,78 +96,6 @@ let keyKind: u8 = KEY_PLAIN;
 /** Depth of the input_audio object being read (its `data` is audio), -1 when none. */
 let audioDepth: i32 = -1;
 
-function skipWs(b: Uint8Array, i: i32): i32 {
-  const n = b.byteLength;
-  while (i < n && isWs(load<u8>(b.dataStart + <usize>(i)))) i++;
-  return i;
-}
-
-/**
- * i at an opening quote → index after the closing quote, or -1 when the string is not valid
- * JSON (unterminated, a raw control character, an unknown escape or a \u without 4 hex digits).
- */
-function skipString(b: Uint8Array, i: i32): i32 {
-  const n = b.byteLength;
-  i++;
-  while (i < n) {
-    const c = load<u8>(b.dataStart + <usize>(i));
-    if (c == CH_QUOTE) return i + 1;
-    if (c < 0x20) return -1;
-    if (c == CH_BACKSLASH) {
-      if (i + 1 >= n) return -1;
-      const e = load<u8>(b.dataStart + <usize>(i + 1));
-      if (e == 0x75 /* u */) {
-        if (i + 6 > n) return -1;
-        for (let k = i + 2; k < i + 6; k++) if (!isHex(load<u8>(b.dataStart + <usize>(k)))) return -1;
-        i += 6;
-        continue;
-      }
-      if (!isSimpleEscape(e)) return -1;
-      i += 2;
-      continue;
-    }
-    i++;
-  }
-  return -1;
-}
-
-function isHex(c: u8): bool {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
-}
-
-/** " \ / b f n r t */
-function isSimpleEscape(e: u8): bool {
-  return e == CH_QUOTE || e == CH_BACKSLASH || e == CH_SLASH || e == 0x62 || e == 0x66 || e == 0x6e || e == 0x72 || e == 0x74;
-}
-
-function isDigit(c: u8): bool {
-  return c >= 0x30 && c <= 0x39;
-}
-
-/** A number (-?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?) or true/false/null at i → index after it, or -1. */
-function skipScalar(b: Uint8Array, i: i32): i32 {
-  const n = b.byteLength;
-  if (matchAt(b, i, L_TRUE)) return i + 4;
-  if (matchAt(b, i, L_FALSE)) return i + 5;
-  if (matchAt(b, i, L_NULL)) return i + 4;
-  if (i < n && load<u8>(b.dataStart + <usize>(i)) == CH_MINUS) i++;
-  if (i >= n || !isDigit(load<u8>(b.dataStart + <usize>(i)))) return -1;
-  if (load<u8>(b.dataStart + <usize>(i)) == 0x30) i++;
-  else while (i < n && isDigit(load<u8>(b.dataStart + <usize>(i)))) i++;
-  if (i < n && load<u8>(b.dataStart + <usize>(i)) == 0x2e /* . */) {
-    i++;
-    if (i >= n || !isDigit(load<u8>(b.dataStart + <usize>(i)))) return -1;
-    while (i < n && isDigit(load<u8>(b.dataStart + <usize>(i)))) i++;
-  }
-  if (i < n && (load<u8>(b.dataStart + <usize>(i)) == 0x65 || load<u8>(b.dataStart + <usize>(i)) == 0x45) /* e E */) {
-    i++;
-    if (i < n && (load<u8>(b.dataStart + <usize>(i)) == 0x2b || load<u8>(b.dataStart + <usize>(i)) == CH_MINUS)) i++;
-    if (i >= n || !isDigit(load<u8>(b.dataStart + <usize>(i)))) return -1;
-    while (i < n && isDigit(load<u8>(b.dataStart + <usize>(i)))) i++;
-  }
-  return i;
-}
-
 /** At a key's opening quote (after whitespace): index after the ':' that follows it, or -1. */
 function skipKeyColon(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
   if (i >= b.byteLength || load<u8>(b.dataStart + <usize>(i)) != CH_QUOTE) return -1;
@@ -206,20 +109,6 @@ function skipKeyColon(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32
   const j = skipWs(b, e);
   if (j >= b.byteLength || load<u8>(b.dataStart + <usize>(j)) != CH_COLON) return -1;
   return j + 1;
-}
-
-/** Is b[s, e) exactly `lit`? */
-function spanIs(b: Uint8Array, s: i32, e: i32, lit: Uint8Array): bool {
-  if (e - s != lit.byteLength) return false;
-  for (let k = 0; k < lit.byteLength; k++) if (load<u8>(b.dataStart + <usize>(s + k)) != load<u8>(lit.dataStart + <usize>(k))) return false;
-  return true;
-}
-
-/** Does the string at [s, e) (quotes included) start with `lit`? */
-function stringStarts(b: Uint8Array, s: i32, e: i32, lit: Uint8Array): bool {
-  if (e - s - 2 < lit.byteLength) return false;
-  for (let k = 0; k < lit.byteLength; k++) if (load<u8>(b.dataStart + <usize>(s + 1 + k)) != load<u8>(lit.dataStart + <usize>(k))) return false;
-  return true;
 }
 
 const K_OBJECT: u8 = 1;

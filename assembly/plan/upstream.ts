@@ -64,14 +64,15 @@ export class UpstreamRequest {
  * sent it. `includeUsage` is the gateway's streaming policy.
  */
 export function upstreamRequest(p: ProviderConfig, api: ApiKind, model: string, method: string, body: Uint8Array,
-  scan: RequestScan | null, includeUsage: bool, credential: i32 = 0, token: string = "", subPath: string = "", query: string = ""): UpstreamRequest {
+  scan: RequestScan | null, includeUsage: bool, authName: string = "", authValue: string = "", subPath: string = "", query: string = ""): UpstreamRequest {
   const r = new UpstreamRequest();
   r.api = api;
   if (method.length > 0) r.method = method;
   r.path = objectPath(p, api, model.length > 0 ? p.deploymentFor(model) : "", subPath, query);
   r.authority = p.host;
-  r.authName = authHeaderName(p, credential);
-  r.authValue = authHeaderValue(p, credential, token);
+  // The credential header as the plugin chose it (plugin/credentials/choice.ts); none given: the provider's first key.
+  r.authName = authName.length > 0 ? authName : authHeaderName(p, 0);
+  r.authValue = authName.length > 0 ? authValue : authHeaderValue(p, 0);
   r.cluster = p.cluster;
   r.body = body;
   r.model = model;

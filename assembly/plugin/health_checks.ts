@@ -13,11 +13,11 @@ import { CalloutHandler, Callouts } from "../host/callouts";
 import { acquireLease } from "../host/lease";
 import { enabled, Level, log } from "../host/log";
 import { randomU64 } from "../host/wasi";
-import { authHeaderName, authHeaderValue, probePath } from "../provider/route";
+import { probePath } from "../provider/route";
 import { ProviderSlot } from "../provider/registry";
 import { Metrics } from "./metrics";
 import { loadStates, updateProvider } from "./views";
-import { CredentialGoodOp, setCredentialAside, simpleAuth, usableCredential } from "./credentials/choice";
+import { CredentialChoice, CredentialGoodOp, credentialFor, simpleAuth, usableCredential } from "./credentials/choice";
 import { Tokens } from "./credentials/tokens";
 import { loadState } from "../host/store";
 import { ProviderConfig } from "../config/model";
@@ -28,7 +28,7 @@ function allIdentities(p: ProviderConfig): bool {
 }
 
 class Probe extends CalloutHandler {
-  constructor(public checks: HealthChecks, public index: i32, public credential: i32, public generation: u32,
+  constructor(public checks: HealthChecks, public index: i32, public credential: CredentialChoice,
     /** When it was sent: a probe sent before an ejection began does not end it. */
     public sentMs: i64) { super(); }
   contextId(): u32 {
@@ -37,7 +37,7 @@ class Probe extends CalloutHandler {
   onAnswer(headers: u32, bodySize: u32, _trailers: u32): void {
     const h = headers > 0 ? readAnswerHeaders(MapType.HttpCallResponseHeaders) : new AnswerHeaders();
     const body = h.status == 429 ? readBodyPrefix(BufferType.HttpCallResponseBody, bodySize) : null;
-    this.checks.answered(this.index, h, body, this.credential, this.generation, this.sentMs);
+    this.checks.answered(this.index, h, body, this.credential, this.sentMs);
   }
 }
 
@@ -99,71 +99,61 @@ export class HealthChecks {
         k = 0;
       }
     }
-    const c = p.credentialAt(k);
-    const token = c.identity !== null ? this.tokens.current(c.identity!, now) : null;
-    if (c.identity !== null && token === null) return;
+    const cred = credentialFor(slot, k, this.tokens, now);
+    if (cred === null) return;
     // Never a token this provider already refused (a probe's 401, or traffic's "no access"): the
     // next one is fetched (plugin/credentials/tokens.ts), and probed with when it is there.
-    if (token !== null && (unchecked(this.refusedGeneration[i]) == token.generation || this.tokens.refusedBy(c.identity!, token.generation, p.name))) return;
+    const id = cred.identity;
+    if (id !== null && (unchecked(this.refusedGeneration[i]) == cred.generation || this.tokens.refusedBy(id, cred.generation, p.name))) return;
     const headers: string[] = [
       ":method", "GET", ":path", path, ":authority", p.host, ":scheme", "https",
-      authHeaderName(p, k), authHeaderValue(p, k, token !== null ? token.token : ""), "user-agent", "ai-failover-health-check",
+      cred.header, cred.value, "user-agent", "ai-failover-health-check",
     ];
-    const r = this.callouts.send(p.cluster, headers, new ArrayBuffer(0), <u32>this.cfg.healthCheck.timeoutMs,
-      new Probe(this, i, k, token !== null ? token.generation : 0, now));
+    const r = this.callouts.send(p.cluster, headers, new ArrayBuffer(0), <u32>this.cfg.healthCheck.timeoutMs, new Probe(this, i, cred, now));
     if (enabled(Level.Debug)) {
       log(Level.Debug, "ai-failover: health check " + slot.label + ": GET " + p.host + path + " via cluster " + p.cluster +
-        " with " + (c.identity !== null ? c.masked() : "key " + c.masked()) + " → call result " + r.toString());
+        " with " + cred.describe() + " → call result " + r.toString());
     }
     if (r != Result.Ok) {
       // BadArgument: unknown cluster; InternalFailure: no healthy upstream host. Both are probe failures.
       const why = r == Result.BadArgument ? "cluster " + p.cluster + " is not defined in Envoy" : "cluster " + p.cluster + " has no healthy host";
       log(Level.Warn, "ai-failover: health check " + p.name + " could not be sent: " + why);
-      this.record(i, classifyAnswer(new AnswerHeaders(), null).outcome, 0, now, 0, k, now);
+      this.record(i, classifyAnswer(new AnswerHeaders(), null).outcome, 0, now, 0, cred, now);
       return;
     }
     unchecked((this.probing[i] = true));
   }
 
-  answered(i: i32, h: AnswerHeaders, body: Uint8Array | null, k: i32, generation: u32, sentMs: i64): void {
+  answered(i: i32, h: AnswerHeaders, body: Uint8Array | null, cred: CredentialChoice, sentMs: i64): void {
     if (i >= this.probing.length) return;
     unchecked((this.probing[i] = false));
     const v = classifyAnswer(h, body);
     const now = nowMs();
-    let outcome = v.outcome;
+    const outcome = v.outcome;
     const slot = unchecked(this.slots[i]);
-    const id = generation != 0 ? slot.config.credentialAt(k).identity : null;
-    if (id !== null) {
-      if (outcome == Outcome.CredentialRejected) unchecked((this.refusedGeneration[i] = generation));
-      else if (outcome == Outcome.Success) this.tokens.accepted(id, generation, slot.config.name);
+    if (cred.identity !== null) {
+      if (outcome == Outcome.CredentialRejected) unchecked((this.refusedGeneration[i] = cred.generation));
+      else if (outcome == Outcome.Success) cred.accepted(this.tokens);
     }
-    if (outcome == Outcome.CredentialRejected && this.setAside(i, k, generation, v.status, now)) {
-      this.metrics.probe(unchecked(this.slots[i]).config.name, "credential_set_aside");
+    // A probe's 401/403 to one of several credentials, or to a token: set aside (plugin/credentials/choice.ts)?
+    if (outcome == Outcome.CredentialRejected && cred.setAside(v.status, now, this.cfg.cooldown.authFailureMs, this.tokens, "health check " + slot.config.name)) {
+      this.metrics.probe(slot.config.name, "credential_set_aside");
       return;
     }
-    this.record(i, outcome, v.status, now, v.retryAfterMs, k, sentMs);
+    this.record(i, outcome, v.status, now, v.retryAfterMs, cred, sentMs);
   }
 
-  /** A probe's 401/403 to one of several credentials, or to a token: set aside (plugin/credentials/choice.ts)? */
-  private setAside(i: i32, k: i32, generation: u32, status: i32, now: i64): bool {
-    const slot = unchecked(this.slots[i]);
-    return setCredentialAside(slot, slot.config, k, generation, status, now, this.cfg.cooldown.authFailureMs, this.tokens,
-      "health check " + slot.config.name);
-  }
-
-  private record(i: i32, outcome: Outcome, status: i32, now: i64, retryAfter: i64, k: i32, sentMs: i64): void {
+  private record(i: i32, outcome: Outcome, status: i32, now: i64, retryAfter: i64, cred: CredentialChoice, sentMs: i64): void {
     const slot = unchecked(this.slots[i]);
     const p = slot.config;
     const op = new ProbeOp(outcome, status, now, retryAfter, this.cfg.healthCheck, this.cfg.cooldown, sentMs);
     const s = updateProvider(slot, op);
-    if (outcome == Outcome.Success && slot.credential < 0 && p.credentials.length > 1) updateProvider(slot, new CredentialGoodOp(k));
+    if (outcome == Outcome.Success && slot.credential < 0 && p.credentials.length > 1) updateProvider(slot, new CredentialGoodOp(cred.index));
     this.metrics.probe(p.name, outcome == Outcome.Success || outcome == Outcome.RateLimited ? "ok"
       : outcome == Outcome.ClientError ? "client_error" : "failed");
     if (outcome == Outcome.CredentialRejected) {
-      const c = p.credentialAt(k);
       log(Level.Error, "ai-failover: health check " + slot.label + " rejected with " + status.toString() +
-        ": the credential (" + (c.identity !== null ? c.masked() : "key " + c.masked()) + ", from " +
-        (k < p.credentialSources.length ? unchecked(p.credentialSources[k]) : p.credentialSource) + ") is not valid for endpoint " +
+        ": the credential (" + cred.describe() + ", from " + cred.source() + ") is not valid for endpoint " +
         p.host + probePath(p) + "; the provider gets no traffic until a check succeeds");
     }
     if (s !== null && op.flipped) {

@@ -9,25 +9,24 @@
 // (plugin/cluster/cooldowns.ts), with the rate limit service in a per-second descriptor per
 // provider (plugin/cluster/rls_cooldowns.ts).
 
-import { ClusterLimitsConfig } from "../../config/model";
-import { Config, ConsumerConfig } from "../../config/model";
-import { capEngineWait, ClusterPool, leaseAnswered, leaseFailed, settleTake, Take, takeFrom, TakeSource } from "../../cluster/pool";
-import { decodeRateLimitResponse } from "../../cluster/rls";
+import { ClusterLimitsConfig, Config, ConsumerConfig } from "../../config/model";
+import { capEngineWait, ClusterPool, Take } from "../../cluster/pool";
 import { fnv1a32 } from "../../lib/hash";
-import { StateOp } from "../../lib/state_op";
-import { defineMetric, incrementMetric, nowMs, Result, setEffectiveContext } from "../../host/calls";
-import { grpcMessage, grpcStatusMessage } from "../../host/grpc";
+import { nowMs, Result, setEffectiveContext } from "../../host/calls";
+import { grpcStatusMessage } from "../../host/grpc";
 import { enabled, Level, log } from "../../host/log";
 import { REDIS_OK } from "../../host/redis";
 import { updateState } from "../../host/store";
 import { ProviderSlot } from "../../provider/registry";
 import { ClusterEngine, EngineAnswer, EngineCall, PoolKind, redisEngine } from "./engine";
 import { ClusterCooldowns } from "./cooldowns";
+import { AnsweredOp, ClusterHold, ClusterTake, FailedOp, TakeOp, taken, sourceOf, UnreportedOp } from "./pool_ops";
+import { CallResult, EngineReport } from "./report";
 import { RlsEngine } from "./rls_engine";
-import { CooldownCall, RlsCooldowns } from "./rls_cooldowns";
-import { RlsCheck, RlsVerdict } from "./rls_check";
-
+import { RlsVerdict } from "./rls_check";
+import { RlsSide } from "./rls_side";
 export { PoolKind } from "./engine";
+export { ClusterHold, ClusterTake } from "./pool_ops";
 
 /** A request waiting for a lease: routed again (or told why not) when the answer comes. */
 export abstract class LeaseWaiter {
@@ -37,86 +36,6 @@ export abstract class LeaseWaiter {
   abstract leased(now: i64): void;
 }
 
-class TakeOp extends StateOp<ClusterPool> {
-  verdict: Take = Take.Lease;
-  windowEndMs: i64 = 0;
-  constructor(public need: i64, public now: i64, public failOpen: bool, public fallback: i64, public fallbackWindowMs: i64,
-    public replicas: i64, public borrow: bool, public localOnly: bool) { super(); }
-  apply(s: ClusterPool): bool {
-    this.verdict = takeFrom(s, this.need, this.now, this.failOpen, this.fallback, this.fallbackWindowMs, this.replicas, this.borrow, this.localOnly);
-    this.windowEndMs = s.windowEndMs;
-    // Only a take changes the record (a roll to a new window can wait for the next writer).
-    return taken(this.verdict);
-  }
-}
-
-class UnreportedOp extends StateOp<ClusterPool> {
-  unreported: i64 = 0;
-  /** The pool's state is unknown for the current window (never asked, or its window ended). */
-  stale: bool = false;
-  degraded: bool = false;
-  constructor(public now: i64) { super(); }
-  apply(s: ClusterPool): bool {
-    this.unreported = s.unreported;
-    this.stale = s.windowEndMs == 0 || this.now >= s.windowEndMs;
-    this.degraded = this.now < s.degradedUntilMs;
-    return false;
-  }
-}
-
-class AnsweredOp extends StateOp<ClusterPool> {
-  constructor(public now: i64, public code: i32, public limited: bool, public resetMs: i64, public granted: i64, public reported: i64,
-    public remaining: i64) { super(); }
-  apply(s: ClusterPool): bool {
-    leaseAnswered(s, this.now, this.code, this.limited, this.resetMs, this.granted, this.reported, this.remaining);
-    return true;
-  }
-}
-
-class FailedOp extends StateOp<ClusterPool> {
-  constructor(public until: i64) { super(); }
-  apply(s: ClusterPool): bool {
-    leaseFailed(s, this.until);
-    return true;
-  }
-}
-
-function taken(v: Take): bool {
-  return v == Take.Taken || v == Take.TakenFallback || v == Take.TakenBorrowed;
-}
-
-function sourceOf(v: Take): TakeSource {
-  return v == Take.TakenFallback ? TakeSource.Fallback : v == Take.TakenBorrowed ? TakeSource.Borrowed : TakeSource.Lease;
-}
-
-class SettleTakeOp extends StateOp<ClusterPool> {
-  constructor(public taken: i64, public actual: i64, public refunds: bool, public windowEndMs: i64, public source: TakeSource, public now: i64) { super(); }
-  apply(s: ClusterPool): bool {
-    settleTake(s, this.taken, this.actual, this.refunds, this.windowEndMs, this.source, this.now);
-    return true;
-  }
-}
-
-/** Tokens a request took from a pool; settled with the reservation that carries it (plugin/capacity/reservation.ts). */
-export class ClusterHold {
-  private held: bool = true;
-  constructor(public key: string, public fingerprint: u32, public taken: i64, public refunds: bool, public windowEndMs: i64,
-    public source: TakeSource) {}
-  settle(actual: i64, now: i64): void {
-    if (!this.held) return;
-    this.held = false;
-    updateState<ClusterPool>(this.key, this.fingerprint, new SettleTakeOp(this.taken, actual, this.refunds, this.windowEndMs, this.source, now));
-  }
-}
-
-/** What a pool said to a request. */
-export class ClusterTake {
-  verdict: Take = Take.Taken;
-  hold: ClusterHold | null = null;
-  /** Full: when the service's window ends (for retry-after). */
-  windowEndMs: i64 = 0;
-}
-
 class LeaseCall {
   waiters: LeaseWaiter[] = [];
   /** The pool's configured window (what an answer's window end is believed up to when the engine names none). */
@@ -124,12 +43,6 @@ class LeaseCall {
   constructor(public key: string, public fingerprint: u32, public kind: PoolKind, public name: string, public granted: i64, public reported: i64,
     public sentMs: i64) {}
 }
-
-const RESULTS: string[] = ["ok", "over_limit", "unlimited", "failed"];
-const R_OK = 0;
-const R_OVER = 1;
-const R_UNLIMITED = 2;
-const R_FAILED = 3;
 
 /** A pool's limits as configured (what the Redis engine counts against). */
 class PoolLimits {
@@ -154,25 +67,20 @@ export class ClusterLimiter {
   cfg: ClusterLimitsConfig | null = null;
   engine: ClusterEngine = RLS_ENGINE;
   cooldowns: ClusterCooldowns = new ClusterCooldowns();
-  rlsCooldowns: RlsCooldowns = new RlsCooldowns();
-  /** Is the rate limit service one whose answers mean what the filter takes them to (plugin/cluster/rls_check.ts)? */
-  rlsCheck: RlsCheck = new RlsCheck();
-  /** Its verdict as of this VM's last tick. */
-  private rlsVerdict: RlsVerdict = RlsVerdict.Unknown;
+  private report: EngineReport = new EngineReport();
+  /** The rate limit service's version check and cooldown sync. */
+  private rls: RlsSide = new RlsSide(RLS_ENGINE, this.report);
   private calls: Map<u32, LeaseCall> = new Map();
   /** Leases in flight per pool key (lease mode: requests join the one in flight). */
   private inFlight: Map<string, u32> = new Map();
   private parkedIds: Set<u32> = new Set();
-  private metricIds: u32[] = [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff];
-  private lastWarnMs: i64 = -100000;
-  private failing: bool = false;
   /** Pool key → its configured limits (Redis engine). */
   private limits: Map<string, PoolLimits> = new Map();
 
   /** Takes the configuration's clusterLimits (unsupportedByBuild said this build can serve it). */
   configure(cfg: Config, providers: ProviderSlot[]): void {
     this.cfg = cfg.clusterLimits;
-    for (let i = 0; i < 4; i++) unchecked((this.metricIds[i] = 0xffffffff));
+    this.report.reset();
     this.limits = new Map();
     const c = this.cfg;
     if (c === null) return;
@@ -188,9 +96,7 @@ export class ClusterLimiter {
       this.limits.set(this.key(PoolKind.Consumer, k.name), new PoolLimits(k.tokensPerMinute, k.requestsPerMinute, 60000));
     }
     this.cooldowns.configure(c, providers);
-    this.rlsCooldowns.configure(c, providers);
-    this.rlsCheck.configure(c);
-    this.rlsVerdict = this.rlsCheck.verdict();
+    this.rls.configure(c, providers);
     this.engine.configure(c);
   }
 
@@ -221,7 +127,7 @@ export class ClusterLimiter {
     const fp = fnv1a32(key);
     const share = limit > 0 ? (limit + c.replicas - 1) / c.replicas : 0;
     // A rate limit service too old to count a lease's tokens: this replica's share, never a lease.
-    const local = this.rlsVerdict == RlsVerdict.Legacy;
+    const local = this.rls.verdict == RlsVerdict.Legacy;
     const op = new TakeOp(need, now, c.failOpen, share, windowMs, c.replicas, borrow, local);
     const w = updateState<ClusterPool>(key, fp, op);
     const out = new ClusterTake();
@@ -314,12 +220,8 @@ export class ClusterLimiter {
     if (this.cfg === null) return;
     this.expire(now);
     const here = this.engine.limitsHere();
-    if (!here) {
-      if (this.rlsCheck.due(now, tickMs)) this.sendCheck(now);
-      this.rlsVerdict = this.rlsCheck.verdict();
-      // Too old to count leases and checks (cluster_rls_check.ts): no lease, no cooldown sync.
-      if (this.rlsVerdict == RlsVerdict.Legacy) return;
-    }
+    // Too old to count leases and checks (rls_check.ts): no lease, no cooldown sync.
+    if (!here && this.rls.tickCheck(this.cfg!, now, tickMs) == RlsVerdict.Legacy) return;
     const syncing = here && this.cooldowns.holds(now);
     for (let i = 0; i < providers.length; i++) {
       const slot = unchecked(providers[i]);
@@ -332,48 +234,7 @@ export class ClusterLimiter {
       const c = unchecked(cfg.consumers[i]);
       if (c.tokensPerMinute > 0) this.lease(PoolKind.Consumer, c.name, 0, now, null, true);
     }
-    // Cooldowns are shared only through a service known to honour a check-only call.
-    if (!here && this.rlsVerdict == RlsVerdict.Current && this.rlsCooldowns.due(now, tickMs)) this.syncRlsCooldowns(now);
-  }
-
-  /** The rate limit service check (plugin/cluster/rls_check.ts). */
-  private sendCheck(now: i64): void {
-    const c = this.cfg!;
-    const start = RLS_ENGINE.send(this.rlsCheck.request(), c);
-    if (!start.ok) {
-      this.rlsCheck.failed(now, c.retryMs);
-      this.warn(now, start.why + " (version check; cooldowns are not shared until it answers)", false);
-      return;
-    }
-    this.rlsCheck.sent(start.token, now);
-  }
-
-  /** Rate limit service: this tick's publish call (own cooldowns, hits 1) and check call (the others, hits 0). */
-  private syncRlsCooldowns(now: i64): void {
-    const publish: string[] = [];
-    const check: string[] = [];
-    this.rlsCooldowns.split(now, publish, check);
-    if (publish.length > 0) this.sendCooldowns(true, publish, now);
-    if (check.length > 0) this.sendCooldowns(false, check, now);
-  }
-
-  private sendCooldowns(publish: bool, names: string[], now: i64): void {
-    const c = this.cfg!;
-    const start = (<RlsEngine>this.engine).send(this.rlsCooldowns.request(names, publish ? 1 : 0), c);
-    if (!start.ok) {
-      this.rlsCooldowns.backOff(now + c.retryMs);
-      this.count(R_FAILED);
-      this.warn(now, start.why + " (cooldown sync; traffic goes on, learned cooldowns run out)", false);
-      return;
-    }
-    this.rlsCooldowns.sent(start.token, new CooldownCall(publish, names, now));
-  }
-
-  private cooldownCallFailed(token: u32, now: i64, why: string): void {
-    this.rlsCooldowns.drop(token);
-    this.rlsCooldowns.backOff(now + this.cfg!.retryMs);
-    this.count(R_FAILED);
-    this.warn(now, why + " (cooldown sync; traffic goes on, learned cooldowns run out)", false);
+    if (!here) this.rls.tickCooldowns(this.cfg!, now, tickMs);
   }
 
   /** Redis: one look at a provider's key that also publishes its cooldown, if this process has a new one. */
@@ -404,40 +265,15 @@ export class ClusterLimiter {
       if (now - this.calls.get(t).sentMs > limit) late.push(t);
     }
     for (let i = 0; i < late.length; i++) this.callFailed(unchecked(late[i]), now, "no answer from the " + this.engine.label() + " within " + limit.toString() + " ms");
-    if (this.rlsCheck.late(now, limit)) {
-      this.rlsCheck.failed(now, this.cfg!.retryMs);
-      this.warn(now, "no answer from the rate limit service within " + limit.toString() + " ms (version check; cooldowns are not shared until it answers)", false);
-    }
-    const lateSync = this.rlsCooldowns.late(now, limit);
-    for (let i = 0; i < lateSync.length; i++) this.cooldownCallFailed(unchecked(lateSync[i]), now, "no answer from the rate limit service within " + limit.toString() + " ms");
-  }
-
-  private count(result: i32): void {
-    let id = unchecked(this.metricIds[result]);
-    if (id == 0xffffffff) {
-      id = defineMetric(0, "ai_failover_cluster_limit_calls_total_result=.=" + unchecked(RESULTS[result]) + ";.;");
-      unchecked((this.metricIds[result] = id));
-    }
-    if (id != 0xffffffff) incrementMetric(id, 1);
+    this.rls.expire(this.cfg!, now, limit);
   }
 
   private failed(key: string, fp: u32, now: i64, why: string): void {
     const c = this.cfg!;
-    this.count(R_FAILED);
+    this.report.count(CallResult.Failed);
     updateState<ClusterPool>(key, fp, new FailedOp(now + c.retryMs));
     this.cooldowns.failed(now + c.retryMs);
-    this.warn(now, why);
-  }
-
-  /** One warning per 10 s per worker, whatever the request rate. */
-  private warn(now: i64, why: string, limits: bool = true): void {
-    const c = this.cfg!;
-    this.failing = true;
-    if (now - this.lastWarnMs >= 10000 && enabled(Level.Warn)) {
-      this.lastWarnMs = now;
-      log(Level.Warn, "ai-failover: cluster limits: " + why + (limits ? "; failing " + (c.failOpen ? "open (each replica admits up to limit / " +
-        c.replicas.toString() + ")" : "closed (503)") : "; not asked again") + " for " + c.retryMs.toString() + " ms");
-    }
+    this.report.warn(c, now, why);
   }
 
   /** The engine's answer to `token` (read by the engine inside its callback). */
@@ -448,14 +284,14 @@ export class ClusterLimiter {
     if (a === null) {
       this.failed(call.key, call.fingerprint, now, this.engine.unreadable());
     } else {
-      this.count(a.code == 2 ? R_OVER : a.limited ? R_OK : R_UNLIMITED);
+      this.report.count(a.code == 2 ? CallResult.OverLimit : a.limited ? CallResult.Ok : CallResult.Unlimited);
       const granted = a.granted >= 0 ? a.granted : call.granted;
       // The engine's word on time is believed up to the window it counts in, and an hour (an answer
       // of 10^10 s must not lock a pool, or hold a provider, for that long).
       const reset = capEngineWait(a.resetMs, a.windowMs > 0 ? a.windowMs : call.windowMs);
       updateState<ClusterPool>(call.key, call.fingerprint, new AnsweredOp(now, a.code, a.limited, reset, granted, call.reported, a.remaining));
       if (call.kind == PoolKind.Provider && a.cooldownMs > 0) this.cooldowns.learned(call.name, now, capEngineWait(a.cooldownMs, 0), a.cooldownReason);
-      this.answeredAgain();
+      this.report.answeredAgain(this.engine.label());
       if (enabled(Level.Debug)) {
         log(Level.Debug, "ai-failover: cluster lease " + call.name + " " + call.granted.toString() + "+" + call.reported.toString() +
           " tokens: " + (a.code == 2 ? "over limit" : a.limited ? "granted " + granted.toString() : "not limited") + " in " +
@@ -463,12 +299,6 @@ export class ClusterLimiter {
       }
     }
     this.resume(call, now);
-  }
-
-  private answeredAgain(): void {
-    if (!this.failing) return;
-    this.failing = false;
-    if (enabled(Level.Info)) log(Level.Info, "ai-failover: cluster limits: the " + this.engine.label() + " answers again");
   }
 
   private callFailed(token: u32, now: i64, why: string): void {
@@ -481,28 +311,8 @@ export class ClusterLimiter {
 
   /** proxy_on_grpc_receive: the rate limit service's answer. False for a token this VM did not send. */
   receive(token: u32, size: u32): bool {
-    if (this.rlsCheck.owns(token)) {
-      const now = nowMs();
-      if (this.rlsCheck.answered(decodeRateLimitResponse(grpcMessage(size)), now, this.cfg!.retryMs)) {
-        this.count(R_OK);
-        this.answeredAgain();
-        this.rlsVerdict = this.rlsCheck.verdict();
-      } else {
-        this.count(R_FAILED);
-        this.warn(now, "unreadable answer from the rate limit service (version check; cooldowns are not shared until it answers)", false);
-      }
-      return true;
-    }
-    if (this.rlsCooldowns.owns(token)) {
-      const now = nowMs();
-      if (this.rlsCooldowns.answered(token, decodeRateLimitResponse(grpcMessage(size)), now)) {
-        this.count(R_OK);
-        this.answeredAgain();
-      } else {
-        this.rlsCooldowns.backOff(now + this.cfg!.retryMs);
-        this.count(R_FAILED);
-        this.warn(now, "unreadable answer from the rate limit service (cooldown sync; traffic goes on, learned cooldowns run out)", false);
-      }
+    if (this.rls.owns(token)) {
+      this.rls.receive(this.cfg!, token, size);
       return true;
     }
     if (!this.calls.has(token)) return false;
@@ -512,17 +322,8 @@ export class ClusterLimiter {
 
   /** proxy_on_grpc_close: the call failed (timeout, unreachable, service error). */
   close(token: u32, status: u32): bool {
-    if (this.rlsCheck.owns(token)) {
-      const now = nowMs();
-      this.rlsCheck.failed(now, this.cfg!.retryMs);
-      this.count(R_FAILED);
-      this.warn(now, "rate limit service call failed: gRPC status " + status.toString() + " " + grpcStatusMessage() +
-        " (version check; cooldowns are not shared until it answers)", false);
-      return true;
-    }
-    if (this.rlsCooldowns.owns(token)) {
-      const now = nowMs();
-      this.cooldownCallFailed(token, now, "rate limit service call failed: gRPC status " + status.toString() + " " + grpcStatusMessage());
+    if (this.rls.owns(token)) {
+      this.rls.close(this.cfg!, token, status);
       return true;
     }
     if (!this.calls.has(token)) return false;

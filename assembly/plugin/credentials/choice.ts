@@ -3,10 +3,12 @@
 // skipping those set aside as rejected and identities without a usable token. -1: none is
 // usable now (the provider is then unavailable: never sent an empty or stale credential).
 
-import { ProviderConfig } from "../../config/model";
+import { IdentityConfig, ProviderConfig } from "../../config/model";
+import { authHeaderName, authHeaderValue } from "../../provider/route";
 import { ProviderState } from "../../health/state";
 import { ProviderSlot } from "../../provider/registry";
-import { TokenRejection, Tokens } from "./tokens";
+import { TokenRejection } from "./token_record";
+import { Tokens } from "./tokens";
 import { updateState } from "../../host/store";
 import { Level, log } from "../../host/log";
 import { StateOp } from "../../lib/state_op";
@@ -64,25 +66,78 @@ export class CredentialGoodOp extends StateOp<ProviderState> {
 }
 
 /**
- * A 401/403 to credential k of the slot's provider (`generation`: the token's, for an identity).
- * An identity's token is set aside and renewed, once (a renewed token rejected again means no
- * access: false); a key of several (shared quota) is set aside for `authFailureMs` while another
- * remains, with one warning naming it masked. True when the provider is not to be ejected for it.
- * `who`: how the log names the caller ("provider X", "health check X").
+ * One credential of one provider as an attempt or a probe carries it: which of the provider's
+ * credentials (`index`), the header it goes in and that header's value (an identity's token as
+ * of the choice), and the token's generation (0 for a key) that a 401 or an acceptance is
+ * reported against. Made only by `credentialFor`, the one place a credential becomes a header.
  */
-export function setCredentialAside(slot: ProviderSlot, p: ProviderConfig, k: i32, generation: u32, status: i32, now: i64,
-  authFailureMs: i64, tokens: Tokens | null, who: string): bool {
-  const c = p.credentialAt(k);
-  const id = c.identity;
-  if (id !== null) return tokens !== null && tokens.rejected(id, generation, p.name, status) == TokenRejection.Refreshing;
-  if (slot.credential >= 0 || p.credentials.length <= 1) return false;
-  const op = new CredentialRejectedOp(k, p.credentials.length, now, now + authFailureMs);
-  updateState<ProviderState>(slot.stateKey, slot.stateFingerprint, op);
-  if (op.last) return false;
-  if (op.newly) {
-    log(Level.Warn, "ai-failover: " + who + ": credentials[" + k.toString() + "] (key " + c.masked() + ", from " +
-      unchecked(p.credentialSources[k]) + ") rejected with " + status.toString() + ": set aside for " + authFailureMs.toString() +
-      " ms; the provider stays in service with its next credential");
+export class CredentialChoice {
+  constructor(public readonly slot: ProviderSlot, public readonly index: i32, public readonly header: string,
+    public readonly value: string, public readonly generation: u32) {}
+
+  get provider(): ProviderConfig {
+    return this.slot.config;
   }
-  return true;
+
+  get identity(): IdentityConfig | null {
+    return this.slot.config.credentialAt(this.index).identity;
+  }
+
+  /** As logs name it: "key <masked>" or the identity (masked). */
+  describe(): string {
+    const c = this.slot.config.credentialAt(this.index);
+    return c.identity !== null ? c.masked() : "key " + c.masked();
+  }
+
+  /** Where it came from ("apiKeyEnv:NAME", "identity:NAME", …), for messages. */
+  source(): string {
+    const p = this.slot.config;
+    return this.index < p.credentialSources.length ? unchecked(p.credentialSources[this.index]) : p.credentialSource;
+  }
+
+  /** The provider accepted it: a later 401 to this token is a stale token again, not "no access" (tokens.ts). */
+  accepted(tokens: Tokens): void {
+    const id = this.identity;
+    if (id !== null && this.generation != 0) tokens.accepted(id, this.generation, this.slot.config.name);
+  }
+
+  /**
+   * A 401/403 to it. An identity's token is set aside and renewed, once (a renewed token rejected
+   * again means no access: false); a key of several (shared quota) is set aside for
+   * `authFailureMs` while another remains, with one warning naming it masked. True when the
+   * provider is not to be ejected for it. `who`: how the log names the caller ("provider X",
+   * "health check X").
+   */
+  setAside(status: i32, now: i64, authFailureMs: i64, tokens: Tokens, who: string): bool {
+    const slot = this.slot;
+    const p = slot.config;
+    const k = this.index;
+    const c = p.credentialAt(k);
+    const id = c.identity;
+    if (id !== null) return tokens.rejected(id, this.generation, p.name, status) == TokenRejection.Refreshing;
+    if (slot.credential >= 0 || p.credentials.length <= 1) return false;
+    const op = new CredentialRejectedOp(k, p.credentials.length, now, now + authFailureMs);
+    updateState<ProviderState>(slot.stateKey, slot.stateFingerprint, op);
+    if (op.last) return false;
+    if (op.newly) {
+      log(Level.Warn, "ai-failover: " + who + ": credentials[" + k.toString() + "] (key " + c.masked() + ", from " +
+        this.source() + ") rejected with " + status.toString() + ": set aside for " + authFailureMs.toString() +
+        " ms; the provider stays in service with its next credential");
+    }
+    return true;
+  }
+}
+
+/**
+ * Credential `k` of the slot's provider as of now, ready to send; null when it is an identity
+ * without a usable token (the provider is then unavailable: never an empty or stale token).
+ */
+export function credentialFor(slot: ProviderSlot, k: i32, tokens: Tokens, now: i64): CredentialChoice | null {
+  const p = slot.config;
+  const id = p.credentialAt(k).identity;
+  if (id === null) return new CredentialChoice(slot, k, authHeaderName(p, k), authHeaderValue(p, k), 0);
+  // Read again at the choice: it may just have been renewed.
+  const token = tokens.current(id, now);
+  if (token === null) return null;
+  return new CredentialChoice(slot, k, authHeaderName(p, k), authHeaderValue(p, k, token.token), token.generation);
 }

@@ -20,7 +20,7 @@ import { ProviderSlot } from "../../provider/registry";
 import { Reservation } from "../capacity/reservation";
 import { ConfigView, updateProvider } from "../views";
 import { Tokens } from "../credentials/tokens";
-import { setCredentialAside } from "../credentials/choice";
+import { CredentialChoice } from "../credentials/choice";
 import { IdCapture, providerHash, recordOwner } from "../affinity";
 import { answerRecord, coolModel, learnModel, modelScope, ModelScope } from "../capacity/model_records";
 import { logSafe } from "../../lib/log_safe";
@@ -79,10 +79,10 @@ export class Attempt extends CalloutHandler {
   upstreamModel: string = "";
   /** That model's limits (an Azure deployment's own; set with `upstreamModel`). */
   modelLimits: Limits | null = null;
-  /** Which of the provider's credentials this attempt carries, and the token's generation when it is an identity. */
-  credential: i32 = 0;
-  tokenGeneration: u32 = 0;
-  tokens: Tokens | null = null;
+  /** The credential this attempt carries (set by the request with the attempt: plugin/request/next_attempt.ts). */
+  credential!: CredentialChoice;
+  /** The VM's identity tokens (what a 401 or an acceptance of the credential is reported to). */
+  tokens!: Tokens;
   /**
    * A 401/403 set this attempt's credential aside and the provider keeps another (or is fetching
    * a new token): the request may try the same provider again.
@@ -139,12 +139,7 @@ export class Attempt extends CalloutHandler {
     const p = this.provider;
     let outcome = v.outcome;
     if (outcome == Outcome.CredentialRejected && this.setAside(v.status, now)) outcome = Outcome.ClientError;
-    // A token accepted: a later 401 to it is a stale token again, not "no access" (plugin/credentials/tokens.ts).
-    const tokens = this.tokens;
-    if (v.ok && this.tokenGeneration != 0 && tokens !== null) {
-      const id = p.credentialAt(this.credential).identity;
-      if (id !== null) tokens.accepted(id, this.tokenGeneration, p.name);
-    }
+    if (v.ok) this.credential.accepted(this.tokens);
     // Rate limits are the model's (Azure: the deployment's), and so are x-ratelimit-remaining-*:
     // its record takes them (plugin/capacity/model_records.ts), not the provider's state — when it has one.
     const scope = modelScope(p);
@@ -170,8 +165,7 @@ export class Attempt extends CalloutHandler {
       this.view.config.cooldown, p.limits);
     updateProvider(this.slot, op);
     if (outcome == Outcome.CredentialRejected) {
-      const c = p.credentialAt(this.credential);
-      log(Level.Error, "ai-failover: provider " + this.slot.label + " rejected its credential (" + (c.identity !== null ? c.masked() : "key " + c.masked()) +
+      log(Level.Error, "ai-failover: provider " + this.slot.label + " rejected its credential (" + this.credential.describe() +
         ", endpoint " + p.host + ") with " + v.status.toString() + "; it gets no traffic until a health check succeeds");
     } else if (op.becameUnavailable && enabled(Level.Warn)) {
       log(Level.Warn, "ai-failover: provider " + p.name + " unavailable after status " + v.status.toString() +
@@ -193,17 +187,16 @@ export class Attempt extends CalloutHandler {
 
   /** A 401/403 to this attempt's credential: set aside (plugin/credentials/choice.ts) rather than ejecting the provider? */
   private setAside(status: i32, now: i64): bool {
-    const aside = setCredentialAside(this.slot, this.provider, this.credential, this.tokenGeneration, status, now,
-      this.view.config.cooldown.authFailureMs, this.tokens, "provider " + this.provider.name);
+    const cred = this.credential;
+    const aside = cred.setAside(status, now, this.view.config.cooldown.authFailureMs, this.tokens, "provider " + this.provider.name);
     if (aside) this.credentialSetAside = true;
     // An identity's token set aside: a new one is on its way; the request may wait for it (its
     // fetch's timeout and a tick) and is woken as soon as it is there.
-    const id = this.provider.credentialAt(this.credential).identity;
+    const id = cred.identity;
     const owner = this.owner;
-    const tokens = this.tokens;
-    if (aside && id !== null && owner !== null && tokens !== null) {
+    if (aside && id !== null && owner !== null) {
       this.tokenWaitMs = id.timeoutMs + TOKEN_WAIT_MARGIN_MS;
-      tokens.waitFor(id, this.tokenGeneration, owner, now + this.tokenWaitMs);
+      this.tokens.waitFor(id, cred.generation, owner, now + this.tokenWaitMs);
     }
     return aside;
   }

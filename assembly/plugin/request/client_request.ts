@@ -260,7 +260,7 @@ export class ClientRequest extends RequestState {
     if (enabled(Level.Debug)) {
       const p = attempt.provider;
       log(Level.Debug, "ai-failover: " + apiName(this.api.kind) + " model=" + logSafe(this.model) + " → " + p.name +
-        " (cluster " + p.cluster + ", key " + p.credentialAt(attempt.credential).masked() + ", reserved " + this.need.toString() + " tokens)");
+        " (cluster " + p.cluster + ", " + attempt.credential.describe() + ", reserved " + this.need.toString() + " tokens)");
     }
     return true;
   }

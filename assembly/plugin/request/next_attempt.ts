@@ -21,7 +21,7 @@ import { Phase } from "./phase";
 import { RequestState } from "./state";
 import { reject } from "./response";
 import { loadStates } from "../views";
-import { simpleAuth, usableCredential } from "../credentials/choice";
+import { credentialFor, simpleAuth, usableCredential } from "../credentials/choice";
 import { ProviderState } from "../../health/state";
 
 /** x-ai-failover-provider: this provider only, never failed over. False when the view has none of that name. */
@@ -175,11 +175,8 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1, quiet: boo
   const i = picked.index;
   unchecked((r.tried[i] = true));
   const p = unchecked(view.providers[i]);
-  const k = picked.credential;
-  const id = p.credentialAt(k).identity;
-  // An identity's token as of now (usable when chosen; read again, it may just have been renewed).
-  const token = id !== null ? svc.tokens.current(id, now) : null;
-  if (id !== null && token === null) {
+  const cred = credentialFor(unchecked(view.slots[i]), picked.credential, svc.tokens, now);
+  if (cred === null) {
     picked.reservation!.settle(-1, now);
     if (r.attempts == 0 && !quiet) {
       reject(r, noProvider(view.config, view.providers, r.model, r.need, r.headerOnly, NoChoice.AllUnavailable, statesForReply(r, now), now));
@@ -187,14 +184,14 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1, quiet: boo
     return null;
   }
   const up = upstreamRequest(p, r.api.kind, r.model, r.method, r.body, r.scan, view.config.streaming.includeUsage && p.includeUsage,
-    k, token !== null ? token.token : "", r.api.subPath, r.api.query);
+    cred.header, cred.value, r.api.subPath, r.api.query);
   if (isMultipart(r.contentType)) up.contentType = r.contentType;
   if (p.upstreamTimeoutMs > 0) up.routeTimeoutMs = p.upstreamTimeoutMs;
   // A stream's headers come at once: a silent provider is left after streaming.firstByteTimeout by default.
   const scan = r.scan;
   up.firstByteMs = view.config.firstByteTimeoutFor(p, scan !== null && scan.stream);
   const a = new Attempt(r.attemptOwner(), view, i, picked.reservation!, up, r.promptEstimate, r.maxTokens);
-  a.credential = k;
+  a.credential = cred;
   a.tokens = svc.tokens;
   if (r.model.length > 0) {
     a.upstreamModel = p.upstreamModel(r.model);
@@ -209,7 +206,6 @@ export function newAttempt(r: RequestState, now: i64, only: i32 = -1, quiet: boo
     if (r.discovering) a.ownedIds = r.referenced;
     a.tenant = requestTenant(r);
   }
-  if (token !== null) a.tokenGeneration = token.generation;
   return a;
 }
 
