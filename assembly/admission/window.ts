@@ -5,12 +5,13 @@
 // keep one. Pure.
 
 import { Limits } from "../config/model";
+import { SharedRecord } from "../lib/record";
 
 /**
  * A per-minute admission window, as kept in shared data. Subclasses (a provider's state, a
  * consumer's budget) own the binary layout.
  */
-export abstract class Window {
+export abstract class Window extends SharedRecord {
   /** Hash of the owner's record; a mismatch means the record changed: the state resets. */
   fingerprint: u32 = 0;
   windowStartMs: i64 = 0;
@@ -23,10 +24,6 @@ export abstract class Window {
   /** tokensReserved/requestsReserved when the provider last reported its remaining counts. */
   tokensAtReport: i64 = 0;
   requestsAtReport: i64 = 0;
-
-  abstract encode(): ArrayBuffer;
-  /** Reads `buf` into this record; false when it is not a record of this kind and version. */
-  abstract decodeFrom(buf: ArrayBuffer): bool;
 }
 
 /**

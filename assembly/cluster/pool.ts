@@ -18,6 +18,7 @@
 //     call, and only when leases took the same remainder meanwhile.
 
 import { Window } from "../admission/window";
+import { RecordIo } from "../lib/record";
 
 const POOL_LAYOUT: u32 = 0x434c5002; // "CLP" + version 2
 const POOL_BYTES: i32 = 80;
@@ -49,38 +50,25 @@ export class ClusterPool extends Window {
   /** Tokens failover attempts borrowed since the last answer (against lastRemaining / replicas). */
   borrowed: i64 = 0;
 
-  encode(): ArrayBuffer {
-    const buf = new ArrayBuffer(POOL_BYTES);
-    const p = changetype<usize>(buf);
-    store<u32>(p, POOL_LAYOUT);
-    store<u32>(p, this.fingerprint, 4);
-    store<i64>(p, this.windowEndMs, 8);
-    store<i64>(p, <i64>this.mode, 16);
-    store<i64>(p, this.leased, 24);
-    store<i64>(p, this.unreported, 32);
-    store<i64>(p, this.degradedUntilMs, 40);
-    store<i64>(p, this.fallback, 48);
-    store<i64>(p, this.fallbackStartMs, 56);
-    store<i64>(p, this.lastRemaining, 64);
-    store<i64>(p, this.borrowed, 72);
-    return buf;
+  layout(): u32 {
+    return POOL_LAYOUT;
   }
 
-  decodeFrom(buf: ArrayBuffer): bool {
-    if (buf.byteLength != POOL_BYTES) return false;
-    const p = changetype<usize>(buf);
-    if (load<u32>(p) != POOL_LAYOUT) return false;
-    this.fingerprint = load<u32>(p, 4);
-    this.windowEndMs = load<i64>(p, 8);
-    this.mode = <i32>load<i64>(p, 16);
-    this.leased = load<i64>(p, 24);
-    this.unreported = load<i64>(p, 32);
-    this.degradedUntilMs = load<i64>(p, 40);
-    this.fallback = load<i64>(p, 48);
-    this.fallbackStartMs = load<i64>(p, 56);
-    this.lastRemaining = load<i64>(p, 64);
-    this.borrowed = load<i64>(p, 72);
-    return true;
+  bytes(): i32 {
+    return POOL_BYTES;
+  }
+
+  fields(io: RecordIo): void {
+    this.fingerprint = io.u32(this.fingerprint);
+    this.windowEndMs = io.i64(this.windowEndMs);
+    this.mode = <i32>io.i64(<i64>this.mode);
+    this.leased = io.i64(this.leased);
+    this.unreported = io.i64(this.unreported);
+    this.degradedUntilMs = io.i64(this.degradedUntilMs);
+    this.fallback = io.i64(this.fallback);
+    this.fallbackStartMs = io.i64(this.fallbackStartMs);
+    this.lastRemaining = io.i64(this.lastRemaining);
+    this.borrowed = io.i64(this.borrowed);
   }
 }
 

@@ -3,6 +3,7 @@
 // provider's name. Pure: encode/decode.
 
 import { Window } from "../admission/window";
+import { RecordIo } from "../lib/record";
 
 export const enum Reason {
   None = 0,
@@ -87,75 +88,46 @@ export class ProviderState extends Window {
     return (this.badCredentials & (<u8>1 << <u8>k)) != 0 && nowMs < this.badCredentialsUntilMs;
   }
 
-  encode(): ArrayBuffer {
-    const buf = new ArrayBuffer(STATE_BYTES);
-    const p = changetype<usize>(buf);
-    store<u32>(p, LAYOUT_VERSION);
-    store<u32>(p, this.fingerprint, 4);
-    store<u8>(p, this.healthy ? 1 : 0, 8);
-    store<u8>(p, this.credentialBad ? 1 : 0, 9);
-    store<u8>(p, <u8>this.reason, 10);
-    store<u8>(p, this.badCredentials, 11);
-    store<i32>(p, this.consecutiveFailures, 12);
-    store<i32>(p, this.consecutiveSuccesses, 16);
-    store<i32>(p, this.probeFailures, 20);
-    store<i32>(p, this.probeSuccesses, 24);
-    store<i32>(p, this.ejections, 28);
-    store<i64>(p, this.cooldownUntilMs, 32);
-    store<i64>(p, this.remainingTokens, 40);
-    store<i64>(p, this.remainingRequests, 48);
-    store<i64>(p, this.remainingAtMs, 56);
-    store<i64>(p, this.lastProbeMs, 64);
-    store<i32>(p, this.lastProbeStatus, 72);
-    store<i64>(p, this.windowStartMs, 80);
-    store<i64>(p, this.tokensReserved, 88);
-    store<i64>(p, this.requestsReserved, 96);
-    store<i64>(p, this.tokensAtReport, 104);
-    store<i64>(p, this.requestsAtReport, 112);
-    store<i64>(p, this.badCredentialsUntilMs, 120);
-    store<i64>(p, this.ejectedAtMs, 128);
-    store<i64>(p, this.trialUntilMs, 136);
-    return buf;
+  layout(): u32 {
+    return LAYOUT_VERSION;
+  }
+
+  bytes(): i32 {
+    return STATE_BYTES;
+  }
+
+  fields(io: RecordIo): void {
+    this.fingerprint = io.u32(this.fingerprint);
+    this.healthy = io.bool(this.healthy);
+    this.credentialBad = io.bool(this.credentialBad);
+    const r = io.u8(<u8>this.reason);
+    this.reason = r <= 6 ? <Reason>r : Reason.None;
+    // Byte 11 and bytes 120..127 were zero before several credentials existed: none rejected.
+    this.badCredentials = io.u8(this.badCredentials);
+    this.consecutiveFailures = io.i32(this.consecutiveFailures);
+    this.consecutiveSuccesses = io.i32(this.consecutiveSuccesses);
+    this.probeFailures = io.i32(this.probeFailures);
+    this.probeSuccesses = io.i32(this.probeSuccesses);
+    this.ejections = io.i32(this.ejections);
+    this.cooldownUntilMs = io.i64(this.cooldownUntilMs);
+    this.remainingTokens = io.i64(this.remainingTokens);
+    this.remainingRequests = io.i64(this.remainingRequests);
+    this.remainingAtMs = io.i64(this.remainingAtMs);
+    this.lastProbeMs = io.i64(this.lastProbeMs);
+    this.lastProbeStatus = io.i32(this.lastProbeStatus);
+    this.windowStartMs = io.i64(this.windowStartMs);
+    this.tokensReserved = io.i64(this.tokensReserved);
+    this.requestsReserved = io.i64(this.requestsReserved);
+    this.tokensAtReport = io.i64(this.tokensAtReport);
+    this.requestsAtReport = io.i64(this.requestsAtReport);
+    this.badCredentialsUntilMs = io.i64(this.badCredentialsUntilMs);
+    this.ejectedAtMs = io.i64(this.ejectedAtMs);
+    this.trialUntilMs = io.i64(this.trialUntilMs);
   }
 
   /** Decodes; a value of the wrong size or version yields a fresh state (never a trap). */
   static decode(buf: ArrayBuffer): ProviderState {
     const s = new ProviderState();
     return s.decodeFrom(buf) ? s : new ProviderState();
-  }
-
-  /** Reads `buf` into this state; false (this state unusable) on a wrong size or version. */
-  decodeFrom(buf: ArrayBuffer): bool {
-    const s = this;
-    if (buf.byteLength != STATE_BYTES) return false;
-    const p = changetype<usize>(buf);
-    if (load<u32>(p) != LAYOUT_VERSION) return false;
-    s.fingerprint = load<u32>(p, 4);
-    s.healthy = load<u8>(p, 8) != 0;
-    s.credentialBad = load<u8>(p, 9) != 0;
-    const r = load<u8>(p, 10);
-    s.reason = r <= 6 ? <Reason>r : Reason.None;
-    s.consecutiveFailures = load<i32>(p, 12);
-    s.consecutiveSuccesses = load<i32>(p, 16);
-    s.probeFailures = load<i32>(p, 20);
-    s.probeSuccesses = load<i32>(p, 24);
-    s.ejections = load<i32>(p, 28);
-    s.cooldownUntilMs = load<i64>(p, 32);
-    s.remainingTokens = load<i64>(p, 40);
-    s.remainingRequests = load<i64>(p, 48);
-    s.remainingAtMs = load<i64>(p, 56);
-    s.lastProbeMs = load<i64>(p, 64);
-    s.lastProbeStatus = load<i32>(p, 72);
-    s.windowStartMs = load<i64>(p, 80);
-    s.tokensReserved = load<i64>(p, 88);
-    s.requestsReserved = load<i64>(p, 96);
-    s.tokensAtReport = load<i64>(p, 104);
-    s.requestsAtReport = load<i64>(p, 112);
-    // Bytes 11 and 120..127 were zero before several credentials existed: none rejected.
-    s.badCredentials = load<u8>(p, 11);
-    s.badCredentialsUntilMs = load<i64>(p, 120);
-    s.ejectedAtMs = load<i64>(p, 128);
-    s.trialUntilMs = load<i64>(p, 136);
-    return true;
   }
 }

@@ -5,7 +5,9 @@ import { scanRequest } from "../lib/json_scan";
 import { classifyPath, ApiKind } from "../provider/api";
 import { upstreamPath, probePath, authHeaderName, bodyNeedsModel } from "../provider/route";
 import { AzureApi, CooldownConfig, HealthCheckConfig, ProviderConfig, ProviderType, Credential } from "../config/model";
-import { ProviderState } from "../health/state";
+import { ProviderState, Reason } from "../health/state";
+import { BudgetState } from "../admission/budget";
+import { ClusterPool } from "../cluster/pool";
 import { applyProbe, applyResponse, classifyStatus } from "../health/transitions";
 import { choose } from "../select/selector";
 import { Rng } from "../select/rng";
@@ -140,4 +142,50 @@ export function coreStateRoundTrip(): bool {
   const d = ProviderState.decode(s.encode());
   return d.fingerprint == s.fingerprint && !d.healthy && d.credentialBad && d.cooldownUntilMs == s.cooldownUntilMs &&
     d.remainingTokens == 4242 && d.tokensReserved == 777 && ProviderState.decode(new ArrayBuffer(3)).healthy;
+}
+
+/**
+ * A record encoded by the record codec (lib/record.ts) with every field set to a value of its own
+ * (field n: n × 0x0101…, cut to its width), as hex: the test holds it against the byte layout
+ * the record has in shared data (kind 0: provider state, 1: consumer budget, 2: cluster pool);
+ * "!roundtrip" when decoding it does not give the same bytes back.
+ */
+export function coreRecordBytes(kind: i32): string {
+  let buf: ArrayBuffer;
+  let again: ArrayBuffer;
+  if (kind == 0) {
+    const s = new ProviderState();
+    s.fingerprint = 0x01010101; s.healthy = true; s.credentialBad = true; s.reason = <Reason>3; s.badCredentials = 0x04;
+    s.consecutiveFailures = 0x05050505; s.consecutiveSuccesses = 0x06060606; s.probeFailures = 0x07070707; s.probeSuccesses = 0x08080808;
+    s.ejections = 0x09090909; s.cooldownUntilMs = 0x0a0a0a0a0a0a0a0a; s.remainingTokens = 0x0b0b0b0b0b0b0b0b; s.remainingRequests = 0x0c0c0c0c0c0c0c0c;
+    s.remainingAtMs = 0x0d0d0d0d0d0d0d0d; s.lastProbeMs = 0x0e0e0e0e0e0e0e0e; s.lastProbeStatus = 0x0f0f0f0f; s.windowStartMs = 0x1010101010101010;
+    s.tokensReserved = 0x1111111111111111; s.requestsReserved = 0x1212121212121212; s.tokensAtReport = 0x1313131313131313;
+    s.requestsAtReport = 0x1414141414141414; s.badCredentialsUntilMs = 0x1515151515151515; s.ejectedAtMs = 0x1616161616161616;
+    s.trialUntilMs = 0x1717171717171717;
+    buf = s.encode();
+    again = ProviderState.decode(buf).encode();
+  } else if (kind == 1) {
+    const b = new BudgetState();
+    b.fingerprint = 0x01010101; b.windowStartMs = 0x0202020202020202; b.tokensReserved = 0x0303030303030303; b.requestsReserved = 0x0404040404040404;
+    buf = b.encode();
+    const d = new BudgetState();
+    again = d.decodeFrom(buf) ? d.encode() : new ArrayBuffer(0);
+  } else {
+    const c = new ClusterPool();
+    c.fingerprint = 0x01010101; c.windowEndMs = 0x0202020202020202; c.mode = 0x03030303; c.leased = 0x0404040404040404;
+    c.unreported = 0x0505050505050505; c.degradedUntilMs = 0x0606060606060606; c.fallback = 0x0707070707070707;
+    c.fallbackStartMs = 0x0808080808080808; c.lastRemaining = 0x0909090909090909; c.borrowed = 0x0a0a0a0a0a0a0a0a;
+    buf = c.encode();
+    const d = new ClusterPool();
+    again = d.decodeFrom(buf) ? d.encode() : new ArrayBuffer(0);
+  }
+  const a = Uint8Array.wrap(buf);
+  const b = Uint8Array.wrap(again);
+  if (a.length != b.length) return "!roundtrip";
+  let out = "";
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] != b[i]) return "!roundtrip";
+    out += (<u32>a[i]).toString(16).padStart(2, "0");
+  }
+  return out;
 }

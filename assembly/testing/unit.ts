@@ -3,7 +3,7 @@
 
 export { configSummary, configStreamLimits } from "./config_api";
 export {
-  coreScanRequest, coreClassifyPath, coreClassifyObject, coreRoute, coreChoose, coreProbes, coreResponses, coreStateRoundTrip,
+  coreScanRequest, coreClassifyPath, coreClassifyObject, coreRoute, coreChoose, coreProbes, coreResponses, coreStateRoundTrip, coreRecordBytes,
 } from "./core_api";
 export { usageScan, sseStrip, sseStripTrace, sseStripWhole, streamEventsScan, responseScanRun, responseScanWhole } from "./stream_api";
 export { capReset, capFits, capReserve, capSettle, capLearn, capState } from "./capacity_api";

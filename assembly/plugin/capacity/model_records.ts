@@ -14,6 +14,7 @@
 // and its remaining counts are the provider's, as they were before per-model state (safe: never
 // more traffic than the provider's limits allow, only more caution).
 
+import { RecordIo } from "../../lib/record";
 import { Limits, ProviderConfig, ProviderType } from "../../config/model";
 import { alignWindowEnd, fits, learnRemaining, rollWindow, Window } from "../../admission/window";
 import { CREATE_CAS, getShared, Result, setShared, SharedValue } from "../../host/calls";
@@ -54,38 +55,26 @@ const BYTES: i32 = 88;
 export class ModelState extends Window {
   cooldownUntilMs: i64 = 0;
 
-  encode(): ArrayBuffer {
-    const buf = new ArrayBuffer(BYTES);
-    const p = changetype<usize>(buf);
-    store<u32>(p, LAYOUT);
-    store<u32>(p, this.fingerprint, 4);
-    store<i64>(p, this.windowStartMs, 8);
-    store<i64>(p, this.tokensReserved, 16);
-    store<i64>(p, this.requestsReserved, 24);
-    store<i64>(p, this.remainingTokens, 32);
-    store<i64>(p, this.remainingRequests, 40);
-    store<i64>(p, this.remainingAtMs, 48);
-    store<i64>(p, this.tokensAtReport, 56);
-    store<i64>(p, this.requestsAtReport, 64);
-    store<i64>(p, this.cooldownUntilMs, 72);
-    return buf;
+  layout(): u32 {
+    return LAYOUT;
   }
 
-  decodeFrom(buf: ArrayBuffer): bool {
-    if (buf.byteLength != BYTES) return false;
-    const p = changetype<usize>(buf);
-    if (load<u32>(p) != LAYOUT) return false;
-    this.fingerprint = load<u32>(p, 4);
-    this.windowStartMs = load<i64>(p, 8);
-    this.tokensReserved = load<i64>(p, 16);
-    this.requestsReserved = load<i64>(p, 24);
-    this.remainingTokens = load<i64>(p, 32);
-    this.remainingRequests = load<i64>(p, 40);
-    this.remainingAtMs = load<i64>(p, 48);
-    this.tokensAtReport = load<i64>(p, 56);
-    this.requestsAtReport = load<i64>(p, 64);
-    this.cooldownUntilMs = load<i64>(p, 72);
-    return true;
+  /** 8 bytes more than the fields: the size records of this layout have always had. */
+  bytes(): i32 {
+    return BYTES;
+  }
+
+  fields(io: RecordIo): void {
+    this.fingerprint = io.u32(this.fingerprint);
+    this.windowStartMs = io.i64(this.windowStartMs);
+    this.tokensReserved = io.i64(this.tokensReserved);
+    this.requestsReserved = io.i64(this.requestsReserved);
+    this.remainingTokens = io.i64(this.remainingTokens);
+    this.remainingRequests = io.i64(this.remainingRequests);
+    this.remainingAtMs = io.i64(this.remainingAtMs);
+    this.tokensAtReport = io.i64(this.tokensAtReport);
+    this.requestsAtReport = io.i64(this.requestsAtReport);
+    this.cooldownUntilMs = io.i64(this.cooldownUntilMs);
   }
 }
 

@@ -6,6 +6,7 @@
 import { IdentityConfig } from "../../config/model";
 import { CREATE_CAS, getShared, Result, setShared } from "../../host/calls";
 import { fnv1a32 } from "../../lib/hash";
+import { RecordIo, SharedRecord } from "../../lib/record";
 
 const KEY_PREFIX = "ai-failover/token/";
 const VERSION: u32 = 2;
@@ -37,7 +38,7 @@ export function providerKey(name: string): u32 {
 }
 
 /** One identity's shared record. */
-export class TokenRecord {
+export class TokenRecord extends SharedRecord {
   generation: u32 = 0;
   /** The token must not be sent from here on. */
   usableUntilMs: i64 = 0;
@@ -59,54 +60,52 @@ export class TokenRecord {
   noAccessGeneration: u32 = 0;
   noAccessBy: u32 = 0;
   token: string = "";
+  /** The token's UTF-8 length (the record's tail). */
+  tokenBytes: u32 = 0;
 
   usable(now: i64): bool {
     return this.token.length > 0 && now < this.usableUntilMs && this.rejectedGeneration != this.generation;
   }
 
+  layout(): u32 {
+    return VERSION;
+  }
+
+  /** The fixed part; the token's bytes follow it. */
+  bytes(): i32 {
+    return HEADER;
+  }
+
+  fields(io: RecordIo): void {
+    this.generation = io.u32(this.generation);
+    this.usableUntilMs = io.i64(this.usableUntilMs);
+    this.refreshAtMs = io.i64(this.refreshAtMs);
+    this.nextTryAtMs = io.i64(this.nextTryAtMs);
+    this.inFlightUntilMs = io.i64(this.inFlightUntilMs);
+    this.failures = io.u32(this.failures);
+    this.rejectedGeneration = io.u32(this.rejectedGeneration);
+    this.flags = io.u32(this.flags);
+    this.renewals = io.u32(this.renewals);
+    this.rejectedBy = io.u32(this.rejectedBy);
+    this.noAccessGeneration = io.u32(this.noAccessGeneration);
+    this.noAccessBy = io.u32(this.noAccessBy);
+    this.tokenBytes = io.u32(this.tokenBytes);
+  }
+
   encode(): ArrayBuffer {
     const t = String.UTF8.encode(this.token);
+    this.tokenBytes = <u32>t.byteLength;
     const buf = new ArrayBuffer(HEADER + t.byteLength);
-    const p = changetype<usize>(buf);
-    store<u32>(p, VERSION);
-    store<u32>(p, this.generation, 4);
-    store<i64>(p, this.usableUntilMs, 8);
-    store<i64>(p, this.refreshAtMs, 16);
-    store<i64>(p, this.nextTryAtMs, 24);
-    store<i64>(p, this.inFlightUntilMs, 32);
-    store<u32>(p, this.failures, 40);
-    store<u32>(p, this.rejectedGeneration, 44);
-    store<u32>(p, this.flags, 48);
-    store<u32>(p, this.renewals, 52);
-    store<u32>(p, this.rejectedBy, 56);
-    store<u32>(p, this.noAccessGeneration, 60);
-    store<u32>(p, this.noAccessBy, 64);
-    store<u32>(p, <u32>t.byteLength, 68);
-    memory.copy(p + HEADER, changetype<usize>(t), t.byteLength);
+    memory.copy(changetype<usize>(buf) + <usize>this.writeFields(buf), changetype<usize>(t), t.byteLength);
     return buf;
   }
 
   /** A record from shared data; a fresh (empty) one when absent or unreadable. */
   static decode(buf: ArrayBuffer | null): TokenRecord {
     const r = new TokenRecord();
-    if (buf === null || buf.byteLength < HEADER) return r;
-    const p = changetype<usize>(buf);
-    if (load<u32>(p) != VERSION) return r;
-    const n = load<u32>(p, 68);
-    if (<i32>n > buf.byteLength - HEADER) return r;
-    r.generation = load<u32>(p, 4);
-    r.usableUntilMs = load<i64>(p, 8);
-    r.refreshAtMs = load<i64>(p, 16);
-    r.nextTryAtMs = load<i64>(p, 24);
-    r.inFlightUntilMs = load<i64>(p, 32);
-    r.failures = load<u32>(p, 40);
-    r.rejectedGeneration = load<u32>(p, 44);
-    r.flags = load<u32>(p, 48);
-    r.renewals = load<u32>(p, 52);
-    r.rejectedBy = load<u32>(p, 56);
-    r.noAccessGeneration = load<u32>(p, 60);
-    r.noAccessBy = load<u32>(p, 64);
-    r.token = String.UTF8.decodeUnsafe(p + HEADER, n);
+    if (buf === null || buf.byteLength < HEADER || !r.readFields(buf)) return new TokenRecord();
+    if (<i64>r.tokenBytes > <i64>(buf.byteLength - HEADER)) return new TokenRecord();
+    r.token = String.UTF8.decodeUnsafe(changetype<usize>(buf) + HEADER, r.tokenBytes);
     return r;
   }
 }
