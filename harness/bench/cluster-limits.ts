@@ -22,8 +22,7 @@ import { findRedisServer, RedisServer } from "../redis/server.ts";
 import { withHigressBuild, withoutStopIterationFlag, withRedisCluster } from "../redis/bootstrap.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const EAST_KEY = "mockkey-east-Qz7WkP3xRmT9vLs2";
-const WEST_KEY = "mockkey-west-Hy4NqJ8wXcV6bGt5";
+import { EAST_KEY, WEST_KEY } from "../keys.ts";
 
 export interface ClusterLimitsRow {
   mode: string;

@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { SabSharedData } from "../host/index.ts";
+import { EAST_KEY } from "../keys.ts";
 import { PRODUCT_WASM } from "./paths.ts";
 
 export interface ContentionResult {
@@ -28,7 +29,7 @@ export async function runContention(threads: number, limit: number, extra: numbe
   const configuration = JSON.stringify({
     providers: [{
       name: "east", type: "azure-openai", cluster: "east", host: "east.openai.azure.com", apiVersion: "2024-10-21",
-      deployments: { "gpt-4o": "gpt4o" }, auth: { apiKey: "east-key-0123456789" }, limits: { requestsPerMinute: limit },
+      deployments: { "gpt-4o": "gpt4o" }, auth: { apiKey: EAST_KEY }, limits: { requestsPerMinute: limit },
     }],
     healthCheck: { enabled: false },
     retry: { maxAttempts: 1 },

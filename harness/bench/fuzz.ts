@@ -4,13 +4,13 @@
  * class (default 10,000), every case run and failures counted, then the linear-work checks.
  * Prints a table per part; exit status 1 if any case or check failed.
  */
-import { bodiesLinear, fuzzBodies } from "../../test/robustness/fuzz/bodies.ts";
-import type { ClassResult } from "../../test/robustness/fuzz/common.ts";
-import { fuzzMultipart, multipartLinear } from "../../test/robustness/fuzz/multipart.ts";
-import { configsLinear, fuzzConfigs } from "../../test/robustness/fuzz/configs.ts";
-import { fuzzHeaders, headersLinear } from "../../test/robustness/fuzz/headers.ts";
-import { fuzzSse, sseLinear } from "../../test/robustness/fuzz/sse.ts";
-import { fuzzUpstream, upstreamLinear } from "../../test/robustness/fuzz/upstream.ts";
+import { bodiesLinear, fuzzBodies } from "../fuzz/bodies.ts";
+import type { ClassResult } from "../fuzz/common.ts";
+import { fuzzMultipart, multipartLinear } from "../fuzz/multipart.ts";
+import { configsLinear, fuzzConfigs } from "../fuzz/configs.ts";
+import { fuzzHeaders, headersLinear } from "../fuzz/headers.ts";
+import { fuzzSse, sseLinear } from "../fuzz/sse.ts";
+import { fuzzUpstream, upstreamLinear } from "../fuzz/upstream.ts";
 
 type Runner = (n: number, mode: "count", seed?: number) => Promise<ClassResult>;
 const CLASSES: Array<[string, Runner]> = [

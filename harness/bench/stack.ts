@@ -10,8 +10,8 @@ import YAML from "yaml";
 import { startMockProvider, type MockProvider } from "../providers/index.ts";
 import { LOCAL_YAML_PATH, ROOT } from "./paths.ts";
 
-export const EAST_KEY = "mockkey-east-Qz7WkP3xRmT9vLs2";
-export const WEST_KEY = "mockkey-west-Hy4NqJ8wXcV6bGt5";
+export { EAST_KEY, WEST_KEY } from "../keys.ts";
+import { EAST_KEY, WEST_KEY } from "../keys.ts";
 /** Effectively unlimited: the bench measures speed, not admission (which still runs per request). */
 const HUGE = 1_000_000_000_000;
 

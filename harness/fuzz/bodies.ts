@@ -9,7 +9,7 @@
  * included, as a provider's JSON parser decodes them); the client never sees a provider key.
  */
 import fc from "fast-check";
-import { azure, CHAT_OK, openai } from "../../support/host-rig.ts";
+import { azure, CHAT_OK, openai } from "../rig/host-rig.ts";
 import {
   check, ClockRig, clientSeesNoKeys, EAST_KEY, linear, noTrap, OAI_KEY, PROVIDER_KEYS, routedCluster, runProperty,
   upstreamCredentials, WEST_KEY, type ClassResult,

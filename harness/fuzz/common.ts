@@ -1,5 +1,5 @@
 /**
- * Shared machinery of the standing fuzz suites (test/robustness/fuzz-*.test.ts and
+ * Shared machinery of the standing fuzz suites (harness/fuzz/, run by test/robustness/fuzz-*.test.ts and
  * `npm run bench -- --fuzz`): one product rig per class with a fake clock, the invariants every
  * case is checked against, and a runner that either asserts (vitest: stops at the first failure
  * and shrinks it) or counts (bench: runs every case and reports how many failed).
@@ -7,8 +7,8 @@
  * Plain `Error`s, not vitest's `expect`, so the bench can run the same properties outside vitest.
  */
 import fc from "fast-check";
-import { compilePluginModule, type HeaderList } from "../../../harness/host/index.ts";
-import { EAST_KEY, OAI_KEY, productWasm, rig, WEST_KEY, type Flow, type HostRig } from "../../support/host-rig.ts";
+import { compilePluginModule, type HeaderList } from "../host/index.ts";
+import { EAST_KEY, OAI_KEY, productWasm, rig, WEST_KEY, type Flow, type HostRig } from "../rig/host-rig.ts";
 
 export { EAST_KEY, OAI_KEY, WEST_KEY };
 /** A fourth provider key (rules, domains). */

@@ -10,8 +10,8 @@
  * with that cluster and host, and no other configured key; no key reaches the client.
  */
 import fc from "fast-check";
-import { PluginLoadError } from "../../../harness/host/index.ts";
-import { CHAT_OK, chatBody, reqHeaders, rig } from "../../support/host-rig.ts";
+import { PluginLoadError } from "../host/index.ts";
+import { CHAT_OK, chatBody, reqHeaders, rig } from "../rig/host-rig.ts";
 import { check, linear, noTrap, productModule, runProperty, type ClassResult } from "./common.ts";
 
 const K = { a: "cfg-key-aaaaaaaaaaaa-0001", b: "cfg-key-bbbbbbbbbbbb-0002", c: "sk-cfg-cccccccccccc-0003", d: "cfg-key-dddddddddddd-0004", consumer: "cfg-consumer-eeeeeeee-0005" };

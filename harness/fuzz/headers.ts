@@ -13,8 +13,8 @@
  * key to the client.
  */
 import fc from "fast-check";
-import type { HeaderList } from "../../../harness/host/index.ts";
-import { azure, CHAT_OK, chatBody, openai, reqHeaders } from "../../support/host-rig.ts";
+import type { HeaderList } from "../host/index.ts";
+import { azure, CHAT_OK, chatBody, openai, reqHeaders } from "../rig/host-rig.ts";
 import {
   check, ClockRig, clientSeesNoKeys, CREDENTIAL_HEADERS, DOM_KEY, EAST_KEY, linear, noTrap, PROVIDER_KEYS, routedCluster,
   runProperty, WEST_KEY, upstreamCredentials, type ClassResult,

@@ -10,8 +10,8 @@
  * gpt-4o from what was forwarded; the client never sees a provider key.
  */
 import fc from "fast-check";
-import { multipartBoundary, parseMultipart } from "../../../harness/providers/multipart.ts";
-import { CHAT_OK } from "../../support/host-rig.ts";
+import { multipartBoundary, parseMultipart } from "../providers/multipart.ts";
+import { CHAT_OK } from "../rig/host-rig.ts";
 import { bodyConfig, KEYS } from "./bodies.ts";
 import { check, ClockRig, clientSeesNoKeys, linear, noTrap, PROVIDER_KEYS, routedCluster, runProperty, upstreamCredentials, type ClassResult } from "./common.ts";
 

@@ -10,9 +10,9 @@
  * never sees the usage event it did not ask for; no key to the client.
  */
 import fc from "fast-check";
-import { chatBody } from "../../support/host-rig.ts";
+import { chatBody } from "../rig/host-rig.ts";
 import { check, ClockRig, clientSeesNoKeys, EAST_KEY, linear, noTrap, runProperty, WEST_KEY, type ClassResult } from "./common.ts";
-import { azure } from "../../support/host-rig.ts";
+import { azure } from "../rig/host-rig.ts";
 
 const config = () => ({ providers: [azure("east", EAST_KEY, 0), azure("west", WEST_KEY, 1)], healthCheck: { enabled: false }, retry: { maxAttempts: 2 }, seed: 7 });
 

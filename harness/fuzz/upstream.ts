@@ -11,8 +11,8 @@
  * longer than the documented 1 h cap; no provider key reaches the client.
  */
 import fc from "fast-check";
-import type { DispatchResult, HeaderList } from "../../../harness/host/index.ts";
-import { azure, chatBody } from "../../support/host-rig.ts";
+import type { DispatchResult, HeaderList } from "../host/index.ts";
+import { azure, chatBody } from "../rig/host-rig.ts";
 import {
   check, ClockRig, clientSeesNoKeys, EAST_KEY, linear, noTrap, PROVIDER_KEYS, runProperty, sleep, upstreamCredentials, WEST_KEY,
   type ClassResult,

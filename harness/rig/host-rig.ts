@@ -17,11 +17,10 @@
  * `r.request(path, body)` is open + headers + body in one call.
  */
 import { readFileSync } from "node:fs";
-import { expect } from "vitest";
 import {
   PluginHost, ProcessState, type ClusterDispatcher, type DispatchResult, type HeaderList, type HttpStream, type LogRecord,
   type MetricSnapshot, type PluginOptions, type ResetOrigin, type StreamCallbacks,
-} from "../../harness/host/index.ts";
+} from "../host/index.ts";
 
 // ---- modules --------------------------------------------------------------------------------
 
@@ -35,14 +34,13 @@ export function productWasm(): Buffer {
 
 /** A host test fixture built by test/setup/build-host-fixtures.ts (test/fixtures/host/<name>.ts). */
 export function fixtureWasm(name: string): Uint8Array {
-  return new Uint8Array(readFileSync(new URL(`../.build/host/${name}.wasm`, import.meta.url)));
+  return new Uint8Array(readFileSync(new URL(`../../test/.build/host/${name}.wasm`, import.meta.url)));
 }
 
 // ---- product configuration ------------------------------------------------------------------
 
-export const EAST_KEY = "east-key-0123456789-abcdef";
-export const WEST_KEY = "west-key-9876543210-fedcba";
-export const OAI_KEY = "sk-openai-key-5555555555-zz";
+export { EAST_KEY, OAI_KEY, WEST_KEY } from "../keys.ts";
+import { EAST_KEY, OAI_KEY, WEST_KEY } from "../keys.ts";
 
 export const azure = (name: string, key: string, priority: number, extra: Record<string, unknown> = {}) => ({
   name, type: "azure-openai", cluster: name, host: `${name}.openai.azure.com`, apiVersion: "2024-10-21",
@@ -349,7 +347,9 @@ export function fixtureRequest(test: string, extra: HeaderList = []): HeaderList
 export function sentJson(f: Flow): any {
   const text = f.upstreamBody;
   const cl = f.up("content-length");
-  if (cl !== undefined) expect(Number(cl), "content-length matches the body sent").toBe(Buffer.byteLength(text));
+  if (cl !== undefined && Number(cl) !== Buffer.byteLength(text)) {
+    throw new Error(`content-length ${cl} does not match the body sent (${Buffer.byteLength(text)} bytes)`);
+  }
   return JSON.parse(text);
 }
 

@@ -5,7 +5,7 @@
 // which fails with CasMismatch when the key exists. The harness runs every VM on one thread;
 // SharedData.interleave runs another worker's request exactly between one worker's read and write.
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, chatBody, EAST_KEY, rig, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, chatBody, EAST_KEY, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const isEastState = (key: string) => key.startsWith("ai-failover/provider/east/");
 const config = baseConfig({

@@ -2,7 +2,7 @@
 // admission, what its answer settles, what the provider's own rate-limit headers say, across a
 // failover.
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, CHAT_OK, chatBody, EAST_KEY, rig, sleep, until, WEST_KEY, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, CHAT_OK, chatBody, EAST_KEY, rig, sleep, until, WEST_KEY, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const SSE_NO_USAGE = [
   'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n',

@@ -2,7 +2,7 @@
 // same process) when the provider record is unchanged; a changed record starts afresh.
 import { describe, expect, it } from "vitest";
 import { ProcessState } from "../../harness/host/index.ts";
-import { rig, type HostRig } from "../support/host-rig.ts";
+import { EAST_KEY, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const config = (eastKey: string) => JSON.stringify({
   providers: [
@@ -28,13 +28,13 @@ function exchange(r: HostRig, conn: number, status: number): string {
 describe("state across reconfiguration", () => {
   it("keeps an ejection when the record is unchanged and forgets it when the record changes", async () => {
     const process = new ProcessState();
-    const first = await rig(config("east-key-0123456789"), { workers: 2 }, process);
+    const first = await rig(config(EAST_KEY), { workers: 2 }, process);
     expect(exchange(first, 1, 401)).toBe("east.openai.azure.com"); // east rejects its key: ejected
     expect(exchange(first, 2, 200)).toBe("west.openai.azure.com");
     await first.close();
 
     // Same configuration, new VMs (Envoy reloads the plugin): the ejection holds.
-    const second = await rig(config("east-key-0123456789"), { workers: 2 }, process);
+    const second = await rig(config(EAST_KEY), { workers: 2 }, process);
     expect(exchange(second, 1, 200)).toBe("west.openai.azure.com");
     await second.close();
 

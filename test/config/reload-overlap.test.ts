@@ -4,7 +4,7 @@
 // has a state of its own (neither configuration resets the other's); an unchanged one keeps its state.
 import { describe, expect, it } from "vitest";
 import { ProcessState } from "../../harness/host/index.ts";
-import { azure, chatBody, ok200, rig, Script, sleep, until, WEST_KEY } from "../support/host-rig.ts";
+import { azure, chatBody, ok200, rig, Script, sleep, until, WEST_KEY } from "../../harness/rig/host-rig.ts";
 
 const OLD_EAST_KEY = "east-key-before-rotation-0001";
 const NEW_EAST_KEY = "east-key-after-rotation-0002";

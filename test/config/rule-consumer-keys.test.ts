@@ -3,7 +3,7 @@
 // that brings its own providers and consumers, with a consumer key equal to a global provider's
 // key, was accepted (the check only compared a view's consumers with the same view's providers).
 import { describe, expect, it } from "vitest";
-import { azure, EAST_KEY, rig, WEST_KEY } from "../support/host-rig.ts";
+import { azure, EAST_KEY, rig, WEST_KEY } from "../../harness/rig/host-rig.ts";
 
 async function problems(config: unknown): Promise<string[]> {
   try {

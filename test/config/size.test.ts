@@ -5,7 +5,7 @@
 // today are ~0.45 s, ~0.3 s and ~1.6 s for the three cases below), not a benchmark: it fails on
 // quadratic time, not on a slow machine.
 import { describe, expect, it } from "vitest";
-import { azure, rig } from "../support/host-rig.ts";
+import { azure, EAST_KEY, rig } from "../../harness/rig/host-rig.ts";
 
 async function configureMs(config: unknown): Promise<number> {
   const t = performance.now();
@@ -19,7 +19,7 @@ async function configureMs(config: unknown): Promise<number> {
 describe("configuration size", () => {
   it("10,000 consumers (the maximum) configure in seconds, not minutes", { timeout: 120_000 }, async () => {
     const consumers = Array.from({ length: 10_000 }, (_, i) => ({ name: `c${i}`, apiKey: `consumer-key-${String(i).padStart(8, "0")}-abcdef`, tokensPerMinute: 1000 }));
-    const ms = await configureMs({ providers: [azure("east", "east-key-0123456789-abcdef", 0)], healthCheck: { enabled: false }, consumers });
+    const ms = await configureMs({ providers: [azure("east", EAST_KEY, 0)], healthCheck: { enabled: false }, consumers });
     expect(ms).toBeLessThan(10_000);
   });
 
@@ -46,7 +46,7 @@ describe("configuration size", () => {
   it("duplicates are still found among 10,000 consumers, each named with the first one's index", async () => {
     const consumers = Array.from({ length: 10_000 }, (_, i) => ({ name: `c${i}`, apiKey: `consumer-key-${String(i).padStart(8, "0")}-abcdef` }));
     consumers[9_998] = { name: "c17", apiKey: consumers[4_000]!.apiKey };
-    const err = await rig({ providers: [azure("east", "east-key-0123456789-abcdef", 0)], healthCheck: { enabled: false }, consumers }, { workers: 1 })
+    const err = await rig({ providers: [azure("east", EAST_KEY, 0)], healthCheck: { enabled: false }, consumers }, { workers: 1 })
       .then(() => null, (e: unknown) => e);
     expect(err, "the configuration is rejected").not.toBeNull();
     const logs = ((err as { logs?: Array<{ message: string }> }).logs ?? []).map((l) => l.message).join("\n");

@@ -31,7 +31,7 @@ describe("a slow client is not the misconfiguration", () => {
   it("a body that arrives 3.6 s after its headers is routed, and no error blames allow_on_headers_stop_iteration", async () => {
     // Reproduction: the tick-based check concluded "lacks allow_on_headers_stop_iteration" after
     // 3 s of waiting, and being one-shot, it then stayed silent for a real misconfiguration.
-    const { rig, baseConfig, chatBody, reqHeaders, sleep } = await import("../support/host-rig.ts");
+    const { rig, baseConfig, chatBody, reqHeaders, sleep } = await import("../../harness/rig/host-rig.ts");
     const r = await rig(baseConfig(), { workers: 1 });
     try {
       const body = Buffer.from(JSON.stringify(chatBody()));

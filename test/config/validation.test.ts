@@ -2,7 +2,7 @@
 // and never traps its VM doing so.
 import { describe, expect, it } from "vitest";
 import { PluginHost, PluginLoadError, type LogRecord } from "../../harness/host/index.ts";
-import { productWasm } from "../support/host-rig.ts";
+import { productWasm } from "../../harness/rig/host-rig.ts";
 
 const wasm = productWasm();
 

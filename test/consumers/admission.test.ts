@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   azure, baseConfig, BEARER, chatBody, CONSUMER_KEY, EAST_KEY, OAI_KEY, openai, reqHeaders, rig, type HostRig,
-} from "../support/host-rig.ts";
+} from "../../harness/rig/host-rig.ts";
 
 describe("consumers: admission and budgets", () => {
   let r: HostRig;

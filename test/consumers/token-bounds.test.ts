@@ -4,7 +4,7 @@
 // (the scan kept the last bound, Azure/OpenAI honour max_completion_tokens), and 6,000 tokens of
 // Responses `instructions` passed the same budget (only messages/input/prompt were counted).
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, BEARER, CONSUMER_KEY, type HostRig, rig } from "../support/host-rig.ts";
+import { baseConfig, BEARER, CONSUMER_KEY, type HostRig, rig } from "../../harness/rig/host-rig.ts";
 
 describe("consumer budgets count what the provider may bill", () => {
   let r: HostRig;

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   baseConfig, CHAT_OK, chatBody, CONSUMER_KEY, EAST_KEY, OAI_KEY, openai, reqHeaders, rig, WEST_KEY, type HostRig,
-} from "../support/host-rig.ts";
+} from "../../harness/rig/host-rig.ts";
 
 describe("credentials: headers and trailers", () => {
   let r: HostRig;

@@ -3,7 +3,7 @@
 // part of that key (OpenAI's "Incorrect API key provided: sk-pr****7Q9z") and would tell the
 // client its own key was wrong. Reproduction: the provider's 401 body reached the client as is.
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, chatBody, EAST_KEY, openai, OAI_KEY, rig, until, WEST_KEY, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, chatBody, EAST_KEY, openai, OAI_KEY, rig, until, WEST_KEY, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const OPENAI_401 = '{"error":{"message":"Incorrect API key provided: sk-pr****7Q9z. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}';
 

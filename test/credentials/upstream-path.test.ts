@@ -1,7 +1,7 @@
 // Credentials: a client cannot make the gateway sign an upstream path of its choosing with a
 // provider's key (the model or deployment a client names becomes one plain path segment).
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, chatBody, EAST_KEY, reqHeaders, rig, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, chatBody, EAST_KEY, reqHeaders, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const SAFE_SEGMENT = /^[A-Za-z0-9._-]+$/;
 

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   baseConfig, BEARER, chatBody, CONSUMER_KEY, EAST_KEY, OAI_KEY, openai, reqHeaders, rig, until, WEST_KEY, type HostRig,
-} from "../support/host-rig.ts";
+} from "../../harness/rig/host-rig.ts";
 
 const sse = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
 

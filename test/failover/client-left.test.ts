@@ -5,7 +5,7 @@
 // total_tokens (embeddings on some OpenAI-compatible servers) charged the consumer 0.
 import { afterEach, describe, expect, it } from "vitest";
 import type { DispatchResult } from "../../harness/host/index.ts";
-import { azure, baseConfig, BEARER, CONSUMER_KEY, EAST_KEY, ok200, rig, sleep, until, WEST_KEY, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, BEARER, CONSUMER_KEY, EAST_KEY, ok200, rig, sleep, until, WEST_KEY, type HostRig } from "../../harness/rig/host-rig.ts";
 const EMBEDDING = JSON.stringify({ object: "list", data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2] }], model: "text-embedding-3-small", usage: { total_tokens: 700 } });
 const body = { model: "text-embedding-3-small", input: "hello world" };
 const deployments = { deployments: { "text-embedding-3-small": "emb" } };

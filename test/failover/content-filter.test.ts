@@ -4,7 +4,7 @@
 // Never counted against the provider's health.
 import { afterEach, describe, expect, it } from "vitest";
 import { wireBodies } from "../../harness/providers/index.ts";
-import { baseConfig, chatBody, rig, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 import { chat, post, startStack, type Stack } from "../support/stack.ts";
 
 const CONTEXT_LENGTH = '{"error":{"message":"This model\'s maximum context length is 128000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}';

@@ -2,7 +2,7 @@
 // and the decision made then: a 2 MB 429 body used to be buffered to its end, outgrew Envoy's
 // 1 MiB buffer and reached the client as a bare 500 with no failover.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, rig, until, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, rig, until, type HostRig } from "../../harness/rig/host-rig.ts";
 
 describe("a 429 with a very large body", () => {
   let r: HostRig;

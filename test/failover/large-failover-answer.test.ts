@@ -6,7 +6,7 @@
 // with the provider's usage still accounted (read 64 KiB at a time).
 import { afterEach, describe, expect, it } from "vitest";
 import { workerMemoryBytes } from "../../harness/bench/vm-memory.ts";
-import { baseConfig, chatBody, rig, until, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, rig, until, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const USAGE_EVENT = 'data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":4000,"total_tokens":4012}}\n\n';
 

@@ -5,7 +5,7 @@
 // ai_failover_failovers_total{reason="model_not_served"} say why; its other models and its health
 // are untouched; any other 404 still goes to the client as it was.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, CHAT_OK, OAI_KEY, openai, rig, until, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, CHAT_OK, OAI_KEY, openai, rig, until, type HostRig } from "../../harness/rig/host-rig.ts";
 import { AZURE_404_DEPLOYMENT, chat, post, startStack, type Stack } from "../support/stack.ts";
 
 describe("a provider that does not serve the model", () => {

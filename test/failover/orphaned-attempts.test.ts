@@ -2,7 +2,7 @@
 // consumer are still settled, each exactly once.
 import { afterEach, describe, expect, it } from "vitest";
 import type { DispatchResult } from "../../harness/host/index.ts";
-import { baseConfig, BEARER, chatBody, CONSUMER_KEY, rig, sleep, until, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, BEARER, chatBody, CONSUMER_KEY, rig, sleep, until, type HostRig } from "../../harness/rig/host-rig.ts";
 
 function gated(answer: DispatchResult): { release: () => void; script: () => Promise<DispatchResult> } {
   let release!: () => void;

@@ -1,7 +1,7 @@
 // Passive health from single answers: a 429 cools the provider down (whatever its retry-after
 // says, and even if its body never completes); a client error never counts against it.
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, CHAT_OK, chatBody, EAST_KEY, OAI_KEY, openai, rig, WEST_KEY, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, CHAT_OK, chatBody, EAST_KEY, OAI_KEY, openai, rig, WEST_KEY, type HostRig } from "../../harness/rig/host-rig.ts";
 
 describe("health: cooldowns", () => {
   let r: HostRig;

@@ -7,7 +7,7 @@
 // to say otherwise. The harness plays both (PluginOptions.flavour) and these tests teach it that.
 import { afterEach, describe, expect, it } from "vitest";
 import { checkModule, parseWasm, PluginLoadError } from "../../harness/host/index.ts";
-import { azure, baseConfig, chatBody, EAST_KEY, ok200, productWasm, reqHeaders, rig, sleep, until, WEST_KEY, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, chatBody, EAST_KEY, ok200, productWasm, reqHeaders, rig, sleep, until, WEST_KEY, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const MARKER = "proxy_abi_version_0_2_100";
 

@@ -2,7 +2,7 @@
 // and StreamActivation (source/extensions/filters/common/expr/evaluator.cc, context.cc): each test
 // failed on the host before the fix next to it.
 import { afterEach, describe, expect, it } from "vitest";
-import { bytes, header, recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
+import { bytes, header, recorder, fixtureRequest, fixtureRig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig;
 afterEach(async () => {

@@ -2,7 +2,7 @@
 // (Envoy's default buckets, sum, count), and HttpStream.reset (aborted streams).
 import { afterEach, describe, expect, it } from "vitest";
 import { ENVOY_DEFAULT_HISTOGRAM_BUCKETS } from "../../harness/host/stats.ts";
-import { bytes, recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
+import { bytes, recorder, fixtureRequest, fixtureRig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig;
 afterEach(async () => {

@@ -4,7 +4,7 @@
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { fixtureRig, fixtureWasm, recorder, sleep, until, type HostRig } from "../support/host-rig.ts";
+import { fixtureRig, fixtureWasm, recorder, sleep, until, type HostRig } from "../../harness/rig/host-rig.ts";
 import { testClusters } from "../support/clusters.ts";
 import { freePort } from "../../harness/redis/server.ts";
 import { grpcFrame, grpcFrames } from "../../harness/proto/grpc.ts";

@@ -1,7 +1,7 @@
 // Checklist 8: http_call cluster lookup, pseudo-headers, outcome table, delivery to root.
 import { afterEach, describe, expect, it } from "vitest";
 import type { ClusterDispatcher, DispatchResult, HeaderList } from "../../harness/host/index.ts";
-import { header, recorder, fixtureRequest, fixtureRig, sleep, type HostRig } from "../support/host-rig.ts";
+import { header, recorder, fixtureRequest, fixtureRig, sleep, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig;
 afterEach(async () => {

@@ -2,7 +2,7 @@
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
 import { PluginHost, PluginLoadError } from "../../harness/host/index.ts";
-import { fixtureWasm } from "../support/host-rig.ts";
+import { fixtureWasm } from "../../harness/rig/host-rig.ts";
 
 function wat(text: string): Uint8Array {
   const m = binaryen.parseText(text);

@@ -1,6 +1,6 @@
 // Checklist 4 and 5: argument checks, memory bounds, exact result addresses, allocator use.
 import { afterEach, describe, expect, it } from "vitest";
-import { recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
+import { recorder, fixtureRequest, fixtureRig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig;
 afterEach(async () => {

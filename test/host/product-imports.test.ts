@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkModule, envoyImportTable, parseWasm } from "../../harness/host/index.ts";
-import { productWasm } from "../support/host-rig.ts";
+import { productWasm } from "../../harness/rig/host-rig.ts";
 
 describe("release product module against the host's Envoy import table", () => {
   const bytes = new Uint8Array(productWasm());

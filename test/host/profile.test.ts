@@ -1,7 +1,7 @@
 // PluginOptions.profile: time inside the module apart from time in host imports (harness/host/profile.ts).
 import { afterEach, describe, expect, it } from "vitest";
 import { CallProfiler, ProfileSink } from "../../harness/host/index.ts";
-import { fixtureRequest, fixtureRig, recorder, type HostRig } from "../support/host-rig.ts";
+import { fixtureRequest, fixtureRig, recorder, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig | undefined;
 afterEach(async () => {

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { PluginHost, PluginLoadError } from "../../harness/host/index.ts";
 import { freePort } from "../../harness/redis/server.ts";
-import { fixtureRig, fixtureWasm, recorder, sleep, until, type HostRig } from "../support/host-rig.ts";
+import { fixtureRig, fixtureWasm, recorder, sleep, until, type HostRig } from "../../harness/rig/host-rig.ts";
 import { testClusters } from "../support/clusters.ts";
 import { REDIS, redisSkipNote, withRedis } from "../support/redis.ts";
 

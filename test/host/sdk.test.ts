@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ClusterDispatcher, DispatchResult, HeaderList } from "../../harness/host/index.ts";
 import { checkModule } from "../../harness/host/index.ts";
-import { fixtureWasm, header, recorder, fixtureRig, sleep, type HostRig } from "../support/host-rig.ts";
+import { fixtureWasm, header, recorder, fixtureRig, sleep, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig;
 afterEach(async () => {

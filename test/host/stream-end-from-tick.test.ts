@@ -16,7 +16,7 @@ import binaryen from "binaryen";
 import { afterEach, describe, expect, it } from "vitest";
 import { PluginHost, PluginLoadError } from "../../harness/host/index.ts";
 import type { HostFlavour } from "../../harness/host/types.ts";
-import { bytes, recorder } from "../support/host-rig.ts";
+import { bytes, recorder } from "../../harness/rig/host-rig.ts";
 
 let host: PluginHost | undefined;
 afterEach(async () => { await host?.close(); host = undefined; });

@@ -1,6 +1,6 @@
 // Checklist 6 and 7: header/body windows, status conversions, buffering, deferred effects.
 import { afterEach, describe, expect, it } from "vitest";
-import { bytes, header, recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
+import { bytes, header, recorder, fixtureRequest, fixtureRig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig;
 afterEach(async () => {

@@ -1,6 +1,6 @@
 // Checklist 11: every host call and every call into the VM is recorded.
 import { afterEach, describe, expect, it } from "vitest";
-import { recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
+import { recorder, fixtureRequest, fixtureRig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig;
 afterEach(async () => {

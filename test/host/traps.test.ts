@@ -1,6 +1,6 @@
 // Checklist 10: a trap fails the VM, the stream gets 503, later callbacks are skipped, policy applies.
 import { afterEach, describe, expect, it } from "vitest";
-import { header, recorder, fixtureRequest, fixtureRig, type HostRig } from "../support/host-rig.ts";
+import { header, recorder, fixtureRequest, fixtureRig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig;
 afterEach(async () => {

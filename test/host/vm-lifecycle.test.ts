@@ -1,7 +1,7 @@
 // Checklist 9 (+ logs, properties, WASI): several worker VMs plus a canary sharing process state.
 import { afterEach, describe, expect, it } from "vitest";
 import { PluginHost, PluginLoadError, ProcessState } from "../../harness/host/index.ts";
-import { fixtureWasm, recorder, fixtureRequest, fixtureRig, sleep, type HostRig } from "../support/host-rig.ts";
+import { fixtureWasm, recorder, fixtureRequest, fixtureRig, sleep, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let t: HostRig;
 afterEach(async () => {

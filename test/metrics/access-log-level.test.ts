@@ -1,7 +1,7 @@
 // The access line is optional (issue 13): `accessLog` "info" (default), "debug" or "off" — the
 // filter's other lines stay as the log level says.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, rig, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 describe("accessLog", () => {
   let r: HostRig;

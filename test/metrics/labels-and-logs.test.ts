@@ -1,7 +1,7 @@
 // Metrics and logs: what clients can put into metric names and log lines (nothing), and that no
 // credential is ever logged or used in a metric name.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, CHAT_OK, chatBody, EAST_KEY, OAI_KEY, openai, rig, WEST_KEY, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, CHAT_OK, chatBody, EAST_KEY, OAI_KEY, openai, rig, WEST_KEY, type HostRig } from "../../harness/rig/host-rig.ts";
 
 describe("metrics and logs: client input and credentials", () => {
   let r: HostRig;

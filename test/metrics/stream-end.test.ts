@@ -5,7 +5,7 @@
 // reset (router.cc onUpstreamReset: upstream_reset_after_response_started{…}) from a client
 // disconnect (conn_manager_impl.cc: downstream_remote_disconnect).
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, CHAT_OK, chatBody, rig, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, CHAT_OK, chatBody, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const SSE = [["content-type", "text/event-stream"]] as Array<[string, string]>;
 const ev = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { HeaderMap } from "../../harness/host/header-map.ts";
 import type { HeaderList } from "../../harness/host/types.ts";
-import { baseConfig, CHAT_OK, chatBody, EAST_KEY, reqHeaders, rig, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, CHAT_OK, chatBody, EAST_KEY, reqHeaders, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const PATH = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 /** A client's headers: credentials and our routing header (stripped), a repeated header, others. */

@@ -8,7 +8,7 @@
 // and answers model_not_found to anything else).
 import { afterEach, describe, expect, it } from "vitest";
 import { chat, credentialAudit, post, startStack, WEST_KEY, type Stack } from "../support/stack.ts";
-import { OAI_KEY, openai, reqHeaders, rig, type HostRig } from "../support/host-rig.ts";
+import { OAI_KEY, openai, reqHeaders, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const OA_KEY = "sk-proj-mapped-Xq7Lm2Vw9Rt4Zp1K";
 const MAPPED = "gpt-4o-2024-08-06";

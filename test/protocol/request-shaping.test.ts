@@ -1,7 +1,7 @@
 // Protocol: what the provider receives for less common request shapes and modes (Azure classic
 // and v1 paths, the Responses API, header-only mode).
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, EAST_KEY, OAI_KEY, openai, reqHeaders, rig, sentJson, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, EAST_KEY, OAI_KEY, openai, reqHeaders, rig, sentJson, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const MSGS = '[{"role":"user","content":"hello"}]';
 

@@ -9,7 +9,7 @@ import {
   Code, decodeRequest, decodeResponse, encodeRequest, RLS_METHOD, RLS_SERVICE, Unit, type RateLimitRequest,
 } from "../../harness/ratelimit/rls-proto.ts";
 import { startRateLimitService, type RateLimitService } from "../../harness/ratelimit/server.ts";
-import { fixtureWasm, recorder, until } from "../support/host-rig.ts";
+import { fixtureWasm, recorder, until } from "../../harness/rig/host-rig.ts";
 import { testClusters } from "../support/clusters.ts";
 import { REDIS, redisSkipNote, withRedis } from "../support/redis.ts";
 

@@ -1,9 +1,9 @@
 // Standing fuzz: request bodies through the built filter (test/robustness/fuzz/bodies.ts).
 // FUZZ_CASES=10000 runs the long hunt (`npm run bench -- --fuzz` does).
 import { describe, expect, it } from "vitest";
-import { casesPerClass } from "./fuzz/common.ts";
-import { bodiesLinear, fuzzBodies } from "./fuzz/bodies.ts";
-import { fuzzMultipart, multipartLinear } from "./fuzz/multipart.ts";
+import { casesPerClass } from "../../harness/fuzz/common.ts";
+import { bodiesLinear, fuzzBodies } from "../../harness/fuzz/bodies.ts";
+import { fuzzMultipart, multipartLinear } from "../../harness/fuzz/multipart.ts";
 
 const N = casesPerClass(500);
 

@@ -1,8 +1,8 @@
 // Standing fuzz: plugin configurations through the built filter (test/robustness/fuzz/configs.ts).
 // FUZZ_CASES=10000 runs the long hunt (`npm run bench -- --fuzz` does).
 import { describe, expect, it } from "vitest";
-import { casesPerClass } from "./fuzz/common.ts";
-import { configsLinear, fuzzConfigs } from "./fuzz/configs.ts";
+import { casesPerClass } from "../../harness/fuzz/common.ts";
+import { configsLinear, fuzzConfigs } from "../../harness/fuzz/configs.ts";
 
 const N = casesPerClass(500);
 

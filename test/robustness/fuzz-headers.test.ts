@@ -1,8 +1,8 @@
 // Standing fuzz: request headers through the built filter (test/robustness/fuzz/headers.ts).
 // FUZZ_CASES=10000 runs the long hunt (`npm run bench -- --fuzz` does).
 import { describe, expect, it } from "vitest";
-import { casesPerClass } from "./fuzz/common.ts";
-import { domainMatches, fuzzHeaders, headersLinear } from "./fuzz/headers.ts";
+import { casesPerClass } from "../../harness/fuzz/common.ts";
+import { domainMatches, fuzzHeaders, headersLinear } from "../../harness/fuzz/headers.ts";
 
 const N = casesPerClass(500);
 

@@ -1,8 +1,8 @@
 // Standing fuzz: upstream SSE through the built filter (test/robustness/fuzz/sse.ts).
 // FUZZ_CASES=10000 runs the long hunt (`npm run bench -- --fuzz` does).
 import { describe, expect, it } from "vitest";
-import { casesPerClass } from "./fuzz/common.ts";
-import { fuzzSse, sseLinear } from "./fuzz/sse.ts";
+import { casesPerClass } from "../../harness/fuzz/common.ts";
+import { fuzzSse, sseLinear } from "../../harness/fuzz/sse.ts";
 
 const N = casesPerClass(500);
 

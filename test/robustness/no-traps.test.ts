@@ -1,7 +1,7 @@
 // Robustness: hostile input on every path must yield a clear answer, never a VM trap.
 import { afterEach, describe, expect, it } from "vitest";
 import type { DispatchResult, HeaderList } from "../../harness/host/index.ts";
-import { baseConfig, CHAT_OK, chatBody, reqHeaders, rig, until, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, CHAT_OK, chatBody, reqHeaders, rig, until, type HostRig } from "../../harness/rig/host-rig.ts";
 
 function noTrap(r: HostRig): void {
   const crit = r.traps();

@@ -1,7 +1,7 @@
 // Higress _rules_: which rule a request's authority (_match_domain_) or route name
 // (_match_route_) selects.
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, chatBody, reqHeaders, rig, WEST_KEY, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, chatBody, reqHeaders, rig, WEST_KEY, type HostRig } from "../../harness/rig/host-rig.ts";
 
 describe("rules: matching", () => {
   let r: HostRig;

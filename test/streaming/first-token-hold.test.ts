@@ -4,7 +4,7 @@
 // first token: a content event, its end, its usage, or an error event. Then headers and buffer go
 // at once, rewritten where the scan changes them (the usage event the client did not ask for).
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, header, rig, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, header, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 let r: HostRig;
 afterEach(async () => { await r?.close(); });

@@ -2,7 +2,7 @@
 // provider with `includeUsage: false` is never asked for the usage chunk — its streams pass
 // through as sent and are accounted by estimate — while the others still are.
 import { afterEach, describe, expect, it } from "vitest";
-import { azure, baseConfig, chatBody, EAST_KEY, rig, WEST_KEY, type HostRig } from "../support/host-rig.ts";
+import { azure, baseConfig, chatBody, EAST_KEY, rig, WEST_KEY, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const STREAM = 'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi there"}}]}\n\ndata: [DONE]\n\n';
 

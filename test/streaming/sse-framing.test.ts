@@ -4,7 +4,7 @@
 // with a spurious "incomplete" error event; `data:[DONE]` without the space added that error
 // event; `Text/Event-Stream` turned stripping and completion checks off.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, rig, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const content = (sep: string) => `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}${sep}`;
 const usage = (sep: string) => `data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}${sep}`;

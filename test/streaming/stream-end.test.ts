@@ -1,7 +1,7 @@
 // Streaming: how the end of a provider's stream is recognised (a clean end, or one cut short that
 // gets an upstream_stream_incomplete error event appended).
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, rig, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, rig, type HostRig } from "../../harness/rig/host-rig.ts";
 
 describe("streaming: the end of a stream", () => {
   let r: HostRig;

@@ -2,7 +2,7 @@
 // client may send (the provider gets valid JSON asking for usage), and the usage chunk the client
 // did not ask for stripped from the answer and accounted.
 import { afterEach, describe, expect, it } from "vitest";
-import { baseConfig, chatBody, OAI_KEY, openai, rig, sentJson, type HostRig } from "../support/host-rig.ts";
+import { baseConfig, chatBody, OAI_KEY, openai, rig, sentJson, type HostRig } from "../../harness/rig/host-rig.ts";
 
 const MSGS = '[{"role":"user","content":"hello"}]';
 

@@ -25,13 +25,13 @@ import { analyze, formatReport, formatSlices, type Report } from "../../harness/
 import { runScenario, type RunHooks, type RunResult, type TargetName } from "../../harness/replay/runner.ts";
 import { loadScenario, type Scenario } from "../../harness/replay/scenario.ts";
 
-export { sleep, until } from "./host-rig.ts";
+export { sleep, until } from "../../harness/rig/host-rig.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 export const LOCAL_YAML = readFileSync(new URL("../../envoy/local.yaml", import.meta.url), "utf8");
 /** The keys envoy/local.yaml gives the filter for its two providers (and the mocks accept). */
-export const EAST_KEY = "mockkey-east-Qz7WkP3xRmT9vLs2";
-export const WEST_KEY = "mockkey-west-Hy4NqJ8wXcV6bGt5";
+export { EAST_KEY, WEST_KEY } from "../../harness/keys.ts";
+import { EAST_KEY, WEST_KEY } from "../../harness/keys.ts";
 
 // ---- bootstrap ------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parseReply, RespSplitter } from "../../harness/redis/resp.ts";
 import { redisCommand, redisReply } from "../.build/unit/unit.js";
 import { REDIS, redisSkipNote, withRedis } from "../support/redis.ts";
-import { sleep } from "../support/host-rig.ts";
+import { sleep } from "../../harness/rig/host-rig.ts";
 
 /** Sends the filter's bytes as they are; resolves with the raw reply bytes. */
 function send(port: number, bytes: Buffer): Promise<Buffer> {
