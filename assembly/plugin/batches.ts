@@ -164,7 +164,7 @@ export function checkBatchUpload(r: RequestState, form: FormModel): bool {
 /** The upload's answer ended (onLog): a created file records its verdict under its id. */
 export function batchUploadEnded(r: RequestState, a: Attempt | null, now: i64): void {
   const v = r.batch;
-  if (v === null || r.batchCharge > 0 || a === null || r.status < 200 || r.status >= 300) return;
+  if (v === null || r.api.kind != ApiKind.Files || a === null || r.status < 200 || r.status >= 300) return;
   const cap = a.capture;
   if (cap === null || cap.created.length == 0) return;
   recordVerdict(cap.created, tenantTag(consumerOf(r).name), v, now);
