@@ -71,6 +71,43 @@ export function modelNotAllowed(c: ConsumerConfig, model: string): Rejection {
     INVALID, "model_not_allowed").counted("model_not_allowed");
 }
 
+// ---- Batches (plugin/batches.ts, issue 20 item 6)
+
+/** A batch input file line the gateway cannot read; `line` 1-based (0: the form itself). */
+export function invalidBatchFile(line: i32, why: string): Rejection {
+  return new Rejection(400, "ai_failover_invalid_batch_file", "batch input file refused: " + (line > 0 ? "line " + line.toString() + ": " : "") + why,
+    INVALID, "invalid_batch_file").counted("invalid_batch_file");
+}
+
+/** A batch input file line whose model the consumer may not use. */
+export function batchModelNotAllowed(c: ConsumerConfig, line: i32, model: string): Rejection {
+  return new Rejection(403, "ai_failover_model_not_allowed", "batch input file refused: line " + line.toString() + ": consumer " + c.name +
+    " may not use model \"" + (model.length <= 256 ? model : model.substring(0, 256)) + "\"", INVALID, "model_not_allowed").counted("model_not_allowed");
+}
+
+/** A batch whose input file the gateway has no verdict for (not uploaded through it as purpose=batch, or forgotten). */
+export function batchFileNotChecked(id: string): Rejection {
+  return new Rejection(400, "ai_failover_batch_file_not_checked", "input_file_id " + (id.length <= 128 ? "'" + id + "' " : "") +
+    "was not checked by this gateway: upload the batch input file through the gateway (POST /v1/files, purpose=batch) with the same key, " +
+    "then create the batch with the id it answers", INVALID, "batch_file_not_checked").counted("batch_file_not_checked");
+}
+
+/** A batch whose token bound is larger than the consumer's whole per-minute budget: it can never run. */
+export function batchExceedsBudget(c: ConsumerConfig, bound: i64): Rejection {
+  return new Rejection(403, "ai_failover_batch_exceeds_budget", "this batch may use up to " + bound.toString() + " tokens, more than consumer " +
+    c.name + "'s budget of " + c.tokensPerMinute.toString() + " tokens per minute; split the input file", INVALID, "batch_exceeds_budget")
+    .counted("consumer_budget");
+}
+
+/** A batch whose token bound is more than the consumer has left in its window now. */
+export function batchInsufficientBudget(c: ConsumerConfig, bound: i64, left: i64, waitMs: i64): Rejection {
+  const waitS = (waitMs + 999) / 1000;
+  const shown = waitS < 1 ? 1 : waitS;
+  return new Rejection(429, "ai_failover_consumer_budget", "this batch may use up to " + bound.toString() + " tokens; consumer " + c.name +
+    " has " + left.toString() + " tokens left of its " + c.tokensPerMinute.toString() + " per minute; retry after " + shown.toString() + " s",
+    RATE, "insufficient_budget").counted("consumer_budget").retryAfter(shown);
+}
+
 /** What a provider answers another organisation for an object it does not show it (OpenAI's shape). */
 export function objectNotFound(id: string): Rejection {
   return new Rejection(404, "ai_failover_object_not_found", (id.length <= 128 ? "No object found with id '" + id + "'." : "No object found with that id."), INVALID, "not_found")

@@ -289,6 +289,8 @@ export function referencedIds(body: Uint8Array, out: string[]): void {
  */
 export class IdCapture extends JsonWalker {
   ids: string[] = [];
+  /** The created object's id ("" until seen; a creating request only). */
+  created: string = "";
   private firstIdSeen: bool;
 
   /**
@@ -311,6 +313,7 @@ export class IdCapture extends JsonWalker {
     if (d == 1) {
       if (k == KEY_ID && !this.firstIdSeen) {
         this.firstIdSeen = true;
+        this.created = s;
         this.ids.push(s);
       } else if (this.files && (k == KEY_OUTPUT_FILE || k == KEY_ERROR_FILE)) {
         this.ids.push(s);
@@ -321,6 +324,7 @@ export class IdCapture extends JsonWalker {
     if (d == 2 && this.keyAt(1) == KEY_RESPONSE) {
       if (!this.firstIdSeen) {
         this.firstIdSeen = true;
+        this.created = s;
         this.ids.push(s);
       }
       return;

@@ -3,7 +3,7 @@
 
 import { Config, ConsumerConfig, Limits } from "../config/model";
 import { BudgetState } from "../admission/budget";
-import { requestsLeft, tokensLeft, windowResetAt } from "../admission/window";
+import { requestsLeft, rollWindow, tokensLeft, windowResetAt } from "../admission/window";
 import { fnv1a32 } from "../lib/hash";
 import { loadState } from "../host/store";
 import { Reservation, reserveIn } from "./capacity/reservation";
@@ -84,4 +84,15 @@ export function admitConsumer(c: ConsumerConfig, need: i64, now: i64): BudgetAdm
   const wait = windowResetAt(cur, lim) - now;
   out.waitMs = wait < 0 ? 0 : wait;
   return out;
+}
+
+/** Tokens a consumer has left in its window now ([left, ms until the window frees up]); left -1: no token limit. */
+export function consumerTokensLeft(c: ConsumerConfig, now: i64): i64[] {
+  if (c.tokensPerMinute == 0) return [-1, 0];
+  const lim = budgetLimits(c);
+  const cur = loadState<BudgetState>(budgetKey(c), budgetFingerprint(c));
+  rollWindow(cur, lim, now); // a window that has elapsed is a fresh one (not written back)
+  const t = tokensLeft(cur, lim);
+  const wait = windowResetAt(cur, lim) - now;
+  return [t < 0 ? 0 : t, wait < 0 ? 0 : wait];
 }

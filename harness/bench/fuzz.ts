@@ -7,6 +7,7 @@
 import { bodiesLinear, fuzzBodies } from "../fuzz/bodies.ts";
 import type { ClassResult } from "../fuzz/common.ts";
 import { fuzzMultipart, multipartLinear } from "../fuzz/multipart.ts";
+import { batchesLinear, fuzzBatches } from "../fuzz/batches.ts";
 import { configsLinear, fuzzConfigs } from "../fuzz/configs.ts";
 import { fuzzHeaders, headersLinear } from "../fuzz/headers.ts";
 import { fuzzSse, sseLinear } from "../fuzz/sse.ts";
@@ -17,6 +18,7 @@ const CLASSES: Array<[string, Runner]> = [
   ["plugin configurations", fuzzConfigs],
   ["request bodies", fuzzBodies],
   ["multipart bodies", fuzzMultipart],
+  ["batch files", fuzzBatches],
   ["request headers", fuzzHeaders],
   ["upstream SSE", fuzzSse],
   ["upstream headers + error bodies", fuzzUpstream],
@@ -40,7 +42,8 @@ export async function runFuzz(cases: number, seed: number | undefined, progress:
 
   progress("fuzz: linear-work checks (best of 5, input ×1 and ×8)");
   const lin: Array<[string, () => Promise<unknown>]> = [
-    ["configuration (rules)", configsLinear], ["request body", bodiesLinear], ["multipart body", multipartLinear], ["request headers", headersLinear],
+    ["configuration (rules)", configsLinear], ["request body", bodiesLinear], ["multipart body", multipartLinear], ["batch file", batchesLinear],
+    ["request headers", headersLinear],
     ["upstream SSE", sseLinear], ["upstream error answer", upstreamLinear],
   ];
   out += "\n| input | ×1 ms | ×8 ms | ratio | result |\n|---|---:|---:|---:|---|\n";

@@ -21,6 +21,11 @@ export class Reservation<T extends Window> extends Held {
   cluster: ClusterHold | null = null;
   /** The same request's reservation in its model's (Azure: deployment's) window (plugin/capacity/model_records.ts), settled with this one. */
   linked: Held | null = null;
+  /**
+   * Tokens charged on top of what the answer used whenever it used anything (a batch's bound,
+   * plugin/batches.ts: the batch runs at the provider, out of the gateway's sight); part of `tokens`.
+   */
+  kept: i64 = 0;
 
   constructor(public readonly key: string, public readonly fingerprint: u32, public readonly limits: Limits,
     public readonly tokens: i64,
@@ -37,6 +42,7 @@ export class Reservation<T extends Window> extends Held {
   settle(actual: i64, now: i64): void {
     if (!this.held) return;
     this.held = false;
+    if (actual >= 0) actual += this.kept;
     const c = this.cluster;
     if (c !== null) c.settle(actual, now);
     const l = this.linked;

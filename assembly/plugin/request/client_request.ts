@@ -38,6 +38,7 @@ import { viewFor } from "../views";
 import { referencedIds } from "../affinity";
 import { isMultipart, multipartModel, refuseBody } from "./forms";
 import { clusterConsumer } from "./cluster_wait";
+import { admitBatchCreate, batchUploadEnded, checkBatchUpload } from "./batches";
 
 /**
  * What classifyPath makes of a path, remembered per path (requests mostly repeat a few paths; the
@@ -160,6 +161,7 @@ export class ClientRequest extends RequestState {
       // requests), only the request.
       const form = multipartModel(this.body, this.contentType);
       if (form.error.length > 0) return refuseBody(this, form.error);
+      if (!checkBatchUpload(this, form)) return FilterDataStatusValues.StopIterationNoBuffer;
       this.model = form.model.length > 0 ? form.model : this.api.pathModel;
       if (this.model.length == 0) this.model = this.headerModel;
       if (!this.route(0, 0, true)) {
@@ -178,6 +180,7 @@ export class ClientRequest extends RequestState {
       if (this.referenced === NO_NAMES) this.referenced = [];
       referencedIds(this.body, this.referenced);
     }
+    if (!admitBatchCreate(this)) return FilterDataStatusValues.StopIterationNoBuffer;
     if (scan.stream && !cfg.streaming.allow) {
       reject(this, streamingDisabled());
       return FilterDataStatusValues.StopIterationNoBuffer;
@@ -223,11 +226,13 @@ export class ClientRequest extends RequestState {
     }
     if (this.consumer >= 0) {
       const c = unchecked(cfg.consumers[this.consumer]);
-      if (!allowsModel(c, this.model)) {
+      // A batch's model was checked with its file (plugin/batches.ts).
+      if (this.batch === null && !allowsModel(c, this.model)) {
         reject(this, modelNotAllowed(c, this.model));
         return false;
       }
-      const a = admitConsumer(c, this.need, now);
+      const a = admitConsumer(c, this.need + this.batchCharge, now);
+      if (a.reservation !== null) a.reservation!.kept = this.batchCharge;
       this.budgetLeftTokens = a.leftTokens;
       this.budgetLeftRequests = a.leftRequests;
       if (!a.admitted) {
@@ -354,6 +359,7 @@ export class ClientRequest extends RequestState {
     } else if (a !== null) {
       c = a.finish(now);
     }
+    batchUploadEnded(this, a, now);
     const b = this.budget;
     const ok = this.status >= 200 && this.status < 300;
     if (b !== null) {

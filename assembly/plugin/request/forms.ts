@@ -26,6 +26,16 @@ export class FormModel {
   model: string = "";
   /** Non-empty: the form is malformed or ambiguous (answered 400), and says why. */
   error: string = "";
+  /** The text field "purpose" (file uploads; "" when absent), and how many were sent. */
+  purpose: string = "";
+  purposes: i32 = 0;
+  /** The content of the "file" part: [fileStart, fileEnd) of the body (-1: none), how many "file" parts, and whether one has a Content-Transfer-Encoding. */
+  fileStart: i32 = -1;
+  fileEnd: i32 = -1;
+  files: i32 = 0;
+  fileEncoded: bool = false;
+  /** A field name readers may or may not take as "purpose" or "file" (a batch upload is then refused). */
+  ambiguous: bool = false;
 }
 
 const MAX_BOUNDARY = 70; // RFC 2046 §5.1.1: 1 to 70 characters
@@ -242,12 +252,21 @@ export function multipartModel(body: Uint8Array, contentType: string): FormModel
     if (param(dp, "name*") != "\0none") return refused(f, "name* in Content-Disposition (RFC 7578 §4.2)");
     const name = param(dp, "name");
     if (name == "\0none") return refused(f, "a part without a name");
-    // How readers may take the name: RFC 7578 (quoted-pair unescaped), a naive reader (quotes
-    // dropped, nothing unescaped), an HTML-minded one (%XX decoded). All "model" or none.
+    // How readers may take the name (readersDiffer): all "model" or none.
     const raw = unquote(rawParam(dp, "name"));
     const isModel = name == "model";
-    if (isModel != (raw == "model") || isModel != (percentDecoded(name) == "model") || isModel != (percentDecoded(raw) == "model")) {
-      return refused(f, "a field name that readers may or may not take as \"model\"");
+    if (readersDiffer(name, raw, "model")) return refused(f, "a field name that readers may or may not take as \"model\"");
+    // A batch upload's file and purpose (plugin/batches.ts reads them): the same care.
+    if (readersDiffer(name, raw, "purpose") || readersDiffer(name, raw, "file")) f.ambiguous = true;
+    if (name == "purpose") {
+      f.purposes++;
+      const len = contentEnd - headersEnd;
+      f.purpose = len <= MAX_MODEL ? String.UTF8.decodeUnsafe(body.dataStart + <usize>headersEnd, <usize>len).trim() : "";
+    } else if (name == "file") {
+      f.files++;
+      f.fileStart = headersEnd;
+      f.fileEnd = contentEnd;
+      if (encoding.length > 0 && encoding != "7bit" && encoding != "8bit" && encoding != "binary") f.fileEncoded = true;
     }
     if (isModel) {
       if (seenModel) return refused(f, "two \"model\" fields");
@@ -261,6 +280,15 @@ export function multipartModel(body: Uint8Array, contentType: string): FormModel
     partStart = next;
   }
   return f;
+}
+
+/**
+ * How readers may take a field name: RFC 7578 (quoted-pair unescaped), a naive reader (quotes
+ * dropped, nothing unescaped), an HTML-minded one (%XX decoded). All `target` or none, else they differ.
+ */
+function readersDiffer(name: string, raw: string, target: string): bool {
+  const is = name == target;
+  return is != (raw == target) || is != (percentDecoded(name) == target) || is != (percentDecoded(raw) == target);
 }
 
 /** The raw (as written, quotes included) value of parameter `name`. */

@@ -8,6 +8,7 @@ import { Context, RootContext } from "@solo-io/proxy-runtime/assembly";
 import { BudgetState } from "../../admission/budget";
 import { Config } from "../../config/model";
 import { RequestScan } from "../../lib/json_scan";
+import { BatchFileVerdict } from "../../plan/batch_file";
 import { ApiRequest } from "../../provider/api";
 import { Level, log } from "../../host/log";
 import { Attempt, AttemptOwner } from "./attempt";
@@ -85,6 +86,10 @@ export abstract class RequestState extends Context {
   budget: Reservation<BudgetState> | null = null;
   budgetLeftTokens: i64 = -1;
   budgetLeftRequests: i64 = -1;
+  /** A batch upload's file verdict, or a batch creation's input file's (plugin/request/batches.ts; null: none). */
+  batch: BatchFileVerdict | null = null;
+  /** A batch creation: its bound, reserved with the request and kept as its charge (0: none). */
+  batchCharge: i64 = 0;
   /** Cluster limits: leases this request has waited for (plugin/request/cluster_wait.ts). */
   clusterWaits: i32 = 0;
   /** The request's header map as read at its headers and the names stripped from it since (until it is rewritten for its provider). */
