@@ -117,6 +117,8 @@ export async function startStack(opts: {
   clientTap?: (id: number, part: string) => void;
   /** The VMs' wall clock (proxy_get_current_time_nanoseconds), e.g. to jump hours ahead; default real time. */
   clockNs?: () => bigint;
+  /** Envoy's buffer limit for a request or response body the filter holds (host default 1 MiB). */
+  bufferLimitBytes?: number;
   /** Other wasm plugins on the stream, before or after ai-failover (startGateway's `plugins`). */
   plugins?: GatewayOptions["plugins"];
 }): Promise<Stack> {
@@ -133,7 +135,11 @@ export async function startStack(opts: {
     bootstrapText: (opts.bootstrap ?? ((y) => y))(
       forHost(withVmEnv(bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)), opts.vmEnv ?? {})),
     ),
-    hostOptions: opts.clockNs ? { flavour, clockNs: opts.clockNs } : { flavour },
+    hostOptions: {
+      flavour,
+      ...(opts.clockNs ? { clockNs: opts.clockNs } : {}),
+      ...(opts.bufferLimitBytes ? { bufferLimitBytes: opts.bufferLimitBytes } : {}),
+    },
     clientTap: opts.clientTap,
     plugins: opts.plugins,
     baseDir: ROOT,
