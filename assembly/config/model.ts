@@ -73,6 +73,12 @@ export class RetryConfig {
    */
   maxAnswerBytes: i64 = 16 << 20;
   /**
+   * Most request-body bytes one worker VM keeps for re-sending on failover, all requests together
+   * (plugin/request/held_bodies.ts). A request whose body would go beyond it is still served, on its first
+   * provider, without failover. 0: no body is kept (only bodiless requests fail over).
+   */
+  maxHeldBodyBytes: i64 = 256 << 20;
+  /**
    * Also move on after a 400 `content_filter` (another deployment may have another filter
    * policy) / `context_length_exceeded` (another may have a longer context). Never counted
    * against the provider's health.

@@ -52,6 +52,7 @@ function readRetry(root: ObjReader): RetryConfig {
   }
   r.onConnectFailure = o.boolean("onConnectFailure", r.onConnectFailure);
   r.maxAnswerBytes = o.int("maxAnswerBytes", r.maxAnswerBytes, 65536, 256 * 1024 * 1024);
+  r.maxHeldBodyBytes = o.int("maxHeldBodyBytes", r.maxHeldBodyBytes, 0, 1024 * 1024 * 1024);
   r.onContentFilter = o.boolean("onContentFilter", r.onContentFilter);
   r.onContextLength = o.boolean("onContextLength", r.onContextLength);
   r.sameProviderRetries = <i32>o.int("sameProviderRetries", r.sameProviderRetries, 0, 3);

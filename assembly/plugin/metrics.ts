@@ -148,6 +148,11 @@ export class Metrics {
     this.counter("ai_failover_token_fetches_total" + label("identity", identity) + label("result", result), 1);
   }
 
+  /** A request served without failover (reason: held_body_limit). */
+  failoverOff(reason: string): void {
+    this.counter("ai_failover_failover_off_total" + label("reason", reason), 1);
+  }
+
   rejected(reason: string): void {
     this.counter("ai_failover_rejected_total" + label("reason", reason), 1);
   }

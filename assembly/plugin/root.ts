@@ -2,6 +2,7 @@
 // state gauges, the body-wait diagnostic). http_call answers go to their handlers through the
 // callout registry.
 
+import { collectFreedBodies } from "./request/held_bodies";
 import { RootContext, Context } from "@solo-io/proxy-runtime/assembly";
 import { Config } from "../config/model";
 import { EnvLookup, parseConfig } from "../config/parse";
@@ -124,6 +125,7 @@ export class FailoverRoot extends RootContext {
     // Requests waiting for a renewed token (plugin/credentials/tokens.ts) are due as soon as it is there.
     svc.tokens.wake(now);
     svc.timers.check(now);
+    collectFreedBodies();
     if (now < this.nextSlowMs) return;
     // Slightly early rather than a whole timer tick late.
     this.nextSlowMs = now + this.tickMs - TIMER_TICK_MS / 2;

@@ -155,6 +155,7 @@ function configJson(c: Config): string {
       .raw("onStatus", "[" + onStatus.join(",") + "]")
       .bool("onConnectFailure", c.retry.onConnectFailure)
       .int("maxAnswerBytes", c.retry.maxAnswerBytes)
+      .int("maxHeldBodyBytes", c.retry.maxHeldBodyBytes)
       .bool("onContentFilter", c.retry.onContentFilter)
       .bool("onContextLength", c.retry.onContextLength)
       .toString())

@@ -21,13 +21,13 @@ import { FIXTURES, ROOT } from "./paths.ts";
 /** The product's runtime and release optimisation (asconfig.json). */
 const BUILD_FLAGS = ["--runtime", "incremental", "--use", "abort=abort_proc_exit", "--optimizeLevel", "3", "--shrinkLevel", "0", "--noColors"];
 
-async function compile(out: string): Promise<void> {
+async function compile(fixture: string, out: string): Promise<void> {
   const { default: asc } = await import("assemblyscript/asc");
   const tmp = `${out}.${process.pid}.tmp`;
   let stderr = "";
   try {
     const { error } = await asc.main([
-      join(FIXTURES, "passthrough.ts"),
+      join(FIXTURES, `${fixture}.ts`),
       "--baseDir", ROOT,
       "--config", join(FIXTURES, "asconfig.json"),
       "--outFile", tmp,
@@ -36,16 +36,16 @@ async function compile(out: string): Promise<void> {
       stdout: { write: () => true } as never,
       stderr: { write: (s: string) => ((stderr += s), true) } as never,
     });
-    if (error) throw new Error(`building the pass-through filter failed: ${error.message}\n${stderr}`);
+    if (error) throw new Error(`building the ${fixture} filter failed: ${error.message}\n${stderr}`);
     renameSync(tmp, out);
   } finally {
     rmSync(tmp, { force: true });
   }
 }
 
-function inputsHash(): string {
+function inputsHash(fixture: string): string {
   const h = createHash("sha256");
-  h.update(readFileSync(join(FIXTURES, "passthrough.ts")));
+  h.update(readFileSync(join(FIXTURES, `${fixture}.ts`)));
   h.update(readFileSync(join(FIXTURES, "asconfig.json")));
   h.update(readFileSync(join(ROOT, "node_modules/assemblyscript/package.json")));
   const sdk = join(ROOT, "node_modules/@solo-io/proxy-runtime/assembly");
@@ -59,23 +59,32 @@ function inputsHash(): string {
  * from the same inputs); returns its path and bytes.
  */
 export async function buildPassthrough(timeoutMs = 120_000): Promise<{ path: string; bytes: Uint8Array; cached: boolean }> {
+  return buildFixture("passthrough", timeoutMs);
+}
+
+/**
+ * A fixture filter of fixtures/ (`name`.ts: "passthrough", "header-edit") built the same way, kept
+ * in build/bench/<name>-<hash>.wasm.
+ */
+export async function buildFixture(name: string, timeoutMs = 120_000): Promise<{ path: string; bytes: Uint8Array; cached: boolean }> {
   const dir = join(ROOT, "build", "bench");
   mkdirSync(dir, { recursive: true });
-  const out = join(dir, `passthrough-${inputsHash()}.wasm`);
+  const out = join(dir, `${name}-${inputsHash(name)}.wasm`);
   if (existsSync(out)) return { path: out, bytes: readFileSync(out), cached: true };
-  const child = fork(fileURLToPath(import.meta.url), [out], { cwd: ROOT, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "pipe", "ipc"] });
+  const child = fork(fileURLToPath(import.meta.url), [name, out], { cwd: ROOT, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "pipe", "ipc"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
   clearTimeout(timer);
-  if (code !== 0) throw new Error(`building the pass-through filter failed (exit ${code}):\n${stderr}`);
-  for (const f of readdirSync(dir)) if (/^passthrough-[0-9a-f]+\.wasm$/.test(f) && join(dir, f) !== out) rmSync(join(dir, f), { force: true });
+  if (code !== 0) throw new Error(`building the ${name} filter failed (exit ${code}):\n${stderr}`);
+  const stale = new RegExp(`^${name}-[0-9a-f]+\\.wasm$`);
+  for (const f of readdirSync(dir)) if (stale.test(f) && join(dir, f) !== out) rmSync(join(dir, f), { force: true });
   return { path: out, bytes: readFileSync(out), cached: false };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  compile(process.argv[2]!).then(
+  compile(process.argv[2]!, process.argv[3]!).then(
     () => process.exit(0),
     (e) => {
       process.stderr.write(`${(e as Error).message}\n`);

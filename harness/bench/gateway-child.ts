@@ -1,12 +1,12 @@
 /**
  * One gateway in its own process, driven over IPC by the bench:
- *   {type:"start", bootstrap} → {type:"ready", port}
+ *   {type:"start", bootstrap, hostOptions?} → {type:"ready", port}
  *   {type:"stats"}            → {type:"stats", stats: ChildStats}
  *   {type:"close"}            → closes the gateway and exits
  * Exits by itself when the bench process goes away (IPC disconnect).
  */
 import { startGateway, type Gateway } from "../gateway/index.ts";
-import type { LogRecord } from "../host/types.ts";
+import type { LogRecord, PluginOptions } from "../host/types.ts";
 import { ROOT } from "./paths.ts";
 import type { ChildStats } from "./stack.ts";
 import { workerMemoryBytes } from "./vm-memory.ts";
@@ -30,11 +30,11 @@ async function shutdown(): Promise<void> {
   process.exit(0);
 }
 
-process.on("message", async (m: { type: string; bootstrap?: string }) => {
+process.on("message", async (m: { type: string; bootstrap?: string; hostOptions?: Partial<PluginOptions> }) => {
   try {
     if (m.type === "start") {
       // Envoy's default log level (info): the filter's per-request logging costs what it would there.
-      gateway = await startGateway({ bootstrapText: m.bootstrap!, baseDir: ROOT, workers: 2, logLevel: 2, logger });
+      gateway = await startGateway({ bootstrapText: m.bootstrap!, baseDir: ROOT, workers: 2, logLevel: 2, logger, hostOptions: m.hostOptions });
       send({ type: "ready", port: gateway.listenerPort });
     } else if (m.type === "stats") {
       (globalThis as { gc?: () => void }).gc?.();

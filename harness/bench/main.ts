@@ -16,6 +16,7 @@ import os from "node:os";
 import { join, relative } from "node:path";
 import { buildPassthrough } from "./build-fixture.ts";
 import { runClusterLimitsBench } from "./cluster-limits.ts";
+import { runHeldBodiesBench, type HeldBodiesSettings } from "./held-bodies.ts";
 import { captureExchanges, runHostBench } from "./host-bench.ts";
 import { configureMocks, runSlice, WORKLOADS, type SliceResult, type Target, type TargetId, type Workload } from "./load.ts";
 import { PRODUCT_WASM, ROOT } from "./paths.ts";
@@ -41,15 +42,19 @@ interface Settings {
   clusterWarmup: number;
   /** The whole run is aborted past this. */
   deadlineMs: number;
+  /** Large bodies (held-bodies.ts). */
+  heldBodies: HeldBodiesSettings;
 }
 
 const FULL: Settings = {
   mode: "full", sliceMs: 3000, rounds: 2, warmupMs: 1500, maxRequestsPerSlice: 200_000,
-  hostRequests: 10_000, hostBlock: 1000, confirmLeaks: true, profileRounds: 10, clusterRequests: 400, clusterWarmup: 50, deadlineMs: 300_000,
+  hostRequests: 10_000, hostBlock: 1000, confirmLeaks: true, profileRounds: 10, clusterRequests: 400, clusterWarmup: 50, deadlineMs: 360_000,
+  heldBodies: { concurrency: 100, bodyBytes: 4_000_000, slowMs: 3000, failovers: 20, answerBytes: 4_000_000 },
 };
 const QUICK: Settings = {
   mode: "quick", sliceMs: 300, rounds: 1, warmupMs: 200, maxRequestsPerSlice: 20_000,
-  hostRequests: 1000, hostBlock: 250, confirmLeaks: false, profileRounds: 5, clusterRequests: 100, clusterWarmup: 20, deadlineMs: 90_000,
+  hostRequests: 1000, hostBlock: 250, confirmLeaks: false, profileRounds: 5, clusterRequests: 100, clusterWarmup: 20, deadlineMs: 120_000,
+  heldBodies: { concurrency: 20, bodyBytes: 4_000_000, slowMs: 1500, failovers: 5, answerBytes: 4_000_000 },
 };
 
 const t0 = performance.now();
@@ -237,6 +242,14 @@ async function main(): Promise<number> {
 
     const gatewayMemory: GatewayMemory[] = [];
     for (const [id, g] of gateways) gatewayMemory.push({ target: id, start: memStart[id]!, end: await g.stats() });
+    for (const g of gateways.values()) await g.close();
+    gateways.clear();
+
+    // Large bodies: worker VM memory with concurrent large bodies held for failover (own gateway and mocks).
+    const heldBodies = await runHeldBodiesBench(productCopy, s.heldBodies, progress);
+    if (heldBodies.afterSecond.some((b, i) => b > (heldBodies.afterFirst[i] ?? 0)))
+      warnings.push(`large bodies: worker VM memory grew in the second round (${heldBodies.afterFirst.join(" + ")} → ${heldBodies.afterSecond.join(" + ")} bytes)`);
+    if (heldBodies.firstFailure) warnings.push(`large bodies: not every request succeeded (${JSON.stringify(heldBodies.roundStatuses)}, failovers ${JSON.stringify(heldBodies.failoverStatuses)}): ${heldBodies.firstFailure.slice(0, 200)}`);
 
     // 3. Cluster-wide limits: off / per request / leased, for both engines (needs redis-server).
     progress(`cluster limits: ${s.clusterRequests} requests per mode`);
@@ -254,6 +267,7 @@ async function main(): Promise<number> {
       host,
       gateways: gatewayMemory,
       clusterLimits,
+      heldBodies,
       warnings,
     };
     const md = renderMarkdown(report);

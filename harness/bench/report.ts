@@ -1,4 +1,5 @@
 /** The bench report: results per workload and target, ratios against the same run's baselines, Markdown. */
+import type { HeldBodiesResult } from "./held-bodies.ts";
 import type { FilterHostResult, HostBenchResult } from "./host-bench.ts";
 import type { SliceResult, TargetId, Workload } from "./load.ts";
 import { renderClusterLimits, type ClusterLimitsResult } from "./cluster-limits.ts";
@@ -59,6 +60,8 @@ export interface BenchReport {
   gateways: GatewayMemory[];
   /** What cluster-wide limits add per request (cluster-limits.ts); absent in reports from before it. */
   clusterLimits?: ClusterLimitsResult;
+  /** Worker VM memory under concurrent large bodies (held-bodies.ts); absent in reports from before it. */
+  heldBodies?: HeldBodiesResult;
   warnings: string[];
 }
 
@@ -209,8 +212,35 @@ export function renderMarkdown(r: BenchReport): string {
       `${mb(g.start.heapUsed)} → ${mb(g.end.heapUsed)}`, mb(g.end.rss), String(g.end.logLines.slice(2).reduce((a, b) => a + b, 0)),
     ]),
   ), "");
+  if (r.heldBodies) out.push(...renderHeldBodies(r.heldBodies));
   if (r.clusterLimits) out.push("## Cluster-wide limits: added latency per engine", "", renderClusterLimits(r.clusterLimits), "");
   return out.join("\n");
+}
+
+/** "Large bodies": worker VM memory with concurrent large bodies held for failover, and large failover answers. */
+function renderHeldBodies(h: HeldBodiesResult): string[] {
+  const mib = (v: number[]) => v.map((b) => (b / 1048576).toFixed(1)).join(" + ");
+  const statuses = (s: Record<string, number>) => Object.entries(s).map(([k, v]) => `${v} × ${k}`).join(", ");
+  const c = `${h.concurrency} concurrent ${(h.bodyBytes / 1e6).toFixed(1)} MB requests`;
+  const out = ["## Large bodies: worker VM memory", ""];
+  out.push(table(["when", "worker VM memory (MiB, per worker)"], [
+    ["after warm-up", mib(h.warm)],
+    [`peak, ${c} held ${h.slowMs} ms by a slow provider (bodies kept for failover)`, mib(h.peak)],
+    ["after they finished", mib(h.afterFirst)],
+    [`peak, second round of ${h.concurrency}`, mib(h.peakSecond)],
+    ["after the second round", mib(h.afterSecond)],
+    [`after ${h.failovers} concurrent failovers to ${(h.answerBytes / 1e6).toFixed(1)} MB answers`, mib(h.afterFailovers)],
+  ]), "");
+  const grew = h.afterSecond.some((b, i) => b > (h.afterFirst[i] ?? 0));
+  out.push(
+    `Requests: ${statuses(h.roundStatuses)} (two rounds); failovers: ${statuses(h.failoverStatuses)}, ` +
+      `${(h.failoverAnswerBytes / 1e6).toFixed(2)} MB answer each on average. ` +
+      `${grew ? "**The second round grew the memory**: freed blocks were not reused." : "The second round did not grow the memory: the first round's blocks were reused."} ` +
+      `A wasm memory never shrinks, so the peak stays; retry.maxHeldBodyBytes (default 256 MiB per worker) bounds what kept bodies add to it. ` +
+      `Filter warnings: ${h.warnings}${h.firstFailure ? `; first failure: ${h.firstFailure.slice(0, 200)}` : ""}. ${h.durationS.toFixed(1)} s.`,
+    "",
+  );
+  return out;
 }
 
 // ---- the filter's own cost: inside the module vs in host imports ------------------------------

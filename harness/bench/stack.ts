@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { startMockProvider, type MockProvider } from "../providers/index.ts";
 import { LOCAL_YAML_PATH, ROOT } from "./paths.ts";
+import type { PluginOptions } from "../host/types.ts";
 
 export { EAST_KEY, WEST_KEY } from "../keys.ts";
 import { EAST_KEY, WEST_KEY } from "../keys.ts";
@@ -78,7 +79,7 @@ export class GatewayProcess {
 
   constructor(readonly name: string) {}
 
-  async start(bootstrap: string, timeoutMs = 60_000): Promise<void> {
+  async start(bootstrap: string, timeoutMs = 60_000, hostOptions?: Partial<PluginOptions>): Promise<void> {
     const child = fork(fileURLToPath(new URL("./gateway-child.ts", import.meta.url)), [], {
       cwd: ROOT,
       execArgv: ["--import", "tsx", "--expose-gc"],
@@ -91,7 +92,7 @@ export class GatewayProcess {
     child.on("exit", (code, signal) => {
       this.pending?.done({ type: "error", message: `process exited (${signal ?? code})` });
     });
-    const ready = await this.ask({ type: "start", bootstrap }, "ready", timeoutMs);
+    const ready = await this.ask({ type: "start", bootstrap, hostOptions }, "ready", timeoutMs);
     this.port = ready.port;
   }
 

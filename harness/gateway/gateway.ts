@@ -9,6 +9,7 @@ import { Exchange } from "./exchange.ts";
 import { clusterDispatcher } from "./http-call.ts";
 import { createAdminServer } from "./admin.ts";
 import { defaultHostFactory, type HostFactory, type PluginHostLike } from "./host-like.ts";
+import { PluginChain } from "./chain.ts";
 
 export interface GatewayOptions {
   /** Bootstrap text (YAML or JSON)… */
@@ -39,6 +40,19 @@ export interface GatewayOptions {
    * `--log-level debug` shows the filter's debug lines without editing the configuration).
    */
   pluginLogLevel?: LogLevel;
+  /**
+   * For tests: other wasm plugins on every stream, each its own host (its own VMs, the same
+   * workers and host options): `before` the bootstrap's plugin (nearer the client), `after` it
+   * (nearer the router), in chain order (harness/gateway/chain.ts).
+   */
+  plugins?: { before?: ExtraPlugin[]; after?: ExtraPlugin[] };
+}
+
+/** Another wasm plugin on the stream: its module and plugin configuration text. */
+export interface ExtraPlugin {
+  wasm: Uint8Array;
+  configuration?: string;
+  name?: string;
 }
 
 const PLUGIN_LEVELS = ["trace", "debug", "info", "warn", "error", "critical"];
@@ -138,8 +152,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const clusters = new ClusterManager(config.clusters);
   let host: PluginHostLike;
+  const hosts: PluginHostLike[] = [];
   try {
-    host = await (opts.hostFactory ?? defaultHostFactory)({
+    const base: PluginOptions = {
       wasm,
       vmId: w.vmId,
       rootId: w.rootId,
@@ -155,8 +170,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       logLevel: level,
       trace: opts.trace,
       ...opts.hostOptions,
-    });
+    };
+    const extra = async (p: ExtraPlugin, k: string) =>
+      await (opts.hostFactory ?? defaultHostFactory)({
+        ...base, wasm: p.wasm, vmId: `${w.vmId}-${k}`, pluginName: p.name ?? k, configuration: p.configuration ?? "", vmConfiguration: "", environment: {},
+      });
+    for (const [i, p] of (opts.plugins?.before ?? []).entries()) hosts.push(await extra(p, `before-${i}`));
+    const primary = hosts.length;
+    hosts.push(await (opts.hostFactory ?? defaultHostFactory)(base));
+    for (const [i, p] of (opts.plugins?.after ?? []).entries()) hosts.push(await extra(p, `after-${i}`));
+    host = hosts.length === 1 ? hosts[0]! : new PluginChain(hosts, primary);
   } catch (e) {
+    await Promise.all(hosts.map((h) => h.close()));
     clusters.close();
     throw e;
   }

@@ -131,4 +131,18 @@ describe("npm run bench -- --quick", () => {
     for (const mode of ["RLS lease 5000", "redis lease 5000"]) expect(cl.rows.find((r) => r.mode === mode)!.callsPerRequest).toBeLessThan(0.5);
     expect(section!.split("\n").filter((l) => /^\| (off|RLS|redis)/.test(l))).toHaveLength(6);
   });
+
+  it("has the large-bodies memory table: bodies held at once, a second round reusing the memory, large failover answers", () => {
+    const section = markdown.split("## Large bodies: worker VM memory")[1]?.split("\n## ")[0];
+    expect(section, "no large-bodies section").toBeDefined();
+    const h = report.heldBodies!;
+    expect(h.roundStatuses).toEqual({ "200": 2 * h.concurrency });
+    expect(h.failoverStatuses).toEqual({ "200": h.failovers });
+    expect(h.failoverAnswerBytes).toBeGreaterThan(h.answerBytes * 0.9);
+    // Each worker held its share of the bodies at once (2 workers, round robin)…
+    for (const [i, p] of h.peak.entries()) expect(p - h.warm[i]!).toBeGreaterThanOrEqual((h.concurrency / 2) * h.bodyBytes * 0.9);
+    // …and the second round reused that memory.
+    for (const [i, b] of h.afterSecond.entries()) expect(b).toBeLessThanOrEqual(h.afterFirst[i]!);
+    expect(section!.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| when"))).toHaveLength(6);
+  });
 });

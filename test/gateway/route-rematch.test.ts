@@ -41,18 +41,21 @@ describe("the route is matched again after the filter's rewrite", () => {
 describe("on Higress the filter keeps the route matched on the client's request", () => {
   let s: Stack;
   afterEach(async () => { await s?.close(); });
-  // Higress routes come from Ingresses: no request_headers_to_remove on them.
-  const ownHostOnly = (yaml: string) => vhost(["gw.example"], "/v1/")(yaml).replace(/\n\s*# The routing header stays here.*\n\s*request_headers_to_remove: \[x-ai-failover-cluster\]/, "");
+  // The gateway's own name only, as a Higress Ingress route; it keeps request_headers_to_remove
+  // (envoy/higress-wasmplugin.yaml: the Ingress's `higress.io/request-header-control-remove`).
+  const ownHostOnly = vhost(["gw.example"], "/v1/");
+  const withoutRemoval = (yaml: string) => ownHostOnly(yaml).replace(/\n\s*# The routing header stays here.*\n\s*request_headers_to_remove: \[x-ai-failover-cluster\]/, "");
 
   it.each(["body", "headers"])("a virtual host for the gateway's own name only: served in %s mode, and failover still works", async (mode) => {
     s = await startStack({ flavour: "higress", edit: (c) => ({ ...c, mode, healthCheck: { enabled: false } }), bootstrap: ownHostOnly });
-    expect(ownHostOnly(readFileSync("envoy/local.yaml", "utf8"))).not.toContain("request_headers_to_remove");
+    expect(ownHostOnly(readFileSync("envoy/local.yaml", "utf8"))).toContain("request_headers_to_remove: [x-ai-failover-cluster]");
     // Header mode takes the model from x-ai-model.
     const h = { host: "gw.example", "x-ai-model": "gpt-4o" };
     const r = await post(s.gateway.url, "/v1/chat/completions", chat("hi"), h);
     expect(r.status).toBe(200);
     expect(r.headers["x-ai-failover-provider"]).toBe("aoai-east-ptu");
-    // The kept route already has its cluster: the filter removed the routing header itself.
+    // The routing header stays until the router took it (a plugin after this one may make the
+    // router match the route again: test/gateway/plugin-order.test.ts); the route removes it.
     expect(s.east.records.at(-1)!.headers["x-ai-failover-cluster"]).toBeUndefined();
     expect(s.east.records.at(-1)!.headers["host"]).toBe("aoai-east.openai.azure.com");
     // The primary answers 429: the failover attempt goes out by http_call and is served by the other.
@@ -60,6 +63,13 @@ describe("on Higress the filter keeps the route matched on the client's request"
     const f = await post(s.gateway.url, "/v1/chat/completions", chat("again"), h);
     expect(f.status).toBe(200);
     expect(f.headers["x-ai-failover-provider"]).toBe("aoai-west-payg");
+  });
+
+  it("a route without request_headers_to_remove: the provider sees the routing header (the route must remove it)", async () => {
+    s = await startStack({ flavour: "higress", edit: (c) => ({ ...c, healthCheck: { enabled: false } }), bootstrap: withoutRemoval });
+    const r = await post(s.gateway.url, "/v1/chat/completions", chat("hi"), { host: "gw.example" });
+    expect(r.status).toBe(200);
+    expect(s.east.records.at(-1)!.headers["x-ai-failover-cluster"]).toBe("aoai-east");
   });
 
   it("the same bootstrap on upstream Envoy's rules answers 404 (the route must match the rewritten request there)", async () => {

@@ -102,6 +102,13 @@ describe("envoy/higress-wasmplugin.yaml", () => {
     expect(patch.applyTo).toBe("HTTP_ROUTE");
     expect(patch.match.routeConfiguration.vhost.route.name).toBe(`${ingress.metadata.namespace}/${ingress.metadata.name}`);
     expect(patch.patch.value.route.cluster_header).toBe("x-ai-failover-cluster");
+    // The route removes the routing header (Higress: header_control.go `request-header-control-remove`
+    // → the route's request_headers_to_remove); the filter leaves it for the router
+    // (test/gateway/plugin-order.test.ts).
+    expect(ingress.metadata.annotations["higress.io/request-header-control-remove"]).toBe("x-ai-failover-cluster");
+    // Last of the plugins before the router (README "Plugin ordering").
+    expect(plugin.spec.phase).toBe("UNSPECIFIED_PHASE");
+    expect(plugin.spec.priority).toBeLessThan(10);
     // The matchRules' ingress names follow the same form.
     for (const r of plugin.spec.matchRules) for (const i of r.ingress ?? []) expect(i).toMatch(/^[a-z0-9-]+\/[a-z0-9-]+$/);
   });

@@ -17,7 +17,7 @@
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
-import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
+import { startGateway, type Gateway, type GatewayOptions } from "../../harness/gateway/index.ts";
 import { withStaticClusters } from "../../harness/gateway/bootstrap-text.ts";
 import { startMockProvider, type MockProvider, type MockProviderOptions } from "../../harness/providers/index.ts";
 import type { HostFlavour, LogRecord } from "../../harness/host/types.ts";
@@ -117,6 +117,10 @@ export async function startStack(opts: {
   clientTap?: (id: number, part: string) => void;
   /** The VMs' wall clock (proxy_get_current_time_nanoseconds), e.g. to jump hours ahead; default real time. */
   clockNs?: () => bigint;
+  /** Envoy's buffer limit for a request or response body the filter holds (host default 1 MiB). */
+  bufferLimitBytes?: number;
+  /** Other wasm plugins on the stream, before or after ai-failover (startGateway's `plugins`). */
+  plugins?: GatewayOptions["plugins"];
 }): Promise<Stack> {
   const east = await startMockProvider({
     kind: "azure", name: "aoai-east", keys: [EAST_KEY], deployments: { "gpt4o-ptu": { model: "gpt-4o-2024-08-06" } }, ...opts.east,
@@ -131,8 +135,13 @@ export async function startStack(opts: {
     bootstrapText: (opts.bootstrap ?? ((y) => y))(
       forHost(withVmEnv(bootstrapWith({ east: east.port, west: west.port }, opts.edit ?? ((c) => c)), opts.vmEnv ?? {})),
     ),
-    hostOptions: opts.clockNs ? { flavour, clockNs: opts.clockNs } : { flavour },
+    hostOptions: {
+      flavour,
+      ...(opts.clockNs ? { clockNs: opts.clockNs } : {}),
+      ...(opts.bufferLimitBytes ? { bufferLimitBytes: opts.bufferLimitBytes } : {}),
+    },
     clientTap: opts.clientTap,
+    plugins: opts.plugins,
     baseDir: ROOT,
     workers: opts.workers ?? 2,
     logLevel: 0,

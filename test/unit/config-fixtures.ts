@@ -156,6 +156,7 @@ export const INVALID_CASES: [string, unknown, string[]][] = [
     "retry.onStatus[3]: duplicate status 429",
   ]],
   ["maxAttempts 0 and 11", { ...minimal(), retry: { maxAttempts: 11 } }, ["retry.maxAttempts: must be an integer between 1 and 10, found 11"]],
+  ["maxHeldBodyBytes out of range", { ...minimal(), retry: { maxHeldBodyBytes: -1 } }, ["retry.maxHeldBodyBytes: must be an integer between 0 and 1073741824, found -1"]],
   ["ejection bounds", { ...minimal(), cooldown: { baseEjection: "10m", maxEjection: "1m" } }, ["cooldown.maxEjection: maxEjection must be at least baseEjection (1m < 10m)"]],
   ["streaming.allow not a boolean", { ...minimal(), streaming: { allow: "yes" } }, ["streaming.allow: expected true or false, found a string"]],
   ["defaults.maxTokens 0", { ...minimal(), defaults: { maxTokens: 0 } }, ["defaults.maxTokens: must be an integer between 1 and 10000000, found 0"]],

@@ -55,7 +55,7 @@ describe("valid configuration → completed model", () => {
         },
       ],
       healthCheck: { enabled: true, intervalMs: 10000, timeoutMs: 1500, unhealthyThreshold: 3, healthyThreshold: 2 },
-      retry: { maxAttempts: 4, onStatus: [429, 503], onConnectFailure: false, maxAnswerBytes: 8388608, onContentFilter: true, onContextLength: false },
+      retry: { maxAttempts: 4, onStatus: [429, 503], onConnectFailure: false, maxAnswerBytes: 8388608, maxHeldBodyBytes: 268435456, onContentFilter: true, onContextLength: false },
       cooldown: { defaultRateLimitMs: 5000, authFailureMs: 600000, consecutiveFailures: 5, baseEjectionMs: 30000, maxEjectionMs: 300000 },
       identities: [],
       consumers: [{ name: "team-a", credential: "****5b4a", credentialSource: "apiKey", tokensPerMinute: 5000, requestsPerMinute: 30, models: ["gpt-4o"] }],
@@ -76,7 +76,7 @@ describe("valid configuration → completed model", () => {
   it("a minimal config gets the documented defaults", () => {
     const c = configOf(minimal());
     expect(c.healthCheck).toEqual({ enabled: true, intervalMs: 10000, timeoutMs: 3000, unhealthyThreshold: 2, healthyThreshold: 1 });
-    expect(c.retry).toEqual({ maxAttempts: 3, onStatus: [429, 500, 502, 503, 504], onConnectFailure: true, maxAnswerBytes: 16777216, onContentFilter: false, onContextLength: false });
+    expect(c.retry).toEqual({ maxAttempts: 3, onStatus: [429, 500, 502, 503, 504], onConnectFailure: true, maxAnswerBytes: 16777216, maxHeldBodyBytes: 268435456, onContentFilter: false, onContextLength: false });
     expect(c.cooldown).toEqual({ defaultRateLimitMs: 10000, authFailureMs: 300000, consecutiveFailures: 3, baseEjectionMs: 30000, maxEjectionMs: 300000 });
     expect(c.streaming).toEqual({ allow: true, includeUsage: true });
     expect([c.defaultMaxTokens, c.maxRequestBodyBytes, c.upstreamTimeoutMs, c.logLevel, c.seed]).toEqual([1024, 1048576, 60000, 2, 0]);

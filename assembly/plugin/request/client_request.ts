@@ -30,6 +30,7 @@ import { Phase } from "./phase";
 import { affinityKeyOf, findOwner, newAttempt, pinTo, tenantMayList } from "./next_attempt";
 import { heldStreamChunk, holdForFirstToken, reject, releaseHeld, respond, RESPONSE_WATCH, stripResponseTrailers } from "./response";
 import { RequestHeaders, rewriteRequestHeaders } from "./headers";
+import { holdBody, releaseBody } from "./held_bodies";
 import { RequestState, NO_NAMES } from "./state";
 import { ERROR_BODY_WAIT_MS, Timer } from "../timers";
 import { Services } from "../services";
@@ -144,6 +145,7 @@ export class ClientRequest extends RequestState {
       if (routed) {
         // Too large to keep for a retry: the attempt in flight proceeds, retries are off.
         this.body = new Uint8Array(0);
+        releaseBody(this);
         this.tried = new Array<bool>(0);
         return FilterDataStatusValues.Continue;
       }
@@ -262,6 +264,8 @@ export class ClientRequest extends RequestState {
     this.headerPairs = null;
     if (rewritesBody) setBuffer(BufferType.RequestBody, 0, <u32>this.body.length, up.body.buffer);
     this.enter(Phase.Forwarded);
+    // The body stays for failover only within the worker's retry.maxHeldBodyBytes.
+    if (this.body.length > 0) holdBody(this, this.body.length);
     if (enabled(Level.Debug)) {
       const p = attempt.provider;
       log(Level.Debug, "ai-failover: " + apiName(this.api.kind) + " model=" + logSafe(this.model) + " → " + p.name +
@@ -344,6 +348,7 @@ export class ClientRequest extends RequestState {
 
   onLog(): void {
     const now = nowMs();
+    releaseBody(this);
     this.svc.bodyWait.ended(this.context_id, now);
     this.svc.timers.release(this.context_id);
     this.svc.timers.unwatch(this.context_id);
@@ -371,6 +376,7 @@ export class ClientRequest extends RequestState {
   }
 
   onDelete(): void {
+    releaseBody(this);
     // An answer that still arrives belongs to nobody here any more.
     const a = this.attempt;
     if (a !== null) a.owner = null;

@@ -6,6 +6,7 @@ import { concat } from "../../lib/bytes";
 import { scanRequest } from "../../lib/json_scan";
 import { modelMismatch } from "../../plan/rejection";
 import { BufferType, getBuffer, nowMs } from "../../host/calls";
+import { heldBodies, holdBody } from "./held_bodies";
 import { RequestState } from "./state";
 import { reject } from "./response";
 
@@ -27,12 +28,14 @@ export function headerModeBody(r: RequestState, bodySize: usize, endOfStream: bo
       return FilterDataStatusValues.StopIterationNoBuffer;
     }
     r.body = bytes;
+    holdBody(r, bytes.length);
     return FilterDataStatusValues.Continue;
   }
-  // The body streams through; keep a copy for in-request retry.
-  if (bodySize > 0 && cfg.retry.maxAttempts > 1) {
+  // The body streams through; keep a copy for in-request retry, within the worker's
+  // retry.maxHeldBodyBytes (plugin/request/held_bodies.ts; beyond it: no copy, no failover).
+  if (bodySize > 0 && cfg.retry.maxAttempts > 1 && !heldBodies.isRefused(r.context_id)) {
     const chunk = getBuffer(BufferType.RequestBody, 0, <u32>bodySize);
-    if (chunk !== null) r.body = concat(r.body, Uint8Array.wrap(chunk));
+    if (chunk !== null && holdBody(r, chunk.byteLength)) r.body = concat(r.body, Uint8Array.wrap(chunk));
   }
   return FilterDataStatusValues.Continue;
 }

@@ -123,10 +123,15 @@ export class RequestHeaders {
  */
 export function rewriteRequestHeaders(up: UpstreamRequest, pairs: ArrayBuffer | null, stripped: string[], dropContentLength: bool): void {
   // The cluster first: on Higress the route is matched on it and kept (host/routing.ts). A host
-  // that cannot keep it gets the cluster header with the rest.
+  // that cannot keep it gets the cluster header with the rest. The header stays, kept route or
+  // not, until the router took it (the route's request_headers_to_remove drops it): on Higress a
+  // plugin after this one that edits request headers without turning re-routing off clears the
+  // route cache (the setting is each plugin's own: higress-group/envoy
+  // source/extensions/common/wasm/context.h `disable_clear_route_cache_`), and the route matched
+  // again must still find the cluster here (test/gateway/plugin-order.test.ts).
   const mayPin = pairs === null || mayPinRoute();
   if (mayPin) replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, up.cluster);
-  const pinned = mayPin && pinRoute();
+  if (mayPin) pinRoute();
   if (pairs === null) {
     replaceHeader(MapType.RequestHeaders, ":authority", up.authority);
     replaceHeader(MapType.RequestHeaders, ":path", up.path);
@@ -134,8 +139,6 @@ export function rewriteRequestHeaders(up: UpstreamRequest, pairs: ArrayBuffer | 
     // Only when the provider sets them: the router consumes both, the route's own timeout applies otherwise.
     if (up.routeTimeoutMs > 0) replaceHeader(MapType.RequestHeaders, ROUTE_TIMEOUT_HEADER, up.routeTimeoutMs.toString());
     if (up.firstByteMs > 0) replaceHeader(MapType.RequestHeaders, PER_TRY_TIMEOUT_HEADER, up.firstByteMs.toString());
-    // The kept route has its cluster: the routing header need not reach the provider.
-    if (pinned) removeHeader(MapType.RequestHeaders, CLUSTER_HEADER);
     if (dropContentLength) removeHeader(MapType.RequestHeaders, "content-length");
     return;
   }
@@ -143,8 +146,7 @@ export function rewriteRequestHeaders(up: UpstreamRequest, pairs: ArrayBuffer | 
   // in the same order as the calls above (host/header_edit.ts).
   const e = headerEdit.begin();
   for (let i = 0; i < stripped.length; i++) e.remove(unchecked(stripped[i]));
-  if (pinned) e.remove(CLUSTER_HEADER);
-  else e.set(CLUSTER_HEADER, up.cluster);
+  e.set(CLUSTER_HEADER, up.cluster);
   e.set(":authority", up.authority).set(":path", up.path).set(up.authName, up.authValue);
   if (up.routeTimeoutMs > 0) e.set(ROUTE_TIMEOUT_HEADER, up.routeTimeoutMs.toString());
   if (up.firstByteMs > 0) e.set(PER_TRY_TIMEOUT_HEADER, up.firstByteMs.toString());
