@@ -222,7 +222,7 @@ export function analyze(res: RunResult): Report {
 }
 
 /**
- * What every replay is held to, whatever the scenario (the scenario tests in test/scenarios/ check
+ * What every replay is held to, whatever the scenario (the `*-scenario.test.ts` tests check
  * more, per scenario): every client request answered 2xx, every 200 stream complete, no provider
  * rejected a request for exceeding its own limit, and each provider saw only its own key.
  */
