@@ -28,7 +28,7 @@ export class RecordIo {
     return this.p + <usize>a;
   }
 
-  u8(v: u8): u8 {
+  @inline u8(v: u8): u8 {
     const o = this.slot(1);
     if (this.writing) {
       store<u8>(o, v);
@@ -37,11 +37,11 @@ export class RecordIo {
     return load<u8>(o);
   }
 
-  bool(v: bool): bool {
+  @inline bool(v: bool): bool {
     return this.u8(v ? 1 : 0) != 0;
   }
 
-  u32(v: u32): u32 {
+  @inline u32(v: u32): u32 {
     const o = this.slot(4);
     if (this.writing) {
       store<u32>(o, v);
@@ -50,11 +50,11 @@ export class RecordIo {
     return load<u32>(o);
   }
 
-  i32(v: i32): i32 {
+  @inline i32(v: i32): i32 {
     return <i32>this.u32(<u32>v);
   }
 
-  i64(v: i64): i64 {
+  @inline i64(v: i64): i64 {
     const o = this.slot(8);
     if (this.writing) {
       store<i64>(o, v);
