@@ -12,7 +12,7 @@
  */
 import fc from "fast-check";
 import { bodyConfig, KEYS } from "./bodies.ts";
-import { check, ClockRig, clientSeesNoKeys, linear, noTrap, PROVIDER_KEYS, routedCluster, runProperty, upstreamCredentials, type ClassResult } from "./common.ts";
+import { check, ClockRig, clientSeesNoKeys, noTrap, PROVIDER_KEYS, routedCluster, runProperty, upstreamCredentials, linearShapes, type ClassResult, type LinearRow } from "./common.ts";
 
 const CONSUMER = "batcher";
 const CONSUMER_KEY = "fuzz-batch-consumer-key-0001";
@@ -173,9 +173,8 @@ export async function fuzzBatches(numRuns: number, mode: "assert" | "count", see
 }
 
 /** Linear work: 8× the lines, one 8× longer line, 8× the blank lines. */
-export async function batchesLinear(): Promise<Array<{ what: string; small: number; big: number }>> {
+export async function batchesLinear(): Promise<LinearRow[]> {
   const cr = await new ClockRig(batchConfig()).start();
-  const out = [];
   const line = (i: number) => `{"custom_id":"r${i}","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o","max_tokens":50,` +
     `"messages":[{"role":"user","content":"line ${i} \\"quoted\\" text"}]}}`;
   try {
@@ -185,20 +184,12 @@ export async function batchesLinear(): Promise<Array<{ what: string; small: numb
         Array.from({ length: 3000 * n }, () => '{"role":"user","content":"hello {there} [x]"}').join(",") + "]}}"],
       ["blank lines", (n) => line(0) + "\r\n \n".repeat(40_000 * n) + line(1)],
     ];
-    for (const [what, make] of shapes) {
-      const texts = [1, 8].map((n) => make(n));
-      const t = await linear(`batch file (${what})`, async (scale) => {
-        const r = await cr.fresh();
-        const { body, contentType } = formOf(texts[scale === 1 ? 0 : 1]!);
-        const f = send(r, "/v1/files", body, contentType);
-        check(f.upstreamHeaders !== null && f.upstreamHeaders !== undefined, `batch file (${what}) not forwarded: ${f.localReply} ${f.body.slice(0, 200)}`);
-        f.respond(200, JSON.stringify({ id: "file-lin", object: "file", purpose: "batch" }));
-        f.complete();
-        noTrap(r);
-      });
-      out.push({ what, ...t });
-    }
-    return out;
+    return await linearShapes(cr, "batch file", shapes, formOf, (r, { body, contentType }, what) => {
+      const f = send(r, "/v1/files", body, contentType);
+      check(f.upstreamHeaders !== null && f.upstreamHeaders !== undefined, `batch file (${what}) not forwarded: ${f.localReply} ${f.body.slice(0, 200)}`);
+      f.respond(200, JSON.stringify({ id: "file-lin", object: "file", purpose: "batch" }));
+      f.complete();
+    });
   } finally {
     await cr.close();
   }

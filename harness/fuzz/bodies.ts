@@ -11,8 +11,8 @@
 import fc from "fast-check";
 import { azure, CHAT_OK, openai } from "../rig/host-rig.ts";
 import {
-  check, ClockRig, clientSeesNoKeys, EAST_KEY, linear, noTrap, OAI_KEY, PROVIDER_KEYS, routedCluster, runProperty,
-  upstreamCredentials, WEST_KEY, type ClassResult,
+  check, ClockRig, clientSeesNoKeys, EAST_KEY, noTrap, OAI_KEY, PROVIDER_KEYS, routedCluster, runProperty,
+  upstreamCredentials, WEST_KEY, linearShapes, type ClassResult, type LinearRow,
 } from "./common.ts";
 
 export const KEYS: Record<string, string> = { east: EAST_KEY, west: WEST_KEY, oai: OAI_KEY };
@@ -167,9 +167,8 @@ export async function fuzzBodies(numRuns: number, mode: "assert" | "count", seed
 }
 
 /** Linear work: a body with 8× the messages / duplicate members / nesting. */
-export async function bodiesLinear(): Promise<Array<{ what: string; small: number; big: number }>> {
+export async function bodiesLinear(): Promise<LinearRow[]> {
   const cr = await new ClockRig(bodyConfig()).start();
-  const out = [];
   try {
     const shapes: Array<[string, (n: number) => string]> = [
       ["messages", (n) => JSON.stringify({ model: "gpt-4o", max_tokens: 5, messages: Array.from({ length: 1000 * n }, () => ({ role: "user", content: "hello there" })) })],
@@ -177,18 +176,11 @@ export async function bodiesLinear(): Promise<Array<{ what: string; small: numbe
       ["nesting", (n) => `{"model":"gpt-4o","messages":[],"x":${"[".repeat(3000 * n)}${"]".repeat(3000 * n)}}`],
       ["multimodal parts", (n) => JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: Array.from({ length: 800 * n }, () => ({ type: "text", text: "abc\u00e9\\" })) }] })],
     ];
-    for (const [what, make] of shapes) {
-      const bodies = [1, 8].map((n) => Buffer.from(make(n)));
-      const t = await linear(`request body (${what})`, async (scale) => {
-        const r = await cr.fresh();
-        const f = r.request("/v1/chat/completions", bodies[scale === 1 ? 0 : 1]!);
-        if (f.upstreamHeaders) f.respond(200, CHAT_OK);
-        f.complete();
-        noTrap(r);
-      });
-      out.push({ what, ...t });
-    }
-    return out;
+    return await linearShapes(cr, "request body", shapes, (t) => Buffer.from(t), (r, body) => {
+      const f = r.request("/v1/chat/completions", body);
+      if (f.upstreamHeaders) f.respond(200, CHAT_OK);
+      f.complete();
+    });
   } finally {
     await cr.close();
   }

@@ -179,4 +179,25 @@ export async function linear(what: string, run: (scale: number) => Promise<void>
   return { small, big };
 }
 
+export type LinearRow = { what: string; small: number; big: number };
+
+/**
+ * Linear work of each input shape: made at 1× and 8× (`make(n)`), turned into what `run` sends
+ * (`prepare`), each run in a fresh rig of `cr`; no trap after any.
+ */
+export async function linearShapes<T>(cr: ClockRig, label: string, shapes: Array<[string, (n: number) => string]>,
+  prepare: (text: string) => T, run: (r: HostRig, input: T, what: string) => void): Promise<LinearRow[]> {
+  const out: LinearRow[] = [];
+  for (const [what, make] of shapes) {
+    const inputs = [1, 8].map((n) => prepare(make(n)));
+    const t = await linear(`${label} (${what})`, async (scale) => {
+      const r = await cr.fresh();
+      run(r, inputs[scale === 1 ? 0 : 1]!, what);
+      noTrap(r);
+    });
+    out.push({ what, ...t });
+  }
+  return out;
+}
+
 export const sleep = (ms = 0): Promise<void> => new Promise((res) => setTimeout(res, ms));

@@ -13,7 +13,7 @@ import fc from "fast-check";
 import { multipartBoundary, parseMultipart } from "../providers/multipart.ts";
 import { CHAT_OK } from "../rig/host-rig.ts";
 import { bodyConfig, KEYS } from "./bodies.ts";
-import { check, ClockRig, clientSeesNoKeys, linear, noTrap, PROVIDER_KEYS, routedCluster, runProperty, upstreamCredentials, type ClassResult } from "./common.ts";
+import { check, ClockRig, clientSeesNoKeys, noTrap, PROVIDER_KEYS, routedCluster, runProperty, upstreamCredentials, linearShapes, type ClassResult, type LinearRow } from "./common.ts";
 
 const CONSUMER_KEY = "fuzz-form-consumer-key-0001";
 const PATH = "/v1/audio/transcriptions";
@@ -100,9 +100,8 @@ export async function fuzzMultipart(numRuns: number, mode: "assert" | "count", s
 }
 
 /** Linear work: 8× the parts, empty parts (the 76 s body of issue 20), fake delimiters in a file. */
-export async function multipartLinear(): Promise<Array<{ what: string; small: number; big: number }>> {
+export async function multipartLinear(): Promise<LinearRow[]> {
   const cr = await new ClockRig(formConfig()).start();
-  const out = [];
   try {
     const shapes: Array<[string, (n: number) => string]> = [
       ["many parts", (n) => Array.from({ length: 4000 * n }, (_, i) => `--B\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\nv\r\n`).join("") +
@@ -111,18 +110,11 @@ export async function multipartLinear(): Promise<Array<{ what: string; small: nu
       ["fake delimiters in a file", (n) => '--B\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-4o\r\n' +
         '--B\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + "\r\n--BX".repeat(16_000 * n) + "\r\n--B--\r\n"],
     ];
-    for (const [what, make] of shapes) {
-      const bodies = [1, 8].map((n) => Buffer.from(make(n)));
-      const t = await linear(`multipart body (${what})`, async (scale) => {
-        const r = await cr.fresh();
-        const f = send(r, bodies[scale === 1 ? 0 : 1]!, "multipart/form-data; boundary=B");
-        if (f.upstreamHeaders) f.respond(200, CHAT_OK);
-        f.complete();
-        noTrap(r);
-      });
-      out.push({ what, ...t });
-    }
-    return out;
+    return await linearShapes(cr, "multipart body", shapes, (t) => Buffer.from(t), (r, body) => {
+      const f = send(r, body, "multipart/form-data; boundary=B");
+      if (f.upstreamHeaders) f.respond(200, CHAT_OK);
+      f.complete();
+    });
   } finally {
     await cr.close();
   }
