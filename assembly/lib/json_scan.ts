@@ -6,7 +6,9 @@
 import { CH_BACKSLASH, CH_COLON, CH_COMMA, CH_LBRACE, CH_LBRACKET, CH_QUOTE, CH_RBRACE, CH_RBRACKET, matchAt, utf8, decode } from "./bytes";
 import { decodeJsonString } from "./json_text";
 import { L_FALSE, L_TRUE, skipScalar, skipString, skipWs, spanIs, stringStarts } from "./json_lex";
-import { audioTokens, DEFAULT_AUDIO_TOKENS_PER_SECOND, DEFAULT_IMAGE_TOKENS } from "./media_tokens";
+export { RequestScan } from "./request_scan";
+import { RequestScan } from "./request_scan";
+import { addConversationRef, addRef, REF_CONTENT, REF_FILE, REF_ID, REF_OTHER, refKeyOf } from "./json_refs";
 
 const K_MODEL = utf8("\"model\"");
 const K_STREAM = utf8("\"stream\"");
@@ -27,58 +29,12 @@ const K_FUNCTIONS = utf8("\"functions\"");
 const K_RESPONSE_FORMAT = utf8("\"response_format\"");
 const K_SYSTEM = utf8("\"system\"");
 const K_TEXT = utf8("\"text\"");
+// Stored-object references (json_refs.ts).
+const K_PREV = utf8("\"previous_response_id\"");
+const K_CONVERSATION = utf8("\"conversation\"");
+const K_INPUT_FILE_ID = utf8("\"input_file_id\"");
+const K_FILE_ID = utf8("\"file_id\"");
 
-export class RequestScan {
-  ok: bool = false;
-  error: string = "";
-  model: string = "";
-  /** Byte span of the model string's content (inside the quotes), -1 when absent. */
-  modelStart: i32 = -1;
-  modelEnd: i32 = -1;
-  /** Span of the last "model" value whatever its type (a `null` must be replaced, not shadowed). */
-  modelValueStart: i32 = -1;
-  modelValueEnd: i32 = -1;
-  stream: bool = false;
-  /** max_tokens / max_completion_tokens / max_output_tokens, -1 when absent. */
-  maxTokens: i64 = -1;
-  /** `n`: how many choices the answer has (each may use the whole output bound); 1 when absent. */
-  choices: i32 = 1;
-  /** Top-level `store` (Responses API): -1 absent or not a boolean, 0 false, 1 true. */
-  store: i32 = -1;
-  hasStreamOptions: bool = false;
-  /** -1 absent, 0 false, 1 true. */
-  includeUsage: i32 = -1;
-  /** Span of a non-boolean include_usage value inside stream_options (e.g. null), -1 when none. */
-  includeUsageValueStart: i32 = -1;
-  includeUsageValueEnd: i32 = -1;
-  /** Span of the stream_options value ({…}) when present. */
-  streamOptionsStart: i32 = -1;
-  streamOptionsEnd: i32 = -1;
-  /** Bytes of text in messages/input/prompt strings, and the number of message objects. */
-  promptBytes: i64 = 0;
-  messageCount: i32 = 0;
-  /**
-   * Images in the prompt (a data:image/… string, or the string value of an `url` / `image_url`
-   * key): counted per image, not by their bytes (a 600 KB base64 image is not 150,000 tokens).
-   */
-  images: i32 = 0;
-  /**
-   * Bytes of audio in the prompt, decoded (base64 length × 3/4): the `data` of an `input_audio`
-   * object, or a data:audio/… string. Counted by duration, not as text (see promptTokens).
-   */
-  audioBytes: i64 = 0;
-  /** Index of the closing brace of the top-level object. */
-  objectEnd: i32 = -1;
-
-  /**
-   * Prompt tokens as a provider's admission estimate would count them (≈4 bytes a token), each
-   * image as `imageTokens`.
-   */
-  promptTokens(imageTokens: i64 = DEFAULT_IMAGE_TOKENS, audioTokensPerSecond: i64 = DEFAULT_AUDIO_TOKENS_PER_SECOND): i64 {
-    return (this.promptBytes + 3) / 4 + <i64>this.messageCount * 4 + 3 + <i64>this.images * imageTokens +
-      audioTokens(this.audioBytes, audioTokensPerSecond);
-  }
-}
 
 const DATA_IMAGE = utf8("data:image/");
 const DATA_AUDIO = utf8("data:audio/");
@@ -93,6 +49,12 @@ const KEY_IMAGE: u8 = 1;
 const KEY_AUDIO: u8 = 2;
 const KEY_DATA: u8 = 3;
 let keyKind: u8 = KEY_PLAIN;
+/** Where a stored-object-referencing body's ids go (null: not read); skipValue is reading its top-level `input`. */
+let refs: string[] | null = null;
+let refsInInput: bool = false;
+/** The key of interest inside input[] just read (json_refs.ts), and the depth of an open input[].content[] (-1: none). */
+let refKey: u8 = REF_OTHER;
+let contentDepth: i32 = -1;
 /** Depth of the input_audio object being read (its `data` is audio), -1 when none. */
 let audioDepth: i32 = -1;
 
@@ -101,6 +63,7 @@ function skipKeyColon(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32
   if (i >= b.byteLength || load<u8>(b.dataStart + <usize>(i)) != CH_QUOTE) return -1;
   const e = skipString(b, i);
   if (e < 0) return -1;
+  if (refsInInput) refKey = refKeyOf(b, i, e);
   if (count) {
     out.promptBytes += <i64>(e - i - 2);
     keyKind = spanIs(b, i, e, K_URL) || spanIs(b, i, e, K_IMAGE_URL) ? KEY_IMAGE
@@ -128,6 +91,7 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
   if (i >= n) return -1;
   // A value that ended in an error may have left its input_audio open.
   audioDepth = -1;
+  contentDepth = -1;
   const arrayTop = load<u8>(b.dataStart + <usize>(i)) == CH_LBRACKET;
   // One stack for every call (skipValue never runs inside itself), grown as deep as needed.
   let stack = valueStack;
@@ -140,9 +104,16 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
     let closed = false;
     const kind = keyKind;
     keyKind = KEY_PLAIN;
+    const rk = refKey;
+    refKey = REF_OTHER;
     if (c == CH_QUOTE) {
       const e = skipString(b, i);
       if (e < 0) return -1;
+      // input[].id (a replayed reasoning item), input[].content[].file_id (an input file).
+      if (refsInInput && depth >= 2 && unchecked(stack[0]) == K_ARRAY && unchecked(stack[1]) == K_OBJECT) {
+        if (depth == 2 && rk == REF_ID) addRef(refs!, b, i, e, "rs_");
+        else if (depth == 4 && rk == REF_FILE && contentDepth == 3 && unchecked(stack[3]) == K_OBJECT) addRef(refs!, b, i, e, "");
+      }
       if (count) {
         if (kind == KEY_IMAGE || stringStarts(b, i, e, DATA_IMAGE)) out.images++;
         else if ((kind == KEY_DATA && depth == audioDepth) || stringStarts(b, i, e, DATA_AUDIO)) out.audioBytes += <i64>(e - i - 2) * 3 / 4;
@@ -159,6 +130,7 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
         if (depth < 4096) valueStack = grown;
       }
       unchecked((stack[depth] = c == CH_LBRACE ? K_OBJECT : K_ARRAY));
+      if (refsInInput && depth == 2 && rk == REF_CONTENT && c == CH_LBRACKET && unchecked(stack[0]) == K_ARRAY && unchecked(stack[1]) == K_OBJECT) contentDepth = 3;
       depth++;
       if (kind == KEY_AUDIO && c == CH_LBRACE) audioDepth = depth;
       if (count && arrayTop && depth == 2 && c == CH_LBRACE) out.messageCount++;
@@ -167,6 +139,7 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
       const d = load<u8>(b.dataStart + <usize>(i));
       if ((c == CH_LBRACE && d == CH_RBRACE) || (c == CH_LBRACKET && d == CH_RBRACKET)) {
         if (depth == audioDepth) audioDepth = -1;
+        if (depth == contentDepth) contentDepth = -1;
         depth--;
         i++;
         closed = true;
@@ -197,6 +170,7 @@ function skipValue(b: Uint8Array, i: i32, out: RequestScan, count: bool): i32 {
       }
       if ((d == CH_RBRACE && top == K_OBJECT) || (d == CH_RBRACKET && top == K_ARRAY)) {
         if (depth == audioDepth) audioDepth = -1;
+        if (depth == contentDepth) contentDepth = -1;
         depth--;
         i++;
         continue;
@@ -309,9 +283,16 @@ function finish(b: Uint8Array, i: i32, out: RequestScan): RequestScan {
   return out;
 }
 
-export function scanRequest(b: Uint8Array): RequestScan {
+/**
+ * Scans a request body. `ids`: where the stored objects it refers to go (json_refs.ts; null: an
+ * API that keeps none) — read in the same pass.
+ */
+export function scanRequest(b: Uint8Array, ids: string[] | null = null): RequestScan {
+  refs = ids;
   const out = scanMembers(b);
   keyBuf = EMPTY; // the body is not kept alive by the key view
+  refs = null;
+  refsInInput = false;
   return out;
 }
 
@@ -343,8 +324,20 @@ function scanMembers(b: Uint8Array): RequestScan {
     // response_format, Responses' text.format) and system prompts sent beside them.
     const isPrompt = isKey(K_MESSAGES) || isKey(K_INPUT) || isKey(K_PROMPT) || isKey(K_INSTRUCTIONS) ||
       isKey(K_TOOLS) || isKey(K_FUNCTIONS) || isKey(K_RESPONSE_FORMAT) || isKey(K_SYSTEM) || isKey(K_TEXT);
+    refsInInput = refs !== null && isKey(K_INPUT);
     const ve = skipValue(b, vs, out, isPrompt);
+    refsInInput = false;
     if (ve < 0) break;
+    const ids = refs;
+    if (ids !== null) {
+      const str = load<u8>(b.dataStart + <usize>(vs)) == CH_QUOTE;
+      if (isKey(K_PREV) || isKey(K_INPUT_FILE_ID) || isKey(K_FILE_ID)) {
+        if (str) addRef(ids, b, vs, ve, "");
+      } else if (isKey(K_CONVERSATION)) {
+        if (str) addRef(ids, b, vs, ve, "");
+        else if (load<u8>(b.dataStart + <usize>(vs)) == CH_LBRACE) addConversationRef(ids, b, vs, ve);
+      }
+    }
     // A repeated key is read as providers read it: the last one wins (a later non-string
     // "model" or non-object "stream_options" clears what an earlier one set).
     if (isKey(K_MODEL)) {

@@ -19,6 +19,7 @@
 
 import { CREATE_CAS, getShared, Result, setShared } from "../host/calls";
 import { fnv1a32, fnv1a64, hex } from "../lib/hash";
+import { idLike, MAX_ID, MAX_IDS } from "../lib/ids";
 
 const KEY_PREFIX = "ai-failover/owner/";
 const BUCKETS: u32 = 4096;
@@ -26,7 +27,7 @@ const ENTRIES: i32 = 16;
 const ENTRY_BYTES: i32 = 24;
 export const OWNER_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 /** Ids collected from one answer, or read from one request, at most (reasoning items of a long response). */
-const MAX_CAPTURED: i32 = 32;
+const MAX_CAPTURED: i32 = MAX_IDS;
 
 function bucketKey(h: u64): string {
   return KEY_PREFIX + hex(<u64>(<u32>(h % <u64>BUCKETS)), 3);
@@ -110,13 +111,14 @@ export function providerHash(name: string): u32 {
 // ---- Where ids are read (issue 20 item 2)
 //
 // Only ids at the positions the APIs define are read: a string anywhere else — `metadata` the
-// provider echoes back, a JSON-escaped "\u0072s_…", text in a message — is never an id. A small
-// streaming walker follows the JSON structure (depth, containers, the current key of each object)
-// across chunks, byte by byte, without building a tree; keys and id values with escapes are not
-// ids (providers write neither). Iterative; nesting deeper than MAX_DEPTH is followed by count only.
+// provider echoes back, a JSON-escaped "\u0072s_…", text in a message — is never an id. The ids a
+// request names are read by the request-body scanner in its one pass (lib/json_refs.ts). The ids an
+// answer creates are read here as the answer passes: a small streaming walker follows the JSON
+// structure (depth, containers, the current key of each object) across chunks, byte by byte,
+// without building a tree; keys and id values with escapes are not ids (providers write neither).
+// Iterative; nesting deeper than MAX_DEPTH is followed by count only.
 
 const MAX_DEPTH: i32 = 8;
-const MAX_ID: i32 = 128;
 const KIND_OBJECT: u8 = 1;
 const KIND_ARRAY: u8 = 2;
 
@@ -127,15 +129,8 @@ const KEY_OUTPUT: u8 = 3;
 const KEY_ITEM: u8 = 4;
 const KEY_OUTPUT_FILE: u8 = 5;
 const KEY_ERROR_FILE: u8 = 6;
-const KEY_PREV: u8 = 7;
-const KEY_CONVERSATION: u8 = 8;
-const KEY_INPUT: u8 = 9;
-const KEY_INPUT_FILE: u8 = 10;
-const KEY_FILE_ID: u8 = 11;
-const KEY_CONTENT: u8 = 12;
 
-const KEY_NAMES: string[] = ["", "id", "response", "output", "item", "output_file_id", "error_file_id",
-  "previous_response_id", "conversation", "input", "input_file_id", "file_id", "content"];
+const KEY_NAMES: string[] = ["", "id", "response", "output", "item", "output_file_id", "error_file_id"];
 
 const KEY_BYTES: Uint8Array[] = KEY_NAMES.map<Uint8Array>((k: string) => Uint8Array.wrap(String.UTF8.encode(k)));
 
@@ -148,21 +143,10 @@ function keyOf(p: usize, len: i32): u8 {
   return KEY_OTHER;
 }
 
-/** Is `s` an id a provider could have made (letters, digits, '_', '-', '.', ':')? */
-function idLike(s: string): bool {
-  if (s.length == 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 95 || c == 45 || c == 46 || c == 58;
-    if (!ok) return false;
-  }
-  return true;
-}
-
 /**
  * Follows JSON values fed in chunks and hands each short, escape-free string value to `value`
  * with its depth; `kinds[d]`/`keys[d]` say the container at depth d and its current key.
- * Text outside values (SSE field names) is skipped; `once`: stop after the first value.
+ * Text outside values (SSE field names) is skipped.
  */
 abstract class JsonWalker {
   protected kinds: Uint8Array = new Uint8Array(MAX_DEPTH + 1);
@@ -174,16 +158,13 @@ abstract class JsonWalker {
   private dirty: bool = false;
   private buf: Uint8Array = new Uint8Array(MAX_ID);
   private len: i32 = 0;
-  done: bool = false;
-
-  constructor(private once: bool) {}
 
   abstract value(depth: i32, s: string): void;
 
   feed(b: Uint8Array): void {
     const n = b.length;
     const p = b.dataStart;
-    for (let i = 0; i < n && !this.done; i++) {
+    for (let i = 0; i < n; i++) {
       const c = load<u8>(p + <usize>i);
       if (this.inString) {
         if (this.escaped) { this.escaped = false; continue; }
@@ -210,10 +191,7 @@ abstract class JsonWalker {
           unchecked((this.expectKey[nd] = c == 0x7b ? 1 : 0));
         }
       } else if (c == 0x7d || c == 0x5d) {
-        if (d > 0) {
-          this.depth = d - 1;
-          if (d - 1 == 0 && this.once) this.done = true;
-        }
+        if (d > 0) this.depth = d - 1;
       } else if (c == 0x2c) {
         if (d > 0 && d <= MAX_DEPTH && unchecked(this.kinds[d]) == KIND_OBJECT) unchecked((this.expectKey[d] = 1));
       }
@@ -246,41 +224,6 @@ abstract class JsonWalker {
   }
 }
 
-/** The ids a request body names, at their documented positions. */
-class ReferenceWalker extends JsonWalker {
-  constructor(public out: string[]) { super(true); }
-
-  value(d: i32, s: string): void {
-    if (this.out.length >= MAX_CAPTURED || this.out.includes(s)) return;
-    const k = this.keyAt(d);
-    let take = false;
-    if (d == 1) {
-      // Top level: previous_response_id, conversation (a string), input_file_id (a batch), file_id.
-      take = k == KEY_PREV || k == KEY_CONVERSATION || k == KEY_INPUT_FILE || k == KEY_FILE_ID;
-    } else if (d == 2) {
-      // "conversation": {"id": …}
-      take = k == KEY_ID && this.keyAt(1) == KEY_CONVERSATION && s.startsWith("conv");
-    } else if (d == 3) {
-      // input[].id of a replayed reasoning item.
-      take = k == KEY_ID && this.arrayAt(2) && this.keyAt(1) == KEY_INPUT && s.startsWith("rs_");
-    } else if (d == 5) {
-      // input[].content[].file_id (an input_file part).
-      take = k == KEY_FILE_ID && this.arrayAt(4) && this.keyAt(3) == KEY_CONTENT && this.arrayAt(2) && this.keyAt(1) == KEY_INPUT;
-    }
-    if (take) this.out.push(s);
-  }
-}
-
-/**
- * The stored objects a request body refers to: its top-level previous_response_id, conversation
- * (a string or {"id": …}), input_file_id and file_id, reasoning items replayed in input[] (their
- * id) and input files in input[].content[].file_id. Nothing else in the body (metadata, text) counts.
- */
-export function referencedIds(body: Uint8Array, out: string[]): void {
-  if (body.length == 0) return;
-  new ReferenceWalker(out).feed(body);
-}
-
 /**
  * The ids an answer creates, collected as it passes (chunks): the created object's top-level
  * `id` (a stream's `response.id`) for creating requests, reasoning items at `output[].id`
@@ -298,7 +241,7 @@ export class IdCapture extends JsonWalker {
    * batch's answers name its output and error files.
    */
   constructor(firstId: bool, private files: bool) {
-    super(false);
+    super();
     this.firstIdSeen = !firstId;
   }
 

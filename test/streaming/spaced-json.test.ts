@@ -1,5 +1,5 @@
 // JSON written with any whitespace, through the gateway (issue 19): the request scanner (model,
-// stream, bounds, store), the stored-object ids read from requests and answers (plugin/affinity.ts),
+// stream, bounds, store), the stored-object ids read from requests (lib/json_refs.ts) and answers (plugin/affinity.ts),
 // and usage read from answers all accept `"key" : value`, tabs and line breaks between tokens,
 // exactly as they accept the compact form.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -95,6 +95,33 @@ describe("stored objects and consumers (issue 20)", () => {
     expect(credentialAudit(s.west, WEST_KEY)).toEqual([]);
   });
 
+  it("1: a reference written with JSON escapes (key or value) is read as the provider reads it: another consumer's object is still 404", async () => {
+    const resp = await post(s.gateway.url, "/v1/responses", { model: "gpt-4o", input: "B's escaped secret" }, as(B));
+    expect(resp.status, resp.body).toBe(200);
+    const respId = JSON.parse(resp.body).id as string;
+    const rs = (JSON.parse(resp.body).output as Array<{ type: string; id: string }>).find((o) => o.type === "reasoning")!.id;
+    const conv = await post(s.gateway.url, "/v1/conversations", { items: [{ type: "message", role: "user", content: "B's" }] }, as(B));
+    const convId = JSON.parse(conv.body).id as string;
+    const esc = (id: string) => `\\u00${id.charCodeAt(0).toString(16)}${id.slice(1)}`;
+    const before = s.east.records.length + s.west.records.length;
+    // Each body, parsed as the provider parses it (JSON.parse here), names B's object.
+    const bodies = [
+      `{"model":"gpt-4o","input":"more","previous\\u005fresponse_id":"${respId}"}`,
+      `{"model":"gpt-4o","input":"more","previous_response_id":"${esc(respId)}"}`,
+      `{"model":"gpt-4o","input":"more","conversation":{"\\u0069d":"${convId}"}}`,
+      `{"model":"gpt-4o","input":"more","conversation":"${esc(convId)}"}`,
+      `{"model":"gpt-4o","input":[{"type":"reasoning","\\u0069d":"${rs}","summary":[]},{"role":"user","content":"go on"}]}`,
+      `{"model":"gpt-4o","input":[{"type":"reasoning","id":"${esc(rs)}","summary":[]},{"role":"user","content":"go on"}]}`,
+    ];
+    for (const body of bodies) {
+      const parsed = JSON.parse(body);
+      expect(JSON.stringify(parsed)).toMatch(new RegExp(`${respId}|${convId}|${rs}`));
+      const r = await request(s.gateway.url, { method: "POST", path: "/v1/responses", body, headers: as(A, { "content-type": "application/json" }) });
+      expect(r.status, `${body}: ${r.body}`).toBe(404);
+    }
+    expect(s.east.records.length + s.west.records.length).toBe(before);
+  });
+
   it("2: an id echoed in metadata (JSON-escaped or not) never re-points another's reasoning item", async () => {
     const first = await post(s.gateway.url, "/v1/responses", { model: "gpt-4o", input: "think" }, as(B));
     expect(first.status, first.body).toBe(200);

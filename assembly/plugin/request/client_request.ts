@@ -36,7 +36,6 @@ import { ERROR_BODY_WAIT_MS, Timer } from "../timers";
 import { Services } from "../services";
 import { clusterName, perTryTimeoutDetails, routeName } from "../../host/routing";
 import { viewFor } from "../views";
-import { referencedIds } from "../affinity";
 import { isMultipart, multipartModel, refuseBody } from "./forms";
 import { clusterConsumer } from "./cluster_wait";
 import { admitBatchCreate, batchUploadEnded, checkBatchUpload } from "./batches";
@@ -171,17 +170,16 @@ export class ClientRequest extends RequestState {
       }
       return FilterDataStatusValues.Continue;
     }
-    const scan = scanRequest(this.body);
+    // The stored objects the body names are read in the same pass (lib/json_refs.ts).
+    const refersToObjects = this.api.kind == ApiKind.Responses || isStateful(this.api.kind);
+    if (refersToObjects && this.referenced === NO_NAMES) this.referenced = [];
+    const scan = scanRequest(this.body, refersToObjects ? this.referenced : null);
     if (!scan.ok) {
       reject(this, invalidBody(scan.error));
       return FilterDataStatusValues.StopIterationNoBuffer;
     }
     this.scan = scan;
     this.model = scan.model.length > 0 ? scan.model : this.api.pathModel;
-    if (this.api.kind == ApiKind.Responses || isStateful(this.api.kind)) {
-      if (this.referenced === NO_NAMES) this.referenced = [];
-      referencedIds(this.body, this.referenced);
-    }
     if (!admitBatchCreate(this)) return FilterDataStatusValues.StopIterationNoBuffer;
     if (scan.stream && !cfg.streaming.allow) {
       reject(this, streamingDisabled());
