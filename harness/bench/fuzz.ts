@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --fuzz [--cases N] [--seed S]`: the standing fuzz properties of
- * test/robustness/fuzz/ (the same code `npm test` runs with 500 cases per class) with N cases per
+ * harness/fuzz/ (the same code `npm test` runs with 500 cases per class) with N cases per
  * class (default 10,000), every case run and failures counted, then the linear-work checks.
  * Prints a table per part; exit status 1 if any case or check failed.
  */

@@ -49,7 +49,7 @@ const bodies: Array<[string, (status: number, key: string) => string]> = [
   ["quota-nested", () => '{"error":{"message":"x","details":{"code":"insufficient_quota"}},"code":"insufficient_quota"}'],
   ["quota-truncated", () => '{"error":{"code":"insufficient_q'],
   // The gateway withholds a 401/403 body (it can quote the key); other answers pass through as
-  // the provider sent them (README, Errors), so only a 401/403 quotes the key here.
+  // the provider sent them (docs/request-handling.md, Errors), so only a 401/403 quotes the key here.
   ["key-echo", (s, key) => `{"error":{"code":"401","message":"Access denied: invalid subscription key ${s === 401 || s === 403 ? key : "****"}"}}`],
   ["non-json", () => "<html><body>Bad Gateway</body></html>"],
   ["empty", () => ""],

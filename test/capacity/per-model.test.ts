@@ -18,7 +18,7 @@ const PRIMARY = "oai-primary";
 const FALLBACK = "oai-fallback";
 const A = "gpt-4o";
 const B = "gpt-4o-mini";
-/** The bound on per-model records of a provider with an open model list (README, capacity). */
+/** The bound on per-model records of a provider with an open model list (docs/operations.md, capacity). */
 const OPEN_MODELS_BOUND = 32;
 
 let s: Stack | undefined;

@@ -53,7 +53,7 @@ describe("consumers: admission and budgets", () => {
     expect(JSON.parse(f.upstreamBody).model, "the provider was asked for a model the consumer may not use").not.toBe("gpt-4o");
   });
 
-  // plan/rejection.ts noProvider (and the status-0 path of plugin/request/failover.ts replyWithAttempt): README: "every
+  // plan/rejection.ts noProvider (and the status-0 path of plugin/request/failover.ts replyWithAttempt): docs/configuration.md: "every
   // response carries the consumer's own x-ratelimit-remaining-tokens / -requests". The gateway's
   // own 429 no_provider_available, sent after the consumer's reservation, carries none.
   it("the gateway's own 429 (no provider capacity) carries the consumer's x-ratelimit headers", async () => {

@@ -15,7 +15,7 @@ describe("credentials: client-chosen upstream paths", () => {
   let r: HostRig;
   afterEach(async () => { await r?.close(); });
 
-  // An Azure provider without a deployments map (README: "empty means the model name is the
+  // An Azure provider without a deployments map (docs/configuration.md: "empty means the model name is the
   // deployment name") puts the client's model string into the upstream :path verbatim. The client
   // then chooses any path on the provider's host, and the gateway signs it with the provider's key.
   it.each([

@@ -1,6 +1,6 @@
 // The npm package (issue 12): `npm pack` holds the built module, the CLI and what it reads
-// (harness/, envoy/), and the CLI runs from an install outside the repository with only its
-// declared dependencies (tsx, yaml) — `npx ai-failover validate …` there exits 0.
+// (harness/, envoy/), the README and its docs/ pages, and the CLI runs from an install outside the
+// repository with only its declared dependencies (tsx, yaml) — `npx ai-failover validate …` there exits 0.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, symlinkSync, renameSync, existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -20,6 +20,9 @@ describe("npm pack", () => {
     expect(files).toContain("build/ai-failover.wasm");
     expect(files).toContain("bin/ai-failover.mjs");
     expect(files).toContain("envoy/local.yaml");
+    // The manual: the README and the pages it links (docs/), so its links resolve in the package too.
+    expect(files).toContain("README.md");
+    for (const page of ["configuration", "request-handling", "operations", "cluster-limits", "deploy-envoy", "deploy-higress"]) expect(files).toContain(`docs/${page}.md`);
     expect(files.some((f) => f.startsWith("harness/cli/"))).toBe(true);
     expect(files.filter((f) => f.startsWith("test/") || f.startsWith("node_modules/") || (f.startsWith("assembly/") && !f.endsWith(".schema.json") && !f.endsWith("README.md")))).toEqual([]);
 

@@ -202,7 +202,7 @@ describe.skipIf(!REDIS.ok)(`cluster-wide limits: 3 replicas, one rate limit serv
 });
 
 // Cooldowns shared through the rate limit service (plugin/cluster/rls_cooldowns.ts): a stand-in on
-// the real clock (the cooldown counts live one second), the README's YAML (no cooldown entry: the
+// the real clock (the cooldown counts live one second), the YAML of docs/cluster-limits.md (no cooldown entry: the
 // descriptors carry their own limit).
 describe.skipIf(!REDIS.ok)(`cluster-wide cooldowns through the rate limit service: 3 replicas ${redisSkipNote}`, () => {
   const redis = withRedis();
@@ -223,7 +223,7 @@ describe.skipIf(!REDIS.ok)(`cluster-wide cooldowns through the rate limit servic
   const ports = () => ({ east: east.port, west: west.port, rls: rls.port });
   const chat = (gw: Gateway) => post(gw.url, "/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 20 });
   const LEARNED = /provider aoai-east-ptu cooling down \(cluster_cooldown\), published by another replica through the rate limit service/;
-  // The README's bound: published at the next tick (≤ 500 ms), seen at one of the next two checks
+  // The bound docs/cluster-limits.md states: published at the next tick (≤ 500 ms), seen at one of the next two checks
   // (≤ 1 s), plus the calls; a loaded test machine gets 700 ms more.
   const LEARN_MS = 1500 + 700;
   // Resumed ≤ 2.5 s after the deadline (last hit's second + a 1.5 s hold), plus the same slack.

@@ -1,4 +1,4 @@
-// Standing fuzz: plugin configurations through the built filter (test/robustness/fuzz/configs.ts).
+// Standing fuzz: plugin configurations through the built filter (harness/fuzz/configs.ts).
 // FUZZ_CASES=10000 runs the long hunt (`npm run bench -- --fuzz` does).
 import { describe, expect, it } from "vitest";
 import { casesPerClass } from "../../harness/fuzz/common.ts";

@@ -1,5 +1,5 @@
 // Standing fuzz: upstream response headers and error bodies through the built filter
-// (test/robustness/fuzz/upstream.ts). FUZZ_CASES=10000 runs the long hunt (`npm run bench -- --fuzz` does).
+// (harness/fuzz/upstream.ts). FUZZ_CASES=10000 runs the long hunt (`npm run bench -- --fuzz` does).
 import { describe, expect, it } from "vitest";
 import { casesPerClass } from "../../harness/fuzz/common.ts";
 import { fuzzUpstream, upstreamLinear } from "../../harness/fuzz/upstream.ts";

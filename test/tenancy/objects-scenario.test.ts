@@ -76,7 +76,7 @@ describe("stored objects and consumers (issue 20)", () => {
     // The provider pin does not open another consumer's object either.
     expectNotFound(await request(s.gateway.url, { path: `/v1/files/${fileId}/content`, headers: as(A, { "x-ai-failover-provider": fileOwner }) }));
     expectNotFound(await request(s.gateway.url, { path: `/v1/batches/${batchId}`, headers: as(A) }));
-    // Listing would show every consumer's objects: refused with consumers (README, tenant model).
+    // Listing would show every consumer's objects: refused with consumers (docs/request-handling.md, tenant model).
     for (const path of ["/v1/files", "/v1/batches"]) {
       const list = await request(s.gateway.url, { path, headers: as(A, { "x-ai-failover-provider": fileOwner }) });
       expect(list.status, list.body).toBe(403);

@@ -128,7 +128,7 @@ export function rewriteRequestHeaders(up: UpstreamRequest, pairs: ArrayBuffer | 
   // plugin after this one that edits request headers without turning re-routing off clears the
   // route cache (the setting is each plugin's own: higress-group/envoy
   // source/extensions/common/wasm/context.h `disable_clear_route_cache_`), and the route matched
-  // again must still find the cluster here (test/gateway/plugin-order.test.ts).
+  // again must still find the cluster here (test/host/gateway/plugin-order.test.ts).
   const mayPin = pairs === null || mayPinRoute();
   if (mayPin) replaceHeader(MapType.RequestHeaders, CLUSTER_HEADER, up.cluster);
   if (mayPin) pinRoute();

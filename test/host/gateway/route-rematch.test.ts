@@ -2,7 +2,7 @@
 // (Context::onHeadersModified, source/extensions/common/wasm/context.cc), so after the filter
 // rewrote :authority and :path to the provider's the route is matched again on them. A route
 // that matches only the gateway's own host and path does not match the rewritten request: the
-// requirement README "What an Envoy deployment needs" states. The harness gateway re-matches too.
+// requirement docs/deploy-envoy.md "What an Envoy deployment needs" states. The harness gateway re-matches too.
 //
 // On Higress the filter keeps the route instead (assembly/host/route_pin.ts): it sets the cluster
 // header, reads `route_name` (Higress's Context::findValue asks the filter callbacks for the route,
