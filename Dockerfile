@@ -5,7 +5,7 @@
 #   docker build -t registry.example.com/ai-failover:0.1.0 .
 #   docker push registry.example.com/ai-failover:0.1.0
 #
-# The same module runs on upstream Envoy (it reads ABI 0_2_0) and Higress (0_2_100): see README.
+# The same module runs on upstream Envoy (it reads ABI 0_2_0) and Higress (0_2_100): see docs/deploy-higress.md, "Body mode on Higress".
 # For clusterLimits.redis, the Higress build (Higress's Redis calls; it does not load in upstream Envoy):
 #   docker build --build-arg WASM=build/ai-failover-higress.wasm -t registry.example.com/ai-failover:0.1.0-higress .
 FROM scratch
