@@ -228,7 +228,8 @@ export class Exchange implements StreamCallbacks {
     // route timeout with x-envoy-upstream-rq-timeout-ms; the router consumes it and the
     // per-try one, then sets (replaces) x-envoy-expected-rq-timeout-ms when a timeout applies.
     const upstreamHeaders: HeaderList = [];
-    const t = routerTimeouts(headers, route.timeoutMs);
+    // The per-try timeout of the route's retry policy (router.cc finalTimeout: route.retryPolicy().perTryTimeout()).
+    const t = routerTimeouts(headers, route.timeoutMs, route.retryPolicy?.perTryTimeoutMs ?? 0);
     for (const [k, v] of headers) {
       if (k !== "x-envoy-upstream-rq-timeout-ms" && k !== "x-envoy-upstream-rq-per-try-timeout-ms" && k !== "x-envoy-expected-rq-timeout-ms" &&
         !route.requestHeadersToRemove.includes(k)) {
