@@ -321,7 +321,7 @@ export class Exchange implements StreamCallbacks {
       }
     }
     const req = this.upstreamReq;
-    if (req && !req.writableEnded && !this.upstreamDone && chunk.length > 0) req.write(chunk);
+    if (req && !req.writableEnded && chunk.length > 0) req.write(chunk);
     if (endStream) this.onDownstreamComplete();
   }
 
@@ -338,7 +338,7 @@ export class Exchange implements StreamCallbacks {
     const ms = this.timeoutMs;
     if (ms > 0 && !this.routeTimer) this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
     const req = this.upstreamReq;
-    if (req && !req.writableEnded && !this.upstreamDone) this.endAttempt();
+    if (req && !req.writableEnded) this.endAttempt();
   }
 
   private endAttempt(): void {
