@@ -11,6 +11,7 @@
 //   source/common/upstream/load_balancer_impl.cc chooseHost (hostSelectionRetryCount() + 1 picks)
 // Through the gateway, with the gateway's pass-through test filter and mock providers (faults by
 // x-mock-* headers or setFault).
+import http from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { BootstrapError, loadBootstrap, TYPE } from "../../harness/gateway/bootstrap.ts";
@@ -239,6 +240,20 @@ describe("router retries on resets and connect failures (router.cc onUpstreamRes
     expect(b.records).toHaveLength(1);
   });
 
+  it("reset-before-request: a refused connection (nothing sent) is retried, a reset after the request went out is not", async () => {
+    const dead = await refusedPort();
+    const b = await mock("b");
+    const gw = await gateway({ endpoints: [{ port: dead }, { port: b.port }], retryPolicy: { retry_on: "reset-before-request" } });
+    expect((await chat(gw)).status).toBe(200);
+    expect(b.records).toHaveLength(1);
+
+    const c = await mock("c");
+    const d = await mock("d");
+    const gw2 = await gateway({ endpoints: [{ port: c.port }, { port: d.port }], retryPolicy: { retry_on: "reset-before-request" } });
+    expect((await chat(gw2, { "x-mock-target": "c", "x-mock-fault": "reset" })).status).toBe(503);
+    expect([c.records.length, d.records.length]).toEqual([1, 0]);
+  });
+
   it("when every attempt fails to connect, the body says the latest attempt was a retry", async () => {
     const dead1 = await refusedPort();
     const dead2 = await refusedPort();
@@ -314,6 +329,38 @@ describe("the retry buffer (router.cc decodeData: retry_shadow_buffer_limit_)", 
     // Under the limit the same request is retried.
     const small = await chat(gw, { "x-mock-target": "a", "x-mock-status": "503" });
     expect(small.status).toBe(200);
+  });
+});
+
+describe("the retry buffer while a retry waits (router.cc decodeData: 507 with no attempt in flight)", () => {
+  it("the body outgrows the limit during the back-off: Envoy's 507, and the retry never starts", async () => {
+    const dead = await refusedPort();
+    const b = await mock("b");
+    const gw = await gateway(
+      {
+        endpoints: [{ port: dead }, { port: b.port }],
+        routeBufferLimit: 100,
+        retryPolicy: { retry_on: "connect-failure", retry_back_off: { base_interval: "1s" } },
+      },
+      () => 999, // the retry waits 999 ms
+    );
+    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(gw.url + "/v1/chat/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json", "transfer-encoding": "chunked", authorization: `Bearer ${KEY}` },
+      }, (res) => {
+        let body = "";
+        res.on("data", (c) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on("error", reject);
+      req.write('{"model":"gpt-4o","messages":[');
+      // After the first attempt failed to connect, more than the limit arrives.
+      setTimeout(() => req.end(`{"role":"user","content":"${"x".repeat(200)}"}]}`), 300);
+    });
+    expect(r).toEqual({ status: 507, body: "exceeded request buffer limit while retrying upstream" });
+    await new Promise((res) => setTimeout(res, 900));
+    expect(b.records).toHaveLength(0);
   });
 });
 
@@ -429,6 +476,22 @@ describe("the max_retries circuit breaker (retry_state_impl.cc shouldRetry: retr
     expect((await first).status).toBe(200);
     const s = await stats(gw);
     expect([stat(s, "upstream_rq_retry"), stat(s, "upstream_rq_retry_overflow"), stat(s, "upstream_rq_retry_success")]).toEqual([1, 1, 1]);
+  });
+});
+
+describe("max_retries defaults to 3 (circuit_breakers Thresholds.max_retries)", () => {
+  it("four requests whose retries all wait in their back-off: the fourth retry overflows", async () => {
+    const a = await mock("a");
+    const b = await mock("b");
+    const gw = await gateway(
+      { endpoints: [{ port: a.port }, { port: b.port }], retryPolicy: { retry_on: "5xx", retry_back_off: { base_interval: "1s" } } },
+      () => 999,
+    );
+    const rs = await Promise.all([0, 1, 2, 3].map((i) => chat(gw, { "x-mock-status": "503", "x-request-n": String(i) })));
+    expect(rs.map((r) => r.status)).toEqual([503, 503, 503, 503]);
+    const s = await stats(gw);
+    expect([stat(s, "upstream_rq_retry"), stat(s, "upstream_rq_retry_overflow")]).toEqual([3, 1]);
+    expect(a.records.length + b.records.length).toBe(7);
   });
 });
 
