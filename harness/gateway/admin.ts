@@ -32,9 +32,9 @@ export function createAdminServer(state: AdminState): http.Server {
         case "/ready":
           return state.ready() ? send(200, "LIVE\n") : send(503, "PRE_INITIALIZING\n");
         case "/stats/prometheus":
-          return send(200, renderPrometheus(state.metrics(), state.statsTags ?? []));
+          return send(200, renderPrometheus(state.metrics(), state.statsTags ?? []) + renderClusterPrometheus(state.clusters));
         case "/stats":
-          return send(200, renderStatsText(state.metrics()));
+          return send(200, renderStatsText(state.metrics()) + renderClusterText(state.clusters));
         case "/clusters": {
           let out = "";
           for (const name of state.clusters.names()) {
@@ -53,4 +53,25 @@ export function createAdminServer(state: AdminState): http.Server {
       send(500, `${(e as Error).message}\n`);
     }
   });
+}
+
+/**
+ * The router's cluster counters (upstream_rq_retry, upstream_rq_retry_success,
+ * upstream_rq_retry_overflow, …), as Envoy names them: `cluster.<name>.<stat>` in /stats, and
+ * `envoy_cluster_<stat>{envoy_cluster_name="<name>"}` in Prometheus text (the default tag
+ * extraction). Only counters the gateway touched appear (Envoy lists every one, zeros included).
+ */
+function renderClusterText(clusters: ClusterManager): string {
+  return clusters.clusterStats().map((s) => `cluster.${s.cluster}.${s.name}: ${s.value}\n`).sort().join("");
+}
+
+function renderClusterPrometheus(clusters: ClusterManager): string {
+  const byName = new Map<string, string[]>();
+  for (const s of clusters.clusterStats()) {
+    const line = `envoy_cluster_${s.name}{envoy_cluster_name="${s.cluster}"} ${s.value}\n`;
+    byName.set(s.name, [...(byName.get(s.name) ?? []), line]);
+  }
+  let out = "";
+  for (const name of [...byName.keys()].sort()) out += `# TYPE envoy_cluster_${name} counter\n` + byName.get(name)!.sort().join("");
+  return out;
 }

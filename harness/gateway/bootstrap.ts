@@ -21,6 +21,7 @@ import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { LineCounter, parse as parseYaml, parseDocument, type Scalar } from "yaml";
 import { check, parseDuration, Problems, type Spec } from "./schema.ts";
+import { RETRY_ON, RETRY_ON_NOT_MODELLED, retryOnTokens, type HeaderMatch, type RetryOn, type RetryPolicyConfig } from "./retry.ts";
 
 export const TYPE = {
   hcm: "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -29,6 +30,8 @@ export const TYPE = {
   string: "type.googleapis.com/google.protobuf.StringValue",
   tls: "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
   httpProtocolOptions: "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+  previousHosts: "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
+  previousPriorities: "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
 } as const;
 
 /** The key Envoy requires for HttpProtocolOptions in typed_extension_protocol_options. */
@@ -110,6 +113,70 @@ const httpFilter: Spec = {
   required: ["name", "typed_config"],
 };
 
+// route.v3.RetryPolicy (api/envoy/config/route/v3/route_components.proto), the subset the router
+// models (harness/gateway/retry.ts).
+const headerMatcher: Spec = {
+  kind: "message",
+  name: "HeaderMatcher",
+  fields: {
+    name,
+    exact_match: str,
+    present_match: bool,
+    string_match: { kind: "message", name: "StringMatcher", fields: { exact: str }, required: ["exact"] },
+    invert_match: bool,
+  },
+  required: ["name"],
+};
+const retryPolicy: Spec = {
+  kind: "message",
+  name: "RetryPolicy",
+  fields: {
+    retry_on: str,
+    num_retries: { kind: "uint32" },
+    per_try_timeout: duration,
+    retriable_status_codes: { kind: "list", of: { kind: "uint32" } },
+    retriable_headers: { kind: "list", of: headerMatcher },
+    retry_back_off: {
+      kind: "message",
+      name: "RetryBackOff",
+      fields: { base_interval: duration, max_interval: duration },
+      required: ["base_interval"],
+    },
+    retry_host_predicate: {
+      kind: "list",
+      of: {
+        kind: "message",
+        name: "RetryHostPredicate",
+        fields: {
+          name: { kind: "string", oneOf: ["envoy.retry_host_predicates.previous_hosts"] },
+          typed_config: { kind: "any", types: { [TYPE.previousHosts]: { kind: "message", name: "PreviousHostsPredicate", fields: {} } } },
+        },
+        required: ["name"],
+      },
+    },
+    retry_priority: {
+      kind: "message",
+      name: "RetryPriority",
+      fields: {
+        name: { kind: "string", oneOf: ["envoy.retry_priorities.previous_priorities"] },
+        typed_config: {
+          kind: "any",
+          types: {
+            [TYPE.previousPriorities]: {
+              kind: "message",
+              name: "PreviousPrioritiesConfig",
+              fields: { update_frequency: { kind: "uint32", max: 0x7fffffff } },
+              required: ["update_frequency"],
+            },
+          },
+        },
+      },
+      required: ["name", "typed_config"],
+    },
+    host_selection_retry_max_attempts: { kind: "uint32" },
+  },
+};
+
 const route: Spec = {
   kind: "message",
   name: "Route",
@@ -123,6 +190,8 @@ const route: Spec = {
     // Route.request_headers_to_remove: applied by the router to the upstream request, after the
     // route was chosen (so a cluster_header can be read and then kept from the upstream).
     request_headers_to_remove: { kind: "list", of: name },
+    // The router's retry/shadow buffer for this route (router.cc retry_shadow_buffer_limit_).
+    per_request_buffer_limit_bytes: { kind: "uint32" },
     route: {
       kind: "message",
       name: "RouteAction",
@@ -132,6 +201,7 @@ const route: Spec = {
         timeout: duration,
         idle_timeout: duration,
         cluster_not_found_response_code: { kind: "string", oneOf: ["SERVICE_UNAVAILABLE", "NOT_FOUND", "INTERNAL_SERVER_ERROR"] },
+        retry_policy: retryPolicy,
       },
     },
   },
@@ -149,7 +219,14 @@ const routeConfig: Spec = {
       of: {
         kind: "message",
         name: "VirtualHost",
-        fields: { name, domains: { kind: "list", of: name, min: 1 }, routes: { kind: "list", of: route } },
+        fields: {
+          name,
+          domains: { kind: "list", of: name, min: 1 },
+          routes: { kind: "list", of: route },
+          retry_policy: retryPolicy,
+          include_request_attempt_count: bool,
+          per_request_buffer_limit_bytes: { kind: "uint32" },
+        },
         required: ["name", "domains"],
       },
     },
@@ -258,12 +335,17 @@ const cluster: Spec = {
             kind: "message",
             name: "LocalityLbEndpoints",
             fields: {
+              // Priority level of this locality's endpoints (0 = highest).
+              priority: { kind: "uint32", max: 127 },
               lb_endpoints: {
                 kind: "list",
                 of: {
                   kind: "message",
                   name: "LbEndpoint",
-                  fields: { endpoint: { kind: "message", name: "Endpoint", fields: { address }, required: ["address"] } },
+                  fields: {
+                    endpoint: { kind: "message", name: "Endpoint", fields: { address }, required: ["address"] },
+                    metadata: { kind: "message", name: "Metadata", fields: { filter_metadata: { kind: "map", of: { kind: "struct" } } } },
+                  },
                   required: ["endpoint"],
                 },
               },
@@ -278,6 +360,21 @@ const cluster: Spec = {
       name: "TransportSocket",
       fields: { name, typed_config: { kind: "any", types: { [TYPE.tls]: tlsContext } } },
       required: ["name", "typed_config"],
+    },
+    // Only max_retries (the router's concurrent retries, default 3) is modelled.
+    circuit_breakers: {
+      kind: "message",
+      name: "CircuitBreakers",
+      fields: {
+        thresholds: {
+          kind: "list",
+          of: {
+            kind: "message",
+            name: "Thresholds",
+            fields: { priority: { kind: "string", oneOf: ["DEFAULT"] }, max_retries: { kind: "uint32" } },
+          },
+        },
+      },
     },
     // HTTP/2 for gRPC callouts (the rate limit service): the router still speaks HTTP/1.1.
     typed_extension_protocol_options: {
@@ -351,6 +448,10 @@ const bootstrap: Spec = {
 export interface Endpoint {
   address: string;
   port: number;
+  /** LocalityLbEndpoints.priority (0 = highest; absent = 0). */
+  priority?: number;
+  /** LbEndpoint.metadata.filter_metadata (namespace → struct), as written. */
+  metadata?: Record<string, Record<string, unknown>>;
 }
 
 export interface ClusterConfig {
@@ -366,6 +467,8 @@ export interface ClusterConfig {
    * the cluster speaks HTTP/2 (h2c). Only gRPC callouts and http_call use it; routes may not.
    */
   http2: boolean;
+  /** circuit_breakers.thresholds (DEFAULT priority) max_retries: concurrent retries (absent = Envoy's default 3). */
+  maxRetries?: number;
   tls?: {
     sni?: string;
     /** PEM file; without a validation context Envoy does not verify the peer, nor does the gateway. */
@@ -389,6 +492,12 @@ export interface RouteConfig {
   clusterNotFoundStatus: number;
   /** Route.request_headers_to_remove (lower-case). */
   requestHeadersToRemove: string[];
+  /** RouteAction.retry_policy, else the virtual host's (config_impl.cc: the route's wins whole). */
+  retryPolicy?: RetryPolicyConfig;
+  /** VirtualHost.include_request_attempt_count: x-envoy-attempt-count on every upstream attempt. */
+  includeAttemptCount: boolean;
+  /** per_request_buffer_limit_bytes of the route, else the virtual host's (router's retry buffer). */
+  requestBufferLimitBytes?: number;
 }
 
 export interface VirtualHostConfig {
@@ -509,7 +618,12 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
             `${at}.load_assignment.endpoints[${j}].lb_endpoints[${k}].endpoint.address.socket_address.address`,
             `"${sa.address}" is not an IP address (a STATIC cluster needs IPs; use type STRICT_DNS for host names)`,
           );
-        endpoints.push({ address: sa.address, port: sa.port_value });
+        endpoints.push({
+          address: sa.address,
+          port: sa.port_value,
+          ...(le.priority !== undefined ? { priority: le.priority } : {}),
+          ...(e.metadata?.filter_metadata ? { metadata: e.metadata.filter_metadata } : {}),
+        });
       }),
     );
     let tls: ClusterConfig["tls"];
@@ -540,11 +654,15 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
       family: family[(c.dns_lookup_family ?? "AUTO") as keyof typeof family],
       endpoints,
       http2,
+      maxRetries: (c.circuit_breakers?.thresholds ?? []).find((t: any) => (t.priority ?? "DEFAULT") === "DEFAULT")?.max_retries ?? 3,
       tls,
     });
   });
 
-  const virtualHosts: VirtualHostConfig[] = h.route_config.virtual_hosts.map((vh: any, i: number) => ({
+  const virtualHosts: VirtualHostConfig[] = h.route_config.virtual_hosts.map((vh: any, i: number) => {
+    const vhAt = `${hPath}.route_config.virtual_hosts[${i}]`;
+    const vhRetry = vh.retry_policy ? retryPolicyConfig(vh.retry_policy, `${vhAt}.retry_policy`, problems) : undefined;
+    return {
     name: vh.name,
     domains: vh.domains,
     routes: (vh.routes ?? []).map((r: any, j: number): RouteConfig => {
@@ -574,9 +692,14 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
         idleTimeoutMs: a.idle_timeout !== undefined ? parseDuration(a.idle_timeout) : undefined,
         clusterNotFoundStatus: codes[(a.cluster_not_found_response_code ?? "SERVICE_UNAVAILABLE") as keyof typeof codes],
         requestHeadersToRemove: remove,
+        // config_impl.cc RouteEntryImplBase: the route's retry_policy, else the virtual host's (no merging).
+        retryPolicy: a.retry_policy ? retryPolicyConfig(a.retry_policy, `${at}.route.retry_policy`, problems) : vhRetry,
+        includeAttemptCount: vh.include_request_attempt_count ?? false,
+        requestBufferLimitBytes: r.per_request_buffer_limit_bytes ?? vh.per_request_buffer_limit_bytes,
       };
     }),
-  }));
+    };
+  });
 
   const wasmIndex = h.http_filters.findIndex((f: any) => f.typed_config["@type"] === TYPE.wasm);
   const wasmAt = `${hPath}.http_filters[${wasmIndex}].typed_config.config`;
@@ -634,5 +757,58 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
       allowOnHeadersStopIteration: p.allow_on_headers_stop_iteration ?? false,
     },
     clusters,
+  };
+}
+
+/**
+ * route.v3.RetryPolicy → the router's policy (retry_policy_impl.cc RetryPolicyImpl). Stricter than
+ * Envoy on retry_on: Envoy drops a value it does not know without a word (parseRetryOn(...).first),
+ * which leaves the route without that retry condition; the gateway refuses it, and refuses the
+ * values it does not model (gRPC conditions, HTTP/3).
+ */
+function retryPolicyConfig(p: any, at: string, problems: Problems): RetryPolicyConfig {
+  const retryOn = new Set<RetryOn>();
+  for (const t of retryOnTokens(p.retry_on ?? "")) {
+    if ((RETRY_ON as readonly string[]).includes(t)) retryOn.add(t as RetryOn);
+    else if ((RETRY_ON_NOT_MODELLED as readonly string[]).includes(t))
+      problems.add(`${at}.retry_on`, `"${t}" is not modelled by the gateway (supported: ${RETRY_ON.join(", ")})`);
+    else
+      problems.add(`${at}.retry_on`, `unknown retry_on value "${t}" (Envoy would ignore it silently and never retry on it; supported: ${RETRY_ON.join(", ")})`);
+  }
+  const retriableHeaders: HeaderMatch[] = (p.retriable_headers ?? []).map((m: any, i: number) => {
+    const exact = m.string_match?.exact ?? m.exact_match;
+    const kinds = [m.string_match, m.exact_match, m.present_match].filter((x) => x !== undefined).length;
+    if (kinds > 1) problems.add(`${at}.retriable_headers[${i}]`, "give one of exact_match, string_match, present_match");
+    return { name: String(m.name).toLowerCase(), exact, present: m.present_match, invert: m.invert_match ?? false };
+  });
+  let baseIntervalMs: number | undefined;
+  let maxIntervalMs: number | undefined;
+  if (p.retry_back_off) {
+    // RetryPolicyImpl: sub-millisecond intervals become 1 ms; max below base is an error.
+    baseIntervalMs = Math.max(1, parseDuration(p.retry_back_off.base_interval)!);
+    if (p.retry_back_off.max_interval !== undefined) {
+      maxIntervalMs = Math.max(1, parseDuration(p.retry_back_off.max_interval)!);
+      if (maxIntervalMs < baseIntervalMs)
+        problems.add(`${at}.retry_back_off.max_interval`, "retry_policy.max_interval must greater than or equal to the base_interval");
+    }
+  }
+  const hostPredicates = (p.retry_host_predicate ?? []) as any[];
+  let updateFrequency: number | undefined;
+  if (p.retry_priority) {
+    updateFrequency = p.retry_priority.typed_config.update_frequency;
+    // PreviousPrioritiesConfig: update_frequency int32 gt 0.
+    if (!(updateFrequency! > 0)) problems.add(`${at}.retry_priority.typed_config.update_frequency`, "must be greater than 0");
+  }
+  return {
+    retryOn,
+    numRetries: p.num_retries ?? 1,
+    perTryTimeoutMs: p.per_try_timeout !== undefined ? parseDuration(p.per_try_timeout)! : 0,
+    retriableStatusCodes: p.retriable_status_codes ?? [],
+    retriableHeaders,
+    baseIntervalMs,
+    maxIntervalMs,
+    previousHosts: hostPredicates.some((h) => h.name === "envoy.retry_host_predicates.previous_hosts"),
+    previousPrioritiesUpdateFrequency: updateFrequency,
+    hostSelectionMaxAttempts: p.host_selection_retry_max_attempts || 1,
   };
 }

@@ -26,6 +26,21 @@ export interface UpstreamHandlers {
   onResponse(res: http.IncomingMessage): void;
   onFailure(f: UpstreamFailure): void;
   onConnected?(endpoint: Endpoint): void;
+  /** The load balancer chose this host for the attempt (router.cc onUpstreamHostSelected). */
+  onHostSelected?(endpoint: Endpoint): void;
+}
+
+/**
+ * What the router tells the load balancer on a retry (Router::Filter as LoadBalancerContext,
+ * router.h: determinePriorityLoad, shouldSelectAnotherHost, hostSelectionRetryCount — consulted
+ * only when the attempt is a retry).
+ */
+export interface LbContext {
+  /** The priority level to pick from given the levels with hosts; undefined = the original load. */
+  priorityLevel?(levels: number[]): number | undefined;
+  shouldSelectAnotherHost?(ep: Endpoint): boolean;
+  /** Extra picks when a host is rejected (load_balancer_impl.cc chooseHost: count + 1 picks in all). */
+  hostSelectionRetryCount?: number;
 }
 
 /** Methods Envoy sends without content-length: 0 when the request has no body. */
@@ -34,8 +49,15 @@ const BODILESS_METHODS = new Set(["GET", "HEAD", "DELETE", "TRACE", "CONNECT"]);
 interface ClusterRuntime {
   config: ClusterConfig;
   agent: http.Agent;
-  next: number;
+  /** Round-robin position per priority level. */
+  next: Map<number, number>;
+  /** Priority levels that have endpoints, ascending. */
+  levels: number[];
   ca?: Buffer;
+  /** Counters of the cluster's stats (created when first touched). */
+  stats: Map<string, number>;
+  /** Retries in progress (the max_retries circuit breaker's resource). */
+  activeRetries: number;
 }
 
 export class ClusterManager {
@@ -47,7 +69,10 @@ export class ClusterManager {
       const common = { keepAlive: true, scheduling: "lifo" as const };
       this.clusters.set(c.name, {
         config: c,
-        next: 0,
+        next: new Map(),
+        levels: [...new Set(c.endpoints.map((e) => e.priority ?? 0))].sort((a, b) => a - b),
+        stats: new Map(),
+        activeRetries: 0,
         agent: c.tls ? new https.Agent(common) : new http.Agent(common),
         ca: c.tls?.caFile ? readFileSync(c.tls.caFile) : undefined,
       });
@@ -87,11 +112,53 @@ export class ClusterManager {
     return this.h2.request(endpoint, c.config.connectTimeoutMs, headers, body, signal, onHeaders);
   }
 
-  private pick(c: ClusterRuntime): Endpoint | undefined {
+  /** Adds 1 to a cluster counter (Envoy's cluster.<name>.<stat>). */
+  stat(cluster: string, name: string): void {
+    const c = this.clusters.get(cluster);
+    if (c) c.stats.set(name, (c.stats.get(name) ?? 0) + 1);
+  }
+
+  /** The cluster counters touched so far, by cluster name. */
+  clusterStats(): Array<{ cluster: string; name: string; value: number }> {
+    const out: Array<{ cluster: string; name: string; value: number }> = [];
+    for (const [cluster, c] of this.clusters) for (const [name, value] of c.stats) out.push({ cluster, name, value });
+    return out;
+  }
+
+  /**
+   * The cluster's retry resource (ResourceManager retries(), circuit_breakers max_retries, default
+   * 3): retries in progress across all requests.
+   */
+  retryBudget(cluster: string): { canCreate(): boolean; inc(): void; dec(): void } {
+    const c = this.clusters.get(cluster)!;
+    return {
+      canCreate: () => c.activeRetries < (c.config.maxRetries ?? 3),
+      inc: () => void c.activeRetries++,
+      dec: () => void (c.activeRetries = Math.max(0, c.activeRetries - 1)),
+    };
+  }
+
+  /**
+   * The load balancer: endpoints of the priority level in force (all hosts are healthy, so the
+   * highest level with hosts takes the whole load, unless a retry priority says otherwise), round
+   * robin or random within it; a host the retry predicates reject is picked again, up to
+   * hostSelectionRetryCount more times, and the last pick stands (load_balancer_impl.cc chooseHost).
+   */
+  private pick(c: ClusterRuntime, lb?: LbContext): Endpoint | undefined {
     const eps = c.config.endpoints;
     if (eps.length === 0) return undefined;
-    if (c.config.lbPolicy === "RANDOM") return eps[Math.floor(Math.random() * eps.length)];
-    return eps[c.next++ % eps.length];
+    const level = lb?.priorityLevel?.(c.levels) ?? c.levels[0]!;
+    const inLevel = c.levels.length === 1 ? eps : eps.filter((e) => (e.priority ?? 0) === level);
+    const once = (): Endpoint => {
+      if (c.config.lbPolicy === "RANDOM") return inLevel[Math.floor(Math.random() * inLevel.length)]!;
+      const n = c.next.get(level) ?? 0;
+      c.next.set(level, n + 1);
+      return inLevel[n % inLevel.length]!;
+    };
+    const attempts = (lb?.hostSelectionRetryCount ?? 0) + 1;
+    let host = once();
+    for (let i = 1; i < attempts && lb?.shouldSelectAnotherHost?.(host); i++) host = once();
+    return host;
   }
 
   /**
@@ -99,13 +166,14 @@ export class ClusterManager {
    * `:path`, `:authority`); `:authority` becomes `host`. Returns undefined (after calling
    * onFailure with no-host) when the cluster has no endpoint. The caller writes the body.
    */
-  request(cluster: string, headers: HeaderList, endStream: boolean | undefined, handlers: UpstreamHandlers): http.ClientRequest | undefined {
+  request(cluster: string, headers: HeaderList, endStream: boolean | undefined, handlers: UpstreamHandlers, lb?: LbContext): http.ClientRequest | undefined {
     const c = this.clusters.get(cluster);
-    const endpoint = c && this.pick(c);
+    const endpoint = c && this.pick(c, lb);
     if (!c || !endpoint) {
       handlers.onFailure({ kind: "no-host" });
       return undefined;
     }
+    handlers.onHostSelected?.(endpoint);
     let method = "GET";
     let path = "/";
     let authority: string | undefined;
@@ -212,7 +280,8 @@ function classify(err: NodeJS.ErrnoException, connected: boolean): UpstreamFailu
 }
 
 /** Envoy's body for a reset before response headers (router.cc onUpstreamReset). */
-export function resetBody(f: Exclude<UpstreamFailure, { kind: "no-host" }>): string {
+export function resetBody(f: Exclude<UpstreamFailure, { kind: "no-host" }>, retried = false): string {
   const transport = f.kind === "connect-failure" && f.transport ? `, transport failure reason: ${f.transport}` : "";
-  return `upstream connect error or disconnect/reset before headers. reset reason: ${f.resetReason}${transport}`;
+  // "retried and the latest " when the failed attempt was a retry (router.cc onUpstreamReset, is_retry_).
+  return `upstream connect error or disconnect/reset before headers. ${retried ? "retried and the latest " : ""}reset reason: ${f.resetReason}${transport}`;
 }

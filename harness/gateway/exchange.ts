@@ -10,6 +10,7 @@ import type { PluginHostLike } from "./host-like.ts";
 import { routerTimeouts } from "../host/router-timeouts.ts";
 import { ClusterManager, resetBody, type UpstreamFailure } from "./clusters.ts";
 import { clusterFor, selectRouteFor } from "./route.ts";
+import { RetryState, type ResetKind } from "./retry.ts";
 import {
   downstreamHead,
   plainTextReply,
@@ -24,7 +25,13 @@ export interface ExchangeContext {
   clusters: ClusterManager;
   host: PluginHostLike;
   log(level: LogRecord["level"], message: string): void;
+  /** Envoy's Random::RandomGenerator::random() (retry back-off jitter). Default Math.random based. */
+  random?: () => number;
+  /** The decoder buffer limit (per_connection_buffer_limit_bytes; the host's, default 1 MiB). */
+  bufferLimitBytes?: number;
 }
+
+const DEFAULT_RANDOM = () => Math.floor(Math.random() * 2 ** 48);
 
 const EMPTY = new Uint8Array(0);
 
@@ -74,6 +81,32 @@ export class Exchange implements StreamCallbacks {
   /** The route timeout in force (the route's, or x-envoy-upstream-rq-timeout-ms from the filter). */
   private timeoutMs = 0;
   private lastActivity = 0;
+
+  // ---- retries (router.cc: retry_state_, doRetry, the retry/shadow buffer) ----
+  /** The request's retry state; dropped once the response goes on or retries are given up. */
+  private retry?: RetryState;
+  /** Attempts made (x-envoy-attempt-count). */
+  private attemptCount = 0;
+  /** Invalidates the callbacks of an attempt that was abandoned. */
+  private attemptToken = 0;
+  /** This attempt is a retry (the load balancer then consults the retry predicates). */
+  private isRetry = false;
+  /** The upstream request headers as the router built them (the same for every attempt). */
+  private upstreamHeaders: HeaderList = [];
+  private cluster = "";
+  /** The request was header-only. */
+  private headerOnly = false;
+  /** The whole request body arrived (onRequestComplete). */
+  private downstreamEnded = false;
+  /** The request body kept for replay while retries are possible, within the buffer limit. */
+  private body: Uint8Array[] = [];
+  private bodyBytes = 0;
+  private bodyLimit = 0;
+  private backoffTimer?: NodeJS.Timeout;
+  /** A retry waits for its back-off (no attempt in flight). */
+  private retryPending = false;
+  /** The current attempt connected (bytes went upstream: reset-before-request). */
+  private attemptConnected = false;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -195,7 +228,8 @@ export class Exchange implements StreamCallbacks {
     // route timeout with x-envoy-upstream-rq-timeout-ms; the router consumes it and the
     // per-try one, then sets (replaces) x-envoy-expected-rq-timeout-ms when a timeout applies.
     const upstreamHeaders: HeaderList = [];
-    const t = routerTimeouts(headers, route.timeoutMs);
+    // The per-try timeout of the route's retry policy (router.cc finalTimeout: route.retryPolicy().perTryTimeout()).
+    const t = routerTimeouts(headers, route.timeoutMs, route.retryPolicy?.perTryTimeoutMs ?? 0);
     for (const [k, v] of headers) {
       if (k !== "x-envoy-upstream-rq-timeout-ms" && k !== "x-envoy-upstream-rq-per-try-timeout-ms" && k !== "x-envoy-expected-rq-timeout-ms" &&
         !route.requestHeadersToRemove.includes(k)) {
@@ -205,38 +239,113 @@ export class Exchange implements StreamCallbacks {
     this.timeoutMs = t.globalMs;
     this.perTryMs = t.perTryMs;
     if (t.expectedMs > 0) upstreamHeaders.push(["x-envoy-expected-rq-timeout-ms", String(t.expectedMs)]);
+    this.upstreamHeaders = upstreamHeaders;
+    this.cluster = cluster;
+    this.headerOnly = endStream;
+    // router.cc decodeHeaders → createRetryState: only when the policy has a retry condition.
+    const policy = route.retryPolicy;
+    if (policy && policy.retryOn.size > 0) {
+      const clusters = this.ctx.clusters;
+      this.retry = new RetryState(policy, { retryBudget: clusters.retryBudget(cluster), stat: (n) => clusters.stat(cluster, n) },
+        this.ctx.random ?? DEFAULT_RANDOM);
+      // retry_shadow_buffer_limit_: the decoder buffer limit, lowered by the route's own.
+      this.bodyLimit = Math.min(this.ctx.bufferLimitBytes ?? 1024 * 1024, route.requestBufferLimitBytes ?? Infinity);
+    }
+    this.startAttempt();
+    if (endStream) this.onDownstreamComplete();
+  }
+
+  /**
+   * One upstream attempt (router.cc decodeHeaders for the first, doRetry for the others): a host
+   * from the load balancer (with the retry predicates on a retry), the same headers (plus
+   * x-envoy-attempt-count when the virtual host asks for it), and a fresh copy of the buffered body.
+   */
+  private startAttempt(): void {
+    const token = ++this.attemptToken;
+    this.attemptCount++;
+    this.upstreamDone = false;
+    this.upstreamAborted = false;
+    this.upstreamRes = undefined;
+    this.upstreamReq = undefined;
+    this.attemptConnected = false;
+    let headers = this.upstreamHeaders;
+    if (this.routeConfig!.includeAttemptCount)
+      headers = [...headers.filter(([k]) => k !== "x-envoy-attempt-count"), ["x-envoy-attempt-count", String(this.attemptCount)]];
+    const live = () => token === this.attemptToken && !this.completed;
+    const retry = this.retry;
+    const lb = this.isRetry && retry
+      ? {
+        priorityLevel: (levels: number[]) => retry.priorityForRetry(levels),
+        shouldSelectAnotherHost: (ep: Parameters<RetryState["shouldSelectAnotherHost"]>[0]) => retry.shouldSelectAnotherHost(ep),
+        hostSelectionRetryCount: retry.policy.hostSelectionMaxAttempts,
+      }
+      : undefined;
     this.upstreamStart = performance.now();
-    const req = this.ctx.clusters.request(cluster, upstreamHeaders, endStream, {
-      onResponse: (res) => this.onUpstreamResponse(res),
-      onFailure: (f) => this.onUpstreamFailure(f),
-      onConnected: (ep) => this.stream.setProperty(["upstream", "address"], `${ep.address}:${ep.port}`),
-    });
+    const req = this.ctx.clusters.request(this.cluster, headers, this.headerOnly, {
+      onResponse: (res) => (live() ? this.onUpstreamResponse(res) : res.destroy()),
+      onFailure: (f) => live() && this.onUpstreamFailure(f),
+      onConnected: (ep) => {
+        if (!live()) return;
+        this.attemptConnected = true;
+        this.stream.setProperty(["upstream", "address"], `${ep.address}:${ep.port}`);
+      },
+      onHostSelected: (ep) => this.retry?.onHostAttempted(ep),
+    }, lb);
     if (!req) return;
     this.upstreamReq = req;
-    if (endStream) this.endUpstreamRequest();
-    else req.flushHeaders();
+    if (this.headerOnly) {
+      if (this.downstreamEnded) this.endAttempt();
+      return;
+    }
+    // A retry replays what arrived so far (doRetry: Buffer::OwnedImpl copy(*decodingBuffer())).
+    for (const chunk of this.body) req.write(chunk);
+    if (this.downstreamEnded) this.endAttempt();
+    else if (this.body.length === 0) req.flushHeaders();
   }
 
   onRequestData(chunk: Uint8Array, endStream: boolean): void {
+    if (!this.routed || this.completed || this.replaced || this.downstreamEnded) return;
+    if (this.retry && chunk.length > 0) {
+      // router.cc decodeData: a body over the retry/shadow buffer limit gives up retrying
+      // (retry_or_shadow_abandoned); with no attempt in flight (a retry waiting for its back-off)
+      // the router answers 507.
+      if (this.bodyBytes + chunk.length > this.bodyLimit) {
+        this.ctx.log(1, `request body over ${this.bodyLimit} bytes: retries given up`);
+        this.ctx.clusters.stat(this.cluster, "retry_or_shadow_abandoned");
+        const waiting = this.retryPending;
+        this.dropRetry();
+        if (waiting) return this.routerReply(507, "exceeded request buffer limit while retrying upstream");
+      } else {
+        this.body.push(chunk.slice());
+        this.bodyBytes += chunk.length;
+      }
+    }
     const req = this.upstreamReq;
-    if (!req || this.completed || this.replaced || req.writableEnded) return;
-    if (chunk.length > 0) req.write(chunk);
-    if (endStream) this.endUpstreamRequest();
+    if (req && !req.writableEnded && chunk.length > 0) req.write(chunk);
+    if (endStream) this.onDownstreamComplete();
   }
 
   onRequestTrailers(_trailers: HeaderList): void {
     // The HTTP/1.1 codec drops request trailers (Envoy's default without enable_trailers).
-    const req = this.upstreamReq;
-    if (req && !this.completed && !this.replaced && !req.writableEnded) this.endUpstreamRequest();
+    if (this.routed && !this.completed && !this.replaced && !this.downstreamEnded) this.onDownstreamComplete();
   }
 
-  private endUpstreamRequest(): void {
-    this.upstreamReq!.end();
-    // Envoy's route timeout runs from the end of the request to the end of the response.
+  /** router.cc onRequestComplete: the route timeout starts; the attempt in flight ends its request. */
+  private onDownstreamComplete(): void {
+    this.downstreamEnded = true;
+    // Envoy's route timeout runs from the end of the request to the end of the response, across
+    // every retry. (Envoy arms it only when an attempt is in flight; the gateway always does.)
     const ms = this.timeoutMs;
-    if (ms > 0) this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
-    // The per-try timer starts with the request complete too (router.cc onRequestComplete →
-    // UpstreamRequest::setupPerTryTimeout) and is ignored once the response started.
+    if (ms > 0 && !this.routeTimer) this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+    const req = this.upstreamReq;
+    if (req && !req.writableEnded) this.endAttempt();
+  }
+
+  private endAttempt(): void {
+    this.upstreamReq!.end();
+    // The per-try timer starts with the request complete (router.cc onRequestComplete →
+    // UpstreamRequest::setupPerTryTimeout; doRetry for a retry) and is ignored once the response started.
+    clearTimeout(this.perTryTimer);
     if (this.perTryMs > 0) this.perTryTimer = setTimeout(() => this.onPerTryTimeout(), this.perTryMs);
   }
 
@@ -288,6 +397,19 @@ export class Exchange implements StreamCallbacks {
       return;
     }
     this.upstreamRes = res;
+    if (this.retry) {
+      // router.cc onUpstreamHeaders: the retry decision comes before the headers go on to the
+      // filter chain (downstream_response_started_), so a retried answer is never seen downstream.
+      const list: HeaderList = [];
+      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) list.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
+      const status = res.statusCode ?? 0;
+      if (this.retry.shouldRetry(this.retry.wouldRetryFromHeaders(status, list)) === "yes") {
+        this.ctx.log(1, `upstream answered ${status}: retrying`);
+        return this.scheduleRetry();
+      }
+      // Retries end with the answer that goes on (retry_state_.reset()).
+      this.dropRetry();
+    }
     this.responseStarted = true;
     clearTimeout(this.perTryTimer);
     this.touch();
@@ -342,9 +464,53 @@ export class Exchange implements StreamCallbacks {
     if (this.completed || this.replaced || this.upstreamAborted) return;
     this.upstreamDone = true;
     if (f.kind === "no-host") return this.routerReply(503, "no healthy upstream");
-    this.ctx.log(1, resetBody(f));
+    this.ctx.log(1, resetBody(f, this.isRetry));
+    if (this.maybeRetryReset(f.kind)) return;
     // Before response headers: 503 with Envoy's reset body; after them routerReply resets instead.
-    this.routerReply(503, resetBody(f));
+    this.routerReply(503, resetBody(f, this.isRetry));
+  }
+
+  /** router.cc maybeRetryReset: never once the response started; else as the retry state says. */
+  private maybeRetryReset(kind: ResetKind): boolean {
+    const retry = this.retry;
+    if (!retry || this.responseStarted || this.res.headersSent) return false;
+    if (retry.shouldRetry(retry.wouldRetryFromReset(kind, this.attemptConnected)) !== "yes") return false;
+    this.ctx.log(1, `upstream ${kind}: retrying`);
+    this.scheduleRetry();
+    return true;
+  }
+
+  /** The attempt is abandoned; the next one starts after the back-off (retry_state_impl.cc enableBackoffTimer). */
+  private scheduleRetry(): void {
+    this.attemptToken++;
+    clearTimeout(this.perTryTimer);
+    this.upstreamRes?.destroy();
+    this.upstreamReq?.destroy();
+    this.upstreamRes = undefined;
+    this.upstreamReq = undefined;
+    this.upstreamDone = false;
+    this.retryPending = true;
+    const ms = this.retry!.nextBackOffMs();
+    this.backoffTimer = setTimeout(() => this.doRetry(), ms);
+  }
+
+  private doRetry(): void {
+    this.backoffTimer = undefined;
+    this.retryPending = false;
+    if (this.completed || this.replaced) return;
+    this.isRetry = true;
+    this.startAttempt();
+  }
+
+  /** No more retries for this request: give back the retry budget, forget the body. */
+  private dropRetry(): void {
+    this.retry?.release();
+    this.retry = undefined;
+    clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+    this.retryPending = false;
+    this.body = [];
+    this.bodyBytes = 0;
   }
 
   /**
@@ -356,13 +522,17 @@ export class Exchange implements StreamCallbacks {
   private onPerTryTimeout(): void {
     this.perTryTimer = undefined;
     if (this.completed || this.responseStarted || this.upstreamDone) return;
+    this.ctx.clusters.stat(this.cluster, "upstream_rq_per_try_timeout");
+    // onPerTryTimeoutCommon: the try is reset (LocalReset), then maybeRetryReset.
+    if (this.maybeRetryReset("per-try-timeout")) return;
     this.abortUpstream();
     this.stream.setResponseCodeDetails?.("upstream_per_try_timeout");
     this.routerReply(504, "upstream request timeout", "upstream_per_try_timeout");
   }
 
   private onRouteTimeout(): void {
-    if (this.completed || this.upstreamDone) return;
+    // Never retried (router.cc onResponseTimeout), also while a retry waits for its back-off.
+    if (this.completed || (this.upstreamDone && !this.retryPending)) return;
     this.abortUpstream();
     this.routerReply(504, "upstream request timeout");
   }
@@ -429,6 +599,7 @@ export class Exchange implements StreamCallbacks {
   }
 
   private abortUpstream(): void {
+    this.dropRetry();
     if (this.upstreamDone && !this.upstreamRes) return;
     if (this.upstreamRes?.complete) return;
     this.upstreamAborted = true;
@@ -465,6 +636,7 @@ export class Exchange implements StreamCallbacks {
     clearTimeout(this.routeTimer);
     clearTimeout(this.perTryTimer);
     clearTimeout(this.idleTimer);
+    this.dropRetry();
     if (!this.upstreamDone) this.abortUpstream();
     if (!this.res.writableFinished && !this.res.destroyed) this.res.destroy();
     const stream = this.stream;

@@ -46,6 +46,11 @@ export interface GatewayOptions {
    * (nearer the router), in chain order (harness/gateway/chain.ts).
    */
   plugins?: { before?: ExtraPlugin[]; after?: ExtraPlugin[] };
+  /**
+   * For tests: Envoy's random generator (a non-negative integer per call), e.g. to pin the retry
+   * back-off's jitter. Default: Math.random based.
+   */
+  random?: () => number;
 }
 
 /** Another wasm plugin on the stream: its module and plugin configuration text. */
@@ -201,7 +206,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (opts.clientTap) tapResponse(res, opts.clientTap);
-    const ctx = { config, clusters, host, log };
+    const ctx = { config, clusters, host, log, random: opts.random, bufferLimitBytes: opts.hostOptions?.bufferLimitBytes };
     new Exchange(ctx, req, res, connectionIds.get(req.socket) ?? ++nextConnectionId).start();
   };
   server.on("request", onRequest);

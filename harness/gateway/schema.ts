@@ -11,6 +11,8 @@ export type Spec =
   | { kind: "duration" }
   | { kind: "list"; of: Spec; min?: number; max?: number }
   | { kind: "map"; of: Spec }
+  /** google.protobuf.Struct: any JSON object (e.g. filter_metadata values). */
+  | { kind: "struct" }
   | { kind: "message"; name: string; fields: Record<string, Spec>; required?: readonly string[]; why?: Record<string, string> }
   /** `typed_config`-style Any: the "@type" URL selects the message spec. */
   | { kind: "any"; types: Record<string, Spec> };
@@ -75,6 +77,9 @@ export function check(value: unknown, spec: Spec, path: string, problems: Proble
       value.forEach((item, i) => check(item, spec.of, `${path}[${i}]`, problems));
       return;
     }
+    case "struct":
+      if (!isObject(value)) problems.add(path, `expected an object, got ${typeName(value)}`);
+      return;
     case "map":
       if (!isObject(value)) return problems.add(path, `expected a map, got ${typeName(value)}`);
       for (const [k, v] of Object.entries(value)) check(v, spec.of, `${path}.${k}`, problems);

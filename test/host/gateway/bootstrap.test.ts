@@ -97,7 +97,7 @@ describe("bootstrap: refusals name every field", () => {
     const hcm = listener.filter_chains[0].filters[0].typed_config;
     hcm.access_log = [];
     hcm.route_config.virtual_hosts[0].routes[0].match.safe_regex = { regex: ".*" };
-    hcm.route_config.virtual_hosts[0].routes[0].route.retry_policy = { num_retries: 2 };
+    hcm.route_config.virtual_hosts[0].routes[0].route.hash_policy = [{ header: { header_name: "x-user" } }];
     hcm.http_filters[0].typed_config.config.vm_config.code.remote = { http_uri: {} };
     hcm.http_filters[0].typed_config.config.reload_config = {};
     doc.static_resources.clusters[0].typed_extension_protocol_options = {
@@ -116,7 +116,7 @@ describe("bootstrap: refusals name every field", () => {
         "static_resources.listeners[0].listener_filters",
         `${HCM}.access_log`,
         `${HCM}.route_config.virtual_hosts[0].routes[0].match.safe_regex`,
-        `${HCM}.route_config.virtual_hosts[0].routes[0].route.retry_policy`,
+        `${HCM}.route_config.virtual_hosts[0].routes[0].route.hash_policy`,
         `${WASM}.vm_config.code.remote`,
         `${WASM}.reload_config`,
         `static_resources.clusters[0].typed_extension_protocol_options.${HPO}.common_http_protocol_options`,
