@@ -14,11 +14,11 @@
 import http from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { BootstrapError, loadBootstrap, TYPE } from "../../harness/gateway/bootstrap.ts";
-import { startGateway, type Gateway } from "../../harness/gateway/index.ts";
-import { startMockProvider, type MockProvider } from "../../harness/providers/index.ts";
-import { buildFixture } from "../host/gateway/fixture.ts";
-import { refusedPort, request, ROOT, type ClientResponse } from "../support/stack.ts";
+import { BootstrapError, loadBootstrap, TYPE } from "../../../harness/gateway/bootstrap.ts";
+import { startGateway, type Gateway } from "../../../harness/gateway/index.ts";
+import { startMockProvider, type MockProvider } from "../../../harness/providers/index.ts";
+import { buildFixture } from "./fixture.ts";
+import { refusedPort, request, ROOT, type ClientResponse } from "../../support/stack.ts";
 
 const KEY = "sk-retry-test-key";
 let wasm = "";
