@@ -41,6 +41,7 @@ export function fixtureWasm(name: string): Uint8Array {
 
 export { EAST_KEY, OAI_KEY, WEST_KEY } from "../keys.ts";
 import { EAST_KEY, OAI_KEY, WEST_KEY } from "../keys.ts";
+import { chatRequest } from "../requests.ts";
 
 export const azure = (name: string, key: string, priority: number, extra: Record<string, unknown> = {}) => ({
   name, type: "azure-openai", cluster: name, host: `${name}.openai.azure.com`, apiVersion: "2024-10-21",
@@ -66,7 +67,7 @@ export function baseConfig(extra: Record<string, unknown> = {}): Record<string, 
 export const CONSUMER_KEY = "consumer-key-team-a-0001";
 export const BEARER: [string, string] = ["authorization", "Bearer " + CONSUMER_KEY];
 
-export const chatBody = (extra: Record<string, unknown> = {}) => ({ model: "gpt-4o", messages: [{ role: "user", content: "hello" }], max_tokens: 100, ...extra });
+export const chatBody = (extra: Record<string, unknown> = {}) => chatRequest("hello", 100, extra);
 
 export const CHAT_OK = JSON.stringify({
   id: "chatcmpl-1", object: "chat.completion", created: 1, model: "gpt-4o",

@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEntraMock, startMockProvider, TokenAuthority, type EntraMock, type MockProvider } from "../../harness/providers/index.ts";
 import { post, sleep, startStack, withClusters, type Stack } from "../support/stack.ts";
+import { chatRequest } from "../../harness/requests.ts";
 
 const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT = "0f3c2a1b-4d5e-4f60-8a9b-0c1d2e3f4a5b";
@@ -17,7 +18,7 @@ const SECRET = "Qx8~entra.secret_0123456789ABCDEF";
 const NORTH_KEY = "mockkey-north-Zr5TgB2nMw8KpL0q";
 const TTL_MS = 3000;
 const REQUESTS = 10_000;
-const chat = (i: number) => ({ model: "gpt-4o", messages: [{ role: "user", content: `hello ${i}` }], max_tokens: 16 });
+const chat = (i: number) => chatRequest(`hello ${i}`, 16);
 
 describe("Entra identities through the gateway", () => {
   let entra: EntraMock;

@@ -11,10 +11,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startEntraMock, TokenAuthority } from "../../harness/providers/index.ts";
 import { post, sleep, startStack, until, withClusters, type Stack } from "../support/stack.ts";
+import { chatRequest } from "../../harness/requests.ts";
 
 const KEY1 = "mockkey-east-one-Tq3Wm8RxVb2N";
 const KEY2 = "mockkey-east-two-Lp7Ys4HdKc9F";
-const chat = (i: number) => ({ model: "gpt-4o", messages: [{ role: "user", content: `hi ${i}` }], max_tokens: 16 });
+const chat = (i: number) => chatRequest(`hi ${i}`, 16);
 
 const stacks: Stack[] = [];
 const closers: Array<() => Promise<unknown>> = [];

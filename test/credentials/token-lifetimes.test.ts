@@ -12,12 +12,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startEntraMock, TokenAuthority, type EntraMock, type LifetimeClaim } from "../../harness/providers/index.ts";
 import { post, sleep, startStack, until, withClusters, type Stack } from "../support/stack.ts";
+import { chatRequest } from "../../harness/requests.ts";
 
 const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT = "0f3c2a1b-4d5e-4f60-8a9b-0c1d2e3f4a5b";
 const SECRET = "Qx8~entra.secret_0123456789ABCDEF";
 const APP = `${TENANT}/${CLIENT}`;
-const chat = (i: number) => ({ model: "gpt-4o", messages: [{ role: "user", content: `hello ${i}` }], max_tokens: 16 });
+const chat = (i: number) => chatRequest(`hello ${i}`, 16);
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

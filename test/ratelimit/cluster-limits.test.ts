@@ -11,6 +11,7 @@ import type { LogRecord } from "../../harness/host/types.ts";
 import { bootstrapWith, EAST_KEY, post, ROOT, sleep, until, WEST_KEY } from "../support/stack.ts";
 import { REDIS, redisSkipNote, withRedis } from "../support/redis.ts";
 import { withRlsCluster } from "../../harness/ratelimit/bootstrap.ts";
+import { chatRequest } from "../../harness/requests.ts";
 
 const RLS_YAML = `
 domain: ai-failover
@@ -221,7 +222,7 @@ describe.skipIf(!REDIS.ok)(`cluster-wide cooldowns through the rate limit servic
     await Promise.all([east.close(), west.close(), rls.close()]);
   }
   const ports = () => ({ east: east.port, west: west.port, rls: rls.port });
-  const chat = (gw: Gateway) => post(gw.url, "/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 20 });
+  const chat = (gw: Gateway) => post(gw.url, "/v1/chat/completions", chatRequest("hi", 20));
   const LEARNED = /provider aoai-east-ptu cooling down \(cluster_cooldown\), published by another replica through the rate limit service/;
   // The bound docs/cluster-limits.md states: published at the next tick (≤ 500 ms), seen at one of the next two checks
   // (≤ 1 s), plus the calls; a loaded test machine gets 700 ms more.

@@ -24,6 +24,7 @@ import { startRateLimitService, type RateLimitService } from "../../harness/rate
 import { withHigressBuild, withoutStopIterationFlag, withRedisCluster } from "../../harness/redis/bootstrap.ts";
 import { parseReply, RespSplitter } from "../../harness/redis/resp.ts";
 import { bootstrapWith, post, ROOT, sleep, startStack, until, type Stack } from "../support/stack.ts";
+import { chatRequest } from "../../harness/requests.ts";
 
 const YAML = `
 domain: ai-failover
@@ -38,7 +39,7 @@ descriptors:
 const TEAM_KEY = "team-a-key-Zp3Lq8Rv2Wn6";
 const TEAM_B_KEY = "team-b-key-Hq7Wd2Kx9Lm4";
 const CHECK_KEY = "ai-failover-version-check";
-const chat = () => ({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 20 });
+const chat = () => chatRequest("hi", 20);
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

@@ -32,6 +32,7 @@ export const LOCAL_YAML = readFileSync(new URL("../../envoy/local.yaml", import.
 /** The keys envoy/local.yaml gives the filter for its two providers (and the mocks accept). */
 export { EAST_KEY, WEST_KEY } from "../../harness/keys.ts";
 import { EAST_KEY, WEST_KEY } from "../../harness/keys.ts";
+import { chatRequest } from "../../harness/requests.ts";
 
 // ---- bootstrap ------------------------------------------------------------------------------
 
@@ -225,7 +226,8 @@ export function post(url: string, path: string, body: unknown, headers: Record<s
 }
 
 /** A chat request for the gateway (local.yaml serves gpt-4o). */
-export const chat = (content = "Say hello") => ({ model: "gpt-4o", messages: [{ role: "user", content }], max_tokens: 50 });
+/** A chat request body (harness/requests.ts): `chat()`, `chat("text")`, `chat("text", maxTokens)`. */
+export const chat = chatRequest;
 
 // ---- one mock provider, called directly (fetch) ---------------------------------------------
 

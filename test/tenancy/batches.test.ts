@@ -5,6 +5,7 @@
 // Two Azure mocks (test/support/stack.ts); the mocks keep files and batches per resource.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credentialAudit, EAST_KEY, post, startStack, WEST_KEY, type Stack } from "../support/stack.ts";
+import { chatRequest } from "../../harness/requests.ts";
 
 const SMALL = { name: "small-budget", apiKey: "consumer-key-small-0123456789", tokensPerMinute: 300 };
 const MINI = { name: "mini-only", apiKey: "consumer-key-mini-0123456789", models: ["gpt-4o-mini"] };
@@ -111,7 +112,7 @@ describe("batches: verdict at upload, checked and charged at creation (issue 20 
     expect(left).toBeLessThanOrEqual(2000);
     // Still charged after the create ended (not settled back to the create call's own cost):
     // the same file again needs more than is left now.
-    const chat = await post(s.gateway.url, "/v1/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 5 }, as(ROOMY));
+    const chat = await post(s.gateway.url, "/v1/chat/completions", chatRequest("hi", 5), as(ROOMY));
     expect(chat.status, chat.body).toBe(200);
     expect(Number(chat.headers["x-ratelimit-remaining-tokens"])).toBeLessThanOrEqual(left);
     const again = await createBatch(ROOMY, fileId);
