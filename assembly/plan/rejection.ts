@@ -71,7 +71,7 @@ export function modelNotAllowed(c: ConsumerConfig, model: string): Rejection {
     INVALID, "model_not_allowed").counted("model_not_allowed");
 }
 
-// ---- Batches (plugin/batches.ts, issue 20 item 6)
+// ---- Batches (plugin/request/batches.ts)
 
 /** A batch input file line the gateway cannot read; `line` 1-based (0: the form itself). */
 export function invalidBatchFile(line: i32, why: string): Rejection {
