@@ -432,9 +432,10 @@ export class Exchange implements StreamCallbacks {
    * its own, the chosen host already set (upstream_request.cc constructor). So
    * `xds.upstream_host_metadata` is the chosen host's metadata (CEL field access into
    * filter_metadata: strings as bytes, numbers as doubles, booleans as one byte),
-   * `xds.cluster_name` the cluster, `upstream.request_attempt_count` the router's attempt count
-   * (source/extensions/filters/common/expr/context.cc). `upstream.address` appears once the
-   * connection is up (onPoolReady), so not in on_request_headers here.
+   * `xds.cluster_name` the cluster, `upstream.request_attempt_count` the router's attempt count,
+   * `upstream.address` / `upstream.port` the chosen host's address (UpstreamLookupValues reads
+   * upstreamInfo().upstreamHost()->address(), not the connection: known before any connection;
+   * source/extensions/filters/common/expr/context.cc).
    */
   private setAttemptProperties(stream: HttpStream, ep: Endpoint): void {
     const set = (path: string[], v: string | Uint8Array) => stream.setProperty(path, v);
@@ -451,6 +452,8 @@ export class Exchange implements StreamCallbacks {
     if (this.cached) set(["xds", "route_name"], this.cached.name);
     set(["xds", "cluster_name"], this.cluster);
     set(["upstream", "request_attempt_count"], int64(this.attemptCount));
+    set(["upstream", "address"], `${ep.address}:${ep.port}`);
+    set(["upstream", "port"], int64(ep.port));
     for (const [ns, struct] of Object.entries(ep.metadata ?? {}))
       setStructLeaves(set, ["xds", "upstream_host_metadata", "filter_metadata", ns], struct);
   }
@@ -464,7 +467,6 @@ export class Exchange implements StreamCallbacks {
         if (!live()) return;
         this.attemptConnected = true;
         this.stream.setProperty(["upstream", "address"], `${ep.address}:${ep.port}`);
-        att.stream?.setProperty(["upstream", "address"], `${ep.address}:${ep.port}`);
       },
     });
     this.upstreamReq = req;

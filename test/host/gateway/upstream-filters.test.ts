@@ -171,16 +171,17 @@ describe("upstream filters per attempt (upstream_request.cc, router.cc continueD
     expect(r.status).toBe(200);
     expect([a.records.length, b.records.length]).toEqual([1, 1]);
     const [ra, rb] = [a.records[0]!, b.records[0]!];
-    // Attempt 1 on a, attempt 2 on b: each filter context read its attempt's host metadata,
-    // the cluster and the attempt count; upstream.address is not up yet in on_request_headers,
-    // and the legacy top-level upstream_host_metadata is gone (Envoy >= 1.33).
+    // Attempt 1 on a, attempt 2 on b: each filter context read its attempt's host metadata, the
+    // cluster, the attempt count and the chosen host's address (expr/context.cc reads the host's,
+    // set before the filter chain exists); the legacy top-level upstream_host_metadata is gone
+    // (Envoy >= 1.33).
     const sa = seen(ra.headers["x-upstream-seen"]);
     expect(sa).toHaveLength(1);
-    expect(sa[0]).toMatchObject({ provider: "a", cluster: "llm", attempt: "1", address: "none", legacy: "none" });
+    expect(sa[0]).toMatchObject({ provider: "a", cluster: "llm", attempt: "1", address: `127.0.0.1:${a.port}`, legacy: "none" });
     // The router's header map is shared by the attempts: b's request still carries what the
     // filter wrote on attempt 1 (it must overwrite or remove what it does not want).
     const sb = seen(rb.headers["x-upstream-seen"]);
-    expect(sb.map((x) => [x.provider, x.attempt])).toEqual([["a", "1"], ["b", "2"]]);
+    expect(sb.map((x) => [x.provider, x.attempt, x.address])).toEqual([["a", "1", `127.0.0.1:${a.port}`], ["b", "2", `127.0.0.1:${b.port}`]]);
     expect(sb[1]!.context_id).not.toBe(sa[0]!.context_id);
     expect(rb.headers["x-set-by-attempt-1"]).toBe("a");
     expect(rb.headers["x-set-by-attempt-2"]).toBe("b");
@@ -194,7 +195,7 @@ describe("upstream filters per attempt (upstream_request.cc, router.cc continueD
     // The body: a fresh copy of the client's per attempt, edited by that attempt's filter only.
     expect(JSON.parse(ra.body).via).toBe("a");
     expect(JSON.parse(rb.body)).toEqual({ ...JSON.parse(CHAT), via: "b" });
-    // The answer passed b's filter (which by then had the connection's address) and the listener's.
+    // The answer passed b's filter and then the listener's.
     expect(header(r, "x-upstream-filter")).toBe("b");
     expect(header(r, "x-upstream-address")).toBe(`127.0.0.1:${b.port}`);
     expect(header(r, "x-fixture")).toBe("1");
