@@ -22,7 +22,7 @@ import { BootstrapError, loadBootstrap, TYPE, HTTP_PROTOCOL_OPTIONS_KEY } from "
 import { startGateway, type Gateway } from "../../../harness/gateway/index.ts";
 import { startMockProvider, type MockProvider } from "../../../harness/providers/index.ts";
 import { buildFixture, buildGatewayFixture } from "./fixture.ts";
-import { request, ROOT, type ClientResponse } from "../../support/stack.ts";
+import { refusedPort, request, ROOT, type ClientResponse } from "../../support/stack.ts";
 
 const KEY_A = "sk-upstream-a";
 const KEY_B = "sk-upstream-b";
@@ -174,7 +174,7 @@ describe("upstream filters per attempt (upstream_request.cc, router.cc continueD
     // Attempt 1 on a, attempt 2 on b: each filter context read its attempt's host metadata, the
     // cluster, the attempt count and the chosen host's address (expr/context.cc reads the host's,
     // set before the filter chain exists); the legacy top-level upstream_host_metadata is gone
-    // (Envoy >= 1.33).
+    // (Envoy >= 1.33, envoyproxy/envoy#36619 "wasm: remove redundant xds attributes").
     const sa = seen(ra.headers["x-upstream-seen"]);
     expect(sa).toHaveLength(1);
     expect(sa[0]).toMatchObject({ provider: "a", cluster: "llm", attempt: "1", address: `127.0.0.1:${a.port}`, legacy: "none" });
@@ -199,6 +199,35 @@ describe("upstream filters per attempt (upstream_request.cc, router.cc continueD
     expect(header(r, "x-upstream-filter")).toBe("b");
     expect(header(r, "x-upstream-address")).toBe(`127.0.0.1:${b.port}`);
     expect(header(r, "x-fixture")).toBe("1");
+  });
+
+  it("a connect failure is retried: the next attempt's filter runs with the next host's metadata", async () => {
+    const dead = await refusedPort();
+    const b = await mock("b", KEY_B);
+    const gw = await gateway({
+      endpoints: [{ port: dead, meta: { provider: "dead", key: "sk-dead" } }, { port: b.port, meta: { provider: "b", key: KEY_B } }],
+      retryPolicy: { retry_on: "connect-failure", num_retries: 1 },
+    });
+    const r = await chat(gw);
+    expect(r.status).toBe(200);
+    expect(b.records).toHaveLength(1);
+    // The failed attempt's filter ran (its tag is in the shared header map); b's credential replaced its.
+    expect(seen(b.records[0]!.headers["x-upstream-seen"]).map((x) => [x.provider, x.attempt])).toEqual([["dead", "1"], ["b", "2"]]);
+    expect(b.records[0]!.credentials.map((c) => c.value)).toEqual([KEY_B]);
+  });
+
+  it("several upstream wasm filters run in order, each with its own context", async () => {
+    const a = await mock("a", KEY_A);
+    const gw = await gateway({
+      endpoints: [{ port: a.port, meta: { provider: "a", key: KEY_A } }],
+      httpFilters: [wasmFilter(upstreamConfig("first")), wasmFilter(upstreamConfig("second")), CODEC],
+    });
+    const r = await chat(gw);
+    expect(r.status).toBe(200);
+    expect(seen(a.records[0]!.headers["x-upstream-seen"]).map((x) => [x.provider, x.contexts])).toEqual([["a", "1"], ["a", "1"]]);
+    // Each filter added its member to the body in turn (the second saw the first's edit).
+    expect(a.records[0]!.body.endsWith(`"via":"a","via":"a"}`)).toBe(true);
+    expect(header(r, "x-upstream-filter")).toBe("a, a");
   });
 
   it("without a retry the one attempt's filter still runs: credential from the chosen host, answer tagged", async () => {
