@@ -299,6 +299,18 @@ describe("a local reply from an upstream filter (UpstreamFilterManager::sendLoca
     expect(header(r, "x-fixture")).toBe("1");
     expect(header(r, "x-upstream-filter")).toBeUndefined();
   });
+  it("in a chain of upstream filters, neither the replying filter nor the ones before it see the reply", async () => {
+    const a = await mock("a", KEY_A);
+    const gw = await gateway({
+      endpoints: [{ port: a.port, meta: { provider: "a", local_reply: "429" } }],
+      httpFilters: [wasmFilter(upstreamConfig("first")), wasmFilter(upstreamConfig("second")), CODEC],
+    });
+    const r = await chat(gw);
+    expect(r.status).toBe(429);
+    expect(a.records).toHaveLength(0);
+    expect(header(r, "x-upstream-filter")).toBeUndefined();
+    expect(header(r, "x-fixture")).toBe("1");
+  });
 });
 
 describe("upstream filters and the listener's filter: one VM per vm_id (wasm.cc VM key; shared data by vm_id)", () => {
