@@ -45,8 +45,6 @@ interface FilteredAttempt {
   endpoint: Endpoint;
   /** The filter answered with a local reply (UpstreamFilterManager::sendLocalReply). */
   localReply: boolean;
-  /** The filter let the end of the request through (the codec ended the upstream request). */
-  requestEnded: boolean;
 }
 
 /** Sets a google.protobuf.Struct's leaves as properties under `path` (CEL field access on filter_metadata). */
@@ -361,7 +359,7 @@ export class Exchange implements StreamCallbacks {
       return this.routerReply(503, "no healthy upstream");
     }
     this.retry?.onHostAttempted(endpoint);
-    const att: FilteredAttempt = { token, endpoint, localReply: false, requestEnded: false };
+    const att: FilteredAttempt = { token, endpoint, localReply: false };
     this.attempt = att;
     const cb: StreamCallbacks = {
       upstream: true,
