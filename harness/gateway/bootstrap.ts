@@ -9,10 +9,11 @@
  *   static_resources.clusters[]: name, type STATIC|STRICT_DNS, connect_timeout, lb_policy
  *     ROUND_ROBIN|RANDOM, dns_lookup_family, load_assignment, transport_socket (UpstreamTlsContext:
  *     sni, common_tls_context.validation_context.{trusted_ca.filename, match_typed_subject_alt_names}),
- *     typed_extension_protocol_options with HttpProtocolOptions explicit_http_config.http2_protocol_options
- *     only (h2c, for gRPC callouts such as the rate limit service; routes may not use such a cluster).
- * Refused on purpose: other protocol options (the router speaks HTTP/1.1 upstream, as Envoy does
- * without that field), alpn_protocols, every other listener/filter/cluster feature.
+ *     typed_extension_protocol_options with HttpProtocolOptions: explicit_http_config with
+ *     http_protocol_options (HTTP/1.1, the default) or http2_protocol_options (h2c, for gRPC callouts
+ *     such as the rate limit service; routes may not use such a cluster), and http_filters (the
+ *     cluster's upstream HTTP filters: wasm filters, then envoy.filters.http.upstream_codec last).
+ * Refused on purpose: other protocol options, alpn_protocols, every other listener/filter/cluster feature.
  *
  * Paths in the file (vm_config.code.local.filename, trusted_ca.filename) resolve against the
  * working directory, as Envoy resolves them against its own working directory.
@@ -32,6 +33,7 @@ export const TYPE = {
   httpProtocolOptions: "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
   previousHosts: "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
   previousPriorities: "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
+  upstreamCodec: "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec",
 } as const;
 
 /** The key Envoy requires for HttpProtocolOptions in typed_extension_protocol_options. */
@@ -107,6 +109,28 @@ const httpFilter: Spec = {
       types: {
         [TYPE.wasm]: { kind: "message", name: "Wasm", fields: { config: pluginConfig }, required: ["config"] },
         [TYPE.router]: { kind: "message", name: "Router", fields: {} },
+      },
+    },
+  },
+  required: ["name", "typed_config"],
+};
+
+/**
+ * An upstream HTTP filter (HttpProtocolOptions.http_filters): the wasm filter (registered as an
+ * upstream filter too: source/extensions/filters/http/wasm/config.cc registers
+ * UpstreamWasmFilterConfig with UpstreamHttpFilterConfigFactory) or the upstream codec. The router
+ * is no upstream filter: Envoy finds no upstream factory for its type.
+ */
+const upstreamHttpFilter: Spec = {
+  kind: "message",
+  name: "HttpFilter",
+  fields: {
+    name,
+    typed_config: {
+      kind: "any",
+      types: {
+        [TYPE.wasm]: { kind: "message", name: "Wasm", fields: { config: pluginConfig }, required: ["config"] },
+        [TYPE.upstreamCodec]: { kind: "message", name: "UpstreamCodec", fields: {} },
       },
     },
   },
@@ -389,14 +413,15 @@ const cluster: Spec = {
               explicit_http_config: {
                 kind: "message",
                 name: "ExplicitHttpConfig",
-                fields: { http2_protocol_options: { kind: "message", name: "Http2ProtocolOptions", fields: {} } },
-                required: ["http2_protocol_options"],
-                why: {
-                  http_protocol_options: "HTTP/1.1 is the default: remove typed_extension_protocol_options",
-                  http3_protocol_options: "the gateway speaks HTTP/1.1, or HTTP/2 for gRPC callouts",
+                fields: {
+                  http_protocol_options: { kind: "message", name: "Http1ProtocolOptions", fields: {} },
+                  http2_protocol_options: { kind: "message", name: "Http2ProtocolOptions", fields: {} },
                 },
+                why: { http3_protocol_options: "the gateway speaks HTTP/1.1, or HTTP/2 for gRPC callouts" },
               },
+              http_filters: { kind: "list", of: upstreamHttpFilter },
             },
+            // The upstream_protocol_options oneof is required (validate.required in http_protocol_options.proto).
             required: ["explicit_http_config"],
           },
         },
@@ -467,6 +492,11 @@ export interface ClusterConfig {
    * the cluster speaks HTTP/2 (h2c). Only gRPC callouts and http_call use it; routes may not.
    */
   http2: boolean;
+  /**
+   * HttpProtocolOptions.http_filters without the closing upstream_codec: the wasm filters run per
+   * attempt between the router and the upstream (empty: only the codec, Envoy's default chain).
+   */
+  upstreamFilters?: WasmConfig[];
   /** circuit_breakers.thresholds (DEFAULT priority) max_retries: concurrent retries (absent = Envoy's default 3). */
   maxRetries?: number;
   tls?: {
@@ -638,10 +668,22 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
       };
     }
     let http2 = false;
+    const upstreamFilters: WasmConfig[] = [];
     for (const key of Object.keys(c.typed_extension_protocol_options ?? {})) {
-      if (key !== HTTP_PROTOCOL_OPTIONS_KEY)
-        problems.add(`${at}.typed_extension_protocol_options.${key}`, `the key must be "${HTTP_PROTOCOL_OPTIONS_KEY}" (the extension's name)`);
-      else http2 = true;
+      const hpoAt = `${at}.typed_extension_protocol_options.${key}`;
+      if (key !== HTTP_PROTOCOL_OPTIONS_KEY) {
+        problems.add(hpoAt, `the key must be "${HTTP_PROTOCOL_OPTIONS_KEY}" (the extension's name)`);
+        continue;
+      }
+      const o = c.typed_extension_protocol_options[key];
+      const e = o.explicit_http_config;
+      // ExplicitHttpConfig.protocol_config is a required oneof.
+      if ((e.http_protocol_options === undefined) === (e.http2_protocol_options === undefined))
+        problems.add(`${hpoAt}.explicit_http_config`, "exactly one of http_protocol_options or http2_protocol_options is required");
+      http2 = e.http2_protocol_options !== undefined;
+      if (o.http_filters !== undefined) upstreamFilters.push(...upstreamFilterChain(o.http_filters, `${hpoAt}.http_filters`, baseDir, problems));
+      if (http2 && upstreamFilters.length > 0)
+        problems.add(`${hpoAt}.http_filters`, "the gateway runs upstream HTTP filters on routed HTTP/1.1 requests only (an HTTP/2 cluster serves gRPC callouts)");
     }
     if (http2 && c.transport_socket)
       problems.add(`${at}.typed_extension_protocol_options`, "HTTP/2 over TLS is not supported by the gateway (h2c only)");
@@ -654,6 +696,7 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
       family: family[(c.dns_lookup_family ?? "AUTO") as keyof typeof family],
       endpoints,
       http2,
+      upstreamFilters,
       maxRetries: (c.circuit_breakers?.thresholds ?? []).find((t: any) => (t.priority ?? "DEFAULT") === "DEFAULT")?.max_retries ?? 3,
       tls,
     });
@@ -703,18 +746,7 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
 
   const wasmIndex = h.http_filters.findIndex((f: any) => f.typed_config["@type"] === TYPE.wasm);
   const wasmAt = `${hPath}.http_filters[${wasmIndex}].typed_config.config`;
-  const p = wasmIndex >= 0 ? h.http_filters[wasmIndex].typed_config.config : {};
-  const vm = p.vm_config ?? { code: { local: {} }, environment_variables: {} };
-  const keyValues: Record<string, string> = { ...(vm.environment_variables?.key_values ?? {}) };
-  const hostEnvKeys: string[] = vm.environment_variables?.host_env_keys ?? [];
-  for (const k of hostEnvKeys) {
-    // Envoy's own wording for this mistake.
-    if (k in keyValues)
-      problems.add(
-        `${wasmAt}.vm_config.environment_variables`,
-        `Key ${k} is duplicated in envoy.extensions.wasm.v3.VmConfig.environment_variables for ${p.name ?? ""}. All the keys must be unique.`,
-      );
-  }
+  const wasm = wasmConfig(wasmIndex >= 0 ? h.http_filters[wasmIndex].typed_config.config : {}, wasmAt, baseDir, problems);
   const statsTags: StatsTag[] = [];
   ((b.stats_config?.stats_tags ?? []) as Array<{ tag_name: string; regex: string }>).forEach((t, i) => {
     const at = `stats_config.stats_tags[${i}]`;
@@ -730,7 +762,6 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
     else if (statsTags.some((x) => x.name === t.tag_name)) problems.add(`${at}.tag_name`, `duplicate tag name ${t.tag_name}`);
     else statsTags.push({ name: t.tag_name, regex: re });
   });
-  const policy = p.failure_policy && p.failure_policy !== "UNSPECIFIED" ? p.failure_policy : p.fail_open ? "FAIL_OPEN" : undefined;
 
   if (problems.list.length > 0) return undefined;
   const sa = l.address.socket_address;
@@ -744,20 +775,63 @@ function complete(b: any, baseDir: string, problems: Problems): GatewayConfig | 
     generateRequestId: h.generate_request_id ?? true,
     streamIdleTimeoutMs: h.stream_idle_timeout !== undefined ? parseDuration(h.stream_idle_timeout)! : 300_000,
     virtualHosts,
-    wasm: {
-      name: p.name ?? "",
-      rootId: p.root_id ?? "",
-      vmId: vm.vm_id ?? "",
-      codeFile: resolve(baseDir, vm.code.local.filename),
-      configuration: p.configuration?.value ?? "",
-      vmConfiguration: vm.configuration?.value ?? "",
-      keyValues,
-      hostEnvKeys,
-      failurePolicy: policy,
-      allowOnHeadersStopIteration: p.allow_on_headers_stop_iteration ?? false,
-    },
+    wasm,
     clusters,
   };
+}
+
+/** A wasm filter's PluginConfig (listener or upstream filter) → WasmConfig. */
+function wasmConfig(p: any, at: string, baseDir: string, problems: Problems): WasmConfig {
+  const vm = p.vm_config ?? { code: { local: {} }, environment_variables: {} };
+  const keyValues: Record<string, string> = { ...(vm.environment_variables?.key_values ?? {}) };
+  const hostEnvKeys: string[] = vm.environment_variables?.host_env_keys ?? [];
+  for (const k of hostEnvKeys) {
+    // Envoy's own wording for this mistake.
+    if (k in keyValues)
+      problems.add(
+        `${at}.vm_config.environment_variables`,
+        `Key ${k} is duplicated in envoy.extensions.wasm.v3.VmConfig.environment_variables for ${p.name ?? ""}. All the keys must be unique.`,
+      );
+  }
+  const policy = p.failure_policy && p.failure_policy !== "UNSPECIFIED" ? p.failure_policy : p.fail_open ? "FAIL_OPEN" : undefined;
+  return {
+    name: p.name ?? "",
+    rootId: p.root_id ?? "",
+    vmId: vm.vm_id ?? "",
+    codeFile: resolve(baseDir, vm.code?.local?.filename ?? ""),
+    configuration: p.configuration?.value ?? "",
+    vmConfiguration: vm.configuration?.value ?? "",
+    keyValues,
+    hostEnvKeys,
+    failurePolicy: policy,
+    allowOnHeadersStopIteration: p.allow_on_headers_stop_iteration ?? false,
+  };
+}
+
+/**
+ * HttpProtocolOptions.http_filters → the wasm filters before the codec. Envoy's checks, in its
+ * words: the last filter must be the upstream codec (source/common/upstream/upstream_impl.cc
+ * ClusterInfoImpl: "The codec filter is the only valid terminal upstream HTTP filter, use '…'"),
+ * and a terminal filter anywhere else is refused (Config::Utility::validateTerminalFilters via
+ * FilterChainHelper::processFilters: "terminal filter named … must be the last filter in a
+ * upstream http filter chain"). An empty list is Envoy's default chain (the codec alone).
+ */
+function upstreamFilterChain(filters: any[], at: string, baseDir: string, problems: Problems): WasmConfig[] {
+  const out: WasmConfig[] = [];
+  if (filters.length === 0) return out;
+  const codec = TYPE.upstreamCodec.slice("type.googleapis.com/".length);
+  const last = filters[filters.length - 1];
+  if (last.typed_config["@type"] !== TYPE.upstreamCodec)
+    problems.add(`${at}[${filters.length - 1}].typed_config.@type`, `The codec filter is the only valid terminal upstream HTTP filter, use '${codec}'`);
+  filters.forEach((f, i) => {
+    if (f.typed_config["@type"] === TYPE.upstreamCodec) {
+      if (i !== filters.length - 1)
+        problems.add(`${at}[${i}]`, `Error: terminal filter named ${f.name} of type ${codec} must be the last filter in a upstream http filter chain.`);
+      return;
+    }
+    out.push(wasmConfig(f.typed_config.config, `${at}[${i}].typed_config.config`, baseDir, problems));
+  });
+  return out;
 }
 
 /**

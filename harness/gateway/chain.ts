@@ -48,12 +48,16 @@ export class PluginChain implements PluginHostLike {
 /** The callbacks of plugin `i`: requests go on to plugin i+1 (the last: the router), responses back to i-1 (the first: the client). */
 function link(i: number, n: number, streams: HttpStream[], cb: StreamCallbacks): StreamCallbacks {
   const next = () => (i + 1 < n ? streams[i + 1]! : undefined);
-  const prev = () => (i > 0 ? streams[i - 1]! : undefined);
+  // An upstream filter chain's local reply skips the other upstream filters too: it goes to the
+  // downstream filter manager (upstream_request.cc UpstreamFilterManager::sendLocalReply).
+  let localReply = false;
+  const prev = () => (i > 0 && !(cb.upstream && localReply) ? streams[i - 1]! : undefined);
   return {
+    upstream: cb.upstream,
     onRequestHeaders: (h, end) => { const s = next(); if (s) s.decodeHeaders(h, end); else cb.onRequestHeaders(h, end); },
     onRequestData: (c, end) => { const s = next(); if (s) s.decodeData(c, end); else cb.onRequestData(c, end); },
     onRequestTrailers: (t) => { const s = next(); if (s) s.decodeTrailers(t); else cb.onRequestTrailers(t); },
-    onLocalReply: (status) => cb.onLocalReply(status),
+    onLocalReply: (status) => { localReply = true; cb.onLocalReply(status); },
     onResponseHeaders: (h, end) => { const s = prev(); if (s) s.encodeHeaders(h, end); else cb.onResponseHeaders(h, end); },
     onResponseData: (c, end) => { const s = prev(); if (s) s.encodeData(c, end); else cb.onResponseData(c, end); },
     onResponseTrailers: (t) => { const s = prev(); if (s) s.encodeTrailers(t); else cb.onResponseTrailers(t); },

@@ -167,13 +167,27 @@ export class ClusterManager {
    * onFailure with no-host) when the cluster has no endpoint. The caller writes the body.
    */
   request(cluster: string, headers: HeaderList, endStream: boolean | undefined, handlers: UpstreamHandlers, lb?: LbContext): http.ClientRequest | undefined {
-    const c = this.clusters.get(cluster);
-    const endpoint = c && this.pick(c, lb);
-    if (!c || !endpoint) {
+    const endpoint = this.chooseHost(cluster, lb);
+    if (!endpoint) {
       handlers.onFailure({ kind: "no-host" });
       return undefined;
     }
     handlers.onHostSelected?.(endpoint);
+    return this.send(cluster, endpoint, headers, endStream, handlers);
+  }
+
+  /** The load balancer's pick for one attempt (undefined: unknown cluster or no endpoint). */
+  chooseHost(cluster: string, lb?: LbContext): Endpoint | undefined {
+    const c = this.clusters.get(cluster);
+    return c && this.pick(c, lb);
+  }
+
+  /**
+   * Starts an HTTP/1.1 request to a host already chosen (the router's upstream codec once the
+   * cluster's upstream HTTP filters let the headers through). As `request`, without the pick.
+   */
+  send(cluster: string, endpoint: Endpoint, headers: HeaderList, endStream: boolean | undefined, handlers: UpstreamHandlers): http.ClientRequest {
+    const c = this.clusters.get(cluster)!;
     let method = "GET";
     let path = "/";
     let authority: string | undefined;

@@ -9,6 +9,7 @@ import type { CachedRoute, HeaderList, HttpStream, LogRecord, ResetOrigin, Strea
 import type { PluginHostLike } from "./host-like.ts";
 import { routerTimeouts } from "../host/router-timeouts.ts";
 import { ClusterManager, resetBody, type UpstreamFailure } from "./clusters.ts";
+import type { Endpoint } from "./bootstrap.ts";
 import { clusterFor, selectRouteFor } from "./route.ts";
 import { RetryState, type ResetKind } from "./retry.ts";
 import {
@@ -29,6 +30,35 @@ export interface ExchangeContext {
   random?: () => number;
   /** The decoder buffer limit (per_connection_buffer_limit_bytes; the host's, default 1 MiB). */
   bufferLimitBytes?: number;
+  /** Each cluster's upstream HTTP filters (HttpProtocolOptions.http_filters before the codec). */
+  upstreamFilters?: Map<string, PluginHostLike>;
+}
+
+/**
+ * One attempt through the cluster's upstream filter chain (source/common/router/upstream_request.cc:
+ * each UpstreamRequest builds its own UpstreamFilterManager and filter chain, so every attempt,
+ * the first and each retry, has fresh filter contexts).
+ */
+interface FilteredAttempt {
+  token: number;
+  stream?: HttpStream;
+  endpoint: Endpoint;
+  /** The filter answered with a local reply (UpstreamFilterManager::sendLocalReply). */
+  localReply: boolean;
+}
+
+/** Sets a google.protobuf.Struct's leaves as properties under `path` (CEL field access on filter_metadata). */
+function setStructLeaves(set: (path: string[], v: string | Uint8Array) => void, path: string[], value: unknown): void {
+  if (typeof value === "string") return set(path, value);
+  if (typeof value === "boolean") return set(path, new Uint8Array([value ? 1 : 0]));
+  if (typeof value === "number") {
+    // google.protobuf.Value numbers are doubles (serializeValue kDouble: 8 bytes).
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setFloat64(0, value, true);
+    return set(path, b);
+  }
+  if (value && typeof value === "object" && !Array.isArray(value))
+    for (const [k, v] of Object.entries(value)) setStructLeaves(set, [...path, k], v);
 }
 
 const DEFAULT_RANDOM = () => Math.floor(Math.random() * 2 ** 48);
@@ -107,6 +137,8 @@ export class Exchange implements StreamCallbacks {
   private retryPending = false;
   /** The current attempt connected (bytes went upstream: reset-before-request). */
   private attemptConnected = false;
+  /** The attempt in flight when the cluster has upstream filters. */
+  private attempt?: FilteredAttempt;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -273,6 +305,7 @@ export class Exchange implements StreamCallbacks {
       headers = [...headers.filter(([k]) => k !== "x-envoy-attempt-count"), ["x-envoy-attempt-count", String(this.attemptCount)]];
     const live = () => token === this.attemptToken && !this.completed;
     const retry = this.retry;
+    const filters = this.ctx.upstreamFilters?.get(this.cluster);
     const lb = this.isRetry && retry
       ? {
         priorityLevel: (levels: number[]) => retry.priorityForRetry(levels),
@@ -281,6 +314,12 @@ export class Exchange implements StreamCallbacks {
       }
       : undefined;
     this.upstreamStart = performance.now();
+    if (filters) {
+      // router.cc continueDoRetry: setEnvoyAttemptCount writes the router's one request header
+      // map (downstream_headers_), which every attempt's upstream filters then get.
+      this.upstreamHeaders = headers;
+      return this.startFilteredAttempt(filters, token, live, lb);
+    }
     const req = this.ctx.clusters.request(this.cluster, headers, this.headerOnly, {
       onResponse: (res) => (live() ? this.onUpstreamResponse(res) : res.destroy()),
       onFailure: (f) => live() && this.onUpstreamFailure(f),
@@ -303,6 +342,224 @@ export class Exchange implements StreamCallbacks {
     else if (this.body.length === 0) req.flushHeaders();
   }
 
+  /**
+   * An attempt through the cluster's upstream filters (upstream_request.cc): the host is chosen
+   * first (the UpstreamRequest is built on the connection pool of the chosen host, and sets the
+   * upstream host in the stream info before creating the filter chain), then a fresh filter
+   * context gets the router's request header map — one map for every attempt
+   * (acceptHeadersFromRouter: decodeHeaders(*parent_.downstreamHeaders())), so what a filter
+   * writes there is still there for the next attempt — and a fresh copy of the buffered body
+   * (router.cc continueDoRetry: Buffer::OwnedImpl copy(*callbacks_->decodingBuffer())). What the
+   * filters let through goes to that host (the upstream codec filter, last in the chain).
+   */
+  private startFilteredAttempt(filters: PluginHostLike, token: number, live: () => boolean, lb: Parameters<ClusterManager["chooseHost"]>[1]): void {
+    const endpoint = this.ctx.clusters.chooseHost(this.cluster, lb);
+    if (!endpoint) {
+      this.upstreamDone = true;
+      return this.routerReply(503, "no healthy upstream");
+    }
+    this.retry?.onHostAttempted(endpoint);
+    const att: FilteredAttempt = { token, endpoint, localReply: false };
+    this.attempt = att;
+    const cb: StreamCallbacks = {
+      upstream: true,
+      onRequestHeaders: (h, end) => {
+        if (!live() || att.localReply || this.replaced) return;
+        // The filter edited the router's own header map (shared by the attempts).
+        this.upstreamHeaders = h;
+        this.sendFilteredAttempt(att, h, end, live);
+      },
+      onRequestData: (c, end) => {
+        const req = this.upstreamReq;
+        if (!live() || att.localReply || !req || req.writableEnded) return;
+        if (c.length > 0) req.write(c);
+        if (end) this.endAttempt();
+      },
+      onRequestTrailers: () => {
+        const req = this.upstreamReq;
+        if (live() && req && !req.writableEnded) this.endAttempt();
+      },
+      onLocalReply: () => {
+        if (!live()) return;
+        // UpstreamFilterManager::sendLocalReply hands the reply to the downstream filter manager
+        // (parent_.callbacks()->sendLocalReply): the router never sees it as an upstream answer,
+        // so no retry policy applies to it, and it ends the request.
+        att.localReply = true;
+        this.abortUpstream();
+        this.responseStarted = true;
+        this.replaced = true;
+        clearTimeout(this.routeTimer);
+        clearTimeout(this.perTryTimer);
+      },
+      onResponseHeaders: (h, end) => {
+        if (!live() || this.completed) return;
+        if (att.localReply) {
+          const status = Number(h.find(([k]) => k === ":status")?.[1] ?? 0);
+          this.stream.setProperty(["response", "code"], int64(status));
+          this.guard(() => this.stream.encodeHeaders(h, end));
+          return;
+        }
+        this.onFilteredResponseHeaders(h, end);
+      },
+      onResponseData: (c, end) => {
+        if (!live() || this.completed || !this.responseStarted) return;
+        this.guard(() => this.stream.encodeData(c, end));
+      },
+      onResponseTrailers: () => {
+        if (!live() || this.completed || !this.responseStarted) return;
+        this.guard(() => this.stream.encodeData(EMPTY, true));
+      },
+      onReset: (reason) => {
+        if (!live()) return;
+        this.ctx.log(1, `stream reset by an upstream filter: ${reason}`);
+        this.resetDownstream(reason);
+      },
+    };
+    if (!this.guard(() => (att.stream = filters.newStream(this.connectionId, cb)))) return;
+    const stream = att.stream!;
+    this.setAttemptProperties(stream, endpoint);
+    const body = this.body.length === 1 ? this.body[0]! : Buffer.concat(this.body);
+    const headerEnd = this.headerOnly || (body.length === 0 && this.downstreamEnded);
+    if (!this.guard(() => stream.decodeHeaders(this.upstreamHeaders, headerEnd)) || headerEnd || !live()) return;
+    if (body.length > 0) this.guard(() => stream.decodeData(new Uint8Array(body), this.downstreamEnded));
+  }
+
+  /**
+   * What an upstream filter reads for this attempt: the stream info is the downstream request's
+   * (UpstreamFilterManager::streamInfo), whose upstream info the UpstreamRequest replaced with
+   * its own, the chosen host already set (upstream_request.cc constructor). So
+   * `xds.upstream_host_metadata` is the chosen host's metadata (CEL field access into
+   * filter_metadata: strings as bytes, numbers as doubles, booleans as one byte),
+   * `xds.cluster_name` the cluster, `upstream.request_attempt_count` the router's attempt count,
+   * `upstream.address` / `upstream.port` the chosen host's address (UpstreamLookupValues reads
+   * upstreamInfo().upstreamHost()->address(), not the connection: known before any connection;
+   * source/extensions/filters/common/expr/context.cc).
+   */
+  private setAttemptProperties(stream: HttpStream, ep: Endpoint): void {
+    const set = (path: string[], v: string | Uint8Array) => stream.setProperty(path, v);
+    const s = this.req.socket;
+    set(["connection", "id"], int64(this.connectionId));
+    if (s.remoteAddress) {
+      set(["source", "address"], `${s.remoteAddress}:${s.remotePort}`);
+      set(["source", "port"], int64(s.remotePort ?? 0));
+    }
+    if (s.localAddress) {
+      set(["destination", "address"], `${s.localAddress}:${s.localPort}`);
+      set(["destination", "port"], int64(s.localPort ?? 0));
+    }
+    if (this.cached) set(["xds", "route_name"], this.cached.name);
+    set(["xds", "cluster_name"], this.cluster);
+    set(["upstream", "request_attempt_count"], int64(this.attemptCount));
+    set(["upstream", "address"], `${ep.address}:${ep.port}`);
+    set(["upstream", "port"], int64(ep.port));
+    for (const [ns, struct] of Object.entries(ep.metadata ?? {}))
+      setStructLeaves(set, ["xds", "upstream_host_metadata", "filter_metadata", ns], struct);
+  }
+
+  /** The upstream codec filter: the request as the upstream filters left it goes to the attempt's host. */
+  private sendFilteredAttempt(att: FilteredAttempt, headers: HeaderList, end: boolean, live: () => boolean): void {
+    const req = this.ctx.clusters.send(this.cluster, att.endpoint, headers, end, {
+      onResponse: (res) => (live() ? this.onFilteredUpstreamResponse(res, att, live) : res.destroy()),
+      onFailure: (f) => live() && this.onUpstreamFailure(f),
+      onConnected: (ep) => {
+        if (!live()) return;
+        this.attemptConnected = true;
+        this.stream.setProperty(["upstream", "address"], `${ep.address}:${ep.port}`);
+      },
+    });
+    this.upstreamReq = req;
+    if (end) this.endAttempt();
+    else req.flushHeaders();
+  }
+
+  /** The upstream's answer enters the attempt's upstream filters first (their encoder side). */
+  private onFilteredUpstreamResponse(res: http.IncomingMessage, att: FilteredAttempt, live: () => boolean): void {
+    if (this.completed || this.replaced || this.upstreamAborted || !att.stream) {
+      res.destroy();
+      return;
+    }
+    const stream = att.stream;
+    this.upstreamRes = res;
+    this.touch();
+    const list: HeaderList = [[":status", String(res.statusCode ?? 502)]];
+    for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) list.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
+    if (responseHasNoBody(this.method, res)) {
+      res.on("end", () => this.onUpstreamComplete());
+      res.resume();
+      this.guard(() => stream.encodeHeaders(list, true));
+      return;
+    }
+    if (!this.guard(() => stream.encodeHeaders(list, false))) return;
+    const cl = res.headers["content-length"];
+    let remaining = res.headers["transfer-encoding"] === undefined && cl !== undefined ? Number(cl) : -1;
+    let ended = false;
+    res.on("data", (chunk: Buffer) => {
+      this.touch();
+      if (!live() || this.completed || this.replaced || ended) return;
+      if (remaining >= 0) remaining -= chunk.length;
+      ended = remaining === 0;
+      this.guard(() => stream.encodeData(bytes(chunk), ended));
+    });
+    res.on("end", () => {
+      if (!live()) return;
+      this.onUpstreamComplete();
+      if (this.completed || this.replaced || ended) return;
+      ended = true;
+      this.guard(() => stream.encodeData(EMPTY, true));
+    });
+    res.on("close", () => {
+      if (res.complete || this.upstreamAborted || this.completed || !live()) return;
+      this.ctx.log(1, "upstream reset after response headers");
+      if (!this.responseStarted) {
+        // The filters still held the headers: the router has seen nothing yet (onUpstreamReset).
+        this.upstreamDone = true;
+        if (this.maybeRetryReset("reset")) return;
+        return this.routerReply(503, resetBody({ kind: "reset", resetReason: "connection termination" }, this.isRetry));
+      }
+      const details = "upstream_reset_after_response_started{connection_termination}";
+      if (!this.res.headersSent && this.stream.routerReply) {
+        return this.routerReply(503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination", details);
+      }
+      this.resetDownstream("upstream reset after response started", { details, origin: "upstream" });
+    });
+  }
+
+  /**
+   * The response headers as the attempt's upstream filters let them through. The router decides
+   * on retries here: UpstreamRequest::decodeHeaders — which calls Router::onUpstreamHeaders — is
+   * what the upstream filter manager calls once every upstream filter handled the headers
+   * (upstream_request.cc "called by the FilterManager when all filters have processed headers"),
+   * so a status or header an upstream filter set decides the retry.
+   */
+  private onFilteredResponseHeaders(h: HeaderList, end: boolean): void {
+    if (this.completed || this.replaced) return;
+    const status = Number(h.find(([k]) => k === ":status")?.[1] ?? 0);
+    if (this.retry) {
+      const list = h.filter(([k]) => !k.startsWith(":"));
+      if (this.retry.shouldRetry(this.retry.wouldRetryFromHeaders(status, list)) === "yes") {
+        this.ctx.log(1, `upstream answered ${status} (after the upstream filters): retrying`);
+        return this.scheduleRetry();
+      }
+      this.dropRetry();
+    }
+    this.responseStarted = true;
+    clearTimeout(this.perTryTimer);
+    this.touch();
+    const headers: HeaderList = [...h, ["x-envoy-upstream-service-time", String(Math.round(performance.now() - this.upstreamStart))]];
+    this.stream.setProperty(["response", "code"], int64(status));
+    this.stream.setResponseCodeDetails?.("via_upstream");
+    this.guard(() => this.stream.encodeHeaders(headers, end));
+  }
+
+  /** The attempt's upstream filter contexts end with the attempt (UpstreamRequest::cleanUp → destroyFilters). */
+  private endFilteredAttempt(): void {
+    const att = this.attempt;
+    this.attempt = undefined;
+    const stream = att?.stream;
+    // Deferred: this may run inside that stream's own callback.
+    if (stream) setImmediate(() => this.guard(() => stream.complete()));
+  }
+
   onRequestData(chunk: Uint8Array, endStream: boolean): void {
     if (!this.routed || this.completed || this.replaced || this.downstreamEnded) return;
     if (this.retry && chunk.length > 0) {
@@ -320,14 +577,26 @@ export class Exchange implements StreamCallbacks {
         this.bodyBytes += chunk.length;
       }
     }
+    const att = this.attempt;
+    if (att && att.token === this.attemptToken && !this.retryPending) {
+      // Through the attempt's upstream filters (UpstreamRequest::acceptDataFromRouter).
+      if (att.stream && !att.localReply) this.guard(() => att.stream!.decodeData(chunk, endStream));
+      if (endStream) this.onDownstreamComplete();
+      return;
+    }
     const req = this.upstreamReq;
-    if (req && !req.writableEnded && chunk.length > 0) req.write(chunk);
+    if (!att && req && !req.writableEnded && chunk.length > 0) req.write(chunk);
     if (endStream) this.onDownstreamComplete();
   }
 
   onRequestTrailers(_trailers: HeaderList): void {
     // The HTTP/1.1 codec drops request trailers (Envoy's default without enable_trailers).
-    if (this.routed && !this.completed && !this.replaced && !this.downstreamEnded) this.onDownstreamComplete();
+    if (!this.routed || this.completed || this.replaced || this.downstreamEnded) return;
+    const att = this.attempt;
+    if (att && att.token === this.attemptToken && !this.retryPending && att.stream && !att.localReply) {
+      this.guard(() => att.stream!.decodeData(EMPTY, true));
+    }
+    this.onDownstreamComplete();
   }
 
   /** router.cc onRequestComplete: the route timeout starts; the attempt in flight ends its request. */
@@ -337,8 +606,9 @@ export class Exchange implements StreamCallbacks {
     // every retry. (Envoy arms it only when an attempt is in flight; the gateway always does.)
     const ms = this.timeoutMs;
     if (ms > 0 && !this.routeTimer) this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+    // With upstream filters the end of the request reaches the host through them.
     const req = this.upstreamReq;
-    if (req && !req.writableEnded) this.endAttempt();
+    if (!this.attempt && req && !req.writableEnded) this.endAttempt();
   }
 
   private endAttempt(): void {
@@ -483,6 +753,7 @@ export class Exchange implements StreamCallbacks {
   /** The attempt is abandoned; the next one starts after the back-off (retry_state_impl.cc enableBackoffTimer). */
   private scheduleRetry(): void {
     this.attemptToken++;
+    this.endFilteredAttempt();
     clearTimeout(this.perTryTimer);
     this.upstreamRes?.destroy();
     this.upstreamReq?.destroy();
@@ -638,6 +909,7 @@ export class Exchange implements StreamCallbacks {
     clearTimeout(this.idleTimer);
     this.dropRetry();
     if (!this.upstreamDone) this.abortUpstream();
+    this.endFilteredAttempt();
     if (!this.res.writableFinished && !this.res.destroyed) this.res.destroy();
     const stream = this.stream;
     if (!stream) return;

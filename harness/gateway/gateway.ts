@@ -3,7 +3,7 @@ import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { readFile } from "node:fs/promises";
 import type { LogLevel, LogRecord, PluginOptions } from "../host/types.ts";
-import { BootstrapError, loadBootstrap, type GatewayConfig } from "./bootstrap.ts";
+import { BootstrapError, loadBootstrap, type GatewayConfig, type WasmConfig } from "./bootstrap.ts";
 import { ClusterManager } from "./clusters.ts";
 import { Exchange } from "./exchange.ts";
 import { clusterDispatcher } from "./http-call.ts";
@@ -139,25 +139,35 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   const w = config.wasm;
-  let wasm: Uint8Array;
-  try {
-    wasm = await readFile(w.codeFile);
-  } catch (e) {
-    throw new BootstrapError(source, [
-      `…vm_config.code.local.filename: cannot read ${w.codeFile} (${(e as NodeJS.ErrnoException).code ?? e}); build it with \`npm run build\``,
-    ]);
-  }
-  const environment: Record<string, string> = { ...w.keyValues };
+  const code = async (c: WasmConfig): Promise<Uint8Array> => {
+    try {
+      return await readFile(c.codeFile);
+    } catch (e) {
+      throw new BootstrapError(source, [
+        `…vm_config.code.local.filename: cannot read ${c.codeFile} (${(e as NodeJS.ErrnoException).code ?? e}); build it with \`npm run build\``,
+      ]);
+    }
+  };
+  const wasm = await code(w);
   const env = opts.env ?? process.env;
-  for (const k of w.hostEnvKeys) {
-    const v = env[k];
-    if (v === undefined) log(3, `host_env_keys: ${k} is not set in the environment; the filter will not see it`);
-    else environment[k] = v;
-  }
+  const environmentOf = (c: WasmConfig): Record<string, string> => {
+    const environment: Record<string, string> = { ...c.keyValues };
+    for (const k of c.hostEnvKeys) {
+      const v = env[k];
+      if (v === undefined) log(3, `host_env_keys: ${k} is not set in the environment; the filter will not see it`);
+      else environment[k] = v;
+    }
+    return environment;
+  };
+  const environment = environmentOf(w);
 
   const clusters = new ClusterManager(config.clusters);
   let host: PluginHostLike;
   const hosts: PluginHostLike[] = [];
+  /** Each cluster's upstream wasm filters, in chain order, as one host (see upstreamHostFor). */
+  const upstreamFilters = new Map<string, PluginHostLike>();
+  /** Upstream filter hosts of their own (closed with the gateway). */
+  const upstreamHosts: PluginHostLike[] = [];
   try {
     const base: PluginOptions = {
       wasm,
@@ -185,7 +195,44 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     hosts.push(await (opts.hostFactory ?? defaultHostFactory)(base));
     for (const [i, p] of (opts.plugins?.after ?? []).entries()) hosts.push(await extra(p, `after-${i}`));
     host = hosts.length === 1 ? hosts[0]! : new PluginChain(hosts, primary);
+
+    // A cluster's upstream wasm filters (HttpProtocolOptions.http_filters). Envoy keeps one Wasm
+    // per VM key (vm_id, code, vm configuration: source/extensions/common/wasm/wasm.cc
+    // createWasm/getOrCreateThreadLocalWasm) and one root context per plugin key (root_id and
+    // configuration) in it; shared data is process-wide, keyed by vm_id. The harness host holds
+    // one plugin per VM, so: a filter identical to the listener's (same VM key and plugin) runs on
+    // the listener's host itself (its VMs, root context and shared data); any other gets VMs of
+    // its own on the same process state (shared data still shared by vm_id, module globals not).
+    const listenerHost = hosts[primary]!;
+    const sharedProcess = (listenerHost as { process?: unknown }).process;
+    const byKey = new Map<string, PluginHostLike>();
+    const samePlugin = (u: WasmConfig) => u.vmId === w.vmId && u.codeFile === w.codeFile && u.vmConfiguration === w.vmConfiguration &&
+      u.rootId === w.rootId && u.configuration === w.configuration && u.name === w.name;
+    for (const [cluster, c] of config.clusters) {
+      const chain: PluginHostLike[] = [];
+      for (const [i, u] of (c.upstreamFilters ?? []).entries()) {
+        if (samePlugin(u)) {
+          chain.push(listenerHost);
+          continue;
+        }
+        const key = JSON.stringify(u);
+        let h = byKey.get(key);
+        if (!h) {
+          h = await (opts.hostFactory ?? defaultHostFactory)({
+            ...base, wasm: await code(u), vmId: u.vmId, rootId: u.rootId, pluginName: u.name || `${cluster}-upstream-${i}`,
+            configuration: u.configuration, vmConfiguration: u.vmConfiguration, environment: environmentOf(u),
+            allowOnHeadersStopIteration: u.allowOnHeadersStopIteration, failurePolicy: u.failurePolicy,
+            logger: opts.logger,
+          }, sharedProcess);
+          byKey.set(key, h);
+          upstreamHosts.push(h);
+        }
+        chain.push(h);
+      }
+      if (chain.length > 0) upstreamFilters.set(cluster, chain.length === 1 ? chain[0]! : new PluginChain(chain, 0));
+    }
   } catch (e) {
+    await Promise.all(upstreamHosts.map((h) => h.close()));
     await Promise.all(hosts.map((h) => h.close()));
     clusters.close();
     throw e;
@@ -206,7 +253,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (opts.clientTap) tapResponse(res, opts.clientTap);
-    const ctx = { config, clusters, host, log, random: opts.random, bufferLimitBytes: opts.hostOptions?.bufferLimitBytes };
+    const ctx = { config, clusters, host, log, random: opts.random, bufferLimitBytes: opts.hostOptions?.bufferLimitBytes, upstreamFilters };
     new Exchange(ctx, req, res, connectionIds.get(req.socket) ?? ++nextConnectionId).start();
   };
   server.on("request", onRequest);
@@ -223,6 +270,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (admin?.listening) await close(admin);
     clusters.close();
     await host.close();
+    await Promise.all(upstreamHosts.map((h) => h.close()));
     throw e;
   }
   ready = true;
@@ -244,6 +292,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         await Promise.all([close(server), admin ? close(admin) : undefined]);
         clusters.close();
         await host.close();
+        await Promise.all(upstreamHosts.map((h) => h.close()));
       })();
       return closing;
     },

@@ -10,10 +10,14 @@ export interface PluginHostLike {
   close(): Promise<void>;
 }
 
-export type HostFactory = (opts: PluginOptions) => Promise<PluginHostLike>;
+/**
+ * `process`: the process-wide state (shared data keyed by vm_id, queues, stats) to share with
+ * another host, e.g. a cluster's upstream wasm filter with the listener's (Envoy keeps one per process).
+ */
+export type HostFactory = (opts: PluginOptions, process?: unknown) => Promise<PluginHostLike>;
 
 /** The real host, loaded lazily so the gateway's modules load even before the host exists. */
-export const defaultHostFactory: HostFactory = async (opts) => {
-  const mod = (await import(new URL("../host/index.ts", import.meta.url).href)) as { PluginHost: { create(o: PluginOptions): Promise<PluginHostLike> } };
-  return mod.PluginHost.create(opts);
+export const defaultHostFactory: HostFactory = async (opts, process) => {
+  const mod = (await import(new URL("../host/index.ts", import.meta.url).href)) as { PluginHost: { create(o: PluginOptions, p?: unknown): Promise<PluginHostLike> } };
+  return mod.PluginHost.create(opts, process);
 };

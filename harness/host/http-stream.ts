@@ -724,7 +724,7 @@ export class HttpStreamImpl extends HostContext implements HttpStream {
       this.responseStarted = true;
       this.upstreamIgnored = true;
       this.cb.onLocalReply(reply.code);
-      if (skipFilter || this.streamFailed || this.bypass || !this.created) {
+      if (skipFilter || this.streamFailed || this.bypass || !this.created || this.cb.upstream) {
         this.directReply(headers, reply.body);
       } else {
         this.onHeaders(this.res, headers.toList(), reply.body.length === 0);

@@ -150,6 +150,14 @@ export interface StreamCallbacks {
   /** The route in the stream info (what `xds.route_name` / Higress `cluster_name` read): never refreshes. */
   cachedRoute?(): CachedRoute | null;
   clearRouteCache?(): void;
+  /**
+   * The stream is an upstream (per-attempt) filter chain: a local reply from the filter goes
+   * straight out through these callbacks, never through the filter's own response callbacks
+   * (source/common/router/upstream_request.cc UpstreamFilterManager::sendLocalReply: "Local
+   * replies will not be seen by upstream HTTP filters"; it hands them to the downstream filter
+   * manager).
+   */
+  upstream?: boolean;
 }
 
 /** A matched route: its name and the cluster it resolved (a cluster_header route: from the header, at match time). */

@@ -62,7 +62,7 @@ describe("bootstrap: the files users get", () => {
     expect(JSON.parse(c.wasm.configuration)).toEqual(JSON.parse(loadBootstrap(LOCAL_YAML).wasm.configuration));
   });
 
-  it("an HTTP/2 cluster for gRPC callouts (the rate limit service): accepted, but no route may use it; other protocol options refused", () => {
+  it("an HTTP/2 cluster for gRPC callouts (the rate limit service): accepted, but no route may use it; explicit HTTP/1.1 accepted, HTTP/3 refused", () => {
     const doc = parse(LOCAL_YAML);
     const rls = structuredClone(doc.static_resources.clusters[0]);
     rls.name = "rls";
@@ -78,8 +78,11 @@ describe("bootstrap: the files users get", () => {
     route.cluster = "rls";
     expect(problemsOf(stringify(routed)).join("\n")).toMatch(/route\.cluster: cluster "rls" speaks HTTP\/2/);
 
+    // Explicit HTTP/1.1 is what Envoy does without the field (needed to give a cluster http_filters).
     rls.typed_extension_protocol_options[HPO].explicit_http_config = { http_protocol_options: {} };
-    expect(problemsOf(stringify(doc)).join("\n")).toMatch(/http_protocol_options: field not supported .*HTTP\/1\.1 is the default/);
+    expect(loadBootstrap(stringify(doc), { baseDir: ROOT }).clusters.get("rls")!.http2).toBe(false);
+    rls.typed_extension_protocol_options[HPO].explicit_http_config = { http3_protocol_options: {} };
+    expect(problemsOf(stringify(doc)).join("\n")).toMatch(/http3_protocol_options: field not supported .*HTTP\/1\.1, or HTTP\/2 for gRPC callouts/);
   });
 
   it("JSON bootstrap is accepted too", () => {
