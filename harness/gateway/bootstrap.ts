@@ -99,21 +99,26 @@ const pluginConfig: Spec = {
   required: ["vm_config"],
 };
 
-const httpFilter: Spec = {
-  kind: "message",
-  name: "HttpFilter",
-  fields: {
-    name,
-    typed_config: {
-      kind: "any",
-      types: {
-        [TYPE.wasm]: { kind: "message", name: "Wasm", fields: { config: pluginConfig }, required: ["config"] },
-        [TYPE.router]: { kind: "message", name: "Router", fields: {} },
+/** An HttpFilter whose typed_config is the wasm filter or `other` (the router, or the upstream codec). */
+function filterSpec(otherType: string, other: Spec): Spec {
+  return {
+    kind: "message",
+    name: "HttpFilter",
+    fields: {
+      name,
+      typed_config: {
+        kind: "any",
+        types: {
+          [TYPE.wasm]: { kind: "message", name: "Wasm", fields: { config: pluginConfig }, required: ["config"] },
+          [otherType]: other,
+        },
       },
     },
-  },
-  required: ["name", "typed_config"],
-};
+    required: ["name", "typed_config"],
+  };
+}
+
+const httpFilter: Spec = filterSpec(TYPE.router, { kind: "message", name: "Router", fields: {} });
 
 /**
  * An upstream HTTP filter (HttpProtocolOptions.http_filters): the wasm filter (registered as an
@@ -121,21 +126,7 @@ const httpFilter: Spec = {
  * UpstreamWasmFilterConfig with UpstreamHttpFilterConfigFactory) or the upstream codec. The router
  * is no upstream filter: Envoy finds no upstream factory for its type.
  */
-const upstreamHttpFilter: Spec = {
-  kind: "message",
-  name: "HttpFilter",
-  fields: {
-    name,
-    typed_config: {
-      kind: "any",
-      types: {
-        [TYPE.wasm]: { kind: "message", name: "Wasm", fields: { config: pluginConfig }, required: ["config"] },
-        [TYPE.upstreamCodec]: { kind: "message", name: "UpstreamCodec", fields: {} },
-      },
-    },
-  },
-  required: ["name", "typed_config"],
-};
+const upstreamHttpFilter: Spec = filterSpec(TYPE.upstreamCodec, { kind: "message", name: "UpstreamCodec", fields: {} });
 
 // route.v3.RetryPolicy (api/envoy/config/route/v3/route_components.proto), the subset the router
 // models (harness/gateway/retry.ts).

@@ -6,6 +6,7 @@
 import asc from "assemblyscript/asc";
 import { renameSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { TYPE } from "../../../harness/gateway/bootstrap.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 export const FIXTURE_WASM = `${root}test/.build/gateway/route-by-header.wasm`;
@@ -57,3 +58,39 @@ async function build(name: string): Promise<string> {
   renameSync(`${root}${tmp}`, wasm);
   return wasm;
 }
+
+/**
+ * A bootstrap (as a document, to be stringified) with one listener on 127.0.0.1 — its virtual
+ * host `vhost` (name, domains and any extra fields such as a retry policy) and the listener's
+ * filter `listenerConfig` (the wasm PluginConfig) before the router — and `clusters`.
+ */
+export function listenerBootstrap(vhost: Record<string, unknown>, listenerConfig: Record<string, unknown>, clusters: unknown[]): unknown {
+  return {
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+    static_resources: {
+      listeners: [{
+        name: "listener",
+        address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+        filter_chains: [{
+          filters: [{
+            name: "envoy.filters.network.http_connection_manager",
+            typed_config: {
+              "@type": TYPE.hcm,
+              stat_prefix: "ingress",
+              route_config: { virtual_hosts: [{ name: "all", domains: ["*"], ...vhost }] },
+              http_filters: [
+                { name: "envoy.filters.http.wasm", typed_config: { "@type": TYPE.wasm, config: listenerConfig } },
+                { name: "envoy.filters.http.router", typed_config: { "@type": TYPE.router } },
+              ],
+            },
+          }],
+        }],
+      }],
+      clusters,
+    },
+  };
+}
+
+/** The wasm PluginConfig of a fixture module run as the listener's filter (root_id "ai-failover"). */
+export const fixturePlugin = (filename: string): Record<string, unknown> =>
+  ({ name: "fixture", root_id: "ai-failover", vm_config: { runtime: "envoy.wasm.runtime.v8", code: { local: { filename } } } });

@@ -17,7 +17,7 @@ import { stringify } from "yaml";
 import { BootstrapError, loadBootstrap, TYPE } from "../../../harness/gateway/bootstrap.ts";
 import { startGateway, type Gateway } from "../../../harness/gateway/index.ts";
 import { startMockProvider, type MockProvider } from "../../../harness/providers/index.ts";
-import { buildFixture } from "./fixture.ts";
+import { buildFixture, fixturePlugin, listenerBootstrap } from "./fixture.ts";
 import { refusedPort, request, ROOT, type ClientResponse } from "../../support/stack.ts";
 
 const KEY = "sk-retry-test-key";
@@ -63,55 +63,22 @@ function bootstrapDoc(s: Setup): unknown {
     lb_endpoints: s.endpoints.filter((e) => (e.priority ?? 0) === p)
       .map((e) => ({ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: e.port } } } })),
   }));
-  return {
-    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
-    static_resources: {
-      listeners: [{
-        name: "listener",
-        address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
-        filter_chains: [{
-          filters: [{
-            name: "envoy.filters.network.http_connection_manager",
-            typed_config: {
-              "@type": TYPE.hcm,
-              stat_prefix: "ingress",
-              route_config: {
-                virtual_hosts: [{
-                  name: "all",
-                  domains: ["*"],
-                  ...(s.vhostRetryPolicy ? { retry_policy: s.vhostRetryPolicy } : {}),
-                  ...(s.attemptCount ? { include_request_attempt_count: true } : {}),
-                  routes: [{
-                    match: { prefix: "/" },
-                    ...(s.routeBufferLimit !== undefined ? { per_request_buffer_limit_bytes: s.routeBufferLimit } : {}),
-                    route: { cluster: "llm", timeout: s.timeout ?? "10s", ...(s.retryPolicy ? { retry_policy: s.retryPolicy } : {}) },
-                  }],
-                }],
-              },
-              http_filters: [
-                {
-                  name: "envoy.filters.http.wasm",
-                  typed_config: {
-                    "@type": TYPE.wasm,
-                    config: { name: "fixture", root_id: "ai-failover", vm_config: { runtime: "envoy.wasm.runtime.v8", code: { local: { filename: wasm } } } },
-                  },
-                },
-                { name: "envoy.filters.http.router", typed_config: { "@type": TYPE.router } },
-              ],
-            },
-          }],
-        }],
-      }],
-      clusters: [{
-        name: "llm",
-        type: "STATIC",
-        connect_timeout: "1s",
-        lb_policy: s.lbPolicy ?? "ROUND_ROBIN",
-        ...(s.maxRetries !== undefined ? { circuit_breakers: { thresholds: [{ max_retries: s.maxRetries }] } } : {}),
-        load_assignment: { cluster_name: "llm", endpoints: localities },
-      }],
-    },
-  };
+  return listenerBootstrap({
+    ...(s.vhostRetryPolicy ? { retry_policy: s.vhostRetryPolicy } : {}),
+    ...(s.attemptCount ? { include_request_attempt_count: true } : {}),
+    routes: [{
+      match: { prefix: "/" },
+      ...(s.routeBufferLimit !== undefined ? { per_request_buffer_limit_bytes: s.routeBufferLimit } : {}),
+      route: { cluster: "llm", timeout: s.timeout ?? "10s", ...(s.retryPolicy ? { retry_policy: s.retryPolicy } : {}) },
+    }],
+  }, fixturePlugin(wasm), [{
+    name: "llm",
+    type: "STATIC",
+    connect_timeout: "1s",
+    lb_policy: s.lbPolicy ?? "ROUND_ROBIN",
+    ...(s.maxRetries !== undefined ? { circuit_breakers: { thresholds: [{ max_retries: s.maxRetries }] } } : {}),
+    load_assignment: { cluster_name: "llm", endpoints: localities },
+  }]);
 }
 
 async function gateway(s: Setup, random?: () => number): Promise<Gateway> {

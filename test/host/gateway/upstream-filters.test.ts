@@ -21,7 +21,7 @@ import { stringify } from "yaml";
 import { BootstrapError, loadBootstrap, TYPE, HTTP_PROTOCOL_OPTIONS_KEY } from "../../../harness/gateway/bootstrap.ts";
 import { startGateway, type Gateway } from "../../../harness/gateway/index.ts";
 import { startMockProvider, type MockProvider } from "../../../harness/providers/index.ts";
-import { buildFixture, buildGatewayFixture } from "./fixture.ts";
+import { buildFixture, buildGatewayFixture, fixturePlugin, listenerBootstrap } from "./fixture.ts";
 import { refusedPort, request, ROOT, type ClientResponse } from "../../support/stack.ts";
 
 const KEY_A = "sk-upstream-a";
@@ -72,60 +72,31 @@ function upstreamConfig(vmId = "upstream"): Record<string, unknown> {
 }
 
 function bootstrapDoc(s: Setup): unknown {
-  return {
-    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
-    static_resources: {
-      listeners: [{
-        name: "listener",
-        address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
-        filter_chains: [{
-          filters: [{
-            name: "envoy.filters.network.http_connection_manager",
-            typed_config: {
-              "@type": TYPE.hcm,
-              stat_prefix: "ingress",
-              route_config: {
-                virtual_hosts: [{
-                  name: "all",
-                  domains: ["*"],
-                  include_request_attempt_count: true,
-                  routes: [{ match: { prefix: "/" }, route: { cluster: "llm", timeout: "10s", ...(s.retryPolicy ? { retry_policy: s.retryPolicy } : {}) } }],
-                }],
-              },
-              http_filters: [
-                wasmFilter(s.listenerConfig ?? {
-                  name: "fixture", root_id: "ai-failover", vm_config: { runtime: "envoy.wasm.runtime.v8", code: { local: { filename: listenerWasm } } },
-                }),
-                { name: "envoy.filters.http.router", typed_config: { "@type": TYPE.router } },
-              ],
-            },
-          }],
-        }],
-      }],
-      clusters: [{
-        name: "llm",
-        type: "STATIC",
-        connect_timeout: "1s",
-        lb_policy: "ROUND_ROBIN",
-        load_assignment: {
-          cluster_name: "llm",
-          endpoints: [{
-            lb_endpoints: s.endpoints.map((e) => ({
-              endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: e.port } } },
-              metadata: { filter_metadata: { test: e.meta } },
-            })),
-          }],
-        },
-        typed_extension_protocol_options: {
-          [HTTP_PROTOCOL_OPTIONS_KEY]: {
-            "@type": TYPE.httpProtocolOptions,
-            explicit_http_config: { http_protocol_options: {} },
-            http_filters: s.httpFilters ?? [wasmFilter(upstreamConfig()), CODEC],
-          },
-        },
+  return listenerBootstrap({
+    include_request_attempt_count: true,
+    routes: [{ match: { prefix: "/" }, route: { cluster: "llm", timeout: "10s", ...(s.retryPolicy ? { retry_policy: s.retryPolicy } : {}) } }],
+  }, s.listenerConfig ?? fixturePlugin(listenerWasm), [{
+    name: "llm",
+    type: "STATIC",
+    connect_timeout: "1s",
+    lb_policy: "ROUND_ROBIN",
+    load_assignment: {
+      cluster_name: "llm",
+      endpoints: [{
+        lb_endpoints: s.endpoints.map((e) => ({
+          endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: e.port } } },
+          metadata: { filter_metadata: { test: e.meta } },
+        })),
       }],
     },
-  };
+    typed_extension_protocol_options: {
+      [HTTP_PROTOCOL_OPTIONS_KEY]: {
+        "@type": TYPE.httpProtocolOptions,
+        explicit_http_config: { http_protocol_options: {} },
+        http_filters: s.httpFilters ?? [wasmFilter(upstreamConfig()), CODEC],
+      },
+    },
+  }]);
 }
 
 async function gateway(s: Setup): Promise<Gateway> {
