@@ -43,31 +43,31 @@ export const KEEP: i32 = 64;
 @inline function w64(s: string, at: i32): u64 {
   return <u64>w32(s, at) | (<u64>w32(s, at + 4) << 32);
 }
-export const TEXT = w32("text", 0);
-export const TYPE = w32("type", 0);
-export const INDE = w32("index", 0);
-export const DELT = w32("delta", 0);
-export const CHOI = w32("choices", 0);
-export const ICES = w32("choices", 3);
-export const CONT = w32("content", 0);
-export const TENT = w32("content", 3);
-export const REFU = w32("refusal", 0);
-export const USAL = w32("refusal", 3);
-export const REASONIN = w64("reasoning", 0);
-export const ARGUMENT = w64("arguments", 0);
-export const FINISH_R = w64("finish_reason", 0);
-export const H_REASON = w64("finish_reason", 5);
-export const REASONING_CONTENT_A = w64("reasoning_content", 0);
-export const REASONING_CONTENT_B = w64("reasoning_content", 8);
-export const USAG = w32("usage", 0);
-export const PROMPT_T = w64("prompt_tokens", 0);
-export const T_TOKENS = w64("prompt_tokens", 5);
-export const OUTPUT_T = w64("output_tokens", 0);
-export const INPUT_TO = w64("input_tokens", 0);
-export const TOTAL_TO = w64("total_tokens", 0);
-export const TOKENS = w32("input_tokens", 8);
-export const COMPLETI = w64("completion_tokens", 0);
-export const ON_TOKEN = w64("completion_tokens", 8);
+const TEXT = w32("text", 0);
+const TYPE = w32("type", 0);
+const INDE = w32("index", 0);
+const DELT = w32("delta", 0);
+const CHOI = w32("choices", 0);
+const ICES = w32("choices", 3);
+const CONT = w32("content", 0);
+const TENT = w32("content", 3);
+const REFU = w32("refusal", 0);
+const USAL = w32("refusal", 3);
+const REASONIN = w64("reasoning", 0);
+const ARGUMENT = w64("arguments", 0);
+const FINISH_R = w64("finish_reason", 0);
+const H_REASON = w64("finish_reason", 5);
+const REASONING_CONTENT_A = w64("reasoning_content", 0);
+const REASONING_CONTENT_B = w64("reasoning_content", 8);
+const USAG = w32("usage", 0);
+const PROMPT_T = w64("prompt_tokens", 0);
+const T_TOKENS = w64("prompt_tokens", 5);
+const OUTPUT_T = w64("output_tokens", 0);
+const INPUT_TO = w64("input_tokens", 0);
+const TOTAL_TO = w64("total_tokens", 0);
+const TOKENS = w32("input_tokens", 8);
+const COMPLETI = w64("completion_tokens", 0);
+const ON_TOKEN = w64("completion_tokens", 8);
 
 /** Which known key the `len` bytes at `p` are (K_OTHER: none): by length, then a word or two. */
 export function keyId(p: usize, len: i32): u8 {

@@ -175,9 +175,12 @@ export async function bodiesLinear(): Promise<LinearRow[]> {
       ["duplicate keys", (n) => "{" + Array.from({ length: 2000 * n }, (_, i) => `"max\\u005ftokens":${i}`).join(",") + ',"model":"gpt-4o","messages":[]}'],
       ["nesting", (n) => `{"model":"gpt-4o","messages":[],"x":${"[".repeat(3000 * n)}${"]".repeat(3000 * n)}}`],
       ["multimodal parts", (n) => JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: Array.from({ length: 800 * n }, () => ({ type: "text", text: "abc\u00e9\\" })) }] })],
+      // The Responses API: the scanner also reads stored-object references (lib/json_refs.ts), escaped keys and ids decoded.
+      ["responses: replayed items, escaped keys and ids", (n) => `{"model":"gpt-4o","input":[` + Array.from({ length: 1500 * n },
+        (_, i) => `{"type":"reasoning","\\u0069d":"rs_\\u0061${i}","summary":[],"content":[{"type":"input_file","file\\u005fid":"file-${i}"}]}`).join(",") + "]}"],
     ];
-    return await linearShapes(cr, "request body", shapes, (t) => Buffer.from(t), (r, body) => {
-      const f = r.request("/v1/chat/completions", body);
+    return await linearShapes(cr, "request body", shapes, (t) => Buffer.from(t), (r, body, what) => {
+      const f = r.request(what.startsWith("responses") ? "/v1/responses" : "/v1/chat/completions", body);
       if (f.upstreamHeaders) f.respond(200, CHAT_OK);
       f.complete();
     });
